@@ -1,0 +1,57 @@
+/**
+ * AES-256-GCM for secret values, with the AAD that binds a ciphertext to its item
+ * (DESIGN, Crypto): namespace, name, rev and gen. A ciphertext copied to another item,
+ * or replayed at another revision, fails to decrypt.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { DecryptionFailed } from '../errors.js';
+
+export const KEY_BYTES = 32;
+export const IV_BYTES = 12;
+export const TAG_BYTES = 16;
+
+export interface Sealed {
+  iv: Buffer;
+  ciphertext: Buffer;
+  tag: Buffer;
+}
+
+/** The additional authenticated data for a secret item. */
+export interface ItemBinding {
+  namespace: string;
+  name: string;
+  rev: number;
+  gen: number;
+}
+
+/** Canonical AAD bytes: a versioned, length-unambiguous encoding (JSON array). */
+export function itemAad(binding: ItemBinding): Buffer {
+  return Buffer.from(JSON.stringify(['egg/secret/v1', binding.namespace, binding.name, binding.rev, binding.gen]));
+}
+
+export function seal(key: Buffer, plaintext: Uint8Array, aad: Buffer): Sealed {
+  assertKey(key);
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad);
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return { iv, ciphertext, tag: cipher.getAuthTag() };
+}
+
+/** Decrypts or throws `DecryptionFailed`; never returns unauthenticated bytes. */
+export function open(key: Buffer, sealed: Sealed, aad: Buffer, what: string): Buffer {
+  assertKey(key);
+  if (sealed.iv.length !== IV_BYTES || sealed.tag.length !== TAG_BYTES) throw new DecryptionFailed(what);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.iv, { authTagLength: TAG_BYTES });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(sealed.tag);
+    return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]);
+  } catch (cause) {
+    throw new DecryptionFailed(what, cause);
+  }
+}
+
+function assertKey(key: Buffer): void {
+  if (key.length !== KEY_BYTES) throw new TypeError('AES-256-GCM needs a 32-byte key');
+}

@@ -1,0 +1,52 @@
+/**
+ * The one error family of Egg Carton. Every operational failure is an `EggError` with a
+ * stable `code`; the edges (CLI, Action) map codes to exit codes and hints. Caller misuse
+ * of the library API stays a `TypeError`. Messages never carry a secret value.
+ */
+
+export type EggErrorCode =
+  | 'ERR_INVALID_NAME'
+  | 'ERR_INVALID_NAMESPACE'
+  | 'ERR_INVALID_VALUE'
+  | 'ERR_INVALID_CONFIG'
+  | 'ERR_SECRET_NOT_FOUND'
+  | 'ERR_DECRYPTION_FAILED'
+  | 'ERR_CONFLICT'
+  | 'ERR_ACCESS_DENIED'
+  | 'ERR_INSECURE_PERMISSIONS'
+  | 'ERR_NOT_INITIALIZED'
+  | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_KMS'
+  | 'ERR_AUDIT_BROKEN'
+  | 'ERR_USAGE';
+
+/** An operational failure with a stable code, safe to show to the user. */
+export class EggError extends Error {
+  readonly code: EggErrorCode;
+  /** A next step for the user, shown by the CLI after the message. */
+  readonly hint: string | undefined;
+
+  constructor(code: EggErrorCode, message: string, options: { cause?: unknown; hint?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'EggError';
+    this.code = code;
+    this.hint = options.hint;
+  }
+}
+
+/**
+ * Every failed decryption looks the same: a bad tag, a wrong key, a moved item or KMS
+ * refusing a ciphertext all produce this error, so a caller learns nothing about which.
+ */
+export class DecryptionFailed extends EggError {
+  constructor(what: string, cause?: unknown) {
+    super('ERR_DECRYPTION_FAILED', `could not decrypt ${what}: the item is corrupt, was moved, or the key is wrong`, {
+      cause,
+    });
+    this.name = 'DecryptionFailed';
+  }
+}
+
+export function isEggError(error: unknown, code?: EggErrorCode): error is EggError {
+  return error instanceof EggError && (code === undefined || error.code === code);
+}

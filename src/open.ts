@@ -1,0 +1,81 @@
+/**
+ * Builds a vault from configuration: SQLite and the local keyring for the embedded
+ * default, DynamoDB and KMS for `aws`. The AWS SDK is imported only on the `aws` path,
+ * so local commands never pay for loading it.
+ */
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { EggConfig } from './config.js';
+import { ensureHome, readKeyFile, readOrCreateKey } from './home.js';
+import type { Keyring } from './keyrings/keyring.js';
+import { LocalKeyring } from './keyrings/local.js';
+import { type Logger, nullLogger } from './log.js';
+import { SqliteStore } from './stores/sqlite.js';
+import type { SecretStore } from './stores/store.js';
+import { Vault } from './vault/vault.js';
+
+export interface Backend {
+  store: SecretStore;
+  keyring: Keyring;
+}
+
+export interface OpenOptions {
+  logger?: Logger;
+  /** Create the local vault if it does not exist (set, init); read commands do not. */
+  create?: boolean;
+  actor?: string;
+}
+
+export const VAULT_FILE = 'vault.db';
+export const KEK_FILE = 'kek';
+
+/** The local store and keyring under `home`, creating them when `create` is set. */
+export function openLocalBackend(home: string, create: boolean): Backend {
+  ensureHome(home, { create });
+  const keyPath = join(home, KEK_FILE);
+  const kek = create ? readOrCreateKey(keyPath, 32) : readKeyFile(keyPath, 32);
+  try {
+    return { store: new SqliteStore(join(home, VAULT_FILE)), keyring: new LocalKeyring(kek) };
+  } catch (error) {
+    kek.fill(0);
+    throw error;
+  }
+}
+
+export async function openBackend(config: EggConfig, options: OpenOptions = {}): Promise<Backend> {
+  if (config.backend === 'local') return openLocalBackend(config.home, options.create ?? false);
+  const { openAwsBackend } = await import('./aws/backend.js');
+  return openAwsBackend(config, { logger: options.logger ?? nullLogger });
+}
+
+/** Open the configured vault; call `close()` when done to wipe keys and close the store. */
+export async function openVault(
+  config: EggConfig,
+  options: OpenOptions = {},
+): Promise<{ vault: Vault; close: () => Promise<void> }> {
+  const backend = await openBackend(config, options);
+  const vault = new Vault({
+    store: backend.store,
+    keyring: backend.keyring,
+    namespace: config.namespace,
+    actor: options.actor ?? defaultActor(),
+    logger: options.logger ?? nullLogger,
+    rotation: config.rotation,
+  });
+  return {
+    vault,
+    close: async () => {
+      backend.keyring.close();
+      await backend.store.close();
+    },
+  };
+}
+
+/** The OS user, as the local backend's actor. */
+export function defaultActor(): string {
+  try {
+    return `user:${userInfo().username}`;
+  } catch {
+    return `uid:${process.getuid?.() ?? 'unknown'}`;
+  }
+}

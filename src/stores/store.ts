@@ -1,0 +1,81 @@
+/**
+ * The store port: one small interface over SQLite (the embedded default) and DynamoDB.
+ * Stores hold ciphertext, wrapped keys and metadata only; they never see plaintext.
+ * Every write is conditional, so concurrent writers cannot silently overwrite each other.
+ */
+
+/** A secret as stored: never plaintext, never an unwrapped key. */
+export interface SecretItem {
+  namespace: string;
+  name: string;
+  ciphertext: Buffer;
+  iv: Buffer;
+  tag: Buffer;
+  wrappedKey: Buffer;
+  /** The wrapping key's id (a KMS key ARN, a namespace KEK id, a local KEK fingerprint). */
+  keyId: string;
+  /** Bumps on every set. */
+  rev: number;
+  /** Bumps on every data-key rotation. */
+  gen: number;
+  createdAt: string;
+  updatedAt: string;
+  /** Proxy metadata: the pinned upstream origin and the injection header template. */
+  upstream?: string;
+  inject?: string;
+}
+
+/** Under what condition a write may happen; a failed condition is `false`, not an error. */
+export type WriteCondition =
+  | { kind: 'absent' }
+  /** The item still has this `rev` (a set racing another set loses and retries). */
+  | { kind: 'rev'; rev: number }
+  /** The item still has this `rev` and `gen` (a rotation that lost a race is skipped). */
+  | { kind: 'rev-gen'; rev: number; gen: number };
+
+/** A namespace key-encryption key for the `kms-hierarchical` keyring, wrapped by KMS. */
+export interface NamespaceKeyItem {
+  namespace: string;
+  kekId: string;
+  /** The KMS ciphertext blob of the KEK. */
+  wrapped: Buffer;
+  kmsKeyId: string;
+  createdAt: string;
+}
+
+/** One audit record, hash-chained to the one before it in the same namespace. */
+export interface AuditRecord {
+  namespace: string;
+  seq: number;
+  time: string;
+  action: string;
+  /** Secret names or token ids the action touched. */
+  targets: string[];
+  actor: string;
+  outcome: string;
+  /** Hash of the previous record (`seq - 1`), or 64 zeros for the first. */
+  prev: string;
+  hash: string;
+}
+
+export interface SecretStore {
+  readonly kind: 'sqlite' | 'dynamodb';
+  /** The named items that exist, in no particular order; `names` undefined means every secret. */
+  getSecrets(namespace: string, names?: readonly string[]): Promise<SecretItem[]>;
+  /** Write `item` if `condition` holds; `false` when it does not. */
+  putSecret(item: SecretItem, condition: WriteCondition): Promise<boolean>;
+  /** Delete if present; `false` when there was nothing to delete. */
+  deleteSecret(namespace: string, name: string): Promise<boolean>;
+  getNamespaceKey(namespace: string): Promise<NamespaceKeyItem | undefined>;
+  /** Create the namespace KEK if none exists yet; `false` when another writer got there first. */
+  putNamespaceKey(item: NamespaceKeyItem): Promise<boolean>;
+  /**
+   * Append one record at the head of the namespace's chain, atomically: `build` receives
+   * the current head (or undefined) and returns the next record; on a lost race the store
+   * calls it again with the new head.
+   */
+  appendAudit(namespace: string, build: (head: AuditRecord | undefined) => AuditRecord): Promise<AuditRecord>;
+  /** The namespace's records in `seq` order. */
+  readAudit(namespace: string): Promise<AuditRecord[]>;
+  close(): Promise<void>;
+}

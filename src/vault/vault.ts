@@ -1,0 +1,311 @@
+/**
+ * The vault: set, get, list, rm and pull over any store and keyring, with per-read
+ * data-key rotation (DESIGN, Crypto) and an audit record for every call.
+ *
+ * Rotation after a read is a conditional write on the `rev` and `gen` that were read: a
+ * lost race means someone already replaced the item, so the rotation is skipped, never
+ * forced. A `set` is conditional on `rev` and retried, so a concurrent set is never lost.
+ * Every write uses a data key generated for it alone; plaintext keys are wiped after use.
+ */
+import { randomInt } from 'node:crypto';
+import { itemAad, open, seal } from '../crypto/aead.js';
+import { wipe } from '../crypto/wipe.js';
+import { EggError } from '../errors.js';
+import type { DataKey, Keyring } from '../keyrings/keyring.js';
+import { type Logger, nullLogger } from '../log.js';
+import { assertNamespace, assertSecretName, assertValue } from '../names.js';
+import { mapLimit, sleep } from '../retry.js';
+import type { AuditRecord, SecretItem, SecretStore, WriteCondition } from '../stores/store.js';
+import { type AuditEntry, type AuditVerdict, chainRecord, verifyChain } from './audit.js';
+
+/** `inline`: the reader re-encrypts after each read. `deferred`: a trusted rotator does (issue: read-only CI roles). */
+export type RotationStrategy = 'inline' | 'deferred';
+
+export interface VaultOptions {
+  store: SecretStore;
+  keyring: Keyring;
+  namespace: string;
+  /** Who is acting, for the audit trail: an OS user, an OIDC subject, a caller ARN. */
+  actor: string;
+  clock?: () => Date;
+  logger?: Logger;
+  /** Most secrets decrypted or rotated at once in a pull. */
+  concurrency?: number;
+  rotation?: RotationStrategy;
+}
+
+/** What `list` shows: everything but the value and the key material. */
+export interface SecretMeta {
+  name: string;
+  rev: number;
+  gen: number;
+  keyId: string;
+  createdAt: string;
+  updatedAt: string;
+  upstream?: string;
+  inject?: string;
+}
+
+export interface PulledSecret {
+  name: string;
+  /** The plaintext; the caller wipes it when done. */
+  value: Buffer;
+  rev: number;
+  /** The generation that was read (the rotation writes `gen + 1`). */
+  gen: number;
+}
+
+export interface PullResult {
+  secrets: PulledSecret[];
+  /** Requested names that do not exist (only with `allowMissing`). */
+  missing: string[];
+  rotation: { rotated: number; skipped: number; failed: number; deferred: number };
+}
+
+export interface SetOptions {
+  upstream?: string;
+  inject?: string;
+}
+
+const SET_ATTEMPTS = 25;
+
+export class Vault {
+  readonly namespace: string;
+  readonly #store: SecretStore;
+  readonly #keyring: Keyring;
+  readonly #actor: string;
+  readonly #clock: () => Date;
+  readonly #logger: Logger;
+  readonly #concurrency: number;
+  readonly #rotation: RotationStrategy;
+
+  constructor(options: VaultOptions) {
+    assertNamespace(options.namespace);
+    this.namespace = options.namespace;
+    this.#store = options.store;
+    this.#keyring = options.keyring;
+    this.#actor = options.actor;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#logger = options.logger ?? nullLogger;
+    this.#concurrency = options.concurrency ?? 64;
+    this.#rotation = options.rotation ?? 'inline';
+  }
+
+  /** Store `value` under `name`, replacing any previous value (a new `rev` and a fresh data key). */
+  async set(name: string, value: Uint8Array, options: SetOptions = {}): Promise<SecretMeta> {
+    assertSecretName(name);
+    assertValue(value);
+    for (let attempt = 0; attempt < SET_ATTEMPTS; attempt++) {
+      const [current] = await this.#store.getSecrets(this.namespace, [name]);
+      const now = this.#clock().toISOString();
+      const rev = (current?.rev ?? 0) + 1;
+      const gen = (current?.gen ?? 0) + 1;
+      const meta: SetOptions = {};
+      const upstream = options.upstream ?? current?.upstream;
+      const inject = options.inject ?? current?.inject;
+      if (upstream !== undefined) meta.upstream = upstream;
+      if (inject !== undefined) meta.inject = inject;
+      const item = await this.#encrypt(name, value, rev, gen, await this.#keyring.generate(this.#context(name)), {
+        createdAt: current?.createdAt ?? now,
+        updatedAt: now,
+        ...meta,
+      });
+      const condition: WriteCondition = current === undefined ? { kind: 'absent' } : { kind: 'rev', rev: current.rev };
+      if (await this.#store.putSecret(item, condition)) {
+        await this.#audit({ action: 'set', targets: [name], outcome: 'ok' });
+        this.#logger.debug('secret.set', { namespace: this.namespace, name, rev, gen });
+        return toMeta(item);
+      }
+      // Another writer changed it between our read and our write: read again.
+      await sleep(randomInt(0, Math.min(200, 5 * 2 ** attempt) + 1));
+    }
+    throw new EggError('ERR_CONFLICT', `could not set ${name}: it kept changing under us; try again`);
+  }
+
+  /** Read one secret (and rotate its data key). */
+  async get(name: string): Promise<PulledSecret> {
+    const { secrets } = await this.pull([name]);
+    return secrets[0] as PulledSecret;
+  }
+
+  /**
+   * Read `names` (every secret when undefined), decrypting in parallel with bounded
+   * concurrency, record the read, then rotate each item's data key.
+   */
+  async pull(names?: readonly string[], options: { allowMissing?: boolean } = {}): Promise<PullResult> {
+    if (names !== undefined) for (const name of names) assertSecretName(name);
+    // Warm the keyring (the hierarchical keyring fetches its namespace KEK) while the items load.
+    const [items] = await Promise.all([
+      this.#store.getSecrets(this.namespace, names),
+      this.#keyring.warm?.(this.namespace),
+    ]);
+    const found = new Set(items.map((item) => item.name));
+    const missing = names === undefined ? [] : [...new Set(names)].filter((name) => !found.has(name));
+    if (missing.length > 0 && !options.allowMissing) {
+      await this.#audit({ action: 'read', targets: missing, outcome: 'not-found' });
+      throw new EggError(
+        'ERR_SECRET_NOT_FOUND',
+        `${missing.length === 1 ? 'secret' : 'secrets'} not found in ${this.namespace}: ${missing.join(', ')}`,
+        { hint: 'see what exists with `egg secrets list`' },
+      );
+    }
+
+    const opened = new Array<{ item: SecretItem; value: Buffer; fresh: DataKey | undefined }>();
+    try {
+      await mapLimit(items, this.#concurrency, async (item) => {
+        const context = this.#context(item.name);
+        // For inline rotation the next data key is fetched alongside the unwrap: one round trip, not two.
+        const [dek, fresh] = await settleAll(
+          this.#keyring.unwrap(item.wrappedKey, item.keyId, context),
+          this.#rotation === 'inline' ? this.#keyring.generate(context) : Promise.resolve(undefined),
+        );
+        try {
+          const value = open(dek, item, itemAad(item), `secret ${item.name}`);
+          opened.push({ item, value, fresh });
+        } catch (error) {
+          wipe(fresh?.plaintext);
+          throw error;
+        } finally {
+          wipe(dek);
+        }
+      });
+    } catch (error) {
+      for (const { value, fresh } of opened) wipe(value, fresh?.plaintext);
+      await this.#audit({ action: 'read', targets: items.map((item) => item.name), outcome: outcomeOf(error) }).catch(
+        () => undefined,
+      );
+      throw error;
+    }
+
+    const secrets = opened
+      .map(({ item, value }) => ({ name: item.name, value, rev: item.rev, gen: item.gen }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const [rotation] = await Promise.all([
+      this.#rotateAll(opened),
+      this.#audit({ action: 'read', targets: secrets.map((s) => s.name), outcome: 'ok' }).catch((error) => {
+        for (const secret of secrets) wipe(secret.value);
+        throw error;
+      }),
+    ]);
+    return { secrets, missing, rotation };
+  }
+
+  /** Every secret's metadata, sorted by name. Decrypts nothing. */
+  async list(): Promise<SecretMeta[]> {
+    const items = await this.#store.getSecrets(this.namespace);
+    await this.#audit({ action: 'list', targets: [], outcome: 'ok' });
+    return items.map(toMeta).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async remove(name: string): Promise<void> {
+    assertSecretName(name);
+    const removed = await this.#store.deleteSecret(this.namespace, name);
+    await this.#audit({ action: 'remove', targets: [name], outcome: removed ? 'ok' : 'not-found' });
+    if (!removed) {
+      throw new EggError('ERR_SECRET_NOT_FOUND', `secret not found in ${this.namespace}: ${name}`, {
+        hint: 'see what exists with `egg secrets list`',
+      });
+    }
+  }
+
+  async auditTrail(): Promise<AuditRecord[]> {
+    return this.#store.readAudit(this.namespace);
+  }
+
+  async verifyAudit(): Promise<AuditVerdict> {
+    return verifyChain(await this.#store.readAudit(this.namespace));
+  }
+
+  /** Re-encrypt each opened item under its fresh data key, conditional on the `rev` and `gen` read. */
+  async #rotateAll(opened: { item: SecretItem; value: Buffer; fresh: DataKey | undefined }[]) {
+    const rotation = { rotated: 0, skipped: 0, failed: 0, deferred: 0 };
+    await mapLimit(opened, this.#concurrency, async ({ item, value, fresh }) => {
+      if (fresh === undefined) {
+        rotation.deferred++;
+        return;
+      }
+      try {
+        const next = await this.#encrypt(item.name, value, item.rev, item.gen + 1, fresh, {
+          createdAt: item.createdAt,
+          updatedAt: item.updatedAt,
+          ...(item.upstream === undefined ? {} : { upstream: item.upstream }),
+          ...(item.inject === undefined ? {} : { inject: item.inject }),
+        });
+        const written = await this.#store.putSecret(next, { kind: 'rev-gen', rev: item.rev, gen: item.gen });
+        if (written) rotation.rotated++;
+        else rotation.skipped++;
+      } catch (error) {
+        rotation.failed++;
+        this.#logger.warn('rotation.failed', {
+          namespace: this.namespace,
+          name: item.name,
+          error: (error as { code?: string; name?: string }).code ?? (error as Error).name,
+        });
+      }
+    });
+    return rotation;
+  }
+
+  /** Seal `value` under `key` (wiping it) into a complete item. */
+  async #encrypt(
+    name: string,
+    value: Uint8Array,
+    rev: number,
+    gen: number,
+    key: DataKey,
+    rest: Pick<SecretItem, 'createdAt' | 'updatedAt'> & SetOptions,
+  ): Promise<SecretItem> {
+    try {
+      const sealed = seal(key.plaintext, value, itemAad({ namespace: this.namespace, name, rev, gen }));
+      return {
+        namespace: this.namespace,
+        name,
+        ...sealed,
+        wrappedKey: key.wrapped,
+        keyId: key.keyId,
+        rev,
+        gen,
+        ...rest,
+      };
+    } finally {
+      wipe(key.plaintext);
+    }
+  }
+
+  #context(name: string) {
+    return { namespace: this.namespace, secret: name };
+  }
+
+  async #audit(entry: Omit<AuditEntry, 'actor'>): Promise<AuditRecord> {
+    return this.#store.appendAudit(this.namespace, (head) =>
+      chainRecord(this.namespace, head, { ...entry, actor: this.#actor }, this.#clock()),
+    );
+  }
+}
+
+function toMeta(item: SecretItem): SecretMeta {
+  const meta: SecretMeta = {
+    name: item.name,
+    rev: item.rev,
+    gen: item.gen,
+    keyId: item.keyId,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+  };
+  if (item.upstream !== undefined) meta.upstream = item.upstream;
+  if (item.inject !== undefined) meta.inject = item.inject;
+  return meta;
+}
+
+function outcomeOf(error: unknown): string {
+  return error instanceof EggError ? error.code.replace(/^ERR_/, '').toLowerCase().replaceAll('_', '-') : 'error';
+}
+
+/** Like Promise.all for two, but waits for both and wipes the other's key when one fails. */
+async function settleAll(a: Promise<Buffer>, b: Promise<DataKey | undefined>): Promise<[Buffer, DataKey | undefined]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'fulfilled' && rb.status === 'fulfilled') return [ra.value, rb.value];
+  if (ra.status === 'fulfilled') wipe(ra.value);
+  if (rb.status === 'fulfilled') wipe(rb.value?.plaintext);
+  throw ra.status === 'rejected' ? ra.reason : (rb as PromiseRejectedResult).reason;
+}
