@@ -1,0 +1,85 @@
+/**
+ * The base of every `egg` command: the global flags, configuration, and the one place
+ * errors become output. An `EggError` prints as one sentence (and its hint) on stderr and
+ * exits 1, or 2 for a usage error; no stack trace unless `EGG_DEBUG=1`.
+ */
+import { Command, Flags, Errors } from '@oclif/core';
+import { type ConfigInput, type EggConfig, resolveConfig } from '../src/config.js';
+import { EggError } from '../src/errors.js';
+import { jsonLogger, type Logger } from '../src/log.js';
+import { type OpenOptions, openVault } from '../src/open.js';
+import type { Vault } from '../src/vault/vault.js';
+
+const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_NAME', 'ERR_INVALID_NAMESPACE', 'ERR_INVALID_CONFIG']);
+
+export abstract class EggCommand extends Command {
+  static override baseFlags = {
+    namespace: Flags.string({
+      char: 'n',
+      summary: 'Namespace to use (acme/web/prod). Default: EGG_NAMESPACE, .egg.json, or "default".',
+      helpGroup: 'GLOBAL',
+    }),
+    backend: Flags.string({
+      summary: 'Where secrets live: "local" (SQLite under EGG_HOME) or "aws" (DynamoDB + KMS).',
+      options: ['local', 'aws'],
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  #logger: Logger | undefined;
+
+  /** Resolve configuration with the global flags on top. */
+  protected eggConfig(flags: { namespace?: string | undefined; backend?: string | undefined } & ConfigInput): EggConfig {
+    return resolveConfig({ flags });
+  }
+
+  protected get logger(): Logger {
+    this.#logger ??= jsonLogger({ debug: process.env.EGG_DEBUG === '1' });
+    return this.#logger;
+  }
+
+  /** Open the vault, run `use`, and always close it (wiping cached keys). */
+  protected async withVault<T>(
+    config: EggConfig,
+    use: (vault: Vault) => Promise<T>,
+    options: Omit<OpenOptions, 'logger'> = {},
+  ): Promise<T> {
+    const { vault, close } = await openVault(config, { ...options, logger: this.logger });
+    try {
+      return await use(vault);
+    } finally {
+      await close();
+    }
+  }
+
+  protected override async catch(error: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
+    if (error instanceof EggError) {
+      const hint = error.hint === undefined ? '' : ` (${error.hint})`;
+      process.stderr.write(`Error: ${error.message}${hint}.\n`);
+      if (process.env.EGG_DEBUG === '1') process.stderr.write(`${debugStack(error)}\n`);
+      process.exitCode = USAGE_CODES.has(error.code) ? 2 : 1;
+      return;
+    }
+    // Parse errors and `this.exit()` carry their own exit codes (2 for usage); let oclif print them.
+    if (error instanceof Errors.CLIError || error.oclif?.exit !== undefined) throw error;
+    process.stderr.write(`Error: ${oneLine(error)}.\n`);
+    if (process.env.EGG_DEBUG === '1') process.stderr.write(`${debugStack(error)}\n`);
+    else process.stderr.write('Set EGG_DEBUG=1 to see the stack trace.\n');
+    process.exitCode = 1;
+  }
+}
+
+/** An unexpected error's message, first line only (messages from our code never carry values). */
+function oneLine(error: Error): string {
+  return (error.message.split('\n')[0] ?? 'unexpected error').replace(/\.$/, '');
+}
+
+function debugStack(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    parts.push(depth === 0 ? (current.stack ?? String(current)) : `Caused by: ${current.stack ?? String(current)}`);
+    current = current.cause;
+  }
+  return parts.join('\n');
+}

@@ -1,0 +1,46 @@
+import { Args } from '@oclif/core';
+import { EggCommand } from '../../base.js';
+
+export default class SecretsGet extends EggCommand {
+  static override summary = "Print one secret's value.";
+  static override description =
+    'Prints the value exactly as stored (a newline is added only when stdout is a terminal). Every read is audited and re-encrypts the secret under a fresh data key.';
+  static override examples = ['<%= config.bin %> secrets get STRIPE_KEY', '<%= config.bin %> secrets get TLS_CERT > cert.pem'];
+  static override enableJsonFlag = true;
+  static override args = {
+    name: Args.string({ ignoreStdin: true, description: 'Secret name.', required: true }),
+  };
+
+  async run() {
+    const { args, flags } = await this.parse(SecretsGet);
+    const config = this.eggConfig(flags);
+    const secret = await this.withVault(config, (vault) => vault.get(args.name));
+    try {
+      if (this.jsonEnabled()) {
+        const utf8 = isUtf8(secret.value);
+        return {
+          name: secret.name,
+          namespace: config.namespace,
+          encoding: utf8 ? 'utf8' : 'base64',
+          value: secret.value.toString(utf8 ? 'utf8' : 'base64'),
+          rev: secret.rev,
+          gen: secret.gen,
+        };
+      }
+      process.stdout.write(secret.value);
+      if (process.stdout.isTTY) process.stdout.write('\n');
+      return undefined;
+    } finally {
+      secret.value.fill(0);
+    }
+  }
+}
+
+function isUtf8(bytes: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}

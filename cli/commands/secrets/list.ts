@@ -1,0 +1,38 @@
+import { EggCommand } from '../../base.js';
+
+export default class SecretsList extends EggCommand {
+  static override summary = 'List secrets (names and versions, never values).';
+  static override examples = ['<%= config.bin %> secrets list', '<%= config.bin %> secrets list --json -n acme/web/prod'];
+  static override enableJsonFlag = true;
+
+  async run() {
+    const { flags } = await this.parse(SecretsList);
+    const config = this.eggConfig(flags);
+    const secrets = await this.withVault(config, (vault) => vault.list());
+    if (secrets.length === 0) {
+      this.log(`No secrets in ${config.namespace}. Add one with \`egg secrets set NAME\`.`);
+    } else {
+      const rows = secrets.map((s) => [s.name, String(s.rev), String(s.gen), s.updatedAt]);
+      this.log(table(['NAME', 'REV', 'GEN', 'UPDATED'], rows));
+    }
+    return secrets.map(({ name, rev, gen, createdAt, updatedAt, upstream }) => ({
+      name,
+      rev,
+      gen,
+      createdAt,
+      updatedAt,
+      ...(upstream === undefined ? {} : { upstream }),
+    }));
+  }
+}
+
+/** Left-aligned columns, two spaces apart. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}

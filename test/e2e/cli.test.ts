@@ -1,0 +1,198 @@
+import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, chmodSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { egg, findLeaks } from '../support/cli.js';
+
+const CANARY = 'egg-canary-7f3a9c1e-DO-NOT-LEAK';
+
+describe('egg CLI on the embedded default', () => {
+  let base: string;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  const outputs: string[] = [];
+  const run = (args: string[], input?: string | Buffer, extraEnv: NodeJS.ProcessEnv = {}) => {
+    const result = egg(args, { env: { ...env, ...extraEnv }, ...(input === undefined ? {} : { input }), cwd: base });
+    return result;
+  };
+  /** Output of commands that did not ask for the canary's value: it must never be there. */
+  const quiet = (args: string[], input?: string | Buffer) => {
+    const result = run(args, input);
+    outputs.push(result.stdout, result.stderr);
+    return result;
+  };
+
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), 'egg-cli-'));
+    home = join(base, 'home');
+    env = { EGG_HOME: home, EGG_NAMESPACE: 'acme/web' };
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('prints its version without loading the command framework', () => {
+    const result = run(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^eggcarton\/\d+\.\d+\.\d+ linux-x64 node-v24\.\d+\.\d+\n$/);
+  });
+
+  it('refuses to read a vault that does not exist and says how to make one', () => {
+    const result = quiet(['secrets', 'list']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `Error: there is no vault at ${home} (run \`egg init\` (or \`egg secrets set NAME\`) to create one, or set EGG_HOME).\n`,
+    );
+  });
+
+  it('initialises a private vault', () => {
+    const result = quiet(['init']);
+    expect(result.code).toBe(0);
+    expect(result.stdout.split('\n')[0]).toBe(`Local vault ready at ${home}.`);
+    expect(statSync(home).mode & 0o777).toBe(0o700);
+    expect(statSync(join(home, 'vault.db')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(home, 'kek')).mode & 0o777).toBe(0o600);
+  });
+
+  it('sets a value from stdin and prints it back exactly', () => {
+    expect(quiet(['secrets', 'set', 'CANARY'], CANARY)).toMatchObject({
+      code: 0,
+      stdout: 'Set CANARY in acme/web (rev 1).\n',
+      stderr: '',
+    });
+    const get = run(['secrets', 'get', 'CANARY']);
+    expect(get).toMatchObject({ code: 0, stdout: CANARY, stderr: '' });
+  });
+
+  it('round-trips a binary value byte for byte', () => {
+    const binary = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80, 0x0a, 0x0d, 0x00, 0x7f]);
+    expect(quiet(['secrets', 'set', 'BINARY'], binary).code).toBe(0);
+    const get = run(['secrets', 'get', 'BINARY']);
+    expect(get.stdoutBytes.equals(binary)).toBe(true);
+    const json = JSON.parse(run(['secrets', 'get', 'BINARY', '--json']).stdout);
+    expect(json).toMatchObject({ name: 'BINARY', encoding: 'base64', value: binary.toString('base64') });
+  });
+
+  it('lists names, revisions and generations, never values', () => {
+    quiet(['secrets', 'set', 'API_KEY'], 'first');
+    quiet(['secrets', 'set', 'API_KEY'], 'second');
+    const list = quiet(['secrets', 'list', '--json']);
+    expect(list.code).toBe(0);
+    const rows = JSON.parse(list.stdout) as Record<string, unknown>[];
+    expect(rows.map((r) => Object.keys(r).sort())).toEqual(
+      Array(3).fill(['createdAt', 'gen', 'name', 'rev', 'updatedAt']),
+    );
+    expect(rows.map((r) => [r.name, r.rev])).toEqual([
+      ['API_KEY', 2],
+      ['BINARY', 1],
+      ['CANARY', 1],
+    ]);
+    const text = quiet(['secrets', 'list']);
+    expect(text.stdout.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')).toBe(
+      [
+        'NAME     REV  GEN  UPDATED',
+        'API_KEY  2    2    <time>',
+        'BINARY   1    3    <time>',
+        'CANARY   1    2    <time>',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('bumps gen on every read (a fresh data key each time)', () => {
+    const gen = () => (JSON.parse(quiet(['secrets', 'list', '--json']).stdout) as { name: string; gen: number }[]).find((r) => r.name === 'API_KEY')?.gen;
+    const before = gen();
+    expect(run(['secrets', 'get', 'API_KEY']).stdout).toBe('second');
+    expect(run(['secrets', 'get', 'API_KEY']).stdout).toBe('second');
+    expect(gen()).toBe((before ?? 0) + 2);
+  });
+
+  it.each([
+    [['secrets', 'set', 'bad-name'], 'x', 2, 'Error: invalid secret name "bad-name" (a secret name is an environment variable name: a letter or _, then up to 127 letters, digits or _).\n'],
+    [['secrets', 'get', '1ABC'], undefined, 2, 'Error: invalid secret name "1ABC" (a secret name is an environment variable name: a letter or _, then up to 127 letters, digits or _).\n'],
+    [['secrets', 'list', '-n', 'Acme/Web'], undefined, 2, 'Error: invalid namespace "Acme/Web" (a namespace is 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)).\n'],
+    [['secrets', 'list', '-n', 'a/b/c/d'], undefined, 2, 'Error: invalid namespace "a/b/c/d" (a namespace is 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)).\n'],
+    [['secrets', 'list', '-n', '../etc'], undefined, 2, 'Error: invalid namespace "../etc" (a namespace is 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)).\n'],
+    [['secrets', 'get', 'NOPE'], undefined, 1, 'Error: secret not found in acme/web: NOPE (see what exists with `egg secrets list`).\n'],
+    [['secrets', 'rm', 'NOPE'], undefined, 1, 'Error: secret not found in acme/web: NOPE (see what exists with `egg secrets list`).\n'],
+  ])('rejects %j with one clear sentence', (args, input, code, stderr) => {
+    const result = quiet(args as string[], input as string | undefined);
+    expect(result.code).toBe(code);
+    expect(result.stderr).toBe(stderr);
+  });
+
+  it('refuses a value over 64 KiB and writes nothing', () => {
+    const big = `${CANARY}${'x'.repeat(64 * 1024)}`;
+    const result = quiet(['secrets', 'set', 'TOO_BIG'], big);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`Error: the value is ${Buffer.byteLength(big)} bytes; values are at most 65536 bytes (64 KiB).\n`);
+    expect(JSON.parse(quiet(['secrets', 'list', '--json']).stdout).map((r: { name: string }) => r.name)).not.toContain('TOO_BIG');
+  });
+
+  it('shows a stack trace only with EGG_DEBUG=1', () => {
+    const plain = run(['secrets', 'get', 'NOPE']);
+    expect(plain.stderr).not.toMatch(/\n\s+at /);
+    const debug = run(['secrets', 'get', 'NOPE'], undefined, { EGG_DEBUG: '1' });
+    expect(debug.stderr).toMatch(/\n\s+at /);
+    outputs.push(debug.stderr);
+  });
+
+  it('writes --out files with mode 0600 and refuses to write through a symlink', () => {
+    const out = join(base, 'pulled.env');
+    const result = run(['secrets', 'pull', 'API_KEY', '--out', out]);
+    expect(result.code).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(readFileSync(out, 'utf8')).toContain('API_KEY=');
+    const target = join(base, 'elsewhere');
+    writeFileSync(target, '');
+    const link = join(base, 'link.env');
+    symlinkSync(target, link);
+    const refused = quiet(['secrets', 'pull', 'API_KEY', '--out', link]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(`Error: ${link} is a symlink; refusing to write secrets through it.\n`);
+    expect(readFileSync(target, 'utf8')).toBe('');
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  });
+
+  it('removes secrets', () => {
+    expect(quiet(['secrets', 'rm', 'BINARY'])).toMatchObject({ code: 0, stdout: 'Removed BINARY from acme/web.\n' });
+  });
+
+  it('keeps an intact, value-free audit trail', () => {
+    const verify = quiet(['audit', 'verify', '--json']);
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, namespace: 'acme/web' });
+    const audit = quiet(['audit', '--json']);
+    const records = JSON.parse(audit.stdout) as { action: string; targets: string[]; actor: string }[];
+    expect(records.find((r) => r.action === 'set' && r.targets[0] === 'CANARY')?.actor).toMatch(/^user:/);
+  });
+
+  it('refuses a vault whose permissions are too open, and says how to fix it', () => {
+    chmodSync(home, 0o755);
+    try {
+      const result = quiet(['secrets', 'list']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(`Error: ${home} is open to other users (mode 0755); refusing to use it (run \`chmod 700 ${home}\`).\n`);
+    } finally {
+      chmodSync(home, 0o700);
+    }
+    chmodSync(join(home, 'kek'), 0o644);
+    try {
+      const result = quiet(['secrets', 'get', 'API_KEY']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${join(home, 'kek')} is open to other users (mode 0644)`);
+    } finally {
+      chmodSync(join(home, 'kek'), 0o600);
+    }
+  });
+
+  it('never shows the canary anywhere it was not asked for, nor stores it in plain text', () => {
+    const files = [readFileSync(join(home, 'vault.db'))];
+    for (const suffix of ['-wal', '-shm']) {
+      try {
+        files.push(readFileSync(join(home, `vault.db${suffix}`)));
+      } catch {}
+    }
+    for (const file of files) expect(findLeaks(file, CANARY)).toEqual([]);
+    for (const output of outputs) expect(findLeaks(output, CANARY)).toEqual([]);
+    expect(outputs.length).toBeGreaterThan(20);
+  });
+});
