@@ -3,7 +3,7 @@
  * errors become output. An `EggError` prints as one sentence (and its hint) on stderr and
  * exits 1, or 2 for a usage error; no stack trace unless `EGG_DEBUG=1`.
  */
-import { Command, Flags, Errors } from '@oclif/core';
+import { Command, Errors, Flags } from '@oclif/core';
 import { type ConfigInput, type EggConfig, resolveConfig } from '../src/config.js';
 import { EggError } from '../src/errors.js';
 import { jsonLogger, type Logger } from '../src/log.js';
@@ -29,7 +29,9 @@ export abstract class EggCommand extends Command {
   #logger: Logger | undefined;
 
   /** Resolve configuration with the global flags on top. */
-  protected eggConfig(flags: { namespace?: string | undefined; backend?: string | undefined } & ConfigInput): EggConfig {
+  protected eggConfig(
+    flags: { namespace?: string | undefined; backend?: string | undefined } & ConfigInput,
+  ): EggConfig {
     return resolveConfig({ flags });
   }
 
@@ -52,7 +54,9 @@ export abstract class EggCommand extends Command {
     }
   }
 
-  protected override async catch(error: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
+  protected override async catch(
+    error: Error & { exitCode?: number; oclif?: { exit?: number } },
+  ): Promise<void> {
     if (error instanceof EggError) {
       const hint = error.hint === undefined ? '' : ` (${error.hint})`;
       process.stderr.write(`Error: ${error.message}${hint}.\n`);
@@ -78,7 +82,9 @@ function debugStack(error: unknown): string {
   const parts: string[] = [];
   let current: unknown = error;
   for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    parts.push(depth === 0 ? (current.stack ?? String(current)) : `Caused by: ${current.stack ?? String(current)}`);
+    parts.push(
+      depth === 0 ? (current.stack ?? String(current)) : `Caused by: ${current.stack ?? String(current)}`,
+    );
     current = current.cause;
   }
   return parts.join('\n');

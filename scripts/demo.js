@@ -36,40 +36,67 @@ function egg(args, { input, show = args.join(' '), expectCode = 0 } = {}) {
   return out;
 }
 
-const cert = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUDEMO\nZWdnIGNhcnRvbiBkZW1v\n-----END CERTIFICATE-----\n';
+const cert =
+  '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUDEMO\nZWdnIGNhcnRvbiBkZW1v\n-----END CERTIFICATE-----\n';
 
 try {
-  process.stdout.write(`${bold('Egg Carton demo')} — the embedded default: a SQLite vault and a local key in ${home}\n`);
+  process.stdout.write(
+    `${bold('Egg Carton demo')} — the embedded default: a SQLite vault and a local key in ${home}\n`,
+  );
 
   section('Create a vault', 'A private directory (0700) with the vault and its key-encryption key (0600).');
   egg(['init']);
 
-  section('Store secrets', 'Values come from stdin, so they never land in shell history. One is a multi-line PEM.');
-  egg(['secrets', 'set', 'STRIPE_KEY'], { input: 'sk_live_demo_4eC39HqLyjWDarjtT1zdp7dc', show: "secrets set STRIPE_KEY   <<< 'sk_live_demo_…'" });
-  egg(['secrets', 'set', 'DATABASE_URL'], { input: 'postgres://app:p@ss w0rd$@db.internal:5432/app', show: "secrets set DATABASE_URL <<< 'postgres://app:…'" });
+  section(
+    'Store secrets',
+    'Values come from stdin, so they never land in shell history. One is a multi-line PEM.',
+  );
+  egg(['secrets', 'set', 'STRIPE_KEY'], {
+    input: 'sk_live_demo_4eC39HqLyjWDarjtT1zdp7dc',
+    show: "secrets set STRIPE_KEY   <<< 'sk_live_demo_…'",
+  });
+  egg(['secrets', 'set', 'DATABASE_URL'], {
+    input: 'postgres://app:p@ss w0rd$@db.internal:5432/app',
+    show: "secrets set DATABASE_URL <<< 'postgres://app:…'",
+  });
   egg(['secrets', 'set', 'TLS_CERT'], { input: cert, show: 'secrets set TLS_CERT     < cert.pem' });
 
   section('List them', 'Names and versions only, never values. rev counts sets; gen counts data keys.');
   egg(['secrets', 'list']);
 
-  section('Pull as dotenv and as JSON', 'Every read decrypts, is audited, and re-encrypts the secret under a fresh data key.');
+  section(
+    'Pull as dotenv and as JSON',
+    'Every read decrypts, is audited, and re-encrypts the secret under a fresh data key.',
+  );
   egg(['secrets', 'pull', 'STRIPE_KEY', 'TLS_CERT']);
   egg(['secrets', 'pull', '--format', 'json', 'DATABASE_URL']);
 
   section('Watch gen go up', 'Each read above rotated the data key of what it read: gen is higher now.');
   egg(['secrets', 'list']);
 
-  section('Run a program with the secrets injected and masked', 'The child sees the real values; its output shows *** instead, even for one line of the PEM.');
+  section(
+    'Run a program with the secrets injected and masked',
+    'The child sees the real values; its output shows *** instead, even for one line of the PEM.',
+  );
   const script =
     'console.log("stripe key:", process.env.STRIPE_KEY); console.error("db:", process.env.DATABASE_URL); console.log("cert line:", process.env.TLS_CERT.split("\\n")[1]); console.log("length of STRIPE_KEY:", process.env.STRIPE_KEY.length)';
-  const masked = egg(['run', '--', process.execPath, '-e', script], { show: `run -- node -e '<prints STRIPE_KEY, DATABASE_URL, a line of TLS_CERT>'` });
-  if (masked.includes('sk_live_demo') || masked.includes('p@ss w0rd') || masked.includes('MIIBszCCAVmgAwIBAgIUDEMO')) {
+  const masked = egg(['run', '--', process.execPath, '-e', script], {
+    show: `run -- node -e '<prints STRIPE_KEY, DATABASE_URL, a line of TLS_CERT>'`,
+  });
+  if (
+    masked.includes('sk_live_demo') ||
+    masked.includes('p@ss w0rd') ||
+    masked.includes('MIIBszCCAVmgAwIBAgIUDEMO')
+  ) {
     process.stderr.write('demo: a secret was not masked\n');
     process.exit(1);
   }
-  egg(['run', '--no-mask', '--only', 'STRIPE_KEY', '--', 'sh', '-c', 'echo "unmasked on request: $STRIPE_KEY"'], {
-    show: `run --no-mask --only STRIPE_KEY -- sh -c 'echo "unmasked on request: $STRIPE_KEY"'`,
-  });
+  egg(
+    ['run', '--no-mask', '--only', 'STRIPE_KEY', '--', 'sh', '-c', 'echo "unmasked on request: $STRIPE_KEY"'],
+    {
+      show: `run --no-mask --only STRIPE_KEY -- sh -c 'echo "unmasked on request: $STRIPE_KEY"'`,
+    },
+  );
 
   section('Exit codes pass through', "egg exits with the child's code.");
   egg(['run', '--', 'sh', '-c', 'exit 3'], { expectCode: 3, show: "run -- sh -c 'exit 3'    # exits 3" });
@@ -83,7 +110,10 @@ try {
   );
   if (leaked.length > 0) process.exit(1);
 
-  section('The audit trail', 'Every call is recorded with time, actor and names (never values), hash-chained.');
+  section(
+    'The audit trail',
+    'Every call is recorded with time, actor and names (never values), hash-chained.',
+  );
   egg(['audit', '--limit', '6']);
   egg(['audit', 'verify']);
 

@@ -37,7 +37,16 @@ export interface ConfigInput {
   signingKeyId?: string | undefined;
 }
 
-const FIELDS = ['backend', 'namespace', 'keyring', 'rotation', 'table', 'region', 'kmsKeyId', 'signingKeyId'] as const;
+const FIELDS = [
+  'backend',
+  'namespace',
+  'keyring',
+  'rotation',
+  'table',
+  'region',
+  'kmsKeyId',
+  'signingKeyId',
+] as const;
 
 export const PROJECT_FILE = '.egg.json';
 
@@ -79,7 +88,8 @@ export function readConfigFile(path: string): ConfigInput {
         hint: `settings are ${FIELDS.join(', ')}`,
       });
     }
-    if (typeof value !== 'string') throw new EggError('ERR_INVALID_CONFIG', `${path}: "${key}" must be a string`);
+    if (typeof value !== 'string')
+      throw new EggError('ERR_INVALID_CONFIG', `${path}: "${key}" must be a string`);
     input[key as (typeof FIELDS)[number]] = value;
   }
   return input;
@@ -122,7 +132,9 @@ export function resolveConfig(
 
   const backend = pick('backend') ?? 'local';
   if (backend !== 'local' && backend !== 'aws') {
-    throw new EggError('ERR_INVALID_CONFIG', `unknown backend "${backend}"`, { hint: 'use "local" or "aws"' });
+    throw new EggError('ERR_INVALID_CONFIG', `unknown backend "${backend}"`, {
+      hint: 'use "local" or "aws"',
+    });
   }
   const namespace = pick('namespace') ?? 'default';
   assertNamespace(namespace);

@@ -18,7 +18,10 @@ export type EggErrorCode =
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_KMS'
   | 'ERR_AUDIT_BROKEN'
-  | 'ERR_USAGE';
+  | 'ERR_USAGE'
+  | 'ERR_UNREPRESENTABLE_VALUE'
+  | 'ERR_COMMAND_NOT_FOUND'
+  | 'ERR_COMMAND_NOT_EXECUTABLE';
 
 /** An operational failure with a stable code, safe to show to the user. */
 export class EggError extends Error {
@@ -40,9 +43,13 @@ export class EggError extends Error {
  */
 export class DecryptionFailed extends EggError {
   constructor(what: string, cause?: unknown) {
-    super('ERR_DECRYPTION_FAILED', `could not decrypt ${what}: the item is corrupt, was moved, or the key is wrong`, {
-      cause,
-    });
+    super(
+      'ERR_DECRYPTION_FAILED',
+      `could not decrypt ${what}: the item is corrupt, was moved, or the key is wrong`,
+      {
+        cause,
+      },
+    );
     this.name = 'DecryptionFailed';
   }
 }

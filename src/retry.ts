@@ -37,13 +37,25 @@ const RETRYABLE_NAMES = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
 ]);
-const RETRYABLE_SYSCALLS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'SQLITE_BUSY']);
+const RETRYABLE_SYSCALLS = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'SQLITE_BUSY',
+]);
 
 /** Whether an error is transient: throttling, a 5xx, a dropped connection, a busy database. */
 export function isTransient(error: unknown): boolean {
   if (error instanceof EggError) return false;
   if (typeof error !== 'object' || error === null) return false;
-  const e = error as { name?: string; code?: string; errcode?: number; $metadata?: { httpStatusCode?: number } };
+  const e = error as {
+    name?: string;
+    code?: string;
+    errcode?: number;
+    $metadata?: { httpStatusCode?: number };
+  };
   if (e.name !== undefined && RETRYABLE_NAMES.has(e.name)) return true;
   if (e.code !== undefined && RETRYABLE_SYSCALLS.has(e.code)) return true;
   if (e.errcode === 5 /* SQLITE_BUSY */) return true;
@@ -79,7 +91,11 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
 }
 
 /** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let failed = false;

@@ -14,7 +14,9 @@ module.enableCompileCache?.();
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-  process.stdout.write(`${pkg.name}/${pkg.version} ${process.platform}-${process.arch} node-v${process.versions.node}\n`);
+  process.stdout.write(
+    `${pkg.name}/${pkg.version} ${process.platform}-${process.arch} node-v${process.versions.node}\n`,
+  );
 } else {
   const { execute } = await import('@oclif/core');
   await execute({ dir: import.meta.url });

@@ -4,7 +4,8 @@ import { KEK_FILE, openBackend, VAULT_FILE } from '../../src/open.js';
 import { EggCommand } from '../base.js';
 
 export default class Init extends EggCommand {
-  static override summary = 'Set up a vault: the local one under EGG_HOME, or check (and create) the DynamoDB table.';
+  static override summary =
+    'Set up a vault: the local one under EGG_HOME, or check (and create) the DynamoDB table.';
   static override description =
     'With the local backend, creates EGG_HOME (mode 0700) with the SQLite vault and the key-encryption key (mode 0600). Back the key up: without it the secrets cannot be decrypted. With --backend aws, checks the table and the KMS key; --create-table creates the table for development (production tables come from infra/).';
   static override examples = [
@@ -15,7 +16,9 @@ export default class Init extends EggCommand {
   static override enableJsonFlag = true;
   static override flags = {
     table: Flags.string({ summary: 'DynamoDB table (aws backend). Default: EGG_TABLE.' }),
-    'kms-key-id': Flags.string({ summary: 'KMS key id, ARN or alias (aws backend). Default: EGG_KMS_KEY_ID.' }),
+    'kms-key-id': Flags.string({
+      summary: 'KMS key id, ARN or alias (aws backend). Default: EGG_KMS_KEY_ID.',
+    }),
     keyring: Flags.string({ summary: 'Keyring.', options: ['local', 'kms', 'kms-hierarchical'] }),
     region: Flags.string({ summary: 'AWS region. Default: AWS_REGION.' }),
     'create-table': Flags.boolean({ summary: 'Create the DynamoDB table when it is missing (aws backend).' }),
@@ -32,9 +35,16 @@ export default class Init extends EggCommand {
       backend.keyring.close();
       await backend.store.close();
       this.log(`Local vault ready at ${config.home}.`);
-      this.log(`Key-encryption key: ${join(config.home, KEK_FILE)} (back it up; without it your secrets cannot be decrypted).`);
+      this.log(
+        `Key-encryption key: ${join(config.home, KEK_FILE)} (back it up; without it your secrets cannot be decrypted).`,
+      );
       this.log(`Try: printf %s 'hello' | egg secrets set GREETING && egg run -- sh -c 'echo $GREETING'`);
-      return { backend: config.backend, home: config.home, vault: join(config.home, VAULT_FILE), namespace: config.namespace };
+      return {
+        backend: config.backend,
+        home: config.home,
+        vault: join(config.home, VAULT_FILE),
+        namespace: config.namespace,
+      };
     }
     const { initAws } = await import('../../src/aws/backend.js');
     const result = await initAws(config, { createTable: flags['create-table'], logger: this.logger });

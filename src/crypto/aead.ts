@@ -26,7 +26,9 @@ export interface ItemBinding {
 
 /** Canonical AAD bytes: a versioned, length-unambiguous encoding (JSON array). */
 export function itemAad(binding: ItemBinding): Buffer {
-  return Buffer.from(JSON.stringify(['egg/secret/v1', binding.namespace, binding.name, binding.rev, binding.gen]));
+  return Buffer.from(
+    JSON.stringify(['egg/secret/v1', binding.namespace, binding.name, binding.rev, binding.gen]),
+  );
 }
 
 export function seal(key: Buffer, plaintext: Uint8Array, aad: Buffer): Sealed {

@@ -101,11 +101,16 @@ export class SqliteStore implements SecretStore {
   }
 
   async deleteSecret(namespace: string, name: string): Promise<boolean> {
-    return this.#db.prepare('DELETE FROM secrets WHERE namespace = ? AND name = ?').run(namespace, name).changes === 1;
+    return (
+      this.#db.prepare('DELETE FROM secrets WHERE namespace = ? AND name = ?').run(namespace, name)
+        .changes === 1
+    );
   }
 
   async getNamespaceKey(namespace: string): Promise<NamespaceKeyItem | undefined> {
-    const row = this.#db.prepare('SELECT * FROM namespace_keys WHERE namespace = ?').get(namespace) as Row | undefined;
+    const row = this.#db.prepare('SELECT * FROM namespace_keys WHERE namespace = ?').get(namespace) as
+      | Row
+      | undefined;
     if (row === undefined) return undefined;
     return {
       namespace: String(row.namespace),
@@ -125,7 +130,10 @@ export class SqliteStore implements SecretStore {
     return result.changes === 1;
   }
 
-  async appendAudit(namespace: string, build: (head: AuditRecord | undefined) => AuditRecord): Promise<AuditRecord> {
+  async appendAudit(
+    namespace: string,
+    build: (head: AuditRecord | undefined) => AuditRecord,
+  ): Promise<AuditRecord> {
     // BEGIN IMMEDIATE takes the write lock up front, so the head we read is still the head when we insert.
     this.#db.exec('BEGIN IMMEDIATE');
     try {
@@ -194,7 +202,8 @@ function toAudit(row: Row): AuditRecord {
   } catch {
     targets = undefined;
   }
-  if (!Array.isArray(targets)) throw new EggError('ERR_AUDIT_BROKEN', `audit record ${String(row.seq)} is damaged`);
+  if (!Array.isArray(targets))
+    throw new EggError('ERR_AUDIT_BROKEN', `audit record ${String(row.seq)} is damaged`);
   return {
     namespace: String(row.namespace),
     seq: Number(row.seq),

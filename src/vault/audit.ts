@@ -69,10 +69,20 @@ export function verifyChain(records: readonly AuditRecord[]): AuditVerdict {
     const record = records[i] as AuditRecord;
     const seq = i + 1;
     if (record.seq !== seq) {
-      return { ok: false, records: records.length, seq, reason: `record ${seq} is missing (found ${record.seq})` };
+      return {
+        ok: false,
+        records: records.length,
+        seq,
+        reason: `record ${seq} is missing (found ${record.seq})`,
+      };
     }
     if (record.prev !== prev) {
-      return { ok: false, records: records.length, seq, reason: `record ${seq} does not follow record ${seq - 1}` };
+      return {
+        ok: false,
+        records: records.length,
+        seq,
+        reason: `record ${seq} does not follow record ${seq - 1}`,
+      };
     }
     const { hash, ...body } = record;
     if (hashRecord(body) !== hash) {

@@ -105,12 +105,20 @@ export class Vault {
       const inject = options.inject ?? current?.inject;
       if (upstream !== undefined) meta.upstream = upstream;
       if (inject !== undefined) meta.inject = inject;
-      const item = await this.#encrypt(name, value, rev, gen, await this.#keyring.generate(this.#context(name)), {
-        createdAt: current?.createdAt ?? now,
-        updatedAt: now,
-        ...meta,
-      });
-      const condition: WriteCondition = current === undefined ? { kind: 'absent' } : { kind: 'rev', rev: current.rev };
+      const item = await this.#encrypt(
+        name,
+        value,
+        rev,
+        gen,
+        await this.#keyring.generate(this.#context(name)),
+        {
+          createdAt: current?.createdAt ?? now,
+          updatedAt: now,
+          ...meta,
+        },
+      );
+      const condition: WriteCondition =
+        current === undefined ? { kind: 'absent' } : { kind: 'rev', rev: current.rev };
       if (await this.#store.putSecret(item, condition)) {
         await this.#audit({ action: 'set', targets: [name], outcome: 'ok' });
         this.#logger.debug('secret.set', { namespace: this.namespace, name, rev, gen });
@@ -150,7 +158,7 @@ export class Vault {
       );
     }
 
-    const opened = new Array<{ item: SecretItem; value: Buffer; fresh: DataKey | undefined }>();
+    const opened: { item: SecretItem; value: Buffer; fresh: DataKey | undefined }[] = [];
     try {
       await mapLimit(items, this.#concurrency, async (item) => {
         const context = this.#context(item.name);
@@ -171,9 +179,11 @@ export class Vault {
       });
     } catch (error) {
       for (const { value, fresh } of opened) wipe(value, fresh?.plaintext);
-      await this.#audit({ action: 'read', targets: items.map((item) => item.name), outcome: outcomeOf(error) }).catch(
-        () => undefined,
-      );
+      await this.#audit({
+        action: 'read',
+        targets: items.map((item) => item.name),
+        outcome: outcomeOf(error),
+      }).catch(() => undefined);
       throw error;
     }
 
@@ -298,11 +308,16 @@ function toMeta(item: SecretItem): SecretMeta {
 }
 
 function outcomeOf(error: unknown): string {
-  return error instanceof EggError ? error.code.replace(/^ERR_/, '').toLowerCase().replaceAll('_', '-') : 'error';
+  return error instanceof EggError
+    ? error.code.replace(/^ERR_/, '').toLowerCase().replaceAll('_', '-')
+    : 'error';
 }
 
 /** Like Promise.all for two, but waits for both and wipes the other's key when one fails. */
-async function settleAll(a: Promise<Buffer>, b: Promise<DataKey | undefined>): Promise<[Buffer, DataKey | undefined]> {
+async function settleAll(
+  a: Promise<Buffer>,
+  b: Promise<DataKey | undefined>,
+): Promise<[Buffer, DataKey | undefined]> {
   const [ra, rb] = await Promise.allSettled([a, b]);
   if (ra.status === 'fulfilled' && rb.status === 'fulfilled') return [ra.value, rb.value];
   if (ra.status === 'fulfilled') wipe(ra.value);

@@ -1,4 +1,13 @@
-import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, chmodSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +21,11 @@ describe('egg CLI on the embedded default', () => {
   let env: NodeJS.ProcessEnv;
   const outputs: string[] = [];
   const run = (args: string[], input?: string | Buffer, extraEnv: NodeJS.ProcessEnv = {}) => {
-    const result = egg(args, { env: { ...env, ...extraEnv }, ...(input === undefined ? {} : { input }), cwd: base });
+    const result = egg(args, {
+      env: { ...env, ...extraEnv },
+      ...(input === undefined ? {} : { input }),
+      cwd: base,
+    });
     return result;
   };
   /** Output of commands that did not ask for the canary's value: it must never be there. */
@@ -98,7 +111,10 @@ describe('egg CLI on the embedded default', () => {
   });
 
   it('bumps gen on every read (a fresh data key each time)', () => {
-    const gen = () => (JSON.parse(quiet(['secrets', 'list', '--json']).stdout) as { name: string; gen: number }[]).find((r) => r.name === 'API_KEY')?.gen;
+    const gen = () =>
+      (JSON.parse(quiet(['secrets', 'list', '--json']).stdout) as { name: string; gen: number }[]).find(
+        (r) => r.name === 'API_KEY',
+      )?.gen;
     const before = gen();
     expect(run(['secrets', 'get', 'API_KEY']).stdout).toBe('second');
     expect(run(['secrets', 'get', 'API_KEY']).stdout).toBe('second');
@@ -106,13 +122,48 @@ describe('egg CLI on the embedded default', () => {
   });
 
   it.each([
-    [['secrets', 'set', 'bad-name'], 'x', 2, 'Error: invalid secret name "bad-name" (a secret name is an environment variable name: a letter or _, then up to 127 letters, digits or _).\n'],
-    [['secrets', 'get', '1ABC'], undefined, 2, 'Error: invalid secret name "1ABC" (a secret name is an environment variable name: a letter or _, then up to 127 letters, digits or _).\n'],
-    [['secrets', 'list', '-n', 'Acme/Web'], undefined, 2, 'Error: invalid namespace "Acme/Web" (a namespace is 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)).\n'],
-    [['secrets', 'list', '-n', 'a/b/c/d'], undefined, 2, 'Error: invalid namespace "a/b/c/d" (a namespace is 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)).\n'],
-    [['secrets', 'list', '-n', '../etc'], undefined, 2, 'Error: invalid namespace "../etc" (a namespace is 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)).\n'],
-    [['secrets', 'get', 'NOPE'], undefined, 1, 'Error: secret not found in acme/web: NOPE (see what exists with `egg secrets list`).\n'],
-    [['secrets', 'rm', 'NOPE'], undefined, 1, 'Error: secret not found in acme/web: NOPE (see what exists with `egg secrets list`).\n'],
+    [
+      ['secrets', 'set', 'bad-name'],
+      'x',
+      2,
+      'Error: invalid secret name "bad-name" (a secret name is an environment variable name: a letter or _, then up to 127 letters, digits or _).\n',
+    ],
+    [
+      ['secrets', 'get', '1ABC'],
+      undefined,
+      2,
+      'Error: invalid secret name "1ABC" (a secret name is an environment variable name: a letter or _, then up to 127 letters, digits or _).\n',
+    ],
+    [
+      ['secrets', 'list', '-n', 'Acme/Web'],
+      undefined,
+      2,
+      'Error: invalid namespace "Acme/Web" (a namespace is 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)).\n',
+    ],
+    [
+      ['secrets', 'list', '-n', 'a/b/c/d'],
+      undefined,
+      2,
+      'Error: invalid namespace "a/b/c/d" (a namespace is 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)).\n',
+    ],
+    [
+      ['secrets', 'list', '-n', '../etc'],
+      undefined,
+      2,
+      'Error: invalid namespace "../etc" (a namespace is 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)).\n',
+    ],
+    [
+      ['secrets', 'get', 'NOPE'],
+      undefined,
+      1,
+      'Error: secret not found in acme/web: NOPE (see what exists with `egg secrets list`).\n',
+    ],
+    [
+      ['secrets', 'rm', 'NOPE'],
+      undefined,
+      1,
+      'Error: secret not found in acme/web: NOPE (see what exists with `egg secrets list`).\n',
+    ],
   ])('rejects %j with one clear sentence', (args, input, code, stderr) => {
     const result = quiet(args as string[], input as string | undefined);
     expect(result.code).toBe(code);
@@ -123,8 +174,12 @@ describe('egg CLI on the embedded default', () => {
     const big = `${CANARY}${'x'.repeat(64 * 1024)}`;
     const result = quiet(['secrets', 'set', 'TOO_BIG'], big);
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`Error: the value is ${Buffer.byteLength(big)} bytes; values are at most 65536 bytes (64 KiB).\n`);
-    expect(JSON.parse(quiet(['secrets', 'list', '--json']).stdout).map((r: { name: string }) => r.name)).not.toContain('TOO_BIG');
+    expect(result.stderr).toBe(
+      `Error: the value is ${Buffer.byteLength(big)} bytes; values are at most 65536 bytes (64 KiB).\n`,
+    );
+    expect(
+      JSON.parse(quiet(['secrets', 'list', '--json']).stdout).map((r: { name: string }) => r.name),
+    ).not.toContain('TOO_BIG');
   });
 
   it('shows a stack trace only with EGG_DEBUG=1', () => {
@@ -153,7 +208,10 @@ describe('egg CLI on the embedded default', () => {
   });
 
   it('removes secrets', () => {
-    expect(quiet(['secrets', 'rm', 'BINARY'])).toMatchObject({ code: 0, stdout: 'Removed BINARY from acme/web.\n' });
+    expect(quiet(['secrets', 'rm', 'BINARY'])).toMatchObject({
+      code: 0,
+      stdout: 'Removed BINARY from acme/web.\n',
+    });
   });
 
   it('keeps an intact, value-free audit trail', () => {
@@ -170,7 +228,9 @@ describe('egg CLI on the embedded default', () => {
     try {
       const result = quiet(['secrets', 'list']);
       expect(result.code).toBe(1);
-      expect(result.stderr).toBe(`Error: ${home} is open to other users (mode 0755); refusing to use it (run \`chmod 700 ${home}\`).\n`);
+      expect(result.stderr).toBe(
+        `Error: ${home} is open to other users (mode 0755); refusing to use it (run \`chmod 700 ${home}\`).\n`,
+      );
     } finally {
       chmodSync(home, 0o700);
     }

@@ -36,7 +36,9 @@ describe('a reader killed mid-rotation', () => {
     });
     expect(stderr).toBe('');
     expect(reached).toBe(true);
-    const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const exit = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
     child.kill('SIGKILL');
     expect(await exit).toBe('SIGKILL');
 

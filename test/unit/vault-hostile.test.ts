@@ -1,16 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { DatabaseSync } from 'node:sqlite';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EggError } from '../../src/errors.js';
 import { LocalKeyring } from '../../src/keyrings/local.js';
-import { openLocalBackend, type Backend } from '../../src/open.js';
+import { type Backend, openLocalBackend } from '../../src/open.js';
 import { Vault } from '../../src/vault/vault.js';
 
 const VALUE = 'hostile-canary-5b1d0e';
-const DECRYPT_FAILED = 'could not decrypt secret API_KEY: the item is corrupt, was moved, or the key is wrong';
+const DECRYPT_FAILED =
+  'could not decrypt secret API_KEY: the item is corrupt, was moved, or the key is wrong';
 
 describe('the vault under hostile input', () => {
   let dir: string;
@@ -33,7 +34,9 @@ describe('the vault under hostile input', () => {
   /** Rewrite one column of the stored item behind the vault's back. */
   const tamper = (column: string, change: (bytes: Buffer) => Buffer) => {
     const db = new DatabaseSync(join(home, 'vault.db'));
-    const row = db.prepare(`SELECT ${column} AS v FROM secrets WHERE name = 'API_KEY'`).get() as { v: Uint8Array };
+    const row = db.prepare(`SELECT ${column} AS v FROM secrets WHERE name = 'API_KEY'`).get() as {
+      v: Uint8Array;
+    };
     db.prepare(`UPDATE secrets SET ${column} = ? WHERE name = 'API_KEY'`).run(change(Buffer.from(row.v)));
     db.close();
   };
@@ -63,7 +66,11 @@ describe('the vault under hostile input', () => {
     expect(String((error as Error).message)).not.toContain(VALUE);
     expect(await stored()).toEqual(before);
     const audit = await vault.auditTrail();
-    expect(audit.at(-1)).toMatchObject({ action: 'read', targets: ['API_KEY'], outcome: 'decryption-failed' });
+    expect(audit.at(-1)).toMatchObject({
+      action: 'read',
+      targets: ['API_KEY'],
+      outcome: 'decryption-failed',
+    });
   });
 
   it('refuses an item copied under another name', async () => {
@@ -85,27 +92,38 @@ describe('the vault under hostile input', () => {
     );
     db.close();
     const other = new Vault({ ...backend, namespace: 'acme/other', actor: 'test' });
-    await expect(other.get('API_KEY')).rejects.toMatchObject({ code: 'ERR_DECRYPTION_FAILED', message: DECRYPT_FAILED });
+    await expect(other.get('API_KEY')).rejects.toMatchObject({
+      code: 'ERR_DECRYPTION_FAILED',
+      message: DECRYPT_FAILED,
+    });
   });
 
   it('refuses an old revision replayed over a newer one', async () => {
     const old = await stored();
     await vault.set('API_KEY', Buffer.from('newer'));
     const db = new DatabaseSync(join(home, 'vault.db'));
-    db.prepare("UPDATE secrets SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ? WHERE name = 'API_KEY'").run(
-      old!.ciphertext,
-      old!.iv,
-      old!.tag,
-      old!.wrappedKey,
-    );
+    db.prepare(
+      "UPDATE secrets SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ? WHERE name = 'API_KEY'",
+    ).run(old!.ciphertext, old!.iv, old!.tag, old!.wrappedKey);
     db.close();
-    await expect(vault.get('API_KEY')).rejects.toMatchObject({ code: 'ERR_DECRYPTION_FAILED', message: DECRYPT_FAILED });
+    await expect(vault.get('API_KEY')).rejects.toMatchObject({
+      code: 'ERR_DECRYPTION_FAILED',
+      message: DECRYPT_FAILED,
+    });
   });
 
   it('refuses to decrypt with the wrong key-encryption key', async () => {
-    const wrong = new Vault({ store: backend.store, keyring: new LocalKeyring(randomBytes(32)), namespace: 'acme/web', actor: 'test' });
+    const wrong = new Vault({
+      store: backend.store,
+      keyring: new LocalKeyring(randomBytes(32)),
+      namespace: 'acme/web',
+      actor: 'test',
+    });
     const before = await stored();
-    await expect(wrong.get('API_KEY')).rejects.toMatchObject({ code: 'ERR_DECRYPTION_FAILED', message: DECRYPT_FAILED });
+    await expect(wrong.get('API_KEY')).rejects.toMatchObject({
+      code: 'ERR_DECRYPTION_FAILED',
+      message: DECRYPT_FAILED,
+    });
     expect(await stored()).toEqual(before);
   });
 
@@ -113,7 +131,10 @@ describe('the vault under hostile input', () => {
     await backend.store.close();
     writeFileSync(join(home, 'kek'), 'short', { mode: 0o600 });
     expect(() => openLocalBackend(home, false)).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_CONFIG', message: `the key file ${join(home, 'kek')} is damaged (expected 32 bytes)` }),
+      expect.objectContaining({
+        code: 'ERR_INVALID_CONFIG',
+        message: `the key file ${join(home, 'kek')} is damaged (expected 32 bytes)`,
+      }),
     );
     backend = openLocalBackend(join(dir, 'fresh'), true);
   });
@@ -126,15 +147,21 @@ describe('the vault under hostile input', () => {
     ['ÄPI', 'invalid secret name "ÄPI"'],
     ['A\nB', 'invalid secret name "A\\nB"'],
   ])('refuses the secret name %j and writes nothing', async (name, message) => {
-    await expect(vault.set(name, Buffer.from(VALUE))).rejects.toMatchObject({ code: 'ERR_INVALID_NAME', message });
+    await expect(vault.set(name, Buffer.from(VALUE))).rejects.toMatchObject({
+      code: 'ERR_INVALID_NAME',
+      message,
+    });
     expect((await vault.list()).map((m) => m.name)).toEqual(['API_KEY']);
   });
 
-  it.each(['', 'UPPER', 'a/b/c/d', 'a//b', '../x', 'a/./b', 'a b', 'ns\u0000'])('refuses the namespace %j', (namespace) => {
-    expect(() => new Vault({ ...backend, namespace, actor: 'test' })).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_NAMESPACE' }),
-    );
-  });
+  it.each(['', 'UPPER', 'a/b/c/d', 'a//b', '../x', 'a/./b', 'a b', 'ns\u0000'])(
+    'refuses the namespace %j',
+    (namespace) => {
+      expect(() => new Vault({ ...backend, namespace, actor: 'test' })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_NAMESPACE' }),
+      );
+    },
+  );
 
   it('refuses a value over 64 KiB and keeps the old one', async () => {
     const big = Buffer.alloc(64 * 1024 + 1, 0x41);

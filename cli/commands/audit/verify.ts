@@ -13,9 +13,14 @@ export default class AuditVerify extends EggCommand {
     const config = this.eggConfig(flags);
     const verdict = await this.withVault(config, (vault) => vault.verifyAudit());
     if (!verdict.ok) {
-      throw new EggError('ERR_AUDIT_BROKEN', `the audit trail of ${config.namespace} is broken at record ${verdict.seq}: ${verdict.reason}`);
+      throw new EggError(
+        'ERR_AUDIT_BROKEN',
+        `the audit trail of ${config.namespace} is broken at record ${verdict.seq}: ${verdict.reason}`,
+      );
     }
-    this.log(`Audit trail of ${config.namespace} is intact: ${verdict.records} records, head ${verdict.head.slice(0, 16)}…`);
+    this.log(
+      `Audit trail of ${config.namespace} is intact: ${verdict.records} records, head ${verdict.head.slice(0, 16)}…`,
+    );
     return { namespace: config.namespace, ...verdict };
   }
 }

@@ -5,7 +5,10 @@ export default class SecretsGet extends EggCommand {
   static override summary = "Print one secret's value.";
   static override description =
     'Prints the value exactly as stored (a newline is added only when stdout is a terminal). Every read is audited and re-encrypts the secret under a fresh data key.';
-  static override examples = ['<%= config.bin %> secrets get STRIPE_KEY', '<%= config.bin %> secrets get TLS_CERT > cert.pem'];
+  static override examples = [
+    '<%= config.bin %> secrets get STRIPE_KEY',
+    '<%= config.bin %> secrets get TLS_CERT > cert.pem',
+  ];
   static override enableJsonFlag = true;
   static override args = {
     name: Args.string({ ignoreStdin: true, description: 'Secret name.', required: true }),

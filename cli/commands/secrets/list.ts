@@ -2,7 +2,10 @@ import { EggCommand } from '../../base.js';
 
 export default class SecretsList extends EggCommand {
   static override summary = 'List secrets (names and versions, never values).';
-  static override examples = ['<%= config.bin %> secrets list', '<%= config.bin %> secrets list --json -n acme/web/prod'];
+  static override examples = [
+    '<%= config.bin %> secrets list',
+    '<%= config.bin %> secrets list --json -n acme/web/prod',
+  ];
   static override enableJsonFlag = true;
 
   async run() {

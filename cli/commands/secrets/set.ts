@@ -14,11 +14,22 @@ export default class SecretsSet extends EggCommand {
   ];
   static override enableJsonFlag = true;
   static override args = {
-    name: Args.string({ ignoreStdin: true, description: 'Secret name (an environment variable name).', required: true }),
-    value: Args.string({ ignoreStdin: true, description: 'The value (avoid: it ends up in shell history); default: stdin.' }),
+    name: Args.string({
+      ignoreStdin: true,
+      description: 'Secret name (an environment variable name).',
+      required: true,
+    }),
+    value: Args.string({
+      ignoreStdin: true,
+      description: 'The value (avoid: it ends up in shell history); default: stdin.',
+    }),
   };
   static override flags = {
-    'from-file': Flags.file({ summary: 'Read the value from this file.', exists: true, exclusive: ['value'] }),
+    'from-file': Flags.file({
+      summary: 'Read the value from this file.',
+      exists: true,
+      exclusive: ['value'],
+    }),
   };
 
   async run() {

@@ -1,0 +1,121 @@
+/**
+ * CLI figures: start-up of `egg --version` and `egg secrets pull` (local, 10 secrets) as
+ * ratios to `node -e 0` on the same Node, and `egg run` masking throughput with 100
+ * secrets as a ratio to `egg run --no-mask`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { median, streamThroughput, timeCommands } from './support/measure.js';
+
+const EGG = fileURLToPath(new URL('../cli/bin/egg.js', import.meta.url));
+
+function seed(env: NodeJS.ProcessEnv, count: number, value: (i: number) => string): void {
+  for (let i = 0; i < count; i++) {
+    const result = spawnSync(process.execPath, [EGG, 'secrets', 'set', `SECRET_${i}`], {
+      env,
+      input: value(i),
+    });
+    if (result.status !== 0) throw new Error(`seeding failed: ${result.stderr}`);
+  }
+}
+
+export interface StartupFigures {
+  nodeMs: number;
+  versionRatio: number;
+  pullRatio: number;
+}
+
+export function benchStartup(runs: number): StartupFigures {
+  const dir = mkdtempSync(join(tmpdir(), 'egg-bench-start-'));
+  try {
+    const env = { ...process.env, EGG_HOME: join(dir, 'home'), EGG_NAMESPACE: 'bench' };
+    seed(env, 10, (i) => `start-up-value-${i}`);
+    const times = timeCommands(
+      [
+        { label: 'node', command: process.execPath, args: ['-e', '0'] },
+        { label: 'version', command: process.execPath, args: [EGG, '--version'] },
+        { label: 'pull', command: process.execPath, args: [EGG, 'secrets', 'pull'], env },
+      ],
+      runs,
+    );
+    const node = times.get('node') as number;
+    return {
+      nodeMs: node,
+      versionRatio: (times.get('version') as number) / node,
+      pullRatio: (times.get('pull') as number) / node,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface MaskFigures {
+  maskedMBps: number;
+  plainMBps: number;
+  ratio: number;
+}
+
+/** A child that writes `mib` MiB of log-like lines, one in 50 carrying a secret. */
+const GENERATOR = `
+const secrets = JSON.parse(process.env.BENCH_SECRETS);
+const lines = [];
+for (let i = 0; i < 2000; i++) {
+  lines.push(i % 50 === 0 ? 'token=' + secrets[i % secrets.length] + ' ok\\n' : '2026-11-22T10:00:00Z INFO request id=' + i + ' path=/api/v1/items status=200 bytes=5120\\n');
+}
+const block = Buffer.from(lines.join(''));
+let left = Number(process.env.BENCH_MIB) * 1024 * 1024;
+function write() {
+  while (left > 0) {
+    left -= block.length;
+    if (!process.stdout.write(block)) return process.stdout.once('drain', write);
+  }
+}
+write();
+`;
+
+export async function benchMasking(options: {
+  secrets: number;
+  mib: number;
+  runs: number;
+}): Promise<MaskFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'egg-bench-mask-'));
+  try {
+    const values = Array.from(
+      { length: options.secrets },
+      (_, i) => `mask-${i}-${(i * 7919).toString(36)}-secretvalue`,
+    );
+    const env = {
+      ...process.env,
+      EGG_HOME: join(dir, 'home'),
+      EGG_NAMESPACE: 'bench',
+      BENCH_SECRETS: JSON.stringify(values),
+      BENCH_MIB: String(options.mib),
+    };
+    seed(env, options.secrets, (i) => values[i] as string);
+    const generator = join(dir, 'generate.cjs');
+    writeFileSync(generator, GENERATOR);
+    const masked: number[] = [];
+    const plain: number[] = [];
+    for (let i = 0; i < options.runs; i++) {
+      for (const [mask, into] of [
+        ['--mask', masked],
+        ['--no-mask', plain],
+      ] as const) {
+        const { bytes, seconds } = await streamThroughput(
+          process.execPath,
+          [EGG, 'run', mask, '--', process.execPath, generator],
+          env,
+        );
+        into.push(bytes / seconds / 1e6);
+      }
+    }
+    const maskedMBps = median(masked);
+    const plainMBps = median(plain);
+    return { maskedMBps, plainMBps, ratio: maskedMBps / plainMBps };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * `npm run bench`: every figure of DESIGN's Benchmarks that exists so far, in one table.
+ * The machine is shared and noisy, so figures are ratios measured in the same run.
+ */
+import { benchMasking, benchStartup } from './cli.js';
+import { benchPull } from './pull.js';
+
+const DELAY_MS = 5;
+const quick = process.env.EGG_BENCH_QUICK === '1';
+
+const rows: [string, string, string][] = [];
+const fmt = (x: number, digits = 1) => x.toFixed(digits);
+
+process.stderr.write('bench: pull against DynamoDB Local + moto behind a 5 ms delay…\n');
+const pulls = await benchPull({ delayMs: DELAY_MS, sizes: [1, 10, 100], trials: quick ? 1 : 5 });
+for (const row of pulls) {
+  const target = row.n === 100 ? (row.keyring === 'kms' ? '≤ 8 units' : '≤ 5 units, ≤ 1 KMS call') : '';
+  rows.push([
+    `pull ${row.n} (${row.keyring})`,
+    `${fmt(row.units)} units (${fmt(row.roundTrips)} on the critical path + emulators ${fmt(row.baseMs, 0)} ms) · ${row.dynamodbCalls} DynamoDB · ${row.kmsCalls} KMS calls`,
+    target,
+  ]);
+}
+
+process.stderr.write('bench: CLI start-up…\n');
+const startup = benchStartup(quick ? 3 : 15);
+rows.push(['node -e 0', `${fmt(startup.nodeMs)} ms (the unit below)`, '']);
+rows.push(['egg --version', `${fmt(startup.versionRatio, 2)}× node -e 0`, '≤ 2×']);
+rows.push(['egg secrets pull (local, 10)', `${fmt(startup.pullRatio, 2)}× node -e 0`, '']);
+
+process.stderr.write('bench: egg run masking throughput…\n');
+const mask = await benchMasking({ secrets: 100, mib: quick ? 16 : 64, runs: quick ? 1 : 3 });
+rows.push([
+  'egg run, 100 secrets masked',
+  `${fmt(mask.ratio, 2)}× --no-mask (${fmt(mask.maskedMBps, 0)} vs ${fmt(mask.plainMBps, 0)} MB/s)`,
+  '≥ 0.5×',
+]);
+
+const widths = [0, 1, 2].map((i) =>
+  Math.max(...[['benchmark', 'figure', 'target'], ...rows].map((r) => (r[i] ?? '').length)),
+);
+const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+process.stdout.write(
+  [
+    line(['benchmark', 'figure', 'target']),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n') + '\n',
+);

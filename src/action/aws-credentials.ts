@@ -1,0 +1,91 @@
+/**
+ * The job's OIDC token traded for temporary AWS credentials. When STS refuses, the error
+ * shows the token's non-secret claims beside the role and says which trust-policy
+ * condition to change (configure-aws-credentials only says "Not authorized").
+ */
+import { decodeClaims, describeClaims } from '../auth/claims.js';
+import {
+  assumeRoleWithWebIdentity,
+  type StsCredentials,
+  StsRequestFailed,
+  sessionNameFor,
+} from '../auth/sts.js';
+import { EggError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ActionInputs } from './inputs.js';
+import { fetchIdToken } from './oidc-token.js';
+
+export interface Exchanged {
+  credentials: StsCredentials;
+  /** The OIDC token (masked on arrival), for `web-identity-token-file`. */
+  token: string;
+}
+
+/** Fetch the token (masking it with `mask` on arrival) and assume `role-to-assume` with it. */
+export async function exchangeToken(
+  inputs: ActionInputs,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  mask: (value: string) => void,
+): Promise<Exchanged> {
+  const roleArn = inputs.roleToAssume as string;
+  const token = await fetchIdToken(inputs.audience, { env, logger, mask });
+  try {
+    const credentials = await assumeRoleWithWebIdentity({
+      roleArn,
+      webIdentityToken: token,
+      sessionName: sessionNameFor(env),
+      durationSeconds: inputs.roleSessionDuration,
+      region: inputs.awsRegion as string,
+      env,
+      logger,
+    });
+    return { credentials, token };
+  } catch (error) {
+    if (error instanceof StsRequestFailed && error.refused) throw trustError(error, roleArn, token);
+    throw error;
+  }
+}
+
+/** "STS refused …", the claims it was shown, and what to change. */
+function trustError(error: StsRequestFailed, roleArn: string, token: string): EggError {
+  let claims: Record<string, unknown>;
+  try {
+    claims = decodeClaims(token);
+  } catch {
+    claims = {};
+  }
+  const issuer = typeof claims.iss === 'string' ? claims.iss : 'https://token.actions.githubusercontent.com';
+  const provider = issuer.replace(/^https:\/\//, '').replace(/\/$/, '');
+  const sub = typeof claims.sub === 'string' ? claims.sub : '(absent)';
+  const aud = typeof claims.aud === 'string' ? claims.aud : JSON.stringify(claims.aud ?? '(absent)');
+  let fix: string;
+  if (error.awsCode === 'InvalidIdentityToken') {
+    fix =
+      `Check the IAM OIDC identity provider for ${issuer} in the role's account: it must exist and list ${JSON.stringify(aud)} ` +
+      'as an audience (or set the audience input to one it lists).';
+  } else if (error.awsCode === 'ExpiredTokenException') {
+    fix = 'The token expired before STS saw it; re-run the job, and check the runner’s clock.';
+  } else if (error.awsCode === 'ValidationError' || error.awsCode === 'RegionDisabledException') {
+    fix =
+      'Check role-to-assume, role-session-duration (at most the role’s maximum session duration) and aws-region.';
+  } else {
+    fix =
+      `Change the role's trust policy: its condition on "${provider}:sub" must match ${JSON.stringify(sub)} ` +
+      `(StringLike, e.g. ${JSON.stringify(wildcard(sub))}), and "${provider}:aud" must equal ${JSON.stringify(aud)}. ` +
+      'A job that names an environment presents sub "repo:OWNER/REPO:environment:NAME" instead of its ref.';
+  }
+  const message = [
+    `STS refused to let this job assume ${roleArn}: ${error.awsCode}.`,
+    'The job’s OIDC token presents:',
+    ...describeClaims(claims).map((line) => `  ${line}`),
+    fix,
+  ].join('\n');
+  return new EggError('ERR_ACCESS_DENIED', message, { cause: error });
+}
+
+/** `repo:o/r:ref:refs/heads/main` → `repo:o/r:*`: a starting point, not a recommendation to widen. */
+function wildcard(sub: string): string {
+  const match = /^(repo:[^:]+):/.exec(sub);
+  return match?.[1] === undefined ? sub : `${match[1]}:*`;
+}

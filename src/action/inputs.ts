@@ -1,0 +1,246 @@
+/**
+ * The Action's inputs (action.yml), read once into a typed, validated object. Pure: it
+ * takes the runner's `getInput` and touches nothing else, so it is tested with a table of
+ * plain objects. Every message names the input and says what it allows.
+ */
+import { EggError } from '../errors.js';
+import { isNamespace, isSecretName } from '../names.js';
+
+export type MaskEncoding = 'base64' | 'url' | 'json';
+export const MASK_ENCODINGS: readonly MaskEncoding[] = ['base64', 'url', 'json'];
+
+/** One requested secret: the vault `name`, exported as `env`. */
+export interface SecretMapping {
+  env: string;
+  name: string;
+}
+
+export interface ActionInputs {
+  backend: 'aws' | 'local';
+  /** Required for `aws`. */
+  roleToAssume?: string;
+  /** Required for `aws`. */
+  awsRegion?: string;
+  audience: string;
+  roleSessionDuration: number;
+  table?: string;
+  kmsKeyId?: string;
+  namespace: string;
+  keyring: 'local' | 'kms' | 'kms-hierarchical';
+  /** `inline`: the step re-encrypts each secret it reads; `deferred`: a trusted rotator does (read-only roles). */
+  rotation: 'inline' | 'deferred';
+  /** `'*'` for every secret in the namespace, else the requested secrets in input order. */
+  secrets: '*' | SecretMapping[];
+  exportEnv: boolean;
+  outputs: boolean;
+  /** A file name, written under RUNNER_TEMP. */
+  dotenvFile?: string;
+  maskEncodings: MaskEncoding[];
+  /** For `local`: the vault directory (EGG_HOME, else ~/.egg, when empty). */
+  eggHome?: string;
+  exportAwsCredentials: boolean;
+  webIdentityTokenFile: boolean;
+}
+
+/** The runner's reader: `core.getInput(name)`, i.e. `INPUT_<NAME>` trimmed, '' when unset. */
+export type GetInput = (name: string) => string;
+
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+const TABLE = /^[A-Za-z0-9_.-]{3,255}$/;
+const AUDIENCE = /^[\x21-\x7e]{1,256}$/;
+const KMS_KEY_ID = /^[A-Za-z0-9:/_.=+@-]{1,2048}$/;
+/** STS accepts 900 s up to the role's maximum session duration, itself at most 12 h. */
+const MIN_DURATION = 900;
+const MAX_DURATION = 43_200;
+
+/** Read and validate every input; throws `EggError('ERR_USAGE')` naming the first bad input. */
+export function readInputs(getInput: GetInput): ActionInputs {
+  const backend = oneOf(getInput, 'backend', ['aws', 'local'], 'aws');
+  const keyringChoices = backend === 'aws' ? (['kms', 'kms-hierarchical'] as const) : (['local'] as const);
+  const keyring = oneOf(getInput, 'keyring', keyringChoices, keyringChoices[0]);
+
+  const inputs: ActionInputs = {
+    backend,
+    audience:
+      matching(getInput, 'audience', AUDIENCE, 'printable characters without spaces') ?? 'sts.amazonaws.com',
+    roleSessionDuration: duration(getInput),
+    namespace: namespace(getInput),
+    keyring,
+    rotation: oneOf(getInput, 'rotation', ['inline', 'deferred'], 'inline'),
+    secrets: secrets(getInput('secrets')),
+    exportEnv: bool(getInput, 'export-env', true),
+    outputs: bool(getInput, 'outputs', false),
+    maskEncodings: maskEncodings(getInput('mask-encodings')),
+    exportAwsCredentials: bool(getInput, 'export-aws-credentials', false),
+    webIdentityTokenFile: bool(getInput, 'web-identity-token-file', false),
+  };
+
+  const role = matching(
+    getInput,
+    'role-to-assume',
+    ROLE_ARN,
+    'an IAM role ARN (arn:aws:iam::123456789012:role/name)',
+  );
+  const region = matching(getInput, 'aws-region', REGION, 'an AWS region such as us-east-1');
+  const table = matching(getInput, 'table', TABLE, '3 to 255 letters, digits, "_", "-" or "."');
+  const kmsKeyId = matching(
+    getInput,
+    'kms-key-id',
+    KMS_KEY_ID,
+    'a KMS key id, key ARN, alias name or alias ARN',
+  );
+  const dotenvFile = fileName(getInput('dotenv-file'));
+  const eggHome = getInput('egg-home');
+
+  if (backend === 'aws') {
+    if (role === undefined)
+      throw usage('role-to-assume', 'is required with backend "aws"', 'an IAM role ARN');
+    if (region === undefined)
+      throw usage('aws-region', 'is required with backend "aws"', 'an AWS region such as us-east-1');
+    if (eggHome !== '')
+      throw usage('egg-home', 'applies only to backend "local"', 'an empty value with backend "aws"');
+    inputs.roleToAssume = role;
+    inputs.awsRegion = region;
+  } else {
+    for (const [name, value] of [
+      ['role-to-assume', role],
+      ['aws-region', region],
+      ['table', table],
+      ['kms-key-id', kmsKeyId],
+    ] as const) {
+      if (value !== undefined)
+        throw usage(name, 'applies only to backend "aws"', 'an empty value with backend "local"');
+    }
+    for (const name of ['export-aws-credentials', 'web-identity-token-file'] as const) {
+      if (name === 'export-aws-credentials' ? inputs.exportAwsCredentials : inputs.webIdentityTokenFile) {
+        throw usage(name, 'applies only to backend "aws"', '"false" with backend "local"');
+      }
+    }
+    if (eggHome !== '') inputs.eggHome = eggHome;
+  }
+  if (table !== undefined) inputs.table = table;
+  if (kmsKeyId !== undefined) inputs.kmsKeyId = kmsKeyId;
+  if (dotenvFile !== undefined) inputs.dotenvFile = dotenvFile;
+  return inputs;
+}
+
+function usage(input: string, problem: string, allowed: string): EggError {
+  return new EggError('ERR_USAGE', `input "${input}" ${problem}; it takes ${allowed}`);
+}
+
+/** Quote what the user typed, cut to 60 characters (inputs hold names and settings, never values). */
+function shown(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+}
+
+function bool(getInput: GetInput, name: string, fallback: boolean): boolean {
+  const value = getInput(name);
+  if (value === '') return fallback;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw usage(name, `is ${shown(value)}`, '"true" or "false"');
+}
+
+function oneOf<T extends string>(getInput: GetInput, name: string, choices: readonly T[], fallback: T): T {
+  const value = getInput(name);
+  if (value === '') return fallback;
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw usage(name, `is ${shown(value)}`, choices.map((c) => `"${c}"`).join(' or '));
+}
+
+function matching(getInput: GetInput, name: string, pattern: RegExp, allowed: string): string | undefined {
+  const value = getInput(name);
+  if (value === '') return undefined;
+  if (!pattern.test(value)) throw usage(name, `is ${shown(value)}`, allowed);
+  return value;
+}
+
+function duration(getInput: GetInput): number {
+  const value = getInput('role-session-duration');
+  if (value === '') return MIN_DURATION;
+  const seconds = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(seconds >= MIN_DURATION && seconds <= MAX_DURATION)) {
+    throw usage(
+      'role-session-duration',
+      `is ${shown(value)}`,
+      `whole seconds from ${MIN_DURATION} to ${MAX_DURATION} (and at most the role's maximum session duration)`,
+    );
+  }
+  return seconds;
+}
+
+function namespace(getInput: GetInput): string {
+  const value = getInput('namespace');
+  if (value === '') return 'default';
+  if (!isNamespace(value)) {
+    throw usage(
+      'namespace',
+      `is ${shown(value)}`,
+      '1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)',
+    );
+  }
+  return value;
+}
+
+const SECRETS_ALLOWED = 'one entry a line: NAME, ENV_NAME=NAME, or * for every secret in the namespace';
+
+function secrets(text: string): '*' | SecretMapping[] {
+  const lines = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  if (lines.length === 0) return '*';
+  if (lines.includes('*')) {
+    if (lines.length === 1) return '*';
+    throw usage('secrets', 'mixes "*" with named secrets', SECRETS_ALLOWED);
+  }
+  const mappings: SecretMapping[] = [];
+  const envs = new Set<string>();
+  for (const line of lines) {
+    const eq = line.indexOf('=');
+    const env = (eq === -1 ? line : line.slice(0, eq)).trim();
+    const name = (eq === -1 ? line : line.slice(eq + 1)).trim();
+    if (!isSecretName(env) || !isSecretName(name)) {
+      throw usage(
+        'secrets',
+        `has the line ${shown(line)}, which is not a name`,
+        `${SECRETS_ALLOWED}; a name is a letter or _, then letters, digits or _`,
+      );
+    }
+    if (envs.has(env)) throw usage('secrets', `sets ${env} twice`, `${SECRETS_ALLOWED}, each ENV_NAME once`);
+    envs.add(env);
+    mappings.push({ env, name });
+  }
+  return mappings;
+}
+
+function maskEncodings(text: string): MaskEncoding[] {
+  if (text === '') return [...MASK_ENCODINGS];
+  if (text === 'none') return [];
+  const encodings: MaskEncoding[] = [];
+  for (const part of text.split(',').map((p) => p.trim())) {
+    if (!(MASK_ENCODINGS as readonly string[]).includes(part)) {
+      throw usage(
+        'mask-encodings',
+        `has ${shown(part)}`,
+        `a comma-separated list of ${MASK_ENCODINGS.join(', ')}, or "none"`,
+      );
+    }
+    if (!encodings.includes(part as MaskEncoding)) encodings.push(part as MaskEncoding);
+  }
+  return encodings;
+}
+
+/** A plain file name: no directory part, so the file can only land directly in RUNNER_TEMP. */
+function fileName(value: string): string | undefined {
+  if (value === '') return undefined;
+  if (!/^[A-Za-z0-9._-]{1,255}$/.test(value) || value === '.' || value === '..') {
+    throw usage(
+      'dotenv-file',
+      `is ${shown(value)}`,
+      'a file name of letters, digits, ".", "_" or "-" (no directory: the file is written under RUNNER_TEMP)',
+    );
+  }
+  return value;
+}

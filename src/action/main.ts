@@ -1,0 +1,275 @@
+/**
+ * The Action's main step: (aws) OIDC token → STS → DynamoDB and KMS with the temporary
+ * credentials, or (local) the SQLite vault in `egg-home`; pull with per-read rotation;
+ * register every mask; then write the dotenv file, export env, set outputs; record what was
+ * written for the post step; summarise names and counts. Fails once, at the edge.
+ *
+ * Order matters: nothing that can carry a value (env file, output file, dotenv file) is
+ * written before every mask for every value is registered.
+ */
+import { join } from 'node:path';
+import type { EggConfig } from '../config.js';
+import { wipe } from '../crypto/wipe.js';
+import { EggError } from '../errors.js';
+import { formatSecrets } from '../formats/index.js';
+import { defaultHome } from '../home.js';
+import type { Logger } from '../log.js';
+import { type Backend, defaultActor, openLocalBackend } from '../open.js';
+import { Vault } from '../vault/vault.js';
+import { exchangeToken } from './aws-credentials.js';
+import { runnerTemp, writePrivateFile } from './files.js';
+import type { ActionInputs } from './inputs.js';
+import { readInputs } from './inputs.js';
+import { maskForms } from './masks.js';
+import { failureMessage, runnerLogger } from './report.js';
+import { actionsRunner, type Runner } from './runner.js';
+import { STATE_FILES, STATE_TOKENS } from './state.js';
+
+export interface RunOptions {
+  runner?: Runner;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** One secret as it leaves the step: exported under `env`. */
+interface Export {
+  env: string;
+  name: string;
+  value: string;
+}
+
+/** Run the main step; never throws (failures go to `setFailed`). */
+export async function run(options: RunOptions = {}): Promise<void> {
+  const env = options.env ?? process.env;
+  const runner = options.runner ?? actionsRunner(env);
+  try {
+    await main(runner, env);
+  } catch (error) {
+    runner.setFailed(failureMessage(error));
+    if (runner.isDebug() && error instanceof Error && error.stack !== undefined) runner.debug(error.stack);
+  }
+}
+
+async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
+  const inputs = readInputs((name) => runner.getInput(name));
+  const logger = runnerLogger(runner);
+  const written: string[] = [];
+  const recordFile = (path: string) => {
+    written.push(path);
+    runner.saveState(STATE_FILES, JSON.stringify(written));
+  };
+  // Where token ids minted by this job will be recorded for the post step to revoke (a later issue).
+  runner.saveState(STATE_TOKENS, '[]');
+  const temp = inputs.dotenvFile !== undefined || inputs.webIdentityTokenFile ? runnerTemp(env) : undefined;
+
+  const { backend, actor } =
+    inputs.backend === 'aws'
+      ? await openAws(inputs, runner, env, logger, temp, recordFile)
+      : { backend: openLocalBackend(inputs.eggHome ?? defaultHome(env), false), actor: localActor(env) };
+
+  const vault = new Vault({
+    store: backend.store,
+    keyring: backend.keyring,
+    namespace: inputs.namespace,
+    actor,
+    logger,
+    rotation: inputs.rotation,
+  });
+  const mappings = inputs.secrets === '*' ? undefined : inputs.secrets;
+  let pulled: Awaited<ReturnType<Vault['pull']>>['secrets'] = [];
+  try {
+    const result = await vault.pull(
+      mappings === undefined ? undefined : [...new Set(mappings.map((m) => m.name))],
+    );
+    pulled = result.secrets;
+    const byName = new Map(pulled.map((secret) => [secret.name, secret]));
+    const exports: Export[] = (mappings ?? pulled.map((s) => ({ env: s.name, name: s.name }))).map((m) => ({
+      ...m,
+      value: textOf(m.name, (byName.get(m.name) as { value: Buffer }).value),
+    }));
+    if (inputs.exportEnv) for (const e of exports) assertExportable(e);
+    const dotenv =
+      inputs.dotenvFile === undefined
+        ? undefined
+        : formatSecrets(
+            exports.map((e) => ({ name: e.env, value: Buffer.from(e.value, 'utf8') })),
+            'dotenv',
+          );
+
+    // 1. Masks, for every value, before anything that could carry one is written.
+    for (const e of exports)
+      for (const form of maskForms(e.value, inputs.maskEncodings)) runner.setSecret(form);
+    // 2. The dotenv file first: it is the write most likely to be refused (a planted symlink),
+    //    and a refusal then leaves nothing exported.
+    let dotenvPath: string | undefined;
+    if (dotenv !== undefined && temp !== undefined && inputs.dotenvFile !== undefined) {
+      dotenvPath = join(temp, inputs.dotenvFile);
+      recordFile(dotenvPath);
+      try {
+        writePrivateFile(temp, inputs.dotenvFile, dotenv);
+      } finally {
+        wipe(dotenv);
+      }
+    }
+    // 3. Environment and outputs.
+    if (inputs.exportEnv) for (const e of exports) runner.exportVariable(e.env, e.value);
+    if (inputs.outputs) for (const e of exports) runner.setOutput(e.env, e.value);
+    if (dotenvPath !== undefined) runner.setOutput('dotenv-path', dotenvPath);
+    runner.setOutput('secret-names', exports.map((e) => e.env).join(','));
+
+    const { rotated, skipped, failed, deferred } = result.rotation;
+    const count = `${exports.length} secret${exports.length === 1 ? '' : 's'}`;
+    runner.info(
+      `Pulled ${count} from ${inputs.namespace}` +
+        (exports.length === 0 ? '' : `: ${exports.map((e) => e.env).join(', ')}`) +
+        `. Data keys rotated: ${rotated}` +
+        (skipped + failed + deferred === 0
+          ? '.'
+          : ` (skipped ${skipped}, failed ${failed}, deferred ${deferred}).`),
+    );
+    if (exports.length === 0)
+      runner.warning(`namespace ${inputs.namespace} holds no secrets; nothing was exported`);
+    if (failed > 0)
+      runner.warning(
+        `${failed} data key rotation${failed === 1 ? '' : 's'} failed; the secrets were read but keep their previous data key`,
+      );
+    await runner.appendSummary(summary(inputs, exports, result.rotation, dotenvPath));
+  } finally {
+    for (const secret of pulled) wipe(secret.value);
+    backend.keyring.close();
+    await backend.store.close();
+  }
+}
+
+/** STS credentials from the job's OIDC token, then the DynamoDB store and KMS keyring with them. */
+async function openAws(
+  inputs: ActionInputs,
+  runner: Runner,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  temp: string | undefined,
+  recordFile: (path: string) => void,
+): Promise<{ backend: Backend; actor: string }> {
+  // Load the SDK clients while the token and STS round trips are in flight.
+  const backendModule = import(/* webpackMode: "eager" */ '../aws/backend.js');
+  backendModule.catch(() => undefined);
+  const { credentials, token } = await exchangeToken(inputs, env, logger, (value) => runner.setSecret(value));
+  const region = inputs.awsRegion as string;
+  if (inputs.exportAwsCredentials) {
+    for (const value of [credentials.accessKeyId, credentials.secretAccessKey, credentials.sessionToken]) {
+      runner.setSecret(value);
+    }
+    runner.exportVariable('AWS_ACCESS_KEY_ID', credentials.accessKeyId);
+    runner.exportVariable('AWS_SECRET_ACCESS_KEY', credentials.secretAccessKey);
+    runner.exportVariable('AWS_SESSION_TOKEN', credentials.sessionToken);
+    runner.exportVariable('AWS_REGION', region);
+    runner.exportVariable('AWS_DEFAULT_REGION', region);
+  }
+  if (inputs.webIdentityTokenFile && temp !== undefined) {
+    // Later steps' SDKs re-assume the role from this file when their credentials expire.
+    const name = `egg-web-identity-${env.GITHUB_RUN_ID ?? 'run'}-${env.GITHUB_RUN_ATTEMPT ?? '1'}-${process.pid}.jwt`;
+    recordFile(join(temp, name));
+    const path = writePrivateFile(temp, name, Buffer.from(token, 'utf8'));
+    runner.exportVariable('AWS_ROLE_ARN', inputs.roleToAssume as string);
+    runner.exportVariable('AWS_WEB_IDENTITY_TOKEN_FILE', path);
+    runner.exportVariable('AWS_REGION', region);
+    runner.exportVariable('AWS_DEFAULT_REGION', region);
+  }
+  const config: EggConfig = {
+    backend: 'aws',
+    home: defaultHome(env),
+    namespace: inputs.namespace,
+    keyring: inputs.keyring,
+    rotation: inputs.rotation,
+    region,
+  };
+  if (inputs.table !== undefined) config.table = inputs.table;
+  if (inputs.kmsKeyId !== undefined) config.kmsKeyId = inputs.kmsKeyId;
+  const { openAwsBackend } = await backendModule;
+  const awsOptions = {
+    logger,
+    credentials: {
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      sessionToken: credentials.sessionToken,
+      expiration: credentials.expiration,
+    },
+  };
+  return { backend: await openAwsBackend(config, awsOptions), actor: credentials.assumedRoleArn };
+}
+
+/** Who reads, for the local audit trail: the OS user, and the run when there is one. */
+function localActor(env: NodeJS.ProcessEnv): string {
+  const run =
+    env.GITHUB_RUN_ID === undefined ? '' : ` (${env.GITHUB_REPOSITORY ?? 'github'} run ${env.GITHUB_RUN_ID})`;
+  return `${defaultActor()}${run}`;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** A value as text for the environment: UTF-8 without NUL, or an error naming the secret. */
+function textOf(name: string, value: Buffer): string {
+  let text: string;
+  try {
+    text = decoder.decode(value);
+  } catch {
+    throw new EggError(
+      'ERR_INVALID_VALUE',
+      `secret ${name} is not UTF-8 text, so it cannot be exported to the environment`,
+      {
+        hint: 'store it base64-encoded, or read it with the egg CLI',
+      },
+    );
+  }
+  if (text.includes('\0')) {
+    throw new EggError(
+      'ERR_INVALID_VALUE',
+      `secret ${name} contains a NUL character, which an environment variable cannot carry`,
+    );
+  }
+  return text;
+}
+
+/** Names the runner or later steps depend on; a secret must not silently replace them. */
+const RESERVED =
+  /^(GITHUB_|RUNNER_|ACTIONS_)|^(PATH|NODE_OPTIONS|BASH_ENV|ENV|LD_PRELOAD|LD_LIBRARY_PATH|HOME)$/;
+
+function assertExportable(e: Export): void {
+  if (RESERVED.test(e.env)) {
+    throw new EggError(
+      'ERR_USAGE',
+      `secret ${e.name} would replace the runner's ${e.env} variable; refusing to export it`,
+      {
+        hint: `export it under another name with a line like \`MY_${e.env}=${e.name}\` in the secrets input`,
+      },
+    );
+  }
+}
+
+function summary(
+  inputs: ActionInputs,
+  exports: readonly Export[],
+  rotation: { rotated: number; skipped: number; failed: number; deferred: number },
+  dotenvPath: string | undefined,
+): string {
+  const where = [
+    inputs.exportEnv ? 'environment' : undefined,
+    inputs.outputs ? 'step outputs' : undefined,
+    dotenvPath === undefined ? undefined : `dotenv file \`${inputs.dotenvFile}\``,
+  ].filter((w) => w !== undefined);
+  const lines = [
+    '### Egg Carton',
+    '',
+    `Pulled **${exports.length}** secret${exports.length === 1 ? '' : 's'} from \`${inputs.namespace}\` (${inputs.backend} backend) into ${where.length === 0 ? 'nothing' : where.join(', ')}.`,
+    `Data keys rotated: ${rotation.rotated}; skipped ${rotation.skipped}, failed ${rotation.failed}, deferred ${rotation.deferred}.`,
+    '',
+  ];
+  if (exports.length > 0) {
+    lines.push(
+      '| Secret | Exported as |',
+      '| --- | --- |',
+      ...exports.map((e) => `| \`${e.name}\` | \`${e.env}\` |`),
+      '',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,527 @@
+/**
+ * The DynamoDB store: one table, partition key `pk` = the namespace (so IAM's
+ * `dynamodb:LeadingKeys` can confine a role to it), sort key `sk`:
+ * `S#<name>` a secret, `K#namespace` the namespace KEK, `A#<seq, 12 digits>` an audit record.
+ * docs/dynamodb.md documents the items and which calls each vault operation makes.
+ *
+ * Semantics match the SQLite store: reads are strongly consistent, every write is
+ * conditional (a failed condition is `false`), audit records are only ever added.
+ * Transient failures retry through `retry()`; everything else becomes an `EggError`.
+ */
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  CreateTableCommand,
+  DeleteItemCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  type PutItemCommandInput,
+  QueryCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import { awsErrorName, identityProblem, isConditionFailed } from '../aws/errors.js';
+import { DecryptionFailed, EggError } from '../errors.js';
+import { type Logger, nullLogger } from '../log.js';
+import { isTransient, type RetryOptions, retry, sleep } from '../retry.js';
+import type { AuditRecord, NamespaceKeyItem, SecretItem, SecretStore, WriteCondition } from './store.js';
+
+type Item = Record<string, AttributeValue>;
+
+export const SECRET_PREFIX = 'S#';
+export const NAMESPACE_KEY_SK = 'K#namespace';
+export const AUDIT_PREFIX = 'A#';
+/** BatchGetItem takes at most 100 keys a call (DynamoDB API Reference, BatchGetItem). */
+const BATCH_GET_MAX = 100;
+/** Rounds of UnprocessedKeys before giving up on a throttled batch. */
+const UNPROCESSED_ATTEMPTS = 8;
+/** Rounds of a lost audit-head race across processes before giving up. */
+const AUDIT_ATTEMPTS = 50;
+
+export const auditSortKey = (seq: number): string => `${AUDIT_PREFIX}${String(seq).padStart(12, '0')}`;
+
+export interface DynamoDbStoreOptions {
+  client: DynamoDBClient;
+  table: string;
+  logger?: Logger;
+  /** Destroy `client` on `close()` (when the store built or was handed it alone). */
+  ownsClient?: boolean;
+  /** Backoff knobs, swappable for tests. */
+  retry?: Pick<RetryOptions, 'attempts' | 'baseMs' | 'capMs' | 'sleep' | 'random'>;
+}
+
+export class DynamoDbStore implements SecretStore {
+  readonly kind = 'dynamodb' as const;
+  readonly table: string;
+  readonly #client: DynamoDBClient;
+  readonly #logger: Logger;
+  readonly #ownsClient: boolean;
+  readonly #retry: NonNullable<DynamoDbStoreOptions['retry']>;
+  /** The last audit head seen per namespace: saves the head Query on the next append. */
+  readonly #heads = new Map<string, AuditRecord | null>();
+  /** Appends in this process queue per namespace, so they never race each other. */
+  readonly #appending = new Map<string, Promise<unknown>>();
+
+  constructor(options: DynamoDbStoreOptions) {
+    this.#client = options.client;
+    this.table = options.table;
+    this.#logger = options.logger ?? nullLogger;
+    this.#ownsClient = options.ownsClient ?? false;
+    this.#retry = options.retry ?? {};
+  }
+
+  async getSecrets(namespace: string, names?: readonly string[]): Promise<SecretItem[]> {
+    if (names === undefined) {
+      const items = await this.#query('Query', namespace, {
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+        ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+        ExpressionAttributeValues: { ':pk': { S: namespace }, ':prefix': { S: SECRET_PREFIX } },
+      });
+      return items.map((item) => toSecret(namespace, item));
+    }
+    const unique = [...new Set(names)];
+    const chunks: string[][] = [];
+    for (let i = 0; i < unique.length; i += BATCH_GET_MAX) chunks.push(unique.slice(i, i + BATCH_GET_MAX));
+    const results = await Promise.all(chunks.map((chunk) => this.#batchGet(namespace, chunk)));
+    return results.flat();
+  }
+
+  async putSecret(item: SecretItem, condition: WriteCondition): Promise<boolean> {
+    const input: PutItemCommandInput = { TableName: this.table, Item: fromSecret(item) };
+    if (condition.kind === 'absent') {
+      input.ConditionExpression = 'attribute_not_exists(#pk)';
+      input.ExpressionAttributeNames = { '#pk': 'pk' };
+    } else if (condition.kind === 'rev') {
+      input.ConditionExpression = '#rev = :rev';
+      input.ExpressionAttributeNames = { '#rev': 'rev' };
+      input.ExpressionAttributeValues = { ':rev': num(condition.rev) };
+    } else {
+      input.ConditionExpression = '#rev = :rev AND #gen = :gen';
+      input.ExpressionAttributeNames = { '#rev': 'rev', '#gen': 'gen' };
+      input.ExpressionAttributeValues = { ':rev': num(condition.rev), ':gen': num(condition.gen) };
+    }
+    return this.#conditional('PutItem', item.namespace, () => this.#client.send(new PutItemCommand(input)));
+  }
+
+  async deleteSecret(namespace: string, name: string): Promise<boolean> {
+    const command = new DeleteItemCommand({
+      TableName: this.table,
+      Key: secretKey(namespace, name),
+      ConditionExpression: 'attribute_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': 'pk' },
+    });
+    return this.#conditional('DeleteItem', namespace, () => this.#client.send(command));
+  }
+
+  async getNamespaceKey(namespace: string): Promise<NamespaceKeyItem | undefined> {
+    const command = new GetItemCommand({
+      TableName: this.table,
+      Key: { pk: { S: namespace }, sk: { S: NAMESPACE_KEY_SK } },
+      ConsistentRead: true,
+    });
+    const { Item } = await this.#send('GetItem', namespace, () => this.#client.send(command));
+    return Item === undefined ? undefined : toNamespaceKey(namespace, Item);
+  }
+
+  async putNamespaceKey(item: NamespaceKeyItem): Promise<boolean> {
+    const command = new PutItemCommand({
+      TableName: this.table,
+      Item: {
+        pk: { S: item.namespace },
+        sk: { S: NAMESPACE_KEY_SK },
+        kekId: { S: item.kekId },
+        wrapped: { B: item.wrapped },
+        kmsKeyId: { S: item.kmsKeyId },
+        createdAt: { S: item.createdAt },
+      },
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': 'pk' },
+    });
+    return this.#conditional('PutItem', item.namespace, () => this.#client.send(command));
+  }
+
+  appendAudit(
+    namespace: string,
+    build: (head: AuditRecord | undefined) => AuditRecord,
+  ): Promise<AuditRecord> {
+    const previous = this.#appending.get(namespace) ?? Promise.resolve();
+    const next = previous.then(
+      () => this.#appendAudit(namespace, build),
+      () => this.#appendAudit(namespace, build),
+    );
+    this.#appending.set(namespace, next);
+    const forget = () => {
+      if (this.#appending.get(namespace) === next) this.#appending.delete(namespace);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  async readAudit(namespace: string): Promise<AuditRecord[]> {
+    const items = await this.#query('Query', namespace, {
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+      ExpressionAttributeValues: { ':pk': { S: namespace }, ':prefix': { S: AUDIT_PREFIX } },
+    });
+    return items.map((item) => toAudit(namespace, item));
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsClient) this.#client.destroy();
+  }
+
+  /**
+   * Conditional put of the next record (`attribute_not_exists`, so a seq is written once).
+   * Another process holding the head makes the put fail: read the new head, rebuild, retry.
+   */
+  async #appendAudit(
+    namespace: string,
+    build: (head: AuditRecord | undefined) => AuditRecord,
+  ): Promise<AuditRecord> {
+    let head = this.#heads.has(namespace) ? this.#heads.get(namespace) : await this.#auditHead(namespace);
+    for (let attempt = 0; attempt < AUDIT_ATTEMPTS; attempt++) {
+      const record = build(head ?? undefined);
+      if (record.namespace !== namespace) throw new TypeError('an audit record must belong to its namespace');
+      const command = new PutItemCommand({
+        TableName: this.table,
+        Item: fromAudit(record),
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': 'pk' },
+      });
+      if (await this.#conditional('PutItem', namespace, () => this.#client.send(command))) {
+        this.#heads.set(namespace, record);
+        return record;
+      }
+      head = await this.#auditHead(namespace);
+      // A retried put whose first attempt had landed: the head is our own record.
+      if (head?.seq === record.seq && head.hash === record.hash) return record;
+      // A stale cached head costs one round; real contention backs off.
+      if (attempt > 0) await this.#backoff(attempt - 1, 10, 250);
+    }
+    throw new EggError(
+      'ERR_CONFLICT',
+      `could not append to the audit trail of ${namespace}: too many writers at once`,
+      {
+        hint: 'try again',
+      },
+    );
+  }
+
+  async #auditHead(namespace: string): Promise<AuditRecord | null> {
+    const command = new QueryCommand({
+      TableName: this.table,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+      ExpressionAttributeValues: { ':pk': { S: namespace }, ':prefix': { S: AUDIT_PREFIX } },
+      ScanIndexForward: false,
+      Limit: 1,
+      ConsistentRead: true,
+    });
+    const { Items } = await this.#send('Query', namespace, () => this.#client.send(command));
+    const head = Items?.[0] === undefined ? null : toAudit(namespace, Items[0]);
+    this.#heads.set(namespace, head);
+    return head;
+  }
+
+  /** One chunk of at most 100 keys; UnprocessedKeys (throttling) go again with full jitter. */
+  async #batchGet(namespace: string, names: readonly string[]): Promise<SecretItem[]> {
+    let keys = names.map((name) => secretKey(namespace, name));
+    const items: SecretItem[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const command = new BatchGetItemCommand({
+        RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } },
+      });
+      const output = await this.#send('BatchGetItem', namespace, () => this.#client.send(command));
+      for (const item of output.Responses?.[this.table] ?? []) items.push(toSecret(namespace, item));
+      const unprocessed = output.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      if (unprocessed.length === 0) return items;
+      if (attempt + 1 >= UNPROCESSED_ATTEMPTS) {
+        throw new EggError(
+          'ERR_STORE_UNAVAILABLE',
+          `DynamoDB kept ${unprocessed.length} reads from table ${this.table} unprocessed (throttled)`,
+          { hint: 'try again in a moment' },
+        );
+      }
+      this.#logger.debug('retry', { label: 'dynamodb.BatchGetItem', unprocessed: unprocessed.length });
+      keys = unprocessed;
+      await this.#backoff(attempt);
+    }
+  }
+
+  /** Every item of a Query, following LastEvaluatedKey. */
+  async #query(
+    operation: string,
+    namespace: string,
+    input: Omit<QueryCommandInput, 'TableName' | 'ConsistentRead' | 'ExclusiveStartKey'>,
+  ): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const command = new QueryCommand({
+        ...input,
+        TableName: this.table,
+        ConsistentRead: true,
+        ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+      });
+      const page = await this.#send(operation, namespace, () => this.#client.send(command));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return items;
+  }
+
+  /** A conditional write: `false` when the condition failed. */
+  async #conditional(operation: string, namespace: string, send: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await this.#send(operation, namespace, send);
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Send with retries on transient failures, then translate what is left. */
+  async #send<T>(operation: string, namespace: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await retry(send, { label: `dynamodb.${operation}`, logger: this.#logger, ...this.#retry });
+    } catch (error) {
+      if (isConditionFailed(error)) throw error;
+      throw this.#translate(error, operation, namespace);
+    }
+  }
+
+  #translate(error: unknown, operation: string, namespace: string): unknown {
+    if (error instanceof EggError) return error;
+    const identity = identityProblem(error, `dynamodb:${operation}`, namespace);
+    if (identity !== undefined) return identity;
+    const name = awsErrorName(error);
+    if (name === 'ResourceNotFoundException') {
+      return new EggError('ERR_NOT_INITIALIZED', `the DynamoDB table ${this.table} does not exist`, {
+        cause: error,
+        hint: 'create it with `egg init --backend aws --create-table`, or set EGG_TABLE to the right table',
+      });
+    }
+    if (isTransient(error)) {
+      return new EggError('ERR_STORE_UNAVAILABLE', `could not reach DynamoDB table ${this.table} (${name})`, {
+        cause: error,
+        hint: 'check the network, the region and AWS_ENDPOINT_URL_DYNAMODB, then try again',
+      });
+    }
+    return new EggError(
+      'ERR_STORE_UNAVAILABLE',
+      `dynamodb:${operation} failed on table ${this.table} (${name})`,
+      {
+        cause: error,
+      },
+    );
+  }
+
+  #backoff(attempt: number, base = this.#retry.baseMs ?? 25, cap = this.#retry.capMs ?? 2000): Promise<void> {
+    const random = this.#retry.random ?? Math.random;
+    return (this.#retry.sleep ?? sleep)(Math.floor(random() * Math.min(cap, base * 2 ** attempt)));
+  }
+}
+
+/**
+ * Create the table (on-demand billing, the key schema above) and wait until it is ACTIVE.
+ * For development and tests (`egg init --backend aws --create-table`); production tables
+ * come from infra/. Resolves `false` when the table already existed.
+ */
+export async function createTable(
+  client: DynamoDBClient,
+  table: string,
+  options: { timeoutMs?: number; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<boolean> {
+  let created = true;
+  try {
+    await retry(
+      () =>
+        client.send(
+          new CreateTableCommand({
+            TableName: table,
+            AttributeDefinitions: [
+              { AttributeName: 'pk', AttributeType: 'S' },
+              { AttributeName: 'sk', AttributeType: 'S' },
+            ],
+            KeySchema: [
+              { AttributeName: 'pk', KeyType: 'HASH' },
+              { AttributeName: 'sk', KeyType: 'RANGE' },
+            ],
+            BillingMode: 'PAY_PER_REQUEST',
+          }),
+        ),
+      { label: 'dynamodb.CreateTable' },
+    );
+  } catch (error) {
+    if (awsErrorName(error) !== 'ResourceInUseException')
+      throw translateTableError(error, 'CreateTable', table);
+    created = false;
+  }
+  const deadline = Date.now() + (options.timeoutMs ?? 300_000);
+  for (let attempt = 0; ; attempt++) {
+    const status = await describeTableStatus(client, table);
+    if (status === 'ACTIVE') return created;
+    if (Date.now() > deadline) {
+      throw new EggError(
+        'ERR_STORE_UNAVAILABLE',
+        `table ${table} is still ${status ?? 'missing'}; giving up waiting`,
+      );
+    }
+    await (options.sleep ?? sleep)(Math.min(2000, 100 * 2 ** attempt));
+  }
+}
+
+/** The table's status (`ACTIVE`, `CREATING`, …), or undefined when it does not exist. */
+export async function describeTableStatus(
+  client: DynamoDBClient,
+  table: string,
+): Promise<string | undefined> {
+  try {
+    const { Table } = await retry(() => client.send(new DescribeTableCommand({ TableName: table })), {
+      label: 'dynamodb.DescribeTable',
+    });
+    return Table?.TableStatus ?? 'UNKNOWN';
+  } catch (error) {
+    if (awsErrorName(error) === 'ResourceNotFoundException') return undefined;
+    throw translateTableError(error, 'DescribeTable', table);
+  }
+}
+
+function translateTableError(error: unknown, operation: string, table: string): unknown {
+  return (
+    identityProblem(error, `dynamodb:${operation}`, undefined) ??
+    new EggError(
+      'ERR_STORE_UNAVAILABLE',
+      `dynamodb:${operation} failed for table ${table} (${awsErrorName(error)})`,
+      {
+        cause: error,
+      },
+    )
+  );
+}
+
+const num = (value: number): AttributeValue => ({ N: String(value) });
+
+function secretKey(namespace: string, name: string): Item {
+  return { pk: { S: namespace }, sk: { S: `${SECRET_PREFIX}${name}` } };
+}
+
+function fromSecret(item: SecretItem): Item {
+  const out: Item = {
+    ...secretKey(item.namespace, item.name),
+    name: { S: item.name },
+    ciphertext: { B: item.ciphertext },
+    iv: { B: item.iv },
+    tag: { B: item.tag },
+    wrappedKey: { B: item.wrappedKey },
+    keyId: { S: item.keyId },
+    rev: num(item.rev),
+    gen: num(item.gen),
+    createdAt: { S: item.createdAt },
+    updatedAt: { S: item.updatedAt },
+  };
+  if (item.upstream !== undefined) out.upstream = { S: item.upstream };
+  if (item.inject !== undefined) out.inject = { S: item.inject };
+  return out;
+}
+
+/** A damaged secret item reads as undecryptable, like any other corruption. */
+function toSecret(namespace: string, item: Item): SecretItem {
+  const sk = item.sk?.S ?? '';
+  const name = sk.slice(SECRET_PREFIX.length);
+  const fields = new Fields(item, () => new DecryptionFailed(`secret ${name}`));
+  const secret: SecretItem = {
+    namespace,
+    name,
+    ciphertext: fields.bytes('ciphertext'),
+    iv: fields.bytes('iv'),
+    tag: fields.bytes('tag'),
+    wrappedKey: fields.bytes('wrappedKey'),
+    keyId: fields.string('keyId'),
+    rev: fields.number('rev'),
+    gen: fields.number('gen'),
+    createdAt: fields.string('createdAt'),
+    updatedAt: fields.string('updatedAt'),
+  };
+  if (item.upstream?.S !== undefined) secret.upstream = item.upstream.S;
+  if (item.inject?.S !== undefined) secret.inject = item.inject.S;
+  return secret;
+}
+
+function toNamespaceKey(namespace: string, item: Item): NamespaceKeyItem {
+  const fields = new Fields(item, () => new DecryptionFailed(`the key of namespace ${namespace}`));
+  return {
+    namespace,
+    kekId: fields.string('kekId'),
+    wrapped: fields.bytes('wrapped'),
+    kmsKeyId: fields.string('kmsKeyId'),
+    createdAt: fields.string('createdAt'),
+  };
+}
+
+function fromAudit(record: AuditRecord): Item {
+  return {
+    pk: { S: record.namespace },
+    sk: { S: auditSortKey(record.seq) },
+    seq: num(record.seq),
+    time: { S: record.time },
+    action: { S: record.action },
+    targets: { L: record.targets.map((target) => ({ S: target })) },
+    actor: { S: record.actor },
+    outcome: { S: record.outcome },
+    prev: { S: record.prev },
+    hash: { S: record.hash },
+  };
+}
+
+function toAudit(namespace: string, item: Item): AuditRecord {
+  const seq = item.seq?.N ?? item.sk?.S?.slice(AUDIT_PREFIX.length) ?? '?';
+  const fields = new Fields(
+    item,
+    () => new EggError('ERR_AUDIT_BROKEN', `audit record ${Number(seq)} is damaged`),
+  );
+  const targets = item.targets?.L;
+  if (targets === undefined || !targets.every((target) => target.S !== undefined)) throw fields.damaged();
+  return {
+    namespace,
+    seq: fields.number('seq'),
+    time: fields.string('time'),
+    action: fields.string('action'),
+    targets: targets.map((target) => target.S as string),
+    actor: fields.string('actor'),
+    outcome: fields.string('outcome'),
+    prev: fields.string('prev'),
+    hash: fields.string('hash'),
+  };
+}
+
+/** Typed reads of an item's attributes; a missing or mistyped one is `damaged()`. */
+class Fields {
+  readonly item: Item;
+  readonly damaged: () => Error;
+
+  constructor(item: Item, damaged: () => Error) {
+    this.item = item;
+    this.damaged = damaged;
+  }
+
+  string(name: string): string {
+    const value = this.item[name]?.S;
+    if (value === undefined) throw this.damaged();
+    return value;
+  }
+
+  number(name: string): number {
+    const value = Number(this.item[name]?.N);
+    if (!Number.isSafeInteger(value)) throw this.damaged();
+    return value;
+  }
+
+  bytes(name: string): Buffer {
+    const value = this.item[name]?.B;
+    if (value === undefined) throw this.damaged();
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  }
+}

@@ -1,0 +1,275 @@
+import { describe, expect, it } from 'vitest';
+import { type ActionInputs, readInputs } from '../../src/action/inputs.js';
+
+const ROLE = 'arn:aws:iam::123456789012:role/egg-ci';
+/** The minimum an `aws` step needs. */
+const AWS = { 'role-to-assume': ROLE, 'aws-region': 'eu-west-1' };
+const LOCAL = { backend: 'local' };
+
+const read = (inputs: Record<string, string>) => readInputs((name) => inputs[name] ?? '');
+
+const AWS_DEFAULTS: ActionInputs = {
+  backend: 'aws',
+  roleToAssume: ROLE,
+  awsRegion: 'eu-west-1',
+  audience: 'sts.amazonaws.com',
+  roleSessionDuration: 900,
+  namespace: 'default',
+  keyring: 'kms',
+  rotation: 'inline',
+  secrets: '*',
+  exportEnv: true,
+  outputs: false,
+  maskEncodings: ['base64', 'url', 'json'],
+  exportAwsCredentials: false,
+  webIdentityTokenFile: false,
+};
+
+describe('readInputs', () => {
+  it('fills every default for an aws step', () => {
+    expect(read(AWS)).toEqual(AWS_DEFAULTS);
+  });
+
+  it('fills every default for a local step', () => {
+    const { roleToAssume: _r, awsRegion: _a, ...rest } = AWS_DEFAULTS;
+    expect(read(LOCAL)).toEqual({ ...rest, backend: 'local', keyring: 'local' });
+  });
+
+  it.each<[string, Record<string, string>, Partial<ActionInputs>]>([
+    [
+      'all settings',
+      {
+        ...AWS,
+        audience: 'https://github.com/acme',
+        'role-session-duration': '3600',
+        table: 'egg-prod',
+        'kms-key-id': 'alias/egg',
+        namespace: 'acme/web/prod',
+        keyring: 'kms-hierarchical',
+        rotation: 'deferred',
+        'export-env': 'false',
+        outputs: 'true',
+        'dotenv-file': 'app.env',
+        'mask-encodings': 'json, base64,json',
+        'export-aws-credentials': 'true',
+        'web-identity-token-file': 'true',
+      },
+      {
+        audience: 'https://github.com/acme',
+        roleSessionDuration: 3600,
+        table: 'egg-prod',
+        kmsKeyId: 'alias/egg',
+        namespace: 'acme/web/prod',
+        keyring: 'kms-hierarchical',
+        rotation: 'deferred',
+        exportEnv: false,
+        outputs: true,
+        dotenvFile: 'app.env',
+        maskEncodings: ['json', 'base64'],
+        exportAwsCredentials: true,
+        webIdentityTokenFile: true,
+      },
+    ],
+    ['the longest session', { ...AWS, 'role-session-duration': '43200' }, { roleSessionDuration: 43_200 }],
+    ['no mask encodings', { ...AWS, 'mask-encodings': 'none' }, { maskEncodings: [] }],
+    [
+      'named secrets and renames, comments and blank lines skipped',
+      {
+        ...AWS,
+        secrets: 'DB_URL\n\n# the API key\nAPI_KEY = STRIPE_KEY\r\n  TLS_CERT  ',
+      },
+      {
+        secrets: [
+          { env: 'DB_URL', name: 'DB_URL' },
+          { env: 'API_KEY', name: 'STRIPE_KEY' },
+          { env: 'TLS_CERT', name: 'TLS_CERT' },
+        ],
+      },
+    ],
+    [
+      'one secret under two names',
+      { ...AWS, secrets: 'A=KEY\nB=KEY' },
+      {
+        secrets: [
+          { env: 'A', name: 'KEY' },
+          { env: 'B', name: 'KEY' },
+        ],
+      },
+    ],
+    ['an explicit star', { ...AWS, secrets: '*' }, { secrets: '*' }],
+  ])('reads %s', (_label, inputs, expected) => {
+    expect(read(inputs)).toEqual({ ...AWS_DEFAULTS, ...expected });
+  });
+
+  it('reads a local step with its vault directory', () => {
+    expect(read({ ...LOCAL, 'egg-home': '/srv/egg', 'dotenv-file': '.env' })).toMatchObject({
+      backend: 'local',
+      keyring: 'local',
+      eggHome: '/srv/egg',
+      dotenvFile: '.env',
+    });
+  });
+
+  it.each<[string, Record<string, string>, string]>([
+    [
+      'a yes for a boolean',
+      { ...AWS, 'export-env': 'yes' },
+      'input "export-env" is "yes"; it takes "true" or "false"',
+    ],
+    [
+      'a capitalised boolean',
+      { ...AWS, outputs: 'True' },
+      'input "outputs" is "True"; it takes "true" or "false"',
+    ],
+    [
+      'a 1 for a boolean',
+      { ...AWS, 'export-aws-credentials': '1' },
+      'input "export-aws-credentials" is "1"; it takes "true" or "false"',
+    ],
+    ['an unknown backend', { backend: 'gcp' }, 'input "backend" is "gcp"; it takes "aws" or "local"'],
+    [
+      'aws without a role',
+      { 'aws-region': 'us-east-1' },
+      'input "role-to-assume" is required with backend "aws"; it takes an IAM role ARN',
+    ],
+    [
+      'aws without a region',
+      { 'role-to-assume': ROLE },
+      'input "aws-region" is required with backend "aws"; it takes an AWS region such as us-east-1',
+    ],
+    [
+      'a role name instead of an ARN',
+      { ...AWS, 'role-to-assume': 'egg-ci' },
+      'input "role-to-assume" is "egg-ci"; it takes an IAM role ARN (arn:aws:iam::123456789012:role/name)',
+    ],
+    [
+      'a user ARN',
+      { ...AWS, 'role-to-assume': 'arn:aws:iam::123456789012:user/bob' },
+      'input "role-to-assume" is "arn:aws:iam::123456789012:user/bob"; it takes an IAM role ARN (arn:aws:iam::123456789012:role/name)',
+    ],
+    [
+      'a malformed region',
+      { ...AWS, 'aws-region': 'Europe' },
+      'input "aws-region" is "Europe"; it takes an AWS region such as us-east-1',
+    ],
+    [
+      'a short session',
+      { ...AWS, 'role-session-duration': '899' },
+      'input "role-session-duration" is "899"; it takes whole seconds from 900 to 43200 (and at most the role\'s maximum session duration)',
+    ],
+    [
+      'a long session',
+      { ...AWS, 'role-session-duration': '43201' },
+      'input "role-session-duration" is "43201"; it takes whole seconds from 900 to 43200 (and at most the role\'s maximum session duration)',
+    ],
+    [
+      'a session in minutes',
+      { ...AWS, 'role-session-duration': '15m' },
+      'input "role-session-duration" is "15m"; it takes whole seconds from 900 to 43200 (and at most the role\'s maximum session duration)',
+    ],
+    [
+      'a fractional session',
+      { ...AWS, 'role-session-duration': '900.5' },
+      'input "role-session-duration" is "900.5"; it takes whole seconds from 900 to 43200 (and at most the role\'s maximum session duration)',
+    ],
+    [
+      'an upper-case namespace',
+      { ...AWS, namespace: 'Acme/Web' },
+      'input "namespace" is "Acme/Web"; it takes 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)',
+    ],
+    [
+      'a four-segment namespace',
+      { ...AWS, namespace: 'a/b/c/d' },
+      'input "namespace" is "a/b/c/d"; it takes 1 to 3 segments of lowercase letters, digits, ".", "_" or "-", separated by "/" (acme/web/prod)',
+    ],
+    [
+      'the local keyring on aws',
+      { ...AWS, keyring: 'local' },
+      'input "keyring" is "local"; it takes "kms" or "kms-hierarchical"',
+    ],
+    ['a kms keyring on local', { ...LOCAL, keyring: 'kms' }, 'input "keyring" is "kms"; it takes "local"'],
+    [
+      'an unknown rotation',
+      { ...AWS, rotation: 'never' },
+      'input "rotation" is "never"; it takes "inline" or "deferred"',
+    ],
+    [
+      'a bad table name',
+      { ...AWS, table: 'my table' },
+      'input "table" is "my table"; it takes 3 to 255 letters, digits, "_", "-" or "."',
+    ],
+    [
+      'an audience with a space',
+      { ...AWS, audience: 'sts amazonaws' },
+      'input "audience" is "sts amazonaws"; it takes printable characters without spaces',
+    ],
+    [
+      'a secret line that is not a name',
+      { ...AWS, secrets: 'DB_URL\nmy-key' },
+      'input "secrets" has the line "my-key", which is not a name; it takes one entry a line: NAME, ENV_NAME=NAME, or * for every secret in the namespace; a name is a letter or _, then letters, digits or _',
+    ],
+    [
+      'a rename without a source',
+      { ...AWS, secrets: 'API_KEY=' },
+      'input "secrets" has the line "API_KEY=", which is not a name; it takes one entry a line: NAME, ENV_NAME=NAME, or * for every secret in the namespace; a name is a letter or _, then letters, digits or _',
+    ],
+    [
+      'an env name set twice',
+      { ...AWS, secrets: 'A=X\nA=Y' },
+      'input "secrets" sets A twice; it takes one entry a line: NAME, ENV_NAME=NAME, or * for every secret in the namespace, each ENV_NAME once',
+    ],
+    [
+      'a star among names',
+      { ...AWS, secrets: '*\nDB_URL' },
+      'input "secrets" mixes "*" with named secrets; it takes one entry a line: NAME, ENV_NAME=NAME, or * for every secret in the namespace',
+    ],
+    [
+      'an unknown mask encoding',
+      { ...AWS, 'mask-encodings': 'base64,hex' },
+      'input "mask-encodings" has "hex"; it takes a comma-separated list of base64, url, json, or "none"',
+    ],
+    [
+      'a dotenv path',
+      { ...AWS, 'dotenv-file': '../../etc/env' },
+      'input "dotenv-file" is "../../etc/env"; it takes a file name of letters, digits, ".", "_" or "-" (no directory: the file is written under RUNNER_TEMP)',
+    ],
+    [
+      'a dotenv file named ..',
+      { ...AWS, 'dotenv-file': '..' },
+      'input "dotenv-file" is ".."; it takes a file name of letters, digits, ".", "_" or "-" (no directory: the file is written under RUNNER_TEMP)',
+    ],
+    [
+      'egg-home on aws',
+      { ...AWS, 'egg-home': '/srv/egg' },
+      'input "egg-home" applies only to backend "local"; it takes an empty value with backend "aws"',
+    ],
+    [
+      'a role on local',
+      { ...LOCAL, 'role-to-assume': ROLE },
+      'input "role-to-assume" applies only to backend "aws"; it takes an empty value with backend "local"',
+    ],
+    [
+      'a table on local',
+      { ...LOCAL, table: 'egg-prod' },
+      'input "table" applies only to backend "aws"; it takes an empty value with backend "local"',
+    ],
+    [
+      'exported AWS credentials on local',
+      { ...LOCAL, 'export-aws-credentials': 'true' },
+      'input "export-aws-credentials" applies only to backend "aws"; it takes "false" with backend "local"',
+    ],
+    [
+      'a token file on local',
+      { ...LOCAL, 'web-identity-token-file': 'true' },
+      'input "web-identity-token-file" applies only to backend "aws"; it takes "false" with backend "local"',
+    ],
+  ])('refuses %s, naming the input and what it takes', (_label, inputs, message) => {
+    expect(() => read(inputs)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', message }));
+  });
+
+  it('cuts a long bad value in its message', () => {
+    expect(() => read({ ...AWS, 'export-env': 'x'.repeat(100) })).toThrow(
+      `input "export-env" is "${'x'.repeat(60)}…"; it takes "true" or "false"`,
+    );
+  });
+});

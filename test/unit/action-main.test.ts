@@ -1,0 +1,179 @@
+/**
+ * The main and post steps' exact conversation with the runner (configure-aws-credentials
+ * checks its setSecret / exportVariable / saveState / setFailed calls the same way), on
+ * the local backend with a recording runner.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run as runMain } from '../../src/action/main.js';
+import { run as runPost } from '../../src/action/post.js';
+import type { Runner } from '../../src/action/runner.js';
+import { openLocalBackend } from '../../src/open.js';
+import { Vault } from '../../src/vault/vault.js';
+
+type Call = [string, ...unknown[]];
+
+/** A runner that records every call and answers inputs and state from maps. */
+function recordingRunner(inputs: Record<string, string>, state: Record<string, string> = {}) {
+  const calls: Call[] = [];
+  const runner: Runner = {
+    getInput: (name) => inputs[name] ?? '',
+    getState: (name) => state[name] ?? '',
+    setSecret: (value) => calls.push(['setSecret', value]),
+    exportVariable: (name, value) => calls.push(['exportVariable', name, value]),
+    setOutput: (name, value) => calls.push(['setOutput', name, value]),
+    saveState: (name, value) => calls.push(['saveState', name, value]),
+    info: (message) => calls.push(['info', message]),
+    warning: (message) => calls.push(['warning', message]),
+    debug: (message) => calls.push(['debug', message]),
+    isDebug: () => false,
+    setFailed: (message) => calls.push(['setFailed', message]),
+    appendSummary: async (markdown) => {
+      calls.push(['appendSummary', markdown.split('\n')[0]]);
+    },
+  };
+  return { runner, calls };
+}
+
+describe('main step', () => {
+  let base: string;
+  let home: string;
+  let temp: string;
+
+  beforeAll(async () => {
+    base = mkdtempSync(join(tmpdir(), 'egg-action-main-'));
+    home = join(base, 'home');
+    temp = join(base, 'temp');
+    const { store, keyring } = openLocalBackend(home, true);
+    const vault = new Vault({ store, keyring, namespace: 'acme/web', actor: 'test' });
+    await vault.set('TOKEN', Buffer.from('tok-123'));
+    await vault.set('PEM', Buffer.from('line-a\nline-b'));
+    await vault.set('BINARY', Buffer.from([0xff, 0xfe, 0x00]));
+    keyring.close();
+    await store.close();
+    mkdirSync(temp);
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  const env = () => ({ RUNNER_TEMP: temp, GITHUB_RUN_ID: '7', GITHUB_RUN_ATTEMPT: '1' });
+
+  it('masks every form of every value before it exports, writes or records anything', async () => {
+    const { runner, calls } = recordingRunner({
+      backend: 'local',
+      'egg-home': home,
+      namespace: 'acme/web',
+      secrets: 'TOKEN\nKEY=PEM',
+      outputs: 'true',
+      'dotenv-file': 'x.env',
+      'mask-encodings': 'base64',
+    });
+    await runMain({ runner, env: env() });
+    const path = join(temp, 'x.env');
+    expect(calls).toEqual([
+      ['saveState', 'tokens', '[]'],
+      ['setSecret', 'tok-123'],
+      ['setSecret', Buffer.from('tok-123').toString('base64')],
+      ['setSecret', 'line-a\nline-b'],
+      ['setSecret', 'line-a'],
+      ['setSecret', 'line-b'],
+      ['setSecret', Buffer.from('line-a\nline-b').toString('base64')],
+      ['saveState', 'files', JSON.stringify([path])],
+      ['exportVariable', 'TOKEN', 'tok-123'],
+      ['exportVariable', 'KEY', 'line-a\nline-b'],
+      ['setOutput', 'TOKEN', 'tok-123'],
+      ['setOutput', 'KEY', 'line-a\nline-b'],
+      ['setOutput', 'dotenv-path', path],
+      ['setOutput', 'secret-names', 'TOKEN,KEY'],
+      ['info', 'Pulled 2 secrets from acme/web: TOKEN, KEY. Data keys rotated: 2.'],
+      ['appendSummary', '### Egg Carton'],
+    ]);
+    expect(parseDotenv(readFileSync(path))).toEqual({ TOKEN: 'tok-123', KEY: 'line-a\nline-b' });
+  });
+
+  it('refuses a binary secret for the environment, naming it, before any mask or export', async () => {
+    const { runner, calls } = recordingRunner({ backend: 'local', 'egg-home': home, namespace: 'acme/web' });
+    await runMain({ runner, env: env() });
+    expect(calls).toEqual([
+      ['saveState', 'tokens', '[]'],
+      [
+        'setFailed',
+        'secret BINARY is not UTF-8 text, so it cannot be exported to the environment.\nStore it base64-encoded, or read it with the egg CLI.',
+      ],
+    ]);
+  });
+
+  it('calls setFailed once, with the first bad input', async () => {
+    const { runner, calls } = recordingRunner({ backend: 'local', outputs: 'maybe', 'export-env': 'nope' });
+    await runMain({ runner, env: env() });
+    expect(calls).toEqual([['setFailed', 'input "export-env" is "nope"; it takes "true" or "false".']]);
+  });
+});
+
+describe('post step', () => {
+  let temp: string;
+  beforeAll(() => {
+    temp = mkdtempSync(join(tmpdir(), 'egg-action-post-'));
+  });
+  afterAll(() => rmSync(temp, { recursive: true, force: true }));
+
+  it('deletes only files directly inside RUNNER_TEMP, saying why it skips the rest', async () => {
+    const inside = join(temp, 'a.env');
+    const outside = join(tmpdir(), `egg-post-outside-${process.pid}`);
+    writeFileSync(inside, 'x');
+    writeFileSync(outside, 'x');
+    try {
+      const { runner, calls } = recordingRunner(
+        {},
+        { files: JSON.stringify([inside, outside, join(temp, 'gone')]), tokens: '[]' },
+      );
+      await runPost({ runner, env: { RUNNER_TEMP: temp } });
+      expect(calls).toEqual([
+        ['info', 'No tokens were minted by this job; nothing to revoke.'],
+        ['info', `Deleted ${inside}.`],
+        [
+          'warning',
+          `Skipped ${outside}: it is not directly inside RUNNER_TEMP, so this step will not delete it.`,
+        ],
+        ['info', `Skipped ${join(temp, 'gone')}: already gone.`],
+      ]);
+      expect(existsSync(inside)).toBe(false);
+      expect(existsSync(outside)).toBe(true);
+    } finally {
+      rmSync(outside, { force: true });
+    }
+  });
+
+  it('hands the recorded token ids to the revocation hook', async () => {
+    const revoked: string[][] = [];
+    const { runner, calls } = recordingRunner({}, { tokens: '["t1","t2"]' });
+    await runPost({
+      runner,
+      env: { RUNNER_TEMP: temp },
+      revokeTokens: async (ids) => {
+        revoked.push([...ids]);
+      },
+    });
+    expect(revoked).toEqual([['t1', 't2']]);
+    expect(calls).toEqual([]);
+  });
+
+  it('fails when tokens were recorded that this version cannot revoke', async () => {
+    const { runner, calls } = recordingRunner({}, { tokens: '["t1"]' });
+    await runPost({ runner, env: { RUNNER_TEMP: temp } });
+    expect(calls).toEqual([
+      [
+        'setFailed',
+        'the main step recorded 1 token(s), but this version cannot revoke tokens.\nRevoke them with `egg tokens revoke`.',
+      ],
+    ]);
+  });
+
+  it('refuses malformed state', async () => {
+    const { runner, calls } = recordingRunner({}, { files: '{"not":"a list"}' });
+    await runPost({ runner, env: { RUNNER_TEMP: temp } });
+    expect(calls).toEqual([['setFailed', 'the main step\'s saved state "files" is not a list of strings.']]);
+  });
+});
