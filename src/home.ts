@@ -39,7 +39,6 @@ export function ensureHome(home: string, options: { create: boolean }): boolean 
       });
     }
     mkdirSync(home, { recursive: true, mode: 0o700 });
-    stat = statSync(home);
     return false;
   }
   if (!stat.isDirectory()) {

@@ -318,6 +318,7 @@ export function resolveCommand(name: string, path: string, cwd: string): string 
     if (isExecutableFile(candidate)) return candidate;
     if (denied === undefined && exists(candidate)) denied = candidate;
   }
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what we look for
   const shown = /[\x00-\x1f\x7f]/.test(name) ? JSON.stringify(name) : name;
   if (denied !== undefined) {
     throw new CommandNotRunnable(

@@ -55,8 +55,7 @@ export function chainRecord(
 }
 
 export type AuditVerdict =
-  | { ok: true; records: number; head: string }
-  | { ok: false; records: number; seq: number; reason: string };
+  { ok: true; records: number; head: string } | { ok: false; records: number; seq: number; reason: string };
 
 /**
  * Walk the chain from the first record: sequence numbers must be contiguous from 1, each
