@@ -1,13 +1,14 @@
 import { Flags } from '@oclif/core';
 import { EggError } from '../../src/errors.js';
-import { runChild } from '../../src/run/run.js';
+import { MaskSet } from '../../src/run/mask.js';
+import { CommandNotRunnable, runChild } from '../../src/run/run.js';
 import { EggCommand } from '../base.js';
 
 export default class Run extends EggCommand {
   static override summary =
     "Run a command with the namespace's secrets in its environment, masked in its output.";
   static override description =
-    "Every secret becomes an environment variable of the child. Its stdout and stderr pass through a masker that replaces each value with *** (also when a value is split across writes); on a terminal the child keeps its terminal (colours, prompts). Signals are forwarded, and egg exits with the child's exit code.";
+    "Every secret becomes an environment variable of the child. Its stdout and stderr pass through a masker that replaces each value (and each line of a multi-line value) with *** (also when a value is split across writes); on a terminal the child keeps its terminal (colours, prompts). Signals are forwarded, and egg exits with the child's exit code. Values shorter than 3 bytes are not masked (you are warned), and values that are not UTF-8 text are not injected, since an environment variable cannot carry them exactly.";
   static override examples = [
     '<%= config.bin %> run -- npm start',
     '<%= config.bin %> run -n acme/web/prod -- sh -c \'deploy --token "$DEPLOY_TOKEN"\'',
@@ -29,15 +30,45 @@ export default class Run extends EggCommand {
     }
     const config = this.eggConfig(flags);
     const { secrets } = await this.withVault(config, (vault) => vault.pull(flags.only));
-    const env: Record<string, string> = {};
-    for (const secret of secrets) env[secret.name] = secret.value.toString('utf8');
-    const code = await runChild({
-      command,
-      env: { ...process.env, ...env } as Record<string, string>,
-      secrets: secrets.map((s) => s.value),
-      mask: flags.mask,
-    });
-    for (const secret of secrets) secret.value.fill(0);
-    process.exitCode = code;
+    const env: Record<string, string | undefined> = { ...process.env };
+    for (const secret of secrets) {
+      if (isText(secret.value)) env[secret.name] = secret.value.toString('utf8');
+      else
+        process.stderr.write(
+          `Warning: ${secret.name} is not UTF-8 text without NUL bytes, so it was not injected.\n`,
+        );
+    }
+    const masks = flags.mask ? new MaskSet(secrets.map((s) => s.value)) : undefined;
+    for (const index of masks?.skipped ?? []) {
+      process.stderr.write(
+        `Warning: ${secrets[index]?.name} is shorter than 3 bytes, so it is not masked.\n`,
+      );
+    }
+    try {
+      process.exitCode = await runChild({
+        command,
+        env,
+        secrets: masks ?? [],
+        mask: flags.mask,
+        logger: this.logger,
+      });
+    } catch (error) {
+      if (!(error instanceof CommandNotRunnable)) throw error;
+      process.stderr.write(`Error: ${error.message}.\n`);
+      process.exitCode = error.exitCode;
+    } finally {
+      masks?.dispose();
+      for (const secret of secrets) secret.value.fill(0);
+    }
+  }
+}
+
+function isText(value: Buffer): boolean {
+  if (value.includes(0)) return false;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(value);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -113,7 +113,6 @@ export function rawInstead(name: string): string {
 }
 
 export const NUL = 0x00;
-export const TAB = 0x09;
 export const LF = 0x0a;
 export const CR = 0x0d;
 export const DOUBLE_QUOTE = 0x22;

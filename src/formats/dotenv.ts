@@ -1,27 +1,31 @@
 /**
  * The `dotenv` format, written for the `dotenv` npm package's parser (`LINE` in
- * lib/main.js, the same from v16 to v18; the opt-in `fast` parser reads these lines the
- * same way). That parser has no escape for a quote or a backslash, so the quoting is
- * chosen per value:
+ * lib/main.js, the same from v16 to v18; its opt-in `fast` parser reads these files the
+ * same way). That parser has no escape for a quote or a backslash, so each value gets the
+ * first of these forms that reads back exactly:
  *
- * - `'…'` and `` `…` `` are literal and may span lines; `"…"` turns `\n` and `\r` into
- *   line feed and carriage return and keeps everything else; unquoted values are cut at
- *   `#`, trimmed, and may not hold a line break.
- * - Inside quotes, the quote character may appear only as `\'` (kept as typed).
- * - The parser first turns every carriage return in the file into a line feed, so a value
- *   holding one must be `"…"` with `\r`.
- * - A quoted value ending in a backslash would let `\'` swallow its closing quote and run
- *   on into later lines; an unquoted value starting with a quote is first tried as a
- *   quoted one. Either is followed by a guard: a `#` comment line holding that quote
- *   where no value can end, so the parser cannot run on past it.
+ * 1. Quoted: `'…'` and `` `…` `` are literal and may span lines; `"…"` turns `\n` and `\r`
+ *    into line feed and carriage return (so it carries those, written that way) and keeps
+ *    everything else. The quote itself may appear only as `\'`, kept as typed. The parser
+ *    turns every carriage return in the file into a line feed, so only `"…"` carries one.
+ * 2. Unquoted: cut at `#`, trimmed, one line.
+ * 3. Quotes the parser gives up on: around a value holding that quote bare, the quoted
+ *    reading fails, and the parser reads the line unquoted and strips the outer quotes
+ *    (for `"`, also expanding `\n` and `\r`). This carries any mix of quotes, provided
+ *    there is no `#` and no such quote is followed by white space and U+2028 or U+2029
+ *    (which the parser's `m`-flag `$` takes for a line end).
  *
- * Preference: `'…'`, `"…"`, `` `…` ``, then unquoted; multi-line values prefer `"…"` with
- * `\n` (one line per secret). Refused, naming the secret: values that are not UTF-8 or
- * hold NUL (dotenv fills `process.env`, which cannot carry NUL); values with a carriage
- * return and also a bare `"` or a literal `\n` or `\r`; multi-line values with bare `'`
- * and `` ` `` and also a bare `"` or a literal `\n` or `\r`; single-line values with all of
- * those that cannot stand unquoted either (they hold `#`, start or end with white space,
- * hold U+2028 or U+2029, or start and end with the same quote).
+ * A quoted value ending in a backslash would let `\'` swallow its closing quote and run
+ * on into later lines, and an unquoted value starting with a quote is first tried as a
+ * quoted one; either is followed by a guard, a `#` comment line holding that quote where
+ * no value can end, so the parser cannot run on past it.
+ *
+ * Preference: `'…'`, `"…"`, `` `…` `` (multi-line values: `"…"` first, one line each),
+ * then unquoted, then form 3. Refused, naming the secret and what the value holds: values
+ * that are not UTF-8 or hold NUL (dotenv fills `process.env`, which cannot carry NUL), and
+ * the rare mixes no form fits, such as `#` with all three quote characters, or a carriage
+ * return with a literal `\n`. The tests fuzz this against the real parser, and check that
+ * each refused value also fails every quoting tried by hand.
  */
 import {
   BACKSLASH,
@@ -131,7 +135,7 @@ function cannotClose(value: Buffer, quote: Quote): boolean {
 }
 
 function runsIntoLineSeparator(value: Buffer, from: number): boolean {
-  for (let i = from; i < value.length; ) {
+  for (let i = from; i < value.length;) {
     const codePoint = codePointAt(value, i);
     if (codePoint === 0x2028 || codePoint === 0x2029) return true;
     if (codePoint === LF || codePoint === CR || !isJsWhitespace(codePoint)) return false;

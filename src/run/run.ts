@@ -12,6 +12,12 @@
  *   the child's stderr arrives on stdout, as on a terminal. Without util-linux `script`
  *   (other systems), it falls back to `pipe` with `FORCE_COLOR=1` and says so in a debug log.
  *
+ * Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH are passed on
+ * (under `script`, to the command itself). A Ctrl-C typed on the terminal also reaches a
+ * child in `inherit` or `pipe` mode directly, since it shares egg's process group, so it
+ * may see SIGINT twice, as under `npm run`; in `pty` mode the terminal is raw and Ctrl-C
+ * reaches the child once, through the pseudo-terminal.
+ *
  * A command that cannot be started is an `EggError` before anything runs:
  * `ERR_COMMAND_NOT_FOUND` or `ERR_COMMAND_NOT_EXECUTABLE`, each a `CommandNotRunnable`
  * whose `exitCode` (127 or 126, as POSIX shells use) the CLI should exit with.

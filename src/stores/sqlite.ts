@@ -109,8 +109,7 @@ export class SqliteStore implements SecretStore {
 
   async getNamespaceKey(namespace: string): Promise<NamespaceKeyItem | undefined> {
     const row = this.#db.prepare('SELECT * FROM namespace_keys WHERE namespace = ?').get(namespace) as
-      | Row
-      | undefined;
+      Row | undefined;
     if (row === undefined) return undefined;
     return {
       namespace: String(row.namespace),

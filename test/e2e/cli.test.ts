@@ -214,6 +214,39 @@ describe('egg CLI on the embedded default', () => {
     });
   });
 
+  it('injects secrets into egg run and masks them in stdout and stderr, even written a byte at a time', () => {
+    const script =
+      'const v = process.env.CANARY; for (const c of v) process.stdout.write(c); process.stdout.write("\\n"); console.error("err:" + v);';
+    const result = quiet(['run', '--', process.execPath, '-e', script]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('***\n');
+    expect(result.stderr).toBe('err:***\n');
+  });
+
+  it("exits with the child's code, and 127 for a command that does not exist", () => {
+    expect(quiet(['run', '--', 'sh', '-c', 'exit 42']).code).toBe(42);
+    const missing = quiet(['run', '--', 'no-such-command-egg']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toBe('Error: command not found: no-such-command-egg.\n');
+    const usage = quiet(['run']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toBe('Error: no command given (put it after --, as in `egg run -- npm start`).\n');
+  });
+
+  it('shows values with --no-mask, and injects only what --only names', () => {
+    const result = run([
+      'run',
+      '--no-mask',
+      '--only',
+      'API_KEY',
+      '--',
+      'sh',
+      '-c',
+      'echo "$API_KEY|${CANARY:-unset}"',
+    ]);
+    expect(result).toMatchObject({ code: 0, stdout: 'second|unset\n' });
+  });
+
   it('keeps an intact, value-free audit trail', () => {
     const verify = quiet(['audit', 'verify', '--json']);
     expect(verify.code).toBe(0);

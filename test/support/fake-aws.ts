@@ -13,8 +13,7 @@ export interface FakeRequest {
 }
 
 export type FakeAnswer =
-  | { status?: number; body: unknown }
-  | { error: string; status?: number; message?: string };
+  { status?: number; body: unknown } | { error: string; status?: number; message?: string };
 
 export interface FakeAws {
   endpoint: string;

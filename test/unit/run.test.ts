@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isEggError } from '../../src/errors.js';
@@ -94,6 +94,24 @@ describe('runChild', () => {
     expect(result.stdout).toBe(`${SECRET}\n`);
   });
 
+  it("closes the child's pipe when the reader goes away, as a direct pipe would (SIGPIPE)", async () => {
+    let writes = 0;
+    const stdout = new Writable({
+      write(_chunk, _encoding, callback) {
+        writes++;
+        callback(writes > 2 ? Object.assign(new Error('EPIPE'), { code: 'EPIPE' }) : null);
+      },
+    });
+    const code = await runChild({
+      command: ['yes', 'y'],
+      env: process.env,
+      stdio: { stdin: 'ignore', stdout, stderr: new PassThrough() },
+      signals: new EventEmitter(),
+    });
+    // SIGPIPE, or EPIPE if the child inherited SIGPIPE ignored (as under vitest's workers).
+    expect([128 + 13, 1]).toContain(code);
+  });
+
   it('forwards each signal to the child and removes its listeners afterwards', async () => {
     const signals = new EventEmitter();
     const handled = FORWARDED_SIGNALS.filter((s) => s !== 'SIGTERM');
@@ -176,12 +194,13 @@ describe('runChild', () => {
 });
 
 /**
- * Runs the harness under `script`, so its stdin and stdout are a terminal (of 123 × 45).
+ * Runs the harness under `script`, so its stdin and stdout are a terminal (of 123 × 45),
+ * with SHELL set to a shell that is not POSIX (the inner `script` must not use it).
  * Its stdin stays open until it is done: `script` turns an early end of input into a
  * keystroke the inner terminal would echo.
  */
 function underTerminal(config: { secret: string; child: string; signal?: string }): Promise<string> {
-  const inner = `stty cols 123 rows 45; exec ${shellQuote(NODE)} ${shellQuote(HARNESS)} ${shellQuote(JSON.stringify(config))}`;
+  const inner = `stty cols 123 rows 45; SHELL=/usr/bin/fish; export SHELL; exec ${shellQuote(NODE)} ${shellQuote(HARNESS)} ${shellQuote(JSON.stringify(config))}`;
   const child = spawn('script', ['-q', '-e', '-c', inner, '/dev/null'], {
     env: { ...process.env, SHELL: '/bin/sh', TERM: 'xterm' },
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -198,19 +217,21 @@ function underTerminal(config: { secret: string; child: string; signal?: string 
 }
 
 describe.runIf(process.platform === 'linux')('runChild on a terminal', () => {
-  it('keeps the child on a terminal (isatty, window size) and still masks its output', async () => {
+  it('keeps the child on a terminal (isatty, window size, SHELL) and still masks its output', async () => {
     const output = await underTerminal({
       secret: SECRET,
       child: `
         const { stdin, stdout, stderr } = process;
         stdout.write(\`tty \${stdout.isTTY} \${stdin.isTTY} \${stderr.isTTY}\\nsize \${stdout.columns} \${stdout.rows}\\n\`);
-        process.stderr.write('err ' + process.env.SECRET + '\\n');
+        process.stderr.write('err ' + process.env.SECRET + ' ' + process.env.SHELL + '\\n');
         const s = process.env.SECRET; let i = 0;
         const t = setInterval(() => { process.stdout.write(s[i++]); if (i === s.length) { clearInterval(t); process.exit(5); } }, 2);
       `,
     });
     expect(output).not.toContain(SECRET);
-    expect(output).toBe('tty true true true\r\nsize 123 45\r\nerr ***\r\n***\r\nHARNESS mode=pty exit=5\r\n');
+    expect(output).toBe(
+      'tty true true true\r\nsize 123 45\r\nerr *** /usr/bin/fish\r\n***\r\nHARNESS mode=pty exit=5\r\n',
+    );
   });
 
   it('forwards a signal to the command itself, not to script', async () => {
