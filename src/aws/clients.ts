@@ -2,7 +2,7 @@
  * The one module that builds AWS SDK clients (STYLE, Shape). Every client:
  * - makes one attempt per call (`maxAttempts: 1`): `retry()` in src/retry.ts decides per
  *   error and backs off with full jitter, so the SDK must not retry underneath it;
- * - keeps connections alive, with enough sockets for a pull of 100 at concurrency 64;
+ * - keeps connections alive, with enough sockets for a pull of 100 at concurrency 128;
  * - takes its endpoint from the SDK's own `AWS_ENDPOINT_URL_<SERVICE>` / `AWS_ENDPOINT_URL`
  *   ("Service-specific endpoints", AWS SDKs and Tools Reference Guide), which the v3 SDK
  *   reads natively, so DynamoDB Local and moto need no code path of their own.
@@ -43,8 +43,8 @@ export interface AwsCredentials {
   expiration?: Date;
 }
 
-/** Enough for a pull of 100 secrets at concurrency 64 with its rotation writes in flight. */
-export const DEFAULT_MAX_SOCKETS = 128;
+/** Enough for a pull of 100 secrets at concurrency 128: an unwrap and a fresh data key per secret in flight at once. */
+export const DEFAULT_MAX_SOCKETS = 256;
 
 /** Shared by both clients: one attempt, keep-alive sockets, bounded connect and request times. */
 function baseConfig(options: AwsClientOptions) {

@@ -158,6 +158,11 @@ export class DynamoDbStore implements SecretStore {
     return next;
   }
 
+  /** Read the chain's head now (if not cached), so the pull's audit append is one round trip. */
+  async warmAudit(namespace: string): Promise<void> {
+    if (!this.#heads.has(namespace)) await this.#auditHead(namespace);
+  }
+
   async readAudit(namespace: string): Promise<AuditRecord[]> {
     const items = await this.#query('Query', namespace, {
       KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',

@@ -75,6 +75,8 @@ export interface SecretStore {
    * calls it again with the new head.
    */
   appendAudit(namespace: string, build: (head: AuditRecord | undefined) => AuditRecord): Promise<AuditRecord>;
+  /** Optional: fetch what the next append needs (the chain's head), overlapped with item reads. */
+  warmAudit?(namespace: string): Promise<void>;
   /** The namespace's records in `seq` order. */
   readAudit(namespace: string): Promise<AuditRecord[]>;
   close(): Promise<void>;

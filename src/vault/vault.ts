@@ -87,7 +87,7 @@ export class Vault {
     this.#actor = options.actor;
     this.#clock = options.clock ?? (() => new Date());
     this.#logger = options.logger ?? nullLogger;
-    this.#concurrency = options.concurrency ?? 64;
+    this.#concurrency = options.concurrency ?? 128;
     this.#rotation = options.rotation ?? 'inline';
   }
 
@@ -142,10 +142,12 @@ export class Vault {
    */
   async pull(names?: readonly string[], options: { allowMissing?: boolean } = {}): Promise<PullResult> {
     if (names !== undefined) for (const name of names) assertSecretName(name);
-    // Warm the keyring (the hierarchical keyring fetches its namespace KEK) while the items load.
+    // While the items load, warm the keyring (the hierarchical keyring fetches its namespace
+    // KEK) and the audit chain's head: each saves a round trip on the critical path.
     const [items] = await Promise.all([
       this.#store.getSecrets(this.namespace, names),
       this.#keyring.warm?.(this.namespace),
+      this.#store.warmAudit?.(this.namespace),
     ]);
     const found = new Set(items.map((item) => item.name));
     const missing = names === undefined ? [] : [...new Set(names)].filter((name) => !found.has(name));

@@ -1,7 +1,7 @@
 /**
  * The AWS client factory: endpoints from the SDK's own AWS_ENDPOINT_URL_<SERVICE>, one
  * attempt per call (our retry() decides), enough keep-alive sockets for a pull of 100 at
- * concurrency 64, and a call observer for the benchmark.
+ * concurrency 128, and a call observer for the benchmark.
  */
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListKeysCommand } from '@aws-sdk/client-kms';
@@ -37,7 +37,7 @@ describe('AWS clients', () => {
     await fake.close();
   });
 
-  it('run 100 requests at once over keep-alive sockets (maxSockets ≥ 128)', async () => {
+  it('run 100 requests at once over keep-alive sockets (maxSockets ≥ 256)', async () => {
     let release: () => void = () => {};
     const allArrived = new Promise<void>((resolve) => {
       release = resolve;
