@@ -10,8 +10,8 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CallCounter = exports.DEFAULT_MAX_SOCKETS = void 0;
 exports.createDynamoDbClient = createDynamoDbClient;
 exports.createKmsClient = createKmsClient;
-/** Enough for a pull of 100 secrets at concurrency 64 with its rotation writes in flight. */
-exports.DEFAULT_MAX_SOCKETS = 128;
+/** Enough for a pull of 100 secrets at concurrency 128: an unwrap and a fresh data key per secret in flight at once. */
+exports.DEFAULT_MAX_SOCKETS = 256;
 /** Shared by both clients: one attempt, keep-alive sockets, bounded connect and request times. */
 function baseConfig(options) {
     const agent = { keepAlive: true, maxSockets: options.maxSockets ?? exports.DEFAULT_MAX_SOCKETS };

@@ -133,6 +133,11 @@ class DynamoDbStore {
         next.then(forget, forget);
         return next;
     }
+    /** Read the chain's head now (if not cached), so the pull's audit append is one round trip. */
+    async warmAudit(namespace) {
+        if (!this.#heads.has(namespace))
+            await this.#auditHead(namespace);
+    }
     async readAudit(namespace) {
         const items = await this.#query('Query', namespace, {
             KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
