@@ -5,7 +5,8 @@
  * bundle that ncc could not fully resolve or that holds oclif.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { minify } from 'terser';
 import { join } from 'node:path';
 
 const ENTRIES = { main: 'src/action/main-entry.ts', post: 'src/action/post-entry.ts' };
@@ -39,6 +40,14 @@ for (const [name, entry] of Object.entries(ENTRIES)) {
       );
       failed = true;
     }
+  }
+  // ncc minifies the entry but leaves the lazily loaded chunks (the AWS SDK clients) as
+  // they are; minify them too, so the whole Action stays small on disk and quick to parse.
+  for (const chunk of readdirSync(out).filter((f) => /^\d+\.index\.js$/.test(f))) {
+    const path = join(out, chunk);
+    const { code } = await minify(readFileSync(path, 'utf8'), { module: true, compress: true, mangle: true });
+    if (code === undefined) throw new Error(`terser returned nothing for ${path}`);
+    writeFileSync(path, code);
   }
   const sizes = readdirSync(out).map((f) => `${f} ${statSync(join(out, f)).size} B`);
   process.stdout.write(`${out}: ${sizes.join(', ')}\n`);
