@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,8 +32,8 @@ interface Child {
   child: ChildProcess;
 }
 
-function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Child> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, stdout?: number): Promise<Child> {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', stdout ?? 'pipe', 'pipe'] });
   let text = '';
   return new Promise((resolve, reject) => {
     const onData = (c: Buffer) => {
@@ -41,7 +41,7 @@ function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<C
       const m = ready.exec(text);
       if (m) resolve({ url: m[1]!.startsWith('http') ? m[1]! : `http://127.0.0.1:${m[1]}`, child });
     };
-    child.stdout!.on('data', onData);
+    child.stdout?.on('data', onData);
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${text}`)));
   });
@@ -123,7 +123,12 @@ export interface ProxyBench {
 export async function benchProxy(options: { quick?: boolean } = {}): Promise<ProxyBench> {
   const quick = options.quick ?? false;
   const base = mkdtempSync(join(tmpdir(), 'egg-bench-proxy-'));
-  const env = { ...process.env, EGG_HOME: join(base, 'home'), EGG_NAMESPACE: 'bench/proxy', FORCE_COLOR: '0' };
+  const env = {
+    ...process.env,
+    EGG_HOME: join(base, 'home'),
+    EGG_NAMESPACE: 'bench/proxy',
+    FORCE_COLOR: '0',
+  };
   const children: ChildProcess[] = [];
   try {
     const upstream = await start([TARGETS, 'upstream'], env, /ready (\d+)/);
@@ -132,15 +137,30 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
     children.push(plain.child);
     const config = resolveConfig({ env, home: env.EGG_HOME, cwd: base });
     const { vault, close } = await openVault(config, { create: true });
-    await vault.set('BENCH_KEY', Buffer.from(`sk-bench-${randomBytes(16).toString('hex')}`), { upstream: upstream.url });
+    await vault.set('BENCH_KEY', Buffer.from(`sk-bench-${randomBytes(16).toString('hex')}`), {
+      upstream: upstream.url,
+    });
     await close();
     const tokens = await openTokens(config);
     const mint = async (spend = 1e9) =>
-      tokens.tokens.mint({ key: 'BENCH_KEY', origins: ['https://app.example.com'], ttlSeconds: 3600, rps: 1e6, burst: 1e6, spend });
-    const egg = await start([EGG_BIN, 'proxy', 'serve', '--port', '0'], { ...env }, /listening on (http:\/\/\S+)/);
-    children.push(egg.child);
-    egg.child.stdout!.resume();
+      tokens.tokens.mint({
+        key: 'BENCH_KEY',
+        origins: ['https://app.example.com'],
+        ttlSeconds: 3600,
+        rps: 1e6,
+        burst: 1e6,
+        spend,
+      });
     const token = (await mint()).token;
+    // The request log goes to a file, as it would to a log collector.
+    const logFd = openSync(join(base, 'requests.log'), 'a', 0o600);
+    const egg = await start(
+      [EGG_BIN, 'proxy', 'serve', '--port', '0'],
+      env,
+      /listening on (http:\/\/\S+)/,
+      logFd,
+    );
+    children.push(egg.child);
 
     const seconds = quick ? 2 : 5;
     const connections = 32;
@@ -179,14 +199,26 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
     const e = sat.get('egg proxy')!;
     const f = (x: number, n = 2) => x.toFixed(n);
     const rows: [string, string, string][] = [
-      ['proxy rps at saturation', `egg ${f(e.rps, 0)} · plain ${f(p.rps, 0)} · direct ${f(d.rps, 0)} → ${f(e.rps / p.rps)}× plain`, '≥ 0.8× plain'],
-      ['proxy CPU per request', `egg ${f(e.cpuPerReq, 0)} µs · plain ${f(p.cpuPerReq, 0)} µs → ${f(e.cpuPerReq / p.cpuPerReq)}× plain`, '≤ 1.25× plain'],
+      [
+        'proxy rps at saturation',
+        `egg ${f(e.rps, 0)} · plain ${f(p.rps, 0)} · direct ${f(d.rps, 0)} → ${f(e.rps / p.rps)}× plain`,
+        '≥ 0.8× plain',
+      ],
+      [
+        'proxy CPU per request',
+        `egg ${f(e.cpuPerReq, 0)} µs · plain ${f(p.cpuPerReq, 0)} µs → ${f(e.cpuPerReq / p.cpuPerReq)}× plain`,
+        '≤ 1.25× plain',
+      ],
       [
         'latency @1,000 rps p50',
         `egg ${f(e.p50)} ms · plain ${f(p.p50)} ms · direct ${f(d.p50)} ms → +${f(e.p50 - p.p50)} ms over plain`,
         '≤ +1 ms over plain',
       ],
-      ['latency @1,000 rps p99', `egg ${f(e.p99)} ms · plain ${f(p.p99)} ms · direct ${f(d.p99)} ms`, '(noise on 2 cores)'],
+      [
+        'latency @1,000 rps p99',
+        `egg ${f(e.p99)} ms · plain ${f(p.p99)} ms · direct ${f(d.p99)} ms`,
+        '(noise on 2 cores)',
+      ],
     ];
 
     // Revocation propagation: revoke, then poll the running proxy until it answers 401.
@@ -215,11 +247,25 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
     const local = new Tokens({
       namespace: 'bench/proxy',
       signer,
-      tokens: { putToken: async () => undefined } as never,
-      secrets: { getSecrets: async () => [{ upstream: upstream.url, rev: 1 }], appendAudit: async () => ({}) } as never,
+      tokens: {
+        putToken: async () => undefined,
+        revocationVersion: async () => ({ version: 0, notBefore: 0 }),
+      } as never,
+      secrets: {
+        getSecrets: async () => [{ upstream: upstream.url, rev: 1 }],
+        appendAudit: async () => ({}),
+      } as never,
       actor: 'bench',
     });
-    const sample = (await local.mint({ key: 'BENCH_KEY', origins: ['https://a.example'], ttlSeconds: 600, rps: 1, spend: 1 })).token;
+    const sample = (
+      await local.mint({
+        key: 'BENCH_KEY',
+        origins: ['https://a.example'],
+        ttlSeconds: 600,
+        rps: 1,
+        spend: 1,
+      })
+    ).token;
     let verified = 0;
     const vEnd = performance.now() + 1000;
     while (performance.now() < vEnd) {
@@ -237,12 +283,11 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
 
     // Overshoot: three egg proxies, one spend cap of 100, 300 concurrent requests.
     const three = await Promise.all(
-      [0, 1, 2].map(() => start([EGG_BIN, 'proxy', 'serve', '--port', '0'], env, /listening on (http:\/\/\S+)/)),
+      [0, 1, 2].map(() =>
+        start([EGG_BIN, 'proxy', 'serve', '--port', '0'], env, /listening on (http:\/\/\S+)/, logFd),
+      ),
     );
-    for (const t of three) {
-      children.push(t.child);
-      t.child.stdout!.resume();
-    }
+    for (const t of three) children.push(t.child);
     const capped = (await mint(100)).token;
     const agents = three.map(() => new http.Agent({ keepAlive: true, maxSockets: 50 }));
     const statuses = await Promise.all(
@@ -250,7 +295,11 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
     );
     for (const a of agents) a.destroy();
     const passed = statuses.filter((s) => s === 200).length;
-    rows.push(['spend overshoot, 3 proxies (cap 100, 300 requests)', `${passed} passed → overshoot ${passed - 100}`, '0 (exact)']);
+    rows.push([
+      'spend overshoot, 3 proxies (cap 100, 300 requests)',
+      `${passed} passed → overshoot ${passed - 100}`,
+      '0 (exact)',
+    ]);
     await tokens.close();
     return { rows };
   } finally {
