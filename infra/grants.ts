@@ -1,0 +1,142 @@
+/**
+ * The grants file (`infra/grants.json`): who may read which namespace. Each grant becomes one
+ * IAM role that GitHub Actions jobs assume with their OIDC token. Parsing is pure and strict
+ * (unknown fields are refused, so a typo like `mintToken` cannot silently drop a setting),
+ * and refuses over-broad `sub` patterns before anything is synthesized.
+ *
+ * The `sub` rule (docs/deploy.md, "Grants"): a pattern is
+ *   `repo:<owner>/<repo>:environment:<name>`
+ *   `repo:<owner>/<repo>:ref:refs/heads/<branch>`
+ *   `repo:<owner>/<repo>:ref:refs/tags/<tag>`
+ * where owner, repo and the qualifier kind are literal (no `*` or `?`), and `<name>`,
+ * `<branch>` or `<tag>` starts with at least one literal character (`ref:refs/tags/v*` is
+ * fine, `environment:*` is not). GitHub's default subject formats are in "About security
+ * hardening with OpenID Connect", GitHub Docs. `pull_request` and customised subject
+ * templates are refused: anyone who can open a branch in the repository can run them.
+ */
+import { EggError } from '../src/errors.js';
+import { isNamespace } from '../src/names.js';
+
+/** One grant: a namespace, the job subjects allowed to read it, and what else they may do. */
+export interface Grant {
+  /** Names the role's construct (and its output); defaults to the namespace. Unique in the file. */
+  id: string;
+  namespace: string;
+  /** IAM `StringLike` patterns for the token's `sub` claim. */
+  subjects: string[];
+  /** `kms:Sign` on the token signing key, and the token items (`TK#`, `RV#`) of the namespace. */
+  mintTokens: boolean;
+  /** `egg secrets set` / `rm` from CI: adds `DeleteItem`. Off by default. */
+  manageSecrets: boolean;
+  /** Maximum STS session, seconds (900–43200). Default 3600. */
+  maxSessionSeconds: number;
+}
+
+const FIELDS = new Set(['id', 'namespace', 'subjects', 'mintTokens', 'manageSecrets', 'maxSessionSeconds']);
+const OWNER_REPO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+const QUALIFIERS = ['environment:', 'ref:refs/heads/', 'ref:refs/tags/'] as const;
+/** A qualifier value: a literal first character, then IAM wildcards allowed; no control characters. */
+const VALUE = /^[^*?\s][^\s]*$/;
+const ID = /^[A-Za-z0-9/._-]{1,64}$/;
+
+/**
+ * Why `pattern` is too broad or malformed, or undefined when it is acceptable.
+ * @example
+ * subjectProblem('repo:acme/*') // 'the owner and repository must be literal…'
+ */
+export function subjectProblem(pattern: string): string | undefined {
+  if (!pattern.startsWith('repo:')) return 'it must start with "repo:<owner>/<repo>:"';
+  const rest = pattern.slice('repo:'.length);
+  const colon = rest.indexOf(':');
+  const ownerRepo = colon === -1 ? rest : rest.slice(0, colon);
+  if (!OWNER_REPO.test(ownerRepo))
+    return 'the owner and repository must be literal (no "*" or "?"), as in "repo:acme/web:…"';
+  if (colon === -1)
+    return 'it needs a qualifier after the repository: ":environment:<name>", ":ref:refs/heads/<branch>" or ":ref:refs/tags/<tag>"';
+  const qualifier = rest.slice(colon + 1);
+  const kind = QUALIFIERS.find((q) => qualifier.startsWith(q));
+  if (kind === undefined)
+    return 'the qualifier must be "environment:<name>", "ref:refs/heads/<branch>" or "ref:refs/tags/<tag>" (pull_request and custom subjects are not allowed)';
+  const value = qualifier.slice(kind.length);
+  if (!VALUE.test(value))
+    return `the ${kind.replace(/:$/, '')} part must start with a literal character (no "*" or "?" first, no spaces)`;
+  return undefined;
+}
+
+/** Parse and validate the grants file's JSON text; `source` names the file in errors. */
+export function parseGrants(text: string, source = 'grants.json'): Grant[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw invalid(source, 'it is not valid JSON', error);
+  }
+  if (!Array.isArray(raw)) throw invalid(source, 'it must be a JSON array of grants');
+  const grants = raw.map((entry, index) => parseGrant(entry, `${source}[${index}]`));
+  const seen = new Set<string>();
+  for (const grant of grants) {
+    if (seen.has(grant.id))
+      throw invalid(source, `two grants have the id "${grant.id}"; give one of them a distinct "id"`);
+    seen.add(grant.id);
+  }
+  return grants;
+}
+
+function parseGrant(entry: unknown, where: string): Grant {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+    throw invalid(where, 'a grant must be an object');
+  const record = entry as Record<string, unknown>;
+  for (const key of Object.keys(record))
+    if (!FIELDS.has(key)) throw invalid(where, `unknown field "${key}"; allowed: ${[...FIELDS].join(', ')}`);
+
+  const { namespace } = record;
+  if (typeof namespace !== 'string' || !isNamespace(namespace))
+    throw invalid(
+      where,
+      `"namespace" must be 1 to 3 segments of [a-z0-9._-] separated by "/" (got ${JSON.stringify(namespace)})`,
+    );
+
+  const { subjects } = record;
+  if (!Array.isArray(subjects) || subjects.length === 0 || !subjects.every((s) => typeof s === 'string'))
+    throw invalid(where, '"subjects" must be a non-empty list of GitHub OIDC "sub" patterns');
+  for (const subject of subjects as string[]) {
+    const problem = subjectProblem(subject);
+    if (problem !== undefined)
+      throw invalid(where, `the subject pattern "${subject}" is too broad or malformed: ${problem}`);
+  }
+
+  const id = record.id ?? namespace;
+  if (typeof id !== 'string' || !ID.test(id))
+    throw invalid(where, '"id" must be 1 to 64 characters of letters, digits, "/", ".", "_" or "-"');
+
+  const maxSessionSeconds = record.maxSessionSeconds ?? 3600;
+  if (
+    typeof maxSessionSeconds !== 'number' ||
+    !Number.isInteger(maxSessionSeconds) ||
+    maxSessionSeconds < 900 ||
+    maxSessionSeconds > 43_200
+  )
+    throw invalid(where, '"maxSessionSeconds" must be a whole number from 900 to 43200');
+
+  return {
+    id,
+    namespace,
+    subjects: [...new Set(subjects as string[])],
+    mintTokens: flag(record, 'mintTokens', where),
+    manageSecrets: flag(record, 'manageSecrets', where),
+    maxSessionSeconds,
+  };
+}
+
+function flag(record: Record<string, unknown>, key: string, where: string): boolean {
+  const value = record[key] ?? false;
+  if (typeof value !== 'boolean') throw invalid(where, `"${key}" must be true or false`);
+  return value;
+}
+
+function invalid(where: string, why: string, cause?: unknown): EggError {
+  return new EggError('ERR_INVALID_CONFIG', `invalid grant in ${where}: ${why}`, {
+    cause,
+    hint: 'see docs/deploy.md, "Grants"',
+  });
+}
