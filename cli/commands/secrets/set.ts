@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { assertSecretName } from '../../../src/names.js';
+import { parseInject, parseUpstream } from '../../../src/tokens/upstream.js';
 import { EggCommand } from '../../base.js';
 import { readStdin } from '../../io.js';
 
@@ -11,6 +12,8 @@ export default class SecretsSet extends EggCommand {
     "printf %s 'sk-live-…' | <%= config.bin %> secrets set STRIPE_KEY",
     '<%= config.bin %> secrets set TLS_CERT < cert.pem',
     '<%= config.bin %> secrets set DB_URL --from-file ./db-url.txt -n acme/web/prod',
+    "printf %s 'sk-…' | <%= config.bin %> secrets set OPENAI_KEY --upstream https://api.openai.com",
+    "printf %s 'sk-ant-…' | <%= config.bin %> secrets set ANTHROPIC_KEY --upstream https://api.anthropic.com --inject 'x-api-key: {}'",
   ];
   static override enableJsonFlag = true;
   static override args = {
@@ -30,12 +33,25 @@ export default class SecretsSet extends EggCommand {
       exists: true,
       exclusive: ['value'],
     }),
+    upstream: Flags.string({
+      summary:
+        'Make this a provider key: the only origin `egg proxy serve` may send it to (https://host[:port]).',
+    }),
+    inject: Flags.string({
+      summary:
+        "How the proxy sends the key: a header template with {} for the key. Default: 'Authorization: Bearer {}'.",
+      dependsOn: ['upstream'],
+    }),
   };
 
   async run() {
     const { args, flags } = await this.parse(SecretsSet);
     const config = this.eggConfig(flags);
     assertSecretName(args.name);
+    const proxy = {
+      ...(flags.upstream === undefined ? {} : { upstream: parseUpstream(flags.upstream) }),
+      ...(flags.inject === undefined ? {} : { inject: formatInject(flags.inject) }),
+    };
     let value: Buffer;
     if (args.value !== undefined) {
       process.stderr.write(
@@ -50,11 +66,20 @@ export default class SecretsSet extends EggCommand {
       value = await readStdin();
     }
     try {
-      const meta = await this.withVault(config, (vault) => vault.set(args.name, value), { create: true });
-      this.log(`Set ${meta.name} in ${config.namespace} (rev ${meta.rev}).`);
+      const meta = await this.withVault(config, (vault) => vault.set(args.name, value, proxy), {
+        create: true,
+      });
+      const pinned = meta.upstream === undefined ? '' : `, pinned to ${meta.upstream}`;
+      this.log(`Set ${meta.name} in ${config.namespace} (rev ${meta.rev}${pinned}).`);
       return { namespace: config.namespace, ...meta };
     } finally {
       value.fill(0);
     }
   }
+}
+
+/** The template in its canonical form (`name: prefix{}suffix`), after checking it. */
+function formatInject(value: string): string {
+  const template = parseInject(value);
+  return `${template.name}: ${template.prefix}{}${template.suffix}`;
 }

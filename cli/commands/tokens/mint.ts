@@ -1,0 +1,58 @@
+import { Flags } from '@oclif/core';
+import { parseTags, parseTtl } from '../../../src/tokens/claims.js';
+import { openTokens } from '../../../src/tokens/open.js';
+import { EggCommand } from '../../base.js';
+
+export default class TokensMint extends EggCommand {
+  static override summary = 'Mint a short-lived, origin-bound token for a provider key.';
+  static override description =
+    'The key must have been stored with --upstream. The token works only through `egg proxy serve`, only from the given origins, within its rate and spend caps, until it expires or is revoked. It is printed once and never stored.';
+  static override examples = [
+    '<%= config.bin %> tokens mint --key OPENAI_KEY --origin https://app.example.com --ttl 1h --rps 5 --spend 1000',
+    '<%= config.bin %> tokens mint --key OPENAI_KEY --origin https://a.example.com --origin http://localhost:5173 --ttl 15m --rps 2 --burst 10 --spend 500 --cost 5 --tag run=1234 --json',
+  ];
+  static override enableJsonFlag = true;
+  static override flags = {
+    key: Flags.string({ summary: 'The provider key (a secret stored with --upstream).', required: true }),
+    origin: Flags.string({
+      summary: 'An allowed origin, scheme://host[:port]; repeat for more.',
+      required: true,
+      multiple: true,
+    }),
+    ttl: Flags.string({ summary: 'Lifetime: 90s, 15m, 1h (at most 24h).', default: '1h' }),
+    rps: Flags.integer({ summary: 'Sustained requests per second (per proxy).', required: true, min: 1 }),
+    burst: Flags.integer({ summary: 'Requests allowed in a burst. Default: --rps.', min: 1 }),
+    spend: Flags.integer({
+      summary: 'Spend cap in cost units, shared by every proxy.',
+      required: true,
+      min: 1,
+    }),
+    cost: Flags.integer({ summary: 'Cost units of one request.', default: 1, min: 1 }),
+    tag: Flags.string({ summary: 'A key=value tag (revoke by it later); repeatable.', multiple: true }),
+  };
+
+  async run() {
+    const { flags } = await this.parse(TokensMint);
+    const config = this.eggConfig(flags);
+    const ttlSeconds = parseTtl(flags.ttl);
+    const tags = parseTags(flags.tag ?? []);
+    const { tokens, close } = await openTokens(config, { logger: this.logger });
+    try {
+      const minted = await tokens.mint({
+        key: flags.key,
+        origins: flags.origin,
+        ttlSeconds,
+        rps: flags.rps,
+        ...(flags.burst === undefined ? {} : { burst: flags.burst }),
+        spend: flags.spend,
+        cost: flags.cost,
+        tags,
+      });
+      this.log(minted.token);
+      process.stderr.write(`Token ${minted.id} for ${flags.key}, valid until ${minted.expiresAt}.\n`);
+      return { token: minted.token, id: minted.id, expiresAt: minted.expiresAt, claims: minted.claims };
+    } finally {
+      await close();
+    }
+  }
+}

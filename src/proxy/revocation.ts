@@ -1,0 +1,163 @@
+/**
+ * The proxy's view of revocation: per namespace, the kill switch epoch and the revoked
+ * token ids, refreshed by polling the store (DESIGN: a revocation reaches every running
+ * proxy within 1 s). Each poll reads the head (one small read); only when its version
+ * moved are the entries read again.
+ *
+ * Fail closed: a namespace whose state was last confirmed longer ago than `maxStaleMs`
+ * answers `unavailable`, and the proxy refuses (503) rather than trust stale state.
+ * The first request for a namespace waits for its first read.
+ */
+import { type Logger, nullLogger } from '../log.js';
+import type { TokenClaims } from '../tokens/claims.js';
+import type { TokenStore } from '../tokens/token-store.js';
+
+export type RevocationVerdict = 'ok' | 'revoked' | 'unavailable';
+
+export interface RevocationWatcherOptions {
+  store: Pick<TokenStore, 'revocationVersion' | 'revocationState'>;
+  /** How often each namespace is polled. */
+  intervalMs?: number;
+  /** Longest time without a confirmed read before requests are refused. */
+  maxStaleMs?: number;
+  /** A namespace unused this long is no longer polled. */
+  idleMs?: number;
+  clock?: () => number;
+  logger?: Logger;
+}
+
+interface NamespaceState {
+  version: number;
+  notBefore: number;
+  revoked: Map<string, number>;
+  /** When the last successful poll started (what it confirms is at least that fresh). */
+  confirmedAt: number;
+  lastUsed: number;
+  polling: Promise<void> | undefined;
+}
+
+export const DEFAULT_POLL_MS = 250;
+export const DEFAULT_MAX_STALE_MS = 5000;
+
+export class RevocationWatcher {
+  readonly #store: RevocationWatcherOptions['store'];
+  readonly #intervalMs: number;
+  readonly #maxStaleMs: number;
+  readonly #idleMs: number;
+  readonly #clock: () => number;
+  readonly #logger: Logger;
+  readonly #namespaces = new Map<string, NamespaceState>();
+  readonly #loading = new Map<string, Promise<NamespaceState | undefined>>();
+  #timer: NodeJS.Timeout | undefined;
+  #failing = false;
+
+  constructor(options: RevocationWatcherOptions) {
+    this.#store = options.store;
+    this.#intervalMs = options.intervalMs ?? DEFAULT_POLL_MS;
+    this.#maxStaleMs = options.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
+    this.#idleMs = options.idleMs ?? 10 * 60_000;
+    this.#clock = options.clock ?? Date.now;
+    this.#logger = options.logger ?? nullLogger;
+  }
+
+  /** Start polling. */
+  start(): void {
+    this.#timer ??= setInterval(() => this.#pollAll(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Whether a verified token is revoked, by id or by the kill switch. */
+  async check(claims: Pick<TokenClaims, 'jti' | 'sub' | 'iat'>): Promise<RevocationVerdict> {
+    const now = this.#clock();
+    const state = this.#namespaces.get(claims.sub) ?? (await this.#load(claims.sub));
+    if (state === undefined || now - state.confirmedAt > this.#maxStaleMs) return 'unavailable';
+    state.lastUsed = now;
+    if (claims.iat < state.notBefore || state.revoked.has(claims.jti)) return 'revoked';
+    return 'ok';
+  }
+
+  /** Poll every namespace in use now (tests; the timer calls it too). */
+  async pollNow(): Promise<void> {
+    await Promise.all([...this.#namespaces.keys()].map((ns) => this.#poll(ns)));
+  }
+
+  #load(namespace: string): Promise<NamespaceState | undefined> {
+    let loading = this.#loading.get(namespace);
+    if (loading === undefined) {
+      const startedAt = this.#clock();
+      loading = this.#store
+        .revocationState(namespace)
+        .then((s) => {
+          const state: NamespaceState = {
+            version: s.version,
+            notBefore: s.notBefore,
+            revoked: s.revoked,
+            confirmedAt: startedAt,
+            lastUsed: startedAt,
+            polling: undefined,
+          };
+          this.#namespaces.set(namespace, state);
+          return state;
+        })
+        .catch((error) => {
+          this.#warn(error);
+          return undefined;
+        })
+        .finally(() => this.#loading.delete(namespace));
+      this.#loading.set(namespace, loading);
+    }
+    return loading;
+  }
+
+  #pollAll(): void {
+    const now = this.#clock();
+    for (const [namespace, state] of this.#namespaces) {
+      if (now - state.lastUsed > this.#idleMs) this.#namespaces.delete(namespace);
+      else void this.#poll(namespace);
+    }
+  }
+
+  #poll(namespace: string): Promise<void> {
+    const state = this.#namespaces.get(namespace);
+    if (state === undefined) return Promise.resolve();
+    state.polling ??= this.#refresh(state, namespace).finally(() => {
+      state.polling = undefined;
+    });
+    return state.polling;
+  }
+
+  async #refresh(state: NamespaceState, namespace: string): Promise<void> {
+    const startedAt = this.#clock();
+    try {
+      const head = await this.#store.revocationVersion(namespace);
+      if (head.version !== state.version) {
+        const fresh = await this.#store.revocationState(namespace);
+        state.version = fresh.version;
+        state.notBefore = fresh.notBefore;
+        state.revoked = fresh.revoked;
+      }
+      // Forget revoked ids whose tokens have expired (plus the verifier's skew).
+      const nowSeconds = Math.floor(startedAt / 1000);
+      for (const [id, exp] of state.revoked) if (exp + 60 < nowSeconds) state.revoked.delete(id);
+      state.confirmedAt = startedAt;
+      if (this.#failing) this.#logger.info('revocation.poll.recovered', { namespace });
+      this.#failing = false;
+    } catch (error) {
+      this.#warn(error, namespace);
+    }
+  }
+
+  #warn(error: unknown, namespace?: string): void {
+    if (this.#failing) return;
+    this.#failing = true;
+    this.#logger.warn('revocation.poll.failed', {
+      namespace,
+      error: (error as { code?: string }).code ?? (error as Error).name,
+    });
+  }
+}

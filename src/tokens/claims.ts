@@ -1,0 +1,159 @@
+/**
+ * What a token says: its claims, and the checks on every value a user or a token gives
+ * (origins, lifetime, caps, tags). One set of checks serves minting (a clear error naming
+ * the flag) and verification (anything off is an invalid token).
+ */
+import { EggError } from '../errors.js';
+import { isNamespace, isSecretName } from '../names.js';
+
+export interface TokenClaims {
+  /** Token id: 16 random bytes, base64url. */
+  jti: string;
+  /** The namespace. */
+  sub: string;
+  /** The secret (provider key) the token stands for. */
+  key: string;
+  /** Allowed origins, exact `scheme://host[:port]`. */
+  origins: string[];
+  /** Sustained requests per second and bucket size (per proxy process). */
+  rps: number;
+  burst: number;
+  /** Spend cap, in cost units, shared by every proxy through the store. */
+  spend: number;
+  /** Cost of one request, in the same units. */
+  cost: number;
+  iat: number;
+  nbf: number;
+  exp: number;
+  tags?: Record<string, string>;
+}
+
+/** Longest lifetime a token may have. */
+export const MAX_TTL_SECONDS = 24 * 3600;
+export const MAX_ORIGINS = 32;
+export const MAX_TAGS = 16;
+/** Caps are integers up to this (far below 2^53, so sums stay exact). */
+export const MAX_CAP = 1e12;
+/** A token id: 16 random bytes in base64url. */
+export const TOKEN_ID = /^[A-Za-z0-9_-]{22}$/;
+const TAG_KEY = /^[a-z][a-z0-9_.-]{0,31}$/;
+const TAG_VALUE = /^[A-Za-z0-9_.:/@+-]{1,128}$/;
+const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/**
+ * The canonical form of an origin (`https://app.example.com`, `http://localhost:5173`),
+ * as browsers serialise the `Origin` header (RFC 6454 §6.1): lowercase scheme and host,
+ * no default port, no path, query, fragment or credentials. Undefined when `value` is
+ * not exactly an origin.
+ */
+export function normalizeOrigin(value: string): string | undefined {
+  if (value.length > 300 || !/^https?:\/\/[^/?#@\s]+\/?$/i.test(value)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
+  if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search || url.hash)
+    return undefined;
+  const host = url.hostname;
+  const isIp = /^\d{1,3}(?:\.\d{1,3}){3}$/.test(host) || host.startsWith('[');
+  if (!isIp && !HOSTNAME.test(host)) return undefined;
+  return url.origin;
+}
+
+export function parseOrigin(value: string, label = '--origin'): string {
+  const origin = normalizeOrigin(value);
+  if (origin === undefined) {
+    throw new EggError('ERR_USAGE', `${label} ${quote(value)} is not an origin`, {
+      hint: 'give scheme://host[:port] exactly, e.g. https://app.example.com, with no path',
+    });
+  }
+  return origin;
+}
+
+/** `90s`, `15m`, `1h`, `1d` or plain seconds → seconds, at most 24 h. */
+export function parseTtl(value: string): number {
+  const match = /^(\d{1,6})(s|m|h|d)?$/.exec(value.trim());
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(match?.[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  const seconds = match === null ? Number.NaN : Number(match[1]) * unit;
+  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > MAX_TTL_SECONDS) {
+    throw new EggError('ERR_USAGE', `--ttl ${quote(value)} is not a lifetime between 1s and 24h`, {
+      hint: 'use a number with s, m or h, e.g. 90s, 15m, 1h',
+    });
+  }
+  return seconds;
+}
+
+/** `k=v` pairs → a record; keys lowercase, values from a small safe alphabet. */
+export function parseTags(pairs: readonly string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  if (pairs.length > MAX_TAGS) throw new EggError('ERR_USAGE', `at most ${MAX_TAGS} tags per token`);
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    const key = pair.slice(0, at);
+    const value = pair.slice(at + 1);
+    if (at < 1 || !TAG_KEY.test(key) || !TAG_VALUE.test(value)) {
+      throw new EggError('ERR_USAGE', `--tag ${quote(pair)} is not a tag`, {
+        hint: 'use key=value: a lowercase key (letters, digits, _ . -) and a value of letters, digits and _ . : / @ + -',
+      });
+    }
+    tags[key] = value;
+  }
+  return tags;
+}
+
+/** A positive integer cap no larger than MAX_CAP. */
+export function parseCap(value: number, label: string): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > MAX_CAP) {
+    throw new EggError('ERR_USAGE', `${label} must be a whole number from 1 to ${MAX_CAP}`);
+  }
+  return value;
+}
+
+/** Whether a verified payload has every claim, each well-formed: anything else is an invalid token. */
+export function isTokenClaims(
+  payload: Record<string, unknown>,
+): payload is Record<string, unknown> & TokenClaims {
+  const p = payload;
+  const int = (v: unknown, min = 1) =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= MAX_CAP;
+  const time = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+  return (
+    typeof p.jti === 'string' &&
+    TOKEN_ID.test(p.jti) &&
+    typeof p.sub === 'string' &&
+    isNamespace(p.sub) &&
+    typeof p.key === 'string' &&
+    isSecretName(p.key) &&
+    Array.isArray(p.origins) &&
+    p.origins.length >= 1 &&
+    p.origins.length <= MAX_ORIGINS &&
+    p.origins.every((o) => typeof o === 'string' && normalizeOrigin(o) === o) &&
+    int(p.rps) &&
+    int(p.burst) &&
+    int(p.spend) &&
+    int(p.cost) &&
+    (p.cost as number) <= (p.spend as number) &&
+    time(p.iat) &&
+    time(p.nbf) &&
+    time(p.exp) &&
+    (p.exp as number) > (p.nbf as number) &&
+    (p.exp as number) - (p.iat as number) <= MAX_TTL_SECONDS &&
+    (p.tags === undefined || isTags(p.tags))
+  );
+}
+
+function isTags(value: unknown): value is Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const entries = Object.entries(value);
+  return (
+    entries.length <= MAX_TAGS &&
+    entries.every(([k, v]) => TAG_KEY.test(k) && typeof v === 'string' && TAG_VALUE.test(v))
+  );
+}
+
+function quote(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}

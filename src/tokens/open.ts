@@ -1,0 +1,130 @@
+/**
+ * Builds the token parts from configuration: the signer (local key file or KMS), the
+ * token store (SQLite beside the vault, or the DynamoDB table) and the verifier's public
+ * key. The AWS SDK loads only on the `aws` path.
+ */
+import { join } from 'node:path';
+import type { EggConfig } from '../config.js';
+import { EggError } from '../errors.js';
+import { ensureHome, readKeyFile, readOrCreateKey } from '../home.js';
+import { type Logger, nullLogger } from '../log.js';
+import { defaultActor, openBackend, VAULT_FILE } from '../open.js';
+import { LocalSigner, SIGNING_KEY_FILE, type TokenSigner } from './signer.js';
+import type { TokenStore } from './token-store.js';
+import { Tokens } from './tokens.js';
+
+/** The token signer: `EGG_HOME/signing-key` (created on first use when `create`) or the KMS key. */
+export async function openSigner(
+  config: EggConfig,
+  options: { create?: boolean; logger?: Logger } = {},
+): Promise<TokenSigner> {
+  if (config.backend === 'local') {
+    ensureHome(config.home, { create: options.create ?? false });
+    const path = join(config.home, SIGNING_KEY_FILE);
+    return new LocalSigner(options.create ? readOrCreateKey(path, 32) : readSigningKey(path));
+  }
+  if (config.signingKeyId === undefined) {
+    throw new EggError('ERR_INVALID_CONFIG', 'the aws backend signs tokens with a KMS key, and none is set', {
+      hint: 'set EGG_SIGNING_KEY_ID to an ECC_NIST_EDWARDS25519 SIGN_VERIFY key',
+    });
+  }
+  const [{ createKmsClient }, { KmsSigner }] = await Promise.all([
+    import('../aws/clients.js'),
+    import('./kms-signer.js'),
+  ]);
+  const client = await createKmsClient({ region: config.region });
+  return new KmsSigner({
+    client,
+    keyId: config.signingKeyId,
+    logger: options.logger ?? nullLogger,
+    ownsClient: true,
+  });
+}
+
+function readSigningKey(path: string): Buffer {
+  try {
+    return readKeyFile(path, 32);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_NOT_INITIALIZED') {
+      throw new EggError('ERR_NOT_INITIALIZED', `there is no token signing key at ${path}`, {
+        cause: error,
+        hint: 'mint a token first (`egg tokens mint …` creates the key), or point EGG_HOME at the vault that minted them',
+      });
+    }
+    throw error;
+  }
+}
+
+/** The token store of the configured backend. */
+export async function openTokenStore(
+  config: EggConfig,
+  options: { create?: boolean; logger?: Logger; busyTimeoutMs?: number } = {},
+): Promise<TokenStore> {
+  if (config.backend === 'local') {
+    ensureHome(config.home, { create: options.create ?? false });
+    const { SqliteTokenStore } = await import('./sqlite-token-store.js');
+    return new SqliteTokenStore(
+      join(config.home, VAULT_FILE),
+      options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
+    );
+  }
+  if (config.table === undefined) {
+    throw new EggError('ERR_INVALID_CONFIG', 'the aws backend needs a DynamoDB table', {
+      hint: 'set EGG_TABLE (or pass --table)',
+    });
+  }
+  const [{ createDynamoDbClient }, { DynamoDbTokenStore }] = await Promise.all([
+    import('../aws/clients.js'),
+    import('./dynamodb-token-store.js'),
+  ]);
+  const client = await createDynamoDbClient({ region: config.region });
+  return new DynamoDbTokenStore({
+    client,
+    table: config.table,
+    logger: options.logger ?? nullLogger,
+    ownsClient: true,
+  });
+}
+
+/**
+ * Minting, listing and revocation for `config.namespace`; `close()` releases everything.
+ * The signing key is opened (and, locally, created) only when a token is minted.
+ */
+export async function openTokens(
+  config: EggConfig,
+  options: { logger?: Logger; actor?: string } = {},
+): Promise<{ tokens: Tokens; close: () => Promise<void> }> {
+  const logger = options.logger ?? nullLogger;
+  const backend = await openBackend(config, { logger });
+  let store: TokenStore;
+  try {
+    store = await openTokenStore(config, { logger });
+  } catch (error) {
+    backend.keyring.close();
+    await backend.store.close();
+    throw error;
+  }
+  let signer: Promise<TokenSigner> | undefined;
+  const lazySigner: TokenSigner = {
+    kind: config.backend === 'local' ? 'local' : 'kms',
+    kid: async () => (await (signer ??= openSigner(config, { logger, create: true }))).kid(),
+    sign: async (data) => (await (signer ??= openSigner(config, { logger, create: true }))).sign(data),
+    publicKey: async () => (await (signer ??= openSigner(config, { logger, create: true }))).publicKey(),
+    close: () => {},
+  };
+  const tokens = new Tokens({
+    namespace: config.namespace,
+    signer: lazySigner,
+    tokens: store,
+    secrets: backend.store,
+    actor: options.actor ?? defaultActor(),
+  });
+  return {
+    tokens,
+    close: async () => {
+      await signer?.then((s) => s.close()).catch(() => undefined);
+      backend.keyring.close();
+      await Promise.all([backend.store.close(), store.close()]);
+    },
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * The SQLite token store: tables beside the secrets in the vault file. Every proxy
+ * process opens its own connection; WAL lets them read while one writes, and the spend
+ * reservation is one conditional upsert (`… WHERE spent + cost <= cap`), atomic under
+ * SQLite's write lock, so caps are exact across processes.
+ *
+ * node:sqlite is synchronous: a write waits for the lock on the event loop. The busy
+ * timeout is short (the proxy fails closed rather than stall every request behind it).
+ */
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { EggError } from '../errors.js';
+import { ensurePrivateFile } from '../home.js';
+import type { RevocationState, SpendResult, TokenRecord, TokenStore } from './token-store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS tokens (
+  namespace TEXT NOT NULL, id TEXT NOT NULL, key TEXT NOT NULL, origins TEXT NOT NULL,
+  rps INTEGER NOT NULL, burst INTEGER NOT NULL, spend INTEGER NOT NULL, cost INTEGER NOT NULL,
+  iat INTEGER NOT NULL, exp INTEGER NOT NULL, tags TEXT NOT NULL, actor TEXT NOT NULL,
+  PRIMARY KEY (namespace, id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS token_revocations (
+  namespace TEXT NOT NULL, id TEXT NOT NULL, exp INTEGER NOT NULL, PRIMARY KEY (namespace, id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS token_heads (
+  namespace TEXT PRIMARY KEY, version INTEGER NOT NULL, not_before INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS token_spend (
+  namespace TEXT NOT NULL, id TEXT NOT NULL, spent INTEGER NOT NULL, exp INTEGER NOT NULL,
+  PRIMARY KEY (namespace, id)
+) STRICT;
+`;
+
+type Row = Record<string, SQLInputValue>;
+
+export class SqliteTokenStore implements TokenStore {
+  readonly kind = 'sqlite' as const;
+  readonly #db: DatabaseSync;
+  readonly #reserve;
+  readonly #head;
+
+  constructor(path: string, options: { busyTimeoutMs?: number } = {}) {
+    ensurePrivateFile(path);
+    this.#db = new DatabaseSync(path);
+    this.#db.exec(
+      `PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 2000)}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;`,
+    );
+    this.#db.exec(SCHEMA);
+    // Insert the first reservation, or add to the counter only while it stays within the cap.
+    this.#reserve = this.#db.prepare(
+      `INSERT INTO token_spend (namespace, id, spent, exp) VALUES (?, ?, ?, ?)
+       ON CONFLICT (namespace, id) DO UPDATE SET spent = spent + excluded.spent WHERE spent + excluded.spent <= ?
+       RETURNING spent`,
+    );
+    this.#head = this.#db.prepare('SELECT version, not_before FROM token_heads WHERE namespace = ?');
+  }
+
+  async putToken(r: TokenRecord): Promise<void> {
+    this.#run(() =>
+      this.#db
+        .prepare(
+          `INSERT INTO tokens (namespace, id, key, origins, rps, burst, spend, cost, iat, exp, tags, actor)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          r.namespace,
+          r.id,
+          r.key,
+          JSON.stringify(r.origins),
+          r.rps,
+          r.burst,
+          r.spend,
+          r.cost,
+          r.iat,
+          r.exp,
+          JSON.stringify(r.tags),
+          r.actor,
+        ),
+    );
+  }
+
+  async listTokens(namespace: string) {
+    const rows = this.#run(() =>
+      this.#db
+        .prepare(
+          `SELECT t.*, r.id IS NOT NULL AS revoked, COALESCE(s.spent, 0) AS spent FROM tokens t
+           LEFT JOIN token_revocations r ON r.namespace = t.namespace AND r.id = t.id
+           LEFT JOIN token_spend s ON s.namespace = t.namespace AND s.id = t.id
+           WHERE t.namespace = ? ORDER BY t.iat, t.id`,
+        )
+        .all(namespace),
+    ) as Row[];
+    return rows.map((row) => ({
+      id: String(row.id),
+      namespace: String(row.namespace),
+      key: String(row.key),
+      origins: JSON.parse(String(row.origins)) as string[],
+      rps: Number(row.rps),
+      burst: Number(row.burst),
+      spend: Number(row.spend),
+      cost: Number(row.cost),
+      iat: Number(row.iat),
+      exp: Number(row.exp),
+      tags: JSON.parse(String(row.tags)) as Record<string, string>,
+      actor: String(row.actor),
+      revoked: Number(row.revoked) === 1,
+      spent: Number(row.spent),
+    }));
+  }
+
+  async revoke(namespace: string, entries: readonly { id: string; exp: number }[]): Promise<void> {
+    this.#transaction(() => {
+      const put = this.#db.prepare(
+        'INSERT INTO token_revocations (namespace, id, exp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      );
+      for (const { id, exp } of entries) put.run(namespace, id, exp);
+      this.#bump(namespace, 0);
+    });
+  }
+
+  async killSwitch(namespace: string, notBefore: number): Promise<number> {
+    return this.#transaction(() => {
+      this.#bump(namespace, notBefore);
+      return Number((this.#head.get(namespace) as Row).not_before);
+    });
+  }
+
+  async revocationVersion(namespace: string) {
+    const row = this.#run(() => this.#head.get(namespace)) as Row | undefined;
+    return { version: Number(row?.version ?? 0), notBefore: Number(row?.not_before ?? 0) };
+  }
+
+  async revocationState(namespace: string): Promise<RevocationState> {
+    // One read transaction: the head and the entries it counts, from the same snapshot.
+    return this.#transaction(() => {
+      const head = this.#head.get(namespace) as Row | undefined;
+      const rows = this.#db
+        .prepare('SELECT id, exp FROM token_revocations WHERE namespace = ?')
+        .all(namespace) as Row[];
+      return {
+        version: Number(head?.version ?? 0),
+        notBefore: Number(head?.not_before ?? 0),
+        revoked: new Map(rows.map((row) => [String(row.id), Number(row.exp)])),
+      };
+    }, 'BEGIN');
+  }
+
+  async reserveSpend(
+    namespace: string,
+    id: string,
+    cost: number,
+    cap: number,
+    exp: number,
+  ): Promise<SpendResult> {
+    if (cost > cap) return { ok: false, spent: 0 };
+    const row = this.#run(() => this.#reserve.get(namespace, id, cost, exp, cap)) as Row | undefined;
+    if (row !== undefined) return { ok: true, spent: Number(row.spent) };
+    const current = this.#run(() =>
+      this.#db.prepare('SELECT spent FROM token_spend WHERE namespace = ? AND id = ?').get(namespace, id),
+    ) as Row | undefined;
+    return { ok: false, spent: Number(current?.spent ?? 0) };
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #bump(namespace: string, notBefore: number): void {
+    this.#db
+      .prepare(
+        `INSERT INTO token_heads (namespace, version, not_before) VALUES (?, 1, ?)
+         ON CONFLICT (namespace) DO UPDATE SET version = version + 1, not_before = MAX(not_before, excluded.not_before)`,
+      )
+      .run(namespace, notBefore);
+  }
+
+  #transaction<T>(fn: () => T, begin = 'BEGIN IMMEDIATE'): T {
+    return this.#run(() => {
+      this.#db.exec(begin);
+      try {
+        const result = fn();
+        this.#db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+  }
+
+  /** A locked, closed or broken database becomes ERR_STORE_UNAVAILABLE (callers fail closed). */
+  #run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw new EggError(
+        'ERR_STORE_UNAVAILABLE',
+        'the token tables of the local vault cannot be used right now',
+        {
+          cause: error,
+          hint: 'another process may hold the vault locked; try again',
+        },
+      );
+    }
+  }
+}

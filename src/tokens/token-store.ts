@@ -1,0 +1,64 @@
+/**
+ * The token store port: what minting, revocation and the proxy's caps need from the
+ * store, kept apart from `SecretStore` so that stays small. Adapters: SQLite (the vault
+ * file) and DynamoDB (items in the namespace partition). Both run one conformance suite.
+ *
+ * Revocation state per namespace is a head (a version that bumps on every change, and
+ * the kill switch's not-before epoch) plus one entry per revoked token id. Writers add
+ * entries first and bump the head after, so a reader that sees version v and then reads
+ * every entry cannot miss one that v counts.
+ */
+
+/** What is kept about a minted token: its claims, never the token string. */
+export interface TokenRecord {
+  id: string;
+  namespace: string;
+  key: string;
+  origins: string[];
+  rps: number;
+  burst: number;
+  spend: number;
+  cost: number;
+  /** Seconds since the epoch. */
+  iat: number;
+  exp: number;
+  tags: Record<string, string>;
+  actor: string;
+}
+
+export interface RevocationState {
+  /** Bumps on every revocation and kill switch. */
+  version: number;
+  /** Tokens issued before this epoch (seconds) are void; 0 when the kill switch was never used. */
+  notBefore: number;
+  /** Revoked token ids with their expiry (so a reader can forget them once expired). */
+  revoked: Map<string, number>;
+}
+
+export interface SpendResult {
+  /** Whether `cost` was reserved. */
+  ok: boolean;
+  /** Spent after the reservation (or the amount that refused it). */
+  spent: number;
+}
+
+export interface TokenStore {
+  readonly kind: 'sqlite' | 'dynamodb';
+  putToken(record: TokenRecord): Promise<void>;
+  /** Every recorded token of the namespace, with whether it is revoked. */
+  listTokens(namespace: string): Promise<(TokenRecord & { revoked: boolean; spent: number })[]>;
+  /** Revoke ids (idempotent), then bump the namespace version. `exp` lets entries expire. */
+  revoke(namespace: string, entries: readonly { id: string; exp: number }[]): Promise<void>;
+  /** Void every token issued before `notBefore` (seconds); never moves the epoch backwards. */
+  killSwitch(namespace: string, notBefore: number): Promise<number>;
+  /** The head only: cheap, polled often. */
+  revocationVersion(namespace: string): Promise<{ version: number; notBefore: number }>;
+  /** The head and every revoked id: read when the version changed. */
+  revocationState(namespace: string): Promise<RevocationState>;
+  /**
+   * Reserve `cost` against `cap` atomically: succeeds only if spent + cost <= cap.
+   * `exp` (seconds) lets the counter expire with its token.
+   */
+  reserveSpend(namespace: string, id: string, cost: number, cap: number, exp: number): Promise<SpendResult>;
+  close(): Promise<void>;
+}

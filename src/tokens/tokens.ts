@@ -1,0 +1,221 @@
+/**
+ * Minting, listing and revoking host-bound tokens (DESIGN, Host-bound tokens). A token
+ * can be minted only for a secret stored with a pinned upstream; every mint, revocation
+ * and kill switch is recorded in the namespace's audit trail (token ids, never tokens).
+ */
+import { randomBytes } from 'node:crypto';
+import { EggError } from '../errors.js';
+import { assertNamespace, assertSecretName } from '../names.js';
+import type { SecretStore } from '../stores/store.js';
+import { chainRecord } from '../vault/audit.js';
+import { MAX_ORIGINS, parseCap, parseOrigin, TOKEN_ID, type TokenClaims } from './claims.js';
+import { encodeToken } from './format.js';
+import type { TokenSigner } from './signer.js';
+import type { TokenRecord, TokenStore } from './token-store.js';
+import { TOKEN_TYP } from './verifier.js';
+
+export interface MintInput {
+  key: string;
+  origins: readonly string[];
+  ttlSeconds: number;
+  rps: number;
+  burst?: number;
+  spend: number;
+  cost?: number;
+  tags?: Record<string, string>;
+}
+
+export interface MintedToken {
+  /** The token string: shown once, never stored. */
+  token: string;
+  id: string;
+  expiresAt: string;
+  claims: TokenClaims;
+}
+
+export interface TokenListEntry {
+  id: string;
+  key: string;
+  origins: string[];
+  rps: number;
+  burst: number;
+  spend: number;
+  spent: number;
+  cost: number;
+  issuedAt: string;
+  expiresAt: string;
+  tags: Record<string, string>;
+  status: 'active' | 'expired' | 'revoked';
+}
+
+export interface TokensOptions {
+  namespace: string;
+  signer: TokenSigner;
+  tokens: TokenStore;
+  secrets: SecretStore;
+  actor: string;
+  clock?: () => number;
+}
+
+const b64u = (value: string | Uint8Array) => Buffer.from(value).toString('base64url');
+
+export class Tokens {
+  readonly namespace: string;
+  readonly #signer: TokenSigner;
+  readonly #tokens: TokenStore;
+  readonly #secrets: SecretStore;
+  readonly #actor: string;
+  readonly #clock: () => number;
+
+  constructor(options: TokensOptions) {
+    assertNamespace(options.namespace);
+    this.namespace = options.namespace;
+    this.#signer = options.signer;
+    this.#tokens = options.tokens;
+    this.#secrets = options.secrets;
+    this.#actor = options.actor;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Mint a token for the provider key `input.key`, which must have a pinned upstream. */
+  async mint(input: MintInput): Promise<MintedToken> {
+    assertSecretName(input.key);
+    if (input.origins.length === 0 || input.origins.length > MAX_ORIGINS) {
+      throw new EggError('ERR_USAGE', `give 1 to ${MAX_ORIGINS} --origin values`, {
+        hint: 'the origins of the web apps allowed to use the token, e.g. --origin https://app.example.com',
+      });
+    }
+    const origins = [...new Set(input.origins.map((o) => parseOrigin(o)))];
+    const rps = parseCap(input.rps, '--rps');
+    const burst = parseCap(input.burst ?? rps, '--burst');
+    const spend = parseCap(input.spend, '--spend');
+    const cost = parseCap(input.cost ?? 1, '--cost');
+    if (cost > spend) throw new EggError('ERR_USAGE', '--cost is larger than --spend: no request could pass');
+    const [secret] = await this.#secrets.getSecrets(this.namespace, [input.key]);
+    if (secret === undefined) {
+      throw new EggError('ERR_SECRET_NOT_FOUND', `secret not found in ${this.namespace}: ${input.key}`, {
+        hint: 'store the provider key first: egg secrets set NAME --upstream https://api.example.com',
+      });
+    }
+    if (secret.upstream === undefined) {
+      throw new EggError(
+        'ERR_USAGE',
+        `${input.key} has no pinned upstream, so no token can be minted for it`,
+        {
+          hint: `set it again with its provider origin: egg secrets set ${input.key} --upstream https://api.example.com`,
+        },
+      );
+    }
+    // A kill switch rounds its epoch up to the next second; a token minted after it, in that
+    // same second, is dated at the epoch so that it is not void at birth.
+    const { notBefore } = await this.#tokens.revocationVersion(this.namespace);
+    const now = Math.max(Math.floor(this.#clock() / 1000), notBefore);
+    const claims: TokenClaims = {
+      jti: randomBytes(16).toString('base64url'),
+      sub: this.namespace,
+      key: input.key,
+      origins,
+      rps,
+      burst,
+      spend,
+      cost,
+      iat: now,
+      nbf: now,
+      exp: now + input.ttlSeconds,
+    };
+    if (input.tags !== undefined && Object.keys(input.tags).length > 0) claims.tags = { ...input.tags };
+    const header = { alg: 'EdDSA', typ: TOKEN_TYP, kid: await this.#signer.kid() };
+    const signingInput = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}`;
+    const signature = await this.#signer.sign(Buffer.from(signingInput));
+    const token = encodeToken(`${signingInput}.${b64u(signature)}`);
+    await this.#tokens.putToken({
+      id: claims.jti,
+      namespace: this.namespace,
+      key: claims.key,
+      origins,
+      rps,
+      burst,
+      spend,
+      cost,
+      iat: claims.iat,
+      exp: claims.exp,
+      tags: claims.tags ?? {},
+      actor: this.#actor,
+    });
+    await this.#audit('token.mint', [claims.jti]);
+    return { token, id: claims.jti, expiresAt: new Date(claims.exp * 1000).toISOString(), claims };
+  }
+
+  /** The namespace's tokens (never the token strings), oldest first. */
+  async list(): Promise<TokenListEntry[]> {
+    const records = await this.#tokens.listTokens(this.namespace);
+    const now = Math.floor(this.#clock() / 1000);
+    const { notBefore } = await this.#tokens.revocationVersion(this.namespace);
+    return records.map((r) => ({
+      id: r.id,
+      key: r.key,
+      origins: r.origins,
+      rps: r.rps,
+      burst: r.burst,
+      spend: r.spend,
+      spent: r.spent,
+      cost: r.cost,
+      issuedAt: new Date(r.iat * 1000).toISOString(),
+      expiresAt: new Date(r.exp * 1000).toISOString(),
+      tags: r.tags,
+      status: r.revoked || r.iat < notBefore ? 'revoked' : r.exp <= now ? 'expired' : 'active',
+    }));
+  }
+
+  /**
+   * Revoke token ids and/or every token carrying all of `tags`. Ids not recorded here are
+   * revoked anyway (kept a day, a token's longest life) and reported as `unknown`.
+   */
+  async revoke(
+    ids: readonly string[],
+    tags: Record<string, string> = {},
+  ): Promise<{ revoked: string[]; unknown: string[] }> {
+    for (const id of ids) {
+      if (!TOKEN_ID.test(id))
+        throw new EggError('ERR_USAGE', `${JSON.stringify(id.slice(0, 40))} is not a token id`, {
+          hint: 'token ids are 22 characters; see them with `egg tokens list`',
+        });
+    }
+    const records = await this.#tokens.listTokens(this.namespace);
+    const byId = new Map(records.map((r) => [r.id, r]));
+    const tagPairs = Object.entries(tags);
+    const tagged =
+      tagPairs.length === 0
+        ? []
+        : records.filter((r) => tagPairs.every(([k, v]) => r.tags[k] === v)).map((r) => r.id);
+    const chosen = [...new Set([...ids, ...tagged])];
+    const now = Math.floor(this.#clock() / 1000);
+    const entries = chosen.map((id) => ({ id, exp: byId.get(id)?.exp ?? now + 86400 }));
+    if (entries.length > 0) {
+      await this.#tokens.revoke(this.namespace, entries);
+      await this.#audit('token.revoke', chosen);
+    }
+    return { revoked: chosen, unknown: ids.filter((id) => !byId.has(id)) };
+  }
+
+  /** The kill switch: every token of the namespace issued up to now is void. */
+  async killSwitch(): Promise<{ notBefore: string }> {
+    // +1: a token minted in this very second (iat == now) is void too.
+    const epoch = await this.#tokens.killSwitch(this.namespace, Math.floor(this.#clock() / 1000) + 1);
+    await this.#audit('token.killswitch', []);
+    return { notBefore: new Date(epoch * 1000).toISOString() };
+  }
+
+  async #audit(action: string, targets: string[]): Promise<void> {
+    await this.#secrets.appendAudit(this.namespace, (head) =>
+      chainRecord(
+        this.namespace,
+        head,
+        { action, targets, actor: this.#actor, outcome: 'ok' },
+        new Date(this.#clock()),
+      ),
+    );
+  }
+}
+
+export type { TokenRecord };

@@ -1,0 +1,110 @@
+/**
+ * Token verification: shape and checksum first (no crypto for garbage), then `jose`
+ * with EdDSA as the only algorithm, our `typ`, the one trusted `kid`, at most 30 s of
+ * clock skew (DESIGN, Host-bound tokens), then every claim's shape.
+ *
+ * A verified token string is remembered (bounded), so a busy client costs one Ed25519
+ * verification, not one per request; its times are still checked on every use, and
+ * revocation is not this module's business (revocation.ts in the proxy).
+ */
+import type { KeyObject } from 'node:crypto';
+import { errors, jwtVerify } from 'jose';
+import { isTokenClaims, type TokenClaims } from './claims.js';
+import { decodeToken } from './format.js';
+import { keyIdOf } from './signer.js';
+
+export const TOKEN_TYP = 'egg+jwt';
+export const CLOCK_TOLERANCE_SECONDS = 30;
+
+export type RejectReason = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'claims';
+
+export type Verdict = { ok: true; claims: TokenClaims } | { ok: false; reason: RejectReason };
+
+export interface VerifierOptions {
+  publicKey: KeyObject;
+  clock?: () => number;
+  /** Most verified tokens remembered; 0 turns the cache off. */
+  cacheSize?: number;
+}
+
+export class TokenVerifier {
+  readonly kid: string;
+  readonly #key: KeyObject;
+  readonly #clock: () => number;
+  readonly #cacheSize: number;
+  readonly #cache = new Map<string, TokenClaims>();
+
+  constructor(options: VerifierOptions) {
+    if (options.publicKey.asymmetricKeyType !== 'ed25519')
+      throw new TypeError('the verifier needs an Ed25519 key');
+    this.#key = options.publicKey;
+    this.kid = keyIdOf(options.publicKey);
+    this.#clock = options.clock ?? Date.now;
+    this.#cacheSize = options.cacheSize ?? 10_000;
+  }
+
+  /** Verify `token` (the whole `egg_…` string). Never throws for a bad token. */
+  async verify(token: string): Promise<Verdict> {
+    const now = Math.floor(this.#clock() / 1000);
+    const cached = this.#cache.get(token);
+    if (cached !== undefined) return timeVerdict(cached, now);
+    const jws = decodeToken(token);
+    if (jws === undefined) return { ok: false, reason: 'malformed' };
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(
+        jws,
+        async (header) => {
+          // A kid we do not hold (or none) is refused before any signature check.
+          if (header.kid !== this.kid || header.alg !== 'EdDSA') throw new errors.JWKSNoMatchingKey();
+          return this.#key;
+        },
+        {
+          algorithms: ['EdDSA'],
+          typ: TOKEN_TYP,
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          currentDate: new Date(now * 1000),
+          requiredClaims: ['jti', 'sub', 'iat', 'nbf', 'exp'],
+        },
+      ));
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) return { ok: false, reason: 'expired' };
+      if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf')
+        return { ok: false, reason: 'not-yet-valid' };
+      return { ok: false, reason: error instanceof errors.JWTClaimValidationFailed ? 'claims' : 'signature' };
+    }
+    if (!isTokenClaims(payload)) return { ok: false, reason: 'claims' };
+    const claims = pick(payload);
+    if (this.#cacheSize > 0) {
+      if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
+      this.#cache.set(token, claims);
+    }
+    return timeVerdict(claims, now);
+  }
+}
+
+function timeVerdict(claims: TokenClaims, now: number): Verdict {
+  // The same rules as jose's: expired once exp <= now - tolerance; early while nbf > now + tolerance.
+  if (claims.exp <= now - CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: 'expired' };
+  if (claims.nbf > now + CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: 'not-yet-valid' };
+  return { ok: true, claims };
+}
+
+/** Only the claims we know, frozen: nothing else from the token travels further. */
+function pick(p: TokenClaims): TokenClaims {
+  const claims: TokenClaims = {
+    jti: p.jti,
+    sub: p.sub,
+    key: p.key,
+    origins: [...p.origins],
+    rps: p.rps,
+    burst: p.burst,
+    spend: p.spend,
+    cost: p.cost,
+    iat: p.iat,
+    nbf: p.nbf,
+    exp: p.exp,
+  };
+  if (p.tags !== undefined) claims.tags = { ...p.tags };
+  return Object.freeze(claims);
+}

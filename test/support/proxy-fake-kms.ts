@@ -1,0 +1,82 @@
+/**
+ * A loopback fake of KMS asymmetric signing with an Ed25519 key (`ECC_NIST_EDWARDS25519`),
+ * which moto does not implement: the awsJson1_1 `Sign` and `GetPublicKey` operations as
+ * the AWS SDK sends them (X-Amz-Target `TrentService.*`, base64 blobs). It insists on what
+ * real KMS insists on for this key spec: `SigningAlgorithm: ED25519_SHA_512` with
+ * `MessageType: RAW` (or ED25519_PH_SHA_512 with DIGEST, which we never use), and signs
+ * with pure Ed25519 (RFC 8032), as KMS does.
+ */
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeKms {
+  endpoint: string;
+  keyArn: string;
+  /** Operations received, in order. */
+  calls: string[];
+  close(): Promise<void>;
+}
+
+export async function startFakeKmsSigner(): Promise<FakeKms> {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const keyArn = `arn:aws:kms:us-east-1:000000000000:key/${randomUUID()}`;
+  const calls: string[] = [];
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const operation = target.replace(/^TrentService\./, '');
+    calls.push(operation);
+    const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, string>;
+    const reply = (status: number, payload: unknown) => {
+      res.writeHead(status, {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amzn-requestid': randomUUID(),
+      });
+      res.end(JSON.stringify(payload));
+    };
+    const fail = (type: string, message: string) => reply(400, { __type: type, message });
+    if (!String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256 ')) {
+      return fail('MissingAuthenticationTokenException', 'unsigned request');
+    }
+    if (body.KeyId !== keyArn && body.KeyId !== keyArn.split('/')[1]) {
+      return fail('NotFoundException', `Key '${body.KeyId}' does not exist`);
+    }
+    if (operation === 'GetPublicKey') {
+      return reply(200, {
+        KeyId: keyArn,
+        PublicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+        KeySpec: 'ECC_NIST_EDWARDS25519',
+        KeyUsage: 'SIGN_VERIFY',
+        SigningAlgorithms: ['ED25519_SHA_512', 'ED25519_PH_SHA_512'],
+      });
+    }
+    if (operation === 'Sign') {
+      if (body.SigningAlgorithm !== 'ED25519_SHA_512' || (body.MessageType ?? 'RAW') !== 'RAW') {
+        return fail('InvalidKeyUsageException', 'this key signs with ED25519_SHA_512 over RAW messages');
+      }
+      const message = Buffer.from(body.Message ?? '', 'base64');
+      if (message.length === 0 || message.length > 4096)
+        return fail('ValidationException', 'Message must be 1 to 4096 bytes');
+      return reply(200, {
+        KeyId: keyArn,
+        Signature: sign(null, message, privateKey).toString('base64'),
+        SigningAlgorithm: 'ED25519_SHA_512',
+      });
+    }
+    return fail('UnknownOperationException', `fake KMS does not implement ${operation}`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    keyArn,
+    calls,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * An in-process proxy for tests, built from the library parts (as `serveProxy` builds
+ * them) so a test can break the token store, read the request log, or run several
+ * proxies on one store. Backends: the local SQLite vault, or DynamoDB Local with moto's
+ * KMS for the vault and either the local signer or a KMS signer.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDynamoDbClient, createKmsClient } from '../../src/aws/clients.js';
+import { EggError } from '../../src/errors.js';
+import { KmsKeyring } from '../../src/keyrings/kms.js';
+import { openLocalBackend, VAULT_FILE } from '../../src/open.js';
+import { ProviderKeys } from '../../src/proxy/provider-keys.js';
+import { RateLimiter } from '../../src/proxy/rate.js';
+import { DEFAULT_POLL_MS, RevocationWatcher } from '../../src/proxy/revocation.js';
+import { createProxyServer } from '../../src/proxy/server.js';
+import { DynamoDbStore } from '../../src/stores/dynamodb.js';
+import type { SecretStore } from '../../src/stores/store.js';
+import { DynamoDbTokenStore } from '../../src/tokens/dynamodb-token-store.js';
+import { LocalSigner, type TokenSigner } from '../../src/tokens/signer.js';
+import { SqliteTokenStore } from '../../src/tokens/sqlite-token-store.js';
+import type { TokenStore } from '../../src/tokens/token-store.js';
+import { type MintInput, Tokens } from '../../src/tokens/tokens.js';
+import { TokenVerifier } from '../../src/tokens/verifier.js';
+import { Vault } from '../../src/vault/vault.js';
+import { createTestKmsKey, createTestTable } from './aws.js';
+
+export const NAMESPACE = 'acme/web';
+export const KEY_NAME = 'OPENAI_KEY';
+export const APP_ORIGIN = 'https://app.example.com';
+
+/** A token store whose every call fails while `down` is set (a lost network, a dead table). */
+export class SwitchableTokenStore implements TokenStore {
+  /** Every call fails. */
+  down = false;
+  /** Only the revocation polls fail (spend still works): the stale-state bound alone. */
+  pollsDown = false;
+  calls = 0;
+  constructor(readonly inner: TokenStore) {}
+  get kind() {
+    return this.inner.kind;
+  }
+  #gate() {
+    this.calls++;
+    if (this.down) throw new EggError('ERR_STORE_UNAVAILABLE', 'the token store is down (test)');
+  }
+  putToken: TokenStore['putToken'] = async (...a) => (this.#gate(), this.inner.putToken(...a));
+  listTokens: TokenStore['listTokens'] = async (...a) => (this.#gate(), this.inner.listTokens(...a));
+  revoke: TokenStore['revoke'] = async (...a) => (this.#gate(), this.inner.revoke(...a));
+  killSwitch: TokenStore['killSwitch'] = async (...a) => (this.#gate(), this.inner.killSwitch(...a));
+  #poll() {
+    this.#gate();
+    if (this.pollsDown) throw new EggError('ERR_STORE_UNAVAILABLE', 'revocation state is unreachable (test)');
+  }
+  revocationVersion: TokenStore['revocationVersion'] = async (...a) => (
+    this.#poll(),
+    this.inner.revocationVersion(...a)
+  );
+  revocationState: TokenStore['revocationState'] = async (...a) => (
+    this.#poll(),
+    this.inner.revocationState(...a)
+  );
+  reserveSpend: TokenStore['reserveSpend'] = async (...a) => (this.#gate(), this.inner.reserveSpend(...a));
+  close = () => this.inner.close();
+}
+
+/** The shared data several proxies (and the minting side) use: one vault, one token store. */
+export interface ProxyWorld {
+  backend: 'sqlite' | 'dynamodb';
+  secrets: SecretStore;
+  vault: Vault;
+  /** Mints and revokes, as the CLI does. */
+  tokens: Tokens;
+  signer: TokenSigner;
+  /** Opens another connection to the token store (another "process"). */
+  openTokenStore(): Promise<TokenStore>;
+  newVault(namespace: string): Vault;
+  mint(over?: Partial<MintInput>): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function createWorld(
+  backend: 'sqlite' | 'dynamodb',
+  options: { signer?: TokenSigner } = {},
+): Promise<ProxyWorld> {
+  const signer = options.signer ?? new LocalSigner(randomBytes(32));
+  const cleanups: (() => Promise<void> | void)[] = [];
+  let secrets: SecretStore;
+  let keyring: import('../../src/keyrings/keyring.js').Keyring;
+  let openTokenStore: () => Promise<TokenStore>;
+  if (backend === 'sqlite') {
+    const base = mkdtempSync(join(tmpdir(), 'egg-proxy-'));
+    cleanups.push(() => rmSync(base, { recursive: true, force: true }));
+    const local = openLocalBackend(join(base, 'home'), true);
+    secrets = local.store;
+    keyring = local.keyring;
+    openTokenStore = async () => new SqliteTokenStore(join(base, 'home', VAULT_FILE), { busyTimeoutMs: 500 });
+  } else {
+    const table = await createTestTable('egg-proxy');
+    const kmsKey = await createTestKmsKey();
+    const client = await createDynamoDbClient();
+    secrets = new DynamoDbStore({ client, table, ownsClient: true });
+    keyring = new KmsKeyring({ client: await createKmsClient(), keyId: kmsKey, ownsClient: true });
+    openTokenStore = async () =>
+      new DynamoDbTokenStore({ client: await createDynamoDbClient(), table, ownsClient: true });
+  }
+  const mintStore = await openTokenStore();
+  const newVault = (namespace: string) => new Vault({ store: secrets, keyring, namespace, actor: 'test' });
+  const tokens = new Tokens({ namespace: NAMESPACE, signer, tokens: mintStore, secrets, actor: 'test' });
+  return {
+    backend,
+    secrets,
+    vault: newVault(NAMESPACE),
+    tokens,
+    signer,
+    openTokenStore,
+    newVault,
+    mint: async (over = {}) =>
+      (
+        await tokens.mint({
+          key: KEY_NAME,
+          origins: [APP_ORIGIN],
+          ttlSeconds: 600,
+          rps: 1000,
+          burst: 1000,
+          spend: 1_000_000,
+          ...over,
+        })
+      ).token,
+    close: async () => {
+      await mintStore.close();
+      keyring.close();
+      await secrets.close();
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    },
+  };
+}
+
+export interface TestProxy {
+  url: string;
+  logs: string[];
+  store: SwitchableTokenStore;
+  watcher: RevocationWatcher;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startTestProxy(
+  world: ProxyWorld,
+  options: {
+    pollMs?: number;
+    maxStaleMs?: number;
+    keyTtlMs?: number;
+    upstreamTimeoutMs?: number;
+    clock?: () => number;
+    cacheSize?: number;
+  } = {},
+): Promise<TestProxy> {
+  const store = new SwitchableTokenStore(await world.openTokenStore());
+  const logs: string[] = [];
+  const watcher = new RevocationWatcher({
+    store,
+    intervalMs: options.pollMs ?? DEFAULT_POLL_MS,
+    ...(options.maxStaleMs === undefined ? {} : { maxStaleMs: options.maxStaleMs }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  watcher.start();
+  const vaults = new Map<string, Vault>();
+  const keys = new ProviderKeys({
+    store: world.secrets,
+    vault: (ns) => vaults.get(ns) ?? (vaults.set(ns, world.newVault(ns)).get(ns) as Vault),
+    ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
+  });
+  const server = createProxyServer({
+    verifier: new TokenVerifier({
+      publicKey: await world.signer.publicKey(),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.cacheSize === undefined ? {} : { cacheSize: options.cacheSize }),
+    }),
+    revocations: watcher,
+    rate: new RateLimiter(options.clock === undefined ? {} : { clock: options.clock }),
+    spend: store,
+    keys,
+    log: (line) => logs.push(line),
+    ...(options.upstreamTimeoutMs === undefined ? {} : { upstreamTimeoutMs: options.upstreamTimeoutMs }),
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    store,
+    watcher,
+    server,
+    close: async () => {
+      watcher.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      keys.close();
+      await store.close();
+    },
+  };
+}
