@@ -216,7 +216,7 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
       ],
       [
         'latency @1,000 rps p99',
-        `egg ${f(e.p99)} ms · plain ${f(p.p99)} ms · direct ${f(d.p99)} ms`,
+        `egg ${f(e.p99)} ms · plain ${f(p.p99)} ms · direct ${f(d.p99)} ms → ${e.p99 >= p.p99 ? '+' : ''}${f(e.p99 - p.p99)} ms over plain`,
         '(noise on 2 cores)',
       ],
     ];

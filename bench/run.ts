@@ -4,6 +4,7 @@
  */
 import { benchAction } from './action.js';
 import { benchMasking, benchStartup } from './cli.js';
+import { benchProxy } from './proxy.js';
 import { benchPull } from './pull.js';
 
 const DELAY_MS = 5;
@@ -54,6 +55,9 @@ rows.push([
   `${fmt(mask.ratio, 2)}× --no-mask (${fmt(mask.maskedMBps, 0)} vs ${fmt(mask.plainMBps, 0)} MB/s)`,
   '≥ 0.5×',
 ]);
+
+process.stderr.write('bench: egg proxy vs a plain Node proxy vs the upstream directly…\n');
+rows.push(...(await benchProxy({ quick })).rows);
 
 const widths = [0, 1, 2].map((i) =>
   Math.max(...[['benchmark', 'figure', 'target'], ...rows].map((r) => (r[i] ?? '').length)),

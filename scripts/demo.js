@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // `npm run demo`: a guided tour of Egg Carton on the embedded default, in a throw-away
-// EGG_HOME. Every command shown is run for real through the built `egg` CLI.
-import { spawnSync } from 'node:child_process';
+// EGG_HOME. Every command shown is run for real through the built `egg` CLI. The proxy part
+// talks only to loopback: a stand-in upstream this script runs itself, and `egg proxy serve`.
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +37,81 @@ function egg(args, { input, show = args.join(' '), expectCode = 0 } = {}) {
     process.exit(1);
   }
   return out;
+}
+
+/** Processes and servers this demo started: always stopped, whatever happens. */
+const running = { proxy: undefined, upstream: undefined };
+process.on('exit', () => running.proxy?.kill('SIGKILL'));
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
+
+/**
+ * A stand-in for a provider API on loopback: it answers every request with whether it
+ * received the real key and whether any egg token reached it. It never prints the key.
+ */
+async function startUpstream(realKey) {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    const auth = req.headers.authorization ?? '';
+    const answer = {
+      upstream: 'loopback stand-in for the provider',
+      path: req.url,
+      receivedRealKey: auth === `Bearer ${realKey}`,
+      receivedEggToken: JSON.stringify(req.headers).includes('egg_'),
+    };
+    seen.push(answer);
+    req.resume();
+    req.on('end', () =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer)),
+    );
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  running.upstream = server;
+  return { url: `http://127.0.0.1:${server.address().port}`, seen };
+}
+
+/** `egg proxy serve` on a free loopback port; resolves its URL once it listens. */
+async function startProxy() {
+  const child = spawn(process.execPath, [eggBin, 'proxy', 'serve', '--port', '0'], { env, cwd: base });
+  running.proxy = child;
+  const log = [];
+  child.stdout.setEncoding('utf8').on('data', (chunk) => log.push(chunk));
+  let stderr = '';
+  const url = await new Promise((resolve, reject) => {
+    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+      stderr += chunk;
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`egg proxy serve exited ${code}: ${stderr.trim()}`)));
+  });
+  return { url, log };
+}
+
+async function stopProxy() {
+  const child = running.proxy;
+  if (child === undefined || child.exitCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+  running.proxy = undefined;
+}
+
+/** One call through the proxy, as a web app's code would make it. */
+async function call(url, token, origin) {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, origin, 'content-type': 'application/json' },
+    body: '{"model":"demo","messages":[{"role":"user","content":"hi"}]}',
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+function fail(message) {
+  process.stderr.write(`demo: ${message}\n`);
+  process.exit(1);
 }
 
 const cert =
@@ -121,9 +199,94 @@ try {
   egg(['secrets', 'get', 'MISSING'], { expectCode: 1 });
   egg(['secrets', 'set', 'not-a-name'], { input: 'x', expectCode: 2 });
 
+  section(
+    'Store a provider key, pinned to its upstream',
+    'A provider key is a secret plus the one origin the proxy may ever send it to. Here that is a\nstand-in for the provider on loopback, which only reports whether it got the real key.',
+  );
+  const realKey = 'sk-demo-provider-key-9f3c1a7e';
+  const upstream = await startUpstream(realKey);
+  egg(['secrets', 'set', 'OPENAI_KEY', '--upstream', upstream.url], {
+    input: realKey,
+    show: `secrets set OPENAI_KEY --upstream ${upstream.url} <<< 'sk-demo…'`,
+  });
+
+  section(
+    'Mint a host-bound token',
+    "What a release pipeline does: a short-lived token bound to the web app's origin, with rate and\nspend caps. This string is what ships in the app, instead of the key.",
+  );
+  const mintArgs = ['tokens', 'mint', '--key', 'OPENAI_KEY', '--origin', 'https://app.example.com'];
+  mintArgs.push('--ttl', '15m', '--rps', '50', '--burst', '50', '--spend', '1000');
+  process.stdout.write(`${bold('$')} egg ${mintArgs.join(' ')}\n`);
+  const minted = spawnSync(process.execPath, [eggBin, ...mintArgs, '--json'], { env, cwd: base });
+  if (minted.status !== 0) fail(`egg tokens mint exited ${minted.status}: ${minted.stderr}`);
+  const { token, id, expiresAt } = JSON.parse(minted.stdout.toString());
+  process.stdout.write(
+    `  ${token.slice(0, 24)}…${token.slice(-8)}  ${dim(`(${token.length} characters; id ${id}, expires ${expiresAt})`)}\n`,
+  );
+
+  section(
+    'Start the edge proxy',
+    'It verifies each token, checks revocation, Origin, rate and spend, then swaps in the real key.',
+  );
+  process.stdout.write(`${bold('$')} egg proxy serve --port 0 &\n`);
+  const proxy = await startProxy();
+  process.stdout.write(`  egg proxy listening on ${proxy.url}\n`);
+
+  section(
+    'Call the API through the proxy',
+    'The caller holds only the token. The upstream received the real key; no egg token reached it.',
+  );
+  const show = (origin) =>
+    `${bold('$')} curl -X POST ${proxy.url}/v1/chat/completions -H 'Authorization: Bearer egg_…' -H 'Origin: ${origin}'\n`;
+  process.stdout.write(show('https://app.example.com'));
+  const ok = await call(proxy.url, token, 'https://app.example.com');
+  process.stdout.write(`  ${ok.status} ${ok.body}\n`);
+  const answer = JSON.parse(ok.body);
+  if (ok.status !== 200 || !answer.receivedRealKey || answer.receivedEggToken)
+    fail('the proxied call did not swap the token for the key');
+
+  section(
+    'A page from another origin is refused',
+    'Same token, wrong Origin: 403, and the upstream is never called.',
+  );
+  process.stdout.write(show('https://evil.example'));
+  const calls = upstream.seen.length;
+  const refused = await call(proxy.url, token, 'https://evil.example');
+  process.stdout.write(`  ${refused.status} ${refused.body}\n`);
+  if (refused.status !== 403 || upstream.seen.length !== calls) fail('a wrong Origin was not refused');
+
+  section('Revoke the token', 'Every running proxy sees a revocation within a second; the demo measures it.');
+  egg(['tokens', 'revoke', id]);
+  // The revocation is written when the command returns; ask every 20 ms until the proxy refuses.
+  const revokedAt = performance.now();
+  let after;
+  for (;;) {
+    after = await call(proxy.url, token, 'https://app.example.com');
+    if (after.status !== 200 || performance.now() - revokedAt > 3000) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const ms = Math.round(performance.now() - revokedAt);
+  process.stdout.write(
+    `  ${after.status} ${after.body}\n  ${bold(`refused ${ms} ms after \`egg tokens revoke\` returned`)} ${dim('(proxies poll every 250 ms)')}\n`,
+  );
+  if (after.status !== 401 || ms > 1000) fail('the revocation was not seen within a second');
+
+  section(
+    "The proxy's request log",
+    'One JSON line per request: time, token id, status, bytes, latency, a header hash. Never the\ntoken, the key or a body.',
+  );
+  await stopProxy();
+  const lines = proxy.log.join('');
+  process.stdout.write(lines.replace(/^/gm, '  ').replace(/ +$/, ''));
+  if (lines.includes(token) || lines.includes(realKey) || lines.includes('messages'))
+    fail('the request log leaked');
+
   process.stdout.write(
     `\n${bold('Done.')} ${process.env.EGG_DEMO_KEEP ? `The demo vault is kept: export EGG_HOME=${home}` : 'The demo vault was deleted (EGG_DEMO_KEEP=1 keeps it).'} Next: node cli/bin/egg.js --help\n`,
   );
 } finally {
+  await stopProxy();
+  running.upstream?.closeAllConnections();
+  running.upstream?.close();
   if (!process.env.EGG_DEMO_KEEP) rmSync(base, { recursive: true, force: true });
 }

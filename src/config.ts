@@ -23,6 +23,14 @@ export interface EggConfig {
   region?: string;
   kmsKeyId?: string;
   signingKeyId?: string;
+  /** `egg login`: the OIDC issuer URL (discovery at `<issuer>/.well-known/openid-configuration`). */
+  oidcIssuer?: string;
+  /** `egg login`: the OAuth client id registered at the issuer for the device flow. */
+  oidcClientId?: string;
+  /** `egg login`: space-separated scopes (default in src/login). */
+  oidcScopes?: string;
+  /** `egg login`: the IAM role the ID token is exchanged for. */
+  roleArn?: string;
 }
 
 /** The settings a file or flag may give; every field optional. */
@@ -35,6 +43,10 @@ export interface ConfigInput {
   region?: string | undefined;
   kmsKeyId?: string | undefined;
   signingKeyId?: string | undefined;
+  oidcIssuer?: string | undefined;
+  oidcClientId?: string | undefined;
+  oidcScopes?: string | undefined;
+  roleArn?: string | undefined;
 }
 
 const FIELDS = [
@@ -46,6 +58,10 @@ const FIELDS = [
   'region',
   'kmsKeyId',
   'signingKeyId',
+  'oidcIssuer',
+  'oidcClientId',
+  'oidcScopes',
+  'roleArn',
 ] as const;
 
 export const PROJECT_FILE = '.egg.json';
@@ -60,6 +76,10 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
     region: env.EGG_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
     kmsKeyId: env.EGG_KMS_KEY_ID,
     signingKeyId: env.EGG_SIGNING_KEY_ID,
+    oidcIssuer: env.EGG_OIDC_ISSUER,
+    oidcClientId: env.EGG_OIDC_CLIENT_ID,
+    oidcScopes: env.EGG_OIDC_SCOPES,
+    roleArn: env.EGG_ROLE_ARN,
   };
 }
 
@@ -157,7 +177,17 @@ export function resolveConfig(
     keyring: keyring as KeyringKind,
     rotation,
   };
-  for (const key of ['table', 'region', 'kmsKeyId', 'signingKeyId'] as const) {
+  // The login settings are checked by src/login when used, so a bad one breaks only `egg login`.
+  for (const key of [
+    'table',
+    'region',
+    'kmsKeyId',
+    'signingKeyId',
+    'oidcIssuer',
+    'oidcClientId',
+    'oidcScopes',
+    'roleArn',
+  ] as const) {
     const value = pick(key);
     if (value !== undefined) config[key] = value;
   }

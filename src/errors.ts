@@ -21,7 +21,9 @@ export type EggErrorCode =
   | 'ERR_USAGE'
   | 'ERR_UNREPRESENTABLE_VALUE'
   | 'ERR_COMMAND_NOT_FOUND'
-  | 'ERR_COMMAND_NOT_EXECUTABLE';
+  | 'ERR_COMMAND_NOT_EXECUTABLE'
+  | 'ERR_LOGIN_REQUIRED'
+  | 'ERR_OIDC';
 
 /** An operational failure with a stable code, safe to show to the user. */
 export class EggError extends Error {

@@ -3,6 +3,7 @@
  * default, DynamoDB and KMS for `aws`. The AWS SDK is imported only on the `aws` path,
  * so local commands never pay for loading it.
  */
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { EggConfig } from './config.js';
@@ -10,6 +11,7 @@ import { ensureHome, readKeyFile, readOrCreateKey } from './home.js';
 import type { Keyring } from './keyrings/keyring.js';
 import { LocalKeyring } from './keyrings/local.js';
 import { type Logger, nullLogger } from './log.js';
+import { SESSION_FILE } from './login/files.js';
 import { SqliteStore } from './stores/sqlite.js';
 import type { SecretStore } from './stores/store.js';
 import { Vault } from './vault/vault.js';
@@ -45,7 +47,30 @@ export function openLocalBackend(home: string, create: boolean): Backend {
 export async function openBackend(config: EggConfig, options: OpenOptions = {}): Promise<Backend> {
   if (config.backend === 'local') return openLocalBackend(config.home, options.create ?? false);
   const { openAwsBackend } = await import('./aws/backend.js');
-  return openAwsBackend(config, { logger: options.logger ?? nullLogger });
+  const logger = options.logger ?? nullLogger;
+  const credentials = await loginCredentials(config, logger);
+  return openAwsBackend(config, { logger, ...(credentials === undefined ? {} : { credentials }) });
+}
+
+/** Variables that configure the SDK's own credential chain; any of them wins over a login. */
+const AMBIENT_CREDENTIALS = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_PROFILE',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+];
+
+/**
+ * The `egg login` session's credentials (refreshed before they expire) when there is a
+ * session and the environment names no other credentials; otherwise the SDK's default chain.
+ * The login modules (and jose) load only when a session file exists.
+ */
+async function loginCredentials(config: EggConfig, logger: Logger) {
+  if (AMBIENT_CREDENTIALS.some((name) => process.env[name])) return undefined;
+  if (!existsSync(join(config.home, SESSION_FILE))) return undefined;
+  const { loginCredentialsProvider } = await import('./login/login.js');
+  return loginCredentialsProvider(config.home, { logger });
 }
 
 /** Open the configured vault; call `close()` when done to wipe keys and close the store. */

@@ -13,7 +13,7 @@ import {
 import { EggError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ActionInputs } from './inputs.js';
-import { fetchIdToken } from './oidc-token.js';
+import { fetchIdToken } from '../auth/oidc-token.js';
 
 export interface Exchanged {
   credentials: StsCredentials;

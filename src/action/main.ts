@@ -16,7 +16,9 @@ import { defaultHome } from '../home.js';
 import type { Logger } from '../log.js';
 import { type Backend, defaultActor, openLocalBackend } from '../open.js';
 import { Vault } from '../vault/vault.js';
-import { exchangeToken } from './aws-credentials.js';
+import { sessionNameFor } from '../auth/sts.js';
+import { explainAccessDenied } from './access-denied.js';
+import { type Exchanged, exchangeToken } from './aws-credentials.js';
 import { runnerTemp, writePrivateFile } from './files.js';
 import type { ActionInputs } from './inputs.js';
 import { readInputs } from './inputs.js';
@@ -61,10 +63,11 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
   runner.saveState(STATE_TOKENS, '[]');
   const temp = inputs.dotenvFile !== undefined || inputs.webIdentityTokenFile ? runnerTemp(env) : undefined;
 
-  const { backend, actor } =
-    inputs.backend === 'aws'
-      ? await openAws(inputs, runner, env, logger, temp, recordFile)
-      : { backend: openLocalBackend(inputs.eggHome ?? defaultHome(env), false), actor: localActor(env) };
+  const session = inputs.backend === 'aws' ? await openAws(inputs, runner, env, logger) : undefined;
+  const { backend, actor } = session ?? {
+    backend: openLocalBackend(inputs.eggHome ?? defaultHome(env), false),
+    actor: localActor(env),
+  };
 
   const vault = new Vault({
     store: backend.store,
@@ -98,8 +101,8 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     // 1. Masks, for every value, before anything that could carry one is written.
     for (const e of exports)
       for (const form of maskForms(e.value, inputs.maskEncodings)) runner.setSecret(form);
-    // 2. The dotenv file first: it is the write most likely to be refused (a planted symlink),
-    //    and a refusal then leaves nothing exported.
+    // 2. Files first (the dotenv file, the web-identity token): they are the writes most likely
+    //    to be refused (a planted symlink), and a refusal then leaves nothing exported.
     let dotenvPath: string | undefined;
     if (dotenv !== undefined && temp !== undefined && inputs.dotenvFile !== undefined) {
       dotenvPath = join(temp, inputs.dotenvFile);
@@ -110,8 +113,13 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
         wipe(dotenv);
       }
     }
-    // 3. Environment and outputs.
+    const tokenFile =
+      session !== undefined && inputs.webIdentityTokenFile && temp !== undefined
+        ? writeTokenFile(session, env, temp, recordFile)
+        : undefined;
+    // 3. Environment (the secrets, then the AWS session when asked) and outputs.
     if (inputs.exportEnv) for (const e of exports) runner.exportVariable(e.env, e.value);
+    if (session !== undefined) exportAws(session, inputs, runner, env, tokenFile);
     if (inputs.outputs) for (const e of exports) runner.setOutput(e.env, e.value);
     if (dotenvPath !== undefined) runner.setOutput('dotenv-path', dotenvPath);
     runner.setOutput('secret-names', exports.map((e) => e.env).join(','));
@@ -133,11 +141,28 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
         `${failed} data key rotation${failed === 1 ? '' : 's'} failed; the secrets were read but keep their previous data key`,
       );
     await runner.appendSummary(summary(inputs, exports, result.rotation, dotenvPath));
+  } catch (error) {
+    if (session === undefined) throw error;
+    throw explainAccessDenied(error, {
+      roleArn: inputs.roleToAssume as string,
+      namespace: inputs.namespace,
+      table: inputs.table,
+      kmsKeyId: inputs.kmsKeyId,
+      rotation: inputs.rotation,
+    });
   } finally {
     for (const secret of pulled) wipe(secret.value);
     backend.keyring.close();
     await backend.store.close();
   }
+}
+
+/** The aws path's session: the backend opened with the STS credentials, and what may be handed on. */
+interface AwsSession {
+  backend: Backend;
+  actor: string;
+  exchanged: Exchanged;
+  region: string;
 }
 
 /** STS credentials from the job's OIDC token, then the DynamoDB store and KMS keyring with them. */
@@ -146,34 +171,19 @@ async function openAws(
   runner: Runner,
   env: NodeJS.ProcessEnv,
   logger: Logger,
-  temp: string | undefined,
-  recordFile: (path: string) => void,
-): Promise<{ backend: Backend; actor: string }> {
-  // Load the SDK clients while the token and STS round trips are in flight.
-  const backendModule = import(/* webpackMode: "eager" */ '../aws/backend.js');
-  backendModule.catch(() => undefined);
-  const { credentials, token } = await exchangeToken(inputs, env, logger, (value) => runner.setSecret(value));
+): Promise<AwsSession> {
+  const exchange = exchangeToken(inputs, env, logger, (value) => runner.setSecret(value));
+  // Load the backend, the SDK clients, the store and the keyring while the token and STS round
+  // trips are in flight, so openAwsBackend finds every module it imports loaded. One turn of
+  // the event loop first: compiling the SDK blocks the loop, and the token request should be
+  // on the wire before it does.
+  const modules = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+    Promise.all([import(/* webpackMode: "eager" */ '../aws/backend.js'), ...awsModules(inputs.keyring)]),
+  );
+  modules.catch(() => undefined);
+  const exchanged = await exchange;
+  const { credentials } = exchanged;
   const region = inputs.awsRegion as string;
-  if (inputs.exportAwsCredentials) {
-    for (const value of [credentials.accessKeyId, credentials.secretAccessKey, credentials.sessionToken]) {
-      runner.setSecret(value);
-    }
-    runner.exportVariable('AWS_ACCESS_KEY_ID', credentials.accessKeyId);
-    runner.exportVariable('AWS_SECRET_ACCESS_KEY', credentials.secretAccessKey);
-    runner.exportVariable('AWS_SESSION_TOKEN', credentials.sessionToken);
-    runner.exportVariable('AWS_REGION', region);
-    runner.exportVariable('AWS_DEFAULT_REGION', region);
-  }
-  if (inputs.webIdentityTokenFile && temp !== undefined) {
-    // Later steps' SDKs re-assume the role from this file when their credentials expire.
-    const name = `egg-web-identity-${env.GITHUB_RUN_ID ?? 'run'}-${env.GITHUB_RUN_ATTEMPT ?? '1'}-${process.pid}.jwt`;
-    recordFile(join(temp, name));
-    const path = writePrivateFile(temp, name, Buffer.from(token, 'utf8'));
-    runner.exportVariable('AWS_ROLE_ARN', inputs.roleToAssume as string);
-    runner.exportVariable('AWS_WEB_IDENTITY_TOKEN_FILE', path);
-    runner.exportVariable('AWS_REGION', region);
-    runner.exportVariable('AWS_DEFAULT_REGION', region);
-  }
   const config: EggConfig = {
     backend: 'aws',
     home: defaultHome(env),
@@ -184,7 +194,7 @@ async function openAws(
   };
   if (inputs.table !== undefined) config.table = inputs.table;
   if (inputs.kmsKeyId !== undefined) config.kmsKeyId = inputs.kmsKeyId;
-  const { openAwsBackend } = await backendModule;
+  const [{ openAwsBackend }] = await modules;
   const awsOptions = {
     logger,
     credentials: {
@@ -194,7 +204,71 @@ async function openAws(
       expiration: credentials.expiration,
     },
   };
-  return { backend: await openAwsBackend(config, awsOptions), actor: credentials.assumedRoleArn };
+  return {
+    backend: await openAwsBackend(config, awsOptions),
+    actor: credentials.assumedRoleArn,
+    exchanged,
+    region,
+  };
+}
+
+/** The modules openAwsBackend imports for `keyring` (src/aws/backend.ts, clients.ts), to load them early. */
+function awsModules(keyring: ActionInputs['keyring']): Promise<unknown>[] {
+  return [
+    import('../aws/clients.js'),
+    import('@aws-sdk/client-dynamodb'),
+    import('@aws-sdk/client-kms'),
+    import('../stores/dynamodb.js'),
+    keyring === 'kms-hierarchical' ? import('../keyrings/kms-hierarchical.js') : import('../keyrings/kms.js'),
+  ];
+}
+
+/**
+ * Write the web-identity token file, the one write of this hand-off that can be refused;
+ * called after the pull succeeded, so a failed step leaves no token behind.
+ */
+function writeTokenFile(
+  session: AwsSession,
+  env: NodeJS.ProcessEnv,
+  temp: string,
+  recordFile: (path: string) => void,
+): string {
+  const name = `egg-web-identity-${env.GITHUB_RUN_ID ?? 'run'}-${env.GITHUB_RUN_ATTEMPT ?? '1'}-${process.pid}.jwt`;
+  recordFile(join(temp, name));
+  return writePrivateFile(temp, name, Buffer.from(session.exchanged.token, 'utf8'));
+}
+
+/**
+ * Hand the AWS session to later steps, when asked: the temporary credentials
+ * (`export-aws-credentials`), and the role and token file (`web-identity-token-file`) from
+ * which later steps' SDKs re-assume the role on their own (configure-aws-credentials #359).
+ */
+function exportAws(
+  session: AwsSession,
+  inputs: ActionInputs,
+  runner: Runner,
+  env: NodeJS.ProcessEnv,
+  tokenFile: string | undefined,
+): void {
+  const { credentials } = session.exchanged;
+  if (inputs.exportAwsCredentials) {
+    for (const value of [credentials.accessKeyId, credentials.secretAccessKey, credentials.sessionToken]) {
+      runner.setSecret(value);
+    }
+    runner.exportVariable('AWS_ACCESS_KEY_ID', credentials.accessKeyId);
+    runner.exportVariable('AWS_SECRET_ACCESS_KEY', credentials.secretAccessKey);
+    runner.exportVariable('AWS_SESSION_TOKEN', credentials.sessionToken);
+  }
+  if (tokenFile !== undefined) {
+    runner.exportVariable('AWS_ROLE_ARN', inputs.roleToAssume as string);
+    runner.exportVariable('AWS_WEB_IDENTITY_TOKEN_FILE', tokenFile);
+    // The SDKs' fromTokenFile reads it, so later sessions show in CloudTrail as this run's.
+    runner.exportVariable('AWS_ROLE_SESSION_NAME', sessionNameFor(env));
+  }
+  if (inputs.exportAwsCredentials || tokenFile !== undefined) {
+    runner.exportVariable('AWS_REGION', session.region);
+    runner.exportVariable('AWS_DEFAULT_REGION', session.region);
+  }
 }
 
 /** Who reads, for the local audit trail: the OS user, and the run when there is one. */

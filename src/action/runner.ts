@@ -4,10 +4,11 @@
  *
  * Why not `import * as core from '@actions/core'`: its entry module statically imports the
  * OIDC client, which loads @actions/http-client and undici (about 450 kB), costing ~2× a
- * bare `node -e 0` before the step does anything. Only the `aws` path needs the OIDC
- * client, so the functions below are @actions/core's one-liners (lib/core.js) over its
- * command modules, and oidc-token.ts imports the whole package lazily. `tsc` checks these
- * paths against the installed package, so a layout change in @actions/core fails the build.
+ * bare `node -e 0` before the step does anything. Only the `aws` path needs an OIDC
+ * token, so the functions below are @actions/core's one-liners (lib/core.js) over its
+ * command modules, and src/auth/oidc-token.ts speaks the token protocol with `fetch`.
+ * `tsc` checks these paths against the installed package, so a layout change in
+ * @actions/core fails the build.
  *
  * Unlike @actions/core, nothing here falls back to the deprecated stdout commands
  * (`::set-env::`, `::set-output::`, `::save-state::`): they would print a secret into the

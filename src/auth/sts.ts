@@ -2,7 +2,7 @@
  * STS `AssumeRoleWithWebIdentity` as one unsigned HTTPS POST of the Query protocol (STS API
  * Reference, "AssumeRoleWithWebIdentity"; "Making Query requests"), parsing the small XML
  * answer. The call needs no AWS credentials, so it needs no signer either: doing it with
- * `fetch` keeps the STS SDK client (and its start-up cost) out of the Action.
+ * `httpFetch` keeps the STS SDK client (and its start-up cost) out of the Action.
  *
  * The endpoint is the regional one (`https://sts.<region>.amazonaws.com`), or the SDK's own
  * override variables `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`, so tests point it at a
@@ -11,6 +11,7 @@
 import { EggError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { retry } from '../retry.js';
+import { type HttpFetch, httpFetch } from './http-fetch.js';
 
 export interface StsCredentials {
   accessKeyId: string;
@@ -29,7 +30,8 @@ export interface AssumeRoleWithWebIdentityOptions {
   durationSeconds: number;
   region: string;
   env?: NodeJS.ProcessEnv;
-  fetch?: typeof fetch;
+  /** `httpFetch` by default; the global `fetch` works too. */
+  fetch?: HttpFetch;
   timeoutMs?: number;
   logger?: Logger;
   sleep?: (ms: number) => Promise<void>;
@@ -98,7 +100,7 @@ export async function assumeRoleWithWebIdentity(
   options: AssumeRoleWithWebIdentityOptions,
 ): Promise<StsCredentials> {
   const endpoint = stsEndpoint(options.region, options.env);
-  const doFetch = options.fetch ?? fetch;
+  const doFetch = options.fetch ?? httpFetch;
   const body = new URLSearchParams({
     Action: 'AssumeRoleWithWebIdentity',
     Version: '2011-06-15',
@@ -177,7 +179,7 @@ function clean(message: string): string {
 
 function isNetworkError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  // fetch wraps socket errors as TypeError('fetch failed') with the system error as cause.
+  // fetch (and httpFetch) wrap socket errors as TypeError('fetch failed') with the system error as cause.
   if (error.name === 'TimeoutError' || error.name === 'AbortError') return true;
   return error instanceof TypeError && error.message === 'fetch failed';
 }

@@ -10,15 +10,15 @@ import type { Keyring } from '../keyrings/keyring.js';
 import type { Logger } from '../log.js';
 import type { Backend } from '../open.js';
 import { retry } from '../retry.js';
-import type { AwsCall, AwsCredentials } from './clients.js';
+import type { AwsCall, AwsCredentials, AwsCredentialsProvider } from './clients.js';
 import { awsErrorName, identityProblem } from './errors.js';
 
 export interface AwsBackendOptions {
   logger: Logger;
   /** Called for every AWS request (the benchmark counts DynamoDB and KMS calls with it). */
   onCall?: (call: AwsCall) => void;
-  /** Temporary credentials from the OIDC exchange; otherwise the SDK's default chain. */
-  credentials?: AwsCredentials | undefined;
+  /** Temporary credentials from the OIDC exchange (or an `egg login` provider); otherwise the SDK's default chain. */
+  credentials?: AwsCredentials | AwsCredentialsProvider | undefined;
 }
 
 /** The table name, or an error saying how to set it. */

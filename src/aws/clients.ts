@@ -31,8 +31,8 @@ export interface AwsClientOptions {
   maxSockets?: number;
   /** Overrides the endpoint (loopback fakes in tests); otherwise the SDK's AWS_ENDPOINT_URL_* apply. */
   endpoint?: string | undefined;
-  /** Temporary credentials (the Action's STS session); otherwise the SDK's default chain. */
-  credentials?: AwsCredentials | undefined;
+  /** Temporary credentials (the Action's STS session), or a provider the SDK calls again before they expire; otherwise the SDK's default chain. */
+  credentials?: AwsCredentials | AwsCredentialsProvider | undefined;
 }
 
 /** Static temporary credentials, as STS returns them. */
@@ -42,6 +42,12 @@ export interface AwsCredentials {
   sessionToken?: string;
   expiration?: Date;
 }
+
+/**
+ * Credentials fetched on demand (an `egg login` session): the SDK memoizes them and calls
+ * again when they are within five minutes of `expiration`.
+ */
+export type AwsCredentialsProvider = () => Promise<AwsCredentials>;
 
 /** Enough for a pull of 100 secrets at concurrency 128: an unwrap and a fresh data key per secret in flight at once. */
 export const DEFAULT_MAX_SOCKETS = 256;

@@ -5,7 +5,7 @@
  * held in this function only: it is never printed, logged or returned.
  */
 import { readFileSync } from 'node:fs';
-import { fetchIdToken } from '../action/oidc-token.js';
+import { fetchIdToken } from '../auth/oidc-token.js';
 import type { AwsCredentials } from '../aws/clients.js';
 import { decodeClaims } from '../auth/claims.js';
 import { assumeRoleWithWebIdentity, StsRequestFailed, sessionNameFor } from '../auth/sts.js';

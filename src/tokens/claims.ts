@@ -7,8 +7,13 @@ import { EggError } from '../errors.js';
 import { isNamespace, isSecretName } from '../names.js';
 
 export interface TokenClaims {
-  /** Token id: 16 random bytes, base64url. */
+  /** Token id: 16 random bytes, base64url. Public: lists, logs and revocations name it. */
   jti: string;
+  /**
+   * 16 more random bytes, base64url, kept nowhere but in the token: they make the token
+   * (and so its record's digest) unpredictable to anyone who knows its id and caps.
+   */
+  nonce: string;
   /** The namespace. */
   sub: string;
   /** The secret (provider key) the token stands for. */
@@ -123,6 +128,8 @@ export function isTokenClaims(
   return (
     typeof p.jti === 'string' &&
     TOKEN_ID.test(p.jti) &&
+    typeof p.nonce === 'string' &&
+    TOKEN_ID.test(p.nonce) &&
     typeof p.sub === 'string' &&
     isNamespace(p.sub) &&
     typeof p.key === 'string' &&

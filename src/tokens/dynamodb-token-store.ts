@@ -1,10 +1,11 @@
 /**
  * The DynamoDB token store: items in the namespace's partition of the vault table (so
  * `dynamodb:LeadingKeys` confines them like the secrets), beside `S#`, `K#` and `A#`:
- * - `TK#<id>` a minted token's record (claims, never the token string);
+ * - `TK#<id>` a minted token's record (claims and the token's digest, never the token
+ *   string) and its spend counter: the proxy's `ADD spent :cost`, conditional on the
+ *   digest and on `spent <= cap - cost`, is also its proof that the token was minted here;
  * - `RV#head` the revocation head: `version` (ADD 1 on every change), `notBefore`;
- * - `RV#t#<id>` a revoked token id, with `exp`;
- * - `SP#<id>` a spend counter: `ADD spent :cost` conditional on `spent <= cap - cost`.
+ * - `RV#t#<id>` a revoked token id, with `exp`.
  * Entries carry `expiresAt` (epoch seconds) for a table TTL to reap after expiry.
  * docs/tokens.md lists the calls each operation makes.
  */
@@ -28,7 +29,6 @@ export const TOKEN_PREFIX_SK = 'TK#';
 export const REVOCATION_PREFIX_SK = 'RV#';
 export const REVOCATION_HEAD_SK = 'RV#head';
 export const REVOKED_PREFIX_SK = 'RV#t#';
-export const SPEND_PREFIX_SK = 'SP#';
 
 export interface DynamoDbTokenStoreOptions {
   client: DynamoDBClient;
@@ -66,6 +66,8 @@ export class DynamoDbTokenStore implements TokenStore {
           Item: {
             pk: str(r.namespace),
             sk: str(`${TOKEN_PREFIX_SK}${r.id}`),
+            digest: str(r.digest),
+            spent: num(0),
             key: str(r.key),
             origins: { L: r.origins.map(str) },
             rps: num(r.rps),
@@ -85,19 +87,16 @@ export class DynamoDbTokenStore implements TokenStore {
   }
 
   async listTokens(namespace: string) {
-    const [tokens, state, spends] = await Promise.all([
+    const [tokens, state] = await Promise.all([
       this.#query(namespace, TOKEN_PREFIX_SK),
       this.revocationState(namespace),
-      this.#query(namespace, SPEND_PREFIX_SK),
     ]);
-    const spent = new Map(
-      spends.map((i) => [(i.sk?.S ?? '').slice(SPEND_PREFIX_SK.length), Number(i.spent?.N ?? 0)]),
-    );
     return tokens.map((i) => {
       const id = (i.sk?.S ?? '').slice(TOKEN_PREFIX_SK.length);
       const iat = Number(i.iat?.N ?? 0);
       return {
         id,
+        digest: i.digest?.S ?? '',
         namespace,
         key: i.key?.S ?? '',
         origins: (i.origins?.L ?? []).map((o) => o.S ?? ''),
@@ -110,7 +109,7 @@ export class DynamoDbTokenStore implements TokenStore {
         tags: Object.fromEntries(Object.entries(i.tags?.M ?? {}).map(([k, v]) => [k, v.S ?? ''])),
         actor: i.actor?.S ?? '',
         revoked: state.revoked.has(id) || iat < state.notBefore,
-        spent: spent.get(id) ?? 0,
+        spent: Number(i.spent?.N ?? 0),
       };
     });
   }
@@ -189,29 +188,36 @@ export class DynamoDbTokenStore implements TokenStore {
   async reserveSpend(
     namespace: string,
     id: string,
+    digest: string,
     cost: number,
     cap: number,
-    exp: number,
   ): Promise<SpendResult> {
-    if (cost > cap) return { ok: false, spent: 0 };
     try {
       const { Attributes } = await this.#send('UpdateItem', namespace, () =>
         this.#client.send(
           new UpdateItemCommand({
             TableName: this.#table,
-            Key: { pk: str(namespace), sk: str(`${SPEND_PREFIX_SK}${id}`) },
-            // DynamoDB conditions cannot add, so `spent + cost <= cap` is written `spent <= cap - cost`.
-            UpdateExpression: 'ADD spent :c SET expiresAt = :e',
-            ConditionExpression: 'attribute_not_exists(spent) OR spent <= :max',
-            ExpressionAttributeValues: { ':c': num(cost), ':max': num(cap - cost), ':e': num(exp + 3600) },
+            // The token's own record, in the token's own partition: a role of another
+            // namespace cannot have written it (dynamodb:LeadingKeys), whatever it can sign.
+            Key: { pk: str(namespace), sk: str(`${TOKEN_PREFIX_SK}${id}`) },
+            // Conditions cannot add, so `spent + cost <= cap` is written `spent <= cap - cost`.
+            // `digest = :d` is false on a missing item, so no item is ever created here.
+            UpdateExpression: 'ADD spent :c',
+            ConditionExpression: 'digest = :d AND spent <= :max',
+            ExpressionAttributeValues: { ':c': num(cost), ':d': str(digest), ':max': num(cap - cost) },
             ReturnValues: 'UPDATED_NEW',
+            // The refusal carries the item as it was: absent or another digest is an unknown
+            // token (401), otherwise the cap is reached (402). No second read.
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         ),
       );
       return { ok: true, spent: Number(Attributes?.spent?.N ?? cost) };
     } catch (error) {
-      if (isConditionFailed(error)) return { ok: false, spent: cap };
-      throw error;
+      if (!isConditionFailed(error)) throw error;
+      const old = (error as { Item?: Item }).Item;
+      if (old?.digest?.S !== digest) return { ok: false, reason: 'unknown-token' };
+      return { ok: false, reason: 'spend-cap', spent: Number(old.spent?.N ?? 0) };
     }
   }
 

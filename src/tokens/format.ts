@@ -42,3 +42,12 @@ export function decodeToken(token: string): string | undefined {
   if (checksum(body) !== token.slice(cut + 1)) return undefined;
   return body.slice(TOKEN_PREFIX.length);
 }
+
+/**
+ * What a token's record keeps of it (`TokenRecord.digest`): SHA-256 of the whole token
+ * string, base64url. The proxy accepts a token only when its record in the token's own
+ * namespace carries this digest, so a key that may sign is not enough to make a token.
+ */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}

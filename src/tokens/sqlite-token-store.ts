@@ -1,8 +1,9 @@
 /**
  * The SQLite token store: tables beside the secrets in the vault file. Every proxy
- * process opens its own connection; WAL lets them read while one writes, and the spend
- * reservation is one conditional upsert (`… WHERE spent + cost <= cap`), atomic under
- * SQLite's write lock, so caps are exact across processes.
+ * process opens its own connection; WAL lets them read while one writes. The spend
+ * reservation is one conditional `UPDATE` of the token's row (`… WHERE digest = ? AND
+ * spent + cost <= cap`), atomic under SQLite's write lock, so caps are exact across
+ * processes and a token without its row is refused by the same statement.
  *
  * node:sqlite is synchronous: a write waits for the lock on the event loop. The busy
  * timeout is short (the proxy fails closed rather than stall every request behind it).
@@ -17,6 +18,7 @@ CREATE TABLE IF NOT EXISTS tokens (
   namespace TEXT NOT NULL, id TEXT NOT NULL, key TEXT NOT NULL, origins TEXT NOT NULL,
   rps INTEGER NOT NULL, burst INTEGER NOT NULL, spend INTEGER NOT NULL, cost INTEGER NOT NULL,
   iat INTEGER NOT NULL, exp INTEGER NOT NULL, tags TEXT NOT NULL, actor TEXT NOT NULL,
+  digest TEXT NOT NULL DEFAULT '', spent INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (namespace, id)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS token_revocations (
@@ -24,10 +26,6 @@ CREATE TABLE IF NOT EXISTS token_revocations (
 ) STRICT;
 CREATE TABLE IF NOT EXISTS token_heads (
   namespace TEXT PRIMARY KEY, version INTEGER NOT NULL, not_before INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS token_spend (
-  namespace TEXT NOT NULL, id TEXT NOT NULL, spent INTEGER NOT NULL, exp INTEGER NOT NULL,
-  PRIMARY KEY (namespace, id)
 ) STRICT;
 `;
 
@@ -37,6 +35,7 @@ export class SqliteTokenStore implements TokenStore {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
   readonly #reserve;
+  readonly #spentOf;
   readonly #head;
 
   constructor(path: string, options: { busyTimeoutMs?: number } = {}) {
@@ -46,11 +45,14 @@ export class SqliteTokenStore implements TokenStore {
       `PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 2000)}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;`,
     );
     this.#db.exec(SCHEMA);
-    // Insert the first reservation, or add to the counter only while it stays within the cap.
+    this.#migrate();
+    // Add to the counter only on the token's own row and only while it stays within the cap.
     this.#reserve = this.#db.prepare(
-      `INSERT INTO token_spend (namespace, id, spent, exp) VALUES (?, ?, ?, ?)
-       ON CONFLICT (namespace, id) DO UPDATE SET spent = spent + excluded.spent WHERE spent + excluded.spent <= ?
+      `UPDATE tokens SET spent = spent + ? WHERE namespace = ? AND id = ? AND digest = ? AND spent + ? <= ?
        RETURNING spent`,
+    );
+    this.#spentOf = this.#db.prepare(
+      'SELECT spent FROM tokens WHERE namespace = ? AND id = ? AND digest = ?',
     );
     this.#head = this.#db.prepare('SELECT version, not_before FROM token_heads WHERE namespace = ?');
   }
@@ -59,12 +61,13 @@ export class SqliteTokenStore implements TokenStore {
     this.#run(() =>
       this.#db
         .prepare(
-          `INSERT INTO tokens (namespace, id, key, origins, rps, burst, spend, cost, iat, exp, tags, actor)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO tokens (namespace, id, digest, key, origins, rps, burst, spend, cost, iat, exp, tags, actor)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           r.namespace,
           r.id,
+          r.digest,
           r.key,
           JSON.stringify(r.origins),
           r.rps,
@@ -83,15 +86,15 @@ export class SqliteTokenStore implements TokenStore {
     const rows = this.#run(() =>
       this.#db
         .prepare(
-          `SELECT t.*, r.id IS NOT NULL AS revoked, COALESCE(s.spent, 0) AS spent FROM tokens t
+          `SELECT t.*, r.id IS NOT NULL AS revoked FROM tokens t
            LEFT JOIN token_revocations r ON r.namespace = t.namespace AND r.id = t.id
-           LEFT JOIN token_spend s ON s.namespace = t.namespace AND s.id = t.id
            WHERE t.namespace = ? ORDER BY t.iat, t.id`,
         )
         .all(namespace),
     ) as Row[];
     return rows.map((row) => ({
       id: String(row.id),
+      digest: String(row.digest),
       namespace: String(row.namespace),
       key: String(row.key),
       origins: JSON.parse(String(row.origins)) as string[],
@@ -148,21 +151,37 @@ export class SqliteTokenStore implements TokenStore {
   async reserveSpend(
     namespace: string,
     id: string,
+    digest: string,
     cost: number,
     cap: number,
-    exp: number,
   ): Promise<SpendResult> {
-    if (cost > cap) return { ok: false, spent: 0 };
-    const row = this.#run(() => this.#reserve.get(namespace, id, cost, exp, cap)) as Row | undefined;
+    // Rows from before digests were recorded hold '': they validate no token.
+    if (digest === '') return { ok: false, reason: 'unknown-token' };
+    const row = this.#run(() => this.#reserve.get(cost, namespace, id, digest, cost, cap)) as Row | undefined;
     if (row !== undefined) return { ok: true, spent: Number(row.spent) };
-    const current = this.#run(() =>
-      this.#db.prepare('SELECT spent FROM token_spend WHERE namespace = ? AND id = ?').get(namespace, id),
-    ) as Row | undefined;
-    return { ok: false, spent: Number(current?.spent ?? 0) };
+    // Refused: only now tell "no such token here" from "cap reached" (the refusal path alone reads twice).
+    const current = this.#run(() => this.#spentOf.get(namespace, id, digest)) as Row | undefined;
+    if (current === undefined) return { ok: false, reason: 'unknown-token' };
+    return { ok: false, reason: 'spend-cap', spent: Number(current.spent) };
   }
 
   async close(): Promise<void> {
     if (this.#db.isOpen) this.#db.close();
+  }
+
+  /**
+   * Vault files from before token records carried `digest` and `spent`: add the columns.
+   * Rows without a digest never validate a token (those tokens must be minted again).
+   */
+  #migrate(): void {
+    const hasDigest = () =>
+      (this.#db.prepare('PRAGMA table_info(tokens)').all() as Row[]).some((c) => c.name === 'digest');
+    if (hasDigest()) return;
+    this.#transaction(() => {
+      if (hasDigest()) return;
+      this.#db.exec(`ALTER TABLE tokens ADD COLUMN digest TEXT NOT NULL DEFAULT '';
+        ALTER TABLE tokens ADD COLUMN spent INTEGER NOT NULL DEFAULT 0;`);
+    });
   }
 
   #bump(namespace: string, notBefore: number): void {

@@ -7,11 +7,18 @@
  * the kill switch's not-before epoch) plus one entry per revoked token id. Writers add
  * entries first and bump the head after, so a reader that sees version v and then reads
  * every entry cannot miss one that v counts.
+ *
+ * A token's record is also what makes it valid: the proxy's spend reservation (made on
+ * every request) is a conditional write on the record, which succeeds only if a record
+ * with the token's digest exists in the token's own namespace. No record, no request:
+ * a signing key alone cannot make a token (SECURITY.md, docs/tokens.md).
  */
 
 /** What is kept about a minted token: its claims, never the token string. */
 export interface TokenRecord {
   id: string;
+  /** `tokenDigest` of the token string (format.ts): the record validates only that token. */
+  digest: string;
   namespace: string;
   key: string;
   origins: string[];
@@ -35,12 +42,14 @@ export interface RevocationState {
   revoked: Map<string, number>;
 }
 
-export interface SpendResult {
-  /** Whether `cost` was reserved. */
-  ok: boolean;
-  /** Spent after the reservation (or the amount that refused it). */
-  spent: number;
-}
+/**
+ * A reservation: made, refused at the cap, or refused because no record in the namespace
+ * has this id and digest (a token nobody minted there: the proxy answers 401).
+ */
+export type SpendResult =
+  | { ok: true; spent: number }
+  | { ok: false; reason: 'spend-cap'; spent: number }
+  | { ok: false; reason: 'unknown-token' };
 
 export interface TokenStore {
   readonly kind: 'sqlite' | 'dynamodb';
@@ -56,9 +65,16 @@ export interface TokenStore {
   /** The head and every revoked id: read when the version changed. */
   revocationState(namespace: string): Promise<RevocationState>;
   /**
-   * Reserve `cost` against `cap` atomically: succeeds only if spent + cost <= cap.
-   * `exp` (seconds) lets the counter expire with its token.
+   * Reserve `cost` against `cap` on the record of token `id` in `namespace`, atomically and
+   * in one store operation: succeeds only if that record exists, carries `digest`, and
+   * spent + cost <= cap. The counter lives on the record and expires with it.
    */
-  reserveSpend(namespace: string, id: string, cost: number, cap: number, exp: number): Promise<SpendResult>;
+  reserveSpend(
+    namespace: string,
+    id: string,
+    digest: string,
+    cost: number,
+    cap: number,
+  ): Promise<SpendResult>;
   close(): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { assertNamespace, assertSecretName } from '../names.js';
 import type { SecretStore } from '../stores/store.js';
 import { chainRecord } from '../vault/audit.js';
 import { MAX_ORIGINS, parseCap, parseOrigin, TOKEN_ID, type TokenClaims } from './claims.js';
-import { encodeToken } from './format.js';
+import { encodeToken, tokenDigest } from './format.js';
 import type { TokenSigner } from './signer.js';
 import type { TokenRecord, TokenStore } from './token-store.js';
 import { TOKEN_TYP } from './verifier.js';
@@ -112,6 +112,7 @@ export class Tokens {
     const now = Math.max(Math.floor(this.#clock() / 1000), notBefore);
     const claims: TokenClaims = {
       jti: randomBytes(16).toString('base64url'),
+      nonce: randomBytes(16).toString('base64url'),
       sub: this.namespace,
       key: input.key,
       origins,
@@ -128,8 +129,11 @@ export class Tokens {
     const signingInput = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}`;
     const signature = await this.#signer.sign(Buffer.from(signingInput));
     const token = encodeToken(`${signingInput}.${b64u(signature)}`);
+    // The record is what makes the token valid (the proxy checks it on every request), so it
+    // is written to this namespace's partition, which only this namespace's roles can write.
     await this.#tokens.putToken({
       id: claims.jti,
+      digest: tokenDigest(token),
       namespace: this.namespace,
       key: claims.key,
       origins,

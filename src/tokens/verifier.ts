@@ -10,7 +10,7 @@
 import type { KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import { isTokenClaims, type TokenClaims } from './claims.js';
-import { decodeToken } from './format.js';
+import { decodeToken, tokenDigest } from './format.js';
 import { keyIdOf } from './signer.js';
 
 export const TOKEN_TYP = 'egg+jwt';
@@ -18,7 +18,13 @@ export const CLOCK_TOLERANCE_SECONDS = 30;
 
 export type RejectReason = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'claims';
 
-export type Verdict = { ok: true; claims: TokenClaims } | { ok: false; reason: RejectReason };
+/** `digest` (tokenDigest of the string) is what the token's record must carry. */
+export type Verdict = { ok: true; claims: TokenClaims; digest: string } | { ok: false; reason: RejectReason };
+
+interface Verified {
+  claims: TokenClaims;
+  digest: string;
+}
 
 export interface VerifierOptions {
   publicKey: KeyObject;
@@ -32,7 +38,7 @@ export class TokenVerifier {
   readonly #key: KeyObject;
   readonly #clock: () => number;
   readonly #cacheSize: number;
-  readonly #cache = new Map<string, TokenClaims>();
+  readonly #cache = new Map<string, Verified>();
 
   constructor(options: VerifierOptions) {
     if (options.publicKey.asymmetricKeyType !== 'ed25519')
@@ -74,26 +80,27 @@ export class TokenVerifier {
       return { ok: false, reason: error instanceof errors.JWTClaimValidationFailed ? 'claims' : 'signature' };
     }
     if (!isTokenClaims(payload)) return { ok: false, reason: 'claims' };
-    const claims = pick(payload);
+    const verified = { claims: pick(payload), digest: tokenDigest(token) };
     if (this.#cacheSize > 0) {
       if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
-      this.#cache.set(token, claims);
+      this.#cache.set(token, verified);
     }
-    return timeVerdict(claims, now);
+    return timeVerdict(verified, now);
   }
 }
 
-function timeVerdict(claims: TokenClaims, now: number): Verdict {
+function timeVerdict({ claims, digest }: Verified, now: number): Verdict {
   // The same rules as jose's: expired once exp <= now - tolerance; early while nbf > now + tolerance.
   if (claims.exp <= now - CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: 'expired' };
   if (claims.nbf > now + CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: 'not-yet-valid' };
-  return { ok: true, claims };
+  return { ok: true, claims, digest };
 }
 
 /** Only the claims we know, frozen: nothing else from the token travels further. */
 function pick(p: TokenClaims): TokenClaims {
   const claims: TokenClaims = {
     jti: p.jti,
+    nonce: p.nonce,
     sub: p.sub,
     key: p.key,
     origins: [...p.origins],

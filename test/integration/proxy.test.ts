@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalSigner } from '../../src/tokens/signer.js';
+import type { TokenRecord, TokenStore } from '../../src/tokens/token-store.js';
 import { Tokens } from '../../src/tokens/tokens.js';
 import { findLeaks } from '../support/cli.js';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
@@ -23,6 +24,7 @@ import { send } from '../support/proxy-http.js';
 
 const CANARY_KEY = 'sk-canary-5d1f0e9a-DO-NOT-LEAK';
 const CANARY_BODY = 'body-canary-0b7e44c2-DO-NOT-LEAK';
+const OTHER_NAMESPACE = 'acme/other';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -362,6 +364,83 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
       expect({ ok: count(200), refused: count(402) }).toEqual({ ok: 20, refused: 30 });
       expect(upstream.requests.length - before).toBe(20);
       expect((await world.tokens.list()).find((t) => t.id === id)?.spent).toBe(60);
+    });
+
+    it('refuses (401) a token signed by the trusted key but never recorded, without calling the upstream', async () => {
+      // What a role allowed to sign (kms:Sign) but not to write this namespace could make.
+      const unrecorded = new Tokens({
+        namespace: NAMESPACE,
+        signer: world.signer,
+        tokens: {
+          revocationVersion: async () => ({ version: 0, notBefore: 0 }),
+          putToken: async () => undefined,
+        } as unknown as TokenStore,
+        secrets: world.secrets,
+        actor: 'attacker',
+      });
+      const { token } = await unrecorded.mint({
+        key: KEY_NAME,
+        origins: [APP_ORIGIN],
+        ttlSeconds: 600,
+        rps: 100,
+        spend: 100,
+      });
+      const before = upstream.requests.length;
+      const res = await send(proxy.url, { token, headers: { origin: APP_ORIGIN } });
+      expect({ status: res.status, code: JSON.parse(res.body).error.code }).toEqual({
+        status: 401,
+        code: 'token_invalid',
+      });
+      expect(upstream.requests.length).toBe(before);
+    });
+
+    it('refuses (401) a token claiming namespace B whose record was written in namespace A', async () => {
+      // Namespace B has its own provider key, so only the record check stands in the way.
+      const victim = world.newVault(OTHER_NAMESPACE);
+      await victim.set(KEY_NAME, Buffer.from(CANARY_KEY), { upstream: upstream.url });
+      const store = await world.openTokenStore();
+      // A's role signs a token for B; its record can only land in A's own partition.
+      const crossing = new Tokens({
+        namespace: OTHER_NAMESPACE,
+        signer: world.signer,
+        tokens: {
+          revocationVersion: (ns: string) => store.revocationVersion(ns),
+          putToken: (r: TokenRecord) => store.putToken({ ...r, namespace: NAMESPACE }),
+        } as unknown as TokenStore,
+        secrets: world.secrets,
+        actor: 'attacker',
+      });
+      const { token, id } = await crossing.mint({
+        key: KEY_NAME,
+        origins: [APP_ORIGIN],
+        ttlSeconds: 600,
+        rps: 100,
+        spend: 100,
+      });
+      expect((await world.tokens.list()).map((t) => t.id)).toContain(id);
+      const before = upstream.requests.length;
+      expect((await send(proxy.url, { token })).status).toBe(401);
+      expect(upstream.requests.length).toBe(before);
+      await store.close();
+    });
+
+    it('refuses (401) a token whose id is recorded with another digest', async () => {
+      const { token, claims } = await world.tokens.mint({
+        key: KEY_NAME,
+        origins: [APP_ORIGIN],
+        ttlSeconds: 600,
+        rps: 100,
+        spend: 100,
+      });
+      expect((await send(proxy.url, { token })).status).toBe(200);
+      // Same id, key and times, a larger cap: signed by the right key, but not the token minted.
+      const { encodeToken } = await import('../../src/tokens/format.js');
+      const [h] = token.slice(4).split('.') as [string];
+      const p = Buffer.from(JSON.stringify({ ...claims, spend: 1e9 })).toString('base64url');
+      const s = Buffer.from(await world.signer.sign(Buffer.from(`${h}.${p}`))).toString('base64url');
+      const before = upstream.requests.length;
+      expect((await send(proxy.url, { token: encodeToken(`${h}.${p}.${s}`) })).status).toBe(401);
+      expect(upstream.requests.length).toBe(before);
     });
 
     it('shares the spend cap between three proxies with no overshoot', async () => {

@@ -72,7 +72,7 @@ export function newJob(base: string): Job {
       GITHUB_STEP_SUMMARY: join(files, 'summary'),
     };
     for (const path of Object.values(paths)) writeFileSync(path, '');
-    const { code, stdout, stderr } = await spawnNode(join(DIST, entry, 'index.js'), {
+    const { code, stdout, stderr } = await spawnNode([join(DIST, entry, 'index.js')], {
       ...jobEnv(temp),
       ...paths,
       ...env,
@@ -106,12 +106,16 @@ export function newJob(base: string): Job {
   };
 }
 
-function spawnNode(
-  script: string,
+/**
+ * `node ARGS…` as a child process, asynchronously: the loopback fakes share this process's
+ * event loop, so a `spawnSync` would stall them while the child waits on them.
+ */
+export function spawnNode(
+  args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));

@@ -62,7 +62,10 @@ class StsFault extends Error {
 export async function startFakeSts(options: {
   providers: FakeOidcProvider[];
   roles: FakeRole[];
+  /** The clock for token checks and credential expiry (a test's injected clock); `Date.now` by default. */
+  now?: () => number;
 }): Promise<FakeSts> {
+  const now = options.now ?? Date.now;
   const calls: FakeStsCall[] = [];
   const issued: FakeSts['issued'] = [];
   let failures: { status: number; code: string }[] = [];
@@ -108,6 +111,7 @@ export async function startFakeSts(options: {
       ({ payload: claims } = await jwtVerify(token, keySet, {
         issuer: provider.issuer,
         algorithms: ['RS256'],
+        currentDate: new Date(now()),
       }));
     } catch (error) {
       if (error instanceof errors.JWTExpired) {
@@ -150,7 +154,7 @@ export async function startFakeSts(options: {
       sessionToken: `FwoGZXIvYXdzE${randomBytes(96).toString('base64')}`,
     };
     issued.push(credentials);
-    const expiration = new Date(Date.now() + duration * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const expiration = new Date(now() + duration * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
     return `<AssumeRoleWithWebIdentityResponse xmlns="${NS}">
   <AssumeRoleWithWebIdentityResult>
     <Audience>${escapeXml(aud)}</Audience>

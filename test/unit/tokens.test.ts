@@ -1,11 +1,22 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../src/proxy/rate.js';
 import type { SecretStore } from '../../src/stores/store.js';
 import { normalizeOrigin, parseTags, parseTtl } from '../../src/tokens/claims.js';
-import { decodeToken, encodeToken, MAX_TOKEN_CHARS, TOKEN_SCAN_REGEX } from '../../src/tokens/format.js';
+import {
+  decodeToken,
+  encodeToken,
+  MAX_TOKEN_CHARS,
+  TOKEN_SCAN_REGEX,
+  tokenDigest,
+} from '../../src/tokens/format.js';
 import { LocalSigner } from '../../src/tokens/signer.js';
-import type { TokenStore } from '../../src/tokens/token-store.js';
+import { SqliteTokenStore } from '../../src/tokens/sqlite-token-store.js';
+import type { TokenRecord, TokenStore } from '../../src/tokens/token-store.js';
 import { Tokens } from '../../src/tokens/tokens.js';
 import { parseInject, parseUpstream } from '../../src/tokens/upstream.js';
 import { TokenVerifier } from '../../src/tokens/verifier.js';
@@ -139,7 +150,37 @@ describe('minting', () => {
       exp: NOW / 1000 + 600,
       tags: { run: '7' },
     });
-    expect(await verifier.verify(minted.token)).toEqual({ ok: true, claims: minted.claims });
+    expect(await verifier.verify(minted.token)).toEqual({
+      ok: true,
+      claims: minted.claims,
+      digest: tokenDigest(minted.token),
+    });
+  });
+
+  it('records the token digest and a nonce that no list or log carries', async () => {
+    const records: TokenRecord[] = [];
+    const { secrets, tokens } = fakeStores();
+    const signer = new LocalSigner(randomBytes(32));
+    const minter = new Tokens({
+      namespace: 'acme/web',
+      signer,
+      tokens: { ...tokens, putToken: async (r: TokenRecord) => void records.push(r) } as TokenStore,
+      secrets,
+      actor: 'test',
+      clock: () => NOW,
+    });
+    const spec = {
+      key: 'OPENAI_KEY',
+      origins: ['https://app.example.com'],
+      ttlSeconds: 60,
+      rps: 1,
+      spend: 1,
+    };
+    const [a, b] = [await minter.mint(spec), await minter.mint(spec)];
+    expect(records.map((r) => r.digest)).toEqual([tokenDigest(a.token), tokenDigest(b.token)]);
+    expect(a.claims.nonce).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(a.claims.nonce).not.toBe(b.claims.nonce);
+    expect(JSON.stringify(records)).not.toContain(a.claims.nonce);
   });
 
   it('refuses to mint for a secret without a pinned upstream, or one that does not exist', async () => {
@@ -261,5 +302,43 @@ describe('rate limiter', () => {
     expect(rate.take('t', 2, 3).ok).toBe(true);
     expect(rate.take('t', 2, 3).ok).toBe(false);
     expect(rate.take('other', 2, 3).ok).toBe(true);
+  });
+});
+
+describe('SQLite token records', () => {
+  it('adds digest and spent to a vault file from before, and its old records validate nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egg-tokens-'));
+    try {
+      const path = join(dir, 'vault.db');
+      const old = new DatabaseSync(path);
+      old.exec(`CREATE TABLE tokens (
+        namespace TEXT NOT NULL, id TEXT NOT NULL, key TEXT NOT NULL, origins TEXT NOT NULL,
+        rps INTEGER NOT NULL, burst INTEGER NOT NULL, spend INTEGER NOT NULL, cost INTEGER NOT NULL,
+        iat INTEGER NOT NULL, exp INTEGER NOT NULL, tags TEXT NOT NULL, actor TEXT NOT NULL,
+        PRIMARY KEY (namespace, id)) STRICT;
+        INSERT INTO tokens VALUES ('acme/web', 'AAAAAAAAAAAAAAAAAAAAAA', 'K', '[]', 1, 1, 10, 1, 1, 2, '{}', 'a');`);
+      old.close();
+      chmodSync(path, 0o600);
+      const store = new SqliteTokenStore(path);
+      try {
+        expect(await store.reserveSpend('acme/web', 'AAAAAAAAAAAAAAAAAAAAAA', '', 1, 10)).toEqual({
+          ok: false,
+          reason: 'unknown-token',
+        });
+        const record = { ...(await store.listTokens('acme/web'))[0]!, id: 'BBBBBBBBBBBBBBBBBBBBBB' };
+        await store.putToken({ ...record, digest: 'd1' });
+        const reserve = (digest: string, ns = 'acme/web') =>
+          store.reserveSpend(ns, 'BBBBBBBBBBBBBBBBBBBBBB', digest, 4, 10);
+        expect(await reserve('d1')).toEqual({ ok: true, spent: 4 });
+        expect(await reserve('d2')).toEqual({ ok: false, reason: 'unknown-token' });
+        expect(await reserve('d1', 'acme/other')).toEqual({ ok: false, reason: 'unknown-token' });
+        expect(await reserve('d1')).toEqual({ ok: true, spent: 8 });
+        expect(await reserve('d1')).toEqual({ ok: false, reason: 'spend-cap', spent: 8 });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,20 +5,22 @@
  * `{"value": "<jwt>"}`; the token is masked as soon as it arrives.
  *
  * Why not `core.getIDToken`: it brings @actions/http-client and undici (~450 kB minified,
- * about as much as the DynamoDB and KMS clients together) for this one GET, which Node 24's
- * built-in `fetch` does. Retries are ours: 5xx, 408, 429 and dropped connections, with
- * full jitter; a 401/403 is not retried.
+ * about as much as the DynamoDB and KMS clients together) for this one GET, which
+ * `httpFetch` does on node:http(s). Retries are ours: 5xx, 408, 429 and dropped
+ * connections, with full jitter; a 401/403 is not retried.
  */
 import { EggError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { retry } from '../retry.js';
+import { type HttpFetch, httpFetch } from './http-fetch.js';
 
 export interface IdTokenOptions {
   env?: NodeJS.ProcessEnv;
   /** Registers the token as a mask (`core.setSecret`) before anything else sees it. */
   mask: (token: string) => void;
   logger?: Logger;
-  fetch?: typeof fetch;
+  /** `httpFetch` by default; the global `fetch` works too. */
+  fetch?: HttpFetch;
   sleep?: (ms: number) => Promise<void>;
   timeoutMs?: number;
 }
@@ -47,7 +49,7 @@ export async function fetchIdToken(audience: string, options: IdTokenOptions): P
       },
     );
   }
-  const doFetch = options.fetch ?? fetch;
+  const doFetch = options.fetch ?? httpFetch;
   // As @actions/core does: the runner's URL already carries a query (`?api-version=…`).
   const target = `${url}&audience=${encodeURIComponent(audience)}`;
   try {

@@ -1,0 +1,453 @@
+/**
+ * `egg login`, `egg whoami`, `egg logout` and the credentials a login session yields.
+ *
+ * Login: discovery → device authorization (the user approves in a browser) → polling →
+ * ID token verified → STS `AssumeRoleWithWebIdentity` with it, exactly as CI does
+ * (src/auth/sts.ts) → the refresh token to the keychain (or a 0600 file), the session and
+ * its credentials to `$EGG_HOME/login.json`. Later commands take the cached credentials
+ * while more than five minutes remain, and otherwise refresh: refresh grant → new ID token
+ * (same subject) → STS again, storing the rotated refresh token when the issuer sends one.
+ */
+import { join } from 'node:path';
+import { assumeRoleWithWebIdentity, type StsCredentials, StsRequestFailed } from '../auth/sts.js';
+import type { AwsCredentials } from '../aws/clients.js';
+import { EggError, isEggError } from '../errors.js';
+import { type Logger, nullLogger } from '../log.js';
+import { sleep as realSleep } from '../retry.js';
+import { REFRESH_TOKEN_FILE } from './files.js';
+import { verifyIdToken } from './id-token.js';
+import {
+  discover,
+  type IssuerMetadata,
+  type OAuthClient,
+  pollForTokens,
+  refreshTokens,
+  requestDeviceAuthorization,
+  revokeToken,
+} from './oauth.js';
+import {
+  type CachedCredentials,
+  deleteSession,
+  readSession,
+  type Session,
+  sessionPath,
+  withSessionLock,
+  writeSession,
+} from './session.js';
+import { type LoginSettings, REFRESH_WINDOW_MS } from './settings.js';
+import { detectTokenStore, FileTokenStore, type TokenStore, tokenStoreOfKind } from './token-store.js';
+
+/** Side effects, swappable for tests: the network, the clock, waiting, the environment. */
+export interface LoginDeps {
+  fetch?: typeof fetch;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+  env?: NodeJS.ProcessEnv;
+  platform?: NodeJS.Platform;
+  logger?: Logger;
+}
+
+/** What the user must do to approve the login (RFC 8628 §3.3). */
+export interface LoginPrompt {
+  verificationUri: string;
+  verificationUriComplete?: string;
+  userCode: string;
+  expiresAt: Date;
+}
+
+/** Who is logged in; never a token. */
+export interface WhoAmI {
+  loggedIn: true;
+  issuer: string;
+  subject: string;
+  email?: string;
+  roleArn: string;
+  assumedRoleArn: string;
+  credentialsExpireAt: string;
+  credentialsExpired: boolean;
+  refreshable: boolean;
+  tokenStore: string;
+}
+
+export interface LogoutReport {
+  loggedIn: boolean;
+  issuer?: string;
+  subject?: string;
+  /** What happened at the issuer's revocation endpoint. */
+  revocation: 'revoked' | 'unsupported' | 'failed' | 'no-refresh-token';
+  revocationError?: string;
+  /** What was deleted from this machine. */
+  deleted: string[];
+  /** STS credentials cannot be revoked one by one; those issued stay valid until then. */
+  credentialsValidUntil?: string;
+}
+
+function resolved(deps: LoginDeps) {
+  return {
+    now: deps.now ?? (() => new Date()),
+    sleep: deps.sleep ?? realSleep,
+    env: deps.env ?? process.env,
+    logger: deps.logger ?? nullLogger,
+    http: deps.fetch === undefined ? {} : { fetch: deps.fetch },
+  };
+}
+
+function clientOf(
+  settings: Pick<LoginSettings, 'clientId' | 'scopes'> & { clientSecret?: string },
+): OAuthClient {
+  return {
+    clientId: settings.clientId,
+    scopes: settings.scopes,
+    ...(settings.clientSecret === undefined ? {} : { clientSecret: settings.clientSecret }),
+  };
+}
+
+/** Log in with the device flow; `onPrompt` shows the user where to approve. */
+export async function login(
+  home: string,
+  settings: LoginSettings,
+  deps: LoginDeps & { onPrompt: (prompt: LoginPrompt) => void },
+): Promise<WhoAmI> {
+  const { now, sleep, env, logger, http } = resolved(deps);
+  const client = clientOf(settings);
+  const metadata = await discover(settings.issuer, http);
+  const authorization = await requestDeviceAuthorization(metadata, client, http);
+  deps.onPrompt({
+    verificationUri: authorization.verificationUri,
+    ...(authorization.verificationUriComplete === undefined
+      ? {}
+      : { verificationUriComplete: authorization.verificationUriComplete }),
+    userCode: authorization.userCode,
+    expiresAt: new Date(now().getTime() + authorization.expiresIn * 1000),
+  });
+  const tokens = await pollForTokens(metadata, client, authorization, { ...http, sleep, now, logger });
+  const idToken = requireIdToken(tokens.idToken);
+  const identity = await verifyIdToken(idToken, {
+    ...http,
+    issuer: settings.issuer,
+    clientId: settings.clientId,
+    jwksUri: metadata.jwksUri,
+    now,
+  });
+  const credentials = await exchange(settings, idToken, identity.email ?? identity.subject, env, deps);
+
+  // Replace whatever an earlier login left: its refresh token first, wherever it was kept.
+  await forgetStoredTokens(home, env, deps.platform);
+  let tokenStore: TokenStore | undefined;
+  if (tokens.refreshToken !== undefined) {
+    tokenStore = await saveRefreshToken(home, settings, tokens.refreshToken, env, deps.platform, logger);
+  }
+  const session: Session = {
+    version: 1,
+    issuer: settings.issuer,
+    clientId: settings.clientId,
+    scopes: settings.scopes,
+    roleArn: settings.roleArn,
+    region: settings.region,
+    durationSeconds: settings.durationSeconds,
+    subject: identity.subject,
+    ...(identity.email === undefined ? {} : { email: identity.email }),
+    tokenStore: tokenStore?.kind ?? 'file',
+    refreshable: tokenStore !== undefined,
+    loggedInAt: now().toISOString(),
+    credentials: cache(credentials),
+  };
+  writeSession(home, session);
+  logger.debug('login.ok', { issuer: settings.issuer, subject: identity.subject, role: settings.roleArn });
+  return describe(session, now(), tokenStore?.location ?? 'none (the issuer sent no refresh token)');
+}
+
+/** Who is logged in, from the session file alone (no network); undefined when nobody is. */
+export function whoami(home: string, deps: LoginDeps = {}): WhoAmI | undefined {
+  const { now, env } = resolved(deps);
+  const session = readSession(home);
+  if (session === undefined) return undefined;
+  const location = session.refreshable
+    ? storeOf(home, session, env, deps.platform).location
+    : 'none (the issuer sent no refresh token)';
+  return describe(session, now(), location);
+}
+
+function describe(session: Session, now: Date, tokenStore: string): WhoAmI {
+  return {
+    loggedIn: true,
+    issuer: session.issuer,
+    subject: session.subject,
+    ...(session.email === undefined ? {} : { email: session.email }),
+    roleArn: session.roleArn,
+    assumedRoleArn: session.credentials.assumedRoleArn,
+    credentialsExpireAt: session.credentials.expiration,
+    credentialsExpired: Date.parse(session.credentials.expiration) <= now.getTime(),
+    refreshable: session.refreshable,
+    tokenStore,
+  };
+}
+
+/**
+ * Revoke the refresh token at the issuer (RFC 7009) when it offers an endpoint, then delete
+ * the token and the session. Local deletion happens even when revocation fails.
+ */
+export async function logout(home: string, deps: LoginDeps = {}): Promise<LogoutReport> {
+  const { env, http, logger } = resolved(deps);
+  let session: Session | undefined;
+  try {
+    session = readSession(home);
+  } catch (error) {
+    if (!isEggError(error, 'ERR_LOGIN_REQUIRED')) throw error;
+  }
+  const deleted: string[] = [];
+  if (session === undefined) {
+    // Nobody is logged in; still remove a refresh-token file a broken session left behind.
+    const file = fileStore(home);
+    if (await file.delete()) deleted.push(`refresh token (${file.location})`);
+    if (deleteSession(home)) deleted.push(`login session (${sessionPath(home)})`);
+    return { loggedIn: false, revocation: 'no-refresh-token', deleted };
+  }
+  const store = session.refreshable ? storeOf(home, session, env, deps.platform) : undefined;
+  const refreshToken = await store?.load();
+  let revocation: LogoutReport['revocation'] = 'no-refresh-token';
+  let revocationError: string | undefined;
+  if (refreshToken !== undefined) {
+    try {
+      const metadata = await discover(session.issuer, http);
+      revocation = (await revokeToken(metadata, clientOf(session), refreshToken, http))
+        ? 'revoked'
+        : 'unsupported';
+    } catch (error) {
+      revocation = 'failed';
+      revocationError = error instanceof Error ? error.message : String(error);
+      logger.warn('logout.revoke_failed', { issuer: session.issuer });
+    }
+  }
+  if (store !== undefined && (await store.delete())) deleted.push(`refresh token (${store.location})`);
+  if (deleteSession(home)) deleted.push(`login session and cached AWS credentials (${sessionPath(home)})`);
+  return {
+    loggedIn: true,
+    issuer: session.issuer,
+    subject: session.subject,
+    revocation,
+    ...(revocationError === undefined ? {} : { revocationError }),
+    deleted,
+    credentialsValidUntil: session.credentials.expiration,
+  };
+}
+
+/**
+ * The session's credentials, refreshed first when fewer than five minutes remain. Refreshing
+ * holds the session lock and re-reads the session, so concurrent processes refresh once.
+ */
+export async function sessionCredentials(home: string, deps: LoginDeps = {}): Promise<StsCredentials> {
+  const { now, sleep } = resolved(deps);
+  const fresh = (session: Session | undefined) =>
+    session !== undefined && Date.parse(session.credentials.expiration) - now().getTime() > REFRESH_WINDOW_MS;
+  const session = requireSession(readSession(home));
+  if (fresh(session)) return uncache(session.credentials);
+  return withSessionLock(
+    home,
+    async () => {
+      const current = requireSession(readSession(home));
+      if (fresh(current)) return uncache(current.credentials);
+      return refresh(home, current, deps);
+    },
+    { sleep },
+  );
+}
+
+async function refresh(home: string, session: Session, deps: LoginDeps): Promise<StsCredentials> {
+  const { now, env, logger, http } = resolved(deps);
+  const again = (message: string, cause?: unknown) =>
+    new EggError('ERR_LOGIN_REQUIRED', message, {
+      hint: 'run `egg login` again',
+      ...(cause === undefined ? {} : { cause }),
+    });
+  if (!session.refreshable)
+    throw again('your login’s credentials have expired and the issuer gave no refresh token');
+  const store = storeOf(home, session, env, deps.platform);
+  const refreshToken = await store.load();
+  if (refreshToken === undefined) throw again(`the login’s refresh token is missing from ${store.location}`);
+  const client = clientOf(session);
+  let metadata: IssuerMetadata;
+  let tokens;
+  let identity;
+  try {
+    metadata = await discover(session.issuer, http);
+    tokens = await refreshTokens(metadata, client, refreshToken, http);
+    // Rotation (OAuth 2.0 Security BCP §4.14.2): the old token is dead once the new one is issued.
+    if (tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken)
+      await store.save(tokens.refreshToken);
+    const idToken = requireIdToken(tokens.idToken);
+    identity = await verifyIdToken(idToken, {
+      ...http,
+      issuer: session.issuer,
+      clientId: session.clientId,
+      jwksUri: metadata.jwksUri,
+      now,
+    });
+    // OIDC Core §12.2: a refreshed ID token must be about the same person.
+    if (identity.subject !== session.subject) {
+      throw new EggError('ERR_OIDC', 'the refreshed ID token names another subject than the login');
+    }
+    const credentials = await exchange(session, idToken, identity.email ?? identity.subject, env, deps);
+    writeSession(home, {
+      ...session,
+      ...(identity.email === undefined ? {} : { email: identity.email }),
+      credentials: cache(credentials),
+    });
+    logger.debug('login.refreshed', { issuer: session.issuer, subject: session.subject });
+    return credentials;
+  } catch (error) {
+    if (isEggError(error, 'ERR_LOGIN_REQUIRED')) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw again(`could not refresh your login: ${reason}`, error);
+  }
+}
+
+/**
+ * A credentials provider for the AWS SDK when `home` holds a login session: it returns the
+ * cached credentials and refreshes them when fewer than five minutes remain (the SDK
+ * memoizes the answer and calls again within five minutes of `expiration`).
+ */
+export async function loginCredentialsProvider(
+  home: string,
+  deps: LoginDeps = {},
+): Promise<(() => Promise<AwsCredentials>) | undefined> {
+  if (readSession(home) === undefined) return undefined;
+  let inFlight: Promise<StsCredentials> | undefined;
+  const provide = async (): Promise<AwsCredentials> => {
+    inFlight ??= sessionCredentials(home, deps).finally(() => {
+      inFlight = undefined;
+    });
+    const { accessKeyId, secretAccessKey, sessionToken, expiration } = await inFlight;
+    return { accessKeyId, secretAccessKey, sessionToken, expiration };
+  };
+  // Once now, so an expired login fails here with its own message rather than inside the first AWS call.
+  await provide();
+  return provide;
+}
+
+async function exchange(
+  settings: Pick<LoginSettings, 'roleArn' | 'region' | 'durationSeconds'>,
+  idToken: string,
+  who: string,
+  env: NodeJS.ProcessEnv,
+  deps: LoginDeps,
+): Promise<StsCredentials> {
+  try {
+    return await assumeRoleWithWebIdentity({
+      roleArn: settings.roleArn,
+      webIdentityToken: idToken,
+      sessionName: `egg-${who}`.replace(/[^\w+=,.@-]/g, '_').slice(0, 64),
+      durationSeconds: settings.durationSeconds,
+      region: settings.region,
+      env,
+      ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }),
+      ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+      ...(deps.logger === undefined ? {} : { logger: deps.logger }),
+    });
+  } catch (error) {
+    if (error instanceof StsRequestFailed && error.refused) {
+      throw new EggError(
+        'ERR_ACCESS_DENIED',
+        `STS refused to let you assume ${settings.roleArn}: ${error.awsCode}`,
+        {
+          cause: error,
+          hint: 'the role’s trust policy must name this issuer as an OIDC provider, with your client id as audience and your subject allowed',
+        },
+      );
+    }
+    throw error;
+  }
+}
+
+function requireIdToken(idToken: string | undefined): string {
+  if (idToken === undefined) {
+    throw new EggError('ERR_OIDC', 'the issuer answered without an ID token', {
+      hint: 'the login scopes must include "openid"',
+    });
+  }
+  return idToken;
+}
+
+function requireSession(session: Session | undefined): Session {
+  if (session === undefined) {
+    throw new EggError('ERR_LOGIN_REQUIRED', 'you are not logged in', { hint: 'run `egg login`' });
+  }
+  return session;
+}
+
+function storeOf(
+  home: string,
+  session: Session,
+  env: NodeJS.ProcessEnv,
+  platform?: NodeJS.Platform,
+): TokenStore {
+  return tokenStoreOfKind(session.tokenStore, {
+    home,
+    issuer: session.issuer,
+    clientId: session.clientId,
+    env,
+    ...(platform === undefined ? {} : { platform }),
+  });
+}
+
+function fileStore(home: string): FileTokenStore {
+  return new FileTokenStore(join(home, REFRESH_TOKEN_FILE), home);
+}
+
+/** Delete the refresh token an earlier session kept (a new login replaces it). */
+async function forgetStoredTokens(
+  home: string,
+  env: NodeJS.ProcessEnv,
+  platform?: NodeJS.Platform,
+): Promise<void> {
+  let previous: Session | undefined;
+  try {
+    previous = readSession(home);
+  } catch (error) {
+    if (!isEggError(error, 'ERR_LOGIN_REQUIRED')) throw error;
+  }
+  if (previous?.refreshable) await storeOf(home, previous, env, platform).delete();
+}
+
+/** Keep the refresh token in the keychain, falling back to the file when the keychain refuses. */
+async function saveRefreshToken(
+  home: string,
+  settings: LoginSettings,
+  token: string,
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform | undefined,
+  logger: Logger,
+): Promise<TokenStore> {
+  const store = detectTokenStore({
+    home,
+    issuer: settings.issuer,
+    clientId: settings.clientId,
+    env,
+    ...(platform === undefined ? {} : { platform }),
+  });
+  try {
+    await store.save(token);
+    if (store.kind !== 'file') await fileStore(home).delete();
+    return store;
+  } catch (error) {
+    if (store.kind === 'file' || env.EGG_TOKEN_STORE === 'keychain') throw error;
+    logger.warn('login.keychain_unavailable', { store: store.kind });
+    const file = fileStore(home);
+    await file.save(token);
+    return file;
+  }
+}
+
+function cache(credentials: StsCredentials): CachedCredentials {
+  return {
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: credentials.secretAccessKey,
+    sessionToken: credentials.sessionToken,
+    expiration: credentials.expiration.toISOString(),
+    assumedRoleArn: credentials.assumedRoleArn,
+  };
+}
+
+function uncache(credentials: CachedCredentials): StsCredentials {
+  return { ...credentials, expiration: new Date(credentials.expiration) };
+}

@@ -1,0 +1,89 @@
+/**
+ * What `egg login` needs to know, read once from configuration (flags, `EGG_*`, `.egg.json`,
+ * the user config) and checked here rather than in `resolveConfig`, so a bad login setting
+ * breaks only the login commands.
+ */
+import type { EggConfig } from '../config.js';
+import { EggError } from '../errors.js';
+
+/** Scopes asked for when none are configured: an ID token, the email claim, a refresh token. */
+export const DEFAULT_SCOPES = 'openid email offline_access';
+
+/** STS session length for a login: one hour, the default maximum of an IAM role. */
+export const SESSION_SECONDS = 3600;
+
+/** Credentials are refreshed when fewer than this many milliseconds remain (the AWS SDK uses the same window). */
+export const REFRESH_WINDOW_MS = 5 * 60_000;
+
+/** STS region when none is configured; the regional endpoint of us-east-1 serves every account. */
+export const DEFAULT_STS_REGION = 'us-east-1';
+
+export interface LoginSettings {
+  issuer: string;
+  clientId: string;
+  /** Sent as `client_secret` when set (EGG_OIDC_CLIENT_SECRET): Google's device clients need one. */
+  clientSecret?: string;
+  scopes: string;
+  roleArn: string;
+  region: string;
+  durationSeconds: number;
+}
+
+/** The login settings of `config`, or an error naming the flag and variable to set. */
+export function resolveLoginSettings(config: EggConfig, env: NodeJS.ProcessEnv = process.env): LoginSettings {
+  const issuer = required(config.oidcIssuer, 'an OIDC issuer', '--issuer or EGG_OIDC_ISSUER');
+  assertIssuerUrl(issuer, 'the OIDC issuer');
+  const clientId = required(config.oidcClientId, 'an OAuth client id', '--client-id or EGG_OIDC_CLIENT_ID');
+  const roleArn = required(config.roleArn, 'an IAM role to assume', '--role-arn or EGG_ROLE_ARN');
+  if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/.test(roleArn)) {
+    throw new EggError('ERR_INVALID_CONFIG', `"${roleArn}" is not an IAM role ARN`, {
+      hint: 'use arn:aws:iam::ACCOUNT:role/NAME',
+    });
+  }
+  const scopes = (config.oidcScopes ?? DEFAULT_SCOPES).trim().split(/\s+/);
+  if (!scopes.includes('openid')) {
+    throw new EggError('ERR_INVALID_CONFIG', `the login scopes "${scopes.join(' ')}" lack "openid"`, {
+      hint: 'the ID token STS needs comes only with the openid scope',
+    });
+  }
+  return {
+    issuer: issuer.replace(/\/+$/, ''),
+    clientId,
+    ...(env.EGG_OIDC_CLIENT_SECRET ? { clientSecret: env.EGG_OIDC_CLIENT_SECRET } : {}),
+    scopes: scopes.join(' '),
+    roleArn,
+    region: config.region ?? DEFAULT_STS_REGION,
+    durationSeconds: SESSION_SECONDS,
+  };
+}
+
+function required(value: string | undefined, what: string, where: string): string {
+  if (value === undefined || value.trim() === '') {
+    throw new EggError('ERR_INVALID_CONFIG', `egg login needs ${what}`, { hint: `set ${where}` });
+  }
+  return value.trim();
+}
+
+/**
+ * An issuer or endpoint URL must be https (OIDC Discovery §3); plain http is allowed only on
+ * loopback, for development and tests (as RFC 8252 §7.3 allows loopback redirects).
+ */
+export function assertIssuerUrl(value: string, label: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new EggError('ERR_INVALID_CONFIG', `${label} "${value}" is not a URL`);
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new EggError('ERR_INVALID_CONFIG', `${label} "${value}" must use https`);
+  }
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new EggError(
+      'ERR_INVALID_CONFIG',
+      `${label} "${value}" must not carry a query, fragment or credentials`,
+    );
+  }
+  return url;
+}

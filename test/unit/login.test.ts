@@ -1,0 +1,394 @@
+/**
+ * `egg login` against the loopback fake issuer and the fake STS: the device flow's state
+ * machine, ID token checks, storage, automatic refresh with rotation, logout, and that no
+ * token reaches any output. Sleep and the clock are injected, so nothing waits.
+ */
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config.js';
+import { jsonLogger } from '../../src/log.js';
+import { REFRESH_TOKEN_FILE, SESSION_FILE } from '../../src/login/files.js';
+import {
+  type LoginDeps,
+  login,
+  loginCredentialsProvider,
+  logout,
+  sessionCredentials,
+  whoami,
+} from '../../src/login/login.js';
+import { type LoginSettings, resolveLoginSettings } from '../../src/login/settings.js';
+import { findLeaks } from '../support/cli.js';
+import { type FakeIssuer, startFakeIssuer } from '../support/fake-issuer.js';
+import { type FakeSts, startFakeSts } from '../support/fake-sts.js';
+
+const ROLE = 'arn:aws:iam::123456789012:role/egg-people';
+
+describe('egg login', () => {
+  let issuer: FakeIssuer;
+  let sts: FakeSts;
+  let base: string;
+  let home: string;
+  let settings: LoginSettings;
+  let offset = 0;
+  let sleeps: number[];
+  let logLines: string[];
+  let prompts: unknown[];
+  /** Everything a user or a log could see, searched for every token at the end. */
+  const outputs: string[] = [];
+
+  const deps = (extra: Partial<LoginDeps> = {}): LoginDeps & { onPrompt: (p: unknown) => void } => ({
+    now: () => new Date(Date.now() + offset),
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      offset += ms;
+    },
+    env: { AWS_ENDPOINT_URL_STS: sts.endpoint, EGG_TOKEN_STORE: 'file', PATH: process.env.PATH },
+    logger: jsonLogger({ debug: true, write: (line) => logLines.push(line) }),
+    onPrompt: (prompt) => {
+      prompts.push(prompt);
+      outputs.push(JSON.stringify(prompt));
+    },
+    ...extra,
+  });
+  const record = <T>(value: T): T => {
+    outputs.push(JSON.stringify(value));
+    return value;
+  };
+  const refusal = async (promise: Promise<unknown>) => {
+    const error = (await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { code: string; message: string; hint?: string } | undefined;
+    expect(error).toBeDefined();
+    outputs.push(`${error?.message} ${error?.hint}`);
+    return { code: error?.code, message: error?.message };
+  };
+
+  beforeAll(async () => {
+    // The fakes share the test's clock, as the real issuer, STS and this machine share time.
+    const clock = () => Date.now() + offset;
+    issuer = await startFakeIssuer({ now: clock });
+    sts = await startFakeSts({
+      now: clock,
+      providers: [{ issuer: issuer.issuer, jwksUrl: issuer.jwksUri, audiences: [issuer.clientId] }],
+      roles: [{ arn: ROLE, sub: ['user-*'], aud: issuer.clientId }],
+    });
+    base = mkdtempSync(join(tmpdir(), 'egg-login-'));
+  });
+  beforeEach(() => {
+    home = mkdtempSync(join(base, 'home-'));
+    offset = 0;
+    sleeps = [];
+    logLines = [];
+    prompts = [];
+    issuer.requests.length = 0;
+    sts.calls.length = 0;
+    issuer.setIdTokenClaims({});
+    issuer.signWithForeignKey(false);
+    settings = resolveLoginSettings(
+      resolveConfig({
+        flags: { oidcIssuer: issuer.issuer, oidcClientId: issuer.clientId, roleArn: ROLE },
+        env: {},
+        cwd: base,
+        home,
+      }),
+      {},
+    );
+  });
+  afterEach(() => outputs.push(...logLines));
+  afterAll(async () => {
+    // The canary: no token the issuer or STS handed out appears in any output or log line.
+    const everything = outputs.join('\n');
+    const secrets = [
+      ...issuer.issuedSecrets,
+      ...sts.issued.flatMap((c) => [c.secretAccessKey, c.sessionToken]),
+    ];
+    expect(secrets.length).toBeGreaterThan(20);
+    for (const secret of secrets) expect(findLeaks(everything, secret)).toEqual([]);
+    await Promise.all([issuer.close(), sts.close()]);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  it('logs in: prompt, polls at the interval, verified ID token, STS, 0600 files', async () => {
+    const me = record(await login(home, settings, deps()));
+    expect(prompts).toEqual([
+      {
+        verificationUri: `${issuer.issuer}/activate`,
+        verificationUriComplete: `${issuer.issuer}/activate?user_code=WDJB-MJHT`,
+        userCode: 'WDJB-MJHT',
+        expiresAt: expect.any(Date),
+      },
+    ]);
+    expect(sleeps).toEqual([5000, 5000]);
+    // (The fake STS fetches /jwks too, once.)
+    expect(issuer.requests.filter((r) => r !== '/jwks')).toEqual([
+      '/.well-known/openid-configuration',
+      '/device',
+      '/token:urn:ietf:params:oauth:grant-type:device_code',
+      '/token:urn:ietf:params:oauth:grant-type:device_code',
+    ]);
+    expect(sts.calls).toEqual([
+      { roleArn: ROLE, sessionName: 'egg-ada@example.com', durationSeconds: 3600, outcome: 'ok' },
+    ]);
+    expect(me).toEqual({
+      loggedIn: true,
+      issuer: issuer.issuer,
+      subject: 'user-8a1f',
+      email: 'ada@example.com',
+      roleArn: ROLE,
+      assumedRoleArn: 'arn:aws:sts::123456789012:assumed-role/egg-people/egg-ada@example.com',
+      credentialsExpireAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      credentialsExpired: false,
+      refreshable: true,
+      tokenStore: join(home, REFRESH_TOKEN_FILE),
+    });
+    for (const file of [SESSION_FILE, REFRESH_TOKEN_FILE]) {
+      expect(statSync(join(home, file)).mode & 0o777).toBe(0o600);
+    }
+    const stored = readFileSync(join(home, REFRESH_TOKEN_FILE), 'utf8').trim();
+    expect(issuer.liveRefreshTokens.has(stored)).toBe(true);
+    // The session file holds no refresh or ID token.
+    const session = readFileSync(join(home, SESSION_FILE), 'utf8');
+    for (const secret of issuer.issuedSecrets) expect(session).not.toContain(secret);
+    expect(record(whoami(home, deps()))).toEqual(me);
+  });
+
+  it('adds 5 seconds to the interval on every slow_down, for all later polls', async () => {
+    issuer.script(['authorization_pending', 'slow_down', 'authorization_pending', 'slow_down', 'approve']);
+    record(await login(home, settings, deps()));
+    expect(sleeps).toEqual([5000, 5000, 10000, 10000, 15000]);
+  });
+
+  it.each([
+    ['access_denied', { code: 'ERR_ACCESS_DENIED', message: 'the login was denied at the issuer' }],
+    [
+      'expired_token',
+      { code: 'ERR_LOGIN_REQUIRED', message: 'the login code expired before it was approved' },
+    ],
+  ] as const)('stops polling on %s with an exact error, and calls STS never', async (answer, expected) => {
+    issuer.script(['authorization_pending', answer]);
+    expect(await refusal(login(home, settings, deps()))).toEqual(expected);
+    expect(sleeps).toEqual([5000, 5000]);
+    expect(sts.calls).toEqual([]);
+    expect(whoami(home, deps())).toBeUndefined();
+  });
+
+  it('gives up when the device code outlives its expires_in without approval', async () => {
+    const short = await startFakeIssuer({ approveAfter: 1000, deviceCodeLifetime: 12, clientId: 'egg-cli' });
+    try {
+      const expired = login(home, { ...settings, issuer: short.issuer }, deps());
+      expect(await refusal(expired)).toEqual({
+        code: 'ERR_LOGIN_REQUIRED',
+        message: 'the login code expired before it was approved',
+      });
+      expect(sleeps).toEqual([5000, 5000, 5000]);
+      expect(short.requests.filter((r) => r.startsWith('/token'))).toHaveLength(2);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it.each([
+    [
+      'another audience',
+      () => issuer.setIdTokenClaims({ aud: 'someone-else' }),
+      'the issuer’s ID token was refused: it was issued to another client (not egg-cli)',
+    ],
+    [
+      'a signature by another key',
+      () => issuer.signWithForeignKey(true),
+      'the issuer’s ID token was refused: its signature does not verify against the issuer’s published keys',
+    ],
+    [
+      'an expired token',
+      () => {
+        const past = Math.floor((Date.now() + offset) / 1000) - 7200;
+        issuer.setIdTokenClaims({ iat: past, exp: past + 600 });
+      },
+      'the issuer’s ID token was refused: it has expired',
+    ],
+    [
+      'another issuer',
+      () => issuer.setIdTokenClaims({ iss: 'https://evil.example' }),
+      `the issuer’s ID token was refused: it was issued by another issuer (not ${'ISSUER'})`,
+    ],
+  ])('refuses an ID token with %s before it reaches STS', async (_, arrange, message) => {
+    arrange();
+    expect(await refusal(login(home, settings, deps()))).toEqual({
+      code: 'ERR_OIDC',
+      message: message.replace('ISSUER', issuer.issuer),
+    });
+    expect(sts.calls).toEqual([]);
+  });
+
+  it('uses cached credentials while fresh, then refreshes with rotation when < 5 minutes remain', async () => {
+    record(await login(home, settings, deps()));
+    const first = readFileSync(join(home, REFRESH_TOKEN_FILE), 'utf8').trim();
+    const cached = await sessionCredentials(home, deps());
+    expect(issuer.requests.filter((r) => r === '/token:refresh_token')).toEqual([]);
+    expect(cached.accessKeyId).toBe(sts.issued.at(-1)?.accessKeyId);
+
+    // 55 minutes and a second later, 4:59 remain of the hour: refresh.
+    offset += 55 * 60_000 + 1000;
+    const refreshed = await sessionCredentials(home, deps());
+    expect(issuer.requests.filter((r) => r === '/token:refresh_token')).toHaveLength(1);
+    expect(refreshed.accessKeyId).toBe(sts.issued.at(-1)?.accessKeyId);
+    expect(refreshed.accessKeyId).not.toBe(cached.accessKeyId);
+    // The rotated refresh token replaced the old one, which the issuer no longer accepts.
+    const second = readFileSync(join(home, REFRESH_TOKEN_FILE), 'utf8').trim();
+    expect(second).not.toBe(first);
+    expect(issuer.liveRefreshTokens.has(first)).toBe(false);
+    expect(issuer.liveRefreshTokens.has(second)).toBe(true);
+    expect(statSync(join(home, REFRESH_TOKEN_FILE)).mode & 0o777).toBe(0o600);
+    // The new credentials are cached: the next call refreshes nothing.
+    expect((await sessionCredentials(home, deps())).accessKeyId).toBe(refreshed.accessKeyId);
+    expect(issuer.requests.filter((r) => r === '/token:refresh_token')).toHaveLength(1);
+    expect(record(whoami(home, deps()))?.credentialsExpireAt).toBe(refreshed.expiration.toISOString());
+  });
+
+  it('gives the AWS SDK a provider that refreshes the session itself', async () => {
+    record(await login(home, settings, deps()));
+    const provider = await loginCredentialsProvider(home, deps());
+    const before = await provider?.();
+    offset = 56 * 60_000;
+    const after = await provider?.();
+    expect(after?.accessKeyId).toBe(sts.issued.at(-1)?.accessKeyId);
+    expect(after?.accessKeyId).not.toBe(before?.accessKeyId);
+    expect(after?.expiration).toBeInstanceOf(Date);
+    expect(await loginCredentialsProvider(mkdtempSync(join(base, 'empty-')), deps())).toBeUndefined();
+  });
+
+  it('says to log in again when the refresh token was revoked', async () => {
+    record(await login(home, settings, deps()));
+    issuer.liveRefreshTokens.clear();
+    offset = 60 * 60_000;
+    expect(await refusal(sessionCredentials(home, deps()))).toEqual({
+      code: 'ERR_LOGIN_REQUIRED',
+      message: 'your login has expired or was revoked at the issuer',
+    });
+  });
+
+  it('refuses a refreshed ID token about another subject', async () => {
+    record(await login(home, settings, deps()));
+    issuer.setIdTokenClaims({ sub: 'user-mallory' });
+    offset = 60 * 60_000;
+    expect(await refusal(sessionCredentials(home, deps()))).toEqual({
+      code: 'ERR_LOGIN_REQUIRED',
+      message: 'could not refresh your login: the refreshed ID token names another subject than the login',
+    });
+  });
+
+  it('logout revokes the refresh token at the issuer and deletes everything it stored', async () => {
+    record(await login(home, settings, deps()));
+    const token = readFileSync(join(home, REFRESH_TOKEN_FILE), 'utf8').trim();
+    const report = record(await logout(home, deps()));
+    expect(report).toEqual({
+      loggedIn: true,
+      issuer: issuer.issuer,
+      subject: 'user-8a1f',
+      revocation: 'revoked',
+      deleted: [
+        `refresh token (${join(home, REFRESH_TOKEN_FILE)})`,
+        `login session and cached AWS credentials (${join(home, SESSION_FILE)})`,
+      ],
+      credentialsValidUntil: expect.any(String),
+    });
+    expect(issuer.revoked).toEqual([token]);
+    expect(issuer.liveRefreshTokens.has(token)).toBe(false);
+    expect(whoami(home, deps())).toBeUndefined();
+    expect(record(await logout(home, deps()))).toEqual({
+      loggedIn: false,
+      revocation: 'no-refresh-token',
+      deleted: [],
+    });
+    expect(await refusal(sessionCredentials(home, deps()))).toEqual({
+      code: 'ERR_LOGIN_REQUIRED',
+      message: 'you are not logged in',
+    });
+  });
+
+  it('refuses a refresh-token file open to other users', async () => {
+    record(await login(home, settings, deps()));
+    chmodSync(join(home, REFRESH_TOKEN_FILE), 0o644);
+    offset = 60 * 60_000;
+    const refused = await refusal(sessionCredentials(home, deps()));
+    expect(refused).toEqual({
+      code: 'ERR_INSECURE_PERMISSIONS',
+      message: `${join(home, REFRESH_TOKEN_FILE)} is open to other users (mode 0644); refusing to use it`,
+    });
+    expect(issuer.requests.filter((r) => r === '/token:refresh_token')).toEqual([]);
+  });
+
+  it('never reads a refresh-token file that is a symlink', async () => {
+    record(await login(home, settings, deps()));
+    const path = join(home, REFRESH_TOKEN_FILE);
+    const elsewhere = join(base, `planted-${Date.now()}`);
+    writeFileSync(elsewhere, 'rt-planted\n', { mode: 0o600 });
+    rmSync(path);
+    symlinkSync(elsewhere, path);
+    offset = 60 * 60_000;
+    expect(await refusal(sessionCredentials(home, deps()))).toEqual({
+      code: 'ERR_INSECURE_PERMISSIONS',
+      message: `${path} is not a regular file`,
+    });
+    expect(issuer.requests.filter((r) => r === '/token:refresh_token')).toEqual([]);
+  });
+});
+
+describe('login settings', () => {
+  const settingsOf = (flags: Record<string, string>) => () =>
+    resolveLoginSettings(
+      resolveConfig({ flags, env: {}, cwd: tmpdir(), home: join(tmpdir(), 'no-egg-home') }),
+      {},
+    );
+  const good = { oidcIssuer: 'https://login.example.com/', oidcClientId: 'egg', roleArn: ROLE };
+
+  it('reads flags, EGG_* variables and defaults', () => {
+    expect(settingsOf(good)()).toEqual({
+      issuer: 'https://login.example.com',
+      clientId: 'egg',
+      scopes: 'openid email offline_access',
+      roleArn: ROLE,
+      region: 'us-east-1',
+      durationSeconds: 3600,
+    });
+    const config = resolveConfig({
+      env: {
+        EGG_OIDC_ISSUER: 'https://id.example.org',
+        EGG_OIDC_CLIENT_ID: 'c1',
+        EGG_OIDC_SCOPES: 'openid profile',
+        EGG_ROLE_ARN: ROLE,
+        AWS_REGION: 'eu-west-1',
+      },
+      cwd: tmpdir(),
+      home: join(tmpdir(), 'no-egg-home'),
+    });
+    expect(resolveLoginSettings(config, { EGG_OIDC_CLIENT_SECRET: 'not-really-secret' })).toMatchObject({
+      issuer: 'https://id.example.org',
+      clientId: 'c1',
+      clientSecret: 'not-really-secret',
+      scopes: 'openid profile',
+      region: 'eu-west-1',
+    });
+  });
+
+  it.each([
+    [{ ...good, oidcIssuer: undefined }, 'egg login needs an OIDC issuer'],
+    [{ ...good, oidcClientId: undefined }, 'egg login needs an OAuth client id'],
+    [{ ...good, roleArn: undefined }, 'egg login needs an IAM role to assume'],
+    [{ ...good, roleArn: 'egg-people' }, '"egg-people" is not an IAM role ARN'],
+    [
+      { ...good, oidcIssuer: 'http://login.example.com' },
+      'the OIDC issuer "http://login.example.com" must use https',
+    ],
+    [{ ...good, oidcScopes: 'email' }, 'the login scopes "email" lack "openid"'],
+  ])('refuses %o', (flags, message) => {
+    const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Record<
+      string,
+      string
+    >;
+    expect(settingsOf(defined)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_CONFIG', message }));
+  });
+});
