@@ -5,6 +5,7 @@
  */
 import { EggError } from '../errors.js';
 import { isNamespace, isSecretName } from '../names.js';
+import { MAX_CAP, MAX_ORIGINS, MAX_TTL_SECONDS, normalizeOrigin } from '../tokens/claims.js';
 
 export type MaskEncoding = 'base64' | 'url' | 'json';
 export const MASK_ENCODINGS: readonly MaskEncoding[] = ['base64', 'url', 'json'];
@@ -40,7 +41,27 @@ export interface ActionInputs {
   eggHome?: string;
   exportAwsCredentials: boolean;
   webIdentityTokenFile: boolean;
+  /** Tokens to mint after the pull (`mint-tokens`); absent when none. Local backend only, for now. */
+  mintTokens?: TokenSpec[];
 }
+
+/** One token to mint for the job (`mint-tokens`): the provider key, its origins, lifetime and caps. */
+export interface TokenSpec {
+  key: string;
+  origins: string[];
+  ttlSeconds: number;
+  rps: number;
+  burst?: number;
+  spend: number;
+  cost?: number;
+}
+
+/** A token lives no longer than the job may: GitHub ends a job after 6 h (and the token tool's own max). */
+export const MAX_JOB_TTL_SECONDS = Math.min(6 * 3600, MAX_TTL_SECONDS);
+/** The lifetime of a minted token when its spec gives none (as `egg tokens mint`). */
+const DEFAULT_TTL_SECONDS = 3600;
+/** At most this many tokens per step. */
+export const MAX_MINTED_TOKENS = 20;
 
 /** The runner's reader: `core.getInput(name)`, i.e. `INPUT_<NAME>` trimmed, '' when unset. */
 export type GetInput = (name: string) => string;
@@ -92,6 +113,7 @@ export function readInputs(getInput: GetInput): ActionInputs {
   );
   const dotenvFile = fileName(getInput('dotenv-file'));
   const eggHome = getInput('egg-home');
+  const mintTokens = tokenSpecs(getInput('mint-tokens'));
 
   if (backend === 'aws') {
     if (role === undefined)
@@ -100,6 +122,15 @@ export function readInputs(getInput: GetInput): ActionInputs {
       throw usage('aws-region', 'is required with backend "aws"', 'an AWS region such as us-east-1');
     if (eggHome !== '')
       throw usage('egg-home', 'applies only to backend "local"', 'an empty value with backend "aws"');
+    if (mintTokens.length > 0) {
+      throw new EggError(
+        'ERR_USAGE',
+        'input "mint-tokens" is not supported with backend "aws" yet; token minting in the Action on aws comes next',
+        {
+          hint: 'mint with `egg tokens mint` in a later step for now, or use backend "local"',
+        },
+      );
+    }
     inputs.roleToAssume = role;
     inputs.awsRegion = region;
   } else {
@@ -122,6 +153,7 @@ export function readInputs(getInput: GetInput): ActionInputs {
   if (table !== undefined) inputs.table = table;
   if (kmsKeyId !== undefined) inputs.kmsKeyId = kmsKeyId;
   if (dotenvFile !== undefined) inputs.dotenvFile = dotenvFile;
+  if (mintTokens.length > 0) inputs.mintTokens = mintTokens;
   return inputs;
 }
 
@@ -243,4 +275,179 @@ function fileName(value: string): string | undefined {
     );
   }
   return value;
+}
+
+const MINT_ALLOWED =
+  'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1]`, ' +
+  'or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost"}';
+const SPEC_FIELDS = ['origins', 'ttl', 'rps', 'burst', 'spend', 'cost'] as const;
+type SpecField = (typeof SPEC_FIELDS)[number];
+
+/** `mint-tokens`: one spec a line, or a JSON list; each checked as `egg tokens mint` checks its flags. */
+function tokenSpecs(text: string): TokenSpec[] {
+  const trimmed = text.trim();
+  if (trimmed === '') return [];
+  const raw = trimmed.startsWith('[') ? jsonSpecs(trimmed) : lineSpecs(trimmed);
+  if (raw.length === 0) return [];
+  if (raw.length > MAX_MINTED_TOKENS) {
+    throw usage('mint-tokens', `asks for ${raw.length} tokens`, `at most ${MAX_MINTED_TOKENS} tokens`);
+  }
+  const specs: TokenSpec[] = [];
+  const keys = new Set<string>();
+  for (const [index, fields] of raw.entries()) {
+    const spec = tokenSpec(fields, index + 1);
+    if (keys.has(spec.key)) {
+      throw usage(
+        'mint-tokens',
+        `names ${spec.key} twice`,
+        `${MINT_ALLOWED}; each KEY once (its token is the output token-KEY)`,
+      );
+    }
+    keys.add(spec.key);
+    specs.push(spec);
+  }
+  return specs;
+}
+
+interface RawSpec {
+  key: unknown;
+  fields: Partial<Record<SpecField, unknown>>;
+}
+
+function lineSpecs(text: string): RawSpec[] {
+  const lines = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  return lines.map((line, index) => {
+    const [key, ...pairs] = line.split(/\s+/);
+    const fields: RawSpec['fields'] = {};
+    for (const pair of pairs) {
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq);
+      if (eq < 1 || !(SPEC_FIELDS as readonly string[]).includes(name)) {
+        throw usage('mint-tokens', `line ${index + 1} has ${shown(pair)}`, MINT_ALLOWED);
+      }
+      if (name in fields) throw usage('mint-tokens', `line ${index + 1} sets ${name} twice`, MINT_ALLOWED);
+      fields[name as SpecField] = pair.slice(eq + 1);
+    }
+    return { key, fields };
+  });
+}
+
+function jsonSpecs(text: string): RawSpec[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw usage('mint-tokens', 'starts with "[" but is not valid JSON', MINT_ALLOWED);
+  }
+  if (!Array.isArray(value)) throw usage('mint-tokens', 'is not a JSON list', MINT_ALLOWED);
+  return value.map((item: unknown, index) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+      throw usage('mint-tokens', `item ${index + 1} is not an object`, MINT_ALLOWED);
+    }
+    const { key, ...rest } = item as Record<string, unknown>;
+    for (const name of Object.keys(rest)) {
+      if (!(SPEC_FIELDS as readonly string[]).includes(name)) {
+        throw usage('mint-tokens', `item ${index + 1} has the unknown field ${shown(name)}`, MINT_ALLOWED);
+      }
+    }
+    return { key, fields: rest };
+  });
+}
+
+function tokenSpec({ key, fields }: RawSpec, n: number): TokenSpec {
+  const where = `token ${n}`;
+  if (typeof key !== 'string' || !isSecretName(key)) {
+    throw usage(
+      'mint-tokens',
+      `${where} has the key ${shown(String(key))}, which is not a secret name`,
+      `${MINT_ALLOWED}; KEY is a letter or _, then letters, digits or _`,
+    );
+  }
+  const at = `${where} (${key})`;
+  const originList =
+    typeof fields.origins === 'string'
+      ? fields.origins.split(',').map((o) => o.trim())
+      : Array.isArray(fields.origins) && fields.origins.every((o) => typeof o === 'string')
+        ? (fields.origins as string[])
+        : undefined;
+  if (originList === undefined || originList.length === 0 || originList.length > MAX_ORIGINS) {
+    throw usage(
+      'mint-tokens',
+      `${at} needs origins`,
+      `1 to ${MAX_ORIGINS} comma-separated origins such as origins=https://app.example.com,http://localhost:5173`,
+    );
+  }
+  const origins: string[] = [];
+  for (const value of originList) {
+    const origin = normalizeOrigin(value);
+    if (origin === undefined) {
+      throw usage(
+        'mint-tokens',
+        `${at} has the origin ${shown(value)}`,
+        'origins written scheme://host[:port] exactly, e.g. https://app.example.com, with no path',
+      );
+    }
+    if (!origins.includes(origin)) origins.push(origin);
+  }
+  const spec: TokenSpec = {
+    key,
+    origins,
+    ttlSeconds: ttl(fields.ttl, at),
+    rps: cap(fields.rps, 'rps', at, true) as number,
+    spend: cap(fields.spend, 'spend', at, true) as number,
+  };
+  const burst = cap(fields.burst, 'burst', at, false);
+  const cost = cap(fields.cost, 'cost', at, false);
+  if (burst !== undefined) spec.burst = burst;
+  if (cost !== undefined) {
+    if (cost > spec.spend) {
+      throw usage(
+        'mint-tokens',
+        `${at} has cost ${cost} above spend ${spec.spend}`,
+        'a cost no larger than spend',
+      );
+    }
+    spec.cost = cost;
+  }
+  return spec;
+}
+
+function ttl(value: unknown, at: string): number {
+  if (value === undefined) return DEFAULT_TTL_SECONDS;
+  const text = typeof value === 'number' ? String(value) : value;
+  const match = typeof text === 'string' ? /^(\d{1,6})(s|m|h)?$/.exec(text) : null;
+  const unit = { s: 1, m: 60, h: 3600 }[(match?.[2] ?? 's') as 's' | 'm' | 'h'];
+  const seconds = match === null ? Number.NaN : Number(match[1]) * unit;
+  if (!(seconds >= 1 && seconds <= MAX_JOB_TTL_SECONDS)) {
+    throw usage(
+      'mint-tokens',
+      `${at} has ttl ${shown(String(value))}`,
+      `a lifetime from 1s to ${MAX_JOB_TTL_SECONDS / 3600}h (no longer than a job may run), e.g. ttl=90s, ttl=30m, ttl=2h`,
+    );
+  }
+  return seconds;
+}
+
+function cap(value: unknown, name: string, at: string, required: boolean): number | undefined {
+  if (value === undefined) {
+    if (!required) return undefined;
+    throw usage('mint-tokens', `${at} needs ${name}`, `${name}= a whole number from 1 to ${MAX_CAP}`);
+  }
+  const n =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\d{1,13}$/.test(value)
+        ? Number(value)
+        : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_CAP) {
+    throw usage(
+      'mint-tokens',
+      `${at} has ${name} ${shown(String(value))}`,
+      `${name}= a whole number from 1 to ${MAX_CAP}`,
+    );
+  }
+  return n;
 }

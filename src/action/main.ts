@@ -25,7 +25,9 @@ import { readInputs } from './inputs.js';
 import { maskForms } from './masks.js';
 import { failureMessage, runnerLogger } from './report.js';
 import { actionsRunner, type Runner } from './runner.js';
-import { STATE_FILES, STATE_TOKENS } from './state.js';
+import { STATE_FILES, STATE_TOKEN_VAULT, STATE_TOKENS, type TokenVault } from './state.js';
+import { parseTags } from '../tokens/claims.js';
+import type { MintedToken } from '../tokens/tokens.js';
 
 export interface RunOptions {
   runner?: Runner;
@@ -59,13 +61,14 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     written.push(path);
     runner.saveState(STATE_FILES, JSON.stringify(written));
   };
-  // Where token ids minted by this job will be recorded for the post step to revoke (a later issue).
+  // Where token ids minted by this job are recorded, each as it is minted, for the post step to revoke.
   runner.saveState(STATE_TOKENS, '[]');
   const temp = inputs.dotenvFile !== undefined || inputs.webIdentityTokenFile ? runnerTemp(env) : undefined;
 
   const session = inputs.backend === 'aws' ? await openAws(inputs, runner, env, logger) : undefined;
+  const home = inputs.eggHome ?? defaultHome(env);
   const { backend, actor } = session ?? {
-    backend: openLocalBackend(inputs.eggHome ?? defaultHome(env), false),
+    backend: openLocalBackend(home, false),
     actor: localActor(env),
   };
 
@@ -101,6 +104,10 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     // 1. Masks, for every value, before anything that could carry one is written.
     for (const e of exports)
       for (const form of maskForms(e.value, inputs.maskEncodings)) runner.setSecret(form);
+    // 1b. Tokens: each masked and its id recorded as soon as it exists; set as outputs below,
+    //     so a key that cannot be minted for leaves nothing exported.
+    const minted =
+      inputs.mintTokens === undefined ? [] : await mintTokens(inputs, home, runner, env, logger, actor);
     // 2. Files first (the dotenv file, the web-identity token): they are the writes most likely
     //    to be refused (a planted symlink), and a refusal then leaves nothing exported.
     let dotenvPath: string | undefined;
@@ -123,6 +130,8 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     if (inputs.outputs) for (const e of exports) runner.setOutput(e.env, e.value);
     if (dotenvPath !== undefined) runner.setOutput('dotenv-path', dotenvPath);
     runner.setOutput('secret-names', exports.map((e) => e.env).join(','));
+    for (const { key, minted: token } of minted) runner.setOutput(`token-${key}`, token.token);
+    if (minted.length > 0) runner.setOutput('token-ids', minted.map((m) => m.minted.id).join(','));
 
     const { rotated, skipped, failed, deferred } = result.rotation;
     const count = `${exports.length} secret${exports.length === 1 ? '' : 's'}`;
@@ -140,7 +149,12 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
       runner.warning(
         `${failed} data key rotation${failed === 1 ? '' : 's'} failed; the secrets were read but keep their previous data key`,
       );
-    await runner.appendSummary(summary(inputs, exports, result.rotation, dotenvPath));
+    for (const { key, minted: token } of minted) {
+      runner.info(
+        `Minted a token for ${key}: id ${token.id}, expires ${token.expiresAt}, output token-${key}.`,
+      );
+    }
+    await runner.appendSummary(summary(inputs, exports, result.rotation, dotenvPath, minted));
   } catch (error) {
     if (session === undefined) throw error;
     throw explainAccessDenied(error, {
@@ -155,6 +169,55 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     backend.keyring.close();
     await backend.store.close();
   }
+}
+
+/**
+ * Mint the `mint-tokens` tokens (local backend) tagged with the run, attempt and repository.
+ * Each token is masked before anything else sees it, and its id saved to the state at once,
+ * so the post step revokes whatever was minted even if a later mint fails.
+ */
+async function mintTokens(
+  inputs: ActionInputs,
+  home: string,
+  runner: Runner,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  actor: string,
+): Promise<{ key: string; minted: MintedToken }[]> {
+  const { openTokens } = await import('../tokens/open.js');
+  const tags = parseTags(
+    [
+      ['run', env.GITHUB_RUN_ID],
+      ['attempt', env.GITHUB_RUN_ATTEMPT],
+      ['repo', env.GITHUB_REPOSITORY],
+    ]
+      .filter(([, value]) => value !== undefined && value !== '')
+      .map(([name, value]) => `${name}=${value}`),
+  );
+  const vault: TokenVault = { backend: 'local', home, namespace: inputs.namespace };
+  runner.saveState(STATE_TOKEN_VAULT, JSON.stringify(vault));
+  const config: EggConfig = {
+    backend: 'local',
+    home,
+    namespace: inputs.namespace,
+    keyring: 'local',
+    rotation: inputs.rotation,
+  };
+  const { tokens, close } = await openTokens(config, { logger, actor });
+  const minted: { key: string; minted: MintedToken }[] = [];
+  const ids: string[] = [];
+  try {
+    for (const spec of inputs.mintTokens ?? []) {
+      const token = await tokens.mint({ ...spec, tags });
+      for (const form of maskForms(token.token, inputs.maskEncodings)) runner.setSecret(form);
+      ids.push(token.id);
+      runner.saveState(STATE_TOKENS, JSON.stringify(ids));
+      minted.push({ key: spec.key, minted: token });
+    }
+  } finally {
+    await close();
+  }
+  return minted;
 }
 
 /** The aws path's session: the backend opened with the STS credentials, and what may be handed on. */
@@ -324,6 +387,7 @@ function summary(
   exports: readonly Export[],
   rotation: { rotated: number; skipped: number; failed: number; deferred: number },
   dotenvPath: string | undefined,
+  minted: readonly { key: string; minted: MintedToken }[] = [],
 ): string {
   const where = [
     inputs.exportEnv ? 'environment' : undefined,
@@ -342,6 +406,18 @@ function summary(
       '| Secret | Exported as |',
       '| --- | --- |',
       ...exports.map((e) => `| \`${e.name}\` | \`${e.env}\` |`),
+      '',
+    );
+  }
+  if (minted.length > 0) {
+    lines.push(
+      `Minted **${minted.length}** token${minted.length === 1 ? '' : 's'}, revoked by the post step:`,
+      '',
+      '| Key | Output | Token id | Expires |',
+      '| --- | --- | --- | --- |',
+      ...minted.map(
+        ({ key, minted: t }) => `| \`${key}\` | \`token-${key}\` | \`${t.id}\` | ${t.expiresAt} |`,
+      ),
       '',
     );
   }

@@ -4,17 +4,19 @@
  * directly inside RUNNER_TEMP, whatever the state says.
  */
 import { lstatSync, unlinkSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import { EggError } from '../errors.js';
 import { isDirectlyInside } from './files.js';
 import { failureMessage } from './report.js';
 import { actionsRunner, type Runner } from './runner.js';
-import { STATE_FILES, STATE_TOKENS } from './state.js';
+import { STATE_FILES, STATE_TOKEN_VAULT, STATE_TOKENS, type TokenVault } from './state.js';
 
 export interface PostOptions {
   runner?: Runner;
   env?: NodeJS.ProcessEnv;
-  /** Where token revocation plugs in (tokens: a later issue). */
-  revokeTokens?: (ids: readonly string[], runner: Runner) => Promise<void>;
+  /** Where token revocation plugs in (tests); by default revokeMintedTokens. */
+  revokeTokens?: (ids: readonly string[], runner: Runner, env: NodeJS.ProcessEnv) => Promise<void>;
 }
 
 /** Run the post step; never throws (failures go to `setFailed`). */
@@ -30,7 +32,7 @@ export async function run(options: PostOptions = {}): Promise<void> {
       return;
     }
     try {
-      await (options.revokeTokens ?? revokeMintedTokens)(tokens ?? [], runner);
+      await (options.revokeTokens ?? revokeMintedTokens)(tokens ?? [], runner, env);
     } catch (error) {
       problems.push(failureMessage(error));
     }
@@ -45,21 +47,123 @@ export async function run(options: PostOptions = {}): Promise<void> {
 }
 
 /**
- * Revoke the tokens this job minted. Token minting arrives with the tokens issue; until then
- * the main step records none, and this says so.
+ * Revoke the tokens this job minted, through the vault the main step minted them in (saved as
+ * STATE_TOKEN_VAULT). Messages name ids and counts, never tokens.
  */
-export async function revokeMintedTokens(ids: readonly string[], runner: Runner): Promise<void> {
+export async function revokeMintedTokens(
+  ids: readonly string[],
+  runner: Runner,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
   if (ids.length === 0) {
     runner.info('No tokens were minted by this job; nothing to revoke.');
     return;
   }
-  throw new EggError(
-    'ERR_USAGE',
-    `the main step recorded ${ids.length} token(s), but this version cannot revoke tokens`,
-    {
-      hint: 'revoke them with `egg tokens revoke`',
-    },
-  );
+  const vault = tokenVault(runner);
+  const hint = `revoke them with \`egg tokens revoke --tag run=<run id>\` (ids: ${ids.join(', ')})`;
+  if (vault === undefined) {
+    throw new EggError(
+      'ERR_INVALID_CONFIG',
+      `the main step recorded ${ids.length} token(s) but not the vault they were minted in`,
+      { hint },
+    );
+  }
+  let result: { revoked: string[]; unknown: string[] };
+  try {
+    result = await revokeLocal(vault, ids, postActor(env));
+  } catch (error) {
+    const reason = failureMessage(error).replace(/\.$/, '').split('\n')[0] as string;
+    throw new EggError(
+      'ERR_INVALID_CONFIG',
+      `could not revoke the ${ids.length} token(s) this job minted: ${reason}`,
+      { hint },
+    );
+  }
+  const n = result.revoked.length;
+  runner.info(`Revoked ${n} token${n === 1 ? '' : 's'} minted by this job in ${vault.namespace}.`);
+  if (result.unknown.length > 0) {
+    runner.warning(
+      `${result.unknown.length} recorded token id(s) were not found in ${vault.namespace} (revoked anyway): ${result.unknown.join(', ')}`,
+    );
+  }
+}
+
+/**
+ * Revocation needs only the vault file (the token records and the audit trail): not the
+ * KEK, the signing key or src/open.ts, whose lazy AWS imports would ship in this bundle.
+ */
+async function revokeLocal(
+  vault: TokenVault,
+  ids: readonly string[],
+  actor: string,
+): Promise<{ revoked: string[]; unknown: string[] }> {
+  const [{ ensureHome }, { SqliteStore }, { SqliteTokenStore }, { Tokens }] = await Promise.all([
+    import('../home.js'),
+    import('../stores/sqlite.js'),
+    import('../tokens/sqlite-token-store.js'),
+    import('../tokens/tokens.js'),
+  ]);
+  ensureHome(vault.home, { create: false });
+  // src/open.ts VAULT_FILE: the vault and its token records share one SQLite file.
+  const path = join(vault.home, 'vault.db');
+  const secrets = new SqliteStore(path);
+  try {
+    const store = new SqliteTokenStore(path);
+    try {
+      const refuse = (): never => {
+        throw new EggError('ERR_USAGE', 'the post step only revokes tokens');
+      };
+      const tokens = new Tokens({
+        namespace: vault.namespace,
+        signer: { kind: 'local', kid: refuse, sign: refuse, publicKey: refuse, close: () => {} },
+        tokens: store,
+        secrets,
+        actor,
+      });
+      return await tokens.revoke(ids);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await secrets.close();
+  }
+}
+
+function tokenVault(runner: Runner): TokenVault | undefined {
+  const text = runner.getState(STATE_TOKEN_VAULT);
+  if (text === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const v = value as Partial<TokenVault> | undefined;
+  if (
+    v?.backend !== 'local' ||
+    typeof v.home !== 'string' ||
+    v.home === '' ||
+    typeof v.namespace !== 'string'
+  ) {
+    throw new EggError(
+      'ERR_INVALID_CONFIG',
+      `the main step's saved state "${STATE_TOKEN_VAULT}" is malformed`,
+    );
+  }
+  return { backend: 'local', home: v.home, namespace: v.namespace };
+}
+
+/** The post step's actor in the audit trail: the OS user and the run, as main's (src/open.ts defaultActor). */
+function postActor(env: NodeJS.ProcessEnv): string {
+  let user: string;
+  try {
+    user = `user:${userInfo().username}`;
+  } catch {
+    user = `uid:${process.getuid?.() ?? 'unknown'}`;
+  }
+  const run =
+    env.GITHUB_RUN_ID === undefined ? '' : ` (${env.GITHUB_REPOSITORY ?? 'github'} run ${env.GITHUB_RUN_ID})`;
+  return `${user}${run}`;
 }
 
 /** A JSON array of strings saved by the main step, or undefined when it saved none. */

@@ -272,4 +272,122 @@ describe('readInputs', () => {
       `input "export-env" is "${'x'.repeat(60)}…"; it takes "true" or "false"`,
     );
   });
+
+  describe('mint-tokens', () => {
+    const mint = (text: string) => read({ ...LOCAL, 'mint-tokens': text }).mintTokens;
+
+    it('reads one spec a line, with defaults, skipping comments', () => {
+      expect(
+        mint(
+          [
+            'OPENAI_KEY origins=https://A.example.com,http://localhost:5173 ttl=30m rps=5 burst=10 spend=1000',
+            '# later',
+            '',
+            'OTHER spend=50 rps=1 origins=https://b.example cost=5',
+          ].join('\n'),
+        ),
+      ).toEqual([
+        {
+          key: 'OPENAI_KEY',
+          origins: ['https://a.example.com', 'http://localhost:5173'],
+          ttlSeconds: 1800,
+          rps: 5,
+          burst: 10,
+          spend: 1000,
+        },
+        { key: 'OTHER', origins: ['https://b.example'], ttlSeconds: 3600, rps: 1, spend: 50, cost: 5 },
+      ]);
+    });
+
+    it('reads a JSON list', () => {
+      expect(
+        mint(
+          JSON.stringify([
+            { key: 'K', origins: ['https://a.example'], ttl: '6h', rps: 2, spend: '10', burst: 3, cost: 2 },
+            { key: 'J', origins: 'https://a.example,https://b.example', ttl: 90, rps: 1, spend: 1 },
+          ]),
+        ),
+      ).toEqual([
+        { key: 'K', origins: ['https://a.example'], ttlSeconds: 21600, rps: 2, spend: 10, burst: 3, cost: 2 },
+        { key: 'J', origins: ['https://a.example', 'https://b.example'], ttlSeconds: 90, rps: 1, spend: 1 },
+      ]);
+    });
+
+    it('is absent when empty', () => {
+      expect(mint('')).toBeUndefined();
+      expect(mint('# none')).toBeUndefined();
+    });
+
+    const ALLOWED =
+      'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1]`, or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost"}';
+    it.each<[string, string, string]>([
+      [
+        'a ttl longer than a job',
+        'K origins=https://a.example ttl=6h1s rps=1 spend=1',
+        'input "mint-tokens" token 1 (K) has ttl "6h1s"; it takes a lifetime from 1s to 6h (no longer than a job may run), e.g. ttl=90s, ttl=30m, ttl=2h',
+      ],
+      [
+        'a ttl of 7h',
+        'K origins=https://a.example ttl=7h rps=1 spend=1',
+        'input "mint-tokens" token 1 (K) has ttl "7h"; it takes a lifetime from 1s to 6h (no longer than a job may run), e.g. ttl=90s, ttl=30m, ttl=2h',
+      ],
+      [
+        'a missing spend',
+        'K origins=https://a.example rps=1',
+        'input "mint-tokens" token 1 (K) needs spend; it takes spend= a whole number from 1 to 1000000000000',
+      ],
+      [
+        'a fractional rps',
+        'K origins=https://a.example rps=1.5 spend=1',
+        'input "mint-tokens" token 1 (K) has rps "1.5"; it takes rps= a whole number from 1 to 1000000000000',
+      ],
+      [
+        'an origin with a path',
+        'K origins=https://a.example/app rps=1 spend=1',
+        'input "mint-tokens" token 1 (K) has the origin "https://a.example/app"; it takes origins written scheme://host[:port] exactly, e.g. https://app.example.com, with no path',
+      ],
+      [
+        'an unknown field',
+        'K origins=https://a.example rps=1 spend=1 ttl2=3',
+        `input "mint-tokens" line 1 has "ttl2=3"; it takes ${ALLOWED}`,
+      ],
+      [
+        'a bad key',
+        'sk-live origins=https://a.example rps=1 spend=1',
+        `input "mint-tokens" token 1 has the key "sk-live", which is not a secret name; it takes ${ALLOWED}; KEY is a letter or _, then letters, digits or _`,
+      ],
+      [
+        'a key twice',
+        'K origins=https://a.example rps=1 spend=1\nK origins=https://b.example rps=1 spend=1',
+        `input "mint-tokens" names K twice; it takes ${ALLOWED}; each KEY once (its token is the output token-KEY)`,
+      ],
+      [
+        'a cost above spend',
+        'K origins=https://a.example rps=1 spend=2 cost=3',
+        'input "mint-tokens" token 1 (K) has cost 3 above spend 2; it takes a cost no larger than spend',
+      ],
+      [
+        'broken JSON',
+        '[{"key":',
+        `input "mint-tokens" starts with "[" but is not valid JSON; it takes ${ALLOWED}`,
+      ],
+      [
+        'an unknown JSON field',
+        '[{"key":"K","origins":["https://a.example"],"rps":1,"spend":1,"value":"x"}]',
+        `input "mint-tokens" item 1 has the unknown field "value"; it takes ${ALLOWED}`,
+      ],
+    ])('refuses %s, naming the input', (_label, text, message) => {
+      expect(() => mint(text)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', message }));
+    });
+
+    it('refuses backend aws: minting in the Action on aws comes next', () => {
+      expect(() => read({ ...AWS, 'mint-tokens': 'K origins=https://a.example rps=1 spend=1' })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_USAGE',
+          message:
+            'input "mint-tokens" is not supported with backend "aws" yet; token minting in the Action on aws comes next',
+        }),
+      );
+    });
+  });
 });

@@ -93,6 +93,33 @@ describe('main step', () => {
     expect(parseDotenv(readFileSync(path))).toEqual({ TOKEN: 'tok-123', KEY: 'line-a\nline-b' });
   });
 
+  it('masks each minted token, then records its id, before any output carries it', async () => {
+    const { store, keyring } = openLocalBackend(home, false);
+    const vault = new Vault({ store, keyring, namespace: 'acme/api', actor: 'test' });
+    await vault.set('OPENAI_KEY', Buffer.from('sk-unit'), { upstream: 'https://api.openai.example' });
+    keyring.close();
+    await store.close();
+    const { runner, calls } = recordingRunner({
+      backend: 'local',
+      'egg-home': home,
+      namespace: 'acme/api',
+      'export-env': 'false',
+      'mask-encodings': 'none',
+      'mint-tokens': 'OPENAI_KEY origins=https://app.example.com ttl=5m rps=1 spend=5',
+    });
+    await runMain({ runner, env: env() });
+    const output = calls.find((c) => c[0] === 'setOutput' && c[1] === 'token-OPENAI_KEY') as Call;
+    const token = output[2] as string;
+    expect(token).toMatch(/^egg_/);
+    const at = (call: Call) => calls.findIndex((c) => JSON.stringify(c) === JSON.stringify(call));
+    const masked = at(['setSecret', token]);
+    const recorded = calls.findIndex((c) => c[0] === 'saveState' && c[1] === 'tokens' && c[2] !== '[]');
+    expect(masked).toBeGreaterThan(-1);
+    expect(masked).toBeLessThan(recorded);
+    expect(recorded).toBeLessThan(calls.indexOf(output));
+    expect(calls.filter((c) => c[0] === 'setFailed')).toEqual([]);
+  });
+
   it('refuses a binary secret for the environment, naming it, before any mask or export', async () => {
     const { runner, calls } = recordingRunner({ backend: 'local', 'egg-home': home, namespace: 'acme/web' });
     await runMain({ runner, env: env() });
@@ -160,13 +187,13 @@ describe('post step', () => {
     expect(calls).toEqual([]);
   });
 
-  it('fails when tokens were recorded that this version cannot revoke', async () => {
+  it('fails, naming the ids, when tokens were recorded without the vault they were minted in', async () => {
     const { runner, calls } = recordingRunner({}, { tokens: '["t1"]' });
     await runPost({ runner, env: { RUNNER_TEMP: temp } });
     expect(calls).toEqual([
       [
         'setFailed',
-        'the main step recorded 1 token(s), but this version cannot revoke tokens.\nRevoke them with `egg tokens revoke`.',
+        'the main step recorded 1 token(s) but not the vault they were minted in.\nRevoke them with `egg tokens revoke --tag run=<run id>` (ids: t1).',
       ],
     ]);
   });
