@@ -23,7 +23,7 @@ import { nullLogger } from '../src/log.js';
 import { openLocalBackend } from '../src/open.js';
 import { createTable } from '../src/stores/dynamodb.js';
 import { Vault } from '../src/vault/vault.js';
-import { inputEnv, parseFileCommands } from '../test/support/action-runner.js';
+import { inputEnv, jobEnv, parseFileCommands } from '../test/support/action-runner.js';
 import { startDynamoDbLocal } from '../test/support/dynamodb-local.js';
 import { startFakeOidc } from '../test/support/fake-oidc.js';
 import { startFakeSts } from '../test/support/fake-sts.js';
@@ -85,14 +85,7 @@ function stepEnv(
   };
   for (const path of Object.values(files)) writeFileSync(path, '');
   return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    CI: 'true',
-    GITHUB_ACTIONS: 'true',
-    GITHUB_REPOSITORY: 'acme/web',
-    GITHUB_RUN_ID: '4242',
-    GITHUB_RUN_ATTEMPT: '1',
-    RUNNER_TEMP: temp,
+    ...jobEnv(temp),
     ...files,
     ...inputEnv({ ...actionDefaults(), ...inputs }),
     ...extra,

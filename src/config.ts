@@ -49,11 +49,8 @@ export interface ConfigInput {
   roleArn?: string | undefined;
 }
 
-const FIELDS = [
-  'backend',
-  'namespace',
-  'keyring',
-  'rotation',
+/** Settings with no default: copied into the config only when some layer gives them. */
+const OPTIONAL_FIELDS = [
   'table',
   'region',
   'kmsKeyId',
@@ -63,6 +60,8 @@ const FIELDS = [
   'oidcScopes',
   'roleArn',
 ] as const;
+
+const FIELDS = ['backend', 'namespace', 'keyring', 'rotation', ...OPTIONAL_FIELDS] as const;
 
 export const PROJECT_FILE = '.egg.json';
 
@@ -178,16 +177,7 @@ export function resolveConfig(
     rotation,
   };
   // The login settings are checked by src/login when used, so a bad one breaks only `egg login`.
-  for (const key of [
-    'table',
-    'region',
-    'kmsKeyId',
-    'signingKeyId',
-    'oidcIssuer',
-    'oidcClientId',
-    'oidcScopes',
-    'roleArn',
-  ] as const) {
+  for (const key of OPTIONAL_FIELDS) {
     const value = pick(key);
     if (value !== undefined) config[key] = value;
   }

@@ -4,12 +4,12 @@
  * loopback token service, whose STS is the loopback fake, and whose role's trust policy
  * is read from moto's IAM.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { spawnNode } from '../support/action-runner.js';
 import { createTestKmsKey, createTestTable, useTestAws } from '../support/aws.js';
 import { EGG_BIN, egg } from '../support/cli.js';
 import { type FakeOidc, startFakeOidc } from '../support/fake-oidc.js';
@@ -25,25 +25,7 @@ function eggAsync(
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [EGG_BIN, ...args], {
-      env: { ...process.env, FORCE_COLOR: '0', EGG_DEBUG: '', ...env },
-      cwd: base,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({
-        code,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      }),
-    );
-  });
+  return spawnNode([EGG_BIN, ...args], { ...process.env, FORCE_COLOR: '0', EGG_DEBUG: '', ...env }, base);
 }
 
 let base: string;

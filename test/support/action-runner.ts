@@ -36,7 +36,7 @@ export interface Job {
 }
 
 /** The variables every step of the job gets (a subset of a hosted runner's). */
-function jobEnv(temp: string): NodeJS.ProcessEnv {
+export function jobEnv(temp: string): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -113,9 +113,10 @@ export function newJob(base: string): Job {
 export function spawnNode(
   args: string[],
   env: NodeJS.ProcessEnv,
+  cwd?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));

@@ -97,6 +97,43 @@ export async function untilAnswers(name: string, probe: () => Promise<void>): Pr
   }
 }
 
+/**
+ * Once `service` listens at `endpoint`, wait until an SDK client built by `connect` answers
+ * `probe`; stop the service if it never does.
+ */
+export async function ready<C extends { destroy(): void }>(
+  name: string,
+  service: Service,
+  endpoint: string,
+  connect: (config: {
+    endpoint: string;
+    region: string;
+    credentials: typeof FAKE_CREDENTIALS;
+    maxAttempts: number;
+  }) => C,
+  probe: (client: C) => Promise<unknown>,
+): Promise<RunningService> {
+  try {
+    await untilAnswers(name, async () => {
+      const client = connect({
+        endpoint,
+        region: 'us-east-1',
+        credentials: FAKE_CREDENTIALS,
+        maxAttempts: 1,
+      });
+      try {
+        await probe(client);
+      } finally {
+        client.destroy();
+      }
+    });
+    return { endpoint, service };
+  } catch (error) {
+    await service.stop();
+    throw error;
+  }
+}
+
 export interface RunningService {
   endpoint: string;
   service: Service;
@@ -124,26 +161,19 @@ export async function startDynamoDbLocal(cacheDir = CACHE_DIR): Promise<RunningS
     cwd: emulator,
     env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
   });
+  let port: string | undefined;
   try {
-    const [, port] = await service.waitFor(/^listening (\d+)$/, 60_000);
-    const endpoint = `http://127.0.0.1:${port}`;
-    await untilAnswers('DynamoDB Local', async () => {
-      const { DynamoDBClient, ListTablesCommand } = await import('@aws-sdk/client-dynamodb');
-      const client = new DynamoDBClient({
-        endpoint,
-        region: 'us-east-1',
-        credentials: FAKE_CREDENTIALS,
-        maxAttempts: 1,
-      });
-      try {
-        await client.send(new ListTablesCommand({}));
-      } finally {
-        client.destroy();
-      }
-    });
-    return { endpoint, service };
+    [, port] = await service.waitFor(/^listening (\d+)$/, 60_000);
   } catch (error) {
     await service.stop();
     throw error;
   }
+  const { DynamoDBClient, ListTablesCommand } = await import('@aws-sdk/client-dynamodb');
+  return ready(
+    'DynamoDB Local',
+    service,
+    `http://127.0.0.1:${port}`,
+    (config) => new DynamoDBClient(config),
+    (client) => client.send(new ListTablesCommand({})),
+  );
 }
