@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Flags } from '@oclif/core';
 import { EggError } from '../../src/errors.js';
 import { MaskSet } from '../../src/run/mask.js';
@@ -63,12 +64,7 @@ export default class Run extends EggCommand {
   }
 }
 
+/** Whether an environment variable can carry `value` exactly: UTF-8 text without NUL. */
 function isText(value: Buffer): boolean {
-  if (value.includes(0)) return false;
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(value);
-    return true;
-  } catch {
-    return false;
-  }
+  return !value.includes(0) && isUtf8(value);
 }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Args } from '@oclif/core';
 import { EggCommand } from '../../base.js';
 
@@ -36,14 +37,5 @@ export default class SecretsGet extends EggCommand {
     } finally {
       secret.value.fill(0);
     }
-  }
-}
-
-function isUtf8(bytes: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
   }
 }
