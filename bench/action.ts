@@ -24,10 +24,9 @@ import { openLocalBackend } from '../src/open.js';
 import { createTable } from '../src/stores/dynamodb.js';
 import { Vault } from '../src/vault/vault.js';
 import { inputEnv, jobEnv, parseFileCommands } from '../test/support/action-runner.js';
-import { startDynamoDbLocal } from '../test/support/dynamodb-local.js';
 import { startFakeOidc } from '../test/support/fake-oidc.js';
 import { startFakeSts } from '../test/support/fake-sts.js';
-import { startMoto } from '../test/support/moto.js';
+import { startEmulators } from './support/emulators.js';
 import { median, timeCommands } from './support/measure.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -162,13 +161,8 @@ export async function benchAction(options: { runs: number; aws: boolean }): Prom
 
 async function benchAws(dir: string, runs: number): Promise<{ awsRatio: number; awsNodeMs: number }> {
   const saved = { ...process.env };
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
-  const [dynamo, moto] = await Promise.all([startDynamoDbLocal(), startMoto()]);
+  const emulators = await startEmulators();
+  const { dynamo, moto } = emulators;
   const oidc = await startFakeOidc();
   const sts = await startFakeSts({
     providers: [{ issuer: oidc.issuer, jwksUrl: oidc.jwksUrl, audiences: ['sts.amazonaws.com'] }],
@@ -233,7 +227,7 @@ async function benchAws(dir: string, runs: number): Promise<{ awsRatio: number; 
     return { awsRatio: median(aws) / awsNodeMs, awsNodeMs };
   } finally {
     await Promise.all([oidc.close(), sts.close()]);
-    await Promise.all([dynamo.service.stop(), moto.service.stop()]);
+    await emulators.stop();
     process.env = saved;
   }
 }

@@ -11,9 +11,8 @@ import { resolveConfig } from '../src/config.js';
 import { nullLogger } from '../src/log.js';
 import { createTable } from '../src/stores/dynamodb.js';
 import { Vault } from '../src/vault/vault.js';
-import { startDynamoDbLocal } from '../test/support/dynamodb-local.js';
-import { startMoto } from '../test/support/moto.js';
 import { startDelayProxy } from './support/delay-proxy.js';
+import { startEmulators } from './support/emulators.js';
 import { median } from './support/measure.js';
 
 export interface PullRow {
@@ -40,13 +39,8 @@ export async function benchPull(options: {
   sizes: number[];
   trials: number;
 }): Promise<PullRow[]> {
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
-  const [dynamo, moto] = await Promise.all([startDynamoDbLocal(), startMoto()]);
+  const emulators = await startEmulators();
+  const { dynamo, moto } = emulators;
   const ddbProxy = await startDelayProxy(dynamo.endpoint, options.delayMs);
   const kmsProxy = await startDelayProxy(moto.endpoint, options.delayMs);
   const direct = () => {
@@ -129,6 +123,6 @@ export async function benchPull(options: {
     return rows;
   } finally {
     await Promise.all([ddbProxy.close(), kmsProxy.close()]);
-    await Promise.all([dynamo.service.stop(), moto.service.stop()]);
+    await emulators.stop();
   }
 }

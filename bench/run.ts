@@ -6,6 +6,7 @@ import { benchAction } from './action.js';
 import { benchMasking, benchStartup } from './cli.js';
 import { benchProxy } from './proxy.js';
 import { benchPull } from './pull.js';
+import { benchRotate } from './rotate.js';
 
 const DELAY_MS = 5;
 const quick = process.env.EGG_BENCH_QUICK === '1';
@@ -55,6 +56,15 @@ rows.push([
   `${fmt(mask.ratio, 2)}× --no-mask (${fmt(mask.maskedMBps, 0)} vs ${fmt(mask.plainMBps, 0)} MB/s)`,
   '≥ 0.5×',
 ]);
+
+process.stderr.write('bench: deferred rotation, read → rotated…\n');
+for (const r of await benchRotate({ quick })) {
+  rows.push([
+    `read → rotated, ${r.backend}`,
+    `p50 ${fmt(r.p50, 0)} ms, p99 ${fmt(r.p99, 0)} ms (${fmt(r.p50 / r.intervalMs, 2)}× / ${fmt(r.p99 / r.intervalMs, 2)}× its ${r.intervalMs} ms poll; ${r.trials} reads)`,
+    'within seconds',
+  ]);
+}
 
 process.stderr.write('bench: egg proxy vs a plain Node proxy vs the upstream directly…\n');
 rows.push(...(await benchProxy({ quick })).rows);

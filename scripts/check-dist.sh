@@ -32,8 +32,10 @@ if [[ "$out" != *'recorded nothing'* ]]; then
   echo "$out" >&2
   exit 1
 fi
+node --input-type=module -e "const { handler } = await import('./dist/rotator/index.js'); if (typeof handler !== 'function') throw new Error('dist/rotator exports no handler')" ||
+  { echo "dist/rotator/index.js does not load" >&2; exit 1; }
 # Every lazily loaded chunk parses and links.
-for chunk in dist/main/*.index.js dist/post/*.index.js; do
+for chunk in dist/main/*.index.js dist/post/*.index.js dist/rotator/*.index.js; do
   [ -e "$chunk" ] || continue
   node --input-type=module -e "await import('./$chunk')" || { echo "$chunk does not load" >&2; exit 1; }
 done

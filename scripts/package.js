@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm run package`: bundles the Action with ncc into dist/main/ and dist/post/ (minified,
+ * `npm run package`: bundles the Action with ncc into dist/main/ and dist/post/, and the
+ * rotator Lambda into dist/rotator/ (minified,
  * TypeScript transpiled by ncc; `npm run typecheck` does the type checking), then refuses a
  * bundle that ncc could not fully resolve or that holds oclif.
  */
@@ -9,7 +10,12 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { minify } from 'terser';
 import { join } from 'node:path';
 
-const ENTRIES = { main: 'src/action/main-entry.ts', post: 'src/action/post-entry.ts' };
+const ENTRIES = {
+  main: 'src/action/main-entry.ts',
+  post: 'src/action/post-entry.ts',
+  // The deferred rotator's Lambda (infra/stack.ts deploys this directory as its code).
+  rotator: 'src/rotator/lambda.ts',
+};
 let failed = false;
 
 for (const [name, entry] of Object.entries(ENTRIES)) {

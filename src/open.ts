@@ -66,7 +66,7 @@ const AMBIENT_CREDENTIALS = [
  * session and the environment names no other credentials; otherwise the SDK's default chain.
  * The login modules (and jose) load only when a session file exists.
  */
-async function loginCredentials(config: EggConfig, logger: Logger) {
+export async function loginCredentials(config: EggConfig, logger: Logger) {
   if (AMBIENT_CREDENTIALS.some((name) => process.env[name])) return undefined;
   if (!existsSync(join(config.home, SESSION_FILE))) return undefined;
   const { loginCredentialsProvider } = await import('./login/login.js');

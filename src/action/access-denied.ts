@@ -13,6 +13,8 @@ export interface DeniedContext {
   namespace: string;
   table: string | undefined;
   kmsKeyId: string | undefined;
+  /** The `signing-key-id` input, for `mint-tokens`. */
+  signingKeyId?: string | undefined;
   rotation: 'inline' | 'deferred';
 }
 
@@ -35,21 +37,41 @@ export function explainAccessDenied(error: unknown, context: DeniedContext): unk
   const { roleArn, namespace } = context;
   // IAM condition keys: "DynamoDB: Using IAM policy conditions for fine-grained access
   // control" (dynamodb:LeadingKeys) and "AWS KMS: kms:EncryptionContext:context-key".
+  // Signing has no encryption context: the role needs the two calls on the signing key itself.
   const grant =
-    service === 'dynamodb'
-      ? `allow ${permission} in the IAM policy of ${roleArn} on table ${context.table ?? '(the table input)'}, ` +
-        `with the condition "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${namespace}"]} ` +
-        'that keeps the role to this namespace'
-      : `allow ${permission} in the IAM policy of ${roleArn} on key ${context.kmsKeyId ?? '(the kms-key-id input)'}, ` +
-        `with the condition "StringEquals": {"kms:EncryptionContext:namespace": "${namespace}"} ` +
-        'that keeps the role to this namespace (the key policy must let IAM policies grant access)';
+    permission === 'kms:Sign' || permission === 'kms:GetPublicKey'
+      ? `allow kms:Sign and kms:GetPublicKey in the IAM policy of ${roleArn} on the signing key ` +
+        `${context.signingKeyId ?? '(the signing-key-id input)'} (the key policy must let IAM policies grant access)`
+      : service === 'dynamodb'
+        ? `allow ${permission} in the IAM policy of ${roleArn} on table ${context.table ?? '(the table input)'}, ` +
+          `with the condition "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [${partitionsFor(permission, namespace)}]} ` +
+          'that keeps the role to this namespace (docs/dynamodb.md: which partition holds what)'
+        : `allow ${permission} in the IAM policy of ${roleArn} on key ${context.kmsKeyId ?? '(the kms-key-id input)'}, ` +
+          `with the condition "StringEquals": {"kms:EncryptionContext:namespace": "${namespace}"} ` +
+          'that keeps the role to this namespace (the key policy must let IAM policies grant access)';
   const readOnly =
     context.rotation === 'inline' && ROTATION_WRITES.has(permission)
-      ? '; or set rotation: deferred, so the role only reads and a trusted rotator re-encrypts'
+      ? '; or, if this was the rotation after the read, set rotation: deferred, so the role only reads and a trusted rotator re-encrypts'
       : '';
   return new EggError(
     'ERR_ACCESS_DENIED',
     `access denied: the role ${roleArn} may not call ${permission} for namespace ${namespace}`,
     { cause: error, hint: `${grant}${readOnly}` },
   );
+}
+
+/**
+ * The partitions (docs/dynamodb.md) an operation can touch: secrets under the namespace,
+ * audit records under `audit#`, token items under `tokens#`. A read-only role reads the
+ * first two and appends to the second; only a grant that mints tokens writes the third.
+ */
+function partitionsFor(permission: string, namespace: string): string {
+  const quoted = (pk: string) => `"${pk}"`;
+  const partitions =
+    permission === 'dynamodb:UpdateItem'
+      ? [`tokens#${namespace}`]
+      : permission === 'dynamodb:PutItem'
+        ? [`audit#${namespace}`, `tokens#${namespace}`]
+        : [namespace, `audit#${namespace}`];
+  return partitions.map(quoted).join(', ');
 }

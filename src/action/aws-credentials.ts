@@ -4,6 +4,7 @@
  * condition to change (configure-aws-credentials only says "Not authorized").
  */
 import { decodeClaims, describeClaims } from '../auth/claims.js';
+import type { AwsCredentials } from '../aws/clients.js';
 import {
   assumeRoleWithWebIdentity,
   type StsCredentials,
@@ -12,7 +13,6 @@ import {
 } from '../auth/sts.js';
 import { EggError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ActionInputs } from './inputs.js';
 import { fetchIdToken } from '../auth/oidc-token.js';
 
 export interface Exchanged {
@@ -21,22 +21,33 @@ export interface Exchanged {
   token: string;
 }
 
-/** Fetch the token (masking it with `mask` on arrival) and assume `role-to-assume` with it. */
+/** What to assume: the main step's inputs, or what it saved for the post step. */
+export interface ExchangeRequest {
+  roleArn: string;
+  audience: string;
+  region: string;
+  durationSeconds: number;
+}
+
+/**
+ * Fetch the token (masking it with `mask` on arrival) and assume `roleArn` with it. The main
+ * step and the post step (which keeps no credentials from the main step) both come here.
+ */
 export async function exchangeToken(
-  inputs: ActionInputs,
+  request: ExchangeRequest,
   env: NodeJS.ProcessEnv,
   logger: Logger,
   mask: (value: string) => void,
 ): Promise<Exchanged> {
-  const roleArn = inputs.roleToAssume as string;
-  const token = await fetchIdToken(inputs.audience, { env, logger, mask });
+  const { roleArn } = request;
+  const token = await fetchIdToken(request.audience, { env, logger, mask });
   try {
     const credentials = await assumeRoleWithWebIdentity({
       roleArn,
       webIdentityToken: token,
       sessionName: sessionNameFor(env),
-      durationSeconds: inputs.roleSessionDuration,
-      region: inputs.awsRegion as string,
+      durationSeconds: request.durationSeconds,
+      region: request.region,
       env,
       logger,
     });
@@ -45,6 +56,16 @@ export async function exchangeToken(
     if (error instanceof StsRequestFailed && error.refused) throw trustError(error, roleArn, token);
     throw error;
   }
+}
+
+/** The STS credentials as the SDK clients take them (without the role ARN). */
+export function sdkCredentials(credentials: StsCredentials): AwsCredentials {
+  return {
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: credentials.secretAccessKey,
+    sessionToken: credentials.sessionToken,
+    expiration: credentials.expiration,
+  };
 }
 
 /** "STS refused …", the claims it was shown, and what to change. */

@@ -41,8 +41,10 @@ export interface ActionInputs {
   eggHome?: string;
   exportAwsCredentials: boolean;
   webIdentityTokenFile: boolean;
-  /** Tokens to mint after the pull (`mint-tokens`); absent when none. Local backend only, for now. */
+  /** Tokens to mint after the pull (`mint-tokens`); absent when none. */
   mintTokens?: TokenSpec[];
+  /** For `aws`: the KMS Ed25519 key that signs minted tokens; required with `mint-tokens`. */
+  signingKeyId?: string;
 }
 
 /** One token to mint for the job (`mint-tokens`): the provider key, its origins, lifetime and caps. */
@@ -66,10 +68,11 @@ export const MAX_MINTED_TOKENS = 20;
 /** The runner's reader: `core.getInput(name)`, i.e. `INPUT_<NAME>` trimmed, '' when unset. */
 export type GetInput = (name: string) => string;
 
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
-const TABLE = /^[A-Za-z0-9_.-]{3,255}$/;
-const AUDIENCE = /^[\x21-\x7e]{1,256}$/;
+// Exported for the post step, which checks the main step's saved state against them.
+export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+export const TABLE = /^[A-Za-z0-9_.-]{3,255}$/;
+export const AUDIENCE = /^[\x21-\x7e]{1,256}$/;
 const KMS_KEY_ID = /^[A-Za-z0-9:/_.=+@-]{1,2048}$/;
 /** STS accepts 900 s up to the role's maximum session duration, itself at most 12 h. */
 const MIN_DURATION = 900;
@@ -111,6 +114,12 @@ export function readInputs(getInput: GetInput): ActionInputs {
     KMS_KEY_ID,
     'a KMS key id, key ARN, alias name or alias ARN',
   );
+  const signingKeyId = matching(
+    getInput,
+    'signing-key-id',
+    KMS_KEY_ID,
+    'a KMS key id, key ARN, alias name or alias ARN of an Ed25519 signing key',
+  );
   const dotenvFile = fileName(getInput('dotenv-file'));
   const eggHome = getInput('egg-home');
   const mintTokens = tokenSpecs(getInput('mint-tokens'));
@@ -122,15 +131,14 @@ export function readInputs(getInput: GetInput): ActionInputs {
       throw usage('aws-region', 'is required with backend "aws"', 'an AWS region such as us-east-1');
     if (eggHome !== '')
       throw usage('egg-home', 'applies only to backend "local"', 'an empty value with backend "aws"');
-    if (mintTokens.length > 0) {
-      throw new EggError(
-        'ERR_USAGE',
-        'input "mint-tokens" is not supported with backend "aws" yet; token minting in the Action on aws comes next',
-        {
-          hint: 'mint with `egg tokens mint` in a later step for now, or use backend "local"',
-        },
+    if (mintTokens.length > 0 && signingKeyId === undefined) {
+      throw usage(
+        'signing-key-id',
+        'is required with backend "aws" when mint-tokens is set',
+        'the KMS key that signs the tokens (key spec ECC_NIST_EDWARDS25519, usage SIGN_VERIFY): a key id, key ARN, alias name or alias ARN',
       );
     }
+    if (signingKeyId !== undefined) inputs.signingKeyId = signingKeyId;
     inputs.roleToAssume = role;
     inputs.awsRegion = region;
   } else {
@@ -139,6 +147,7 @@ export function readInputs(getInput: GetInput): ActionInputs {
       ['aws-region', region],
       ['table', table],
       ['kms-key-id', kmsKeyId],
+      ['signing-key-id', signingKeyId],
     ] as const) {
       if (value !== undefined)
         throw usage(name, 'applies only to backend "aws"', 'an empty value with backend "local"');

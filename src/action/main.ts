@@ -8,6 +8,7 @@
  * written before every mask for every value is registered.
  */
 import { join } from 'node:path';
+import type { AwsCredentials } from '../aws/clients.js';
 import type { EggConfig } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
@@ -18,7 +19,7 @@ import { type Backend, defaultActor, openLocalBackend } from '../open.js';
 import { Vault } from '../vault/vault.js';
 import { sessionNameFor } from '../auth/sts.js';
 import { explainAccessDenied } from './access-denied.js';
-import { type Exchanged, exchangeToken } from './aws-credentials.js';
+import { type Exchanged, exchangeToken, sdkCredentials } from './aws-credentials.js';
 import { runnerTemp, writePrivateFile } from './files.js';
 import type { ActionInputs } from './inputs.js';
 import { readInputs } from './inputs.js';
@@ -107,7 +108,9 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     // 1b. Tokens: each masked and its id recorded as soon as it exists; set as outputs below,
     //     so a key that cannot be minted for leaves nothing exported.
     const minted =
-      inputs.mintTokens === undefined ? [] : await mintTokens(inputs, home, runner, env, logger, actor);
+      inputs.mintTokens === undefined
+        ? []
+        : await mintTokens(inputs, home, session, runner, env, logger, actor);
     // 2. Files first (the dotenv file, the web-identity token): they are the writes most likely
     //    to be refused (a planted symlink), and a refusal then leaves nothing exported.
     let dotenvPath: string | undefined;
@@ -162,6 +165,7 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
       namespace: inputs.namespace,
       table: inputs.table,
       kmsKeyId: inputs.kmsKeyId,
+      signingKeyId: inputs.signingKeyId,
       rotation: inputs.rotation,
     });
   } finally {
@@ -172,13 +176,15 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
 }
 
 /**
- * Mint the `mint-tokens` tokens (local backend) tagged with the run, attempt and repository.
- * Each token is masked before anything else sees it, and its id saved to the state at once,
- * so the post step revokes whatever was minted even if a later mint fails.
+ * Mint the `mint-tokens` tokens tagged with the run, attempt and repository: in the local
+ * vault, or (aws) with the KMS signing key and the table's token store, through the step's
+ * own STS session. Each token is masked before anything else sees it, and its id saved to
+ * the state at once, so the post step revokes whatever was minted even if a later mint fails.
  */
 async function mintTokens(
   inputs: ActionInputs,
   home: string,
+  session: AwsSession | undefined,
   runner: Runner,
   env: NodeJS.ProcessEnv,
   logger: Logger,
@@ -194,16 +200,37 @@ async function mintTokens(
       .filter(([, value]) => value !== undefined && value !== '')
       .map(([name, value]) => `${name}=${value}`),
   );
-  const vault: TokenVault = { backend: 'local', home, namespace: inputs.namespace };
-  runner.saveState(STATE_TOKEN_VAULT, JSON.stringify(vault));
   const config: EggConfig = {
-    backend: 'local',
+    backend: inputs.backend,
     home,
     namespace: inputs.namespace,
-    keyring: 'local',
+    keyring: inputs.keyring,
     rotation: inputs.rotation,
   };
-  const { tokens, close } = await openTokens(config, { logger, actor });
+  let vault: TokenVault = { backend: 'local', home, namespace: inputs.namespace };
+  if (session !== undefined) {
+    // openAws opened the table, so the table input is set; readInputs requires signing-key-id.
+    const table = inputs.table as string;
+    config.region = session.region;
+    config.table = table;
+    config.signingKeyId = inputs.signingKeyId as string;
+    // Names only: GITHUB_STATE is readable by later steps, and the post step re-assumes the role itself.
+    vault = {
+      backend: 'aws',
+      region: session.region,
+      table,
+      namespace: inputs.namespace,
+      roleArn: inputs.roleToAssume as string,
+      audience: inputs.audience,
+    };
+  }
+  runner.saveState(STATE_TOKEN_VAULT, JSON.stringify(vault));
+  const { tokens, close } = await openTokens(
+    config,
+    session === undefined
+      ? { logger, actor }
+      : { logger, actor, backend: session.backend, credentials: session.credentials },
+  );
   const minted: { key: string; minted: MintedToken }[] = [];
   const ids: string[] = [];
   try {
@@ -225,6 +252,8 @@ interface AwsSession {
   backend: Backend;
   actor: string;
   exchanged: Exchanged;
+  /** The STS credentials as the SDK clients take them: for this process only, never saved. */
+  credentials: AwsCredentials;
   region: string;
 }
 
@@ -235,13 +264,23 @@ async function openAws(
   env: NodeJS.ProcessEnv,
   logger: Logger,
 ): Promise<AwsSession> {
-  const exchange = exchangeToken(inputs, env, logger, (value) => runner.setSecret(value));
+  const exchange = exchangeToken(
+    {
+      roleArn: inputs.roleToAssume as string,
+      audience: inputs.audience,
+      region: inputs.awsRegion as string,
+      durationSeconds: inputs.roleSessionDuration,
+    },
+    env,
+    logger,
+    (value) => runner.setSecret(value),
+  );
   // Load the backend, the SDK clients, the store and the keyring while the token and STS round
   // trips are in flight, so openAwsBackend finds every module it imports loaded. One turn of
   // the event loop first: compiling the SDK blocks the loop, and the token request should be
   // on the wire before it does.
   const modules = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
-    Promise.all([import(/* webpackMode: "eager" */ '../aws/backend.js'), ...awsModules(inputs.keyring)]),
+    Promise.all([import(/* webpackMode: "eager" */ '../aws/backend.js'), ...awsModules(inputs)]),
   );
   modules.catch(() => undefined);
   const exchanged = await exchange;
@@ -258,31 +297,36 @@ async function openAws(
   if (inputs.table !== undefined) config.table = inputs.table;
   if (inputs.kmsKeyId !== undefined) config.kmsKeyId = inputs.kmsKeyId;
   const [{ openAwsBackend }] = await modules;
-  const awsOptions = {
-    logger,
-    credentials: {
-      accessKeyId: credentials.accessKeyId,
-      secretAccessKey: credentials.secretAccessKey,
-      sessionToken: credentials.sessionToken,
-      expiration: credentials.expiration,
-    },
-  };
+  const sdk = sdkCredentials(credentials);
   return {
-    backend: await openAwsBackend(config, awsOptions),
+    backend: await openAwsBackend(config, { logger, credentials: sdk }),
     actor: credentials.assumedRoleArn,
     exchanged,
+    credentials: sdk,
     region,
   };
 }
 
-/** The modules openAwsBackend imports for `keyring` (src/aws/backend.ts, clients.ts), to load them early. */
-function awsModules(keyring: ActionInputs['keyring']): Promise<unknown>[] {
+/**
+ * The modules openAwsBackend imports for the keyring (src/aws/backend.ts, clients.ts), and
+ * openTokens for `mint-tokens` (src/tokens/open.ts), to load them early.
+ */
+function awsModules(inputs: ActionInputs): Promise<unknown>[] {
   return [
     import('../aws/clients.js'),
     import('@aws-sdk/client-dynamodb'),
     import('@aws-sdk/client-kms'),
     import('../stores/dynamodb.js'),
-    keyring === 'kms-hierarchical' ? import('../keyrings/kms-hierarchical.js') : import('../keyrings/kms.js'),
+    inputs.keyring === 'kms-hierarchical'
+      ? import('../keyrings/kms-hierarchical.js')
+      : import('../keyrings/kms.js'),
+    ...(inputs.mintTokens === undefined
+      ? []
+      : [
+          import('../tokens/open.js'),
+          import('../tokens/kms-signer.js'),
+          import('../tokens/dynamodb-token-store.js'),
+        ]),
   ];
 }
 

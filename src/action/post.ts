@@ -8,9 +8,20 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { EggError } from '../errors.js';
 import { isDirectlyInside } from './files.js';
-import { failureMessage } from './report.js';
+import { isNamespace } from '../names.js';
+import type { SecretStore } from '../stores/store.js';
+import type { TokenStore } from '../tokens/token-store.js';
+import { AUDIENCE, REGION, ROLE_ARN, TABLE } from './inputs.js';
+import { failureMessage, runnerLogger } from './report.js';
 import { actionsRunner, type Runner } from './runner.js';
-import { STATE_FILES, STATE_TOKEN_VAULT, STATE_TOKENS, type TokenVault } from './state.js';
+import {
+  type AwsTokenVault,
+  type LocalTokenVault,
+  STATE_FILES,
+  STATE_TOKEN_VAULT,
+  STATE_TOKENS,
+  type TokenVault,
+} from './state.js';
 
 export interface PostOptions {
   runner?: Runner;
@@ -48,7 +59,9 @@ export async function run(options: PostOptions = {}): Promise<void> {
 
 /**
  * Revoke the tokens this job minted, through the vault the main step minted them in (saved as
- * STATE_TOKEN_VAULT). Messages name ids and counts, never tokens.
+ * STATE_TOKEN_VAULT). Messages name ids and counts, never tokens. A revocation that fails is
+ * a warning naming the ids and the command that revokes them, not a failed step: the ids stay
+ * in view, and the tokens expire with their ttl regardless.
  */
 export async function revokeMintedTokens(
   ids: readonly string[],
@@ -60,24 +73,28 @@ export async function revokeMintedTokens(
     return;
   }
   const vault = tokenVault(runner);
-  const hint = `revoke them with \`egg tokens revoke --tag run=<run id>\` (ids: ${ids.join(', ')})`;
   if (vault === undefined) {
     throw new EggError(
       'ERR_INVALID_CONFIG',
       `the main step recorded ${ids.length} token(s) but not the vault they were minted in`,
-      { hint },
+      { hint: revokeHint(ids, env, undefined) },
     );
   }
   let result: { revoked: string[]; unknown: string[] };
   try {
-    result = await revokeLocal(vault, ids, postActor(env));
+    result =
+      vault.backend === 'local'
+        ? await revokeLocal(vault, ids, postActor(env))
+        : await revokeAws(vault, ids, runner, env);
   } catch (error) {
-    const reason = failureMessage(error).replace(/\.$/, '').split('\n')[0] as string;
-    throw new EggError(
+    const reason = (failureMessage(error).split('\n')[0] as string).replace(/\.$/, '');
+    const failed = new EggError(
       'ERR_INVALID_CONFIG',
-      `could not revoke the ${ids.length} token(s) this job minted: ${reason}`,
-      { hint },
+      `could not revoke the ${ids.length} token(s) this job minted in ${vault.namespace}: ${reason}`,
+      { hint: `${revokeHint(ids, env, vault)}; otherwise they stay valid until they expire` },
     );
+    runner.warning(failureMessage(failed));
+    return;
   }
   const n = result.revoked.length;
   runner.info(`Revoked ${n} token${n === 1 ? '' : 's'} minted by this job in ${vault.namespace}.`);
@@ -88,20 +105,31 @@ export async function revokeMintedTokens(
   }
 }
 
+/** `revoke them with \`egg tokens revoke … --tag run=<id>\` (ids: …)`, naming the vault when it is known. */
+function revokeHint(ids: readonly string[], env: NodeJS.ProcessEnv, vault: TokenVault | undefined): string {
+  const command = [
+    vault?.backend === 'aws'
+      ? `EGG_TABLE=${vault.table} egg tokens revoke --backend aws`
+      : 'egg tokens revoke',
+    vault === undefined ? undefined : `--namespace ${vault.namespace}`,
+    `--tag run=${env.GITHUB_RUN_ID || '<run id>'}`,
+  ].filter((part) => part !== undefined);
+  return `revoke them with \`${command.join(' ')}\` (ids: ${ids.join(', ')})`;
+}
+
 /**
  * Revocation needs only the vault file (the token records and the audit trail): not the
  * KEK, the signing key or src/open.ts, whose lazy AWS imports would ship in this bundle.
  */
 async function revokeLocal(
-  vault: TokenVault,
+  vault: LocalTokenVault,
   ids: readonly string[],
   actor: string,
 ): Promise<{ revoked: string[]; unknown: string[] }> {
-  const [{ ensureHome }, { SqliteStore }, { SqliteTokenStore }, { Tokens }] = await Promise.all([
+  const [{ ensureHome }, { SqliteStore }, { SqliteTokenStore }] = await Promise.all([
     import('../home.js'),
     import('../stores/sqlite.js'),
     import('../tokens/sqlite-token-store.js'),
-    import('../tokens/tokens.js'),
   ]);
   ensureHome(vault.home, { create: false });
   // src/open.ts VAULT_FILE: the vault and its token records share one SQLite file.
@@ -110,17 +138,7 @@ async function revokeLocal(
   try {
     const store = new SqliteTokenStore(path);
     try {
-      const refuse = (): never => {
-        throw new EggError('ERR_USAGE', 'the post step only revokes tokens');
-      };
-      const tokens = new Tokens({
-        namespace: vault.namespace,
-        signer: { kind: 'local', kid: refuse, sign: refuse, publicKey: refuse, close: () => {} },
-        tokens: store,
-        secrets,
-        actor,
-      });
-      return await tokens.revoke(ids);
+      return await revokeIn(vault.namespace, store, secrets, actor, ids);
     } finally {
       await store.close();
     }
@@ -129,6 +147,72 @@ async function revokeLocal(
   }
 }
 
+/**
+ * The aws vault: the main step's STS credentials were never saved (GITHUB_STATE is readable
+ * by later steps), so this step trades a fresh OIDC token for its own, as the main step did,
+ * and revokes through the table's token store. Only the DynamoDB client loads: no KMS.
+ */
+async function revokeAws(
+  vault: AwsTokenVault,
+  ids: readonly string[],
+  runner: Runner,
+  env: NodeJS.ProcessEnv,
+): Promise<{ revoked: string[]; unknown: string[] }> {
+  const [
+    { exchangeToken, sdkCredentials },
+    { createDynamoDbClient },
+    { DynamoDbStore },
+    { DynamoDbTokenStore },
+  ] = await Promise.all([
+    import('./aws-credentials.js'),
+    import('../aws/clients.js'),
+    import('../stores/dynamodb.js'),
+    import('../tokens/dynamodb-token-store.js'),
+  ]);
+  const logger = runnerLogger(runner);
+  const { credentials } = await exchangeToken(
+    // STS's shortest session: a few calls need no more.
+    { roleArn: vault.roleArn, audience: vault.audience, region: vault.region, durationSeconds: 900 },
+    env,
+    logger,
+    (value) => runner.setSecret(value),
+  );
+  const client = await createDynamoDbClient({
+    region: vault.region,
+    credentials: sdkCredentials(credentials),
+  });
+  try {
+    const secrets = new DynamoDbStore({ client, table: vault.table, logger });
+    const store = new DynamoDbTokenStore({ client, table: vault.table, logger });
+    return await revokeIn(vault.namespace, store, secrets, credentials.assumedRoleArn, ids);
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Revoke `ids` in `namespace` with a Tokens that can revoke and audit but never sign. */
+async function revokeIn(
+  namespace: string,
+  store: TokenStore,
+  secrets: SecretStore,
+  actor: string,
+  ids: readonly string[],
+): Promise<{ revoked: string[]; unknown: string[] }> {
+  const { Tokens } = await import('../tokens/tokens.js');
+  const refuse = (): never => {
+    throw new EggError('ERR_USAGE', 'the post step only revokes tokens');
+  };
+  const tokens = new Tokens({
+    namespace,
+    signer: { kind: 'local', kid: refuse, sign: refuse, publicKey: refuse, close: () => {} },
+    tokens: store,
+    secrets,
+    actor,
+  });
+  return tokens.revoke(ids);
+}
+
+/** The vault the main step saved, checked field by field: it decides which role this step assumes. */
 function tokenVault(runner: Runner): TokenVault | undefined {
   const text = runner.getState(STATE_TOKEN_VAULT);
   if (text === '') return undefined;
@@ -138,19 +222,31 @@ function tokenVault(runner: Runner): TokenVault | undefined {
   } catch {
     value = undefined;
   }
-  const v = value as Partial<TokenVault> | undefined;
-  if (
-    v?.backend !== 'local' ||
-    typeof v.home !== 'string' ||
-    v.home === '' ||
-    typeof v.namespace !== 'string'
-  ) {
-    throw new EggError(
-      'ERR_INVALID_CONFIG',
-      `the main step's saved state "${STATE_TOKEN_VAULT}" is malformed`,
-    );
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const has = (name: string, pattern?: RegExp) =>
+    typeof v[name] === 'string' && v[name] !== '' && (pattern === undefined || pattern.test(v[name]));
+  if (typeof v.namespace === 'string' && isNamespace(v.namespace)) {
+    if (v.backend === 'local' && has('home')) {
+      return { backend: 'local', home: v.home as string, namespace: v.namespace };
+    }
+    if (
+      v.backend === 'aws' &&
+      has('region', REGION) &&
+      has('table', TABLE) &&
+      has('roleArn', ROLE_ARN) &&
+      has('audience', AUDIENCE)
+    ) {
+      return {
+        backend: 'aws',
+        region: v.region as string,
+        table: v.table as string,
+        namespace: v.namespace,
+        roleArn: v.roleArn as string,
+        audience: v.audience as string,
+      };
+    }
   }
-  return { backend: 'local', home: v.home, namespace: v.namespace };
+  throw new EggError('ERR_INVALID_CONFIG', `the main step's saved state "${STATE_TOKEN_VAULT}" is malformed`);
 }
 
 /** The post step's actor in the audit trail: the OS user and the run, as main's (src/open.ts defaultActor). */

@@ -5,13 +5,26 @@ export const STATE_FILES = 'files';
 /** JSON array of token ids the job minted, for the post step to revoke. */
 export const STATE_TOKENS = 'tokens';
 /**
- * JSON `{ backend: 'local', home, namespace }`: where the job minted its tokens, saved before
- * the first mint, so the post step revokes through the same vault whatever its inputs.
+ * JSON `TokenVault`: where the job minted its tokens, saved before the first mint, so the post
+ * step revokes through the same vault whatever its inputs. GITHUB_STATE is readable by later
+ * steps, so it holds only names: never a credential, a token or a key.
  */
 export const STATE_TOKEN_VAULT = 'token-vault';
 
-export interface TokenVault {
+export type TokenVault = LocalTokenVault | AwsTokenVault;
+
+export interface LocalTokenVault {
   backend: 'local';
   home: string;
   namespace: string;
+}
+
+/** The post step re-assumes `roleArn` with a fresh OIDC token for `audience`: the main step's credentials are not kept. */
+export interface AwsTokenVault {
+  backend: 'aws';
+  region: string;
+  table: string;
+  namespace: string;
+  roleArn: string;
+  audience: string;
 }

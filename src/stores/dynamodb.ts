@@ -1,7 +1,9 @@
 /**
- * The DynamoDB store: one table, partition key `pk` = the namespace (so IAM's
- * `dynamodb:LeadingKeys` can confine a role to it), sort key `sk`:
- * `S#<name>` a secret, `K#namespace` the namespace KEK, `A#<seq, 12 digits>` an audit record.
+ * The DynamoDB store: one table, partition key `pk`, sort key `sk`. The namespace's own
+ * partition (`pk` = the namespace) holds `S#<name>` secrets and `K#namespace` its KEK; its
+ * audit records, `A#<seq, 12 digits>`, live in the partition `audit#<namespace>`. IAM's
+ * `dynamodb:LeadingKeys` confines a role per partition, so a read-only CI role can append
+ * to its audit trail without being able to write a secret (DESIGN, Crypto: deferred rotation).
  * docs/dynamodb.md documents the items and which calls each vault operation makes.
  *
  * Semantics match the SQLite store: reads are strongly consistent, every write is
@@ -20,6 +22,7 @@ import {
   type PutItemCommandInput,
   QueryCommand,
   type QueryCommandInput,
+  UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { awsErrorName, identityProblem, isConditionFailed } from '../aws/errors.js';
 import { DecryptionFailed, EggError } from '../errors.js';
@@ -32,6 +35,8 @@ type Item = Record<string, AttributeValue>;
 export const SECRET_PREFIX = 'S#';
 export const NAMESPACE_KEY_SK = 'K#namespace';
 export const AUDIT_PREFIX = 'A#';
+/** The attribute a table's TTL reaps items by: token records and revocations carry it. */
+export const TTL_ATTRIBUTE = 'expiresAt';
 /** BatchGetItem takes at most 100 keys a call (DynamoDB API Reference, BatchGetItem). */
 const BATCH_GET_MAX = 100;
 /** Rounds of UnprocessedKeys before giving up on a throttled batch. */
@@ -39,6 +44,9 @@ const UNPROCESSED_ATTEMPTS = 8;
 /** Rounds of a lost audit-head race across processes before giving up. */
 const AUDIT_ATTEMPTS = 50;
 
+/** The partition of a namespace's audit trail (`#` never occurs in a namespace, so none collide). */
+export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_PREFIX}${namespace}`;
+export const AUDIT_PARTITION_PREFIX = 'audit#';
 export const auditSortKey = (seq: number): string => `${AUDIT_PREFIX}${String(seq).padStart(12, '0')}`;
 
 export interface DynamoDbStoreOptions {
@@ -163,11 +171,15 @@ export class DynamoDbStore implements SecretStore {
     if (!this.#heads.has(namespace)) await this.#auditHead(namespace);
   }
 
-  async readAudit(namespace: string): Promise<AuditRecord[]> {
+  async readAudit(namespace: string, options: { afterSeq?: number } = {}): Promise<AuditRecord[]> {
     const items = await this.#query('Query', namespace, {
-      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
       ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
-      ExpressionAttributeValues: { ':pk': { S: namespace }, ':prefix': { S: AUDIT_PREFIX } },
+      ExpressionAttributeValues: {
+        ':pk': { S: auditPartition(namespace) },
+        ':from': { S: auditSortKey((options.afterSeq ?? 0) + 1) },
+        ':to': { S: `${AUDIT_PREFIX}~` },
+      },
     });
     return items.map((item) => toAudit(namespace, item));
   }
@@ -218,7 +230,7 @@ export class DynamoDbStore implements SecretStore {
       TableName: this.table,
       KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
       ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
-      ExpressionAttributeValues: { ':pk': { S: namespace }, ':prefix': { S: AUDIT_PREFIX } },
+      ExpressionAttributeValues: { ':pk': { S: auditPartition(namespace) }, ':prefix': { S: AUDIT_PREFIX } },
       ScanIndexForward: false,
       Limit: 1,
       ConsistentRead: true,
@@ -355,6 +367,8 @@ export async function createTable(
               { AttributeName: 'sk', KeyType: 'RANGE' },
             ],
             BillingMode: 'PAY_PER_REQUEST',
+            // The deferred rotator follows the audit records' inserts (infra: a Lambda on the stream).
+            StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
           }),
         ),
       { label: 'dynamodb.CreateTable' },
@@ -367,7 +381,10 @@ export async function createTable(
   const deadline = Date.now() + (options.timeoutMs ?? 300_000);
   for (let attempt = 0; ; attempt++) {
     const status = await describeTableStatus(client, table);
-    if (status === 'ACTIVE') return created;
+    if (status === 'ACTIVE') {
+      if (created) await enableTimeToLive(client, table);
+      return created;
+    }
     if (Date.now() > deadline) {
       throw new EggError(
         'ERR_STORE_UNAVAILABLE',
@@ -375,6 +392,24 @@ export async function createTable(
       );
     }
     await (options.sleep ?? sleep)(Math.min(2000, 100 * 2 ** attempt));
+  }
+}
+
+/** Token items carry `expiresAt` (epoch seconds, docs/tokens.md): let DynamoDB reap them after expiry. */
+async function enableTimeToLive(client: DynamoDBClient, table: string): Promise<void> {
+  try {
+    await retry(
+      () =>
+        client.send(
+          new UpdateTimeToLiveCommand({
+            TableName: table,
+            TimeToLiveSpecification: { Enabled: true, AttributeName: TTL_ATTRIBUTE },
+          }),
+        ),
+      { label: 'dynamodb.UpdateTimeToLive' },
+    );
+  } catch (error) {
+    throw translateTableError(error, 'UpdateTimeToLive', table);
   }
 }
 
@@ -468,7 +503,7 @@ function toNamespaceKey(namespace: string, item: Item): NamespaceKeyItem {
 
 function fromAudit(record: AuditRecord): Item {
   return {
-    pk: { S: record.namespace },
+    pk: { S: auditPartition(record.namespace) },
     sk: { S: auditSortKey(record.seq) },
     seq: num(record.seq),
     time: { S: record.time },

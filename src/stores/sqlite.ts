@@ -163,10 +163,10 @@ export class SqliteStore implements SecretStore {
     }
   }
 
-  async readAudit(namespace: string): Promise<AuditRecord[]> {
+  async readAudit(namespace: string, options: { afterSeq?: number } = {}): Promise<AuditRecord[]> {
     return this.#db
-      .prepare('SELECT * FROM audit WHERE namespace = ? ORDER BY seq')
-      .all(namespace)
+      .prepare('SELECT * FROM audit WHERE namespace = ? AND seq > ? ORDER BY seq')
+      .all(namespace, options.afterSeq ?? 0)
       .map((row) => toAudit(row as Row));
   }
 

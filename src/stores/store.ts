@@ -77,7 +77,7 @@ export interface SecretStore {
   appendAudit(namespace: string, build: (head: AuditRecord | undefined) => AuditRecord): Promise<AuditRecord>;
   /** Optional: fetch what the next append needs (the chain's head), overlapped with item reads. */
   warmAudit?(namespace: string): Promise<void>;
-  /** The namespace's records in `seq` order. */
-  readAudit(namespace: string): Promise<AuditRecord[]>;
+  /** The namespace's records in `seq` order; with `afterSeq`, only those after it (a follower's cursor). */
+  readAudit(namespace: string, options?: { afterSeq?: number }): Promise<AuditRecord[]>;
   close(): Promise<void>;
 }

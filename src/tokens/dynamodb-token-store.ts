@@ -1,6 +1,7 @@
 /**
- * The DynamoDB token store: items in the namespace's partition of the vault table (so
- * `dynamodb:LeadingKeys` confines them like the secrets), beside `S#`, `K#` and `A#`:
+ * The DynamoDB token store: items in the partition `tokens#<namespace>` of the vault table
+ * (so `dynamodb:LeadingKeys` confines them per namespace, and a grant may mint tokens
+ * without being able to write the namespace's secrets):
  * - `TK#<id>` a minted token's record (claims and the token's digest, never the token
  *   string) and its spend counter: the proxy's `ADD spent :cost`, conditional on the
  *   digest and on `spent <= cap - cost`, is also its proof that the token was minted here;
@@ -29,6 +30,8 @@ export const TOKEN_PREFIX_SK = 'TK#';
 export const REVOCATION_PREFIX_SK = 'RV#';
 export const REVOCATION_HEAD_SK = 'RV#head';
 export const REVOKED_PREFIX_SK = 'RV#t#';
+/** The partition of a namespace's token items (`#` never occurs in a namespace, so none collide). */
+export const tokenPartition = (namespace: string): string => `tokens#${namespace}`;
 
 export interface DynamoDbTokenStoreOptions {
   client: DynamoDBClient;
@@ -64,7 +67,7 @@ export class DynamoDbTokenStore implements TokenStore {
         new PutItemCommand({
           TableName: this.#table,
           Item: {
-            pk: str(r.namespace),
+            pk: str(tokenPartition(r.namespace)),
             sk: str(`${TOKEN_PREFIX_SK}${r.id}`),
             digest: str(r.digest),
             spent: num(0),
@@ -123,7 +126,7 @@ export class DynamoDbTokenStore implements TokenStore {
             new PutItemCommand({
               TableName: this.#table,
               Item: {
-                pk: str(namespace),
+                pk: str(tokenPartition(namespace)),
                 sk: str(`${REVOKED_PREFIX_SK}${id}`),
                 exp: num(exp),
                 expiresAt: num(exp + 3600),
@@ -143,7 +146,7 @@ export class DynamoDbTokenStore implements TokenStore {
         this.#client.send(
           new UpdateItemCommand({
             TableName: this.#table,
-            Key: { pk: str(namespace), sk: str(REVOCATION_HEAD_SK) },
+            Key: { pk: str(tokenPartition(namespace)), sk: str(REVOCATION_HEAD_SK) },
             UpdateExpression: 'SET notBefore = :nb ADD version :one',
             ConditionExpression: 'attribute_not_exists(notBefore) OR notBefore < :nb',
             ExpressionAttributeValues: { ':nb': num(notBefore), ':one': num(1) },
@@ -162,7 +165,7 @@ export class DynamoDbTokenStore implements TokenStore {
       this.#client.send(
         new GetItemCommand({
           TableName: this.#table,
-          Key: { pk: str(namespace), sk: str(REVOCATION_HEAD_SK) },
+          Key: { pk: str(tokenPartition(namespace)), sk: str(REVOCATION_HEAD_SK) },
           ConsistentRead: true,
         }),
       ),
@@ -199,7 +202,7 @@ export class DynamoDbTokenStore implements TokenStore {
             TableName: this.#table,
             // The token's own record, in the token's own partition: a role of another
             // namespace cannot have written it (dynamodb:LeadingKeys), whatever it can sign.
-            Key: { pk: str(namespace), sk: str(`${TOKEN_PREFIX_SK}${id}`) },
+            Key: { pk: str(tokenPartition(namespace)), sk: str(`${TOKEN_PREFIX_SK}${id}`) },
             // Conditions cannot add, so `spent + cost <= cap` is written `spent <= cap - cost`.
             // `digest = :d` is false on a missing item, so no item is ever created here.
             UpdateExpression: 'ADD spent :c',
@@ -230,7 +233,7 @@ export class DynamoDbTokenStore implements TokenStore {
       this.#client.send(
         new UpdateItemCommand({
           TableName: this.#table,
-          Key: { pk: str(namespace), sk: str(REVOCATION_HEAD_SK) },
+          Key: { pk: str(tokenPartition(namespace)), sk: str(REVOCATION_HEAD_SK) },
           UpdateExpression: 'ADD version :one',
           ExpressionAttributeValues: { ':one': num(1) },
         }),
@@ -246,7 +249,7 @@ export class DynamoDbTokenStore implements TokenStore {
         TableName: this.#table,
         KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
         ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
-        ExpressionAttributeValues: { ':pk': str(namespace), ':prefix': str(prefix) },
+        ExpressionAttributeValues: { ':pk': str(tokenPartition(namespace)), ':prefix': str(prefix) },
         ConsistentRead: true,
         ...(start === undefined ? {} : { ExclusiveStartKey: start }),
       });

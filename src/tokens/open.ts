@@ -4,19 +4,25 @@
  * key. The AWS SDK loads only on the `aws` path.
  */
 import { join } from 'node:path';
+import type { AwsCredentials, AwsCredentialsProvider } from '../aws/clients.js';
 import type { EggConfig } from '../config.js';
 import { EggError } from '../errors.js';
 import { ensureHome, readKeyFile, readOrCreateKey } from '../home.js';
 import { type Logger, nullLogger } from '../log.js';
-import { defaultActor, openBackend, VAULT_FILE } from '../open.js';
+import { type Backend, defaultActor, loginCredentials, openBackend, VAULT_FILE } from '../open.js';
 import { LocalSigner, SIGNING_KEY_FILE, type TokenSigner } from './signer.js';
 import type { TokenStore } from './token-store.js';
 import { Tokens } from './tokens.js';
 
+/** For `aws`: credentials for the SDK clients (the Action's STS session); otherwise the SDK's default chain. */
+interface AwsOptions {
+  credentials?: AwsCredentials | AwsCredentialsProvider | undefined;
+}
+
 /** The token signer: `EGG_HOME/signing-key` (created on first use when `create`) or the KMS key. */
 export async function openSigner(
   config: EggConfig,
-  options: { create?: boolean; logger?: Logger } = {},
+  options: { create?: boolean; logger?: Logger } & AwsOptions = {},
 ): Promise<TokenSigner> {
   if (config.backend === 'local') {
     ensureHome(config.home, { create: options.create ?? false });
@@ -32,7 +38,7 @@ export async function openSigner(
     import('../aws/clients.js'),
     import('./kms-signer.js'),
   ]);
-  const client = await createKmsClient({ region: config.region });
+  const client = await createKmsClient({ region: config.region, credentials: options.credentials });
   return new KmsSigner({
     client,
     keyId: config.signingKeyId,
@@ -58,7 +64,7 @@ function readSigningKey(path: string): Buffer {
 /** The token store of the configured backend. */
 export async function openTokenStore(
   config: EggConfig,
-  options: { create?: boolean; logger?: Logger; busyTimeoutMs?: number } = {},
+  options: { create?: boolean; logger?: Logger; busyTimeoutMs?: number } & AwsOptions = {},
 ): Promise<TokenStore> {
   if (config.backend === 'local') {
     ensureHome(config.home, { create: options.create ?? false });
@@ -77,7 +83,7 @@ export async function openTokenStore(
     import('../aws/clients.js'),
     import('./dynamodb-token-store.js'),
   ]);
-  const client = await createDynamoDbClient({ region: config.region });
+  const client = await createDynamoDbClient({ region: config.region, credentials: options.credentials });
   return new DynamoDbTokenStore({
     client,
     table: config.table,
@@ -87,29 +93,45 @@ export async function openTokenStore(
 }
 
 /**
- * Minting, listing and revocation for `config.namespace`; `close()` releases everything.
- * The signing key is opened (and, locally, created) only when a token is minted.
+ * Minting, listing and revocation for `config.namespace`; `close()` releases everything it
+ * opened. The signing key is opened (and, locally, created) only when a token is minted.
+ * `backend`: a vault already open (the Action's, with its STS session), used for the keys'
+ * upstreams and the audit trail and left open; `credentials` then reach the token store and
+ * the signer too, so every AWS call is made with that one session.
  */
 export async function openTokens(
   config: EggConfig,
-  options: { logger?: Logger; actor?: string } = {},
+  options: { logger?: Logger; actor?: string; backend?: Backend } & AwsOptions = {},
 ): Promise<{ tokens: Tokens; close: () => Promise<void> }> {
   const logger = options.logger ?? nullLogger;
-  const backend = await openBackend(config, { logger });
-  let store: TokenStore;
-  try {
-    store = await openTokenStore(config, { logger });
-  } catch (error) {
+  // The vault, the token store and the signer act as one identity: the given session, or
+  // else the one the vault itself would use (an `egg login` session, or the default chain).
+  const credentials =
+    options.credentials ??
+    (config.backend === 'aws' && options.backend === undefined
+      ? await loginCredentials(config, logger)
+      : undefined);
+  const owned = options.backend === undefined;
+  const backend = options.backend ?? (await openBackend(config, { logger }));
+  const closeBackend = async () => {
+    if (!owned) return;
     backend.keyring.close();
     await backend.store.close();
+  };
+  let store: TokenStore;
+  try {
+    store = await openTokenStore(config, { logger, credentials });
+  } catch (error) {
+    await closeBackend();
     throw error;
   }
   let signer: Promise<TokenSigner> | undefined;
+  const open = () => (signer ??= openSigner(config, { logger, create: true, credentials }));
   const lazySigner: TokenSigner = {
     kind: config.backend === 'local' ? 'local' : 'kms',
-    kid: async () => (await (signer ??= openSigner(config, { logger, create: true }))).kid(),
-    sign: async (data) => (await (signer ??= openSigner(config, { logger, create: true }))).sign(data),
-    publicKey: async () => (await (signer ??= openSigner(config, { logger, create: true }))).publicKey(),
+    kid: async () => (await open()).kid(),
+    sign: async (data) => (await open()).sign(data),
+    publicKey: async () => (await open()).publicKey(),
     close: () => {},
   };
   const tokens = new Tokens({
@@ -123,8 +145,7 @@ export async function openTokens(
     tokens,
     close: async () => {
       await signer?.then((s) => s.close()).catch(() => undefined);
-      backend.keyring.close();
-      await Promise.all([backend.store.close(), store.close()]);
+      await Promise.all([closeBackend(), store.close()]);
     },
   };
 }

@@ -55,11 +55,26 @@ export interface PulledSecret {
   gen: number;
 }
 
+/** What happened to each read item's data key: replaced, lost a race, failed, or left to the rotator. */
+export interface RotationCounts {
+  rotated: number;
+  skipped: number;
+  failed: number;
+  deferred: number;
+}
+
 export interface PullResult {
   secrets: PulledSecret[];
   /** Requested names that do not exist (only with `allowMissing`). */
   missing: string[];
-  rotation: { rotated: number; skipped: number; failed: number; deferred: number };
+  rotation: RotationCounts;
+}
+
+/** An item decrypted in memory, with the data key its rotation will use (none when deferred). */
+interface Opened {
+  item: SecretItem;
+  value: Buffer;
+  fresh: DataKey | undefined;
 }
 
 export interface SetOptions {
@@ -160,27 +175,10 @@ export class Vault {
       );
     }
 
-    const opened: { item: SecretItem; value: Buffer; fresh: DataKey | undefined }[] = [];
+    let opened: Opened[];
     try {
-      await mapLimit(items, this.#concurrency, async (item) => {
-        const context = this.#context(item.name);
-        // For inline rotation the next data key is fetched alongside the unwrap: one round trip, not two.
-        const [dek, fresh] = await settleAll(
-          this.#keyring.unwrap(item.wrappedKey, item.keyId, context),
-          this.#rotation === 'inline' ? this.#keyring.generate(context) : Promise.resolve(undefined),
-        );
-        try {
-          const value = open(dek, item, itemAad(item), `secret ${item.name}`);
-          opened.push({ item, value, fresh });
-        } catch (error) {
-          wipe(fresh?.plaintext);
-          throw error;
-        } finally {
-          wipe(dek);
-        }
-      });
+      opened = await this.#openAll(items, this.#rotation === 'inline');
     } catch (error) {
-      for (const { value, fresh } of opened) wipe(value, fresh?.plaintext);
       await this.#audit({
         action: 'read',
         targets: items.map((item) => item.name),
@@ -200,6 +198,43 @@ export class Vault {
       }),
     ]);
     return { secrets, missing, rotation };
+  }
+
+  /**
+   * The deferred rotator's pass (DESIGN, Crypto): re-encrypt `names` (every secret when
+   * undefined) under fresh data keys, each write conditional on the `rev` and `gen` read, and
+   * record it. A name that no longer exists is nothing to rotate. Values never leave here.
+   */
+  async rotate(names?: readonly string[]): Promise<RotationCounts> {
+    if (names !== undefined) for (const name of names) assertSecretName(name);
+    const [items] = await Promise.all([
+      this.#store.getSecrets(this.namespace, names === undefined ? undefined : [...new Set(names)]),
+      this.#keyring.warm?.(this.namespace),
+      this.#store.warmAudit?.(this.namespace),
+    ]);
+    if (items.length === 0) return { rotated: 0, skipped: 0, failed: 0, deferred: 0 };
+    let opened: Opened[];
+    try {
+      opened = await this.#openAll(items, true);
+    } catch (error) {
+      await this.#audit({
+        action: 'rotate',
+        targets: items.map((item) => item.name),
+        outcome: outcomeOf(error),
+      }).catch(() => undefined);
+      throw error;
+    }
+    try {
+      const counts = await this.#rotateAll(opened);
+      await this.#audit({
+        action: 'rotate',
+        targets: opened.map(({ item }) => item.name).sort(),
+        outcome: counts.failed === 0 ? 'ok' : 'partial',
+      });
+      return counts;
+    } finally {
+      for (const { value } of opened) wipe(value);
+    }
   }
 
   /** Every secret's metadata, sorted by name. Decrypts nothing. */
@@ -228,8 +263,39 @@ export class Vault {
     return verifyChain(await this.#store.readAudit(this.namespace));
   }
 
+  /**
+   * Unwrap and decrypt `items` with bounded concurrency, fetching each one's next data key
+   * alongside the unwrap when `withFresh` (one round trip, not two). On any failure every
+   * value and key opened so far is wiped before the error is thrown.
+   */
+  async #openAll(items: readonly SecretItem[], withFresh: boolean): Promise<Opened[]> {
+    const opened: Opened[] = [];
+    try {
+      await mapLimit(items, this.#concurrency, async (item) => {
+        const context = this.#context(item.name);
+        const [dek, fresh] = await settleAll(
+          this.#keyring.unwrap(item.wrappedKey, item.keyId, context),
+          withFresh ? this.#keyring.generate(context) : Promise.resolve(undefined),
+        );
+        try {
+          const value = open(dek, item, itemAad(item), `secret ${item.name}`);
+          opened.push({ item, value, fresh });
+        } catch (error) {
+          wipe(fresh?.plaintext);
+          throw error;
+        } finally {
+          wipe(dek);
+        }
+      });
+    } catch (error) {
+      for (const { value, fresh } of opened) wipe(value, fresh?.plaintext);
+      throw error;
+    }
+    return opened;
+  }
+
   /** Re-encrypt each opened item under its fresh data key, conditional on the `rev` and `gen` read. */
-  async #rotateAll(opened: { item: SecretItem; value: Buffer; fresh: DataKey | undefined }[]) {
+  async #rotateAll(opened: Opened[]): Promise<RotationCounts> {
     const rotation = { rotated: 0, skipped: 0, failed: 0, deferred: 0 };
     await mapLimit(opened, this.#concurrency, async ({ item, value, fresh }) => {
       if (fresh === undefined) {

@@ -10,8 +10,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openAwsBackend } from '../../src/aws/backend.js';
+import { createKmsClient } from '../../src/aws/clients.js';
 import type { EggConfig } from '../../src/config.js';
 import { nullLogger } from '../../src/log.js';
+import { KmsSigner } from '../../src/tokens/kms-signer.js';
+import { openTokens } from '../../src/tokens/open.js';
+import { TokenVerifier } from '../../src/tokens/verifier.js';
 import { Vault } from '../../src/vault/vault.js';
 import { commandData, type Job, newJob, type StepResult, spawnNode } from '../support/action-runner.js';
 import { createTestKmsKey, createTestTable, useTestAws } from '../support/aws.js';
@@ -19,6 +23,7 @@ import { findLeaks } from '../support/cli.js';
 import { type FakeAws, type FakeRequest, startFakeAws } from '../support/fake-aws.js';
 import { type FakeOidc, startFakeOidc } from '../support/fake-oidc.js';
 import { type FakeSts, startFakeSts } from '../support/fake-sts.js';
+import { type FakeKms, startFakeKmsSigner } from '../support/proxy-fake-kms.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/egg-ci';
 const CANARY = 'egg-canary-aws-5d1e0b7a-DO-NOT-LEAK';
@@ -236,7 +241,8 @@ describe.skipIf(inject('aws') === null)('the Action on the aws backend', () => {
       expectRefused(job, main, [
         `access denied: the role ${ROLE} may not call dynamodb:BatchGetItem for namespace ${config.namespace}.`,
         `Allow dynamodb:BatchGetItem in the IAM policy of ${ROLE} on table ${config.table}, with the condition ` +
-          `"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${config.namespace}"]} that keeps the role to this namespace.`,
+          `"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${config.namespace}", "audit#${config.namespace}"]} ` +
+          'that keeps the role to this namespace (docs/dynamodb.md: which partition holds what).',
       ]);
       // A denial is not retried.
       expect(fake.requests.filter((r) => r.operation === 'BatchGetItem')).toHaveLength(1);
@@ -256,6 +262,206 @@ describe.skipIf(inject('aws') === null)('the Action on the aws backend', () => {
           'namespace (the key policy must let IAM policies grant access).',
       ]);
       expect(new Set(fake.requests.map((r) => r.operation))).toEqual(new Set(['Decrypt', 'GenerateDataKey']));
+    });
+  });
+
+  describe('mint-tokens', () => {
+    const PROVIDER_KEY = 'sk-aws-mint-canary-8c4f2e91-DO-NOT-LEAK';
+    const TAGS = { run: '4242', attempt: '1', repo: 'acme/web' };
+    let kms: FakeKms;
+    let tokenConfig: EggConfig;
+    let env: NodeJS.ProcessEnv;
+    let mintInputs: Record<string, string>;
+
+    beforeAll(async () => {
+      // moto has no Ed25519 keys: the fake answers Sign and GetPublicKey and passes the data-key calls to moto.
+      kms = await startFakeKmsSigner({ forward: useTestAws().moto });
+      tokenConfig = { ...config, namespace: `${config.namespace}-tokens`, signingKeyId: kms.keyArn };
+      const backend = await openAwsBackend(tokenConfig, { logger: nullLogger });
+      const vault = new Vault({ ...backend, namespace: tokenConfig.namespace, actor: 'test' });
+      await vault.set('OPENAI_KEY', Buffer.from(PROVIDER_KEY), { upstream: 'https://api.openai.example' });
+      await vault.set('OTHER_KEY', Buffer.from(`other-${PROVIDER_KEY}`), {
+        upstream: 'https://api.other.example',
+      });
+      backend.keyring.close();
+      await backend.store.close();
+      env = {
+        ...childEnv,
+        AWS_ENDPOINT_URL_KMS: kms.endpoint,
+        // Nothing for the SDK's default chain to find: every client must get the STS session.
+        AWS_SHARED_CREDENTIALS_FILE: join(base, 'no-credentials'),
+        AWS_CONFIG_FILE: join(base, 'no-config'),
+      };
+      mintInputs = {
+        ...inputs,
+        namespace: tokenConfig.namespace,
+        secrets: 'OPENAI_KEY',
+        'export-env': 'false',
+        'signing-key-id': kms.keyArn,
+        'mint-tokens': [
+          'OPENAI_KEY origins=https://app.example.com ttl=30m rps=5 burst=10 spend=1000',
+          'OTHER_KEY origins=https://other.example.com ttl=2h rps=1 spend=50 cost=5',
+        ].join('\n'),
+      };
+    });
+    afterAll(() => kms?.close());
+
+    /** The job's tokens as `egg tokens list` sees them in the table. */
+    const listed = async (ids: readonly string[]) => {
+      const { tokens, close } = await openTokens(tokenConfig, { actor: 'test' });
+      try {
+        // In the order of `ids` (list orders by iat, and both were minted in one second).
+        const listed = await tokens.list();
+        return ids.map((id) => listed.find((t) => t.id === id)).filter((t) => t !== undefined);
+      } finally {
+        await close();
+      }
+    };
+
+    /** Every secret of the job, in every form, in every place a later step or a log reader could see. */
+    const expectNoLeaks = (steps: StepResult[], secrets: string[], allowedInOutputs: string[] = []) => {
+      for (const step of steps) {
+        const places = [
+          unmasked(step).join('\n'),
+          step.stderr,
+          step.summary,
+          step.envFile,
+          [...step.state.values()].join('\n'),
+        ];
+        for (const secret of secrets) {
+          for (const text of places) expect(findLeaks(text, secret)).toEqual([]);
+          if (!allowedInOutputs.includes(secret)) expect(findLeaks(step.outputFile, secret)).toEqual([]);
+        }
+      }
+    };
+
+    it('mints with the KMS key and the STS session; the post step re-assumes the role and revokes them', async () => {
+      const job = newJob(base);
+      const calls = sts.calls.length;
+      const main = await job.main(mintInputs, env);
+      expect(main.stderr).toBe('');
+      expect(main.stdout.split('\n').filter((line) => line.startsWith('::error::'))).toEqual([]);
+      expect(main.code).toBe(0);
+      const session = sts.issued.at(-1) as FakeSts['issued'][number];
+
+      const openai = main.outputs.get('token-OPENAI_KEY') as string;
+      const other = main.outputs.get('token-OTHER_KEY') as string;
+      expect(openai).toMatch(/^egg_/);
+      expect(other).toMatch(/^egg_/);
+
+      // Masked: every token's ::add-mask:: comes before any line that is not a mask.
+      const lines = main.stdout.split('\n').filter((line) => line !== '');
+      const firstOther = lines.findIndex((line) => !line.startsWith('::add-mask::'));
+      const masks = lines.slice(0, firstOther).map((line) => commandData(line, 'add-mask'));
+      for (const token of [openai, other]) {
+        expect(masks).toContain(token);
+        expect(masks).toContain(Buffer.from(token).toString('base64'));
+        for (const line of lines.slice(firstOther)) expect(line).not.toContain(token);
+      }
+
+      // Signed by the KMS key, with the step's STS session (the child has no other credentials).
+      expect(kms.calls.filter((op) => op === 'Sign')).toHaveLength(2);
+      expect(new Set(kms.signers)).toEqual(new Set([session.accessKeyId]));
+      const signer = new KmsSigner({
+        client: await createKmsClient({ endpoint: kms.endpoint }),
+        keyId: kms.keyArn,
+        ownsClient: true,
+      });
+      const verifier = new TokenVerifier({ publicKey: await signer.publicKey() });
+      signer.close();
+      const a = await verifier.verify(openai);
+      const b = await verifier.verify(other);
+      if (!a.ok || !b.ok) throw new Error('a minted token did not verify with the KMS public key');
+      expect(a.claims).toMatchObject({
+        sub: tokenConfig.namespace,
+        key: 'OPENAI_KEY',
+        rps: 5,
+        burst: 10,
+        tags: TAGS,
+      });
+      expect(b.claims).toMatchObject({ key: 'OTHER_KEY', spend: 50, cost: 5, tags: TAGS });
+
+      // The ids in the state, one by one; the vault by name only.
+      const ids = [a.claims.jti, b.claims.jti];
+      expect(JSON.parse(main.state.get('tokens') as string)).toEqual(ids);
+      expect(main.outputs.get('token-ids')).toBe(ids.join(','));
+      expect(JSON.parse(main.state.get('token-vault') as string)).toEqual({
+        backend: 'aws',
+        region: 'us-east-1',
+        table: tokenConfig.table,
+        namespace: tokenConfig.namespace,
+        roleArn: ROLE,
+        audience: 'sts.amazonaws.com',
+      });
+      // The token records in the table, tagged with the run.
+      const before = await listed(ids);
+      expect(before.map((t) => [t.id, t.status, t.tags])).toEqual([
+        [ids[0], 'active', TAGS],
+        [ids[1], 'active', TAGS],
+      ]);
+
+      const kmsCalls = kms.calls.length;
+      const post = await job.post(env);
+      expect(post).toMatchObject({ code: 0, stderr: '' });
+      // Its own OIDC token, masked first; then the revocation.
+      const postLines = post.stdout.split('\n');
+      expect(commandData(postLines[0] as string, 'add-mask')).toMatch(/^eyJ/);
+      expect(postLines.slice(1)).toEqual([
+        `Revoked 2 tokens minted by this job in ${tokenConfig.namespace}.`,
+        '',
+      ]);
+      // Its own STS exchange (the main step's credentials were never saved), and no KMS at all.
+      expect(sts.calls.slice(calls)).toEqual([
+        { roleArn: ROLE, sessionName: 'egg-4242-1', durationSeconds: 900, outcome: 'ok' },
+        { roleArn: ROLE, sessionName: 'egg-4242-1', durationSeconds: 900, outcome: 'ok' },
+      ]);
+      expect(kms.calls.length).toBe(kmsCalls);
+      const after = await listed(ids);
+      expect(after.map((t) => [t.id, t.status])).toEqual([
+        [ids[0], 'revoked'],
+        [ids[1], 'revoked'],
+      ]);
+
+      const credentials = sts.issued.slice(-2).flatMap((c) => [c.secretAccessKey, c.sessionToken]);
+      expectNoLeaks([main, post], [PROVIDER_KEY, openai, other, ...credentials], [openai, other]);
+    });
+
+    it('warns with the ids and the revoke command when STS refuses the post step, and still succeeds', async () => {
+      const job = newJob(base);
+      const main = await job.main(mintInputs, env);
+      expect(main).toMatchObject({ code: 0, stderr: '' });
+      const ids = JSON.parse(main.state.get('tokens') as string) as string[];
+      expect(ids).toHaveLength(2);
+      const tokens = [main.outputs.get('token-OPENAI_KEY'), main.outputs.get('token-OTHER_KEY')] as string[];
+      const calls = sts.calls.length;
+
+      sts.failNext(1, 403, 'AccessDenied');
+      const post = await job.post(env);
+      expect(post).toMatchObject({ code: 0, stderr: '' });
+      expect(sts.calls.slice(calls)).toEqual([
+        { roleArn: ROLE, sessionName: 'egg-4242-1', durationSeconds: 900, outcome: 'AccessDenied' },
+      ]);
+      expect(unmasked(post)).toEqual([
+        `::warning::could not revoke the 2 token(s) this job minted in ${tokenConfig.namespace}: ` +
+          `STS refused to let this job assume ${ROLE}: AccessDenied.%0A` +
+          `Revoke them with \`EGG_TABLE=${tokenConfig.table} egg tokens revoke --backend aws ` +
+          `--namespace ${tokenConfig.namespace} --tag run=4242\` (ids: ${ids.join(', ')}); ` +
+          'otherwise they stay valid until they expire.',
+        '',
+      ]);
+      expect((await listed(ids)).map((t) => t.status)).toEqual(['active', 'active']);
+
+      const credentials = sts.issued.slice(-1).flatMap((c) => [c.secretAccessKey, c.sessionToken]);
+      expectNoLeaks([main, post], [PROVIDER_KEY, ...tokens, ...credentials], tokens);
+
+      // What the warning says to run does it.
+      const { tokens: revoker, close } = await openTokens(tokenConfig, { actor: 'test' });
+      try {
+        await revoker.revoke([], { run: '4242' });
+      } finally {
+        await close();
+      }
+      expect((await listed(ids)).map((t) => t.status)).toEqual(['revoked', 'revoked']);
     });
   });
 });

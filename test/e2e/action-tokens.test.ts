@@ -181,17 +181,18 @@ describe('the Action mints tokens (local backend)', () => {
     );
   });
 
-  it('refuses mint-tokens with backend aws, saying it comes next', async () => {
+  it('refuses mint-tokens with backend aws without signing-key-id, before any request', async () => {
     const main = await newJob(base).main({
       backend: 'aws',
       'role-to-assume': 'arn:aws:iam::123456789012:role/egg-ci',
       'aws-region': 'eu-west-1',
       'mint-tokens': 'OPENAI_KEY origins=https://app.example.com rps=5 spend=10',
     });
-    expect(main.code).toBe(1);
-    expect(main.stdout).toMatch(
-      /^::error::input "mint-tokens" is not supported with backend "aws" yet; token minting in the Action on aws comes next\./,
+    expect(main).toMatchObject({ code: 1, stderr: '' });
+    expect(main.stdout).toBe(
+      '::error::input "signing-key-id" is required with backend "aws" when mint-tokens is set; it takes the KMS key that signs the tokens (key spec ECC_NIST_EDWARDS25519, usage SIGN_VERIFY): a key id, key ARN, alias name or alias ARN.\n',
     );
+    expect(main.state).toEqual(new Map());
   });
 
   it("fails with the library's message for a key without an upstream, and revokes what was minted", async () => {

@@ -5,29 +5,40 @@
  * real KMS insists on for this key spec: `SigningAlgorithm: ED25519_SHA_512` with
  * `MessageType: RAW` (or ED25519_PH_SHA_512 with DIGEST, which we never use), and signs
  * with pure Ed25519 (RFC 8032), as KMS does.
+ *
+ * With `forward` (moto's endpoint), every other operation is passed through unchanged, so
+ * one `AWS_ENDPOINT_URL_KMS` serves a process that both signs and uses data keys.
  */
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface FakeKms {
   endpoint: string;
   keyArn: string;
-  /** Operations received, in order. */
+  /** Operations received, in order (forwarded ones too). */
   calls: string[];
+  /** The access key id each Sign and GetPublicKey request was signed with (SigV4 `Credential=`), in order. */
+  signers: string[];
   close(): Promise<void>;
 }
 
-export async function startFakeKmsSigner(): Promise<FakeKms> {
+export async function startFakeKmsSigner(options: { forward?: string } = {}): Promise<FakeKms> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const keyArn = `arn:aws:kms:us-east-1:000000000000:key/${randomUUID()}`;
   const calls: string[] = [];
+  const signers: string[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const target = String(req.headers['x-amz-target'] ?? '');
     const operation = target.replace(/^TrentService\./, '');
     calls.push(operation);
+    if (options.forward !== undefined && operation !== 'Sign' && operation !== 'GetPublicKey') {
+      return forward(options.forward, req, Buffer.concat(chunks), res);
+    }
+    const credential = /Credential=([^/,\s]+)\//.exec(String(req.headers.authorization ?? ''));
+    signers.push(credential?.[1] ?? '(unsigned)');
     const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, string>;
     const reply = (status: number, payload: unknown) => {
       res.writeHead(status, {
@@ -73,10 +84,29 @@ export async function startFakeKmsSigner(): Promise<FakeKms> {
     endpoint: `http://127.0.0.1:${port}`,
     keyArn,
     calls,
+    signers,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+/** Pass one request through to `target` as it came (moto ignores the SigV4 host), and its answer back. */
+function forward(target: string, req: IncomingMessage, body: Buffer, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', target);
+  const upstream = request(
+    url,
+    { method: req.method, headers: { ...req.headers, host: url.host } },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  upstream.on('error', () => {
+    res.writeHead(502);
+    res.end();
+  });
+  upstream.end(body);
 }

@@ -87,8 +87,8 @@ export class RecordingStore implements SecretStore {
   appendAudit(...args: Parameters<SecretStore['appendAudit']>) {
     return this.inner.appendAudit(...args);
   }
-  readAudit(namespace: string) {
-    return this.inner.readAudit(namespace);
+  readAudit(namespace: string, options?: { afterSeq?: number }) {
+    return this.inner.readAudit(namespace, options);
   }
   close() {
     return this.inner.close();

@@ -24,21 +24,25 @@ const denied = (permission: string) =>
     'acme/web',
   );
 
-const DDB = (permission: string) =>
+const DDB = (permission: string, partitions = '"acme/web", "audit#acme/web"') =>
   `Allow ${permission} in the IAM policy of ${ROLE} on table egg, with the condition ` +
-  '"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["acme/web"]} that keeps the role to this namespace';
+  `"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [${partitions}]} that keeps the role to this namespace ` +
+  '(docs/dynamodb.md: which partition holds what)';
+const APPEND = '"audit#acme/web", "tokens#acme/web"';
 const KMS = (permission: string) =>
   `Allow ${permission} in the IAM policy of ${ROLE} on key ${KEY}, with the condition ` +
   '"StringEquals": {"kms:EncryptionContext:namespace": "acme/web"} that keeps the role to this namespace ' +
   '(the key policy must let IAM policies grant access)';
-const DEFERRED = '; or set rotation: deferred, so the role only reads and a trusted rotator re-encrypts';
+const DEFERRED =
+  '; or, if this was the rotation after the read, set rotation: deferred, so the role only reads and a trusted rotator re-encrypts';
 
 describe('explainAccessDenied', () => {
   it.each([
     ['dynamodb:BatchGetItem', 'inline', DDB('dynamodb:BatchGetItem')],
     ['dynamodb:Query', 'inline', DDB('dynamodb:Query')],
-    ['dynamodb:PutItem', 'inline', DDB('dynamodb:PutItem') + DEFERRED],
-    ['dynamodb:PutItem', 'deferred', DDB('dynamodb:PutItem')],
+    ['dynamodb:PutItem', 'inline', DDB('dynamodb:PutItem', APPEND) + DEFERRED],
+    ['dynamodb:PutItem', 'deferred', DDB('dynamodb:PutItem', APPEND)],
+    ['dynamodb:UpdateItem', 'deferred', DDB('dynamodb:UpdateItem', '"tokens#acme/web"')],
     ['kms:Decrypt', 'inline', KMS('kms:Decrypt')],
     ['kms:GenerateDataKey', 'inline', KMS('kms:GenerateDataKey') + DEFERRED],
     ['kms:GenerateDataKey', 'deferred', KMS('kms:GenerateDataKey')],
@@ -53,6 +57,21 @@ describe('explainAccessDenied', () => {
     });
     expect(error.cause).toBe(original);
   });
+
+  it.each(['kms:Sign', 'kms:GetPublicKey'])(
+    '%s (mint-tokens) names the signing key, not the data key',
+    (permission) => {
+      // KmsSigner reports its denials without a namespace: signing has no encryption context.
+      const original = identityProblem({ name: 'AccessDeniedException' }, permission, undefined);
+      const signing = 'alias/egg-signing';
+      const error = explainAccessDenied(original, { ...CONTEXT, signingKeyId: signing }) as EggError;
+      expect({ code: error.code, message: error.message, hint: error.hint }).toEqual({
+        code: 'ERR_ACCESS_DENIED',
+        message: `access denied: the role ${ROLE} may not call ${permission} for namespace acme/web`,
+        hint: `allow kms:Sign and kms:GetPublicKey in the IAM policy of ${ROLE} on the signing key ${signing} (the key policy must let IAM policies grant access)`,
+      });
+    },
+  );
 
   it.each([
     ['refused credentials', identityProblem({ name: 'ExpiredTokenException' }, 'kms:Decrypt', 'acme/web')],

@@ -259,6 +259,16 @@ describe('readInputs', () => {
       'input "export-aws-credentials" applies only to backend "aws"; it takes "false" with backend "local"',
     ],
     [
+      'a signing key on local',
+      { ...LOCAL, 'signing-key-id': 'alias/egg-signing' },
+      'input "signing-key-id" applies only to backend "aws"; it takes an empty value with backend "local"',
+    ],
+    [
+      'a signing key id with a space',
+      { ...AWS, 'signing-key-id': 'alias/egg signing' },
+      'input "signing-key-id" is "alias/egg signing"; it takes a KMS key id, key ARN, alias name or alias ARN of an Ed25519 signing key',
+    ],
+    [
       'a token file on local',
       { ...LOCAL, 'web-identity-token-file': 'true' },
       'input "web-identity-token-file" applies only to backend "aws"; it takes "false" with backend "local"',
@@ -380,12 +390,24 @@ describe('readInputs', () => {
       expect(() => mint(text)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', message }));
     });
 
-    it('refuses backend aws: minting in the Action on aws comes next', () => {
+    it('reads signing-key-id with mint-tokens on backend aws', () => {
+      const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+      expect(
+        read({ ...AWS, 'mint-tokens': 'K origins=https://a.example rps=1 spend=1', 'signing-key-id': key }),
+      ).toEqual({
+        ...AWS_DEFAULTS,
+        mintTokens: [{ key: 'K', origins: ['https://a.example'], ttlSeconds: 3600, rps: 1, spend: 1 }],
+        signingKeyId: key,
+      });
+      expect(read({ ...AWS, 'signing-key-id': 'alias/egg-signing' }).signingKeyId).toBe('alias/egg-signing');
+    });
+
+    it('refuses mint-tokens on backend aws without signing-key-id, in one sentence naming the key it needs', () => {
       expect(() => read({ ...AWS, 'mint-tokens': 'K origins=https://a.example rps=1 spend=1' })).toThrow(
         expect.objectContaining({
           code: 'ERR_USAGE',
           message:
-            'input "mint-tokens" is not supported with backend "aws" yet; token minting in the Action on aws comes next',
+            'input "signing-key-id" is required with backend "aws" when mint-tokens is set; it takes the KMS key that signs the tokens (key spec ECC_NIST_EDWARDS25519, usage SIGN_VERIFY): a key id, key ARN, alias name or alias ARN',
         }),
       );
     });

@@ -198,6 +198,51 @@ describe('post step', () => {
     ]);
   });
 
+  it.each<[string, Record<string, unknown>]>([
+    ['a role that is not a role ARN', { roleArn: 'arn:aws:iam::123456789012:user/bob' }],
+    ['a region with a path', { region: 'us-east-1/../x' }],
+    ['no audience', { audience: undefined }],
+    ['a namespace with a partition marker', { namespace: 'tokens#acme/web' }],
+    ['an unknown backend', { backend: 'gcp' }],
+  ])('refuses a saved aws vault with %s, before any request', async (_label, change) => {
+    const vault = {
+      backend: 'aws',
+      region: 'us-east-1',
+      table: 'egg',
+      namespace: 'acme/web',
+      roleArn: 'arn:aws:iam::123456789012:role/egg-ci',
+      audience: 'sts.amazonaws.com',
+      ...change,
+    };
+    const { runner, calls } = recordingRunner({}, { tokens: '["t1"]', 'token-vault': JSON.stringify(vault) });
+    // No OIDC endpoint in env: a request would fail differently (and nock is off in unit tests).
+    await runPost({ runner, env: { RUNNER_TEMP: temp } });
+    expect(calls).toEqual([['setFailed', 'the main step\'s saved state "token-vault" is malformed.']]);
+  });
+
+  it('warns, naming the ids and the command, when the post step cannot get its own OIDC token', async () => {
+    const vault = {
+      backend: 'aws',
+      region: 'us-east-1',
+      table: 'egg',
+      namespace: 'acme/web',
+      roleArn: 'arn:aws:iam::123456789012:role/egg-ci',
+      audience: 'sts.amazonaws.com',
+    };
+    const { runner, calls } = recordingRunner(
+      {},
+      { tokens: '["t1","t2"]', 'token-vault': JSON.stringify(vault) },
+    );
+    await runPost({ runner, env: { RUNNER_TEMP: temp, GITHUB_RUN_ID: '4242' } });
+    expect(calls).toEqual([
+      [
+        'warning',
+        'could not revoke the 2 token(s) this job minted in acme/web: this job cannot request an OIDC token: ACTIONS_ID_TOKEN_REQUEST_URL is not set.\n' +
+          'Revoke them with `EGG_TABLE=egg egg tokens revoke --backend aws --namespace acme/web --tag run=4242` (ids: t1, t2); otherwise they stay valid until they expire.',
+      ],
+    ]);
+  });
+
   it('refuses malformed state', async () => {
     const { runner, calls } = recordingRunner({}, { files: '{"not":"a list"}' });
     await runPost({ runner, env: { RUNNER_TEMP: temp } });

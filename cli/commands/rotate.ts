@@ -1,0 +1,88 @@
+import { Flags } from '@oclif/core';
+import { follow, type RotationPass } from '../../src/rotator/follow.js';
+import { defaultActor, openBackend } from '../../src/open.js';
+import { Vault } from '../../src/vault/vault.js';
+import { EggCommand } from '../base.js';
+
+export default class Rotate extends EggCommand {
+  static override summary = 'Re-encrypt secrets under fresh data keys (the deferred rotator).';
+  static override description = `With rotation "deferred" a reader only records its read, and a trusted rotator re-encrypts what was read. \`egg rotate --follow\` is that rotator for a vault without the infra/ Lambda (the local backend): it rotates every secret once, then every secret a read record names, within one poll interval, until interrupted.
+
+Without --follow it rotates every secret in the namespace (or the --name ones) once and exits. Values are never printed.`;
+  static override examples = [
+    '<%= config.bin %> rotate --follow',
+    '<%= config.bin %> rotate --name OPENAI_API_KEY',
+    '<%= config.bin %> rotate --follow --interval 100 --json',
+  ];
+  static override enableJsonFlag = true;
+  static override flags = {
+    follow: Flags.boolean({ summary: 'Keep running: rotate every secret a read names, as it is read.' }),
+    interval: Flags.integer({
+      summary: 'Milliseconds between polls of the audit trail with --follow.',
+      default: 250,
+      min: 10,
+      max: 60_000,
+    }),
+    name: Flags.string({ summary: 'Rotate only this secret (repeatable).', multiple: true }),
+  };
+
+  async run() {
+    const { flags } = await this.parse(Rotate);
+    const config = this.eggConfig(flags);
+    if (!flags.follow) {
+      const counts = await this.withVault(config, (vault) => vault.rotate(flags.name));
+      this.log(
+        `Rotated ${counts.rotated} secret${counts.rotated === 1 ? '' : 's'} in ${config.namespace}` +
+          (counts.skipped > 0 ? ` (${counts.skipped} changed under us, left as the newer write)` : '') +
+          (counts.failed > 0 ? `; ${counts.failed} failed` : '') +
+          '.',
+      );
+      if (counts.failed > 0) process.exitCode = 1;
+      return { namespace: config.namespace, ...counts };
+    }
+
+    const backend = await openBackend(config, { logger: this.logger });
+    const vault = new Vault({
+      store: backend.store,
+      keyring: backend.keyring,
+      namespace: config.namespace,
+      actor: `rotator:${defaultActor()}`,
+      logger: this.logger,
+    });
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const json = this.jsonEnabled();
+    process.stderr.write(`egg rotate: following ${config.namespace} (Ctrl-C to stop)\n`);
+    try {
+      await follow({
+        vault,
+        store: backend.store,
+        intervalMs: flags.interval,
+        signal: stop.signal,
+        onPass: (pass) => process.stdout.write(json ? `${JSON.stringify(pass)}\n` : `${describe(pass)}\n`),
+        onError: (error) =>
+          this.logger.warn('rotate.pass-failed', {
+            namespace: config.namespace,
+            error: (error as { code?: string; name?: string }).code ?? (error as Error).name,
+          }),
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      backend.keyring.close();
+      await backend.store.close();
+    }
+    return undefined;
+  }
+}
+
+function describe(pass: RotationPass): string {
+  const { rotated, skipped, failed } = pass.counts;
+  const what = pass.reason === 'startup' ? 'every secret' : pass.names.join(', ');
+  const extra = [skipped > 0 ? `${skipped} skipped` : '', failed > 0 ? `${failed} failed` : '']
+    .filter(Boolean)
+    .join(', ');
+  return `${new Date().toISOString()} ${pass.namespace}: rotated ${rotated} (${what})${extra === '' ? '' : `; ${extra}`}`;
+}

@@ -1,0 +1,82 @@
+/**
+ * `egg rotate --follow`: the deferred rotator for a vault with no stream to hang a Lambda on
+ * (the local backend, or an aws table without the infra/ rotator). It tails the namespace's
+ * audit trail and re-encrypts every secret a read record names, within one poll interval.
+ *
+ * On start it notes the trail's head, then rotates every secret once: whatever was read
+ * while no rotator ran is covered, and every read after the head is followed. A pass that
+ * fails, or leaves an item unrotated, does not advance the cursor, so its reads are tried
+ * again on the next poll (rotating a secret twice costs a key, never correctness).
+ */
+import type { SecretStore } from '../stores/store.js';
+import type { RotationCounts, Vault } from '../vault/vault.js';
+import { readsToRotate } from './reads.js';
+
+export interface RotationPass {
+  namespace: string;
+  /** `startup`: every secret; `reads`: those the read records since the last pass named. */
+  reason: 'startup' | 'reads';
+  names: string[];
+  counts: RotationCounts;
+  /** The audit sequence number this pass covered reads up to. */
+  throughSeq: number;
+}
+
+export interface FollowOptions {
+  vault: Vault;
+  store: SecretStore;
+  intervalMs: number;
+  signal: AbortSignal;
+  onPass?: (pass: RotationPass) => void;
+  /** A pass that threw; the follower keeps going and retries those reads. */
+  onError?: (error: unknown) => void;
+}
+
+/** Follow until `signal` aborts; the pass under way finishes first. */
+export async function follow(options: FollowOptions): Promise<void> {
+  const { vault, store, signal } = options;
+  const namespace = vault.namespace;
+  let cursor = await headSeq(store, namespace);
+  let startupDone = false;
+  while (!signal.aborted) {
+    try {
+      if (!startupDone) {
+        const counts = await vault.rotate();
+        startupDone = true;
+        options.onPass?.({ namespace, reason: 'startup', names: [], counts, throughSeq: cursor });
+      } else {
+        const records = await store.readAudit(namespace, { afterSeq: cursor });
+        const last = records.at(-1);
+        if (last !== undefined) {
+          const names = [...(readsToRotate(records).get(namespace) ?? [])].sort();
+          if (names.length === 0) cursor = last.seq;
+          else {
+            const counts = await vault.rotate(names);
+            if (counts.failed === 0) cursor = last.seq;
+            options.onPass?.({ namespace, reason: 'reads', names, counts, throughSeq: last.seq });
+          }
+        }
+      }
+    } catch (error) {
+      options.onError?.(error);
+    }
+    await pause(options.intervalMs, signal);
+  }
+}
+
+async function headSeq(store: SecretStore, namespace: string): Promise<number> {
+  return (await store.readAudit(namespace)).at(-1)?.seq ?? 0;
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
