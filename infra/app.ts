@@ -1,7 +1,9 @@
 /**
  * Builds the CDK app from a grants file and options, without touching AWS: no lookups, no
- * context that needs credentials, so `npm run synth` works offline. `synth.ts` is the
- * command-line entry; tests call `buildStack` directly.
+ * context that needs credentials, so `npm run synth` works offline (it only needs the
+ * rotator's bundle on disk, and stages the proxy's Docker context without Docker).
+ * `synth.ts` is the command-line entry, mapping its flags onto these options (`--proxy` →
+ * `proxy: { enabled: true }`, `--keyring`, `--rotator-code`…); tests call `buildStack` directly.
  */
 import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';

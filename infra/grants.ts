@@ -17,16 +17,19 @@
 import { EggError } from '../src/errors.js';
 import { isNamespace } from '../src/names.js';
 
-/** One grant: a namespace, the job subjects allowed to read it, and what else they may do. */
+/**
+ * One grant: a namespace, the job subjects allowed to read it, and what else they may do.
+ * Without `manageSecrets` the role is read-only (its jobs must run with `rotation: deferred`).
+ */
 export interface Grant {
   /** Names the role's construct (and its output); defaults to the namespace. Unique in the file. */
   id: string;
   namespace: string;
   /** IAM `StringLike` patterns for the token's `sub` claim. */
   subjects: string[];
-  /** `kms:Sign` on the token signing key, and the token items (`TK#`, `RV#`) of the namespace. */
+  /** `kms:Sign` on the token signing key, and the token items (`TK#`, `RV#`) in `tokens#<namespace>`. */
   mintTokens: boolean;
-  /** `egg secrets set` / `rm` from CI: adds `DeleteItem`. Off by default. */
+  /** May write secrets: `egg secrets set` / `rm` and inline rotation. Off by default (read-only). */
   manageSecrets: boolean;
   /** Maximum STS session, seconds (900–43200). Default 3600. */
   maxSessionSeconds: number;

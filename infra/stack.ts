@@ -1,13 +1,16 @@
 /**
- * The Egg Carton stack: the vault table, the KMS keys, the GitHub OIDC provider and one IAM
- * role per grant. Every permission a grant's role gets is confined to its namespace by AWS
- * itself: `dynamodb:LeadingKeys` on the table (the namespace is the partition key) and
- * `kms:EncryptionContext:namespace` on the key (every data key's context names it).
+ * The Egg Carton stack: the vault table, the KMS keys, the GitHub OIDC provider, one IAM
+ * role per grant, the deferred rotator (infra/rotator.ts) and, when asked, the proxy
+ * runtime (infra/proxy.ts). Every permission a grant's role gets is confined by AWS itself:
+ * `dynamodb:LeadingKeys` on the table (each partition key is the namespace, `audit#` or
+ * `tokens#` and the namespace: infra/partitions.ts) and `kms:EncryptionContext:namespace`
+ * on the key (every data key's context names it). A grant is read-only unless it says
+ * otherwise: it may read its secrets and append to its audit trail, never write a secret.
  * SECURITY.md explains what this does and does not defend; docs/deploy.md how to deploy it.
  *
- * Not here yet (docs/deploy.md, "Not deployed yet"): the proxy runtime, the deferred-rotation
- * Lambda on the table's stream, and a Cognito pool for `egg login`.
+ * Not here yet (docs/deploy.md, "Not deployed yet"): a Cognito pool for `egg login`.
  */
+import { fileURLToPath } from 'node:url';
 import { Aws, CfnOutput, CliCredentialsStackSynthesizer, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IStackSynthesizer, StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -15,25 +18,27 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { Grant } from './grants.js';
+import { auditPartition, exactPartitions, tokenPartition } from './partitions.js';
+import { type ProxyOptions, ProxyService } from './proxy.js';
+import { DEFAULT_ROTATOR_CONCURRENCY, Rotator, type StackKeyring } from './rotator.js';
 
 export const GITHUB_ISSUER_HOST = 'token.actions.githubusercontent.com';
 export const DEFAULT_AUDIENCE = 'sts.amazonaws.com';
 export const DEFAULT_TABLE_NAME = 'egg-carton';
 
-/** What `dynamodb:LeadingKeys`-confined item actions each kind of grant gets. */
-export const READ_ITEM_ACTIONS = [
+/** Every grant: read its secrets (and KEK) and its audit trail, in `[ns, audit#ns]`. */
+export const READ_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
+/** Every grant: append `A#<seq>` to its audit trail, in `[audit#ns]` only. */
+export const AUDIT_APPEND_ACTIONS = ['dynamodb:PutItem'] as const;
+/** `mintTokens`: token records (`TK#`), revocations (`RV#t#`) and the head (`RV#head`), in `[tokens#ns]`. */
+export const TOKEN_ITEM_ACTIONS = [
   'dynamodb:GetItem',
-  'dynamodb:BatchGetItem',
   'dynamodb:Query',
-  // Audit appends (every read appends `A#<seq>`) and inline rotation (rewrites `S#<name>`).
-  // IAM cannot condition on the sort key, so this also lets the role write its own
-  // namespace's secrets: SECURITY.md, "Read-only CI roles".
   'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
 ] as const;
-/** Revocation head (`RV#head`) bumps: `egg tokens revoke`, the Action's post step. */
-export const MINT_ITEM_ACTIONS = ['dynamodb:UpdateItem'] as const;
-/** `egg secrets rm` from CI. */
-export const MANAGE_ITEM_ACTIONS = ['dynamodb:DeleteItem'] as const;
+/** `manageSecrets`: `egg secrets set` / `rm` and inline rotation, in `[ns]`. */
+export const SECRET_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'] as const;
 /** What DynamoDB asks KMS for on the caller's behalf to use a table encrypted with a customer managed key. */
 export const TABLE_SSE_KMS_ACTIONS = [
   'kms:Decrypt',
@@ -73,19 +78,34 @@ export interface EggCartonStackProps extends StackProps {
   keyAdminArns?: string[];
   /** People or roles that may use the data key for every namespace (`egg secrets set` from a laptop). */
   keyUserArns?: string[];
+  /** The keyring the rotator and the proxy use (`EGG_KEYRING`); must match the clients'. Default `kms`. */
+  keyring?: StackKeyring;
+  /** The rotator's bundle (a directory with `index.js`). Default `dist/rotator/` (`npm run package`). */
+  rotatorCodePath?: string;
+  /** The rotator's reserved concurrency, or `false` for none. Default 2. */
+  rotatorReservedConcurrency?: number | false;
+  /** The proxy runtime (ECS Fargate behind a load balancer). Default: not deployed. */
+  proxy?: ProxyOptions;
 }
 
-/** Outputs and resources other code (tests, a later rotator/proxy) reaches for. */
+/** The rotator's bundle as `npm run package` writes it. */
+export const DEFAULT_ROTATOR_CODE_PATH = fileURLToPath(new URL('../dist/rotator', import.meta.url));
+
+/** Outputs and resources other code (tests) reaches for. */
 export class EggCartonStack extends Stack {
   readonly table: dynamodb.Table;
   readonly key: kms.Key;
   readonly signingKey: kms.Key;
   readonly oidcProviderArn: string;
   readonly roles = new Map<string, iam.Role>();
+  readonly rotator: Rotator;
+  readonly proxy: ProxyService | undefined;
 
   constructor(scope: Construct, id: string, props: EggCartonStackProps) {
-    // CLI credentials: no `cdk bootstrap` needed, and the template has no assets, so it can
-    // also be deployed with plain `aws cloudformation deploy` (docs/deploy.md).
+    // The deployer's own credentials do every call (no bootstrap roles are assumed, and
+    // CloudTrail names the person); the assets (the rotator's code, the proxy's image) go to
+    // the bucket and repository `cdk bootstrap` creates, so that is needed once per account
+    // and region (docs/deploy.md). No BootstrapVersion parameter or rule in the template.
     // (The cast: aws-cdk-lib's declarations predate `exactOptionalPropertyTypes`.)
     const synthesizer = new CliCredentialsStackSynthesizer() as unknown as IStackSynthesizer;
     super(scope, id, { synthesizer, ...props });
@@ -148,7 +168,7 @@ export class EggCartonStack extends Stack {
       deletionProtection: true,
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.key,
-      // For the deferred-rotation Lambda (issue 5, item 3): a read appends an `A#` record.
+      // For the rotator: a read appends an `A#` record, whose new image names what to rotate.
       stream: dynamodb.StreamViewType.NEW_IMAGE,
       // Token items carry `expiresAt` (docs/tokens.md); secrets and audit records never do.
       timeToLiveAttribute: 'expiresAt',
@@ -175,6 +195,27 @@ export class EggCartonStack extends Stack {
       this.roles.set(grant.id, this.#grantRole(constructId, grant, audience));
     }
 
+    const keyring = props.keyring ?? 'kms';
+    this.rotator = new Rotator(this, 'Rotator', {
+      table: this.table,
+      key: this.key,
+      keyring,
+      codePath: props.rotatorCodePath ?? DEFAULT_ROTATOR_CODE_PATH,
+      reservedConcurrency: props.rotatorReservedConcurrency ?? DEFAULT_ROTATOR_CONCURRENCY,
+      tableEncryptionStatement: () => this.#tableEncryptionStatement(),
+    });
+    this.proxy =
+      props.proxy?.enabled === true
+        ? new ProxyService(this, 'Proxy', {
+            table: this.table,
+            key: this.key,
+            signingKey: this.signingKey,
+            keyring,
+            options: props.proxy,
+            tableEncryptionStatement: () => this.#tableEncryptionStatement(),
+          })
+        : undefined;
+
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'EGG_TABLE / table' });
     new CfnOutput(this, 'KeyArn', { value: this.key.keyArn, description: 'EGG_KMS_KEY_ID / kms-key-id' });
     new CfnOutput(this, 'SigningKeyArn', {
@@ -182,6 +223,27 @@ export class EggCartonStack extends Stack {
       description: 'EGG_SIGNING_KEY_ID',
     });
     new CfnOutput(this, 'GitHubOidcProviderArn', { value: this.oidcProviderArn });
+    new CfnOutput(this, 'RotatorFailureQueueUrl', {
+      value: this.rotator.failures.queueUrl,
+      description: 'rotations that failed after retries (pointers to stream records); alarm on it',
+    });
+    if (this.proxy !== undefined)
+      new CfnOutput(this, 'ProxyUrl', {
+        value: this.proxy.url,
+        description: this.proxy.https
+          ? 'Egg Carton proxy (HTTPS: point a DNS name of the certificate at the load balancer)'
+          : 'Egg Carton proxy over PLAIN HTTP: tokens cross the network unencrypted; deploy with --proxy-certificate-arn',
+      });
+  }
+
+  /** The role side of using the table, encrypted at rest with the data key, through DynamoDB. */
+  #tableEncryptionStatement(): iam.PolicyStatement {
+    return new iam.PolicyStatement({
+      sid: 'TableEncryptionViaDynamoDB',
+      actions: [...TABLE_SSE_KMS_ACTIONS],
+      resources: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
+    });
   }
 
   #grantRole(constructId: string, grant: Grant, audience: string): iam.Role {
@@ -197,23 +259,28 @@ export class EggCartonStack extends Stack {
       }),
     });
 
-    const itemActions: string[] = [...READ_ITEM_ACTIONS];
-    if (grant.mintTokens) itemActions.push(...MINT_ITEM_ACTIONS);
-    if (grant.manageSecrets) itemActions.push(...MANAGE_ITEM_ACTIONS);
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'NamespaceItems',
-        actions: itemActions,
-        resources: [this.table.tableArn],
-        // Every item action names its partition key; ForAllValues holds only when each one
-        // is the namespace ("Using IAM policy conditions for fine-grained access control",
-        // DynamoDB Developer Guide). No Scan, which has no leading key, is granted.
-        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [namespace] } },
-      }),
-    );
+    const { mintTokens, manageSecrets } = grant;
+    const audit = auditPartition(namespace);
+    const item = (sid: string, actions: readonly string[], partitions: string[]) =>
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid,
+          actions: [...actions],
+          resources: [this.table.tableArn],
+          conditions: exactPartitions(partitions),
+        }),
+      );
+    // Each statement names its partitions exactly; none grants Scan (no leading key).
+    item('NamespaceRead', READ_ITEM_ACTIONS, [namespace, audit]);
+    // IAM cannot condition on the sort key, so this also lets the role overwrite any `A#`
+    // record of its own trail: SECURITY.md, "Read-only CI roles".
+    item('AuditAppend', AUDIT_APPEND_ACTIONS, [audit]);
+    if (mintTokens) item('TokenItems', TOKEN_ITEM_ACTIONS, [tokenPartition(namespace)]);
+    if (manageSecrets) item('SecretWrites', SECRET_WRITE_ACTIONS, [namespace]);
 
+    // Reading needs Decrypt only; a fresh data key (set, inline rotation) needs GenerateDataKey.
     const namespaceKeyUse = {
-      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      actions: manageSecrets ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'],
       conditions: { StringEquals: { 'kms:EncryptionContext:namespace': namespace } },
     };
     role.addToPolicy(
@@ -232,16 +299,9 @@ export class EggCartonStack extends Stack {
         conditions: { ...namespaceKeyUse.conditions, ArnEquals: { 'aws:PrincipalArn': role.roleArn } },
       }),
     );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'TableEncryptionViaDynamoDB',
-        actions: [...TABLE_SSE_KMS_ACTIONS],
-        resources: [this.key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
-      }),
-    );
+    role.addToPolicy(this.#tableEncryptionStatement());
 
-    if (grant.mintTokens) {
+    if (mintTokens) {
       const sign = {
         actions: ['kms:Sign'],
         // Pure Ed25519 over the JWS signing input, as src/tokens/kms-signer.ts asks.
@@ -282,7 +342,9 @@ export class EggCartonStack extends Stack {
 
     new CfnOutput(this, `${constructId}RoleArn`, {
       value: role.roleArn,
-      description: `role-to-assume for namespace ${namespace}`,
+      description: manageSecrets
+        ? `role-to-assume for namespace ${namespace} (may write secrets)`
+        : `role-to-assume for namespace ${namespace}; read-only: the job must use rotation: deferred`,
     });
     return role;
   }

@@ -3,14 +3,18 @@
  *
  *   npm run synth -- [--grants infra/grants.json] [--out build/cdk.out] [--table NAME]
  *     [--stack-name EggCarton] [--oidc-provider-arn ARN] [--audience AUD]
- *     [--key-admin ARN]… [--key-user ARN]…
+ *     [--key-admin ARN]… [--key-user ARN]… [--keyring kms|kms-hierarchical]
+ *     [--rotator-code DIR] [--rotator-concurrency N|none]
+ *     [--proxy [--proxy-certificate-arn ARN] [--proxy-desired-count N]]
  *
- * Deploy the result with `npx aws-cdk@2 deploy --app build/cdk.out`, or the template alone
- * with `aws cloudformation deploy` (docs/deploy.md).
+ * The rotator's bundle must exist (`npm run package` writes dist/rotator/). Deploy the
+ * result with `npx aws-cdk@2 deploy --app build/cdk.out` after a one-time `cdk bootstrap`
+ * (docs/deploy.md).
  */
 import { parseArgs } from 'node:util';
-import { isEggError } from '../src/errors.js';
+import { EggError, isEggError } from '../src/errors.js';
 import { buildStack } from './app.js';
+import type { StackKeyring } from './rotator.js';
 
 function main(): void {
   const { values } = parseArgs({
@@ -23,10 +27,24 @@ function main(): void {
       audience: { type: 'string' },
       'key-admin': { type: 'string', multiple: true },
       'key-user': { type: 'string', multiple: true },
+      keyring: { type: 'string' },
+      'rotator-code': { type: 'string' },
+      'rotator-concurrency': { type: 'string' },
+      proxy: { type: 'boolean' },
+      'proxy-certificate-arn': { type: 'string' },
+      'proxy-desired-count': { type: 'string' },
     },
     strict: true,
   });
   const outdir = values.out ?? process.env.CDK_OUTDIR ?? 'build/cdk.out';
+  const { keyring } = values;
+  if (keyring !== undefined && keyring !== 'kms' && keyring !== 'kms-hierarchical')
+    throw usage(`--keyring must be "kms" or "kms-hierarchical" (got "${keyring}")`);
+  const concurrency = values['rotator-concurrency'];
+  const desiredCount = values['proxy-desired-count'];
+  const proxyOnly = ['proxy-certificate-arn', 'proxy-desired-count'] as const;
+  for (const flag of proxyOnly)
+    if (values[flag] !== undefined && values.proxy !== true) throw usage(`--${flag} needs --proxy`);
   const { app, stack } = buildStack({
     grantsFile: values.grants,
     outdir,
@@ -38,12 +56,48 @@ function main(): void {
     ...(values.audience === undefined ? {} : { audience: values.audience }),
     ...(values['key-admin'] === undefined ? {} : { keyAdminArns: values['key-admin'] }),
     ...(values['key-user'] === undefined ? {} : { keyUserArns: values['key-user'] }),
+    ...(keyring === undefined ? {} : { keyring: keyring as StackKeyring }),
+    ...(values['rotator-code'] === undefined ? {} : { rotatorCodePath: values['rotator-code'] }),
+    ...(concurrency === undefined
+      ? {}
+      : {
+          rotatorReservedConcurrency:
+            concurrency === 'none' ? false : wholeNumber(concurrency, '--rotator-concurrency', 1),
+        }),
+    ...(values.proxy === true
+      ? {
+          proxy: {
+            enabled: true,
+            ...(values['proxy-certificate-arn'] === undefined
+              ? {}
+              : { certificateArn: values['proxy-certificate-arn'] }),
+            ...(desiredCount === undefined
+              ? {}
+              : { desiredCount: wholeNumber(desiredCount, '--proxy-desired-count', 0) }),
+          },
+        }
+      : {}),
   });
   const assembly = app.synth();
   const template = assembly.getStackByName(stack.stackName).templateFullPath;
   process.stdout.write(
     `synthesized ${stack.stackName} with ${stack.roles.size} grant role(s): ${template}\n`,
   );
+  if (stack.proxy !== undefined && !stack.proxy.https)
+    process.stderr.write(
+      'warning: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn (docs/proxy-runtime.md)\n',
+    );
+}
+
+function wholeNumber(text: string, flag: string, min: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min)
+    throw usage(`${flag} must be a whole number ≥ ${min} (got "${text}")`);
+  return value;
+}
+
+function usage(message: string): EggError {
+  return new EggError('ERR_USAGE', message, { hint: 'see docs/deploy.md, "Step by step"' });
 }
 
 try {

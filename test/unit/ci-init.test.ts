@@ -65,6 +65,7 @@ jobs:
           table: \${{ vars.EGG_TABLE }}
           kms-key-id: \${{ vars.EGG_KMS_KEY_ID }}
           namespace: \${{ vars.EGG_NAMESPACE }}
+          rotation: deferred # infra/ roles are read-only: its rotator re-encrypts what was read
           secrets: '*' # or one a line: NAME, or ENV_NAME=NAME
       # Your steps here: every secret is in their environment, masked as *** in the log.
       - run: echo "Pulled \${{ steps.egg.outputs.secret-names }}"

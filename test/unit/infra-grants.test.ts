@@ -1,10 +1,11 @@
 /**
  * The grants file (infra/grants.ts) and `npm run synth` (infra/synth.ts): over-broad `sub`
  * patterns are refused before anything is synthesized, with a message naming the grant,
- * the pattern and the rule; the example grants file synthesizes offline.
+ * the pattern and the rule; the example grants file synthesizes offline. The rotator's
+ * code is a stand-in written here, so nothing depends on `npm run package` having run.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +18,9 @@ const run = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'egg-infra-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const rotatorCode = join(dir, 'rotator');
+mkdirSync(rotatorCode);
+writeFileSync(join(rotatorCode, 'index.js'), 'exports.handler = async () => ({ batchItemFailures: [] });\n');
 
 const grant = (subjects: string[], extra: Record<string, unknown> = {}) =>
   JSON.stringify([{ namespace: 'acme/web/prod', subjects, ...extra }]);
@@ -82,7 +86,7 @@ describe('subject patterns', () => {
 });
 
 describe('parseGrants', () => {
-  it('fills the defaults: read-only, no minting, one-hour sessions, id = namespace', () => {
+  it('fills the defaults: read-only (no manageSecrets), no minting, one-hour sessions, id = namespace', () => {
     expect(parseGrants(grant(['repo:acme/web:environment:prod']))).toEqual([
       {
         id: 'acme/web/prod',
@@ -143,7 +147,11 @@ describe('buildStack', () => {
   });
 
   it('creates the GitHub OIDC provider for sts.amazonaws.com when none is imported', () => {
-    const { stack } = buildStack({ grants: parseGrants(grant(['repo:acme/web:environment:prod'])) });
+    const { stack } = buildStack({
+      grants: parseGrants(grant(['repo:acme/web:environment:prod'])),
+      rotatorCodePath: rotatorCode,
+      outdir: join(dir, 'cdk.out.provider'),
+    });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::IAM::OIDCProvider', 1);
     template.hasResourceProperties('AWS::IAM::OIDCProvider', {
@@ -175,26 +183,92 @@ describe('npm run synth (infra/synth.ts)', () => {
       env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_PROFILE: 'egg-none', AWS_REGION: '' },
     });
 
-  it('synthesizes the example grants offline, with no bootstrap parameter or assets', async () => {
+  it('synthesizes the example grants offline, with the rotator as its only asset and no bootstrap parameter', async () => {
     const out = join(dir, 'cdk.out');
-    const { stdout } = await synth('--out', out);
+    const { stdout, stderr } = await synth('--out', out, '--rotator-code', rotatorCode);
     expect(stdout).toBe(
       `synthesized EggCarton with 2 grant role(s): ${join(out, 'EggCarton.template.json')}\n`,
     );
+    expect(stderr).toBe('');
     const template = JSON.parse(readFileSync(join(out, 'EggCarton.template.json'), 'utf8')) as Record<
       string,
       unknown
     >;
+    // CLI credentials: no BootstrapVersion parameter or rule, no bootstrap role to assume.
     expect(template.Parameters).toBeUndefined();
     expect(template.Rules).toBeUndefined();
-    const manifest = readFileSync(join(out, 'manifest.json'), 'utf8');
-    expect(manifest).not.toContain('aws:cdk:asset');
+    const assets = JSON.parse(readFileSync(join(out, 'EggCarton.assets.json'), 'utf8')) as {
+      files: Record<
+        string,
+        { displayName: string; destinations: Record<string, { assumeRoleArn?: string }> }
+      >;
+      dockerImages?: Record<string, unknown>;
+    };
+    expect(Object.values(assets.files).map((f) => f.displayName)).toEqual([
+      'Rotator/Function/Code',
+      'EggCarton Template',
+    ]);
+    expect(assets.dockerImages ?? {}).toEqual({});
+    expect(JSON.stringify(assets)).not.toContain('assumeRoleArn');
+  });
+
+  it('adds the proxy image with --proxy, and warns on stderr when it has no certificate', async () => {
+    const out = join(dir, 'cdk.out.proxy');
+    const { stdout, stderr } = await synth('--out', out, '--rotator-code', rotatorCode, '--proxy');
+    expect(stdout).toBe(
+      `synthesized EggCarton with 2 grant role(s): ${join(out, 'EggCarton.template.json')}\n`,
+    );
+    expect(stderr).toBe(
+      'warning: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn (docs/proxy-runtime.md)\n',
+    );
+    const assets = JSON.parse(readFileSync(join(out, 'EggCarton.assets.json'), 'utf8')) as {
+      dockerImages: Record<string, { displayName: string }>;
+    };
+    expect(Object.values(assets.dockerImages).map((i) => i.displayName)).toEqual([
+      'Proxy/Service/TaskDef/proxy/AssetImage',
+    ]);
+  });
+
+  it.each([
+    [
+      'a missing rotator bundle',
+      ['--rotator-code', '/nonexistent/rotator'],
+      'error: the rotator is not built: /nonexistent/rotator/index.js is missing\nrun `npm run package` first (it bundles dist/rotator/), or pass --rotator-code DIR\n',
+    ],
+    [
+      'an unknown keyring',
+      ['--keyring', 'local'],
+      'error: --keyring must be "kms" or "kms-hierarchical" (got "local")\nsee docs/deploy.md, "Step by step"\n',
+    ],
+    [
+      'a proxy option without --proxy',
+      ['--proxy-certificate-arn', 'arn:aws:acm:us-east-1:123456789012:certificate/x'],
+      'error: --proxy-certificate-arn needs --proxy\nsee docs/deploy.md, "Step by step"\n',
+    ],
+    [
+      'a rotator concurrency of 0 (which would stop it)',
+      ['--rotator-concurrency', '0'],
+      'error: --rotator-concurrency must be a whole number ≥ 1 (got "0")\nsee docs/deploy.md, "Step by step"\n',
+    ],
+  ])('exits 2 for %s', async (_name, args, stderr) => {
+    const failure = await synth('--out', join(dir, 'never'), '--rotator-code', rotatorCode, ...args).then(
+      () => undefined,
+      (error: unknown) => error as { code: number; stdout: string; stderr: string },
+    );
+    expect(failure).toMatchObject({ code: 2, stdout: '', stderr });
   });
 
   it('exits 2 with one sentence naming the bad pattern', async () => {
     const file = join(dir, 'star.json');
     writeFileSync(file, grant(['*']));
-    const failure = await synth('--grants', file, '--out', join(dir, 'never')).then(
+    const failure = await synth(
+      '--grants',
+      file,
+      '--out',
+      join(dir, 'never'),
+      '--rotator-code',
+      rotatorCode,
+    ).then(
       () => undefined,
       (error: unknown) => error as { code: number; stdout: string; stderr: string },
     );

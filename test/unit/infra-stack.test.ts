@@ -1,28 +1,38 @@
 /**
- * The security properties of the synthesized stack (infra/stack.ts), asserted on the
- * CloudFormation template: one synth for the whole file. Isolation between namespaces is
- * shown twice: by exact assertions on every statement's conditions, and by evaluating the
- * roles' policies for requests on another namespace with a small IAM evaluator (below).
+ * The security properties of the synthesized stack (infra/stack.ts, infra/rotator.ts,
+ * infra/proxy.ts), asserted on the CloudFormation template. Isolation is shown twice: by
+ * exact assertions on every statement, and by evaluating the roles' policies for concrete
+ * requests with a small IAM evaluator (below). The rotator's code is a stand-in written
+ * here, so these tests never depend on `npm run package` having run.
  */
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import type { CfnRole } from 'aws-cdk-lib/aws-iam';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateTrustPolicy, iamStringLike, parseTrustPolicy } from '../../src/doctor/trust-policy.js';
-import { buildStack } from '../../infra/app.js';
+import { auditPartition as storeAuditPartition } from '../../src/stores/dynamodb.js';
+import { tokenPartition as storeTokenPartition } from '../../src/tokens/dynamodb-token-store.js';
+import { type BuildOptions, buildStack } from '../../infra/app.js';
 import { parseGrants } from '../../infra/grants.js';
+import { auditPartition, tokenPartition } from '../../infra/partitions.js';
+import { PROXY_IMAGE_CONTEXT } from '../../infra/proxy.js';
 import type { EggCartonStack } from '../../infra/stack.js';
 
 const PROVIDER_ARN = 'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com';
+const CERTIFICATE_ARN = 'arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e';
 const A = 'acme/web/prod';
 const B = 'acme/api/prod';
+const C = 'acme/ops/prod';
 const GRANTS = parseGrants(
   JSON.stringify([
-    { namespace: A, subjects: ['repo:acme/web:environment:prod'], mintTokens: false },
+    { namespace: A, subjects: ['repo:acme/web:environment:prod'] },
     {
       namespace: B,
       subjects: ['repo:acme/api:environment:prod', 'repo:acme/api:ref:refs/tags/v*'],
       mintTokens: true,
     },
+    { namespace: C, subjects: ['repo:acme/ops:environment:prod'], manageSecrets: true },
   ]),
 );
 
@@ -36,44 +46,78 @@ interface Statement {
   Condition?: Record<string, Record<string, unknown>>;
 }
 
+const dir = mkdtempSync(join(tmpdir(), 'egg-infra-stack-'));
+const rotatorCode = join(dir, 'rotator');
+mkdirSync(rotatorCode);
+writeFileSync(join(rotatorCode, 'index.js'), 'exports.handler = async () => ({ batchItemFailures: [] });\n');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let outdirs = 0;
+/** A stack with the test grants, the stand-in rotator code and its own cloud assembly directory. */
+function build(options: Partial<BuildOptions> = {}): { stack: EggCartonStack; template: Template } {
+  const { stack } = buildStack({
+    grants: GRANTS,
+    githubOidcProviderArn: PROVIDER_ARN,
+    rotatorCodePath: rotatorCode,
+    outdir: join(dir, `cdk.out.${outdirs++}`),
+    ...options,
+  });
+  return { stack, template: Template.fromStack(stack) };
+}
+
 let stack: EggCartonStack;
 let template: Template;
 let resources: Record<string, Json>;
 
 beforeAll(() => {
-  ({ stack } = buildStack({ grants: GRANTS, githubOidcProviderArn: PROVIDER_ARN }));
-  template = Template.fromStack(stack);
+  ({ stack, template } = build());
   resources = template.toJSON().Resources as Record<string, Json>;
 });
 
 const ref = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
-const logicalId = (construct: Parameters<EggCartonStack['getLogicalId']>[0]) => stack.getLogicalId(construct);
-const roleId = (namespace: string) => logicalId(stack.roles.get(namespace)?.node.defaultChild as CfnRole);
-const tableArn = () => ref(logicalId(stack.table.node.defaultChild as never));
-const keyArn = () => ref(logicalId(stack.key.node.defaultChild as never));
-const signingKeyArn = () => ref(logicalId(stack.signingKey.node.defaultChild as never));
+const idOf = (s: EggCartonStack, construct: { node: { defaultChild?: unknown } }) =>
+  s.getLogicalId(construct.node.defaultChild as never);
+const roleId = (namespace: string) => idOf(stack, stack.roles.get(namespace) as never);
+const tableArn = () => ref(idOf(stack, stack.table));
+const streamArn = () => ({ 'Fn::GetAtt': [idOf(stack, stack.table), 'StreamArn'] });
+const keyArn = () => ref(idOf(stack, stack.key));
+const signingKeyArn = () => ref(idOf(stack, stack.signingKey));
 const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
+const viaDynamoDB = {
+  Sid: 'TableEncryptionViaDynamoDB',
+  Effect: 'Allow',
+  Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*', 'kms:DescribeKey'],
+  Resource: keyArn,
+  Condition: {
+    StringEquals: {
+      'kms:ViaService': { 'Fn::Join': ['', ['dynamodb.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+    },
+  },
+};
+const tableEncryption = () => ({ ...viaDynamoDB, Resource: keyArn() });
 
-/** Every statement of the identity policies attached to a grant's role. */
-function roleStatements(namespace: string): Statement[] {
-  const id = roleId(namespace);
-  return Object.values(resources)
+/** Every statement of the identity policies attached to a role, by logical id. */
+function statementsOf(all: Record<string, Json>, role: string): Statement[] {
+  return Object.values(all)
     .filter((r) => r.Type === 'AWS::IAM::Policy')
     .filter((r) =>
-      list((r.Properties as Json).Roles).some((x) => JSON.stringify(x) === JSON.stringify({ Ref: id })),
+      list((r.Properties as Json).Roles).some((x) => JSON.stringify(x) === JSON.stringify({ Ref: role })),
     )
     .flatMap((r) => ((r.Properties as Json).PolicyDocument as { Statement: Statement[] }).Statement);
 }
+const roleStatements = (namespace: string) => statementsOf(resources, roleId(namespace));
 
-function keyPolicy(logical: string): Statement[] {
-  return ((resources[logical]?.Properties as Json).KeyPolicy as { Statement: Statement[] }).Statement;
+function keyPolicy(all: Record<string, Json>, logical: string): Statement[] {
+  return ((all[logical]?.Properties as Json).KeyPolicy as { Statement: Statement[] }).Statement;
 }
 
 /**
  * IAM's evaluation for the operators these policies use, for one request: an Allow statement
  * applies when its action and resource match and every condition holds (keys AND, values
- * OR); `ForAllValues:` holds when every request value is among the policy's. Anything the
- * request does not carry fails a plain operator. No statement here is a Deny.
+ * OR). `ForAllValues:` holds when every request value satisfies the operator against the
+ * policy's values (and when the request has none); a negated operator holds when the value
+ * matches none of them. `Null: false` holds when the key is present. Anything the request
+ * does not carry fails a plain operator. No statement here is a Deny.
  */
 function allows(
   statements: Statement[],
@@ -89,22 +133,37 @@ function allows(
         // Template values that are not strings (a role's Fn::GetAtt) compare as their JSON.
         const wanted = list(expected).map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
         const actual = request.context[key];
-        if (operator === 'ForAllValues:StringEquals')
-          return actual === undefined || actual.every((v) => wanted.includes(v));
+        if (operator === 'Null') return wanted[0] === String(actual === undefined);
+        const [qualifier, base] = operator.includes(':') ? operator.split(':') : [undefined, operator];
+        const test = (v: string): boolean => {
+          if (base === 'StringEquals' || base === 'ArnEquals') return wanted.includes(v);
+          if (base === 'StringLike') return wanted.some((w) => iamStringLike(w, v));
+          if (base === 'StringNotLike') return !wanted.some((w) => iamStringLike(w, v));
+          throw new Error(`the test evaluator does not know ${operator}`);
+        };
+        if (qualifier === 'ForAllValues') return actual === undefined || actual.every(test);
+        if (qualifier !== undefined) throw new Error(`the test evaluator does not know ${operator}`);
         if (actual === undefined) return false;
-        if (operator === 'StringEquals' || operator === 'ArnEquals')
-          return actual.some((v) => wanted.includes(v));
-        if (operator === 'StringLike') return actual.some((v) => wanted.some((w) => iamStringLike(w, v)));
-        throw new Error(`the test evaluator does not know ${operator}`);
+        return actual.some(test);
       }),
     );
   });
 }
 
-const item = (namespace: string) => ({ 'dynamodb:LeadingKeys': [namespace] });
+const keys = (...partitions: string[]) => ({ 'dynamodb:LeadingKeys': partitions });
 const context = (namespace: string, secret = 'API_KEY') => ({
   'kms:EncryptionContext:namespace': [namespace],
   'kms:EncryptionContext:secret': [secret],
+});
+const item = (statements: Statement[], action: string, ...partitions: string[]) =>
+  allows(statements, { action, resource: tableArn(), context: keys(...partitions) });
+
+describe('the table partitions', () => {
+  it('are the ones the stores write: audit#<namespace> and tokens#<namespace>', () => {
+    expect(auditPartition(A)).toBe(storeAuditPartition(A));
+    expect(tokenPartition(A)).toBe(storeTokenPartition(A));
+    expect([auditPartition(A), tokenPartition(A)]).toEqual([`audit#${A}`, `tokens#${A}`]);
+  });
 });
 
 describe('the vault table', () => {
@@ -152,20 +211,26 @@ describe('the KMS keys', () => {
     });
   });
 
-  it('gives the account no cryptographic use of the data key outside DynamoDB', () => {
-    const statements = keyPolicy(logicalId(stack.key.node.defaultChild as never));
+  it('gives the account no cryptographic use of the data key outside DynamoDB and named roles', () => {
+    const statements = keyPolicy(resources, idOf(stack, stack.key));
+    const rotator = JSON.stringify(ref(idOf(stack, stack.rotator.role)));
     for (const s of statements) {
       const crypto = list(s.Action).some((a) =>
         /^kms:(Decrypt|Encrypt|GenerateDataKey|ReEncrypt)/.test(String(a)),
       );
       if (!crypto) continue;
-      // Either through DynamoDB (table encryption) or one grant role for its own namespace.
+      // Through DynamoDB (table encryption), one grant role for its own namespace, or the
+      // rotator for data keys that name some namespace.
       const via = s.Condition?.StringEquals?.['kms:ViaService'];
       const namespace = s.Condition?.StringEquals?.['kms:EncryptionContext:namespace'];
-      const caller = s.Condition?.ArnEquals?.['aws:PrincipalArn'];
-      expect(via !== undefined || (namespace !== undefined && caller !== undefined), JSON.stringify(s)).toBe(
-        true,
-      );
+      const caller = JSON.stringify(s.Condition?.ArnEquals?.['aws:PrincipalArn']);
+      const anyNamespace = s.Condition?.Null?.['kms:EncryptionContext:namespace'] === 'false';
+      expect(
+        via !== undefined ||
+          (namespace !== undefined && caller !== undefined) ||
+          (caller === rotator && anyNamespace),
+        JSON.stringify(s),
+      ).toBe(true);
     }
     const admin = statements.find((s) => s.Sid === 'KeyAdministration');
     expect(list(admin?.Action).some((a) => /Decrypt|Encrypt|GenerateDataKey|Sign/.test(String(a)))).toBe(
@@ -173,11 +238,12 @@ describe('the KMS keys', () => {
     );
   });
 
-  it('names each grant role in the key policy with its own namespace only', () => {
-    const statements = keyPolicy(logicalId(stack.key.node.defaultChild as never));
-    for (const [namespace, other] of [
-      [A, B],
-      [B, A],
+  it('names each grant role in the key policy with its own namespace only, Decrypt unless it writes', () => {
+    const statements = keyPolicy(resources, idOf(stack, stack.key));
+    for (const [namespace, actions] of [
+      [A, 'kms:Decrypt'],
+      [B, 'kms:Decrypt'],
+      [C, ['kms:Decrypt', 'kms:GenerateDataKey']],
     ] as const) {
       const mine = statements.filter(
         (s) =>
@@ -185,9 +251,10 @@ describe('the KMS keys', () => {
           JSON.stringify(ref(roleId(namespace))),
       );
       expect(mine).toHaveLength(1);
-      expect(mine[0]?.Action).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+      expect(mine[0]?.Action).toEqual(actions);
       expect(mine[0]?.Condition?.StringEquals).toEqual({ 'kms:EncryptionContext:namespace': namespace });
-      expect(JSON.stringify(mine)).not.toContain(other);
+      for (const other of [A, B, C].filter((n) => n !== namespace))
+        expect(JSON.stringify(mine)).not.toContain(other);
     }
   });
 });
@@ -246,74 +313,84 @@ describe('the GitHub OIDC trust', () => {
   });
 });
 
-describe('namespace isolation', () => {
-  it('confines every DynamoDB permission of A’s role to the partition A, on the table only', () => {
-    const dynamo = roleStatements(A).filter((s) =>
-      list(s.Action).some((a) => String(a).startsWith('dynamodb:')),
-    );
-    expect(dynamo).toEqual([
+describe('a read-only grant (the default)', () => {
+  it('is exactly: read its secrets and trail, append to its trail, Decrypt in its namespace', () => {
+    expect(roleStatements(A)).toEqual([
       {
-        Sid: 'NamespaceItems',
+        Sid: 'NamespaceRead',
         Effect: 'Allow',
-        Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem'],
+        Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
         Resource: tableArn(),
-        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [A] } },
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [A, `audit#${A}`] } },
       },
-    ]);
-  });
-
-  it('confines A’s direct KMS use to encryption context namespace A, and the rest to DynamoDB', () => {
-    const kms = roleStatements(A).filter((s) => list(s.Action).some((a) => String(a).startsWith('kms:')));
-    expect(kms).toEqual([
+      {
+        Sid: 'AuditAppend',
+        Effect: 'Allow',
+        Action: 'dynamodb:PutItem',
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`audit#${A}`] } },
+      },
       {
         Sid: 'NamespaceDataKeys',
         Effect: 'Allow',
-        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Action: 'kms:Decrypt',
         Resource: keyArn(),
         Condition: { StringEquals: { 'kms:EncryptionContext:namespace': A } },
       },
-      {
-        Sid: 'TableEncryptionViaDynamoDB',
-        Effect: 'Allow',
-        Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*', 'kms:DescribeKey'],
-        Resource: keyArn(),
-        Condition: {
-          StringEquals: {
-            'kms:ViaService': { 'Fn::Join': ['', ['dynamodb.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
-          },
-        },
-      },
+      tableEncryption(),
     ]);
-    expect(JSON.stringify(roleStatements(A))).not.toContain(B);
-    expect(JSON.stringify(roleStatements(B))).not.toContain(A);
+  });
+
+  it('has no statement that writes its secrets or token items, and no GenerateDataKey', () => {
+    const writes = /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem|\*)$/;
+    for (const s of roleStatements(A)) {
+      if (!list(s.Action).some((a) => writes.test(String(a)))) continue;
+      const partitions = list(s.Condition?.['ForAllValues:StringEquals']?.['dynamodb:LeadingKeys']);
+      expect(partitions).toEqual([`audit#${A}`]);
+    }
+    const actions = roleStatements(A).flatMap((s) => list(s.Action).map(String));
+    expect(actions.filter((a) => a.startsWith('kms:GenerateDataKey'))).toEqual(['kms:GenerateDataKey*']);
+    // … and that one only through DynamoDB, for the table's own encryption at rest:
+    expect(roleStatements(A).filter((s) => list(s.Action).includes('kms:GenerateDataKey*'))).toEqual([
+      tableEncryption(),
+    ]);
+    expect(actions).not.toContain('kms:Sign');
+    expect(actions).not.toContain('kms:GetPublicKey');
   });
 
   it.each([
-    ['dynamodb:GetItem', item(A), true],
-    ['dynamodb:BatchGetItem', item(A), true],
-    ['dynamodb:Query', item(A), true],
-    ['dynamodb:PutItem', item(A), true],
-    ['dynamodb:GetItem', item(B), false],
-    ['dynamodb:BatchGetItem', { 'dynamodb:LeadingKeys': [A, B] }, false],
-    ['dynamodb:Query', item(B), false],
-    ['dynamodb:PutItem', item(B), false],
-    ['dynamodb:DeleteItem', item(A), false],
-    ['dynamodb:UpdateItem', item(A), false],
-    ['dynamodb:Scan', {}, false],
-  ])('A’s role, %s on %j → %s', (action, ctx, expected) => {
-    expect(allows(roleStatements(A), { action, resource: tableArn(), context: ctx })).toBe(expected);
+    ['dynamodb:GetItem', [A], true],
+    ['dynamodb:BatchGetItem', [A], true],
+    ['dynamodb:BatchGetItem', [A, `audit#${A}`], true],
+    ['dynamodb:Query', [A], true],
+    ['dynamodb:Query', [`audit#${A}`], true],
+    ['dynamodb:PutItem', [`audit#${A}`], true],
+    ['dynamodb:PutItem', [A], false],
+    ['dynamodb:UpdateItem', [A], false],
+    ['dynamodb:DeleteItem', [A], false],
+    ['dynamodb:DeleteItem', [`audit#${A}`], false],
+    ['dynamodb:UpdateItem', [`audit#${A}`], false],
+    ['dynamodb:GetItem', [`tokens#${A}`], false],
+    ['dynamodb:PutItem', [`tokens#${A}`], false],
+    ['dynamodb:UpdateItem', [`tokens#${A}`], false],
+    ['dynamodb:GetItem', [B], false],
+    ['dynamodb:BatchGetItem', [A, B], false],
+    ['dynamodb:Query', [`audit#${B}`], false],
+    ['dynamodb:PutItem', [`audit#${B}`], false],
+    ['dynamodb:Scan', [], false],
+  ])('A’s role, %s on %j → %s', (action, partitions, expected) => {
+    expect(item(roleStatements(A), action, ...partitions)).toBe(expected);
   });
 
   it.each([
     ['kms:Decrypt', context(A), true],
-    ['kms:GenerateDataKey', context(A), true],
     [
       'kms:Decrypt',
       { 'kms:EncryptionContext:namespace': [A], 'kms:EncryptionContext:purpose': ['egg/namespace-kek'] },
       true,
     ],
+    ['kms:GenerateDataKey', context(A), false],
     ['kms:Decrypt', context(B), false],
-    ['kms:GenerateDataKey', context(B), false],
     [
       'kms:Decrypt',
       { 'kms:EncryptionContext:namespace': [B], 'kms:EncryptionContext:purpose': ['egg/namespace-kek'] },
@@ -327,47 +404,553 @@ describe('namespace isolation', () => {
   });
 
   it('lets the key policy admit A’s role with A’s context and refuse it with B’s', () => {
-    const statements = keyPolicy(logicalId(stack.key.node.defaultChild as never));
+    const statements = keyPolicy(resources, idOf(stack, stack.key));
     const asA = { 'aws:PrincipalArn': [JSON.stringify(ref(roleId(A)))] };
     const asB = { 'aws:PrincipalArn': [JSON.stringify(ref(roleId(B)))] };
-    const decrypt = (ctx: Record<string, string[]>) =>
-      allows(statements, { action: 'kms:Decrypt', resource: '*', context: ctx });
-    expect(decrypt({ ...context(A), ...asA })).toBe(true);
-    expect(decrypt({ ...context(B), ...asA })).toBe(false);
-    expect(decrypt({ ...context(A), ...asB })).toBe(false);
+    const use = (action: string, ctx: Record<string, string[]>) =>
+      allows(statements, { action, resource: '*', context: ctx });
+    expect(use('kms:Decrypt', { ...context(A), ...asA })).toBe(true);
+    expect(use('kms:GenerateDataKey', { ...context(A), ...asA })).toBe(false);
+    expect(use('kms:Decrypt', { ...context(B), ...asA })).toBe(false);
+    expect(use('kms:Decrypt', { ...context(A), ...asB })).toBe(false);
+  });
+
+  it('says in its output that jobs must use rotation: deferred', () => {
+    template.hasOutput('GrantAcmeWebProdRoleArn', {
+      Value: ref(roleId(A)),
+      Description: `role-to-assume for namespace ${A}; read-only: the job must use rotation: deferred`,
+    });
+    template.hasOutput('GrantAcmeOpsProdRoleArn', {
+      Value: ref(roleId(C)),
+      Description: `role-to-assume for namespace ${C} (may write secrets)`,
+    });
   });
 });
 
-describe('token minting', () => {
-  it('gives no kms:Sign, GetPublicKey or UpdateItem to a grant with mintTokens false', () => {
-    const actions = roleStatements(A).flatMap((s) => list(s.Action).map(String));
-    expect(actions).not.toContain('kms:Sign');
-    expect(actions).not.toContain('kms:GetPublicKey');
-    expect(actions).not.toContain('dynamodb:UpdateItem');
-    const signingPolicy = JSON.stringify(keyPolicy(logicalId(stack.signingKey.node.defaultChild as never)));
-    expect(signingPolicy).not.toContain(roleId(A));
+describe('a grant with mintTokens', () => {
+  it('adds exactly its token partition and pure Ed25519 signing', () => {
+    expect(roleStatements(B)).toEqual([
+      {
+        Sid: 'NamespaceRead',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [B, `audit#${B}`] } },
+      },
+      {
+        Sid: 'AuditAppend',
+        Effect: 'Allow',
+        Action: 'dynamodb:PutItem',
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`audit#${B}`] } },
+      },
+      {
+        Sid: 'TokenItems',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`tokens#${B}`] } },
+      },
+      {
+        Sid: 'NamespaceDataKeys',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: keyArn(),
+        Condition: { StringEquals: { 'kms:EncryptionContext:namespace': B } },
+      },
+      tableEncryption(),
+      {
+        Sid: 'SignTokens',
+        Effect: 'Allow',
+        Action: 'kms:Sign',
+        Resource: signingKeyArn(),
+        Condition: { StringEquals: { 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' } },
+      },
+      { Sid: 'SigningPublicKey', Effect: 'Allow', Action: 'kms:GetPublicKey', Resource: signingKeyArn() },
+    ]);
   });
 
-  it('lets a grant with mintTokens sign pure Ed25519 with the signing key only', () => {
-    expect(roleStatements(B)).toContainEqual({
-      Sid: 'SignTokens',
-      Effect: 'Allow',
-      Action: 'kms:Sign',
-      Resource: signingKeyArn(),
-      Condition: { StringEquals: { 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' } },
+  it.each([
+    ['dynamodb:PutItem', [`tokens#${B}`], true],
+    ['dynamodb:UpdateItem', [`tokens#${B}`], true],
+    ['dynamodb:Query', [`tokens#${B}`], true],
+    ['dynamodb:PutItem', [B], false],
+    ['dynamodb:UpdateItem', [B], false],
+    ['dynamodb:DeleteItem', [`tokens#${B}`], false],
+    ['dynamodb:UpdateItem', [`tokens#${A}`], false],
+    ['dynamodb:PutItem', [`tokens#${A}`], false],
+  ])('B’s role, %s on %j → %s', (action, partitions, expected) => {
+    expect(item(roleStatements(B), action, ...partitions)).toBe(expected);
+  });
+
+  it('gives a grant without mintTokens no place in the signing key’s policy', () => {
+    const signingPolicy = JSON.stringify(keyPolicy(resources, idOf(stack, stack.signingKey)));
+    expect(signingPolicy).not.toContain(roleId(A));
+    expect(signingPolicy).not.toContain(roleId(C));
+    expect(signingPolicy).toContain(roleId(B));
+  });
+});
+
+describe('a grant with manageSecrets', () => {
+  it('adds exactly PutItem and DeleteItem on its namespace and GenerateDataKey in its context', () => {
+    expect(roleStatements(C)).toEqual([
+      {
+        Sid: 'NamespaceRead',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [C, `audit#${C}`] } },
+      },
+      {
+        Sid: 'AuditAppend',
+        Effect: 'Allow',
+        Action: 'dynamodb:PutItem',
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`audit#${C}`] } },
+      },
+      {
+        Sid: 'SecretWrites',
+        Effect: 'Allow',
+        Action: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [C] } },
+      },
+      {
+        Sid: 'NamespaceDataKeys',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: keyArn(),
+        Condition: { StringEquals: { 'kms:EncryptionContext:namespace': C } },
+      },
+      tableEncryption(),
+    ]);
+  });
+
+  it.each([
+    ['dynamodb:PutItem', [C], true],
+    ['dynamodb:DeleteItem', [C], true],
+    ['dynamodb:UpdateItem', [C], false],
+    ['dynamodb:PutItem', [`tokens#${C}`], false],
+    ['dynamodb:DeleteItem', [`audit#${C}`], false],
+    ['dynamodb:PutItem', [A], false],
+  ])('C’s role, %s on %j → %s', (action, partitions, expected) => {
+    expect(item(roleStatements(C), action, ...partitions)).toBe(expected);
+  });
+
+  it.each([
+    ['kms:GenerateDataKey', context(C), true],
+    ['kms:GenerateDataKey', context(A), false],
+  ])('C’s role, %s with %j → %s', (action, ctx, expected) => {
+    expect(allows(roleStatements(C), { action, resource: keyArn(), context: ctx })).toBe(expected);
+  });
+});
+
+describe('the rotator', () => {
+  const rotatorRole = () => idOf(stack, stack.rotator.role);
+  const rotatorStatements = () => statementsOf(resources, rotatorRole());
+
+  it('runs the bundle on Node.js 24 with the table, key and keyring, bounded in time and concurrency', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      Timeout: 60,
+      MemorySize: 512,
+      ReservedConcurrentExecutions: 2,
+      Role: ref(rotatorRole()),
+      Environment: {
+        Variables: {
+          EGG_BACKEND: 'aws',
+          EGG_TABLE: { Ref: idOf(stack, stack.table) },
+          EGG_KMS_KEY_ID: keyArn(),
+          EGG_KEYRING: 'kms',
+        },
+      },
+      LoggingConfig: { LogGroup: { Ref: idOf(stack, stack.rotator.logGroup) } },
     });
-    const signers = roleStatements(B).filter((s) => list(s.Action).includes('kms:Sign'));
-    expect(signers.map((s) => s.Resource)).toEqual([signingKeyArn()]);
-    expect(
-      allows(roleStatements(B), {
-        action: 'dynamodb:UpdateItem',
-        resource: tableArn(),
-        context: item(B),
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  it('fires on new audit read records only, within a second, retrying and bisecting, then to a queue', () => {
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    const [mapping] = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+    expect(mapping?.Properties).toEqual({
+      FunctionName: { Ref: idOf(stack, stack.rotator.function) },
+      EventSourceArn: streamArn(),
+      StartingPosition: 'LATEST',
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 5,
+      MaximumRecordAgeInSeconds: 3600,
+      DestinationConfig: { OnFailure: { Destination: ref(idOf(stack, stack.rotator.failures)) } },
+      FilterCriteria: {
+        Filters: [
+          {
+            Pattern: JSON.stringify({
+              eventName: ['INSERT'],
+              dynamodb: { NewImage: { pk: { S: [{ prefix: 'audit#' }] }, action: { S: ['read'] } } },
+            }),
+          },
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+  });
+
+  it('is trusted by Lambda only', () => {
+    expect((resources[rotatorRole()]?.Properties as Json).AssumeRolePolicyDocument).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: 'lambda.amazonaws.com' } },
+      ],
+    });
+  });
+
+  it('has exactly: secret items of any namespace, audit appends, the stream, data keys, its logs and queue', () => {
+    expect(rotatorStatements()).toEqual([
+      {
+        Sid: 'SecretItems',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem'],
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': ['*#*'] } },
+      },
+      {
+        Sid: 'AuditAppend',
+        Effect: 'Allow',
+        Action: ['dynamodb:Query', 'dynamodb:PutItem'],
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['audit#*'] } },
+      },
+      {
+        Sid: 'TableStream',
+        Effect: 'Allow',
+        Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+        Resource: streamArn(),
+      },
+      { Sid: 'ListStreams', Effect: 'Allow', Action: 'dynamodb:ListStreams', Resource: '*' },
+      {
+        Sid: 'DataKeys',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: keyArn(),
+        Condition: { Null: { 'kms:EncryptionContext:namespace': 'false' } },
+      },
+      tableEncryption(),
+      {
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: ref(idOf(stack, stack.rotator.logGroup)),
+      },
+      {
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        Resource: ref(idOf(stack, stack.rotator.failures)),
+      },
+    ]);
+  });
+
+  it.each([
+    ['dynamodb:BatchGetItem', [A, B], true],
+    ['dynamodb:PutItem', [A], true],
+    ['dynamodb:GetItem', [C], true],
+    ['dynamodb:PutItem', [`audit#${A}`], true],
+    ['dynamodb:Query', [`audit#${B}`], true],
+    ['dynamodb:Query', [A], false],
+    ['dynamodb:GetItem', [`tokens#${A}`], false],
+    ['dynamodb:PutItem', [`tokens#${A}`], false],
+    ['dynamodb:BatchGetItem', [A, `tokens#${A}`], false],
+    ['dynamodb:UpdateItem', [A], false],
+    ['dynamodb:DeleteItem', [A], false],
+    ['dynamodb:DeleteItem', [`audit#${A}`], false],
+    ['dynamodb:Scan', [], false],
+  ])('the rotator, %s on %j → %s', (action, partitions, expected) => {
+    expect(item(rotatorStatements(), action, ...partitions)).toBe(expected);
+  });
+
+  it('may use the data key for any namespace’s data keys, and nothing without one', () => {
+    const statements = keyPolicy(resources, idOf(stack, stack.key));
+    expect(statements.find((s) => s.Sid === 'Rotator')).toEqual({
+      Sid: 'Rotator',
+      Effect: 'Allow',
+      Principal: {
+        AWS: {
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']],
+        },
+      },
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Resource: '*',
+      Condition: {
+        Null: { 'kms:EncryptionContext:namespace': 'false' },
+        ArnEquals: { 'aws:PrincipalArn': ref(rotatorRole()) },
+      },
+    });
+    const asRotator = { 'aws:PrincipalArn': [JSON.stringify(ref(rotatorRole()))] };
+    const use = (action: string, ctx: Record<string, string[]>) =>
+      allows(statements, { action, resource: '*', context: { ...ctx, ...asRotator } }) &&
+      allows(rotatorStatements(), { action, resource: keyArn(), context: ctx });
+    expect(use('kms:Decrypt', context(A))).toBe(true);
+    expect(use('kms:GenerateDataKey', context(B))).toBe(true);
+    expect(use('kms:Decrypt', {})).toBe(false);
+    expect(use('kms:Sign', context(A))).toBe(false);
+    expect(JSON.stringify(keyPolicy(resources, idOf(stack, stack.signingKey)))).not.toContain(rotatorRole());
+  });
+
+  it('takes the keyring, and no reserved concurrency when asked', () => {
+    const { template: other } = build({ keyring: 'kms-hierarchical', rotatorReservedConcurrency: false });
+    other.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ EGG_KEYRING: 'kms-hierarchical' }) },
+      ReservedConcurrentExecutions: Match.absent(),
+    });
+  });
+
+  it('refuses to synthesize without its bundle, saying how to build it', () => {
+    const missing = join(dir, 'no-rotator');
+    expect(() => build({ rotatorCodePath: missing })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_NOT_INITIALIZED',
+        message: `the rotator is not built: ${join(missing, 'index.js')} is missing`,
+        hint: 'run `npm run package` first (it bundles dist/rotator/), or pass --rotator-code DIR',
       }),
-    ).toBe(true);
-    expect(
-      allows(roleStatements(B), { action: 'dynamodb:UpdateItem', resource: tableArn(), context: item(A) }),
-    ).toBe(false);
+    );
+  });
+});
+
+describe('the proxy runtime', () => {
+  let proxyStack: EggCartonStack;
+  let proxyTemplate: Template;
+  let proxyResources: Record<string, Json>;
+  const taskRole = () => idOf(proxyStack, proxyStack.proxy?.taskRole as never);
+  const proxyStatements = () => statementsOf(proxyResources, taskRole());
+
+  beforeAll(() => {
+    ({ stack: proxyStack, template: proxyTemplate } = build({
+      proxy: { enabled: true, certificateArn: CERTIFICATE_ARN, desiredCount: 3 },
+    }));
+    proxyResources = proxyTemplate.toJSON().Resources as Record<string, Json>;
+  });
+
+  it('is not deployed unless asked', () => {
+    expect(stack.proxy).toBeUndefined();
+    for (const type of [
+      'AWS::ECS::Service',
+      'AWS::ECS::TaskDefinition',
+      'AWS::ElasticLoadBalancingV2::LoadBalancer',
+    ])
+      template.resourceCountIs(type, 0);
+    expect(build({ proxy: { enabled: false } }).stack.proxy).toBeUndefined();
+  });
+
+  it('runs `egg proxy serve` on Fargate with the aws backend, deferred rotation and no secrets in its environment', () => {
+    const [definition] = Object.values(proxyTemplate.findResources('AWS::ECS::TaskDefinition'));
+    const properties = definition?.Properties as Json;
+    expect(properties.RequiresCompatibilities).toEqual(['FARGATE']);
+    expect(properties.TaskRoleArn).toEqual(ref(taskRole()));
+    expect(properties.RuntimePlatform).toEqual({ CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' });
+    const [container] = properties.ContainerDefinitions as Json[];
+    expect(container?.PortMappings).toEqual([{ ContainerPort: 8080, Protocol: 'tcp' }]);
+    expect(container?.Secrets).toBeUndefined();
+    expect(container?.Environment).toEqual([
+      { Name: 'EGG_BACKEND', Value: 'aws' },
+      { Name: 'EGG_TABLE', Value: { Ref: idOf(proxyStack, proxyStack.table) } },
+      { Name: 'EGG_KMS_KEY_ID', Value: ref(idOf(proxyStack, proxyStack.key)) },
+      { Name: 'EGG_SIGNING_KEY_ID', Value: ref(idOf(proxyStack, proxyStack.signingKey)) },
+      { Name: 'EGG_KEYRING', Value: 'kms' },
+      { Name: 'EGG_ROTATION', Value: 'deferred' },
+      { Name: 'EGG_REGION', Value: { Ref: 'AWS::Region' } },
+    ]);
+    proxyTemplate.hasResourceProperties('AWS::ECS::Service', {
+      LaunchType: 'FARGATE',
+      DesiredCount: 3,
+      DeploymentConfiguration: Match.objectLike({
+        DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+        MinimumHealthyPercent: 100,
+      }),
+    });
+  });
+
+  it('terminates TLS 1.2+ at the load balancer, redirects HTTP, and keeps the client address from the provider', () => {
+    proxyTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: CERTIFICATE_ARN }],
+      SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+    });
+    proxyTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      Protocol: 'HTTP',
+      DefaultActions: [
+        { Type: 'redirect', RedirectConfig: { Port: '443', Protocol: 'HTTPS', StatusCode: 'HTTP_301' } },
+      ],
+    });
+    proxyTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'idle_timeout.timeout_seconds', Value: '150' },
+        { Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' },
+        { Key: 'routing.http.xff_header_processing.mode', Value: 'remove' },
+      ]),
+    });
+    proxyTemplate.hasOutput('ProxyUrl', {
+      Description: 'Egg Carton proxy (HTTPS: point a DNS name of the certificate at the load balancer)',
+    });
+    expect(Annotations.fromStack(proxyStack).findWarning('*', Match.stringLikeRegexp('plain HTTP'))).toEqual(
+      [],
+    );
+  });
+
+  it('checks health with a token-less request, which the proxy refuses (401) before touching any state', () => {
+    proxyTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      HealthCheckPath: '/',
+      Matcher: { HttpCode: '401' },
+      TargetType: 'ip',
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }]),
+    });
+  });
+
+  it('speaks plain HTTP without a certificate, and says so loudly', () => {
+    const { stack: plain, template: plainTemplate } = build({ proxy: { enabled: true } });
+    plainTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      Protocol: 'HTTP',
+    });
+    plainTemplate.resourcePropertiesCountIs(
+      'AWS::ElasticLoadBalancingV2::Listener',
+      { Protocol: 'HTTPS' },
+      0,
+    );
+    plainTemplate.hasOutput('ProxyUrl', {
+      Description:
+        'Egg Carton proxy over PLAIN HTTP: tokens cross the network unencrypted; deploy with --proxy-certificate-arn',
+    });
+    expect(Annotations.fromStack(plain).findWarning('*', Match.stringLikeRegexp('plain HTTP'))).toHaveLength(
+      1,
+    );
+  });
+
+  it('has exactly: read secrets, append reads, token items and spend, Decrypt, the public key', () => {
+    expect(proxyStatements()).toEqual([
+      {
+        Sid: 'SecretReads',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+        Resource: ref(idOf(proxyStack, proxyStack.table)),
+        Condition: { 'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': ['*#*'] } },
+      },
+      {
+        Sid: 'AuditAppend',
+        Effect: 'Allow',
+        Action: ['dynamodb:Query', 'dynamodb:PutItem'],
+        Resource: ref(idOf(proxyStack, proxyStack.table)),
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['audit#*'] } },
+      },
+      {
+        Sid: 'TokenItems',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+        Resource: ref(idOf(proxyStack, proxyStack.table)),
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tokens#*'] } },
+      },
+      {
+        Sid: 'DataKeys',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: ref(idOf(proxyStack, proxyStack.key)),
+        Condition: { Null: { 'kms:EncryptionContext:namespace': 'false' } },
+      },
+      { ...viaDynamoDB, Resource: ref(idOf(proxyStack, proxyStack.key)) },
+      {
+        Sid: 'SigningPublicKey',
+        Effect: 'Allow',
+        Action: 'kms:GetPublicKey',
+        Resource: ref(idOf(proxyStack, proxyStack.signingKey)),
+      },
+    ]);
+    expect((proxyResources[taskRole()]?.Properties as Json).AssumeRolePolicyDocument).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: 'ecs-tasks.amazonaws.com' } },
+      ],
+    });
+  });
+
+  it.each([
+    ['dynamodb:BatchGetItem', [A, B], true],
+    ['dynamodb:GetItem', [A], true],
+    ['dynamodb:PutItem', [`audit#${A}`], true],
+    ['dynamodb:GetItem', [`tokens#${A}`], true],
+    ['dynamodb:Query', [`tokens#${B}`], true],
+    ['dynamodb:UpdateItem', [`tokens#${A}`], true],
+    ['dynamodb:PutItem', [A], false],
+    ['dynamodb:UpdateItem', [A], false],
+    ['dynamodb:DeleteItem', [A], false],
+    ['dynamodb:PutItem', [`tokens#${A}`], false],
+    ['dynamodb:DeleteItem', [`tokens#${A}`], false],
+    ['dynamodb:Query', [A], false],
+    ['dynamodb:Scan', [], false],
+  ])('the proxy, %s on %j → %s', (action, partitions, expected) => {
+    const table = ref(idOf(proxyStack, proxyStack.table));
+    expect(allows(proxyStatements(), { action, resource: table, context: keys(...partitions) })).toBe(
+      expected,
+    );
+  });
+
+  it('may Decrypt namespace data keys and read the public key, never sign or make data keys', () => {
+    const dataKey = ref(idOf(proxyStack, proxyStack.key));
+    const signing = ref(idOf(proxyStack, proxyStack.signingKey));
+    const keyStatements = keyPolicy(proxyResources, idOf(proxyStack, proxyStack.key));
+    const signingStatements = keyPolicy(proxyResources, idOf(proxyStack, proxyStack.signingKey));
+    const asProxy = { 'aws:PrincipalArn': [JSON.stringify(ref(taskRole()))] };
+    const use = (action: string, resource: unknown, statements: Statement[], ctx: Record<string, string[]>) =>
+      allows(statements, { action, resource: '*', context: { ...ctx, ...asProxy } }) &&
+      allows(proxyStatements(), { action, resource, context: ctx });
+    expect(use('kms:Decrypt', dataKey, keyStatements, context(A))).toBe(true);
+    expect(use('kms:Decrypt', dataKey, keyStatements, {})).toBe(false);
+    expect(use('kms:GenerateDataKey', dataKey, keyStatements, context(A))).toBe(false);
+    expect(use('kms:GetPublicKey', signing, signingStatements, {})).toBe(true);
+    expect(use('kms:Sign', signing, signingStatements, {})).toBe(false);
+    expect(keyStatements.find((s) => s.Sid === 'Proxy')?.Action).toBe('kms:Decrypt');
+    expect(signingStatements.find((s) => s.Sid === 'ProxyPublicKey')?.Action).toBe('kms:GetPublicKey');
+  });
+
+  it('builds its image from infra/proxy/Dockerfile with only the sources in the context', () => {
+    const assembly = join(dir, 'cdk.out.proxy');
+    const { app, stack: staged } = buildStack({
+      grants: GRANTS,
+      rotatorCodePath: rotatorCode,
+      outdir: assembly,
+      proxy: { enabled: true, certificateArn: CERTIFICATE_ARN },
+    });
+    app.synth();
+    const manifest = JSON.parse(readFileSync(join(assembly, `${staged.stackName}.assets.json`), 'utf8')) as {
+      dockerImages: Record<string, { source: { directory: string; dockerFile: string; platform: string } }>;
+    };
+    const images = Object.values(manifest.dockerImages);
+    expect(images.map((i) => ({ dockerFile: i.source.dockerFile, platform: i.source.platform }))).toEqual([
+      { dockerFile: 'infra/proxy/Dockerfile', platform: 'linux/amd64' },
+    ]);
+    const context = join(assembly, images[0]?.source.directory ?? '');
+    expect(readdirSync(context).sort()).toEqual([
+      'cli',
+      'infra',
+      'package-lock.json',
+      'package.json',
+      'src',
+      'tsconfig.build.json',
+      'tsconfig.json',
+    ]);
+    expect(readdirSync(join(context, 'infra'))).toEqual(['proxy']);
+    expect(PROXY_IMAGE_CONTEXT[0]).toBe('*');
+    const dockerfile = readFileSync(join(context, 'infra/proxy/Dockerfile'), 'utf8');
+    expect(dockerfile).toContain('FROM node:24-slim');
+    expect(dockerfile).toContain('USER node');
+    expect(dockerfile).toContain(
+      'CMD ["node", "cli/bin/egg.js", "proxy", "serve", "--host", "0.0.0.0", "--port", "8080"]',
+    );
   });
 });
 
@@ -379,5 +962,6 @@ describe('the OIDC provider', () => {
   it('outputs the role ARN of every grant', () => {
     template.hasOutput('GrantAcmeWebProdRoleArn', { Value: ref(roleId(A)) });
     template.hasOutput('GrantAcmeApiProdRoleArn', { Value: ref(roleId(B)) });
+    template.hasOutput('GrantAcmeOpsProdRoleArn', { Value: ref(roleId(C)) });
   });
 });

@@ -1,0 +1,39 @@
+/**
+ * The table's partitions and the IAM conditions that pick them. One table, partition key
+ * `pk` (docs/dynamodb.md):
+ *   `<namespace>`         `S#<name>` secrets, `K#namespace` the namespace KEK
+ *   `audit#<namespace>`   `A#<seq>` audit records
+ *   `tokens#<namespace>`  `TK#<id>` token records, `RV#head`, `RV#t#<id>` revocations
+ * A namespace never contains `#` (src/names.ts), so the three never collide, and IAM's
+ * `dynamodb:LeadingKeys` (the partition key of every item a request touches) can grant
+ * each separately: that is what lets a CI role read its secrets without writing them.
+ * Must match src/stores/dynamodb.ts and src/tokens/dynamodb-token-store.ts (a test checks).
+ */
+
+export const AUDIT_PARTITION_PREFIX = 'audit#';
+export const TOKEN_PARTITION_PREFIX = 'tokens#';
+
+/** `acme/web` → `audit#acme/web`. */
+export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_PREFIX}${namespace}`;
+/** `acme/web` → `tokens#acme/web`. */
+export const tokenPartition = (namespace: string): string => `${TOKEN_PARTITION_PREFIX}${namespace}`;
+
+/**
+ * Every item the request touches is in one of `partitions`, exactly. `ForAllValues` holds
+ * only when each leading key is listed ("Using IAM policy conditions for fine-grained access
+ * control", DynamoDB Developer Guide). No statement built from these grants `Scan`, which
+ * has no leading key (and for which `ForAllValues` over an empty set would hold).
+ */
+export function exactPartitions(partitions: string[]): Record<string, Record<string, string[]>> {
+  return { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': partitions } };
+}
+
+/** Every item the request touches is in some namespace's own partition (no `#` in its key). */
+export function namespacePartitions(): Record<string, Record<string, string[]>> {
+  return { 'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': ['*#*'] } };
+}
+
+/** Every item the request touches is in a partition starting with `prefix` (`audit#`, `tokens#`). */
+export function prefixedPartitions(prefix: string): Record<string, Record<string, string[]>> {
+  return { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${prefix}*`] } };
+}

@@ -1,0 +1,254 @@
+/**
+ * The proxy runtime (issue 5, item 1): `egg proxy serve` on ECS Fargate behind an
+ * Application Load Balancer, built from infra/proxy/Dockerfile. Why Fargate and not Lambda,
+ * what it costs and how to turn it on: docs/proxy-runtime.md.
+ *
+ * The task role is the proxy's whole trust: for every namespace it may read secrets (to
+ * inject them), append read records to the audit trail, read token records and
+ * revocations and bump a token's spend counter, and decrypt data keys; it may not write a
+ * secret (it runs with `rotation: deferred`; the rotator re-encrypts what it read), sign a
+ * token or touch another key. SECURITY.md, "The rotator and the proxy".
+ */
+import { fileURLToPath } from 'node:url';
+import { Annotations, Aws, Duration, IgnoreMode } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as ecsPatterns from 'aws-cdk-lib/aws-ecs-patterns';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import {
+  AUDIT_PARTITION_PREFIX,
+  TOKEN_PARTITION_PREFIX,
+  namespacePartitions,
+  prefixedPartitions,
+} from './partitions.js';
+import type { StackKeyring } from './rotator.js';
+
+/** Provider keys and, under `kms-hierarchical`, the namespace KEK: reads only. */
+export const PROXY_SECRET_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem'] as const;
+/** Every vault read appends a `read` record: the head (Query), then the record (PutItem). */
+export const PROXY_AUDIT_ACTIONS = ['dynamodb:Query', 'dynamodb:PutItem'] as const;
+/** Revocation head and entries (GetItem, Query), the token record's spend counter (UpdateItem `ADD spent`). */
+export const PROXY_TOKEN_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] as const;
+export const PROXY_PORT = 8080;
+/**
+ * Longer than the proxy's default `--upstream-timeout` (120 s of upstream silence, then 504),
+ * so the proxy's answer reaches the client before the load balancer cuts an idle connection.
+ */
+export const PROXY_IDLE_TIMEOUT_SECONDS = 150;
+
+export interface ProxyOptions {
+  enabled: boolean;
+  /** An ACM certificate in the stack's region: HTTPS on 443 (HTTP on 80 redirects). Without one, HTTP only. */
+  certificateArn?: string;
+  /** Running tasks. Default 2 (one per Availability Zone). */
+  desiredCount?: number;
+}
+
+export interface ProxyServiceProps {
+  table: dynamodb.Table;
+  key: kms.Key;
+  signingKey: kms.Key;
+  keyring: StackKeyring;
+  options: ProxyOptions;
+  tableEncryptionStatement: () => iam.PolicyStatement;
+}
+
+/** The repository root: the image's build context (the Dockerfile builds `egg` from source). */
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/**
+ * What the build context holds (Docker ignore syntax: exclude everything, then re-include).
+ * Keeps node_modules, build/ (and the cloud assembly inside it), .git and tests out of the
+ * context and out of the asset hash.
+ */
+export const PROXY_IMAGE_CONTEXT = [
+  '*',
+  '!package.json',
+  '!package-lock.json',
+  '!tsconfig.json',
+  '!tsconfig.build.json',
+  '!src/**',
+  '!cli/**',
+  '!infra/proxy/**',
+];
+
+export class ProxyService extends Construct {
+  readonly taskRole: iam.Role;
+  readonly service: ecsPatterns.ApplicationLoadBalancedFargateService;
+  /** `http(s)://<load balancer DNS name>`. */
+  readonly url: string;
+  readonly https: boolean;
+
+  constructor(scope: Construct, id: string, props: ProxyServiceProps) {
+    super(scope, id);
+    const { table, key, signingKey, options } = props;
+    const desiredCount = options.desiredCount ?? 2;
+    if (!Number.isInteger(desiredCount) || desiredCount < 0)
+      throw new TypeError(`proxy desiredCount must be a whole number ≥ 0 (got ${desiredCount})`);
+
+    this.taskRole = new iam.Role(this, 'TaskRole', {
+      description: 'Egg Carton proxy: injects provider keys of every namespace; never writes a secret',
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+    });
+    const role = this.taskRole;
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SecretReads',
+        actions: [...PROXY_SECRET_ACTIONS],
+        resources: [table.tableArn],
+        conditions: namespacePartitions(),
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'AuditAppend',
+        actions: [...PROXY_AUDIT_ACTIONS],
+        resources: [table.tableArn],
+        conditions: prefixedPartitions(AUDIT_PARTITION_PREFIX),
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'TokenItems',
+        actions: [...PROXY_TOKEN_ACTIONS],
+        resources: [table.tableArn],
+        conditions: prefixedPartitions(TOKEN_PARTITION_PREFIX),
+      }),
+    );
+    const decrypt = {
+      actions: ['kms:Decrypt'],
+      conditions: { Null: { 'kms:EncryptionContext:namespace': 'false' } },
+    };
+    role.addToPolicy(new iam.PolicyStatement({ sid: 'DataKeys', resources: [key.keyArn], ...decrypt }));
+    role.addToPolicy(props.tableEncryptionStatement());
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SigningPublicKey',
+        actions: ['kms:GetPublicKey'],
+        resources: [signingKey.keyArn],
+      }),
+    );
+    const caller = { ArnEquals: { 'aws:PrincipalArn': role.roleArn } };
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'Proxy',
+        principals: [new iam.AccountRootPrincipal()],
+        actions: decrypt.actions,
+        resources: ['*'],
+        conditions: { ...decrypt.conditions, ...caller },
+      }),
+    );
+    signingKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'ProxyPublicKey',
+        principals: [new iam.AccountRootPrincipal()],
+        actions: ['kms:GetPublicKey'],
+        resources: ['*'],
+        conditions: caller,
+      }),
+    );
+
+    // Public subnets and public task addresses, no NAT gateway: the tasks must reach the
+    // upstream providers on the internet anyway, and a NAT gateway per AZ would cost more
+    // than the tasks. Inbound, only the load balancer reaches them (the pattern's security
+    // group). DynamoDB traffic stays on the gateway endpoint (free).
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+    });
+    vpc.addGatewayEndpoint('DynamoDb', { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB });
+    // (The casts: aws-cdk-lib's declarations predate `exactOptionalPropertyTypes`.)
+    const cluster = new ecs.Cluster(this, 'Cluster', { vpc: vpc as unknown as ec2.IVpc });
+    const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS });
+
+    const certificate =
+      options.certificateArn === undefined
+        ? undefined
+        : acm.Certificate.fromCertificateArn(this, 'Certificate', options.certificateArn);
+    const listener =
+      certificate === undefined
+        ? { protocol: elbv2.ApplicationProtocol.HTTP }
+        : {
+            protocol: elbv2.ApplicationProtocol.HTTPS,
+            certificate,
+            redirectHTTP: true,
+            // TLS 1.3 and 1.2 (PRODUCT: TLS 1.2+ in transit), AWS's recommended policy.
+            sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+          };
+
+    this.service = new ecsPatterns.ApplicationLoadBalancedFargateService(this, 'Service', {
+      cluster: cluster as unknown as ecs.ICluster,
+      taskSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      assignPublicIp: true,
+      publicLoadBalancer: true,
+      desiredCount,
+      cpu: 512,
+      memoryLimitMiB: 1024,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { rollback: true },
+      idleTimeout: Duration.seconds(PROXY_IDLE_TIMEOUT_SECONDS),
+      ...listener,
+      taskImageOptions: {
+        // Staged at synth without Docker; built (for linux/amd64, whatever the builder's
+        // machine) and pushed by `cdk deploy`.
+        image: ecs.ContainerImage.fromAsset(REPO_ROOT, {
+          file: 'infra/proxy/Dockerfile',
+          platform: Platform.LINUX_AMD64,
+          ignoreMode: IgnoreMode.DOCKER,
+          exclude: PROXY_IMAGE_CONTEXT,
+        }),
+        containerName: 'proxy',
+        containerPort: PROXY_PORT,
+        taskRole: role,
+        environment: {
+          EGG_BACKEND: 'aws',
+          EGG_TABLE: table.tableName,
+          EGG_KMS_KEY_ID: key.keyArn,
+          EGG_SIGNING_KEY_ID: signingKey.keyArn,
+          EGG_KEYRING: props.keyring,
+          // Never rewrite a secret: the rotator re-encrypts what the proxy read.
+          EGG_ROTATION: 'deferred',
+          EGG_REGION: Aws.REGION,
+        },
+        logDriver: ecs.LogDrivers.awsLogs({ streamPrefix: 'proxy', logGroup }),
+      },
+    });
+    // The proxy has no route of its own (every path belongs to an upstream); a request with
+    // no token gets its 401 before any state is touched, which proves the process serves.
+    this.service.targetGroup.configureHealthCheck({
+      path: '/',
+      healthyHttpCodes: '401',
+      interval: Duration.seconds(15),
+      healthyThresholdCount: 2,
+      unhealthyThresholdCount: 3,
+    });
+    // On a deploy or scale-in, the proxy finishes requests within 2 s of SIGTERM.
+    this.service.targetGroup.setAttribute('deregistration_delay.timeout_seconds', '30');
+    // Refuse header names a backend could read differently (request smuggling hygiene).
+    this.service.loadBalancer.setAttribute('routing.http.drop_invalid_header_fields.enabled', 'true');
+    // The proxy forwards request headers upstream: do not hand the client's address to the
+    // provider in X-Forwarded-For (the proxy itself never uses it).
+    this.service.loadBalancer.setAttribute('routing.http.xff_header_processing.mode', 'remove');
+
+    const scheme = certificate === undefined ? 'http' : 'https';
+    this.url = `${scheme}://${this.service.loadBalancer.loadBalancerDnsName}`;
+    this.https = certificate !== undefined;
+    if (certificate === undefined)
+      Annotations.of(this).addWarningV2(
+        'egg:proxy-http',
+        'the proxy is deployed without a certificate: its load balancer speaks plain HTTP, so egg tokens travel unencrypted. Pass --proxy-certificate-arn (docs/proxy-runtime.md).',
+      );
+  }
+}
