@@ -26,9 +26,13 @@ function section(title, explain) {
 }
 
 /** Run `egg ARGS` (optionally with stdin), echo the command line and its output, fail loudly. */
-function egg(args, { input, show = args.join(' '), expectCode = 0 } = {}) {
+function egg(args, { input, show = args.join(' '), expectCode = 0, extraEnv = {} } = {}) {
   process.stdout.write(`${bold('$')} egg ${show}\n`);
-  const result = spawnSync(process.execPath, [eggBin, ...args], { env, input, cwd: base });
+  const result = spawnSync(process.execPath, [eggBin, ...args], {
+    env: { ...env, ...extraEnv },
+    input,
+    cwd: base,
+  });
   const out = Buffer.concat([result.stdout, result.stderr]).toString();
   process.stdout.write(out.replace(/^/gm, '  ').replace(/ +$/, ''));
   if (!out.endsWith('\n') && out.length > 0) process.stdout.write('\n');
@@ -40,8 +44,11 @@ function egg(args, { input, show = args.join(' '), expectCode = 0 } = {}) {
 }
 
 /** Processes and servers this demo started: always stopped, whatever happens. */
-const running = { proxy: undefined, upstream: undefined };
-process.on('exit', () => running.proxy?.kill('SIGKILL'));
+const running = { proxy: undefined, upstream: undefined, rotator: undefined };
+process.on('exit', () => {
+  running.proxy?.kill('SIGKILL');
+  running.rotator?.kill('SIGKILL');
+});
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
 
 /**
@@ -99,6 +106,56 @@ async function stopProxy() {
   running.proxy = undefined;
 }
 
+/**
+ * Deferred rotation: a reader that may not write (a read-only CI role) only records its
+ * read, and `egg rotate --follow` re-encrypts what was read.
+ */
+async function deferredRotation() {
+  section(
+    'Read-only readers: deferred rotation',
+    'With EGG_ROTATION=deferred the reader writes nothing but its read record; `egg rotate --follow` (on AWS: a Lambda on the table stream) re-encrypts what was read.',
+  );
+  const gen = (name) =>
+    JSON.parse(
+      spawnSync(process.execPath, [eggBin, 'secrets', 'list', '--json'], {
+        env,
+        cwd: base,
+      }).stdout.toString(),
+    ).find((s) => s.name === name).gen;
+  process.stdout.write(`${bold('$')} egg rotate --follow --interval 100 &\n`);
+  const rotator = spawn(process.execPath, [eggBin, 'rotate', '--follow', '--interval', '100'], {
+    env,
+    cwd: base,
+  });
+  running.rotator = rotator;
+  const lines = [];
+  rotator.stdout.setEncoding('utf8').on('data', (chunk) => lines.push(...chunk.split('\n').filter(Boolean)));
+  const waitFor = async (n) => {
+    const deadline = Date.now() + 10_000;
+    while (lines.length < n) {
+      if (Date.now() > deadline || rotator.exitCode !== null)
+        throw new Error('egg rotate --follow stopped answering');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    process.stdout.write(`  ${dim(lines[n - 1])}\n`);
+  };
+  await waitFor(1); // the startup pass: every secret once
+  const before = gen('DATABASE_URL');
+  egg(['secrets', 'pull', '--format', 'json', 'DATABASE_URL'], {
+    extraEnv: { EGG_ROTATION: 'deferred' },
+    show: 'secrets pull --format json DATABASE_URL     # with EGG_ROTATION=deferred',
+  });
+  await waitFor(2); // the rotator saw the read record and re-encrypted DATABASE_URL
+  const after = gen('DATABASE_URL');
+  process.stdout.write(
+    `  DATABASE_URL gen ${before} → ${after}: re-encrypted by the rotator, not the reader\n`,
+  );
+  if (after !== before + 1) process.exit(1);
+  rotator.kill('SIGTERM');
+  await once(rotator, 'exit');
+  running.rotator = undefined;
+}
+
 /** One call through the proxy, as a web app's code would make it. */
 async function call(url, token, origin) {
   const res = await fetch(`${url}/v1/chat/completions`, {
@@ -151,6 +208,8 @@ try {
 
   section('Watch gen go up', 'Each read above rotated the data key of what it read: gen is higher now.');
   egg(['secrets', 'list']);
+
+  await deferredRotation();
 
   section(
     'Run a program with the secrets injected and masked',

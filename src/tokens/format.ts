@@ -17,9 +17,13 @@ export const MAX_TOKEN_CHARS = 4096;
 
 const SHAPE = /^egg_[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{8}$/;
 
-/** A regex a secret scanner can use (an Ed25519 signature is 86 base64url characters). */
+/**
+ * A regex a secret scanner can use (an Ed25519 signature is 86 base64url characters). The
+ * ends are bounded by "no base64url character" rather than `\b`: a checksum may end in `-`,
+ * where there is no word boundary before a space.
+ */
 export const TOKEN_SCAN_REGEX =
-  /\begg_eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}\.[A-Za-z0-9_-]{8}\b/g;
+  /(?<![A-Za-z0-9_-])egg_eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}\.[A-Za-z0-9_-]{8}(?![A-Za-z0-9_-])/g;
 
 function checksum(body: string): string {
   return createHash('sha256').update(body).digest().subarray(0, 6).toString('base64url');

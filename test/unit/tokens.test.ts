@@ -77,6 +77,16 @@ describe('token format', () => {
     const { token } = await (await setup()).mint();
     expect(`leaked: ${token} here`.match(TOKEN_SCAN_REGEX)).toEqual([token]);
   });
+
+  it('finds a token whose checksum ends in "-" or "_", and not one glued to more base64url', () => {
+    const body = `egg_eyJ${'a'.repeat(30)}.eyJ${'b'.repeat(40)}.${'c'.repeat(86)}`;
+    for (const token of [`${body}.abcdefg-`, `${body}.abcdefg_`, `${body}.-bcdefgh`]) {
+      expect(`leaked: ${token} here`.match(TOKEN_SCAN_REGEX)).toEqual([token]);
+      expect(`"${token}",`.match(TOKEN_SCAN_REGEX)).toEqual([token]);
+      expect(`${token}x`.match(TOKEN_SCAN_REGEX)).toBeNull();
+      expect(`x${token}`.match(TOKEN_SCAN_REGEX)).toBeNull();
+    }
+  });
 });
 
 describe('claims and metadata parsing', () => {
