@@ -1,16 +1,18 @@
 /**
  * The security properties of the synthesized stack (infra/stack.ts, infra/rotator.ts,
  * infra/proxy.ts), asserted on the CloudFormation template. Isolation is shown twice: by
- * exact assertions on every statement, and by evaluating the roles' policies for concrete
- * requests with a small IAM evaluator (below). The rotator's code is a stand-in written
- * here, so these tests never depend on `npm run package` having run.
+ * exact assertions on every statement, and by evaluating the roles' and keys' policies for
+ * concrete requests with the tests' IAM evaluator (test/support/iam-policy.ts), the
+ * template's intrinsics resolved by `cfnResolver` for an account and region of our choosing
+ * (the stack has no env). The rotator's code is a stand-in written here, so these tests
+ * never depend on `npm run package` having run.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateTrustPolicy, iamStringLike, parseTrustPolicy } from '../../src/doctor/trust-policy.js';
+import { evaluateTrustPolicy, parseTrustPolicy } from '../../src/doctor/trust-policy.js';
 import { auditPartition as storeAuditPartition } from '../../src/stores/dynamodb.js';
 import { tokenPartition as storeTokenPartition } from '../../src/tokens/dynamodb-token-store.js';
 import { type BuildOptions, buildStack } from '../../infra/app.js';
@@ -18,6 +20,18 @@ import { parseGrants } from '../../infra/grants.js';
 import { auditPartition, tokenPartition } from '../../infra/partitions.js';
 import { PROXY_IMAGE_CONTEXT } from '../../infra/proxy.js';
 import type { EggCartonStack } from '../../infra/stack.js';
+import {
+  type ContextValue,
+  cfnResolver,
+  evaluateKeyAccess,
+  evaluatePolicy,
+  evaluateResourcePolicy,
+  type IntrinsicResolver,
+  keyPolicyFromTemplate,
+  type Policy,
+  type RequestContext,
+  roleStatementsFromTemplate,
+} from '../support/iam-policy.js';
 
 const PROVIDER_ARN = 'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com';
 const CERTIFICATE_ARN = 'arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e';
@@ -36,7 +50,17 @@ const GRANTS = parseGrants(
   ]),
 );
 
+/** Where the evaluated requests go: the stack has no env, so the resolver supplies these. */
+const ACCOUNT = '123456789012';
+const REGION = 'us-east-1';
+const TABLE = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/egg-carton`;
+const DATA_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-00000000da7a`;
+const SIGNING_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-0000000051e9`;
+/** A role's ARN as `cfnResolver` names it: the stack gives no RoleName, so its logical id. */
+const roleArn = (logicalId: string) => `arn:aws:iam::${ACCOUNT}:role/${logicalId}`;
+
 type Json = Record<string, unknown>;
+/** A template statement, typed for the exact assertions that read its fields. */
 interface Statement {
   Sid?: string;
   Effect: string;
@@ -67,11 +91,15 @@ function build(options: Partial<BuildOptions> = {}): { stack: EggCartonStack; te
 
 let stack: EggCartonStack;
 let template: Template;
+let json: Json;
 let resources: Record<string, Json>;
+let resolve: IntrinsicResolver;
 
 beforeAll(() => {
   ({ stack, template } = build());
-  resources = template.toJSON().Resources as Record<string, Json>;
+  json = template.toJSON() as Json;
+  resources = json.Resources as Record<string, Json>;
+  resolve = resolverFor(stack, json);
 });
 
 const ref = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
@@ -96,67 +124,58 @@ const viaDynamoDB = {
 };
 const tableEncryption = () => ({ ...viaDynamoDB, Resource: keyArn() });
 
-/** Every statement of the identity policies attached to a role, by logical id. */
-function statementsOf(all: Record<string, Json>, role: string): Statement[] {
-  return Object.values(all)
-    .filter((r) => r.Type === 'AWS::IAM::Policy')
-    .filter((r) =>
-      list((r.Properties as Json).Roles).some((x) => JSON.stringify(x) === JSON.stringify({ Ref: role })),
-    )
-    .flatMap((r) => ((r.Properties as Json).PolicyDocument as { Statement: Statement[] }).Statement);
-}
-const roleStatements = (namespace: string) => statementsOf(resources, roleId(namespace));
-
-function keyPolicy(all: Record<string, Json>, logical: string): Statement[] {
-  return ((all[logical]?.Properties as Json).KeyPolicy as { Statement: Statement[] }).Statement;
-}
-
 /**
- * IAM's evaluation for the operators these policies use, for one request: an Allow statement
- * applies when its action and resource match and every condition holds (keys AND, values
- * OR). `ForAllValues:` holds when every request value satisfies the operator against the
- * policy's values (and when the request has none); a negated operator holds when the value
- * matches none of them. `Null: false` holds when the key is present. Anything the request
- * does not carry fails a plain operator. No statement here is a Deny.
+ * Resolves a stack's template intrinsics: the pseudo parameters, its roles and table from the
+ * template itself, and its keys (whose ids only exist once created) to DATA_KEY and SIGNING_KEY.
  */
-function allows(
-  statements: Statement[],
-  request: { action: string; resource: unknown; context: Record<string, string[]> },
-): boolean {
-  return statements.some((s) => {
-    if (s.Effect !== 'Allow') return false;
-    if (!list(s.Action).some((a) => iamStringLike(String(a), request.action))) return false;
-    if (!list(s.Resource).some((r) => r === '*' || JSON.stringify(r) === JSON.stringify(request.resource)))
-      return false;
-    return Object.entries(s.Condition ?? {}).every(([operator, keys]) =>
-      Object.entries(keys).every(([key, expected]) => {
-        // Template values that are not strings (a role's Fn::GetAtt) compare as their JSON.
-        const wanted = list(expected).map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
-        const actual = request.context[key];
-        if (operator === 'Null') return wanted[0] === String(actual === undefined);
-        const [qualifier, base] = operator.includes(':') ? operator.split(':') : [undefined, operator];
-        const test = (v: string): boolean => {
-          if (base === 'StringEquals' || base === 'ArnEquals') return wanted.includes(v);
-          if (base === 'StringLike') return wanted.some((w) => iamStringLike(w, v));
-          if (base === 'StringNotLike') return !wanted.some((w) => iamStringLike(w, v));
-          throw new Error(`the test evaluator does not know ${operator}`);
-        };
-        if (qualifier === 'ForAllValues') return actual === undefined || actual.every(test);
-        if (qualifier !== undefined) throw new Error(`the test evaluator does not know ${operator}`);
-        if (actual === undefined) return false;
-        return actual.some(test);
-      }),
-    );
+function resolverFor(s: EggCartonStack, templateJson: Json): IntrinsicResolver {
+  return cfnResolver({
+    account: ACCOUNT,
+    region: REGION,
+    template: templateJson,
+    attributes: { [`${idOf(s, s.key)}.Arn`]: DATA_KEY, [`${idOf(s, s.signingKey)}.Arn`]: SIGNING_KEY },
   });
 }
+/** Every statement of the identity policies attached to a role, by logical id. */
+const statementsOf = (templateJson: Json, role: string) =>
+  roleStatementsFromTemplate(templateJson, role) as Statement[];
+const roleStatements = (namespace: string) => statementsOf(json, roleId(namespace));
+/** The statements of a KMS key's policy, by logical id. */
+const keyPolicy = (templateJson: Json, key: string) =>
+  keyPolicyFromTemplate(templateJson, key) as Statement[];
 
 const keys = (...partitions: string[]) => ({ 'dynamodb:LeadingKeys': partitions });
 const context = (namespace: string, secret = 'API_KEY') => ({
   'kms:EncryptionContext:namespace': [namespace],
   'kms:EncryptionContext:secret': [secret],
 });
-const item = (statements: Statement[], action: string, ...partitions: string[]) =>
-  allows(statements, { action, resource: tableArn(), context: keys(...partitions) });
+/** One request; made by `principal`, it carries that ARN as `aws:PrincipalArn`, as IAM's do. */
+const request = (
+  action: string,
+  resource: string,
+  ctx: Record<string, ContextValue>,
+  principal?: string,
+): RequestContext => ({
+  action,
+  resource,
+  context: principal === undefined ? ctx : { ...ctx, 'aws:PrincipalArn': principal },
+});
+/** Whether identity policies alone allow a request. */
+const allows = (policy: Policy, req: RequestContext, using = resolve) =>
+  evaluatePolicy(policy, req, { resolve: using }).decision === 'allow';
+/** Whether a key policy allows `principal` a request (naming the account, it leaves the rest to IAM). */
+const keyPolicyAllows = (keyStatements: Policy, req: RequestContext, principal: string, using = resolve) =>
+  evaluateResourcePolicy(keyStatements, req, { principalArn: principal }, { resolve: using }).decision ===
+  'allow';
+/** Whether KMS lets `principal` make a request: its identity policies and the key policy together. */
+const keyAccess = (
+  policies: { identity: Policy; keyPolicy: Policy },
+  req: RequestContext,
+  principal: string,
+  using = resolve,
+) => evaluateKeyAccess(policies, req, { principalArn: principal }, { resolve: using }).decision === 'allow';
+const item = (statements: Policy, action: string, ...partitions: string[]) =>
+  allows(statements, request(action, TABLE, keys(...partitions)));
 
 describe('the table partitions', () => {
   it('are the ones the stores write: audit#<namespace> and tokens#<namespace>', () => {
@@ -212,7 +231,7 @@ describe('the KMS keys', () => {
   });
 
   it('gives the account no cryptographic use of the data key outside DynamoDB and named roles', () => {
-    const statements = keyPolicy(resources, idOf(stack, stack.key));
+    const statements = keyPolicy(json, idOf(stack, stack.key));
     const rotator = JSON.stringify(ref(idOf(stack, stack.rotator.role)));
     for (const s of statements) {
       const crypto = list(s.Action).some((a) =>
@@ -238,8 +257,32 @@ describe('the KMS keys', () => {
     );
   });
 
+  it('lets another principal of the account use neither key, whatever its IAM policies, except through DynamoDB', () => {
+    const other = roleArn('SomeoneElse');
+    const identity = [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }];
+    const use = (key: string, keyStatements: Statement[], action: string, ctx: Record<string, string[]>) =>
+      keyAccess({ identity, keyPolicy: keyStatements }, request(action, key, ctx, other), other);
+    const dataKey = keyPolicy(json, idOf(stack, stack.key));
+    const signing = keyPolicy(json, idOf(stack, stack.signingKey));
+    for (const action of ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom']) {
+      expect(use(DATA_KEY, dataKey, action, context(A)), action).toBe(false);
+      expect(use(DATA_KEY, dataKey, action, {}), action).toBe(false);
+    }
+    expect(use(SIGNING_KEY, signing, 'kms:Sign', {})).toBe(false);
+    // DynamoDB, for the table's encryption at rest, in this account; and administration.
+    const viaTable = {
+      'kms:ViaService': ['dynamodb.us-east-1.amazonaws.com'],
+      'kms:CallerAccount': [ACCOUNT],
+    };
+    expect(use(DATA_KEY, dataKey, 'kms:Decrypt', viaTable)).toBe(true);
+    expect(
+      use(DATA_KEY, dataKey, 'kms:Decrypt', { ...viaTable, 'kms:CallerAccount': ['210987654321'] }),
+    ).toBe(false);
+    expect(use(DATA_KEY, dataKey, 'kms:ScheduleKeyDeletion', {})).toBe(true);
+  });
+
   it('names each grant role in the key policy with its own namespace only, Decrypt unless it writes', () => {
-    const statements = keyPolicy(resources, idOf(stack, stack.key));
+    const statements = keyPolicy(json, idOf(stack, stack.key));
     for (const [namespace, actions] of [
       [A, 'kms:Decrypt'],
       [B, 'kms:Decrypt'],
@@ -398,21 +441,22 @@ describe('a read-only grant (the default)', () => {
     ],
     ['kms:Decrypt', {}, false],
     ['kms:Decrypt', { ...context(B), 'kms:ViaService': ['lambda.us-east-1.amazonaws.com'] }, false],
+    // Through DynamoDB, for the table's encryption at rest (DynamoDB decrypts no caller's blob):
+    ['kms:Decrypt', { ...context(B), 'kms:ViaService': ['dynamodb.us-east-1.amazonaws.com'] }, true],
     ['kms:ReEncryptFrom', context(A), false],
   ])('A’s role, %s with %j → %s', (action, ctx, expected) => {
-    expect(allows(roleStatements(A), { action, resource: keyArn(), context: ctx })).toBe(expected);
+    expect(allows(roleStatements(A), request(action, DATA_KEY, ctx))).toBe(expected);
   });
 
   it('lets the key policy admit A’s role with A’s context and refuse it with B’s', () => {
-    const statements = keyPolicy(resources, idOf(stack, stack.key));
-    const asA = { 'aws:PrincipalArn': [JSON.stringify(ref(roleId(A)))] };
-    const asB = { 'aws:PrincipalArn': [JSON.stringify(ref(roleId(B)))] };
-    const use = (action: string, ctx: Record<string, string[]>) =>
-      allows(statements, { action, resource: '*', context: ctx });
-    expect(use('kms:Decrypt', { ...context(A), ...asA })).toBe(true);
-    expect(use('kms:GenerateDataKey', { ...context(A), ...asA })).toBe(false);
-    expect(use('kms:Decrypt', { ...context(B), ...asA })).toBe(false);
-    expect(use('kms:Decrypt', { ...context(A), ...asB })).toBe(false);
+    const statements = keyPolicy(json, idOf(stack, stack.key));
+    const [asA, asB] = [roleArn(roleId(A)), roleArn(roleId(B))];
+    const use = (action: string, ctx: Record<string, string[]>, principal: string) =>
+      keyPolicyAllows(statements, request(action, DATA_KEY, ctx, principal), principal);
+    expect(use('kms:Decrypt', context(A), asA)).toBe(true);
+    expect(use('kms:GenerateDataKey', context(A), asA)).toBe(false);
+    expect(use('kms:Decrypt', context(B), asA)).toBe(false);
+    expect(use('kms:Decrypt', context(A), asB)).toBe(false);
   });
 
   it('says in its output that jobs must use rotation: deferred', () => {
@@ -484,7 +528,7 @@ describe('a grant with mintTokens', () => {
   });
 
   it('gives a grant without mintTokens no place in the signing key’s policy', () => {
-    const signingPolicy = JSON.stringify(keyPolicy(resources, idOf(stack, stack.signingKey)));
+    const signingPolicy = JSON.stringify(keyPolicy(json, idOf(stack, stack.signingKey)));
     expect(signingPolicy).not.toContain(roleId(A));
     expect(signingPolicy).not.toContain(roleId(C));
     expect(signingPolicy).toContain(roleId(B));
@@ -541,13 +585,13 @@ describe('a grant with manageSecrets', () => {
     ['kms:GenerateDataKey', context(C), true],
     ['kms:GenerateDataKey', context(A), false],
   ])('C’s role, %s with %j → %s', (action, ctx, expected) => {
-    expect(allows(roleStatements(C), { action, resource: keyArn(), context: ctx })).toBe(expected);
+    expect(allows(roleStatements(C), request(action, DATA_KEY, ctx))).toBe(expected);
   });
 });
 
 describe('the rotator', () => {
   const rotatorRole = () => idOf(stack, stack.rotator.role);
-  const rotatorStatements = () => statementsOf(resources, rotatorRole());
+  const rotatorStatements = () => statementsOf(json, rotatorRole());
 
   it('runs the bundle on Node.js 24 with the table, key and keyring, bounded in time and concurrency', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -674,7 +718,7 @@ describe('the rotator', () => {
   });
 
   it('may use the data key for any namespace’s data keys, and nothing without one', () => {
-    const statements = keyPolicy(resources, idOf(stack, stack.key));
+    const statements = keyPolicy(json, idOf(stack, stack.key));
     expect(statements.find((s) => s.Sid === 'Rotator')).toEqual({
       Sid: 'Rotator',
       Effect: 'Allow',
@@ -690,15 +734,18 @@ describe('the rotator', () => {
         ArnEquals: { 'aws:PrincipalArn': ref(rotatorRole()) },
       },
     });
-    const asRotator = { 'aws:PrincipalArn': [JSON.stringify(ref(rotatorRole()))] };
+    const asRotator = roleArn(rotatorRole());
     const use = (action: string, ctx: Record<string, string[]>) =>
-      allows(statements, { action, resource: '*', context: { ...ctx, ...asRotator } }) &&
-      allows(rotatorStatements(), { action, resource: keyArn(), context: ctx });
+      keyAccess(
+        { identity: rotatorStatements(), keyPolicy: statements },
+        request(action, DATA_KEY, ctx, asRotator),
+        asRotator,
+      );
     expect(use('kms:Decrypt', context(A))).toBe(true);
     expect(use('kms:GenerateDataKey', context(B))).toBe(true);
     expect(use('kms:Decrypt', {})).toBe(false);
     expect(use('kms:Sign', context(A))).toBe(false);
-    expect(JSON.stringify(keyPolicy(resources, idOf(stack, stack.signingKey)))).not.toContain(rotatorRole());
+    expect(JSON.stringify(keyPolicy(json, idOf(stack, stack.signingKey)))).not.toContain(rotatorRole());
   });
 
   it('takes the keyring, and no reserved concurrency when asked', () => {
@@ -726,13 +773,17 @@ describe('the proxy runtime', () => {
   let proxyTemplate: Template;
   let proxyResources: Record<string, Json>;
   const taskRole = () => idOf(proxyStack, proxyStack.proxy?.taskRole as never);
-  const proxyStatements = () => statementsOf(proxyResources, taskRole());
+  let proxyJson: Json;
+  let proxyResolve: IntrinsicResolver;
+  const proxyStatements = () => statementsOf(proxyJson, taskRole());
 
   beforeAll(() => {
     ({ stack: proxyStack, template: proxyTemplate } = build({
       proxy: { enabled: true, certificateArn: CERTIFICATE_ARN, desiredCount: 3 },
     }));
-    proxyResources = proxyTemplate.toJSON().Resources as Record<string, Json>;
+    proxyJson = proxyTemplate.toJSON() as Json;
+    proxyResources = proxyJson.Resources as Record<string, Json>;
+    proxyResolve = resolverFor(proxyStack, proxyJson);
   });
 
   it('is not deployed unless asked', () => {
@@ -893,26 +944,27 @@ describe('the proxy runtime', () => {
     ['dynamodb:Query', [A], false],
     ['dynamodb:Scan', [], false],
   ])('the proxy, %s on %j → %s', (action, partitions, expected) => {
-    const table = ref(idOf(proxyStack, proxyStack.table));
-    expect(allows(proxyStatements(), { action, resource: table, context: keys(...partitions) })).toBe(
+    expect(allows(proxyStatements(), request(action, TABLE, keys(...partitions)), proxyResolve)).toBe(
       expected,
     );
   });
 
   it('may Decrypt namespace data keys and read the public key, never sign or make data keys', () => {
-    const dataKey = ref(idOf(proxyStack, proxyStack.key));
-    const signing = ref(idOf(proxyStack, proxyStack.signingKey));
-    const keyStatements = keyPolicy(proxyResources, idOf(proxyStack, proxyStack.key));
-    const signingStatements = keyPolicy(proxyResources, idOf(proxyStack, proxyStack.signingKey));
-    const asProxy = { 'aws:PrincipalArn': [JSON.stringify(ref(taskRole()))] };
-    const use = (action: string, resource: unknown, statements: Statement[], ctx: Record<string, string[]>) =>
-      allows(statements, { action, resource: '*', context: { ...ctx, ...asProxy } }) &&
-      allows(proxyStatements(), { action, resource, context: ctx });
-    expect(use('kms:Decrypt', dataKey, keyStatements, context(A))).toBe(true);
-    expect(use('kms:Decrypt', dataKey, keyStatements, {})).toBe(false);
-    expect(use('kms:GenerateDataKey', dataKey, keyStatements, context(A))).toBe(false);
-    expect(use('kms:GetPublicKey', signing, signingStatements, {})).toBe(true);
-    expect(use('kms:Sign', signing, signingStatements, {})).toBe(false);
+    const keyStatements = keyPolicy(proxyJson, idOf(proxyStack, proxyStack.key));
+    const signingStatements = keyPolicy(proxyJson, idOf(proxyStack, proxyStack.signingKey));
+    const asProxy = roleArn(taskRole());
+    const use = (action: string, resource: string, statements: Statement[], ctx: Record<string, string[]>) =>
+      keyAccess(
+        { identity: proxyStatements(), keyPolicy: statements },
+        request(action, resource, ctx, asProxy),
+        asProxy,
+        proxyResolve,
+      );
+    expect(use('kms:Decrypt', DATA_KEY, keyStatements, context(A))).toBe(true);
+    expect(use('kms:Decrypt', DATA_KEY, keyStatements, {})).toBe(false);
+    expect(use('kms:GenerateDataKey', DATA_KEY, keyStatements, context(A))).toBe(false);
+    expect(use('kms:GetPublicKey', SIGNING_KEY, signingStatements, {})).toBe(true);
+    expect(use('kms:Sign', SIGNING_KEY, signingStatements, {})).toBe(false);
     expect(keyStatements.find((s) => s.Sid === 'Proxy')?.Action).toBe('kms:Decrypt');
     expect(signingStatements.find((s) => s.Sid === 'ProxyPublicKey')?.Action).toBe('kms:GetPublicKey');
   });
