@@ -33,9 +33,24 @@ export interface Grant {
   manageSecrets: boolean;
   /** Maximum STS session, seconds (900–43200). Default 3600. */
   maxSessionSeconds: number;
+  /**
+   * People who may also assume the role from a laptop with `egg login`: their `sub` in the
+   * stack's Cognito user pool (infra/login-pool.ts), matched exactly. Absent when none.
+   */
+  loginSubjects?: string[];
 }
 
-const FIELDS = new Set(['id', 'namespace', 'subjects', 'mintTokens', 'manageSecrets', 'maxSessionSeconds']);
+const FIELDS = new Set([
+  'id',
+  'namespace',
+  'subjects',
+  'mintTokens',
+  'manageSecrets',
+  'maxSessionSeconds',
+  'loginSubjects',
+]);
+/** A Cognito user pool `sub`: a UUID, as `egg login` reports it when STS refuses. */
+const COGNITO_SUB = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const OWNER_REPO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 const QUALIFIERS = ['environment:', 'ref:refs/heads/', 'ref:refs/tags/'] as const;
 /** A qualifier value: a literal first character, then IAM wildcards allowed; no control characters. */
@@ -121,6 +136,18 @@ function parseGrant(entry: unknown, where: string): Grant {
   )
     throw invalid(where, '"maxSessionSeconds" must be a whole number from 900 to 43200');
 
+  const { loginSubjects } = record;
+  if (
+    loginSubjects !== undefined &&
+    (!Array.isArray(loginSubjects) ||
+      loginSubjects.length === 0 ||
+      !loginSubjects.every((s) => typeof s === 'string' && COGNITO_SUB.test(s)))
+  )
+    throw invalid(
+      where,
+      '"loginSubjects" must be a non-empty list of Cognito user "sub" values (lowercase UUIDs, no wildcards)',
+    );
+
   return {
     id,
     namespace,
@@ -128,6 +155,7 @@ function parseGrant(entry: unknown, where: string): Grant {
     mintTokens: flag(record, 'mintTokens', where),
     manageSecrets: flag(record, 'manageSecrets', where),
     maxSessionSeconds,
+    ...(loginSubjects === undefined ? {} : { loginSubjects: [...new Set(loginSubjects as string[])] }),
   };
 }
 

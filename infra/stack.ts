@@ -1,14 +1,13 @@
 /**
  * The Egg Carton stack: the vault table, the KMS keys, the GitHub OIDC provider, one IAM
  * role per grant, the deferred rotator (infra/rotator.ts) and, when asked, the proxy
- * runtime (infra/proxy.ts). Every permission a grant's role gets is confined by AWS itself:
+ * runtime (infra/proxy.ts) and a Cognito user pool for `egg login` (infra/login-pool.ts),
+ * whose users a grant may let assume its role by their `sub` (`loginSubjects`). Every permission a grant's role gets is confined by AWS itself:
  * `dynamodb:LeadingKeys` on the table (each partition key is the namespace, `audit#` or
  * `tokens#` and the namespace: infra/partitions.ts) and `kms:EncryptionContext:namespace`
  * on the key (every data key's context names it). A grant is read-only unless it says
  * otherwise: it may read its secrets and append to its audit trail, never write a secret.
  * SECURITY.md explains what this does and does not defend; docs/deploy.md how to deploy it.
- *
- * Not here yet (docs/deploy.md, "Not deployed yet"): a Cognito pool for `egg login`.
  */
 import { fileURLToPath } from 'node:url';
 import { Aws, CfnOutput, CliCredentialsStackSynthesizer, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -17,7 +16,9 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
+import { EggError } from '../src/errors.js';
 import type { Grant } from './grants.js';
+import { LoginPool, type LoginPoolOptions } from './login-pool.js';
 import { auditPartition, exactPartitions, tokenPartition } from './partitions.js';
 import { type ProxyOptions, ProxyService } from './proxy.js';
 import { DEFAULT_ROTATOR_CONCURRENCY, Rotator, type StackKeyring } from './rotator.js';
@@ -86,6 +87,8 @@ export interface EggCartonStackProps extends StackProps {
   rotatorReservedConcurrency?: number | false;
   /** The proxy runtime (ECS Fargate behind a load balancer). Default: not deployed. */
   proxy?: ProxyOptions;
+  /** A Cognito user pool for `egg login --flow browser`. Default: not deployed. */
+  loginPool?: LoginPoolOptions;
 }
 
 /** The rotator's bundle as `npm run package` writes it. */
@@ -100,6 +103,7 @@ export class EggCartonStack extends Stack {
   readonly roles = new Map<string, iam.Role>();
   readonly rotator: Rotator;
   readonly proxy: ProxyService | undefined;
+  readonly loginPool: LoginPool | undefined;
 
   constructor(scope: Construct, id: string, props: EggCartonStackProps) {
     // The deployer's own credentials do every call (no bootstrap roles are assumed, and
@@ -183,6 +187,9 @@ export class EggCartonStack extends Stack {
         removalPolicy: RemovalPolicy.RETAIN,
       }).oidcProviderArn;
 
+    this.loginPool =
+      props.loginPool === undefined ? undefined : new LoginPool(this, 'Login', props.loginPool);
+
     const constructIds = new Map<string, string>();
     for (const grant of props.grants) {
       const constructId = grantConstructId(grant.id);
@@ -227,6 +234,23 @@ export class EggCartonStack extends Stack {
       value: this.rotator.failures.queueUrl,
       description: 'rotations that failed after retries (pointers to stream records); alarm on it',
     });
+    if (this.loginPool !== undefined) {
+      const pool = this.loginPool;
+      new CfnOutput(this, 'LoginIssuer', { value: pool.issuer, description: 'egg login --issuer' });
+      new CfnOutput(this, 'LoginClientId', {
+        value: pool.client.userPoolClientId,
+        description: 'egg login --client-id (a public client: no secret)',
+      });
+      new CfnOutput(this, 'LoginRedirectUri', {
+        value: pool.callbackUrl,
+        description: 'the one callback the client allows; egg login --redirect-port must match its port',
+      });
+      new CfnOutput(this, 'LoginDomain', {
+        value: pool.domainUrl,
+        description: 'the sign-in pages; with Google, register <this>/oauth2/idpresponse at Google',
+      });
+      new CfnOutput(this, 'LoginOidcProviderArn', { value: pool.oidcProvider.oidcProviderArn });
+    }
     if (this.proxy !== undefined)
       new CfnOutput(this, 'ProxyUrl', {
         value: this.proxy.url,
@@ -247,9 +271,15 @@ export class EggCartonStack extends Stack {
   }
 
   #grantRole(constructId: string, grant: Grant, audience: string): iam.Role {
-    const { namespace } = grant;
+    const { namespace, loginSubjects } = grant;
+    if (loginSubjects !== undefined && this.loginPool === undefined)
+      throw new EggError(
+        'ERR_INVALID_CONFIG',
+        `grant "${grant.id}" lists loginSubjects, but the stack has no Cognito user pool for egg login`,
+        { hint: 'pass --cognito-domain-prefix (docs/deploy.md), or drop loginSubjects' },
+      );
     const role = new iam.Role(this, constructId, {
-      description: `Egg Carton grant ${grant.id}: namespace ${namespace} for GitHub Actions`,
+      description: `Egg Carton grant ${grant.id}: namespace ${namespace} for GitHub Actions${loginSubjects === undefined ? '' : ' and egg login'}`,
       maxSessionDuration: Duration.seconds(grant.maxSessionSeconds),
       // "Configuring a role for GitHub OIDC identity provider", IAM User Guide: pin `aud`
       // exactly and `sub` to the grant's patterns.
@@ -258,6 +288,11 @@ export class EggCartonStack extends Stack {
         StringLike: { [`${GITHUB_ISSUER_HOST}:sub`]: grant.subjects },
       }),
     });
+    // Laptops: the people listed, by their exact `sub` in the pool, with its client as audience.
+    if (loginSubjects !== undefined && this.loginPool !== undefined)
+      role.assumeRolePolicy?.addStatements(
+        this.loginPool.trustStatement(role, 'LoginTrustConditions', loginSubjects),
+      );
 
     const { mintTokens, manageSecrets } = grant;
     const audit = auditPartition(namespace);

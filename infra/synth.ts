@@ -6,6 +6,8 @@
  *     [--key-admin ARN]… [--key-user ARN]… [--keyring kms|kms-hierarchical]
  *     [--rotator-code DIR] [--rotator-concurrency N|none]
  *     [--proxy [--proxy-certificate-arn ARN] [--proxy-desired-count N]]
+ *     [--cognito-domain-prefix PREFIX [--cognito-redirect-port N]
+ *       [--google-client-id ID --google-client-secret-name SECRETS_MANAGER_NAME]]
  *
  * The rotator's bundle must exist (`npm run package` writes dist/rotator/). Deploy the
  * result with `npx aws-cdk@2 deploy --app build/cdk.out` after a one-time `cdk bootstrap`
@@ -33,6 +35,10 @@ function main(): void {
       proxy: { type: 'boolean' },
       'proxy-certificate-arn': { type: 'string' },
       'proxy-desired-count': { type: 'string' },
+      'cognito-domain-prefix': { type: 'string' },
+      'cognito-redirect-port': { type: 'string' },
+      'google-client-id': { type: 'string' },
+      'google-client-secret-name': { type: 'string' },
     },
     strict: true,
   });
@@ -45,6 +51,16 @@ function main(): void {
   const proxyOnly = ['proxy-certificate-arn', 'proxy-desired-count'] as const;
   for (const flag of proxyOnly)
     if (values[flag] !== undefined && values.proxy !== true) throw usage(`--${flag} needs --proxy`);
+  const prefix = values['cognito-domain-prefix'];
+  const cognitoOnly = ['cognito-redirect-port', 'google-client-id', 'google-client-secret-name'] as const;
+  for (const flag of cognitoOnly)
+    if (values[flag] !== undefined && prefix === undefined)
+      throw usage(`--${flag} needs --cognito-domain-prefix`);
+  const googleId = values['google-client-id'];
+  const googleSecret = values['google-client-secret-name'];
+  if ((googleId === undefined) !== (googleSecret === undefined))
+    throw usage('--google-client-id and --google-client-secret-name go together');
+  const redirectPort = values['cognito-redirect-port'];
   const { app, stack } = buildStack({
     grantsFile: values.grants,
     outdir,
@@ -77,6 +93,19 @@ function main(): void {
           },
         }
       : {}),
+    ...(prefix === undefined
+      ? {}
+      : {
+          loginPool: {
+            domainPrefix: prefix,
+            ...(redirectPort === undefined
+              ? {}
+              : { redirectPort: wholeNumber(redirectPort, '--cognito-redirect-port', 1) }),
+            ...(googleId === undefined || googleSecret === undefined
+              ? {}
+              : { google: { clientId: googleId, clientSecretName: googleSecret } }),
+          },
+        }),
   });
   const assembly = app.synth();
   const template = assembly.getStackByName(stack.stackName).templateFullPath;

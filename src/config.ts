@@ -31,6 +31,8 @@ export interface EggConfig {
   oidcScopes?: string;
   /** `egg login`: the IAM role the ID token is exchanged for. */
   roleArn?: string;
+  /** `egg login` in a browser: the loopback redirect's port (a whole number; default in src/login). */
+  oidcRedirectPort?: string;
 }
 
 /** The settings a file or flag may give; every field optional. */
@@ -47,6 +49,7 @@ export interface ConfigInput {
   oidcClientId?: string | undefined;
   oidcScopes?: string | undefined;
   roleArn?: string | undefined;
+  oidcRedirectPort?: string | undefined;
 }
 
 /** Settings with no default: copied into the config only when some layer gives them. */
@@ -59,6 +62,7 @@ const OPTIONAL_FIELDS = [
   'oidcClientId',
   'oidcScopes',
   'roleArn',
+  'oidcRedirectPort',
 ] as const;
 
 const FIELDS = ['backend', 'namespace', 'keyring', 'rotation', ...OPTIONAL_FIELDS] as const;
@@ -79,6 +83,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
     oidcClientId: env.EGG_OIDC_CLIENT_ID,
     oidcScopes: env.EGG_OIDC_SCOPES,
     roleArn: env.EGG_ROLE_ARN,
+    oidcRedirectPort: env.EGG_OIDC_REDIRECT_PORT,
   };
 }
 
@@ -106,6 +111,11 @@ export function readConfigFile(path: string): ConfigInput {
       throw new EggError('ERR_INVALID_CONFIG', `${path}: unknown setting "${key}"`, {
         hint: `settings are ${FIELDS.join(', ')}`,
       });
+    }
+    // A port reads naturally as a number; every other setting is a string.
+    if (key === 'oidcRedirectPort' && Number.isInteger(value)) {
+      input.oidcRedirectPort = String(value);
+      continue;
     }
     if (typeof value !== 'string')
       throw new EggError('ERR_INVALID_CONFIG', `${path}: "${key}" must be a string`);

@@ -1,12 +1,14 @@
 /**
  * Verifying the issuer's ID token before it goes anywhere (OIDC Core §3.1.3.7): signature
  * against the issuer's JWKS (asymmetric algorithms only), `iss`, `aud` = our client id (and
- * `azp` when there are several audiences), `exp`. STS verifies it again; checking here
+ * `azp` when there are several audiences), `exp`, and the `nonce` of a browser login's
+ * request (§3.1.3.7 (11)). STS verifies it again; checking here
  * means a forged or misdirected token is refused with a clear message before it leaves
  * this machine, and the identity `egg whoami` shows is one we checked.
  */
 import { createRemoteJWKSet, customFetch, errors, type JWTPayload, jwtVerify } from 'jose';
 import { EggError } from '../errors.js';
+import { sameToken } from './pkce.js';
 
 /** Asymmetric JWS algorithms only: no `none`, no HMAC with a guessable secret. */
 const ALGORITHMS = [
@@ -31,6 +33,8 @@ export interface VerifyIdTokenOptions {
   jwksUri: string;
   now: () => Date;
   fetch?: typeof fetch;
+  /** The nonce the authorization request carried; the token must repeat it exactly. */
+  nonce?: string;
 }
 
 /** The verified identity: who logged in, and when the token stops being usable. */
@@ -62,6 +66,17 @@ export async function verifyIdToken(idToken: string, options: VerifyIdTokenOptio
   // OIDC Core §3.1.3.7 (4)–(5): with several audiences, azp must name us.
   if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp !== options.clientId) {
     throw new EggError('ERR_OIDC', 'the ID token names several audiences and was not issued to this client');
+  }
+  // OIDC Core §3.1.3.7 (11): a token for another sign-in (replayed or injected) carries another nonce.
+  if (
+    options.nonce !== undefined &&
+    (typeof payload.nonce !== 'string' || !sameToken(payload.nonce, options.nonce))
+  ) {
+    throw new EggError(
+      'ERR_OIDC',
+      'the issuer’s ID token was refused: its nonce does not match this login’s request',
+      { hint: 'run `egg login` again' },
+    );
   }
   return {
     subject: payload.sub as string,

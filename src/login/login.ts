@@ -1,7 +1,9 @@
 /**
  * `egg login`, `egg whoami`, `egg logout` and the credentials a login session yields.
  *
- * Login: discovery → device authorization (the user approves in a browser) → polling →
+ * Login: discovery → either device authorization (the user approves in a browser, RFC 8628)
+ * and polling, or the authorization code grant with PKCE over a loopback redirect (RFC 7636,
+ * RFC 8252) for issuers without the device grant (Amazon Cognito) → the same from here on:
  * ID token verified → STS `AssumeRoleWithWebIdentity` with it, exactly as CI does
  * (src/auth/sts.ts) → the refresh token to the keychain (or a 0600 file), the session and
  * its credentials to `$EGG_HOME/login.json`. Later commands take the cached credentials
@@ -16,15 +18,21 @@ import { type Logger, nullLogger } from '../log.js';
 import { sleep as realSleep } from '../retry.js';
 import { REFRESH_TOKEN_FILE } from './files.js';
 import { verifyIdToken } from './id-token.js';
+import { DEFAULT_CALLBACK_TIMEOUT_MS, listenForCallback } from './loopback.js';
 import {
+  authorizationUrl,
   discover,
+  exchangeCode,
   type IssuerMetadata,
   type OAuthClient,
+  parseAuthorizationResponse,
   pollForTokens,
   refreshTokens,
   requestDeviceAuthorization,
   revokeToken,
+  type TokenSet,
 } from './oauth.js';
+import { createPkce, randomToken } from './pkce.js';
 import {
   type CachedCredentials,
   deleteSession,
@@ -53,6 +61,31 @@ export interface LoginPrompt {
   verificationUriComplete?: string;
   userCode: string;
   expiresAt: Date;
+}
+
+/** The grant `egg login` uses: `auto` takes the device flow when the issuer offers it, else the browser. */
+export type LoginFlow = 'device' | 'browser' | 'auto';
+
+export const LOGIN_FLOWS: readonly LoginFlow[] = ['auto', 'device', 'browser'];
+
+/** Where the browser login sends the user; the URL carries no secret (see `authorizationUrl`). */
+export interface BrowserPrompt {
+  authorizationUrl: string;
+  redirectUri: string;
+  /** When the loopback listener gives up. */
+  expiresAt: Date;
+}
+
+/** How `login` talks to the user, and which grant it uses. */
+export interface LoginInteraction {
+  /** Default `auto`. */
+  flow?: LoginFlow;
+  /** Device flow: show the link and the code. */
+  onPrompt: (prompt: LoginPrompt) => void;
+  /** Browser flow: open the link (or show it); called once the loopback listener is up. */
+  onBrowserPrompt?: (prompt: BrowserPrompt) => void | Promise<void>;
+  /** Browser flow: how long to wait for the redirect. Default five minutes. */
+  callbackTimeoutMs?: number;
 }
 
 /** Who is logged in; never a token. */
@@ -102,25 +135,23 @@ function clientOf(
   };
 }
 
-/** Log in with the device flow; `onPrompt` shows the user where to approve. */
+/**
+ * Log in with the device flow (`onPrompt` shows where to approve) or in a browser
+ * (`onBrowserPrompt` opens the link), as `flow` and the issuer's discovery document decide.
+ */
 export async function login(
   home: string,
   settings: LoginSettings,
-  deps: LoginDeps & { onPrompt: (prompt: LoginPrompt) => void },
+  deps: LoginDeps & LoginInteraction,
 ): Promise<WhoAmI> {
-  const { now, sleep, env, logger, http } = resolved(deps);
-  const client = clientOf(settings);
+  const { now, env, logger, http } = resolved(deps);
   const metadata = await discover(settings.issuer, http);
-  const authorization = await requestDeviceAuthorization(metadata, client, http);
-  deps.onPrompt({
-    verificationUri: authorization.verificationUri,
-    ...(authorization.verificationUriComplete === undefined
-      ? {}
-      : { verificationUriComplete: authorization.verificationUriComplete }),
-    userCode: authorization.userCode,
-    expiresAt: new Date(now().getTime() + authorization.expiresIn * 1000),
-  });
-  const tokens = await pollForTokens(metadata, client, authorization, { ...http, sleep, now, logger });
+  const flow = chooseFlow(metadata, deps.flow ?? 'auto');
+  logger.debug('login.flow', { issuer: settings.issuer, flow });
+  const { tokens, nonce } =
+    flow === 'device'
+      ? { tokens: await deviceFlow(metadata, settings, deps), nonce: undefined }
+      : await browserFlow(metadata, settings, deps);
   const idToken = requireIdToken(tokens.idToken);
   const identity = await verifyIdToken(idToken, {
     ...http,
@@ -128,8 +159,9 @@ export async function login(
     clientId: settings.clientId,
     jwksUri: metadata.jwksUri,
     now,
+    ...(nonce === undefined ? {} : { nonce }),
   });
-  const credentials = await exchange(settings, idToken, identity.email ?? identity.subject, env, deps);
+  const credentials = await exchange(settings, idToken, identity, env, deps);
 
   // Replace whatever an earlier login left: its refresh token first, wherever it was kept.
   await forgetStoredTokens(home, env, deps.platform);
@@ -155,6 +187,105 @@ export async function login(
   writeSession(home, session);
   logger.debug('login.ok', { issuer: settings.issuer, subject: identity.subject, role: settings.roleArn });
   return describe(session, now(), tokenStore?.location ?? 'none (the issuer sent no refresh token)');
+}
+
+/** The grant to use with this issuer; an error naming the missing endpoint and the other flow. */
+export function chooseFlow(metadata: IssuerMetadata, flow: LoginFlow): 'device' | 'browser' {
+  const device = metadata.deviceAuthorizationEndpoint !== undefined;
+  const browser = metadata.authorizationEndpoint !== undefined;
+  const cannot = (why: string, hint: string) =>
+    new EggError('ERR_OIDC', `cannot log in with ${metadata.issuer}: ${why}`, { hint });
+  if (flow === 'device' || (flow === 'auto' && device)) {
+    if (device) return 'device';
+    throw cannot(
+      'the issuer does not offer the device authorization grant (RFC 8628)',
+      browser ? 'use --flow browser' : 'enable the device flow for this client at the issuer',
+    );
+  }
+  if (!browser) {
+    throw cannot(
+      flow === 'auto'
+        ? 'its discovery document has neither a device_authorization_endpoint nor an authorization_endpoint'
+        : 'its discovery document has no authorization_endpoint',
+      flow === 'browser' && device ? 'use --flow device' : 'check --issuer (EGG_OIDC_ISSUER)',
+    );
+  }
+  // RFC 8414 §2: a listed set without S256 means the issuer would ignore or refuse our challenge.
+  if (metadata.codeChallengeMethods !== undefined && !metadata.codeChallengeMethods.includes('S256')) {
+    throw cannot(
+      'it does not support PKCE with S256 (code_challenge_methods_supported)',
+      device ? 'use --flow device' : 'use another issuer',
+    );
+  }
+  return 'browser';
+}
+
+async function deviceFlow(
+  metadata: IssuerMetadata,
+  settings: LoginSettings,
+  deps: LoginDeps & LoginInteraction,
+): Promise<TokenSet> {
+  const { now, sleep, logger, http } = resolved(deps);
+  const client = clientOf(settings);
+  const authorization = await requestDeviceAuthorization(metadata, client, http);
+  deps.onPrompt({
+    verificationUri: authorization.verificationUri,
+    ...(authorization.verificationUriComplete === undefined
+      ? {}
+      : { verificationUriComplete: authorization.verificationUriComplete }),
+    userCode: authorization.userCode,
+    expiresAt: new Date(now().getTime() + authorization.expiresIn * 1000),
+  });
+  return pollForTokens(metadata, client, authorization, { ...http, sleep, now, logger });
+}
+
+/**
+ * RFC 6749 §4.1 with PKCE (RFC 7636, S256) over a loopback redirect (RFC 8252 §7.3): listen
+ * on 127.0.0.1, send the browser to the authorization endpoint with a fresh state, nonce and
+ * challenge, take the one redirect that comes back (its state checked exactly), and trade the
+ * code and the verifier for tokens. The verifier never leaves this process before that.
+ */
+async function browserFlow(
+  metadata: IssuerMetadata,
+  settings: LoginSettings,
+  deps: LoginDeps & LoginInteraction,
+): Promise<{ tokens: TokenSet; nonce: string }> {
+  const { now, logger, http } = resolved(deps);
+  if (deps.onBrowserPrompt === undefined) throw new TypeError('a browser login needs onBrowserPrompt');
+  const client = clientOf(settings);
+  const pkce = createPkce();
+  const state = randomToken();
+  const nonce = randomToken();
+  const timeoutMs = deps.callbackTimeoutMs ?? DEFAULT_CALLBACK_TIMEOUT_MS;
+  const listener = await listenForCallback({
+    port: settings.redirectPort,
+    timeoutMs,
+    accept: (params) => parseAuthorizationResponse(params, { state, issuer: metadata.issuer }),
+  });
+  try {
+    const { redirectUri } = listener;
+    logger.debug('login.browser.listening', { redirectUri });
+    await deps.onBrowserPrompt({
+      authorizationUrl: authorizationUrl(metadata, client, {
+        redirectUri,
+        state,
+        nonce,
+        codeChallenge: pkce.challenge,
+      }),
+      redirectUri,
+      expiresAt: new Date(now().getTime() + timeoutMs),
+    });
+    const code = await listener.result;
+    const tokens = await exchangeCode(
+      metadata,
+      client,
+      { code, redirectUri, codeVerifier: pkce.verifier },
+      http,
+    );
+    return { tokens, nonce };
+  } finally {
+    listener.close();
+  }
 }
 
 /** Who is logged in, from the session file alone (no network); undefined when nobody is. */
@@ -287,7 +418,7 @@ async function refresh(home: string, session: Session, deps: LoginDeps): Promise
     if (identity.subject !== session.subject) {
       throw new EggError('ERR_OIDC', 'the refreshed ID token names another subject than the login');
     }
-    const credentials = await exchange(session, idToken, identity.email ?? identity.subject, env, deps);
+    const credentials = await exchange(session, idToken, identity, env, deps);
     writeSession(home, {
       ...session,
       ...(identity.email === undefined ? {} : { email: identity.email }),
@@ -328,7 +459,7 @@ export async function loginCredentialsProvider(
 async function exchange(
   settings: Pick<LoginSettings, 'roleArn' | 'region' | 'durationSeconds'>,
   idToken: string,
-  who: string,
+  identity: { subject: string; email?: string },
   env: NodeJS.ProcessEnv,
   deps: LoginDeps,
 ): Promise<StsCredentials> {
@@ -336,7 +467,7 @@ async function exchange(
     return await assumeRoleWithWebIdentity({
       roleArn: settings.roleArn,
       webIdentityToken: idToken,
-      sessionName: `egg-${who}`.replace(/[^\w+=,.@-]/g, '_').slice(0, 64),
+      sessionName: `egg-${identity.email ?? identity.subject}`.replace(/[^\w+=,.@-]/g, '_').slice(0, 64),
       durationSeconds: settings.durationSeconds,
       region: settings.region,
       env,
@@ -351,7 +482,8 @@ async function exchange(
         `STS refused to let you assume ${settings.roleArn}: ${error.awsCode}`,
         {
           cause: error,
-          hint: 'the role’s trust policy must name this issuer as an OIDC provider, with your client id as audience and your subject allowed',
+          // The subject is no secret, and the one thing an administrator needs to let this person in.
+          hint: `the role’s trust policy must name this issuer as an OIDC provider, with your client id as audience and your subject (${identity.subject.replace(/[^\x20-\x7e]/g, '?').slice(0, 128)}) allowed`,
         },
       );
     }

@@ -1,16 +1,23 @@
 /**
  * The OAuth 2.0 side of `egg login`, over `fetch` with form-encoded POSTs: OIDC discovery
  * (OpenID Connect Discovery 1.0 §4), the device authorization grant (RFC 8628), the
- * refresh-token grant (RFC 6749 §6) and token revocation (RFC 7009). Tokens go only into
+ * authorization code grant with PKCE (RFC 6749 §4.1, RFC 7636), the refresh-token grant
+ * (RFC 6749 §6) and token revocation (RFC 7009). Tokens, codes and verifiers go only into
  * request bodies and return values, never into a message or a log line.
  */
 import { EggError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { sameToken } from './pkce.js';
 import { assertIssuerUrl } from './settings.js';
 
 export interface IssuerMetadata {
   issuer: string;
-  deviceAuthorizationEndpoint: string;
+  /** RFC 8628; absent at issuers without the device grant (Amazon Cognito user pools). */
+  deviceAuthorizationEndpoint?: string;
+  /** RFC 6749 §3.1; absent at issuers that only do the device grant. */
+  authorizationEndpoint?: string;
+  /** RFC 8414 `code_challenge_methods_supported`, when the document lists it. */
+  codeChallengeMethods?: string[];
   tokenEndpoint: string;
   /** RFC 7009; absent when the issuer does not advertise one. */
   revocationEndpoint?: string;
@@ -78,21 +85,22 @@ export async function discover(issuer: string, http: HttpOptions = {}): Promise<
     const value = body[name];
     if (value === undefined && !required) return undefined;
     if (typeof value !== 'string') {
-      const why =
-        name === 'device_authorization_endpoint'
-          ? 'the issuer does not offer the device authorization grant (RFC 8628)'
-          : `its discovery document has no ${name}`;
-      throw new EggError('ERR_OIDC', `cannot log in with ${issuer}: ${why}`, {
-        hint: 'enable the device flow for this client at the issuer, or use another issuer',
+      throw new EggError('ERR_OIDC', `cannot log in with ${issuer}: its discovery document has no ${name}`, {
+        hint: 'check --issuer (EGG_OIDC_ISSUER)',
       });
     }
     assertEndpoint(value, name);
     return value;
   };
+  const device = endpoint('device_authorization_endpoint', false);
+  const authorization = endpoint('authorization_endpoint', false);
   const revocation = endpoint('revocation_endpoint', false);
+  const methods = body.code_challenge_methods_supported;
   return {
     issuer,
-    deviceAuthorizationEndpoint: endpoint('device_authorization_endpoint', true) as string,
+    ...(device === undefined ? {} : { deviceAuthorizationEndpoint: device }),
+    ...(authorization === undefined ? {} : { authorizationEndpoint: authorization }),
+    ...(Array.isArray(methods) ? { codeChallengeMethods: methods.filter((m) => typeof m === 'string') } : {}),
     tokenEndpoint: endpoint('token_endpoint', true) as string,
     jwksUri: endpoint('jwks_uri', true) as string,
     ...(revocation === undefined ? {} : { revocationEndpoint: revocation }),
@@ -105,6 +113,8 @@ export async function requestDeviceAuthorization(
   client: OAuthClient,
   http: HttpOptions = {},
 ): Promise<DeviceAuthorization> {
+  if (metadata.deviceAuthorizationEndpoint === undefined)
+    throw new TypeError('requestDeviceAuthorization needs an issuer with a device_authorization_endpoint');
   const { status, body } = await postForm(
     metadata.deviceAuthorizationEndpoint,
     { ...clientParams(client), scope: client.scopes },
@@ -195,6 +205,119 @@ function deviceCodeExpired(): EggError {
   return new EggError('ERR_LOGIN_REQUIRED', 'the login code expired before it was approved', {
     hint: 'run `egg login` again and approve it sooner',
   });
+}
+
+/** What ties an authorization request to its answer; the PKCE verifier is not here, it never leaves this process until the token request. */
+export interface AuthorizationRequest {
+  redirectUri: string;
+  state: string;
+  nonce: string;
+  codeChallenge: string;
+}
+
+/**
+ * RFC 6749 §4.1.1 with PKCE (RFC 7636 §4.3, S256 only) and the OIDC `nonce` (OIDC Core
+ * §3.1.2.1): the URL the user's browser opens. It holds no secret: the state and nonce only
+ * bind the answer to this request, and the challenge is a hash of the verifier.
+ */
+export function authorizationUrl(
+  metadata: IssuerMetadata,
+  client: OAuthClient,
+  request: AuthorizationRequest,
+): string {
+  if (metadata.authorizationEndpoint === undefined)
+    throw new TypeError('authorizationUrl needs an issuer with an authorization_endpoint');
+  const url = new URL(metadata.authorizationEndpoint);
+  const params = {
+    response_type: 'code',
+    client_id: client.clientId,
+    redirect_uri: request.redirectUri,
+    scope: client.scopes,
+    state: request.state,
+    nonce: request.nonce,
+    code_challenge: request.codeChallenge,
+    code_challenge_method: 'S256',
+  };
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  return url.toString();
+}
+
+/**
+ * RFC 6749 §4.1.2: check what the browser brought back to the redirect URI and return the
+ * code. The state must equal ours exactly (§10.12, CSRF); an `iss` parameter, when the
+ * issuer sends one, must name it (RFC 9207, mix-up attacks); a parameter given twice is
+ * refused (§3.1). Error answers are reported only after the state matched, so a forged
+ * redirect cannot put words in our mouth.
+ */
+export function parseAuthorizationResponse(
+  params: URLSearchParams,
+  expected: { state: string; issuer: string },
+): string {
+  for (const name of ['state', 'code', 'error', 'iss'])
+    if (params.getAll(name).length > 1)
+      throw new EggError('ERR_OIDC', `the sign-in response carries "${name}" more than once; refused`, {
+        hint: 'run `egg login` again',
+      });
+  const state = params.get('state');
+  if (state === null || !sameToken(state, expected.state)) {
+    throw new EggError(
+      'ERR_OIDC',
+      'the sign-in response’s state does not match this login’s request (a forged or stale response); nothing was stored',
+      { hint: 'run `egg login` again, and finish only the sign-in it opens' },
+    );
+  }
+  const iss = params.get('iss');
+  if (iss !== null && iss !== expected.issuer && iss !== `${expected.issuer}/`) {
+    throw new EggError(
+      'ERR_OIDC',
+      `the sign-in response comes from another issuer (${printable(iss)}, not ${expected.issuer}); refused`,
+      { hint: 'run `egg login` again' },
+    );
+  }
+  const error = params.get('error');
+  if (error !== null) {
+    if (error === 'access_denied') {
+      throw new EggError('ERR_ACCESS_DENIED', 'the login was denied at the issuer', {
+        hint: 'run `egg login` again and approve the request',
+      });
+    }
+    const description = params.get('error_description');
+    throw oauthError(
+      'the issuer refused the authorization request',
+      0,
+      { error, ...(description === null ? {} : { error_description: description }) },
+      'check --client-id, --scopes and that the issuer allows the redirect URI',
+    );
+  }
+  const code = params.get('code');
+  if (code === null || code === '')
+    throw new EggError('ERR_OIDC', 'the sign-in response has no authorization code', {
+      hint: 'run `egg login` again',
+    });
+  return code;
+}
+
+/** RFC 6749 §4.1.3 with RFC 7636 §4.5: trade the code and the PKCE verifier for tokens. */
+export async function exchangeCode(
+  metadata: IssuerMetadata,
+  client: OAuthClient,
+  grant: { code: string; redirectUri: string; codeVerifier: string },
+  http: HttpOptions = {},
+): Promise<TokenSet> {
+  const { status, body } = await postForm(
+    metadata.tokenEndpoint,
+    {
+      ...clientParams(client),
+      grant_type: 'authorization_code',
+      code: grant.code,
+      redirect_uri: grant.redirectUri,
+      code_verifier: grant.codeVerifier,
+    },
+    http,
+    'token',
+  );
+  if (status === 200) return tokenSet(body);
+  throw oauthError('the issuer refused the authorization code', status, body, 'run `egg login` again');
 }
 
 /** RFC 6749 §6: a fresh token set from a refresh token; a refused grant means logging in again. */

@@ -15,6 +15,14 @@ export const SESSION_SECONDS = 3600;
 /** Credentials are refreshed when fewer than this many milliseconds remain (the AWS SDK uses the same window). */
 export const REFRESH_WINDOW_MS = 5 * 60_000;
 
+/**
+ * The browser login's loopback redirect port when none is configured: `http://127.0.0.1:27843/callback`
+ * is what an app client registers at issuers that want the exact URL (Amazon Cognito). It lies
+ * below every OS's ephemeral range (Linux 32768–60999, Windows and macOS 49152–65535), so no
+ * outgoing connection ever holds it, and is no common development server's port.
+ */
+export const DEFAULT_REDIRECT_PORT = 27843;
+
 /** STS region when none is configured; the regional endpoint of us-east-1 serves every account. */
 export const DEFAULT_STS_REGION = 'us-east-1';
 
@@ -27,6 +35,8 @@ export interface LoginSettings {
   roleArn: string;
   region: string;
   durationSeconds: number;
+  /** The browser login's loopback redirect port; 0 means any free port (RFC 8252 §7.3). */
+  redirectPort: number;
 }
 
 /** The login settings of `config`, or an error naming the flag and variable to set. */
@@ -54,7 +64,19 @@ export function resolveLoginSettings(config: EggConfig, env: NodeJS.ProcessEnv =
     roleArn,
     region: config.region ?? DEFAULT_STS_REGION,
     durationSeconds: SESSION_SECONDS,
+    redirectPort: redirectPort(config.oidcRedirectPort),
   };
+}
+
+function redirectPort(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_REDIRECT_PORT;
+  const port = Number(value);
+  if (!/^\d{1,5}$/.test(value.trim()) || port > 65_535) {
+    throw new EggError('ERR_INVALID_CONFIG', `"${value}" is not a port for the login’s redirect`, {
+      hint: 'set --redirect-port or EGG_OIDC_REDIRECT_PORT to a whole number from 0 to 65535 (0: any free port)',
+    });
+  }
+  return port;
 }
 
 function required(value: string | undefined, what: string, where: string): string {

@@ -110,7 +110,7 @@ describe('parseGrants', () => {
     ],
     [
       grant(['repo:acme/web:environment:prod'], { mintToken: true }),
-      'invalid grant in grants.json[0]: unknown field "mintToken"; allowed: id, namespace, subjects, mintTokens, manageSecrets, maxSessionSeconds',
+      'invalid grant in grants.json[0]: unknown field "mintToken"; allowed: id, namespace, subjects, mintTokens, manageSecrets, maxSessionSeconds, loginSubjects',
     ],
     [
       grant(['repo:acme/web:environment:prod'], { mintTokens: 'yes' }),

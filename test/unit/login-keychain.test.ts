@@ -79,6 +79,7 @@ describe('refresh token in the OS keychain', () => {
     roleArn: ROLE,
     region: 'us-east-1',
     durationSeconds: 3600,
+    redirectPort: 0,
   });
   const deps = (
     platform: NodeJS.Platform,

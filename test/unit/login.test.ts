@@ -353,6 +353,7 @@ describe('login settings', () => {
       roleArn: ROLE,
       region: 'us-east-1',
       durationSeconds: 3600,
+      redirectPort: 27843,
     });
     const config = resolveConfig({
       env: {
@@ -360,6 +361,7 @@ describe('login settings', () => {
         EGG_OIDC_CLIENT_ID: 'c1',
         EGG_OIDC_SCOPES: 'openid profile',
         EGG_ROLE_ARN: ROLE,
+        EGG_OIDC_REDIRECT_PORT: '0',
         AWS_REGION: 'eu-west-1',
       },
       cwd: tmpdir(),
@@ -371,6 +373,7 @@ describe('login settings', () => {
       clientSecret: 'not-really-secret',
       scopes: 'openid profile',
       region: 'eu-west-1',
+      redirectPort: 0,
     });
   });
 
@@ -384,6 +387,8 @@ describe('login settings', () => {
       'the OIDC issuer "http://login.example.com" must use https',
     ],
     [{ ...good, oidcScopes: 'email' }, 'the login scopes "email" lack "openid"'],
+    [{ ...good, oidcRedirectPort: '65536' }, '"65536" is not a port for the login’s redirect'],
+    [{ ...good, oidcRedirectPort: '-1' }, '"-1" is not a port for the login’s redirect'],
   ])('refuses %o', (flags, message) => {
     const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Record<
       string,
