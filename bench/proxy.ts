@@ -211,7 +211,7 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
       ],
       [
         'latency @1,000 rps p50',
-        `egg ${f(e.p50)} ms · plain ${f(p.p50)} ms · direct ${f(d.p50)} ms → +${f(e.p50 - p.p50)} ms over plain`,
+        `egg ${f(e.p50)} ms · plain ${f(p.p50)} ms · direct ${f(d.p50)} ms → ${e.p50 >= p.p50 ? '+' : ''}${f(e.p50 - p.p50)} ms over plain`,
         '≤ +1 ms over plain',
       ],
       [

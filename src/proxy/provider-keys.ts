@@ -21,7 +21,8 @@ export interface KeyLease {
 }
 
 export interface KeySource {
-  lease(namespace: string, name: string): Promise<KeyLease>;
+  /** A lease on the key; a cached key is leased at once, without a promise. */
+  lease(namespace: string, name: string): KeyLease | Promise<KeyLease>;
   close(): void;
 }
 
@@ -56,27 +57,33 @@ export class ProviderKeys implements KeySource {
     this.#clock = options.clock ?? Date.now;
   }
 
-  async lease(namespace: string, name: string): Promise<KeyLease> {
+  lease(namespace: string, name: string): KeyLease | Promise<KeyLease> {
     const id = `${namespace}\n${name}`;
-    let entry = this.#entries.get(id);
-    if (entry !== undefined && entry.expiresAt <= this.#clock()) {
+    const entry = this.#entries.get(id);
+    if (entry !== undefined) {
+      if (entry.expiresAt > this.#clock()) return this.#hold(entry);
       this.#evict(id, entry);
-      entry = undefined;
     }
-    if (entry === undefined) {
-      if (this.#ttlMs === 0) entry = await this.#read(namespace, name);
-      else {
-        let pending = this.#pending.get(id);
-        if (pending === undefined) {
-          pending = this.#read(namespace, name).finally(() => this.#pending.delete(id));
-          this.#pending.set(id, pending);
-          const fresh = await pending;
-          this.#entries.set(id, fresh);
-          entry = fresh;
-        } else entry = await pending;
-      }
+    return this.#leaseMiss(id, namespace, name);
+  }
+
+  async #leaseMiss(id: string, namespace: string, name: string): Promise<KeyLease> {
+    let entry: Entry;
+    if (this.#ttlMs === 0) entry = await this.#read(namespace, name);
+    else {
+      let pending = this.#pending.get(id);
+      if (pending === undefined) {
+        pending = this.#read(namespace, name).finally(() => this.#pending.delete(id));
+        this.#pending.set(id, pending);
+        const fresh = await pending;
+        this.#entries.set(id, fresh);
+        entry = fresh;
+      } else entry = await pending;
     }
-    const held = entry;
+    return this.#hold(entry);
+  }
+
+  #hold(held: Entry): KeyLease {
     held.leases++;
     let released = false;
     return {

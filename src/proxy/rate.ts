@@ -6,6 +6,8 @@
 
 export type RateVerdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 
+const ALLOWED: RateVerdict = Object.freeze({ ok: true });
+
 interface Bucket {
   tokens: number;
   at: number;
@@ -35,7 +37,7 @@ export class RateLimiter {
     }
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
-      return { ok: true };
+      return ALLOWED;
     }
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / rps)) };
   }

@@ -71,19 +71,32 @@ export class RevocationWatcher {
     this.#timer = undefined;
   }
 
-  /** Whether a verified token is revoked, by id or by the kill switch. */
-  async check(claims: Pick<TokenClaims, 'jti' | 'sub' | 'iat'>): Promise<RevocationVerdict> {
+  /**
+   * Whether a verified token is revoked, by id or by the kill switch. Answered at once from
+   * the polled state (no promise); only a namespace's first request waits for its first read.
+   */
+  check(claims: Pick<TokenClaims, 'jti' | 'sub' | 'iat'>): RevocationVerdict | Promise<RevocationVerdict> {
     const now = this.#clock();
-    const state = this.#namespaces.get(claims.sub) ?? (await this.#load(claims.sub));
-    if (state === undefined || now - state.confirmedAt > this.#maxStaleMs) return 'unavailable';
-    state.lastUsed = now;
-    if (claims.iat < state.notBefore || state.revoked.has(claims.jti)) return 'revoked';
-    return 'ok';
+    const state = this.#namespaces.get(claims.sub);
+    if (state === undefined)
+      return this.#load(claims.sub).then((loaded) => this.#verdict(loaded, claims, now));
+    return this.#verdict(state, claims, now);
   }
 
   /** Poll every namespace in use now (tests; the timer calls it too). */
   async pollNow(): Promise<void> {
     await Promise.all([...this.#namespaces.keys()].map((ns) => this.#poll(ns)));
+  }
+
+  #verdict(
+    state: NamespaceState | undefined,
+    claims: Pick<TokenClaims, 'jti' | 'iat'>,
+    now: number,
+  ): RevocationVerdict {
+    if (state === undefined || now - state.confirmedAt > this.#maxStaleMs) return 'unavailable';
+    state.lastUsed = now;
+    if (claims.iat < state.notBefore || state.revoked.has(claims.jti)) return 'revoked';
+    return 'ok';
   }
 
   #load(namespace: string): Promise<NamespaceState | undefined> {

@@ -17,9 +17,9 @@ import { hash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { isEggError } from '../errors.js';
-import type { TokenClaims } from '../tokens/claims.js';
 import type { SpendResult, TokenStore } from '../tokens/token-store.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
+import { InactivityWatch } from './inactivity.js';
 import type { KeyLease, KeySource } from './provider-keys.js';
 import type { RateLimiter } from './rate.js';
 import type { RevocationWatcher } from './revocation.js';
@@ -63,6 +63,9 @@ const STRIP_RESPONSE = new Set([
   'access-control-allow-credentials',
   'set-cookie',
 ]);
+/** One lookup a header rather than two. */
+const DROP_REQUEST = new Set([...HOP_BY_HOP, ...STRIP_REQUEST]);
+const DROP_RESPONSE = new Set([...HOP_BY_HOP, ...STRIP_RESPONSE]);
 const TOKEN_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:[ \t]*,[ \t]*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 /** A key that cannot sit in a header line unchanged is refused, never "fixed". */
@@ -95,6 +98,32 @@ const REFUSALS = {
   timeout: { status: 504, code: 'upstream_timeout', message: 'the upstream did not answer in time' },
 } satisfies Record<string, Refusal>;
 
+/** What one request's log line needs, and its upstream request once there is one. */
+interface Exchange {
+  token: string | null;
+  bytesIn: number;
+  bytesOut: number;
+  upstream: http.ClientRequest | undefined;
+  /** The upstream's last sign of life, and the links of the inactivity watch (inactivity.ts). */
+  lastTick: number;
+  watchPrev: Exchange | null;
+  watchNext: Exchange | null;
+  logged: boolean;
+}
+
+/** Where a pinned upstream origin is reached: parsed once, not on every request. */
+interface UpstreamTarget {
+  secure: boolean;
+  protocol: string;
+  hostname: string;
+  port: number;
+  /** The `Host` header sent: the origin's host exactly. */
+  host: string;
+  servername: string;
+}
+
+const NO_CORS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** The request handler; `createProxyServer` wraps it in a server with the right limits. */
 export function createProxyHandler(
   options: ProxyOptions,
@@ -106,35 +135,49 @@ export function createProxyHandler(
     http: new http.Agent({ keepAlive: true, maxSockets: 256 }),
     https: new https.Agent({ keepAlive: true, maxSockets: 256 }),
   };
+  const isoTime = isoClock();
+  const targets = new Map<string, UpstreamTarget>();
+  // Upstream silence (no answer yet, or a body that stops) past the bound: 504, or a cut.
+  const silence = new InactivityWatch<Exchange>(timeoutMs, (exchange) =>
+    exchange.upstream?.destroy(new UpstreamTimeout()),
+  );
 
   return (req, res) => {
     const started = performance.now();
-    const entry = { token: null as string | null, bytesIn: 0, bytesOut: 0 };
-    let logged = false;
-    const writeLog = () => {
-      if (logged) return;
-      logged = true;
-      // Built by hand (the hot path's largest cost after the sockets): every field is a
-      // number, an ISO time, a verified token id (TOKEN_ID: [A-Za-z0-9_-]) or null, or hex.
-      const token = entry.token === null ? 'null' : `"${entry.token}"`;
-      const ms = Math.round((performance.now() - started) * 100) / 100;
-      options.log(
-        `{"time":"${new Date(clock()).toISOString()}","token":${token},"status":${res.statusCode},"bytesIn":${entry.bytesIn},"bytesOut":${entry.bytesOut},"ms":${ms},"headers":"${headerHash(req.rawHeaders)}"}\n`,
-      );
+    const exchange: Exchange = {
+      token: null,
+      bytesIn: 0,
+      bytesOut: 0,
+      upstream: undefined,
+      lastTick: 0,
+      watchPrev: null,
+      watchNext: null,
+      logged: false,
     };
-    res.once('finish', writeLog);
-    res.once('close', writeLog);
-    handle(req, res, entry).catch(() => {
+    // 'close' follows 'finish' on every response (Node's resOnFinish emits it a tick later)
+    // and comes alone when the client goes first: one listener logs the request, and takes
+    // an upstream request still running with it.
+    res.on('close', () => {
+      if (exchange.upstream !== undefined) {
+        silence.delete(exchange);
+        if (!res.writableFinished) exchange.upstream.destroy();
+      }
+      if (exchange.logged) return;
+      exchange.logged = true;
+      // Built by hand: every field is a number, an ISO time, a verified token id
+      // (TOKEN_ID: [A-Za-z0-9_-]) or null, or hex.
+      const token = exchange.token === null ? 'null' : `"${exchange.token}"`;
+      options.log(
+        `{"time":"${isoTime(clock())}","token":${token},"status":${res.statusCode},"bytesIn":${exchange.bytesIn},"bytesOut":${exchange.bytesOut},"ms":${hundredths(performance.now() - started)},"headers":"${headerHash(req.rawHeaders)}"}\n`,
+      );
+    });
+    handle(req, res, exchange).catch(() => {
       if (!res.headersSent) refuse(res, REFUSALS.upstream);
       else res.destroy();
     });
   };
 
-  async function handle(
-    req: IncomingMessage,
-    res: ServerResponse,
-    entry: { token: string | null; bytesIn: number; bytesOut: number },
-  ) {
+  async function handle(req: IncomingMessage, res: ServerResponse, exchange: Exchange) {
     const origin = singleHeader(req.headers.origin);
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
       return preflight(req, res, origin);
@@ -144,19 +187,24 @@ export function createProxyHandler(
     }
     const token = extractToken(req);
     if (token === undefined) return refuse(res, REFUSALS.token);
-    const verdict = await options.verifier.verify(token);
+    // Each step answers at once when it can (a verified token, polled revocation state,
+    // SQLite, a cached key) and is awaited only when it cannot: a busy token's request makes
+    // no promise round trips. Every step still runs, in DESIGN's order, on every request.
+    const verifying = options.verifier.verify(token);
+    const verdict = isPromise(verifying) ? await verifying : verifying;
     if (!verdict.ok) return refuse(res, REFUSALS.token);
     const claims = verdict.claims;
-    entry.token = claims.jti;
+    exchange.token = claims.jti;
 
-    const revocation = await options.revocations.check(claims);
+    const checking = options.revocations.check(claims);
+    const revocation = isPromise(checking) ? await checking : checking;
     if (revocation === 'revoked') return refuse(res, REFUSALS.token);
     if (revocation === 'unavailable') return refuse(res, REFUSALS.unavailable);
 
     // A request with no Origin is not from a web page (or is same-origin navigation): caps bound it.
     if (origin !== undefined && !claims.origins.includes(origin.toLowerCase()))
       return refuse(res, REFUSALS.origin);
-    const cors = origin === undefined ? {} : { 'access-control-allow-origin': origin, vary: 'Origin' };
+    const cors = origin === undefined ? NO_CORS : { 'access-control-allow-origin': origin, vary: 'Origin' };
 
     const declared = Number(req.headers['content-length'] ?? 0);
     if (!(declared <= maxBody)) return refuse(res, { ...REFUSALS.tooLarge, headers: cors });
@@ -175,13 +223,14 @@ export function createProxyHandler(
     // token was minted in its own namespace (a valid signature alone is not enough).
     let spend: SpendResult;
     try {
-      spend = await options.spend.reserveSpend(
+      const reserving = options.spend.reserveSpend(
         claims.sub,
         claims.jti,
         verdict.digest,
         claims.cost,
         claims.spend,
       );
+      spend = isPromise(reserving) ? await reserving : reserving;
     } catch {
       return refuse(res, { ...REFUSALS.unavailable, headers: { ...cors, ...REFUSALS.unavailable.headers } });
     }
@@ -193,23 +242,43 @@ export function createProxyHandler(
 
     let lease: KeyLease;
     try {
-      lease = await options.keys.lease(claims.sub, claims.key);
+      const leasing = options.keys.lease(claims.sub, claims.key);
+      lease = isPromise(leasing) ? await leasing : leasing;
     } catch (error) {
       const refusal: Refusal = isEggError(error, 'ERR_STORE_UNAVAILABLE')
         ? REFUSALS.unavailable
         : REFUSALS.keyUnavailable;
       return refuse(res, { ...refusal, headers: { ...cors, ...refusal.headers } });
     }
-    forward(req, res, claims, lease, cors, entry);
+    forward(req, res, lease, cors, exchange);
+  }
+
+  function upstreamTarget(upstream: string): UpstreamTarget {
+    let target = targets.get(upstream);
+    if (target === undefined) {
+      const url = new URL(upstream);
+      const secure = url.protocol === 'https:';
+      target = {
+        secure,
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
+        host: url.host,
+        servername: url.hostname,
+      };
+      // Pinned origins are few; a bound all the same.
+      if (targets.size >= 256) targets.clear();
+      targets.set(upstream, target);
+    }
+    return target;
   }
 
   function forward(
     req: IncomingMessage,
     res: ServerResponse,
-    _claims: TokenClaims,
     lease: KeyLease,
-    cors: Record<string, string>,
-    entry: { bytesIn: number; bytesOut: number },
+    cors: Readonly<Record<string, string>>,
+    exchange: Exchange,
   ) {
     let upstreamReq: http.ClientRequest;
     try {
@@ -218,21 +287,31 @@ export function createProxyHandler(
         refuse(res, { ...REFUSALS.keyUnavailable, headers: cors });
         return;
       }
-      const target = new URL(lease.upstream);
+      const target = upstreamTarget(lease.upstream);
       const headers = requestHeaders(req.rawHeaders, lease, target.host, key);
-      const secure = target.protocol === 'https:';
-      upstreamReq = (secure ? https : http).request({
-        protocol: target.protocol,
-        hostname: target.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: target.port === '' ? (secure ? 443 : 80) : Number(target.port),
-        ...(secure ? { servername: target.hostname } : {}),
-        method: req.method,
-        // The path as received, never resolved against anything: the host is fixed above.
-        path: req.url,
-        headers,
-        agent: secure ? agents.https : agents.http,
-        setHost: false,
-      });
+      upstreamReq = target.secure
+        ? https.request({
+            protocol: target.protocol,
+            hostname: target.hostname,
+            port: target.port,
+            servername: target.servername,
+            method: req.method,
+            // The path as received, never resolved against anything: the host is fixed above.
+            path: req.url,
+            headers,
+            agent: agents.https,
+            setHost: false,
+          })
+        : http.request({
+            protocol: target.protocol,
+            hostname: target.hostname,
+            port: target.port,
+            method: req.method,
+            path: req.url,
+            headers,
+            agent: agents.http,
+            setHost: false,
+          });
     } catch {
       refuse(res, { ...REFUSALS.badRequest, headers: cors });
       return;
@@ -240,9 +319,12 @@ export function createProxyHandler(
       // The header is written into the request now; our copy of the key is no longer needed.
       lease.release();
     }
+    // From here a client gone early takes the upstream request with it (the 'close'
+    // listener); the watch ends with the upstream's answer or with the response.
+    exchange.upstream = upstreamReq;
+    silence.add(exchange);
 
     let answered = false;
-    upstreamReq.setTimeout(timeoutMs, () => upstreamReq.destroy(new UpstreamTimeout()));
     upstreamReq.on('error', (error) => {
       if (!res.headersSent) {
         const refusal = error instanceof UpstreamTimeout ? REFUSALS.timeout : REFUSALS.upstream;
@@ -251,30 +333,44 @@ export function createProxyHandler(
     });
     upstreamReq.on('response', (upstreamRes) => {
       answered = true;
-      res.writeHead(upstreamRes.statusCode ?? 502, responseHeaders(upstreamRes.rawHeaders, cors));
+      exchange.lastTick = silence.tick;
+      const raw = upstreamRes.rawHeaders;
+      res.writeHead(upstreamRes.statusCode ?? 502, responseHeaders(raw, cors));
       // A streamed answer (no length: SSE, chunked) gets its status and headers at once;
       // a sized one sends them with the first body bytes, in one write.
-      if (upstreamRes.headers['content-length'] === undefined) res.flushHeaders();
+      if (!hasContentLength(raw)) res.flushHeaders();
+      // Both bodies are pumped by hand rather than piped: the same back-pressure (pause on a
+      // full buffer, resume on 'drain'), the byte count in the same listener, and none of
+      // pipe()'s per-request listener bookkeeping.
       upstreamRes.on('data', (chunk: Buffer) => {
-        entry.bytesOut += chunk.length;
+        exchange.bytesOut += chunk.length;
+        exchange.lastTick = silence.tick;
+        if (!res.write(chunk)) upstreamRes.pause();
+      });
+      upstreamRes.on('end', () => {
+        silence.delete(exchange);
+        res.end();
       });
       upstreamRes.on('error', () => res.destroy());
-      upstreamRes.pipe(res);
-    });
-    // A client gone early takes the upstream request with it.
-    res.on('close', () => {
-      if (!res.writableFinished) upstreamReq.destroy();
+      res.on('drain', () => upstreamRes.resume());
     });
     req.on('data', (chunk: Buffer) => {
-      entry.bytesIn += chunk.length;
-      if (entry.bytesIn > maxBody) {
+      exchange.bytesIn += chunk.length;
+      if (exchange.bytesIn > maxBody) {
         upstreamReq.destroy();
         if (!answered && !res.headersSent) refuse(res, { ...REFUSALS.tooLarge, headers: cors });
         req.destroy();
+        return;
       }
+      exchange.lastTick = silence.tick;
+      // Also false once the upstream request is gone: the rest of the body then stays unread.
+      if (!upstreamReq.write(chunk)) req.pause();
+    });
+    upstreamReq.on('drain', () => req.resume());
+    req.on('end', () => {
+      if (!upstreamReq.destroyed) upstreamReq.end();
     });
     req.on('error', () => upstreamReq.destroy());
-    req.pipe(upstreamReq);
   }
 
   function preflight(req: IncomingMessage, res: ServerResponse, origin: string | undefined) {
@@ -333,23 +429,45 @@ function singleHeader(value: string | string[] | undefined): string | undefined 
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The egg token: `Authorization: Bearer …` (OpenAI's clients) or `x-api-key` (Anthropic's). */
+/** Whether a step answered later rather than at once (see `handle`). */
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/**
+ * The egg token: `Authorization: Bearer …` (OpenAI's clients) or `x-api-key` (Anthropic's).
+ * `Bearer` in any case, spaces, the token, spaces. What is left is not checked further
+ * here: the verifier refuses anything that is not exactly a token (whitespace included).
+ */
 function extractToken(req: IncomingMessage): string | undefined {
   const authorization = req.headers.authorization;
   if (authorization !== undefined) {
-    const match = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(authorization);
-    return match?.[1];
+    if (authorization.length < 8 || authorization.charCodeAt(6) !== 0x20) return undefined;
+    if (authorization.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+    let start = 7;
+    while (authorization.charCodeAt(start) === 0x20) start++;
+    let end = authorization.length;
+    while (end > start && authorization.charCodeAt(end - 1) === 0x20) end--;
+    return start === end ? undefined : authorization.slice(start, end);
   }
   const apiKey = req.headers['x-api-key'];
   return typeof apiKey === 'string' ? apiKey.trim() : undefined;
 }
 
-/** Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). */
-function connectionTokens(raw: string[]): Set<string> {
-  const names = new Set<string>();
+/**
+ * Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). Undefined when that
+ * names nothing beyond HOP_BY_HOP: no `Connection` header, or the usual `keep-alive`. Names
+ * are ASCII tokens, so only a name of `connection`'s length needs lowercasing.
+ */
+function connectionTokens(raw: string[]): Set<string> | undefined {
+  let names: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'connection') {
-      for (const name of (raw[i + 1] as string).split(',')) names.add(name.trim().toLowerCase());
+    const name = raw[i] as string;
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      const value = raw[i + 1] as string;
+      if (value.length === 10 && value.toLowerCase() === 'keep-alive') continue;
+      names ??= new Set();
+      for (const token of value.split(',')) names.add(token.trim().toLowerCase());
     }
   }
   return names;
@@ -357,33 +475,44 @@ function connectionTokens(raw: string[]): Set<string> {
 
 function requestHeaders(raw: string[], lease: KeyLease, host: string, key: string): string[] {
   const dropped = connectionTokens(raw);
+  const injected = lease.inject.name;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (HOP_BY_HOP.has(name) || STRIP_REQUEST.has(name) || dropped.has(name) || name === lease.inject.name)
-      continue;
+    if (DROP_REQUEST.has(name) || name === injected || dropped?.has(name)) continue;
     out.push(raw[i] as string, raw[i + 1] as string);
   }
-  out.push('host', host, lease.inject.name, `${lease.inject.prefix}${key}${lease.inject.suffix}`);
+  out.push('host', host, injected, `${lease.inject.prefix}${key}${lease.inject.suffix}`);
   return out;
 }
 
-function responseHeaders(raw: string[], cors: Record<string, string>): string[] {
+function responseHeaders(raw: string[], cors: Readonly<Record<string, string>>): string[] {
   const dropped = connectionTokens(raw);
   const out: string[] = [];
+  const withCors = cors !== NO_CORS;
   const vary: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (HOP_BY_HOP.has(name) || STRIP_RESPONSE.has(name) || dropped.has(name)) continue;
-    if (name === 'vary' && cors.vary !== undefined) {
+    if (DROP_RESPONSE.has(name) || dropped?.has(name)) continue;
+    if (withCors && name === 'vary' && cors.vary !== undefined) {
       vary.push(raw[i + 1] as string);
       continue;
     }
     out.push(raw[i] as string, raw[i + 1] as string);
   }
-  for (const [name, value] of Object.entries(cors))
-    out.push(name, name === 'vary' ? [...vary, value].join(', ') : value);
+  if (withCors)
+    for (const [name, value] of Object.entries(cors))
+      out.push(name, name === 'vary' ? [...vary, value].join(', ') : value);
   return out;
+}
+
+/** Whether the upstream sized its body (else it streams: SSE, chunked). */
+function hasContentLength(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return true;
+  }
+  return false;
 }
 
 /** SHA-256 over the request's header names and values; the token's value is left out. */
@@ -395,4 +524,37 @@ function headerHash(raw: string[]): string {
     text += `${name}:${STRIP_REQUEST.has(name) ? '-' : (raw[i + 1] as string)}\n`;
   }
   return hash('sha256', text, 'hex');
+}
+
+/**
+ * `ms` rounded to hundredths, written as `String(Math.round(ms * 100) / 100)` writes it but
+ * from integers (a double's shortest form is the slow part of the log line).
+ */
+function hundredths(ms: number): string {
+  const all = Math.round(ms * 100);
+  if (!(all >= 0 && all < 1e15)) return String(Math.round(ms * 100) / 100);
+  const whole = Math.floor(all / 100);
+  const part = all - whole * 100;
+  if (part === 0) return `${whole}`;
+  if (part % 10 === 0) return `${whole}.${part / 10}`;
+  return `${whole}.${part < 10 ? '0' : ''}${part}`;
+}
+
+/**
+ * `Date#toISOString` of a time in ms, for the log line: the date and time to the second are
+ * formatted once a second, the milliseconds appended.
+ */
+function isoClock(): (ms: number) => string {
+  let second = Number.NaN;
+  let prefix = '';
+  return (ms) => {
+    const at = Math.floor(ms);
+    const s = Math.floor(at / 1000);
+    if (s !== second) {
+      prefix = new Date(s * 1000).toISOString().slice(0, -4);
+      second = s;
+    }
+    const milli = at - s * 1000;
+    return `${prefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+  };
 }

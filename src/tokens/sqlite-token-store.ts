@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS token_heads (
 
 type Row = Record<string, SQLInputValue>;
 
+const RESERVED: SpendResult = Object.freeze({ ok: true });
+
 export class SqliteTokenStore implements TokenStore {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
@@ -48,8 +50,7 @@ export class SqliteTokenStore implements TokenStore {
     this.#migrate();
     // Add to the counter only on the token's own row and only while it stays within the cap.
     this.#reserve = this.#db.prepare(
-      `UPDATE tokens SET spent = spent + ? WHERE namespace = ? AND id = ? AND digest = ? AND spent + ? <= ?
-       RETURNING spent`,
+      'UPDATE tokens SET spent = spent + ?1 WHERE namespace = ?2 AND id = ?3 AND digest = ?4 AND spent + ?1 <= ?5',
     );
     this.#spentOf = this.#db.prepare(
       'SELECT spent FROM tokens WHERE namespace = ? AND id = ? AND digest = ?',
@@ -148,17 +149,17 @@ export class SqliteTokenStore implements TokenStore {
     }, 'BEGIN');
   }
 
-  async reserveSpend(
-    namespace: string,
-    id: string,
-    digest: string,
-    cost: number,
-    cap: number,
-  ): Promise<SpendResult> {
+  /** Synchronous, like node:sqlite itself: it throws ERR_STORE_UNAVAILABLE rather than reject. */
+  reserveSpend(namespace: string, id: string, digest: string, cost: number, cap: number): SpendResult {
     // Rows from before digests were recorded hold '': they validate no token.
     if (digest === '') return { ok: false, reason: 'unknown-token' };
-    const row = this.#run(() => this.#reserve.get(cost, namespace, id, digest, cost, cap)) as Row | undefined;
-    if (row !== undefined) return { ok: true, spent: Number(row.spent) };
+    let changes: number | bigint;
+    try {
+      ({ changes } = this.#reserve.run(cost, namespace, id, digest, cap));
+    } catch (error) {
+      throw unavailable(error);
+    }
+    if (Number(changes) === 1) return RESERVED;
     // Refused: only now tell "no such token here" from "cap reached" (the refusal path alone reads twice).
     const current = this.#run(() => this.#spentOf.get(namespace, id, digest)) as Row | undefined;
     if (current === undefined) return { ok: false, reason: 'unknown-token' };
@@ -212,14 +213,18 @@ export class SqliteTokenStore implements TokenStore {
     try {
       return fn();
     } catch (error) {
-      throw new EggError(
-        'ERR_STORE_UNAVAILABLE',
-        'the token tables of the local vault cannot be used right now',
-        {
-          cause: error,
-          hint: 'another process may hold the vault locked; try again',
-        },
-      );
+      throw unavailable(error);
     }
   }
+}
+
+function unavailable(cause: unknown): EggError {
+  return new EggError(
+    'ERR_STORE_UNAVAILABLE',
+    'the token tables of the local vault cannot be used right now',
+    {
+      cause,
+      hint: 'another process may hold the vault locked; try again',
+    },
+  );
 }

@@ -44,10 +44,12 @@ export interface RevocationState {
 
 /**
  * A reservation: made, refused at the cap, or refused because no record in the namespace
- * has this id and digest (a token nobody minted there: the proxy answers 401).
+ * has this id and digest (a token nobody minted there: the proxy answers 401). A made one
+ * carries the new total only where the store returns it with the write (DynamoDB): SQLite
+ * would need a RETURNING clause, and its temporary table, on every proxied request.
  */
 export type SpendResult =
-  | { ok: true; spent: number }
+  | { ok: true; spent?: number }
   | { ok: false; reason: 'spend-cap'; spent: number }
   | { ok: false; reason: 'unknown-token' };
 
@@ -67,7 +69,9 @@ export interface TokenStore {
   /**
    * Reserve `cost` against `cap` on the record of token `id` in `namespace`, atomically and
    * in one store operation: succeeds only if that record exists, carries `digest`, and
-   * spent + cost <= cap. The counter lives on the record and expires with it.
+   * spent + cost <= cap. The counter lives on the record and expires with it. An adapter
+   * whose store is synchronous (SQLite) answers, or throws, at once rather than through a
+   * promise: it runs on every proxied request.
    */
   reserveSpend(
     namespace: string,
@@ -75,6 +79,6 @@ export interface TokenStore {
     digest: string,
     cost: number,
     cap: number,
-  ): Promise<SpendResult>;
+  ): SpendResult | Promise<SpendResult>;
   close(): Promise<void>;
 }

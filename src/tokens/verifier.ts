@@ -4,13 +4,14 @@
  * clock skew (DESIGN, Host-bound tokens), then every claim's shape.
  *
  * A verified token string is remembered (bounded), so a busy client costs one Ed25519
- * verification, not one per request; its times are still checked on every use, and
- * revocation is not this module's business (revocation.ts in the proxy).
+ * verification, not one per request: only the exact same string hits, its times are still
+ * checked on every use (an expired one is dropped), and revocation is not this module's
+ * business (revocation.ts in the proxy checks it on every request).
  */
 import type { KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import { isTokenClaims, type TokenClaims } from './claims.js';
-import { decodeToken, tokenDigest } from './format.js';
+import { CHECKSUM_CHARS, decodeToken, tokenDigest } from './format.js';
 import { keyIdOf } from './signer.js';
 
 export const TOKEN_TYP = 'egg+jwt';
@@ -21,9 +22,12 @@ export type RejectReason = 'malformed' | 'signature' | 'expired' | 'not-yet-vali
 /** `digest` (tokenDigest of the string) is what the token's record must carry. */
 export type Verdict = { ok: true; claims: TokenClaims; digest: string } | { ok: false; reason: RejectReason };
 
+/** A cached token: the exact string, and its verdict while valid (one frozen object, shared by every hit). */
 interface Verified {
-  claims: TokenClaims;
-  digest: string;
+  token: string;
+  verdict: Verdict & { ok: true };
+  nbf: number;
+  exp: number;
 }
 
 export interface VerifierOptions {
@@ -38,6 +42,11 @@ export class TokenVerifier {
   readonly #key: KeyObject;
   readonly #clock: () => number;
   readonly #cacheSize: number;
+  /**
+   * Keyed by the token's last characters, its checksum (SHA-256 based, so evenly spread),
+   * rather than by the whole string: a lookup hashes 8 characters, not some 400. A hit still
+   * needs the exact string; two tokens with one checksum just take turns in the slot.
+   */
   readonly #cache = new Map<string, Verified>();
 
   constructor(options: VerifierOptions) {
@@ -49,11 +58,22 @@ export class TokenVerifier {
     this.#cacheSize = options.cacheSize ?? 10_000;
   }
 
-  /** Verify `token` (the whole `egg_…` string). Never throws for a bad token. */
-  async verify(token: string): Promise<Verdict> {
+  /**
+   * Verify `token` (the whole `egg_…` string). Never throws for a bad token. A token verified
+   * before is answered at once, without a promise (the proxy's hot path awaits only misses).
+   */
+  verify(token: string): Verdict | Promise<Verdict> {
     const now = Math.floor(this.#clock() / 1000);
-    const cached = this.#cache.get(token);
-    if (cached !== undefined) return timeVerdict(cached, now);
+    const slot = token.slice(-CHECKSUM_CHARS);
+    const cached = this.#cache.get(slot);
+    if (cached === undefined || cached.token !== token) return this.#verify(token, slot, now);
+    const verdict = timeVerdict(cached, now);
+    // Expired for good: forget it (a not-yet-valid one stays, it will become valid).
+    if (!verdict.ok && verdict.reason === 'expired') this.#cache.delete(slot);
+    return verdict;
+  }
+
+  async #verify(token: string, slot: string, now: number): Promise<Verdict> {
     const jws = decodeToken(token);
     if (jws === undefined) return { ok: false, reason: 'malformed' };
     let payload: Record<string, unknown>;
@@ -80,20 +100,31 @@ export class TokenVerifier {
       return { ok: false, reason: error instanceof errors.JWTClaimValidationFailed ? 'claims' : 'signature' };
     }
     if (!isTokenClaims(payload)) return { ok: false, reason: 'claims' };
-    const verified = { claims: pick(payload), digest: tokenDigest(token) };
+    const claims = pick(payload);
+    const verified: Verified = {
+      token,
+      verdict: Object.freeze({ ok: true, claims, digest: tokenDigest(token) } as const),
+      nbf: claims.nbf,
+      exp: claims.exp,
+    };
     if (this.#cacheSize > 0) {
-      if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
-      this.#cache.set(token, verified);
+      // Oldest first out; a slot taken again moves to the back.
+      if (!this.#cache.delete(slot) && this.#cache.size >= this.#cacheSize)
+        this.#cache.delete(this.#cache.keys().next().value as string);
+      this.#cache.set(slot, verified);
     }
     return timeVerdict(verified, now);
   }
 }
 
-function timeVerdict({ claims, digest }: Verified, now: number): Verdict {
+const EXPIRED: Verdict = Object.freeze({ ok: false, reason: 'expired' });
+const NOT_YET_VALID: Verdict = Object.freeze({ ok: false, reason: 'not-yet-valid' });
+
+function timeVerdict({ verdict, nbf, exp }: Verified, now: number): Verdict {
   // The same rules as jose's: expired once exp <= now - tolerance; early while nbf > now + tolerance.
-  if (claims.exp <= now - CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: 'expired' };
-  if (claims.nbf > now + CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: 'not-yet-valid' };
-  return { ok: true, claims, digest };
+  if (exp <= now - CLOCK_TOLERANCE_SECONDS) return EXPIRED;
+  if (nbf > now + CLOCK_TOLERANCE_SECONDS) return NOT_YET_VALID;
+  return verdict;
 }
 
 /** Only the claims we know, frozen: nothing else from the token travels further. */

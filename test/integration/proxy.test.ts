@@ -3,6 +3,7 @@
  * a loopback upstream, real tokens. Each attack names what it stops; "the upstream never
  * saw it" is checked on the fake upstream's own record.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,6 +159,61 @@ describe('egg proxy on the local vault', () => {
     expect(upstream.requests.length).toBe(before);
   });
 
+  it('refuses near misses of a token whose verification is cached, and never calls the upstream', async () => {
+    const token = await world.mint();
+    expect((await send(proxy.url, { token })).status).toBe(200);
+    expect((await send(proxy.url, { token })).status).toBe(200);
+    const flip = (at: number) =>
+      `${token.slice(0, at)}${token[at] === 'A' ? 'B' : 'A'}${token.slice(at + 1)}`;
+    const dot = token.indexOf('.');
+    const before = upstream.requests.length;
+    // The first three keep the checksum, so they land in the cached token's slot.
+    for (const near of [
+      flip(6),
+      flip(dot + 5),
+      flip(token.lastIndexOf('.') - 5),
+      `${token}A`,
+      `${token} ${token}`,
+      token.slice(0, -1),
+      token.toUpperCase(),
+    ]) {
+      const res = await send(proxy.url, { headers: { authorization: `Bearer ${near}` } });
+      expect({ status: res.status, code: JSON.parse(res.body).error.code }).toEqual({
+        status: 401,
+        code: 'token_invalid',
+      });
+    }
+    expect(upstream.requests.length).toBe(before);
+    expect((await send(proxy.url, { token })).status).toBe(200);
+  });
+
+  it('refuses a token whose verification is cached once it expires', async () => {
+    let now = Date.now();
+    const clocked = await startTestProxy(world, { clock: () => now });
+    try {
+      const token = await world.mint({ ttlSeconds: 60 });
+      expect((await send(clocked.url, { token })).status).toBe(200);
+      expect((await send(clocked.url, { token })).status).toBe(200);
+      const before = upstream.requests.length;
+      // The watcher confirms revocation state on the same clock: a poll after each jump.
+      now += 59_000 + 30_000; // within the 30 s of skew still
+      await clocked.watcher.pollNow();
+      expect((await send(clocked.url, { token })).status).toBe(200);
+      now += 2_000;
+      await clocked.watcher.pollNow();
+      for (let i = 0; i < 3; i++) {
+        const res = await send(clocked.url, { token });
+        expect({ status: res.status, code: JSON.parse(res.body).error.code }).toEqual({
+          status: 401,
+          code: 'token_invalid',
+        });
+      }
+      expect(upstream.requests.length).toBe(before + 1);
+    } finally {
+      await clocked.close();
+    }
+  });
+
   it('refuses a wrong Origin with 403, answers CORS for the allowed one', async () => {
     const token = await world.mint({ origins: [APP_ORIGIN, 'http://localhost:5173'] });
     const before = upstream.requests.length;
@@ -259,6 +315,64 @@ describe('egg proxy on the local vault', () => {
     // The first event arrives at once; the rest follow the upstream's 200 ms rhythm.
     expect(arrivals[0]!).toBeLessThan(arrivals[4]! - 600);
     for (let i = 1; i < 5; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThan(100);
+  });
+
+  it('streams large bodies both ways intact, holding back a slow reader and a slow upstream', async () => {
+    // An upstream that echoes the body back, reading it slowly.
+    const echo = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      req.on('data', (chunk: Buffer) => {
+        if (!res.write(chunk)) req.pause();
+        else if (Math.random() < 0.05) {
+          req.pause();
+          setTimeout(() => req.resume(), 2);
+        }
+      });
+      res.on('drain', () => req.resume());
+      req.on('end', () => res.end());
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (echo.address() as AddressInfo).port;
+      await world.vault.set('ECHO_KEY', Buffer.from(CANARY_KEY), { upstream: `http://127.0.0.1:${port}` });
+      const token = await world.mint({ key: 'ECHO_KEY' });
+      const body = randomBytes(8 * 1024 * 1024);
+      proxy.logs.length = 0;
+      const digest = await new Promise<string>((resolve, reject) => {
+        const url = new URL(proxy.url);
+        const req = http.request(
+          {
+            host: url.hostname,
+            port: url.port,
+            method: 'POST',
+            path: '/echo',
+            headers: { authorization: `Bearer ${token}` },
+          },
+          (res) => {
+            const seen = createHash('sha256');
+            // A slow reader: pauses now and then, so the proxy must hold the upstream back.
+            res.on('data', (chunk: Buffer) => {
+              seen.update(chunk);
+              if (Math.random() < 0.05) {
+                res.pause();
+                setTimeout(() => res.resume(), 2);
+              }
+            });
+            res.on('end', () => resolve(seen.digest('hex')));
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+      expect(digest).toBe(createHash('sha256').update(body).digest('hex'));
+      await sleep(50);
+      const line = JSON.parse(proxy.logs.at(-1)!) as { bytesIn: number; bytesOut: number; status: number };
+      expect(line).toMatchObject({ status: 200, bytesIn: body.length, bytesOut: body.length });
+    } finally {
+      echo.closeAllConnections();
+      await new Promise((resolve) => echo.close(resolve));
+    }
   });
 
   it('answers 504 when the upstream is silent and 502 when it is unreachable', async () => {
@@ -506,7 +620,7 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
       }
     });
 
-    it('sees a revoked token within 1 s', async () => {
+    it('sees a revoked token within 1 s, though its verification is cached, and forwards nothing after', async () => {
       const { token, id } = await world.tokens.mint({
         key: KEY_NAME,
         origins: [APP_ORIGIN],
@@ -516,7 +630,8 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
         spend: 1000,
       });
       const bystander = await world.mint();
-      expect((await send(proxy.url, { token })).status).toBe(200);
+      // Five uses put its verification in the cache; revocation must still reach it.
+      for (let i = 0; i < 5; i++) expect((await send(proxy.url, { token })).status).toBe(200);
       const start = performance.now();
       await world.tokens.revoke([id]);
       const seen = await until(
@@ -524,7 +639,10 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
         (s) => s === 401,
       );
       expect(seen).toBeLessThan(1000);
-      expect(performance.now() - start).toBeLessThan(1500);
+      const before = upstream.requests.length;
+      for (let i = 0; i < 5; i++) expect((await send(proxy.url, { token })).status).toBe(401);
+      expect(upstream.requests.length).toBe(before);
+      expect(performance.now() - start).toBeLessThan(2000);
       expect((await send(proxy.url, { token: bystander })).status).toBe(200);
     });
 

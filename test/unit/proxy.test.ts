@@ -1,20 +1,115 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { InactivityWatch } from '../../src/proxy/inactivity.js';
 import { batchedLineWriter } from '../../src/proxy/log-writer.js';
 import { RevocationWatcher } from '../../src/proxy/revocation.js';
 import type { RevocationState } from '../../src/tokens/token-store.js';
 
 describe('request log writer', () => {
-  it('writes the lines of one event-loop turn in one write, in order', async () => {
+  it('writes the lines of a few milliseconds in one write, in order', () => {
+    vi.useFakeTimers();
+    try {
+      const writes: string[] = [];
+      const lines = batchedLineWriter((chunk) => writes.push(chunk), { maxDelayMs: 20 });
+      lines.write('a\n');
+      vi.advanceTimersByTime(10);
+      lines.write('b\n');
+      vi.advanceTimersByTime(9);
+      expect(writes).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(writes).toEqual(['a\nb\n']);
+      lines.write('c\n');
+      lines.flush();
+      expect(writes).toEqual(['a\nb\n', 'c\n']);
+      lines.flush();
+      vi.advanceTimersByTime(100);
+      expect(writes).toEqual(['a\nb\n', 'c\n']);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('writes at once when the batch reaches its size bound', () => {
     const writes: string[] = [];
-    const lines = batchedLineWriter((chunk) => writes.push(chunk));
-    lines.write('a\n');
-    lines.write('b\n');
+    const lines = batchedLineWriter((chunk) => writes.push(chunk), { maxBytes: 4 });
+    lines.write('ab\n');
     expect(writes).toEqual([]);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(writes).toEqual(['a\nb\n']);
     lines.write('c\n');
-    lines.flush();
-    expect(writes).toEqual(['a\nb\n', 'c\n']);
+    expect(writes).toEqual(['ab\nc\n']);
+  });
+});
+
+describe('upstream inactivity watch', () => {
+  interface Item {
+    name: string;
+    lastTick: number;
+    watchPrev: Item | null;
+    watchNext: Item | null;
+  }
+  const item = (name: string): Item => ({ name, lastTick: 0, watchPrev: null, watchNext: null });
+
+  it('cuts what stays silent for the bound, never before it, and nothing that shows activity', () => {
+    vi.useFakeTimers();
+    try {
+      const cut: string[] = [];
+      const watch = new InactivityWatch<Item>(1000, (i) => cut.push(i.name));
+      const silent = item('silent');
+      const busy = item('busy');
+      watch.add(silent);
+      watch.add(busy);
+      for (let ms = 0; ms < 990; ms += 30) {
+        vi.advanceTimersByTime(30);
+        busy.lastTick = watch.tick;
+      }
+      expect(cut).toEqual([]);
+      // Ticks are a tenth of the bound: cut within two ticks past it.
+      vi.advanceTimersByTime(210);
+      expect(cut).toEqual(['silent']);
+      vi.advanceTimersByTime(5000);
+      expect(cut).toEqual(['silent', 'busy']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('forgets what is done, and stops its timer once nothing is watched', () => {
+    vi.useFakeTimers();
+    try {
+      const cut: string[] = [];
+      const watch = new InactivityWatch<Item>(200, (i) => cut.push(i.name));
+      const [a, b, c] = [item('a'), item('b'), item('c')];
+      watch.add(a);
+      watch.add(b);
+      watch.add(c);
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(100);
+      // From the middle, the front and the back; twice is harmless.
+      watch.delete(b);
+      watch.delete(a);
+      watch.delete(a);
+      watch.delete(c);
+      expect([a, b, c].map((i) => [i.watchPrev, i.watchNext])).toEqual([
+        [null, null],
+        [null, null],
+        [null, null],
+      ]);
+      vi.advanceTimersByTime(1000);
+      expect(cut).toEqual([]);
+      expect(vi.getTimerCount()).toBe(0);
+      watch.add(b);
+      watch.add(c);
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(100);
+      watch.delete(c);
+      vi.advanceTimersByTime(300);
+      expect(cut).toEqual(['b']);
+      watch.add(a);
+      watch.close();
+      expect(vi.getTimerCount()).toBe(0);
+      expect([a.watchPrev, a.watchNext]).toEqual([null, null]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

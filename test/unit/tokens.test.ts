@@ -292,13 +292,69 @@ describe('hostile tokens', () => {
     expect((await verifier.verify(slightlyEarly.token)).ok).toBe(true);
   });
 
-  it('checks the time again on every use of a cached token', async () => {
+  it('checks the time again on every use of a cached token, and refuses it once expired', async () => {
     let now = NOW;
     const { mint, verifier } = await setup(() => now);
     const { token } = await mint();
     expect((await verifier.verify(token)).ok).toBe(true);
-    now += 700_000;
-    expect(await verifier.verify(token)).toEqual({ ok: false, reason: 'expired' });
+    expect(verifier.verify(token)).toMatchObject({ ok: true });
+    now += 600_000 + 30_000;
+    expect(verifier.verify(token)).toEqual({ ok: false, reason: 'expired' });
+    // Forgotten once expired: a clock set back does not bring it back from the cache.
+    now = NOW;
+    const again = verifier.verify(token);
+    expect(again).toBeInstanceOf(Promise);
+    expect((await again).ok).toBe(true);
+  });
+});
+
+describe('verified-token cache', () => {
+  const flip = (token: string, at: number) =>
+    `${token.slice(0, at)}${token[at] === 'A' ? 'B' : 'A'}${token.slice(at + 1)}`;
+
+  it('answers a token verified before at once, and only for the exact same string', async () => {
+    const { mint, verifier } = await setup();
+    const { token } = await mint();
+    const first = verifier.verify(token);
+    expect(first).toBeInstanceOf(Promise);
+    const verdict = await first;
+    expect(verdict.ok).toBe(true);
+    expect(verifier.verify(token)).toEqual(verdict);
+    // One character off, in the header, the payload or the signature: the same cache slot
+    // (the checksum is unchanged), verified afresh, and refused.
+    const [h, p] = parts(token);
+    for (const at of [6, 4 + h.length + 5, 4 + h.length + p.length + 10]) {
+      const near = verifier.verify(flip(token, at));
+      expect(near).toBeInstanceOf(Promise);
+      expect(await near).toEqual({ ok: false, reason: 'malformed' });
+    }
+    for (const near of [`${token}A`, ` ${token}`, `${token} ${token}`, token.slice(0, -1)]) {
+      expect(await verifier.verify(near)).toEqual({ ok: false, reason: 'malformed' });
+    }
+    expect(verifier.verify(token)).toEqual(verdict);
+  });
+
+  it('keeps at most cacheSize tokens, the oldest out first, and none with cacheSize 0', async () => {
+    const { mint, signer } = await setup();
+    const verifier = new TokenVerifier({
+      publicKey: await signer.publicKey(),
+      clock: () => NOW,
+      cacheSize: 2,
+    });
+    const [a, b, c] = await Promise.all([mint(), mint(), mint()]);
+    for (const { token } of [a, b, c]) expect((await verifier.verify(token)).ok).toBe(true);
+    expect(verifier.verify(c.token)).not.toBeInstanceOf(Promise);
+    expect(verifier.verify(b.token)).not.toBeInstanceOf(Promise);
+    const evicted = verifier.verify(a.token);
+    expect(evicted).toBeInstanceOf(Promise);
+    expect((await evicted).ok).toBe(true);
+    const uncached = new TokenVerifier({
+      publicKey: await signer.publicKey(),
+      clock: () => NOW,
+      cacheSize: 0,
+    });
+    expect((await uncached.verify(a.token)).ok).toBe(true);
+    expect(uncached.verify(a.token)).toBeInstanceOf(Promise);
   });
 });
 
@@ -339,11 +395,15 @@ describe('SQLite token records', () => {
         await store.putToken({ ...record, digest: 'd1' });
         const reserve = (digest: string, ns = 'acme/web') =>
           store.reserveSpend(ns, 'BBBBBBBBBBBBBBBBBBBBBB', digest, 4, 10);
-        expect(await reserve('d1')).toEqual({ ok: true, spent: 4 });
+        const spent = async () =>
+          (await store.listTokens('acme/web')).find((t) => t.id === 'BBBBBBBBBBBBBBBBBBBBBB')?.spent;
+        expect(await reserve('d1')).toEqual({ ok: true });
+        expect(await spent()).toBe(4);
         expect(await reserve('d2')).toEqual({ ok: false, reason: 'unknown-token' });
         expect(await reserve('d1', 'acme/other')).toEqual({ ok: false, reason: 'unknown-token' });
-        expect(await reserve('d1')).toEqual({ ok: true, spent: 8 });
+        expect(await reserve('d1')).toEqual({ ok: true });
         expect(await reserve('d1')).toEqual({ ok: false, reason: 'spend-cap', spent: 8 });
+        expect(await spent()).toBe(8);
       } finally {
         await store.close();
       }
