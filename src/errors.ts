@@ -56,6 +56,11 @@ export class DecryptionFailed extends EggError {
   }
 }
 
+/** An error's code (ours, or a system error's) or else its name: what a log line may say of it, never its message. */
+export function errorLabel(error: unknown): string {
+  return (error as { code?: string }).code ?? (error as { name?: string }).name ?? 'Error';
+}
+
 export function isEggError(error: unknown, code?: EggErrorCode): error is EggError {
   return error instanceof EggError && (code === undefined || error.code === code);
 }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { follow, type RotationPass } from '../../src/rotator/follow.js';
-import { defaultActor, openBackend } from '../../src/open.js';
-import { Vault } from '../../src/vault/vault.js';
+import { errorLabel } from '../../src/errors.js';
+import { defaultActor } from '../../src/open.js';
 import { EggCommand } from '../base.js';
 
 export default class Rotate extends EggCommand {
@@ -41,14 +41,6 @@ Without --follow it rotates every secret in the namespace (or the --name ones) o
       return { namespace: config.namespace, ...counts };
     }
 
-    const backend = await openBackend(config, { logger: this.logger });
-    const vault = new Vault({
-      store: backend.store,
-      keyring: backend.keyring,
-      namespace: config.namespace,
-      actor: `rotator:${defaultActor()}`,
-      logger: this.logger,
-    });
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
@@ -56,23 +48,26 @@ Without --follow it rotates every secret in the namespace (or the --name ones) o
     const json = this.jsonEnabled();
     process.stderr.write(`egg rotate: following ${config.namespace} (Ctrl-C to stop)\n`);
     try {
-      await follow({
-        vault,
-        store: backend.store,
-        intervalMs: flags.interval,
-        signal: stop.signal,
-        onPass: (pass) => process.stdout.write(json ? `${JSON.stringify(pass)}\n` : `${describe(pass)}\n`),
-        onError: (error) =>
-          this.logger.warn('rotate.pass-failed', {
-            namespace: config.namespace,
-            error: (error as { code?: string; name?: string }).code ?? (error as Error).name,
+      await this.withVault(
+        config,
+        (vault) =>
+          follow({
+            vault,
+            intervalMs: flags.interval,
+            signal: stop.signal,
+            onPass: (pass) =>
+              process.stdout.write(json ? `${JSON.stringify(pass)}\n` : `${describe(pass)}\n`),
+            onError: (error) =>
+              this.logger.warn('rotate.pass-failed', {
+                namespace: config.namespace,
+                error: errorLabel(error),
+              }),
           }),
-      });
+        { actor: `rotator:${defaultActor()}` },
+      );
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      backend.keyring.close();
-      await backend.store.close();
     }
     return undefined;
   }

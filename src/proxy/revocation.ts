@@ -8,6 +8,7 @@
  * answers `unavailable`, and the proxy refuses (503) rather than trust stale state.
  * The first request for a namespace waits for its first read.
  */
+import { errorLabel } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import type { TokenClaims } from '../tokens/claims.js';
 import type { TokenStore } from '../tokens/token-store.js';
@@ -170,7 +171,7 @@ export class RevocationWatcher {
     this.#failing = true;
     this.#logger.warn('revocation.poll.failed', {
       namespace,
-      error: (error as { code?: string }).code ?? (error as Error).name,
+      error: errorLabel(error),
     });
   }
 }

@@ -8,7 +8,6 @@
  * fails, or leaves an item unrotated, does not advance the cursor, so its reads are tried
  * again on the next poll (rotating a secret twice costs a key, never correctness).
  */
-import type { SecretStore } from '../stores/store.js';
 import type { RotationCounts, Vault } from '../vault/vault.js';
 import { readsToRotate } from './reads.js';
 
@@ -24,7 +23,6 @@ export interface RotationPass {
 
 export interface FollowOptions {
   vault: Vault;
-  store: SecretStore;
   intervalMs: number;
   signal: AbortSignal;
   onPass?: (pass: RotationPass) => void;
@@ -34,9 +32,9 @@ export interface FollowOptions {
 
 /** Follow until `signal` aborts; the pass under way finishes first. */
 export async function follow(options: FollowOptions): Promise<void> {
-  const { vault, store, signal } = options;
+  const { vault, signal } = options;
   const namespace = vault.namespace;
-  let cursor = await headSeq(store, namespace);
+  let cursor = (await vault.auditTrail()).at(-1)?.seq ?? 0;
   let startupDone = false;
   while (!signal.aborted) {
     try {
@@ -45,7 +43,7 @@ export async function follow(options: FollowOptions): Promise<void> {
         startupDone = true;
         options.onPass?.({ namespace, reason: 'startup', names: [], counts, throughSeq: cursor });
       } else {
-        const records = await store.readAudit(namespace, { afterSeq: cursor });
+        const records = await vault.auditTrail({ afterSeq: cursor });
         const last = records.at(-1);
         if (last !== undefined) {
           const names = [...(readsToRotate(records).get(namespace) ?? [])].sort();
@@ -62,10 +60,6 @@ export async function follow(options: FollowOptions): Promise<void> {
     }
     await pause(options.intervalMs, signal);
   }
-}
-
-async function headSeq(store: SecretStore, namespace: string): Promise<number> {
-  return (await store.readAudit(namespace)).at(-1)?.seq ?? 0;
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -9,7 +9,7 @@
  * AWS_REGION; credentials are the function role's. Logs carry names and counts, never values.
  */
 import { resolveConfig } from '../config.js';
-import { EggError } from '../errors.js';
+import { errorLabel } from '../errors.js';
 import { jsonLogger, type Logger } from '../log.js';
 import type { Backend } from '../open.js';
 import { AUDIT_PARTITION_PREFIX } from '../stores/dynamodb.js';
@@ -82,7 +82,7 @@ export function createHandler(options: RotatorOptions): (event: StreamEvent) => 
         try {
           counts = await vault.rotate([...names]);
         } catch (error) {
-          options.logger.warn('rotator.failed', { namespace, secrets: names.size, error: errorName(error) });
+          options.logger.warn('rotator.failed', { namespace, secrets: names.size, error: errorLabel(error) });
         }
         if (counts !== undefined) options.logger.info('rotator.rotated', { namespace, ...counts });
         if (counts === undefined || counts.failed > 0) {
@@ -92,10 +92,6 @@ export function createHandler(options: RotatorOptions): (event: StreamEvent) => 
     );
     return { batchItemFailures: failures };
   };
-}
-
-function errorName(error: unknown): string {
-  return error instanceof EggError ? error.code : ((error as { name?: string }).name ?? 'Error');
 }
 
 const lambdaLogger = jsonLogger({ write: (line) => process.stdout.write(line) });

@@ -10,7 +10,7 @@
 import { randomInt } from 'node:crypto';
 import { itemAad, open, seal } from '../crypto/aead.js';
 import { wipe } from '../crypto/wipe.js';
-import { EggError } from '../errors.js';
+import { EggError, errorLabel } from '../errors.js';
 import type { DataKey, Keyring } from '../keyrings/keyring.js';
 import { type Logger, nullLogger } from '../log.js';
 import { assertNamespace, assertSecretName, assertValue } from '../names.js';
@@ -157,13 +157,7 @@ export class Vault {
    */
   async pull(names?: readonly string[], options: { allowMissing?: boolean } = {}): Promise<PullResult> {
     if (names !== undefined) for (const name of names) assertSecretName(name);
-    // While the items load, warm the keyring (the hierarchical keyring fetches its namespace
-    // KEK) and the audit chain's head: each saves a round trip on the critical path.
-    const [items] = await Promise.all([
-      this.#store.getSecrets(this.namespace, names),
-      this.#keyring.warm?.(this.namespace),
-      this.#store.warmAudit?.(this.namespace),
-    ]);
+    const items = await this.#load(names);
     const found = new Set(items.map((item) => item.name));
     const missing = names === undefined ? [] : [...new Set(names)].filter((name) => !found.has(name));
     if (missing.length > 0 && !options.allowMissing) {
@@ -207,11 +201,7 @@ export class Vault {
    */
   async rotate(names?: readonly string[]): Promise<RotationCounts> {
     if (names !== undefined) for (const name of names) assertSecretName(name);
-    const [items] = await Promise.all([
-      this.#store.getSecrets(this.namespace, names === undefined ? undefined : [...new Set(names)]),
-      this.#keyring.warm?.(this.namespace),
-      this.#store.warmAudit?.(this.namespace),
-    ]);
+    const items = await this.#load(names);
     if (items.length === 0) return { rotated: 0, skipped: 0, failed: 0, deferred: 0 };
     let opened: Opened[];
     try {
@@ -255,12 +245,27 @@ export class Vault {
     }
   }
 
-  async auditTrail(): Promise<AuditRecord[]> {
-    return this.#store.readAudit(this.namespace);
+  /** The namespace's audit records in order; with `afterSeq`, only those after it (a follower's cursor). */
+  async auditTrail(options: { afterSeq?: number } = {}): Promise<AuditRecord[]> {
+    return this.#store.readAudit(this.namespace, options);
   }
 
   async verifyAudit(): Promise<AuditVerdict> {
     return verifyChain(await this.#store.readAudit(this.namespace));
+  }
+
+  /**
+   * The named items (every secret when undefined). While they load, warm the keyring (the
+   * hierarchical keyring fetches its namespace KEK) and the audit chain's head: each saves a
+   * round trip on the critical path.
+   */
+  async #load(names: readonly string[] | undefined): Promise<SecretItem[]> {
+    const [items] = await Promise.all([
+      this.#store.getSecrets(this.namespace, names),
+      this.#keyring.warm?.(this.namespace),
+      this.#store.warmAudit?.(this.namespace),
+    ]);
+    return items;
   }
 
   /**
@@ -317,7 +322,7 @@ export class Vault {
         this.#logger.warn('rotation.failed', {
           namespace: this.namespace,
           name: item.name,
-          error: (error as { code?: string; name?: string }).code ?? (error as Error).name,
+          error: errorLabel(error),
         });
       }
     });

@@ -163,7 +163,6 @@ describe.each([
     const stop = new AbortController();
     const running = follow({
       vault: new Vault({ ...rotator, namespace, actor: 'rotator:test' }),
-      store: rotator.store,
       intervalMs: 20,
       signal: stop.signal,
       onPass: (pass) => passes.push(pass),

@@ -9,34 +9,32 @@
  */
 import type { BatchResponse, StreamEvent, StreamRecord } from '../../src/rotator/lambda.js';
 
-async function call<T>(endpoint: string, operation: string, body: object): Promise<T> {
+/** One JSON 1.0 call: `target` is `DynamoDBStreams_20120810.GetRecords`, `DynamoDB_20120810.DescribeTable`, … */
+async function call<T>(endpoint: string, target: string, body: object): Promise<T> {
   const response = await fetch(endpoint, {
     method: 'POST',
     headers: {
       'content-type': 'application/x-amz-json-1.0',
-      'x-amz-target': `DynamoDBStreams_20120810.${operation}`,
+      'x-amz-target': target,
       authorization:
         'AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00',
     },
     body: JSON.stringify(body),
   });
   const text = await response.text();
-  if (!response.ok) throw new Error(`DynamoDB Streams ${operation}: ${response.status} ${text}`);
+  if (!response.ok) throw new Error(`${target}: ${response.status} ${text}`);
   return JSON.parse(text) as T;
 }
 
+const streams = <T>(endpoint: string, operation: string, body: object) =>
+  call<T>(endpoint, `DynamoDBStreams_20120810.${operation}`, body);
+
 async function describeTable(endpoint: string, table: string): Promise<string> {
-  const response = await fetch(endpoint, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-amz-json-1.0',
-      'x-amz-target': 'DynamoDB_20120810.DescribeTable',
-      authorization:
-        'AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00',
-    },
-    body: JSON.stringify({ TableName: table }),
-  });
-  const { Table } = (await response.json()) as { Table?: { LatestStreamArn?: string } };
+  const { Table } = await call<{ Table?: { LatestStreamArn?: string } }>(
+    endpoint,
+    'DynamoDB_20120810.DescribeTable',
+    { TableName: table },
+  );
   if (Table?.LatestStreamArn === undefined) throw new Error(`table ${table} has no stream`);
   return Table.LatestStreamArn;
 }
@@ -68,7 +66,7 @@ export async function pollStream(
   options: { intervalMs?: number; maxRedeliveries?: number } = {},
 ): Promise<StreamPoller> {
   const streamArn = await describeTable(endpoint, table);
-  const { StreamDescription } = await call<{
+  const { StreamDescription } = await streams<{
     StreamDescription: {
       Shards: { ShardId: string; SequenceNumberRange?: { EndingSequenceNumber?: string } }[];
     };
@@ -76,7 +74,7 @@ export async function pollStream(
   const iterators = new Map<string, string>();
   for (const shard of StreamDescription.Shards) {
     if (shard.SequenceNumberRange?.EndingSequenceNumber !== undefined) continue;
-    const { ShardIterator } = await call<{ ShardIterator: string }>(endpoint, 'GetShardIterator', {
+    const { ShardIterator } = await streams<{ ShardIterator: string }>(endpoint, 'GetShardIterator', {
       StreamArn: streamArn,
       ShardId: shard.ShardId,
       ShardIteratorType: 'LATEST',
@@ -88,7 +86,7 @@ export async function pollStream(
   const loop = (async () => {
     while (running) {
       for (const [shard, iterator] of iterators) {
-        const { Records, NextShardIterator } = await call<{
+        const { Records, NextShardIterator } = await streams<{
           Records: StreamRecord[];
           NextShardIterator?: string;
         }>(endpoint, 'GetRecords', { ShardIterator: iterator, Limit: 100 });
