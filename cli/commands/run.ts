@@ -9,7 +9,7 @@ export default class Run extends EggCommand {
   static override summary =
     "Run a command with the namespace's secrets in its environment, masked in its output.";
   static override description =
-    "Every secret becomes an environment variable of the child. Its stdout and stderr pass through a masker that replaces each value (and each line of a multi-line value) with *** (also when a value is split across writes); on a terminal the child keeps its terminal (colours, prompts). Signals are forwarded, and egg exits with the child's exit code. Values shorter than 3 bytes are not masked (you are warned), and values that are not UTF-8 text are not injected, since an environment variable cannot carry them exactly.";
+    "Every secret becomes an environment variable of the child. Its stdout and stderr pass through a masker that replaces each value (and each line of a multi-line value) with *** (also when a value is split across writes); on a terminal the child keeps its terminal (colours, prompts), and its stderr stays apart from stdout whenever egg's stderr is not that terminal (`egg run -- cmd 2>errors.log` works as in a shell). Signals are forwarded, and egg exits with the child's exit code. Values shorter than 3 bytes are not masked (you are warned), and values that are not UTF-8 text are not injected, since an environment variable cannot carry them exactly.";
   static override examples = [
     '<%= config.bin %> run -- npm start',
     '<%= config.bin %> run -n acme/web/prod -- sh -c \'deploy --token "$DEPLOY_TOKEN"\'',

@@ -9,8 +9,12 @@
  * - `pty` (masking, with stdin and stdout both terminals): the child runs under a
  *   pseudo-terminal made by util-linux `script`, so it keeps colours, `isatty`, prompts and
  *   the window size, and `script`'s output is masked. A pseudo-terminal has one output, so
- *   the child's stderr arrives on stdout, as on a terminal. Without util-linux `script`
- *   (other systems), it falls back to `pipe` with `FORCE_COLOR=1` and says so in a debug log.
+ *   when stderr is that same terminal the child's stderr is the terminal too, as in a shell.
+ *   When egg's stderr goes elsewhere (`2>file`, a pipe, another terminal), the child's stderr
+ *   gets its own pipe (descriptor 3 of `script`, which the command takes as its stderr), masked
+ *   on its way to egg's stderr, so it never lands on stdout (issue 9, item 13). Without
+ *   util-linux `script` (other systems), it falls back to `pipe` with `FORCE_COLOR=1` and says
+ *   so in a debug log.
  *
  * Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH are passed on
  * (under `script`, to the command itself). A Ctrl-C typed on the terminal also reaches a
@@ -23,7 +27,7 @@
  * whose `exitCode` (127 or 126, as POSIX shells use) the CLI should exit with.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, fstatSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -127,7 +131,9 @@ export async function runChild(options: RunOptions): Promise<number> {
       });
     }
   }
-  logger.debug('run.start', { mode, command: name });
+  // Under a pseudo-terminal, the child's stderr stays apart unless egg's stderr is that same terminal.
+  const stderrApart = mode === 'pty' && !sameTerminal(stdout, stderr);
+  logger.debug('run.start', { mode, command: name, ...(mode === 'pty' ? { stderrApart } : {}) });
 
   const ownSet = mode !== 'inherit' && !(options.secrets instanceof MaskSet);
   const set =
@@ -139,10 +145,12 @@ export async function runChild(options: RunOptions): Promise<number> {
   try {
     const child =
       mode === 'pty'
-        ? spawn(script!, ['-q', '-e', '-c', ptyCommand(file, args, env.SHELL), '/dev/null'], {
+        ? spawn(script!, ['-q', '-e', '-c', ptyCommand(file, args, env.SHELL, stderrApart), '/dev/null'], {
             env: { ...env, SHELL: '/bin/sh' },
             cwd,
-            stdio: [stdinSpec(stdin), 'pipe', 'pipe'],
+            stdio: stderrApart
+              ? [stdinSpec(stdin), 'pipe', 'pipe', 'pipe']
+              : [stdinSpec(stdin), 'pipe', 'pipe'],
           })
         : spawn(file, args, {
             argv0: name,
@@ -183,6 +191,9 @@ function supervise(child: ChildProcess, s: Supervision): Promise<number> {
     const pumps: Promise<void>[] = [];
     if (child.stdout !== null) pumps.push(pump(child.stdout, s.stdout, s.set));
     if (child.stderr !== null) pumps.push(pump(child.stderr, s.stderr, s.set));
+    // The command's own stderr under `script`, when it is kept apart from the terminal.
+    const apart = child.stdio[3];
+    if (apart !== null && apart !== undefined) pumps.push(pump(apart as Readable, s.stderr, s.set));
     if (child.stdin !== null && typeof s.stdin === 'object') {
       child.stdin.on('error', () => {}); // the child may exit without reading its input
       (s.stdin as Readable).pipe(child.stdin);
@@ -259,10 +270,19 @@ function pump(from: Readable, to: NodeJS.WritableStream, set: MaskSet | undefine
   });
 }
 
-/** The `sh -c` line `script` runs: restore the caller's SHELL, then become the command. */
-function ptyCommand(file: string, args: readonly string[], shell: string | undefined): string {
+/**
+ * The `sh -c` line `script` runs: restore the caller's SHELL, then become the command; with
+ * `stderrApart`, the command's stderr is descriptor 3 (egg's pipe), which it then closes.
+ */
+function ptyCommand(
+  file: string,
+  args: readonly string[],
+  shell: string | undefined,
+  stderrApart: boolean,
+): string {
   const restore = shell === undefined ? 'unset SHELL; ' : `SHELL=${shellQuote(shell)}; export SHELL; `;
-  return `${restore}exec ${[file, ...args].map(shellQuote).join(' ')}`;
+  const redirect = stderrApart ? ' 2>&3 3>&-' : '';
+  return `${restore}exec ${[file, ...args].map(shellQuote).join(' ')}${redirect}`;
 }
 
 /** POSIX single-quoting: every byte but `'` is literal inside single quotes. */
@@ -298,6 +318,23 @@ function isTerminal(stream: number | NodeJS.ReadableStream | NodeJS.WritableStre
   const fd = (stream as { fd?: unknown }).fd;
   if (typeof fd === 'number') return isatty(fd);
   return (stream as { isTTY?: unknown }).isTTY === true;
+}
+
+/**
+ * Whether `stderr` is the terminal `stdout` is: both terminals and, when both are descriptors,
+ * the same device (`2>/dev/pts/N` names another terminal). A stream without a descriptor that
+ * says it is a terminal is taken at its word.
+ */
+function sameTerminal(stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): boolean {
+  if (!isTerminal(stdout) || !isTerminal(stderr)) return false;
+  const outFd = (stdout as { fd?: unknown }).fd;
+  const errFd = (stderr as { fd?: unknown }).fd;
+  if (typeof outFd !== 'number' || typeof errFd !== 'number') return true;
+  try {
+    return fstatSync(outFd).rdev === fstatSync(errFd).rdev;
+  } catch {
+    return false;
+  }
 }
 
 /** util-linux `script` (its `-e` and `-c` flags differ from BSD's), on Linux only. */
