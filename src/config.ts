@@ -1,15 +1,32 @@
 /**
- * Configuration, most specific first: flags, `EGG_*` environment, `.egg.json` in the
- * project (nearest ancestor of the working directory), then `$EGG_HOME/config.json`
- * (written by `egg init`). Read once into a typed, validated object.
+ * Configuration, most specific first: flags, `EGG_*` environment, the project's `.egg.json`
+ * (in the current directory or the repository root; see src/config-file.ts), then
+ * `$EGG_HOME/config.json`. Read once into a typed, validated object that remembers where
+ * each setting came from, so an error can name its source. A project file's routing
+ * settings (`ROUTING_SETTINGS`: where secrets go or come from) apply only when the user has
+ * trusted that exact content with `egg trust` (src/trust.ts); otherwise the command is
+ * refused, since ignoring them would send a `secrets set` somewhere the user did not expect.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { EggError } from './errors.js';
+import { join } from 'node:path';
+import {
+  type ConfigFile,
+  type ConfigInput,
+  FIELDS,
+  findProjectFile,
+  OPTIONAL_FIELDS,
+  readConfigFile,
+  ROUTING_SETTINGS,
+  type Setting,
+} from './config-file.js';
+import { EggError, isEggError } from './errors.js';
 import { defaultHome } from './home.js';
 import { KEYRING_KINDS, type KeyringKind } from './keyrings/keyring.js';
 import { assertNamespace } from './names.js';
+import { type TrustStatus, trustStatus } from './trust.js';
 import type { RotationStrategy } from './vault/vault.js';
+
+export type { ConfigInput, Setting } from './config-file.js';
+export { PROJECT_FILE, ROUTING_SETTINGS } from './config-file.js';
 
 export type Backend = 'local' | 'aws';
 
@@ -33,149 +50,129 @@ export interface EggConfig {
   roleArn?: string;
   /** `egg login` in a browser: the loopback redirect's port (a whole number; default in src/login). */
   oidcRedirectPort?: string;
+  /** Where each given setting came from: `--namespace`, `EGG_TABLE`, a file's path. */
+  sources?: Partial<Record<Setting, string>>;
+  /** The project file that was read, and the routing settings it gave (trusted, or it would be refused). */
+  projectFile?: { path: string; routing: Setting[] };
 }
 
-/** The settings a file or flag may give; every field optional. */
-export interface ConfigInput {
-  backend?: string | undefined;
-  namespace?: string | undefined;
-  keyring?: string | undefined;
-  rotation?: string | undefined;
-  table?: string | undefined;
-  region?: string | undefined;
-  kmsKeyId?: string | undefined;
-  signingKeyId?: string | undefined;
-  oidcIssuer?: string | undefined;
-  oidcClientId?: string | undefined;
-  oidcScopes?: string | undefined;
-  roleArn?: string | undefined;
-  oidcRedirectPort?: string | undefined;
+/** The flag that sets each setting, for messages. */
+const FLAG_NAMES: Partial<Record<Setting, string>> = {
+  backend: '--backend',
+  namespace: '--namespace',
+  keyring: '--keyring',
+  table: '--table',
+  region: '--region',
+  kmsKeyId: '--kms-key-id',
+  oidcIssuer: '--issuer',
+  oidcClientId: '--client-id',
+  oidcScopes: '--scopes',
+  roleArn: '--role-arn',
+  oidcRedirectPort: '--redirect-port',
+};
+
+/** The `EGG_*` variable of each setting (the region also comes from the SDK's own variables). */
+const ENV_NAMES: Record<Setting, readonly string[]> = {
+  backend: ['EGG_BACKEND'],
+  namespace: ['EGG_NAMESPACE'],
+  keyring: ['EGG_KEYRING'],
+  rotation: ['EGG_ROTATION'],
+  table: ['EGG_TABLE'],
+  region: ['EGG_REGION', 'AWS_REGION', 'AWS_DEFAULT_REGION'],
+  kmsKeyId: ['EGG_KMS_KEY_ID'],
+  signingKeyId: ['EGG_SIGNING_KEY_ID'],
+  oidcIssuer: ['EGG_OIDC_ISSUER'],
+  oidcClientId: ['EGG_OIDC_CLIENT_ID'],
+  oidcScopes: ['EGG_OIDC_SCOPES'],
+  roleArn: ['EGG_ROLE_ARN'],
+  oidcRedirectPort: ['EGG_OIDC_REDIRECT_PORT'],
+};
+
+/** One layer of configuration: its settings and what to call the source of each. */
+interface Layer {
+  settings: ConfigInput;
+  source: (key: Setting) => string;
 }
 
-/** Settings with no default: copied into the config only when some layer gives them. */
-const OPTIONAL_FIELDS = [
-  'table',
-  'region',
-  'kmsKeyId',
-  'signingKeyId',
-  'oidcIssuer',
-  'oidcClientId',
-  'oidcScopes',
-  'roleArn',
-  'oidcRedirectPort',
-] as const;
-
-const FIELDS = ['backend', 'namespace', 'keyring', 'rotation', ...OPTIONAL_FIELDS] as const;
-
-export const PROJECT_FILE = '.egg.json';
+const given = (value: string | undefined): value is string => value !== undefined && value !== '';
 
 export function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
-  return {
-    backend: env.EGG_BACKEND,
-    namespace: env.EGG_NAMESPACE,
-    keyring: env.EGG_KEYRING,
-    rotation: env.EGG_ROTATION,
-    table: env.EGG_TABLE,
-    region: env.EGG_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
-    kmsKeyId: env.EGG_KMS_KEY_ID,
-    signingKeyId: env.EGG_SIGNING_KEY_ID,
-    oidcIssuer: env.EGG_OIDC_ISSUER,
-    oidcClientId: env.EGG_OIDC_CLIENT_ID,
-    oidcScopes: env.EGG_OIDC_SCOPES,
-    roleArn: env.EGG_ROLE_ARN,
-    oidcRedirectPort: env.EGG_OIDC_REDIRECT_PORT,
-  };
+  return Object.fromEntries(FIELDS.map((key) => [key, envSource(env, key)?.value])) as ConfigInput;
 }
 
-/** Read a JSON config file; a missing file is `{}`, a malformed one an error naming the file. */
-export function readConfigFile(path: string): ConfigInput {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw error;
+function envSource(env: NodeJS.ProcessEnv, key: Setting): { name: string; value: string } | undefined {
+  for (const name of ENV_NAMES[key]) {
+    const value = env[name];
+    if (given(value)) return { name, value };
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new EggError('ERR_INVALID_CONFIG', `${path} is not valid JSON`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new EggError('ERR_INVALID_CONFIG', `${path} must hold a JSON object`);
-  }
-  const input: ConfigInput = {};
-  for (const [key, value] of Object.entries(parsed)) {
-    if (!(FIELDS as readonly string[]).includes(key)) {
-      throw new EggError('ERR_INVALID_CONFIG', `${path}: unknown setting "${key}"`, {
-        hint: `settings are ${FIELDS.join(', ')}`,
-      });
-    }
-    // A port reads naturally as a number; every other setting is a string.
-    if (key === 'oidcRedirectPort' && Number.isInteger(value)) {
-      input.oidcRedirectPort = String(value);
-      continue;
-    }
-    if (typeof value !== 'string')
-      throw new EggError('ERR_INVALID_CONFIG', `${path}: "${key}" must be a string`);
-    input[key as (typeof FIELDS)[number]] = value;
-  }
-  return input;
+  return undefined;
 }
 
-/** The nearest `.egg.json` at or above `cwd`, if any. */
-export function findProjectFile(cwd: string): string | undefined {
-  let dir = resolve(cwd);
-  for (;;) {
-    const candidate = join(dir, PROJECT_FILE);
-    try {
-      readFileSync(candidate);
-      return candidate;
-    } catch {}
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
+function fileLayer(file: ConfigFile | undefined): Layer {
+  return { settings: file?.settings ?? {}, source: () => file?.path ?? '' };
 }
 
+/**
+ * Resolve the configuration for a command run in `cwd`.
+ *
+ * @example
+ * const config = resolveConfig({ flags: { namespace: 'acme/web' } });
+ */
 export function resolveConfig(
   options: { flags?: ConfigInput; env?: NodeJS.ProcessEnv; cwd?: string; home?: string } = {},
 ): EggConfig {
   const env = options.env ?? process.env;
   const home = options.home ?? defaultHome(env);
-  const projectFile = findProjectFile(options.cwd ?? process.cwd());
-  const layers: ConfigInput[] = [
-    options.flags ?? {},
-    fromEnv(env),
-    projectFile === undefined ? {} : readConfigFile(projectFile),
-    readConfigFile(join(home, 'config.json')),
+  const projectPath = findProjectFile(options.cwd ?? process.cwd());
+  const project = projectPath === undefined ? undefined : readConfigFile(projectPath);
+  const layers: Layer[] = [
+    { settings: options.flags ?? {}, source: (key) => FLAG_NAMES[key] ?? `the ${key} option` },
+    { settings: fromEnv(env), source: (key) => envSource(env, key)?.name ?? 'the environment' },
+    fileLayer(project),
+    fileLayer(readConfigFile(join(home, 'config.json'))),
   ];
-  const pick = (key: (typeof FIELDS)[number]): string | undefined => {
-    for (const layer of layers) {
-      const value = layer[key];
-      if (value !== undefined && value !== '') return value;
-    }
-    return undefined;
-  };
+  const sources: Partial<Record<Setting, string>> = {};
+  const chosen: Partial<Record<Setting, Layer>> = {};
+  for (const key of FIELDS) {
+    const layer = layers.find((l) => given(l.settings[key]));
+    if (layer === undefined) continue;
+    chosen[key] = layer;
+    sources[key] = layer.source(key);
+  }
+  const pick = (key: Setting): string | undefined => chosen[key]?.settings[key];
+
+  const routing = ROUTING_SETTINGS.filter((key) => project !== undefined && chosen[key] === layers[2]);
+  if (project !== undefined && routing.length > 0) {
+    const status = trustStatus(home, project);
+    if (status !== 'trusted') throw untrusted(project, routing, status);
+  }
+  const from = (key: Setting) => sourceSuffix({ sources }, key);
 
   const backend = pick('backend') ?? 'local';
   if (backend !== 'local' && backend !== 'aws') {
-    throw new EggError('ERR_INVALID_CONFIG', `unknown backend "${backend}"`, {
+    throw new EggError('ERR_INVALID_CONFIG', `unknown backend "${backend}"${from('backend')}`, {
       hint: 'use "local" or "aws"',
     });
   }
   const namespace = pick('namespace') ?? 'default';
-  assertNamespace(namespace);
+  try {
+    assertNamespace(namespace);
+  } catch (error) {
+    if (!isEggError(error) || from('namespace') === '') throw error;
+    throw new EggError(error.code, `${error.message}${from('namespace')}`, {
+      cause: error,
+      ...(error.hint === undefined ? {} : { hint: error.hint }),
+    });
+  }
   const keyring = pick('keyring') ?? (backend === 'aws' ? 'kms' : 'local');
   if (!(KEYRING_KINDS as readonly string[]).includes(keyring)) {
-    throw new EggError('ERR_INVALID_CONFIG', `unknown keyring "${keyring}"`, {
+    throw new EggError('ERR_INVALID_CONFIG', `unknown keyring "${keyring}"${from('keyring')}`, {
       hint: `use one of ${KEYRING_KINDS.join(', ')}`,
     });
   }
   const rotation = pick('rotation') ?? 'inline';
   if (rotation !== 'inline' && rotation !== 'deferred') {
-    throw new EggError('ERR_INVALID_CONFIG', `unknown rotation strategy "${rotation}"`, {
+    throw new EggError('ERR_INVALID_CONFIG', `unknown rotation strategy "${rotation}"${from('rotation')}`, {
       hint: 'use "inline" or "deferred"',
     });
   }
@@ -185,21 +182,51 @@ export function resolveConfig(
     namespace,
     keyring: keyring as KeyringKind,
     rotation,
+    sources,
   };
+  if (project !== undefined) config.projectFile = { path: project.path, routing };
   // The login settings are checked by src/login when used, so a bad one breaks only `egg login`.
   for (const key of OPTIONAL_FIELDS) {
     const value = pick(key);
     if (value !== undefined) config[key] = value;
   }
   if (config.table !== undefined && !/^[A-Za-z0-9_.-]{3,255}$/.test(config.table)) {
-    throw new EggError('ERR_INVALID_CONFIG', `invalid table name "${config.table}"`, {
+    throw new EggError('ERR_INVALID_CONFIG', `invalid table name "${config.table}"${from('table')}`, {
       hint: 'a DynamoDB table name is 3 to 255 letters, digits, "_", "-" or "."',
     });
   }
   if (backend === 'aws' && config.keyring === 'local') {
-    throw new EggError('ERR_INVALID_CONFIG', 'the aws backend needs a KMS keyring', {
+    throw new EggError('ERR_INVALID_CONFIG', `the aws backend needs a KMS keyring${from('keyring')}`, {
       hint: 'set EGG_KEYRING to "kms" or "kms-hierarchical"',
     });
   }
   return config;
+}
+
+/**
+ * ` (from SOURCE)` for a message about a bad value of `key`, naming the variable or file it
+ * came from; empty for a flag, which the user has just typed, and for a default.
+ */
+export function sourceSuffix(config: Pick<EggConfig, 'sources'>, key: Setting): string {
+  const source = config.sources?.[key];
+  return source === undefined || source.startsWith('-') ? '' : ` (from ${source})`;
+}
+
+/** The refusal of a project file's routing settings that the user has not trusted. */
+function untrusted(file: ConfigFile, keys: readonly Setting[], status: TrustStatus): EggError {
+  const list = keys.length === 1 ? keys[0]! : `${keys.slice(0, -1).join(', ')} and ${keys.at(-1)!}`;
+  if (status === 'changed') {
+    return new EggError(
+      'ERR_UNTRUSTED_CONFIG',
+      `${file.path} changed since you trusted it, and it sets ${list}`,
+      {
+        hint: 'check it, then run `egg trust` again',
+      },
+    );
+  }
+  return new EggError(
+    'ERR_UNTRUSTED_CONFIG',
+    `${file.path} sets ${list}, which egg takes only from a file you trust`,
+    { hint: 'check it, then run `egg trust`' },
+  );
 }

@@ -42,6 +42,12 @@ export async function laptopChecks(options: LaptopOptions): Promise<Check[]> {
 
 function describeConfig(config: EggConfig): string {
   const parts = [`backend ${config.backend}`, `namespace ${config.namespace}`, `keyring ${config.keyring}`];
+  if (config.projectFile !== undefined) {
+    const { path, routing } = config.projectFile;
+    parts.push(
+      routing.length === 0 ? `project file ${path}` : `project file ${path} (trusted: ${routing.join(', ')})`,
+    );
+  }
   if (config.backend === 'local') parts.push(`EGG_HOME ${config.home}`);
   else {
     parts.push(`table ${config.table ?? '(not set)'}`);

@@ -1,9 +1,11 @@
 /**
  * What `egg login` needs to know, read once from configuration (flags, `EGG_*`, `.egg.json`,
  * the user config) and checked here rather than in `resolveConfig`, so a bad login setting
- * breaks only the login commands.
+ * breaks only the login commands. A bad value's error names where it came from (the flag,
+ * the variable, which file). The issuer, client id and role come from a project's `.egg.json`
+ * only once it is trusted (`egg trust`; src/config.ts refuses it otherwise).
  */
-import type { EggConfig } from '../config.js';
+import { type EggConfig, type Setting, sourceSuffix } from '../config.js';
 import { EggError } from '../errors.js';
 
 /** Scopes asked for when none are configured: an ID token, the email claim, a refresh token. */
@@ -41,20 +43,28 @@ export interface LoginSettings {
 
 /** The login settings of `config`, or an error naming the flag and variable to set. */
 export function resolveLoginSettings(config: EggConfig, env: NodeJS.ProcessEnv = process.env): LoginSettings {
+  const from = (key: Setting) => sourceSuffix(config, key);
   const issuer = required(config.oidcIssuer, 'an OIDC issuer', '--issuer or EGG_OIDC_ISSUER');
-  assertIssuerUrl(issuer, 'the OIDC issuer');
+  try {
+    assertIssuerUrl(issuer, 'the OIDC issuer');
+  } catch (error) {
+    if (!(error instanceof EggError)) throw error;
+    throw new EggError(error.code, `${error.message}${from('oidcIssuer')}`, { cause: error });
+  }
   const clientId = required(config.oidcClientId, 'an OAuth client id', '--client-id or EGG_OIDC_CLIENT_ID');
   const roleArn = required(config.roleArn, 'an IAM role to assume', '--role-arn or EGG_ROLE_ARN');
   if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/.test(roleArn)) {
-    throw new EggError('ERR_INVALID_CONFIG', `"${roleArn}" is not an IAM role ARN`, {
+    throw new EggError('ERR_INVALID_CONFIG', `"${roleArn}" is not an IAM role ARN${from('roleArn')}`, {
       hint: 'use arn:aws:iam::ACCOUNT:role/NAME',
     });
   }
   const scopes = (config.oidcScopes ?? DEFAULT_SCOPES).trim().split(/\s+/);
   if (!scopes.includes('openid')) {
-    throw new EggError('ERR_INVALID_CONFIG', `the login scopes "${scopes.join(' ')}" lack "openid"`, {
-      hint: 'the ID token STS needs comes only with the openid scope',
-    });
+    throw new EggError(
+      'ERR_INVALID_CONFIG',
+      `the login scopes "${scopes.join(' ')}" lack "openid"${from('oidcScopes')}`,
+      { hint: 'the ID token STS needs comes only with the openid scope' },
+    );
   }
   return {
     issuer: issuer.replace(/\/+$/, ''),
@@ -64,15 +74,15 @@ export function resolveLoginSettings(config: EggConfig, env: NodeJS.ProcessEnv =
     roleArn,
     region: config.region ?? DEFAULT_STS_REGION,
     durationSeconds: SESSION_SECONDS,
-    redirectPort: redirectPort(config.oidcRedirectPort),
+    redirectPort: redirectPort(config.oidcRedirectPort, from('oidcRedirectPort')),
   };
 }
 
-function redirectPort(value: string | undefined): number {
+function redirectPort(value: string | undefined, from: string): number {
   if (value === undefined) return DEFAULT_REDIRECT_PORT;
   const port = Number(value);
   if (!/^\d{1,5}$/.test(value.trim()) || port > 65_535) {
-    throw new EggError('ERR_INVALID_CONFIG', `"${value}" is not a port for the login’s redirect`, {
+    throw new EggError('ERR_INVALID_CONFIG', `"${value}" is not a port for the login’s redirect${from}`, {
       hint: 'set --redirect-port or EGG_OIDC_REDIRECT_PORT to a whole number from 0 to 65535 (0: any free port)',
     });
   }
