@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,12 +26,12 @@ function section(title, explain) {
 }
 
 /** Run `egg ARGS` (optionally with stdin), echo the command line and its output, fail loudly. */
-function egg(args, { input, show = args.join(' '), expectCode = 0, extraEnv = {} } = {}) {
+function egg(args, { input, show = args.join(' '), expectCode = 0, extraEnv = {}, cwd = base } = {}) {
   process.stdout.write(`${bold('$')} egg ${show}\n`);
   const result = spawnSync(process.execPath, [eggBin, ...args], {
     env: { ...env, ...extraEnv },
     input,
-    cwd: base,
+    cwd,
   });
   const out = Buffer.concat([result.stdout, result.stderr]).toString();
   process.stdout.write(out.replace(/^/gm, '  ').replace(/ +$/, ''));
@@ -257,6 +257,22 @@ try {
   section('Errors say what to fix', 'One sentence, no stack trace, never a value.');
   egg(['secrets', 'get', 'MISSING'], { expectCode: 1 });
   egg(['secrets', 'set', 'not-a-name'], { input: 'x', expectCode: 2 });
+
+  section(
+    "A project's .egg.json applies once you trust it",
+    'egg reads .egg.json only from the current directory or the repository root, and takes the settings\nthat decide where secrets go (namespace, backend, table, keys, issuer, role) only after `egg trust`.',
+  );
+  const project = join(base, 'project');
+  mkdirSync(join(project, '.git'), { recursive: true });
+  writeFileSync(join(project, '.egg.json'), '{ "namespace": "acme/web/prod" }\n');
+  const inProject = { cwd: project, extraEnv: { EGG_NAMESPACE: '' } };
+  egg(['secrets', 'list'], {
+    ...inProject,
+    expectCode: 1,
+    show: 'secrets list             # in the project',
+  });
+  egg(['trust'], inProject);
+  egg(['secrets', 'list'], inProject);
 
   section(
     'Store a provider key, pinned to its upstream',
