@@ -125,10 +125,12 @@ export function resolveConfig(
   const home = options.home ?? defaultHome(env);
   const projectPath = findProjectFile(options.cwd ?? process.cwd());
   const project = projectPath === undefined ? undefined : readConfigFile(projectPath);
+  const projectLayer = fileLayer(project);
   const layers: Layer[] = [
-    { settings: options.flags ?? {}, source: (key) => FLAG_NAMES[key] ?? `the ${key} option` },
+    // A setting no command has a flag for can still come from a library caller's `flags`.
+    { settings: options.flags ?? {}, source: (key) => FLAG_NAMES[key] ?? `--${key}` },
     { settings: fromEnv(env), source: (key) => envSource(env, key)?.name ?? 'the environment' },
-    fileLayer(project),
+    projectLayer,
     fileLayer(readConfigFile(join(home, 'config.json'))),
   ];
   const sources: Partial<Record<Setting, string>> = {};
@@ -141,7 +143,7 @@ export function resolveConfig(
   }
   const pick = (key: Setting): string | undefined => chosen[key]?.settings[key];
 
-  const routing = ROUTING_SETTINGS.filter((key) => project !== undefined && chosen[key] === layers[2]);
+  const routing = ROUTING_SETTINGS.filter((key) => project !== undefined && chosen[key] === projectLayer);
   if (project !== undefined && routing.length > 0) {
     const status = trustStatus(home, project);
     if (status !== 'trusted') throw untrusted(project, routing, status);

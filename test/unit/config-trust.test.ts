@@ -244,6 +244,26 @@ describe('routing settings need egg trust', () => {
     expect(resolveIn(repo).namespace).toBe('attacker/ns');
   });
 
+  it('does not carry trust to the same content in another repository', () => {
+    write(join(repo, '.egg.json'), { namespace: 'acme/web' });
+    trustProjectFile({ cwd: repo, home });
+    const other = join(base, 'other');
+    mkdirSync(join(other, '.git'), { recursive: true });
+    const copy = write(join(other, '.egg.json'), { namespace: 'acme/web' });
+    expect(failure(() => resolveIn(other))).toMatchObject({
+      code: 'ERR_UNTRUSTED_CONFIG',
+      message: `${copy} sets namespace, which egg takes only from a file you trust`,
+    });
+  });
+
+  it('will not trust a file that others can write', () => {
+    const file = write(join(repo, '.egg.json'), { namespace: 'acme/web' }, 0o666);
+    expect(failure(() => trustProjectFile({ cwd: repo, home }))).toMatchObject({
+      code: 'ERR_INSECURE_PERMISSIONS',
+      message: `${file} is writable by other users (mode 0666); refusing to read settings from it`,
+    });
+  });
+
   it('forgets a file on revoke', () => {
     const file = write(join(repo, '.egg.json'), { namespace: 'acme/web' });
     trustProjectFile({ cwd: repo, home });
