@@ -52,7 +52,7 @@ export function openLocalVault(home: string, options: { create: boolean; logger?
     if (exists(paths.kek)) throw vaultMissing(paths, 'is missing');
     if (!options.create) throw notInitialized(home);
   }
-  const store = openStore(paths, options.create);
+  const store = openStore(paths, options.create, options.logger ?? nullLogger);
   try {
     return { store, keyring: bindKey(store, paths, options.create, options.logger ?? nullLogger) };
   } catch (error) {
@@ -61,9 +61,9 @@ export function openLocalVault(home: string, options: { create: boolean; logger?
   }
 }
 
-function openStore(paths: Paths, create: boolean): SqliteStore {
+function openStore(paths: Paths, create: boolean, logger: Logger): SqliteStore {
   try {
-    return new SqliteStore(paths.vault, { create });
+    return new SqliteStore(paths.vault, { create, logger });
   } catch (error) {
     // Deleted between the look and the open.
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {

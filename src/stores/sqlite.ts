@@ -4,12 +4,15 @@
  * `UPDATE … WHERE rev = ? AND gen = ?` checked by the changed-row count. The audit table
  * refuses UPDATE and DELETE through triggers.
  *
- * The `vault_meta` table holds the key check value that binds the file to its KEK;
- * src/local-vault.ts decides what to do with it (docs/local-vault.md).
+ * Old key material is erased (issue 9, item 12): `secure_delete` zeroes what a write frees
+ * inside the file, and `eraseFreed()` checkpoints the WAL and truncates it, so the old
+ * frames go too. The `vault_meta` table holds the key check value that binds the file to
+ * its KEK; src/local-vault.ts decides what to do with it (docs/local-vault.md).
  */
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { EggError } from '../errors.js';
+import { EggError, errorLabel } from '../errors.js';
 import { assertPrivateFile, ensurePrivateFile } from '../home.js';
+import { type Logger, nullLogger } from '../log.js';
 import type { AuditRecord, NamespaceKeyItem, SecretItem, SecretStore, WriteCondition } from './store.js';
 
 const SCHEMA = `
@@ -51,22 +54,31 @@ export interface VaultContents {
 const SQLITE_CORRUPT = 11;
 const SQLITE_NOTADB = 26;
 
+/** How long erasing waits for another connection's transaction before leaving it for later. */
+const ERASE_WAIT_MS = 100;
+
 export class SqliteStore implements SecretStore {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
   readonly #path: string;
+  readonly #logger: Logger;
+  /** A write replaced or deleted an item since the last erasure. */
+  #freed = false;
 
   /**
    * Opens the vault file at `path`, creating it (mode 0600) unless `create` is false. A
    * file SQLite cannot read as a database is `ERR_VAULT_DAMAGED`, never a raw SQLite error.
    */
-  constructor(path: string, options: { create?: boolean } = {}) {
+  constructor(path: string, options: { create?: boolean; logger?: Logger } = {}) {
     if (options.create === false) assertPrivateFile(path);
     else ensurePrivateFile(path);
     this.#path = path;
+    this.#logger = options.logger ?? nullLogger;
     this.#db = new DatabaseSync(path);
     try {
-      this.#db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+      this.#db.exec(
+        'PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;',
+      );
       this.#db.exec(SCHEMA);
     } catch (error) {
       this.#db.close();
@@ -128,14 +140,43 @@ export class SqliteStore implements SecretStore {
          WHERE namespace = ? AND name = ? AND ${where}`,
       )
       .run(...values, item.namespace, item.name, ...params);
+    if (result.changes === 1) this.#freed = true;
     return result.changes === 1;
   }
 
   async deleteSecret(namespace: string, name: string): Promise<boolean> {
-    return (
+    const deleted =
       this.#db.prepare('DELETE FROM secrets WHERE namespace = ? AND name = ?').run(namespace, name)
-        .changes === 1
-    );
+        .changes === 1;
+    if (deleted) this.#freed = true;
+    return deleted;
+  }
+
+  /**
+   * Erase the old wrapped keys and ciphertexts that writes since the last erasure replaced
+   * or deleted. `secure_delete` has already zeroed them in the pages those writes produced;
+   * the older page images still sit in the WAL (and, until a checkpoint, in vault.db), so
+   * checkpoint everything into vault.db and truncate the WAL to nothing. A checkpoint cannot
+   * pass a reader's snapshot: when another connection is inside a transaction, it waits
+   * briefly, logs `vault.erase_blocked` and tries again on the next call and at `close()`.
+   */
+  async eraseFreed(): Promise<void> {
+    if (this.#freed) this.#erase();
+  }
+
+  #erase(): void {
+    const { timeout } = this.#db.prepare('PRAGMA busy_timeout').get() as { timeout: number };
+    try {
+      this.#db.exec(`PRAGMA busy_timeout = ${ERASE_WAIT_MS}`);
+      // PRAGMA wal_checkpoint(TRUNCATE): https://sqlite.org/pragma.html#pragma_wal_checkpoint
+      const { busy } = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number };
+      if (busy === 0) this.#freed = false;
+      else this.#logger.warn('vault.erase_blocked', { vault: this.#path });
+    } catch (error) {
+      this.#logger.warn('vault.erase_failed', { vault: this.#path, error: errorLabel(error) });
+    } finally {
+      this.#db.exec(`PRAGMA busy_timeout = ${Math.trunc(timeout)}`);
+    }
   }
 
   /** What the file holds, read in one transaction (src/local-vault.ts checks it at open). */
@@ -292,7 +333,9 @@ export class SqliteStore implements SecretStore {
   }
 
   async close(): Promise<void> {
-    if (this.#db.isOpen) this.#db.close();
+    if (!this.#db.isOpen) return;
+    if (this.#freed) this.#erase();
+    this.#db.close();
   }
 }
 
