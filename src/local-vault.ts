@@ -11,7 +11,7 @@
  * | any     | not a sound SQLite file                           | `ERR_VAULT_DAMAGED` |
  * | present | its key check value matches                       | open |
  * | present | another key check value                           | `ERR_VAULT_KEY_MISMATCH` |
- * | present | no check value, but records (made by egg 0.1)     | bind when kek wraps every secret; open unbound, with a warning, when it wraps some; `ERR_VAULT_KEY_MISMATCH` when none |
+ * | present | no check value, but records (made by egg 0.1.0)   | bind when kek wraps every secret; open unbound, with a warning, when it wraps some; `ERR_VAULT_KEY_MISMATCH` when none |
  * | present | missing, empty, or a bare schema                  | `ERR_VAULT_MISSING` |
  * | missing | a check value or any record                       | `ERR_VAULT_KEY_MISSING` |
  * | missing | missing or empty                                  | create both when asked to, else `ERR_NOT_INITIALIZED` |
@@ -142,7 +142,7 @@ function createKey(store: SqliteStore, paths: Paths): LocalKeyring | undefined {
   }
 }
 
-/** Refuse `keyring` unless it is the key `store` was created with (or, for a vault from egg 0.1, the key of its secrets). */
+/** Refuse `keyring` unless it is the key `store` was created with (or, for a vault from egg 0.1.0, the key of its secrets). */
 function checkKey(store: SqliteStore, paths: Paths, keyring: LocalKeyring, logger: Logger): void {
   // No check value: decide under the write lock, so a creator's commit in progress is seen.
   const stored = store.keyCheck() ?? store.withWriteLock(() => adoptKey(store, paths, keyring, logger));
@@ -150,10 +150,10 @@ function checkKey(store: SqliteStore, paths: Paths, keyring: LocalKeyring, logge
 }
 
 /**
- * A vault.db with no key check value: made by egg 0.1 (which wrote none), or recreated
+ * A vault.db with no key check value: made by egg 0.1.0 (which wrote none), or recreated
  * under the user's feet. Bind it to `keyring` when every secret is wrapped by it (the
  * items' key ids are fingerprints of the KEK); open it unbound when only some are (a vault
- * that egg 0.1 split across two keys: binding would lock the other half out for good).
+ * that egg 0.1.0 split across two keys: binding would lock the other half out for good).
  */
 function adoptKey(
   store: SqliteStore,

@@ -40,7 +40,7 @@ type Row = Record<string, SQLInputValue>;
 
 /** What vault.db holds, counted for the local vault's checks at open; never a value. */
 export interface VaultContents {
-  /** The key check value of the KEK the vault was created with (none before egg 0.2, or in a new file). */
+  /** The key check value of the KEK the vault was created with (none in a vault from egg 0.1.0, or in a new file). */
   keyCheck: Buffer | undefined;
   secrets: number;
   /** How many secrets each wrapping key id wraps. */

@@ -254,14 +254,14 @@ describe('creating a vault', () => {
 });
 
 describe('a vault made before key check values', () => {
-  /** What egg 0.1 wrote: kek, and vault.db without the vault_meta table. */
+  /** What egg 0.1.0 wrote: kek, and vault.db without the vault_meta table. */
   async function legacyVault(key: Buffer, sets: [name: string, key: Buffer][]): Promise<void> {
     mkdirSync(home, { mode: 0o700 });
     writeFileSync(kek, key, { mode: 0o600 });
     const store = new SqliteStore(vaultDb);
     for (const [name, key] of sets) {
       const keyring = new LocalKeyring(Buffer.from(key));
-      await new Vault({ store, keyring, namespace: NS, actor: 'egg 0.1' }).set(name, Buffer.from(name));
+      await new Vault({ store, keyring, namespace: NS, actor: 'egg 0.1.0' }).set(name, Buffer.from(name));
       keyring.close();
     }
     await store.close();
