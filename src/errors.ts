@@ -16,6 +16,14 @@ export type EggErrorCode =
   | 'ERR_INSECURE_PERMISSIONS'
   | 'ERR_UNTRUSTED_CONFIG'
   | 'ERR_NOT_INITIALIZED'
+  /** vault.db cannot be read as a database (truncated, overwritten): docs/local-vault.md. */
+  | 'ERR_VAULT_DAMAGED'
+  /** vault.db is missing or empty while the local kek exists. */
+  | 'ERR_VAULT_MISSING'
+  /** The local kek is missing while vault.db holds what was made with it. */
+  | 'ERR_VAULT_KEY_MISSING'
+  /** The local kek is not the key vault.db was created with. */
+  | 'ERR_VAULT_KEY_MISMATCH'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_KMS'
   | 'ERR_AUDIT_BROKEN'

@@ -17,7 +17,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { EggError } from './errors.js';
 
 export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -97,8 +97,20 @@ export function readOrCreateKey(path: string, bytes: number): Buffer {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const key = randomBytes(bytes);
+  if (createKeyFile(path, key)) return key;
+  key.fill(0);
+  assertPrivateFile(path);
+  return readKey(path, bytes);
+}
+
+/**
+ * Write `key` to a new 0600 file at `path`, atomically and durably: a private temp file,
+ * fsync, `link` (which fails rather than replace an existing file), then fsync of the
+ * directory so the name survives a crash. False when `path` already exists.
+ */
+export function createKeyFile(path: string, key: Buffer): boolean {
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     writeSync(fd, key);
@@ -110,13 +122,28 @@ export function readOrCreateKey(path: string, bytes: number): Buffer {
     linkSync(tmp, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    key.fill(0);
+    return false;
+  } finally {
     unlinkSync(tmp);
-    assertPrivateFile(path);
-    return readKey(path, bytes);
   }
-  unlinkSync(tmp);
-  return key;
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+  return true;
+}
+
+/** Whether anything (a file, a symlink, a directory) is at `path`. */
+export function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 /** Read an existing key file after checking it. */

@@ -7,14 +7,15 @@ import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { EggConfig } from './config.js';
-import { ensureHome, readKeyFile, readOrCreateKey } from './home.js';
+import { EggError } from './errors.js';
 import type { Keyring } from './keyrings/keyring.js';
-import { LocalKeyring } from './keyrings/local.js';
+import { openLocalVault } from './local-vault.js';
 import { type Logger, nullLogger } from './log.js';
 import { SESSION_FILE } from './login/files.js';
-import { SqliteStore } from './stores/sqlite.js';
 import type { SecretStore } from './stores/store.js';
 import { Vault } from './vault/vault.js';
+
+export { KEK_FILE, VAULT_FILE } from './local-vault.js';
 
 export interface Backend {
   store: SecretStore;
@@ -28,24 +29,33 @@ export interface OpenOptions {
   actor?: string;
 }
 
-export const VAULT_FILE = 'vault.db';
-export const KEK_FILE = 'kek';
+/**
+ * The local store and keyring under `home`, checked to belong together (src/local-vault.ts);
+ * with `create`, made when neither exists yet, never over existing data.
+ */
+export function openLocalBackend(home: string, create: boolean, logger?: Logger): Backend {
+  return openLocalVault(home, { create, ...(logger === undefined ? {} : { logger }) });
+}
 
-/** The local store and keyring under `home`, creating them when `create` is set. */
-export function openLocalBackend(home: string, create: boolean): Backend {
-  ensureHome(home, { create });
-  const keyPath = join(home, KEK_FILE);
-  const kek = create ? readOrCreateKey(keyPath, 32) : readKeyFile(keyPath, 32);
-  try {
-    return { store: new SqliteStore(join(home, VAULT_FILE)), keyring: new LocalKeyring(kek) };
-  } catch (error) {
-    kek.fill(0);
-    throw error;
+/**
+ * Refuse a keyring the backend does not have: the local backend has only the local KEK,
+ * and used to ignore `EGG_KEYRING=kms` silently while `egg doctor` printed "kms".
+ */
+export function assertKeyringFits(config: EggConfig): void {
+  if (config.backend === 'local' && config.keyring !== 'local') {
+    throw new EggError(
+      'ERR_INVALID_CONFIG',
+      `the local backend has only the local keyring; "${config.keyring}" needs --backend aws`,
+      { hint: 'unset EGG_KEYRING (or "keyring" in .egg.json or the user config), or use --backend aws' },
+    );
   }
 }
 
 export async function openBackend(config: EggConfig, options: OpenOptions = {}): Promise<Backend> {
-  if (config.backend === 'local') return openLocalBackend(config.home, options.create ?? false);
+  assertKeyringFits(config);
+  if (config.backend === 'local') {
+    return openLocalBackend(config.home, options.create ?? false, options.logger);
+  }
   const { openAwsBackend } = await import('./aws/backend.js');
   const logger = options.logger ?? nullLogger;
   const credentials = await loginCredentials(config, logger);

@@ -7,7 +7,7 @@ export default class Init extends EggCommand {
   static override summary =
     'Set up a vault: the local one under EGG_HOME, or check (and create) the DynamoDB table.';
   static override description =
-    'With the local backend, creates EGG_HOME (mode 0700) with the SQLite vault and the key-encryption key (mode 0600). Back the key up: without it the secrets cannot be decrypted. With --backend aws, checks the table and the KMS key; --create-table creates the table for development (production tables come from infra/).';
+    'With the local backend, creates EGG_HOME (mode 0700) with the SQLite vault and the key-encryption key (mode 0600), bound together by a key check value. Back both up together: without the key the secrets cannot be decrypted. Over an existing vault it only checks that kek and vault.db belong together: it never makes a new key or an empty vault beside data (a missing kek, an emptied or damaged vault.db is an error that says how to restore it; see docs/local-vault.md). With --backend aws, checks the table and the KMS key; --create-table creates the table for development (production tables come from infra/).';
   static override examples = [
     '<%= config.bin %> init',
     'EGG_HOME=/tmp/try <%= config.bin %> init',
@@ -19,7 +19,10 @@ export default class Init extends EggCommand {
     'kms-key-id': Flags.string({
       summary: 'KMS key id, ARN or alias (aws backend). Default: EGG_KMS_KEY_ID.',
     }),
-    keyring: Flags.string({ summary: 'Keyring.', options: ['local', 'kms', 'kms-hierarchical'] }),
+    keyring: Flags.string({
+      summary: 'Keyring (aws backend: kms or kms-hierarchical; the local backend has only local).',
+      options: ['local', 'kms', 'kms-hierarchical'],
+    }),
     region: Flags.string({ summary: 'AWS region. Default: AWS_REGION.' }),
     'create-table': Flags.boolean({ summary: 'Create the DynamoDB table when it is missing (aws backend).' }),
   };

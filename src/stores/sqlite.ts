@@ -3,10 +3,16 @@
  * WAL mode and a busy timeout let several processes share it; conditional writes are
  * `UPDATE … WHERE rev = ? AND gen = ?` checked by the changed-row count. The audit table
  * refuses UPDATE and DELETE through triggers.
+ *
+ * Old key material is erased (issue 9, item 12): `secure_delete` zeroes what a write frees
+ * inside the file, and `eraseFreed()` checkpoints the WAL and truncates it, so the old
+ * frames go too. The `vault_meta` table holds the key check value that binds the file to
+ * its KEK; src/local-vault.ts decides what to do with it (docs/local-vault.md).
  */
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { EggError } from '../errors.js';
-import { ensurePrivateFile } from '../home.js';
+import { EggError, errorLabel } from '../errors.js';
+import { assertPrivateFile, ensurePrivateFile } from '../home.js';
+import { type Logger, nullLogger } from '../log.js';
 import type { AuditRecord, NamespaceKeyItem, SecretItem, SecretStore, WriteCondition } from './store.js';
 
 const SCHEMA = `
@@ -27,20 +33,57 @@ CREATE TABLE IF NOT EXISTS audit (
 ) STRICT;
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
 `;
 
 type Row = Record<string, SQLInputValue>;
 
+/** What vault.db holds, counted for the local vault's checks at open; never a value. */
+export interface VaultContents {
+  /** The key check value of the KEK the vault was created with (none in a vault from egg 0.1.0, or in a new file). */
+  keyCheck: Buffer | undefined;
+  secrets: number;
+  /** How many secrets each wrapping key id wraps. */
+  keyIds: Map<string, number>;
+  audit: number;
+  /** Token records, revocations and kill-switch heads (src/tokens/sqlite-token-store.ts). */
+  tokens: number;
+}
+
+/** SQLite's primary result codes that mean the file is not (or no longer) a sound database. */
+const SQLITE_CORRUPT = 11;
+const SQLITE_NOTADB = 26;
+
+/** How long erasing waits for another connection's transaction before leaving it for later. */
+const ERASE_WAIT_MS = 100;
+
 export class SqliteStore implements SecretStore {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
+  readonly #path: string;
+  readonly #logger: Logger;
+  /** A write replaced or deleted an item since the last erasure. */
+  #freed = false;
 
-  /** Opens (creating if needed, mode 0600) the vault file at `path`. */
-  constructor(path: string) {
-    ensurePrivateFile(path);
+  /**
+   * Opens the vault file at `path`, creating it (mode 0600) unless `create` is false. A
+   * file SQLite cannot read as a database is `ERR_VAULT_DAMAGED`, never a raw SQLite error.
+   */
+  constructor(path: string, options: { create?: boolean; logger?: Logger } = {}) {
+    if (options.create === false) assertPrivateFile(path);
+    else ensurePrivateFile(path);
+    this.#path = path;
+    this.#logger = options.logger ?? nullLogger;
     this.#db = new DatabaseSync(path);
-    this.#db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
-    this.#db.exec(SCHEMA);
+    try {
+      this.#db.exec(
+        'PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;',
+      );
+      this.#db.exec(SCHEMA);
+    } catch (error) {
+      this.#db.close();
+      throw this.#damaged(error);
+    }
   }
 
   async getSecrets(namespace: string, names?: readonly string[]): Promise<SecretItem[]> {
@@ -97,13 +140,132 @@ export class SqliteStore implements SecretStore {
          WHERE namespace = ? AND name = ? AND ${where}`,
       )
       .run(...values, item.namespace, item.name, ...params);
+    if (result.changes === 1) this.#freed = true;
     return result.changes === 1;
   }
 
   async deleteSecret(namespace: string, name: string): Promise<boolean> {
-    return (
+    const deleted =
       this.#db.prepare('DELETE FROM secrets WHERE namespace = ? AND name = ?').run(namespace, name)
-        .changes === 1
+        .changes === 1;
+    if (deleted) this.#freed = true;
+    return deleted;
+  }
+
+  /**
+   * Erase the old wrapped keys and ciphertexts that writes since the last erasure replaced
+   * or deleted. `secure_delete` has already zeroed them in the pages those writes produced;
+   * the older page images still sit in the WAL (and, until a checkpoint, in vault.db), so
+   * checkpoint everything into vault.db and truncate the WAL to nothing. A checkpoint cannot
+   * pass a reader's snapshot: when another connection is inside a transaction, it waits
+   * briefly, logs `vault.erase_blocked` and tries again on the next call and at `close()`.
+   */
+  async eraseFreed(): Promise<void> {
+    if (this.#freed) this.#erase();
+  }
+
+  #erase(): void {
+    const { timeout } = this.#db.prepare('PRAGMA busy_timeout').get() as { timeout: number };
+    try {
+      this.#db.exec(`PRAGMA busy_timeout = ${ERASE_WAIT_MS}`);
+      // PRAGMA wal_checkpoint(TRUNCATE): https://sqlite.org/pragma.html#pragma_wal_checkpoint
+      const { busy } = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number };
+      if (busy === 0) this.#freed = false;
+      else this.#logger.warn('vault.erase_blocked', { vault: this.#path });
+    } catch (error) {
+      this.#logger.warn('vault.erase_failed', { vault: this.#path, error: errorLabel(error) });
+    } finally {
+      this.#db.exec(`PRAGMA busy_timeout = ${Math.trunc(timeout)}`);
+    }
+  }
+
+  /** What the file holds, read in one transaction (src/local-vault.ts checks it at open). */
+  contents(): VaultContents {
+    const own = !this.#db.isTransaction;
+    try {
+      if (own) this.#db.exec('BEGIN');
+      try {
+        const keyIds = new Map<string, number>();
+        for (const row of this.#db
+          .prepare('SELECT key_id, count(*) AS n FROM secrets GROUP BY key_id')
+          .all() as Row[])
+          keyIds.set(String(row.key_id), Number(row.n));
+        const count = (table: string) =>
+          Number((this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as Row).n);
+        const tables = new Set(
+          (this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Row[]).map(
+            (row) => String(row.name),
+          ),
+        );
+        const tokens = ['tokens', 'token_revocations', 'token_heads']
+          .filter((table) => tables.has(table))
+          .reduce((sum, table) => sum + count(table), 0);
+        return {
+          keyCheck: this.keyCheck(),
+          secrets: [...keyIds.values()].reduce((sum, n) => sum + n, 0),
+          keyIds,
+          audit: count('audit'),
+          tokens,
+        };
+      } finally {
+        if (own) this.#db.exec('COMMIT');
+      }
+    } catch (error) {
+      throw this.#damaged(error);
+    }
+  }
+
+  /** Run `use` holding SQLite's write lock (`BEGIN IMMEDIATE`); commit when it returns, roll back when it throws. */
+  withWriteLock<T>(use: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = use();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /** The key check value recorded at creation, if any (the one row every open reads). */
+  keyCheck(): Buffer | undefined {
+    try {
+      const row = this.#db.prepare("SELECT value FROM vault_meta WHERE name = 'key_check'").get() as
+        Row | undefined;
+      return row === undefined ? undefined : Buffer.from(row.value as Uint8Array);
+    } catch (error) {
+      throw this.#damaged(error);
+    }
+  }
+
+  /** Record the key check value of the vault's KEK; fails if one is already there. */
+  setKeyCheck(value: Buffer): void {
+    this.#db.prepare("INSERT INTO vault_meta (name, value) VALUES ('key_check', ?)").run(value);
+  }
+
+  /** SQLite's `quick_check`: `['ok']`, or what it found wrong (https://sqlite.org/pragma.html#pragma_quick_check). */
+  quickCheck(): string[] {
+    try {
+      return (this.#db.prepare('PRAGMA quick_check').all() as Row[]).map((row) => String(row.quick_check));
+    } catch (error) {
+      throw this.#damaged(error);
+    }
+  }
+
+  /** A SQLite error saying the file is not a sound database, as `ERR_VAULT_DAMAGED`; anything else as it is. */
+  #damaged(error: unknown): unknown {
+    const { code, errcode, errstr } = error as { code?: string; errcode?: number; errstr?: string };
+    if (code !== 'ERR_SQLITE_ERROR' || errcode === undefined) return error;
+    const primary = errcode & 0xff;
+    if (primary !== SQLITE_CORRUPT && primary !== SQLITE_NOTADB) return error;
+    return new EggError(
+      'ERR_VAULT_DAMAGED',
+      `${this.#path} is damaged: SQLite reports "${errstr ?? 'corrupt'}"`,
+      {
+        cause: error,
+        hint: `restore ${this.#path} from your backup`,
+      },
     );
   }
 
@@ -171,7 +333,9 @@ export class SqliteStore implements SecretStore {
   }
 
   async close(): Promise<void> {
-    if (this.#db.isOpen) this.#db.close();
+    if (!this.#db.isOpen) return;
+    if (this.#freed) this.#erase();
+    this.#db.close();
   }
 }
 

@@ -79,5 +79,12 @@ export interface SecretStore {
   warmAudit?(namespace: string): Promise<void>;
   /** The namespace's records in `seq` order; with `afterSeq`, only those after it (a follower's cursor). */
   readAudit(namespace: string, options?: { afterSeq?: number }): Promise<AuditRecord[]>;
+  /**
+   * Optional: erase from the store's own files the old wrapped keys and ciphertexts that
+   * earlier writes replaced or deleted, so "the old key is gone" holds on disk. SQLite does
+   * (secure_delete and a WAL checkpoint); DynamoDB has nothing to do here: the old items it
+   * keeps are point-in-time recovery's (docs/local-vault.md).
+   */
+  eraseFreed?(): Promise<void>;
   close(): Promise<void>;
 }

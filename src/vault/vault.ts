@@ -135,6 +135,7 @@ export class Vault {
       const condition: WriteCondition =
         current === undefined ? { kind: 'absent' } : { kind: 'rev', rev: current.rev };
       if (await this.#store.putSecret(item, condition)) {
+        if (current !== undefined) await this.#store.eraseFreed?.();
         await this.#audit({ action: 'set', targets: [name], outcome: 'ok' });
         this.#logger.debug('secret.set', { namespace: this.namespace, name, rev, gen });
         return toMeta(item);
@@ -237,6 +238,7 @@ export class Vault {
   async remove(name: string): Promise<void> {
     assertSecretName(name);
     const removed = await this.#store.deleteSecret(this.namespace, name);
+    if (removed) await this.#store.eraseFreed?.();
     await this.#audit({ action: 'remove', targets: [name], outcome: removed ? 'ok' : 'not-found' });
     if (!removed) {
       throw new EggError('ERR_SECRET_NOT_FOUND', `secret not found in ${this.namespace}: ${name}`, {
@@ -326,6 +328,8 @@ export class Vault {
         });
       }
     });
+    // The replaced data keys are gone from the store's files too, not only from the items.
+    if (rotation.rotated > 0) await this.#store.eraseFreed?.();
     return rotation;
   }
 

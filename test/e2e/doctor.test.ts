@@ -63,7 +63,7 @@ describe('egg doctor on a laptop', () => {
         '',
         `ok    configuration: backend local, namespace default, keyring local, EGG_HOME ${home}`,
         `ok    EGG_HOME permissions: ${home} is 0700 and its 2 files are 0600, all yours`,
-        `ok    vault key: ${join(home, 'kek')} is present (256-bit)`,
+        `ok    vault: ${join(home, 'kek')} opens ${join(home, 'vault.db')} (key check value matches); no secrets yet; SQLite quick_check ok`,
         '',
         'All 3 checks passed.',
         '',
