@@ -22,6 +22,7 @@ import { LoginPool, type LoginPoolOptions } from './login-pool.js';
 import { auditPartition, exactPartitions, tokenPartition } from './partitions.js';
 import { type ProxyOptions, ProxyService } from './proxy.js';
 import { DEFAULT_ROTATOR_CONCURRENCY, Rotator, type StackKeyring } from './rotator.js';
+import { denyTtlWrites, TTL_ATTRIBUTE } from './ttl.js';
 
 export const GITHUB_ISSUER_HOST = 'token.actions.githubusercontent.com';
 export const DEFAULT_AUDIENCE = 'sts.amazonaws.com';
@@ -174,8 +175,9 @@ export class EggCartonStack extends Stack {
       encryptionKey: this.key,
       // For the rotator: a read appends an `A#` record, whose new image names what to rotate.
       stream: dynamodb.StreamViewType.NEW_IMAGE,
-      // Token items carry `expiresAt` (docs/tokens.md); secrets and audit records never do.
-      timeToLiveAttribute: 'expiresAt',
+      // Token items carry `expiresAt` (docs/tokens.md); secrets and audit records never do,
+      // and no role but a minting one may write it (infra/ttl.ts).
+      timeToLiveAttribute: TTL_ATTRIBUTE,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
@@ -222,6 +224,10 @@ export class EggCartonStack extends Stack {
             tableEncryptionStatement: () => this.#tableEncryptionStatement(),
           })
         : undefined;
+
+    // Neither the rotator nor the proxy writes `expiresAt` anywhere (infra/ttl.ts).
+    denyTtlWrites(this.rotator.role, this.table.tableArn);
+    if (this.proxy !== undefined) denyTtlWrites(this.proxy.taskRole, this.table.tableArn);
 
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'EGG_TABLE / table' });
     new CfnOutput(this, 'KeyArn', { value: this.key.keyArn, description: 'EGG_KMS_KEY_ID / kms-key-id' });
@@ -312,6 +318,8 @@ export class EggCartonStack extends Stack {
     item('AuditAppend', AUDIT_APPEND_ACTIONS, [audit]);
     if (mintTokens) item('TokenItems', TOKEN_ITEM_ACTIONS, [tokenPartition(namespace)]);
     if (manageSecrets) item('SecretWrites', SECRET_WRITE_ACTIONS, [namespace]);
+    // Writing `expiresAt` is deleting (the table's TTL): only on its own token records.
+    denyTtlWrites(role, this.table.tableArn, mintTokens ? tokenPartition(namespace) : undefined);
 
     // Reading needs Decrypt only; a fresh data key (set, inline rotation) needs GenerateDataKey.
     const namespaceKeyUse = {
