@@ -126,6 +126,7 @@ export class EggCartonStack extends Stack {
       policy: new iam.PolicyDocument({
         statements: [
           adminStatement(adminPrincipals),
+          grantsOnlyForAwsResources(),
           // DynamoDB encryption at rest with this key (AWS's documented statement for a
           // customer managed table key): only through DynamoDB, only for this account's
           // principals whose own IAM policies allow it. DynamoDB never decrypts a blob a
@@ -161,7 +162,9 @@ export class EggCartonStack extends Stack {
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
       alias: 'alias/egg-carton-signing',
       removalPolicy: RemovalPolicy.RETAIN,
-      policy: new iam.PolicyDocument({ statements: [adminStatement(adminPrincipals)] }),
+      policy: new iam.PolicyDocument({
+        statements: [adminStatement(adminPrincipals), grantsOnlyForAwsResources()],
+      }),
     });
 
     this.table = new dynamodb.Table(this, 'Table', {
@@ -397,6 +400,26 @@ export class EggCartonStack extends Stack {
 export function grantConstructId(id: string): string {
   const words = id.split(/[^A-Za-z0-9]+/).filter((w) => w !== '');
   return `Grant${words.map((w) => w[0]?.toUpperCase() + w.slice(1)).join('')}`;
+}
+
+/**
+ * Nobody, administrators included, may create a grant on the key except an AWS service for
+ * one of its resources (DynamoDB, for the table's encryption at rest). A grant lets its
+ * grantee use the key without appearing in the key policy, so `kms:Create*` would otherwise
+ * let an administrator give itself `Decrypt` (or `Sign`) in one quiet call.
+ * `kms:GrantIsForAWSResource` is true only when an integrated service calls CreateGrant on
+ * the caller's behalf ("AWS KMS condition keys", KMS Developer Guide); `IfExists` makes a
+ * request without the key count as a person's.
+ */
+function grantsOnlyForAwsResources(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'GrantsOnlyForAwsResources',
+    effect: iam.Effect.DENY,
+    principals: [new iam.AnyPrincipal()],
+    actions: ['kms:CreateGrant'],
+    resources: ['*'],
+    conditions: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false' } },
+  });
 }
 
 function adminStatement(principals: iam.IPrincipal[]): iam.PolicyStatement {
