@@ -127,6 +127,10 @@ describe('parseGrants', () => {
       ]),
       'invalid grant in grants.json: two grants have the id "acme/web"; give one of them a distinct "id"',
     ],
+    ...[900, 3599, 43_201, 3600.5, '3600'].map((seconds) => [
+      grant(['repo:acme/web:environment:prod'], { maxSessionSeconds: seconds }),
+      'invalid grant in grants.json[0]: "maxSessionSeconds" must be a whole number from 3600 to 43200: IAM refuses a role whose maximum session is under one hour or over twelve (a job can still ask for a shorter session, down to 900 s, with role-session-duration)',
+    ]),
     ['{}', 'invalid grant in grants.json: it must be a JSON array of grants'],
     ['[', 'invalid grant in grants.json: it is not valid JSON'],
   ])('refuses %s', (text, message) => {
@@ -256,6 +260,27 @@ describe('npm run synth (infra/synth.ts)', () => {
       (error: unknown) => error as { code: number; stdout: string; stderr: string },
     );
     expect(failure).toMatchObject({ code: 2, stdout: '', stderr });
+  });
+
+  it('exits 2, naming the IAM minimum, for a grant with a 15-minute maximum session (not a CDK crash)', async () => {
+    const file = join(dir, 'short-session.json');
+    writeFileSync(file, grant(['repo:acme/web:environment:prod'], { maxSessionSeconds: 900 }));
+    const failure = await synth(
+      '--grants',
+      file,
+      '--out',
+      join(dir, 'never'),
+      '--rotator-code',
+      rotatorCode,
+    ).then(
+      () => undefined,
+      (error: unknown) => error as { code: number; stdout: string; stderr: string },
+    );
+    expect(failure).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: `error: invalid grant in ${file}[0]: "maxSessionSeconds" must be a whole number from 3600 to 43200: IAM refuses a role whose maximum session is under one hour or over twelve (a job can still ask for a shorter session, down to 900 s, with role-session-duration)\nsee docs/deploy.md, "Grants"\n`,
+    });
   });
 
   it('exits 2 with one sentence naming the bad pattern', async () => {
