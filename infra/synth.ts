@@ -5,7 +5,7 @@
  *     [--stack-name EggCarton] [--oidc-provider-arn ARN] [--audience AUD]
  *     [--key-admin ARN]… [--key-user ARN]… [--keyring kms|kms-hierarchical]
  *     [--rotator-code DIR] [--rotator-concurrency N|none]
- *     [--proxy [--proxy-certificate-arn ARN] [--proxy-desired-count N]]
+ *     [--proxy (--proxy-certificate-arn ARN | --allow-plain-http) [--proxy-desired-count N]]
  *     [--cognito-domain-prefix PREFIX [--cognito-redirect-port N]
  *       [--google-client-id ID --google-client-secret-name SECRETS_MANAGER_NAME]]
  *
@@ -34,6 +34,7 @@ function main(): void {
       'rotator-concurrency': { type: 'string' },
       proxy: { type: 'boolean' },
       'proxy-certificate-arn': { type: 'string' },
+      'allow-plain-http': { type: 'boolean' },
       'proxy-desired-count': { type: 'string' },
       'cognito-domain-prefix': { type: 'string' },
       'cognito-redirect-port': { type: 'string' },
@@ -48,7 +49,7 @@ function main(): void {
     throw usage(`--keyring must be "kms" or "kms-hierarchical" (got "${keyring}")`);
   const concurrency = values['rotator-concurrency'];
   const desiredCount = values['proxy-desired-count'];
-  const proxyOnly = ['proxy-certificate-arn', 'proxy-desired-count'] as const;
+  const proxyOnly = ['proxy-certificate-arn', 'allow-plain-http', 'proxy-desired-count'] as const;
   for (const flag of proxyOnly)
     if (values[flag] !== undefined && values.proxy !== true) throw usage(`--${flag} needs --proxy`);
   const prefix = values['cognito-domain-prefix'];
@@ -87,6 +88,7 @@ function main(): void {
             ...(values['proxy-certificate-arn'] === undefined
               ? {}
               : { certificateArn: values['proxy-certificate-arn'] }),
+            ...(values['allow-plain-http'] === true ? { allowPlainHttp: true } : {}),
             ...(desiredCount === undefined
               ? {}
               : { desiredCount: wholeNumber(desiredCount, '--proxy-desired-count', 0) }),
@@ -114,7 +116,7 @@ function main(): void {
   );
   if (stack.proxy !== undefined && !stack.proxy.https)
     process.stderr.write(
-      'warning: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn (docs/proxy-runtime.md)\n',
+      'warning: --allow-plain-http: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn instead (docs/proxy-runtime.md)\n',
     );
 }
 

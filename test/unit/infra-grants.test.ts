@@ -216,14 +216,21 @@ describe('npm run synth (infra/synth.ts)', () => {
     expect(JSON.stringify(assets)).not.toContain('assumeRoleArn');
   });
 
-  it('adds the proxy image with --proxy, and warns on stderr when it has no certificate', async () => {
+  it('adds the proxy image with --proxy, and warns on stderr when plain HTTP was allowed', async () => {
     const out = join(dir, 'cdk.out.proxy');
-    const { stdout, stderr } = await synth('--out', out, '--rotator-code', rotatorCode, '--proxy');
+    const { stdout, stderr } = await synth(
+      '--out',
+      out,
+      '--rotator-code',
+      rotatorCode,
+      '--proxy',
+      '--allow-plain-http',
+    );
     expect(stdout).toBe(
       `synthesized EggCarton with 2 grant role(s): ${join(out, 'EggCarton.template.json')}\n`,
     );
     expect(stderr).toBe(
-      'warning: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn (docs/proxy-runtime.md)\n',
+      'warning: --allow-plain-http: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn instead (docs/proxy-runtime.md)\n',
     );
     const assets = JSON.parse(readFileSync(join(out, 'EggCarton.assets.json'), 'utf8')) as {
       dockerImages: Record<string, { displayName: string }>;
@@ -248,6 +255,16 @@ describe('npm run synth (infra/synth.ts)', () => {
       'a proxy option without --proxy',
       ['--proxy-certificate-arn', 'arn:aws:acm:us-east-1:123456789012:certificate/x'],
       'error: --proxy-certificate-arn needs --proxy\nsee docs/deploy.md, "Step by step"\n',
+    ],
+    [
+      'a proxy without a certificate',
+      ['--proxy'],
+      'error: the proxy has no TLS certificate, so its load balancer would carry egg tokens in plain HTTP: pass --proxy-certificate-arn with an ACM certificate in the stack’s region, or --allow-plain-http to accept that\ndocs/proxy-runtime.md; from code: proxy.certificateArn or proxy.allowPlainHttp\n',
+    ],
+    [
+      '--allow-plain-http without --proxy',
+      ['--allow-plain-http'],
+      'error: --allow-plain-http needs --proxy\nsee docs/deploy.md, "Step by step"\n',
     ],
     [
       'a rotator concurrency of 0 (which would stop it)',

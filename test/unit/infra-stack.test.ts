@@ -854,7 +854,7 @@ describe('the proxy runtime', () => {
       Port: 443,
       Protocol: 'HTTPS',
       Certificates: [{ CertificateArn: CERTIFICATE_ARN }],
-      SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+      SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09',
     });
     proxyTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 80,
@@ -887,8 +887,10 @@ describe('the proxy runtime', () => {
     });
   });
 
-  it('speaks plain HTTP without a certificate, and says so loudly', () => {
-    const { stack: plain, template: plainTemplate } = build({ proxy: { enabled: true } });
+  it('speaks plain HTTP without a certificate only when allowed, and says so loudly', () => {
+    const { stack: plain, template: plainTemplate } = build({
+      proxy: { enabled: true, allowPlainHttp: true },
+    });
     plainTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 80,
       Protocol: 'HTTP',
@@ -946,10 +948,13 @@ describe('the proxy runtime', () => {
       },
       ...ttlDenies(ref(idOf(proxyStack, proxyStack.table))),
     ]);
-    expect((proxyResources[taskRole()]?.Properties as Json).AssumeRolePolicyDocument).toEqual({
-      Version: '2012-10-17',
+    // Its trust (ECS tasks of this account and region only): test/unit/infra-proxy.test.ts.
+    expect((proxyResources[taskRole()]?.Properties as Json).AssumeRolePolicyDocument).toMatchObject({
       Statement: [
-        { Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: 'ecs-tasks.amazonaws.com' } },
+        expect.objectContaining({
+          Action: 'sts:AssumeRole',
+          Principal: { Service: 'ecs-tasks.amazonaws.com' },
+        }),
       ],
     });
   });
