@@ -17,6 +17,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { EggError } from '../src/errors.js';
+import { AccessTrail } from './access-trail.js';
 import type { Grant } from './grants.js';
 import { LoginPool, type LoginPoolOptions } from './login-pool.js';
 import { auditPartition, exactPartitions, tokenPartition } from './partitions.js';
@@ -27,6 +28,12 @@ import { denyTtlWrites, TTL_ATTRIBUTE } from './ttl.js';
 export const GITHUB_ISSUER_HOST = 'token.actions.githubusercontent.com';
 export const DEFAULT_AUDIENCE = 'sts.amazonaws.com';
 export const DEFAULT_TABLE_NAME = 'egg-carton';
+/**
+ * How long point-in-time recovery keeps old items, old wrapped data keys and ciphertexts
+ * included (SECURITY.md, "the old key is gone"): a working week to notice and undo a bad
+ * write, five times shorter than DynamoDB's default of 35 days.
+ */
+export const DEFAULT_PITR_DAYS = 7;
 
 /** Every grant: read its secrets (and KEK) and its audit trail, in `[ns, audit#ns]`. */
 export const READ_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
@@ -90,6 +97,10 @@ export interface EggCartonStackProps extends StackProps {
   proxy?: ProxyOptions;
   /** A Cognito user pool for `egg login --flow browser`. Default: not deployed. */
   loginPool?: LoginPoolOptions;
+  /** The table's point-in-time recovery period, 1 to 35 days (`RecoveryPeriodInDays`). Default 7. */
+  pointInTimeRecoveryDays?: number;
+  /** A CloudTrail trail of every KMS call and every item call on the table (infra/access-trail.ts). Default: none. */
+  cloudTrail?: boolean;
 }
 
 /** The rotator's bundle as `npm run package` writes it. */
@@ -105,6 +116,7 @@ export class EggCartonStack extends Stack {
   readonly rotator: Rotator;
   readonly proxy: ProxyService | undefined;
   readonly loginPool: LoginPool | undefined;
+  readonly accessTrail: AccessTrail | undefined;
 
   constructor(scope: Construct, id: string, props: EggCartonStackProps) {
     // The deployer's own credentials do every call (no bootstrap roles are assumed, and
@@ -115,6 +127,11 @@ export class EggCartonStack extends Stack {
     const synthesizer = new CliCredentialsStackSynthesizer() as unknown as IStackSynthesizer;
     super(scope, id, { synthesizer, ...props });
     const audience = props.audience ?? DEFAULT_AUDIENCE;
+    const recoveryDays = props.pointInTimeRecoveryDays ?? DEFAULT_PITR_DAYS;
+    if (!Number.isInteger(recoveryDays) || recoveryDays < 1 || recoveryDays > 35)
+      throw new TypeError(
+        `pointInTimeRecoveryDays must be a whole number from 1 to 35 (got ${recoveryDays})`,
+      );
     const admins = (props.keyAdminArns ?? []).map((arn) => new iam.ArnPrincipal(arn));
     const adminPrincipals = admins.length > 0 ? admins : [new iam.AccountRootPrincipal()];
 
@@ -172,7 +189,11 @@ export class EggCartonStack extends Stack {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Old items stay restorable this long, old wrapped data keys included (SECURITY.md).
+      pointInTimeRecoverySpecification: {
+        pointInTimeRecoveryEnabled: true,
+        recoveryPeriodInDays: recoveryDays,
+      },
       deletionProtection: true,
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.key,
@@ -227,6 +248,9 @@ export class EggCartonStack extends Stack {
             tableEncryptionStatement: () => this.#tableEncryptionStatement(),
           })
         : undefined;
+
+    this.accessTrail =
+      props.cloudTrail === true ? new AccessTrail(this, 'AccessTrail', { table: this.table }) : undefined;
 
     // Neither the rotator nor the proxy writes `expiresAt` anywhere (infra/ttl.ts).
     denyTtlWrites(this.rotator.role, this.table.tableArn);

@@ -4,7 +4,7 @@
  *   npm run synth -- [--grants infra/grants.json] [--out build/cdk.out] [--table NAME]
  *     [--stack-name EggCarton] [--oidc-provider-arn ARN] [--audience AUD]
  *     [--key-admin ARN]… [--key-user ARN]… [--keyring kms|kms-hierarchical]
- *     [--rotator-code DIR] [--rotator-concurrency N|none]
+ *     [--rotator-code DIR] [--rotator-concurrency N|none] [--pitr-days 1-35] [--cloudtrail]
  *     [--proxy (--proxy-certificate-arn ARN | --allow-plain-http) [--proxy-desired-count N]]
  *     [--cognito-domain-prefix PREFIX [--cognito-redirect-port N]
  *       [--google-client-id ID --google-client-secret-name SECRETS_MANAGER_NAME]]
@@ -32,6 +32,8 @@ function main(): void {
       keyring: { type: 'string' },
       'rotator-code': { type: 'string' },
       'rotator-concurrency': { type: 'string' },
+      'pitr-days': { type: 'string' },
+      cloudtrail: { type: 'boolean' },
       proxy: { type: 'boolean' },
       'proxy-certificate-arn': { type: 'string' },
       'allow-plain-http': { type: 'boolean' },
@@ -62,6 +64,7 @@ function main(): void {
   if ((googleId === undefined) !== (googleSecret === undefined))
     throw usage('--google-client-id and --google-client-secret-name go together');
   const redirectPort = values['cognito-redirect-port'];
+  const pitrDays = values['pitr-days'];
   const { app, stack } = buildStack({
     grantsFile: values.grants,
     outdir,
@@ -81,6 +84,10 @@ function main(): void {
           rotatorReservedConcurrency:
             concurrency === 'none' ? false : wholeNumber(concurrency, '--rotator-concurrency', 1),
         }),
+    ...(pitrDays === undefined
+      ? {}
+      : { pointInTimeRecoveryDays: wholeNumber(pitrDays, '--pitr-days', 1, 35) }),
+    ...(values.cloudtrail === true ? { cloudTrail: true } : {}),
     ...(values.proxy === true
       ? {
           proxy: {
@@ -120,10 +127,14 @@ function main(): void {
     );
 }
 
-function wholeNumber(text: string, flag: string, min: number): number {
+function wholeNumber(text: string, flag: string, min: number, max?: number): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min)
-    throw usage(`${flag} must be a whole number ≥ ${min} (got "${text}")`);
+  if (!/^\d+$/.test(text) || value < min || (max !== undefined && value > max))
+    throw usage(
+      max === undefined
+        ? `${flag} must be a whole number ≥ ${min} (got "${text}")`
+        : `${flag} must be a whole number from ${min} to ${max} (got "${text}")`,
+    );
   return value;
 }
 

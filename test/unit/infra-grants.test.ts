@@ -240,6 +240,21 @@ describe('npm run synth (infra/synth.ts)', () => {
     ]);
   });
 
+  it('sets the recovery period with --pitr-days and adds the trail with --cloudtrail', async () => {
+    const out = join(dir, 'cdk.out.retention');
+    await synth('--out', out, '--rotator-code', rotatorCode, '--pitr-days', '3', '--cloudtrail');
+    const template = JSON.parse(readFileSync(join(out, 'EggCarton.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const resources = Object.values(template.Resources);
+    expect(
+      resources
+        .filter((r) => r.Type === 'AWS::DynamoDB::Table')
+        .map((r) => r.Properties.PointInTimeRecoverySpecification),
+    ).toEqual([{ PointInTimeRecoveryEnabled: true, RecoveryPeriodInDays: 3 }]);
+    expect(resources.filter((r) => r.Type === 'AWS::CloudTrail::Trail')).toHaveLength(1);
+  });
+
   it.each([
     [
       'a missing rotator bundle',
@@ -266,6 +281,11 @@ describe('npm run synth (infra/synth.ts)', () => {
       ['--allow-plain-http'],
       'error: --allow-plain-http needs --proxy\nsee docs/deploy.md, "Step by step"\n',
     ],
+    ...['0', '36', 'week'].map((days) => [
+      `a recovery period of ${days} days`,
+      ['--pitr-days', days],
+      `error: --pitr-days must be a whole number from 1 to 35 (got "${days}")\nsee docs/deploy.md, "Step by step"\n`,
+    ]),
     [
       'a rotator concurrency of 0 (which would stop it)',
       ['--rotator-concurrency', '0'],
