@@ -31,7 +31,7 @@ export interface Grant {
   mintTokens: boolean;
   /** May write secrets: `egg secrets set` / `rm` and inline rotation. Off by default (read-only). */
   manageSecrets: boolean;
-  /** Maximum STS session, seconds (900–43200). Default 3600. */
+  /** The role's maximum STS session, seconds (3600–43200, IAM's `MaxSessionDuration` range). Default 3600. */
   maxSessionSeconds: number;
   /**
    * People who may also assume the role from a laptop with `egg login`: their `sub` in the
@@ -56,6 +56,12 @@ const QUALIFIERS = ['environment:', 'ref:refs/heads/', 'ref:refs/tags/'] as cons
 /** A qualifier value: a literal first character, then IAM wildcards allowed; no control characters. */
 const VALUE = /^[^*?\s][^\s]*$/;
 const ID = /^[A-Za-z0-9/._-]{1,64}$/;
+/**
+ * A role's `MaxSessionDuration` is 3600 to 43200 seconds ("CreateRole", IAM API Reference);
+ * a session may be shorter (`DurationSeconds` from 900), but the role's maximum may not.
+ */
+export const MIN_ROLE_SESSION_SECONDS = 3600;
+export const MAX_ROLE_SESSION_SECONDS = 43_200;
 
 /**
  * Why `pattern` is too broad or malformed, or undefined when it is acceptable.
@@ -127,14 +133,17 @@ function parseGrant(entry: unknown, where: string): Grant {
   if (typeof id !== 'string' || !ID.test(id))
     throw invalid(where, '"id" must be 1 to 64 characters of letters, digits, "/", ".", "_" or "-"');
 
-  const maxSessionSeconds = record.maxSessionSeconds ?? 3600;
+  const maxSessionSeconds = record.maxSessionSeconds ?? MIN_ROLE_SESSION_SECONDS;
   if (
     typeof maxSessionSeconds !== 'number' ||
     !Number.isInteger(maxSessionSeconds) ||
-    maxSessionSeconds < 900 ||
-    maxSessionSeconds > 43_200
+    maxSessionSeconds < MIN_ROLE_SESSION_SECONDS ||
+    maxSessionSeconds > MAX_ROLE_SESSION_SECONDS
   )
-    throw invalid(where, '"maxSessionSeconds" must be a whole number from 900 to 43200');
+    throw invalid(
+      where,
+      `"maxSessionSeconds" must be a whole number from ${MIN_ROLE_SESSION_SECONDS} to ${MAX_ROLE_SESSION_SECONDS}: IAM refuses a role whose maximum session is under one hour or over twelve (a job can still ask for a shorter session, down to 900 s, with role-session-duration)`,
+    );
 
   const { loginSubjects } = record;
   if (

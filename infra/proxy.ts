@@ -22,6 +22,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { EggError } from '../src/errors.js';
 import {
   AUDIT_PARTITION_PREFIX,
   TOKEN_PARTITION_PREFIX,
@@ -42,11 +43,23 @@ export const PROXY_PORT = 8080;
  * so the proxy's answer reaches the client before the load balancer cuts an idle connection.
  */
 export const PROXY_IDLE_TIMEOUT_SECONDS = 150;
+/**
+ * TLS 1.3 and 1.2 only (PRODUCT: "TLS 1.2+ in transit"; TLS 1.3 is the transport
+ * primitive), TLS 1.2 restricted to ECDHE with AES-GCM (forward secrecy, AEAD), hybrid
+ * post-quantum key exchange (ML-KEM) offered to TLS 1.3 clients that support it. AWS's
+ * recommended policy ("Security policies for your Application Load Balancer").
+ */
+export const PROXY_SSL_POLICY = elbv2.SslPolicy.TLS13_12_RES_PQ;
 
 export interface ProxyOptions {
   enabled: boolean;
-  /** An ACM certificate in the stack's region: HTTPS on 443 (HTTP on 80 redirects). Without one, HTTP only. */
+  /** An ACM certificate in the stack's region: HTTPS on 443, and port 80 only redirects to it. */
   certificateArn?: string;
+  /**
+   * Without a certificate, serve plain HTTP on port 80 (egg tokens cross the network
+   * unencrypted). Refused unless set: a proxy needs `certificateArn` or this.
+   */
+  allowPlainHttp?: boolean;
   /** Running tasks. Default 2 (one per Availability Zone). */
   desiredCount?: number;
 }
@@ -91,10 +104,19 @@ export class ProxyService extends Construct {
     const desiredCount = options.desiredCount ?? 2;
     if (!Number.isInteger(desiredCount) || desiredCount < 0)
       throw new TypeError(`proxy desiredCount must be a whole number ≥ 0 (got ${desiredCount})`);
+    assertTransport(options);
 
     this.taskRole = new iam.Role(this, 'TaskRole', {
       description: 'Egg Carton proxy: injects provider keys of every namespace; never writes a secret',
-      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      // Only ECS tasks of this account and region (the confused-deputy conditions of "Amazon
+      // ECS task IAM role", ECS Developer Guide): another account's task definition cannot
+      // name this role and be given its credentials.
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com', {
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:ecs:${Aws.REGION}:${Aws.ACCOUNT_ID}:*` },
+        },
+      }),
     });
     const role = this.taskRole;
     role.addToPolicy(
@@ -178,9 +200,9 @@ export class ProxyService extends Construct {
         : {
             protocol: elbv2.ApplicationProtocol.HTTPS,
             certificate,
+            // Port 80 only answers 301 to https://…:443 (no forward, no rules).
             redirectHTTP: true,
-            // TLS 1.3 and 1.2 (PRODUCT: TLS 1.2+ in transit), AWS's recommended policy.
-            sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+            sslPolicy: PROXY_SSL_POLICY,
           };
 
     this.service = new ecsPatterns.ApplicationLoadBalancedFargateService(this, 'Service', {
@@ -251,4 +273,21 @@ export class ProxyService extends Construct {
         'the proxy is deployed without a certificate: its load balancer speaks plain HTTP, so egg tokens travel unencrypted. Pass --proxy-certificate-arn (docs/proxy-runtime.md).',
       );
   }
+}
+
+/** A certificate, or plain HTTP asked for in words; never both, never neither. */
+function assertTransport(options: ProxyOptions): void {
+  const plain = options.allowPlainHttp === true;
+  if (options.certificateArn === undefined && !plain)
+    throw new EggError(
+      'ERR_INVALID_CONFIG',
+      'the proxy has no TLS certificate, so its load balancer would carry egg tokens in plain HTTP: pass --proxy-certificate-arn with an ACM certificate in the stack’s region, or --allow-plain-http to accept that',
+      { hint: 'docs/proxy-runtime.md; from code: proxy.certificateArn or proxy.allowPlainHttp' },
+    );
+  if (options.certificateArn !== undefined && plain)
+    throw new EggError(
+      'ERR_INVALID_CONFIG',
+      '--allow-plain-http is for a proxy without a certificate; with --proxy-certificate-arn, port 80 only redirects to HTTPS',
+      { hint: 'docs/proxy-runtime.md' },
+    );
 }

@@ -17,15 +17,23 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { EggError } from '../src/errors.js';
+import { AccessTrail } from './access-trail.js';
 import type { Grant } from './grants.js';
 import { LoginPool, type LoginPoolOptions } from './login-pool.js';
 import { auditPartition, exactPartitions, tokenPartition } from './partitions.js';
 import { type ProxyOptions, ProxyService } from './proxy.js';
 import { DEFAULT_ROTATOR_CONCURRENCY, Rotator, type StackKeyring } from './rotator.js';
+import { denyTtlWrites, TTL_ATTRIBUTE } from './ttl.js';
 
 export const GITHUB_ISSUER_HOST = 'token.actions.githubusercontent.com';
 export const DEFAULT_AUDIENCE = 'sts.amazonaws.com';
 export const DEFAULT_TABLE_NAME = 'egg-carton';
+/**
+ * How long point-in-time recovery keeps old items, old wrapped data keys and ciphertexts
+ * included (SECURITY.md, "the old key is gone"): a working week to notice and undo a bad
+ * write, five times shorter than DynamoDB's default of 35 days.
+ */
+export const DEFAULT_PITR_DAYS = 7;
 
 /** Every grant: read its secrets (and KEK) and its audit trail, in `[ns, audit#ns]`. */
 export const READ_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
@@ -89,6 +97,10 @@ export interface EggCartonStackProps extends StackProps {
   proxy?: ProxyOptions;
   /** A Cognito user pool for `egg login --flow browser`. Default: not deployed. */
   loginPool?: LoginPoolOptions;
+  /** The table's point-in-time recovery period, 1 to 35 days (`RecoveryPeriodInDays`). Default 7. */
+  pointInTimeRecoveryDays?: number;
+  /** A CloudTrail trail of every KMS call and every item call on the table (infra/access-trail.ts). Default: none. */
+  cloudTrail?: boolean;
 }
 
 /** The rotator's bundle as `npm run package` writes it. */
@@ -104,6 +116,7 @@ export class EggCartonStack extends Stack {
   readonly rotator: Rotator;
   readonly proxy: ProxyService | undefined;
   readonly loginPool: LoginPool | undefined;
+  readonly accessTrail: AccessTrail | undefined;
 
   constructor(scope: Construct, id: string, props: EggCartonStackProps) {
     // The deployer's own credentials do every call (no bootstrap roles are assumed, and
@@ -114,6 +127,11 @@ export class EggCartonStack extends Stack {
     const synthesizer = new CliCredentialsStackSynthesizer() as unknown as IStackSynthesizer;
     super(scope, id, { synthesizer, ...props });
     const audience = props.audience ?? DEFAULT_AUDIENCE;
+    const recoveryDays = props.pointInTimeRecoveryDays ?? DEFAULT_PITR_DAYS;
+    if (!Number.isInteger(recoveryDays) || recoveryDays < 1 || recoveryDays > 35)
+      throw new TypeError(
+        `pointInTimeRecoveryDays must be a whole number from 1 to 35 (got ${recoveryDays})`,
+      );
     const admins = (props.keyAdminArns ?? []).map((arn) => new iam.ArnPrincipal(arn));
     const adminPrincipals = admins.length > 0 ? admins : [new iam.AccountRootPrincipal()];
 
@@ -125,6 +143,7 @@ export class EggCartonStack extends Stack {
       policy: new iam.PolicyDocument({
         statements: [
           adminStatement(adminPrincipals),
+          grantsOnlyForAwsResources(),
           // DynamoDB encryption at rest with this key (AWS's documented statement for a
           // customer managed table key): only through DynamoDB, only for this account's
           // principals whose own IAM policies allow it. DynamoDB never decrypts a blob a
@@ -160,7 +179,9 @@ export class EggCartonStack extends Stack {
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
       alias: 'alias/egg-carton-signing',
       removalPolicy: RemovalPolicy.RETAIN,
-      policy: new iam.PolicyDocument({ statements: [adminStatement(adminPrincipals)] }),
+      policy: new iam.PolicyDocument({
+        statements: [adminStatement(adminPrincipals), grantsOnlyForAwsResources()],
+      }),
     });
 
     this.table = new dynamodb.Table(this, 'Table', {
@@ -168,14 +189,19 @@ export class EggCartonStack extends Stack {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Old items stay restorable this long, old wrapped data keys included (SECURITY.md).
+      pointInTimeRecoverySpecification: {
+        pointInTimeRecoveryEnabled: true,
+        recoveryPeriodInDays: recoveryDays,
+      },
       deletionProtection: true,
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.key,
       // For the rotator: a read appends an `A#` record, whose new image names what to rotate.
       stream: dynamodb.StreamViewType.NEW_IMAGE,
-      // Token items carry `expiresAt` (docs/tokens.md); secrets and audit records never do.
-      timeToLiveAttribute: 'expiresAt',
+      // Token items carry `expiresAt` (docs/tokens.md); secrets and audit records never do,
+      // and no role but a minting one may write it (infra/ttl.ts).
+      timeToLiveAttribute: TTL_ATTRIBUTE,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
@@ -222,6 +248,13 @@ export class EggCartonStack extends Stack {
             tableEncryptionStatement: () => this.#tableEncryptionStatement(),
           })
         : undefined;
+
+    this.accessTrail =
+      props.cloudTrail === true ? new AccessTrail(this, 'AccessTrail', { table: this.table }) : undefined;
+
+    // Neither the rotator nor the proxy writes `expiresAt` anywhere (infra/ttl.ts).
+    denyTtlWrites(this.rotator.role, this.table.tableArn);
+    if (this.proxy !== undefined) denyTtlWrites(this.proxy.taskRole, this.table.tableArn);
 
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'EGG_TABLE / table' });
     new CfnOutput(this, 'KeyArn', { value: this.key.keyArn, description: 'EGG_KMS_KEY_ID / kms-key-id' });
@@ -312,6 +345,8 @@ export class EggCartonStack extends Stack {
     item('AuditAppend', AUDIT_APPEND_ACTIONS, [audit]);
     if (mintTokens) item('TokenItems', TOKEN_ITEM_ACTIONS, [tokenPartition(namespace)]);
     if (manageSecrets) item('SecretWrites', SECRET_WRITE_ACTIONS, [namespace]);
+    // Writing `expiresAt` is deleting (the table's TTL): only on its own token records.
+    denyTtlWrites(role, this.table.tableArn, mintTokens ? tokenPartition(namespace) : undefined);
 
     // Reading needs Decrypt only; a fresh data key (set, inline rotation) needs GenerateDataKey.
     const namespaceKeyUse = {
@@ -389,6 +424,26 @@ export class EggCartonStack extends Stack {
 export function grantConstructId(id: string): string {
   const words = id.split(/[^A-Za-z0-9]+/).filter((w) => w !== '');
   return `Grant${words.map((w) => w[0]?.toUpperCase() + w.slice(1)).join('')}`;
+}
+
+/**
+ * Nobody, administrators included, may create a grant on the key except an AWS service for
+ * one of its resources (DynamoDB, for the table's encryption at rest). A grant lets its
+ * grantee use the key without appearing in the key policy, so `kms:Create*` would otherwise
+ * let an administrator give itself `Decrypt` (or `Sign`) in one quiet call.
+ * `kms:GrantIsForAWSResource` is true only when an integrated service calls CreateGrant on
+ * the caller's behalf ("AWS KMS condition keys", KMS Developer Guide); `IfExists` makes a
+ * request without the key count as a person's.
+ */
+function grantsOnlyForAwsResources(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'GrantsOnlyForAwsResources',
+    effect: iam.Effect.DENY,
+    principals: [new iam.AnyPrincipal()],
+    actions: ['kms:CreateGrant'],
+    resources: ['*'],
+    conditions: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false' } },
+  });
 }
 
 function adminStatement(principals: iam.IPrincipal[]): iam.PolicyStatement {

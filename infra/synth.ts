@@ -4,8 +4,8 @@
  *   npm run synth -- [--grants infra/grants.json] [--out build/cdk.out] [--table NAME]
  *     [--stack-name EggCarton] [--oidc-provider-arn ARN] [--audience AUD]
  *     [--key-admin ARN]… [--key-user ARN]… [--keyring kms|kms-hierarchical]
- *     [--rotator-code DIR] [--rotator-concurrency N|none]
- *     [--proxy [--proxy-certificate-arn ARN] [--proxy-desired-count N]]
+ *     [--rotator-code DIR] [--rotator-concurrency N|none] [--pitr-days 1-35] [--cloudtrail]
+ *     [--proxy (--proxy-certificate-arn ARN | --allow-plain-http) [--proxy-desired-count N]]
  *     [--cognito-domain-prefix PREFIX [--cognito-redirect-port N]
  *       [--google-client-id ID --google-client-secret-name SECRETS_MANAGER_NAME]]
  *
@@ -32,8 +32,11 @@ function main(): void {
       keyring: { type: 'string' },
       'rotator-code': { type: 'string' },
       'rotator-concurrency': { type: 'string' },
+      'pitr-days': { type: 'string' },
+      cloudtrail: { type: 'boolean' },
       proxy: { type: 'boolean' },
       'proxy-certificate-arn': { type: 'string' },
+      'allow-plain-http': { type: 'boolean' },
       'proxy-desired-count': { type: 'string' },
       'cognito-domain-prefix': { type: 'string' },
       'cognito-redirect-port': { type: 'string' },
@@ -48,7 +51,7 @@ function main(): void {
     throw usage(`--keyring must be "kms" or "kms-hierarchical" (got "${keyring}")`);
   const concurrency = values['rotator-concurrency'];
   const desiredCount = values['proxy-desired-count'];
-  const proxyOnly = ['proxy-certificate-arn', 'proxy-desired-count'] as const;
+  const proxyOnly = ['proxy-certificate-arn', 'allow-plain-http', 'proxy-desired-count'] as const;
   for (const flag of proxyOnly)
     if (values[flag] !== undefined && values.proxy !== true) throw usage(`--${flag} needs --proxy`);
   const prefix = values['cognito-domain-prefix'];
@@ -61,6 +64,7 @@ function main(): void {
   if ((googleId === undefined) !== (googleSecret === undefined))
     throw usage('--google-client-id and --google-client-secret-name go together');
   const redirectPort = values['cognito-redirect-port'];
+  const pitrDays = values['pitr-days'];
   const { app, stack } = buildStack({
     grantsFile: values.grants,
     outdir,
@@ -80,6 +84,10 @@ function main(): void {
           rotatorReservedConcurrency:
             concurrency === 'none' ? false : wholeNumber(concurrency, '--rotator-concurrency', 1),
         }),
+    ...(pitrDays === undefined
+      ? {}
+      : { pointInTimeRecoveryDays: wholeNumber(pitrDays, '--pitr-days', 1, 35) }),
+    ...(values.cloudtrail === true ? { cloudTrail: true } : {}),
     ...(values.proxy === true
       ? {
           proxy: {
@@ -87,6 +95,7 @@ function main(): void {
             ...(values['proxy-certificate-arn'] === undefined
               ? {}
               : { certificateArn: values['proxy-certificate-arn'] }),
+            ...(values['allow-plain-http'] === true ? { allowPlainHttp: true } : {}),
             ...(desiredCount === undefined
               ? {}
               : { desiredCount: wholeNumber(desiredCount, '--proxy-desired-count', 0) }),
@@ -114,14 +123,18 @@ function main(): void {
   );
   if (stack.proxy !== undefined && !stack.proxy.https)
     process.stderr.write(
-      'warning: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn (docs/proxy-runtime.md)\n',
+      'warning: --allow-plain-http: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn instead (docs/proxy-runtime.md)\n',
     );
 }
 
-function wholeNumber(text: string, flag: string, min: number): number {
+function wholeNumber(text: string, flag: string, min: number, max?: number): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min)
-    throw usage(`${flag} must be a whole number ≥ ${min} (got "${text}")`);
+  if (!/^\d+$/.test(text) || value < min || (max !== undefined && value > max))
+    throw usage(
+      max === undefined
+        ? `${flag} must be a whole number ≥ ${min} (got "${text}")`
+        : `${flag} must be a whole number from ${min} to ${max} (got "${text}")`,
+    );
   return value;
 }
 

@@ -147,6 +147,7 @@ describe('DynamoDB through the gateway', () => {
           'aws:RequestedRegion': 'us-east-1',
           'aws:SecureTransport': 'true',
           'dynamodb:LeadingKeys': ['a'],
+          'dynamodb:Attributes': ['pk', 'sk'],
         },
         decision: 'allow',
         statement: 'ReadPartitionA',

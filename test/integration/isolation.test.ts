@@ -13,69 +13,37 @@
  *   role, fed by DynamoDB Local's real stream.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DeleteItemCommand, GetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand } from '@aws-sdk/client-kms';
-import type { CfnElement } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildStack } from '../../infra/app.js';
 import { parseGrants } from '../../infra/grants.js';
-import type { EggCartonStack } from '../../infra/stack.js';
-import { createDynamoDbClient, createKmsClient } from '../../src/aws/clients.js';
-import type { Keyring } from '../../src/keyrings/keyring.js';
-import { KmsKeyring } from '../../src/keyrings/kms.js';
 import { nullLogger } from '../../src/log.js';
 import { createHandler } from '../../src/rotator/lambda.js';
-import { DynamoDbStore } from '../../src/stores/dynamodb.js';
 import type { SecretStore } from '../../src/stores/store.js';
 import { verifyChain } from '../../src/vault/audit.js';
 import { Vault } from '../../src/vault/vault.js';
-import { createTestKmsKey, createTestTable, useTestAws } from '../support/aws.js';
+import { useTestAws } from '../support/aws.js';
 import { pollStream } from '../support/dynamodb-streams.js';
-import { startIamGateway } from '../support/iam-gateway.js';
-import { cfnResolver, keyPolicyFromTemplate, roleStatementsFromTemplate } from '../support/iam-policy.js';
+import { type StackUnderTest, synthesizeForTest } from '../support/stack-roles.js';
 
 const A = `iso-a-${randomBytes(3).toString('hex')}/web`;
 const B = `iso-b-${randomBytes(3).toString('hex')}/api`;
-const ACCOUNT = '123456789012'; // moto's account, so the keys and the roles share one
 
-let dir: string;
+let sut: StackUnderTest;
 let table: string;
 let keyArn: string;
-let stack: EggCartonStack;
-let template: Record<string, unknown>;
-let resolve: ReturnType<typeof cfnResolver>;
 const closers: (() => Promise<unknown> | void)[] = [];
 
 beforeAll(async () => {
-  useTestAws();
-  dir = mkdtempSync(join(tmpdir(), 'egg-isolation-'));
-  mkdirSync(join(dir, 'rotator'));
-  writeFileSync(join(dir, 'rotator', 'index.js'), 'export const handler = async () => ({});\n');
-  [table, keyArn] = await Promise.all([createTestTable('egg-isolation'), createTestKmsKey()]);
-  ({ stack } = buildStack({
+  sut = await synthesizeForTest({
     grants: parseGrants(
       JSON.stringify([
         { namespace: A, subjects: ['repo:acme/web:environment:prod'] },
         { namespace: B, subjects: ['repo:acme/api:environment:prod'] },
       ]),
     ),
-    tableName: table,
-    githubOidcProviderArn: `arn:aws:iam::${ACCOUNT}:oidc-provider/token.actions.githubusercontent.com`,
-    rotatorCodePath: join(dir, 'rotator'),
-    outdir: join(dir, 'cdk.out'),
-    env: { account: ACCOUNT, region: 'us-east-1' },
-  }));
-  template = Template.fromStack(stack).toJSON() as Record<string, unknown>;
-  resolve = cfnResolver({
-    account: ACCOUNT,
-    region: 'us-east-1',
-    template,
-    attributes: { [`${logicalId(stack.key)}.Arn`]: keyArn },
   });
+  ({ table, keyArn } = sut);
 
   // The administrator (no gateway: a person with the key-user role) stores both namespaces.
   const admin = await openAs(undefined);
@@ -92,48 +60,18 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const close of closers.reverse()) await close();
-  rmSync(dir, { recursive: true, force: true });
+  await sut.close();
 });
 
-function logicalId(construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as CfnElement);
-}
-
-/** SDK clients for a role: through a gateway enforcing its synthesized policies, or direct when undefined. */
-async function openAs(role: { node: { defaultChild?: unknown } } | undefined) {
-  const aws = useTestAws();
-  let endpoints = { dynamodb: aws.dynamodb, kms: aws.moto };
-  let gateway: Awaited<ReturnType<typeof startIamGateway>> | undefined;
-  if (role !== undefined) {
-    const roleId = logicalId(role);
-    gateway = await startIamGateway({
-      dynamodbEndpoint: aws.dynamodb,
-      kmsEndpoint: aws.moto,
-      resolve,
-      principalArn: resolve({ 'Fn::GetAtt': [roleId, 'Arn'] }) as string,
-      policies: roleStatementsFromTemplate(template, roleId),
-      keyPolicies: { [keyArn]: keyPolicyFromTemplate(template, logicalId(stack.key)) },
-    });
-    endpoints = { dynamodb: gateway.dynamodbEndpoint, kms: gateway.kmsEndpoint };
-    closers.push(() => gateway?.close());
-  }
-  const dynamodb = await createDynamoDbClient({ endpoint: endpoints.dynamodb });
-  const kms = await createKmsClient({ endpoint: endpoints.kms });
-  const store: SecretStore = new DynamoDbStore({ client: dynamodb, table, ownsClient: true });
-  const keyring: Keyring = new KmsKeyring({ client: kms, keyId: keyArn, ownsClient: true });
-  closers.push(async () => {
-    keyring.close();
-    await store.close();
-  });
-  return { store, keyring, dynamodb, kms, gateway };
-}
+const openAs = (role: Parameters<StackUnderTest['openAs']>[0]) => sut.openAs(role);
+const stack = () => sut.stack;
 
 const gens = async (store: SecretStore, namespace: string) =>
   new Map((await store.getSecrets(namespace)).map((item) => [item.name, item.gen]));
 
 describe('a read-only grant role, enforced on every request', () => {
   it('reads its namespace with deferred rotation and appends its read record', async () => {
-    const role = await openAs(stack.roles.get(A));
+    const role = await openAs(stack().roles.get(A));
     const vault = new Vault({ ...role, namespace: A, actor: 'job:a', rotation: 'deferred' });
     const { secrets } = await vault.pull(['API_KEY', 'DB_URL']);
     expect(secrets.map((s) => s.value.toString())).toEqual([`${A} API_KEY`, `${A} DB_URL`]);
@@ -158,7 +96,7 @@ describe('a read-only grant role, enforced on every request', () => {
   });
 
   it("cannot read B's items, B's audit trail, or decrypt under B's context", async () => {
-    const role = await openAs(stack.roles.get(A));
+    const role = await openAs(stack().roles.get(A));
     const vault = new Vault({ ...role, namespace: B, actor: 'job:a', rotation: 'deferred' });
     // The item read and the audit-head read start together; whichever is refused first says so.
     await expect(vault.pull(['API_KEY'])).rejects.toMatchObject({
@@ -201,7 +139,7 @@ describe('a read-only grant role, enforced on every request', () => {
   });
 
   it('cannot rewrite a secret of its own namespace, by rotation or by hand', async () => {
-    const role = await openAs(stack.roles.get(A));
+    const role = await openAs(stack().roles.get(A));
     const admin = await openAs(undefined);
     const [before] = await admin.store.getSecrets(A, ['API_KEY']);
     // Inline rotation needs a fresh data key and a write: the role has neither.
@@ -238,8 +176,8 @@ describe('a read-only grant role, enforced on every request', () => {
 describe('the rotator, under its own synthesized role', () => {
   it("re-encrypts what the read-only role read, from the table's stream", async () => {
     const { dynamodb } = useTestAws();
-    const reader = await openAs(stack.roles.get(A));
-    const rotatorRole = await openAs(stack.rotator.role);
+    const reader = await openAs(stack().roles.get(A));
+    const rotatorRole = await openAs(stack().rotator.role);
     const admin = await openAs(undefined);
     const handler = createHandler({
       openBackend: async () => ({ store: rotatorRole.store, keyring: rotatorRole.keyring }),

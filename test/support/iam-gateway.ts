@@ -20,8 +20,17 @@
  * - `dynamodb:LeadingKeys`: the set of partition-key values the request touches (Key, Item,
  *   every batch key or item, a Query's `#pk = :pk` key condition); absent for Scan and for
  *   table-level calls, exactly as in AWS (so `ForAllValues:` conditions hold for them);
+ * - `dynamodb:Attributes` for GetItem, PutItem, UpdateItem, DeleteItem, Query and Scan: the
+ *   top-level attribute names the request names, in its maps and its expressions
+ *   (test/support/dynamodb-attributes.ts says how, and its limits); absent for the batch and
+ *   transaction operations, for which AWS documents none (the reading that makes
+ *   `ForAllValues:` conditions on it hold vacuously, so policies must not rely on it there);
+ *   `dynamodb:ReturnValues` on writes (`NONE` when not given), `dynamodb:Select` on Query
+ *   and Scan;
  * - `kms:EncryptionContext:<key>` per context pair, `kms:EncryptionContextKeys`,
- *   `kms:SigningAlgorithm`, `kms:MessageType`, `kms:RequestAlias`, `kms:CallerAccount`;
+ *   `kms:SigningAlgorithm`, `kms:MessageType`, `kms:RequestAlias`, `kms:CallerAccount`; for
+ *   CreateGrant `kms:GranteePrincipal`, `kms:RetiringPrincipal`, `kms:GrantOperations` and
+ *   `kms:GrantIsForAWSResource` (`false`: the caller calls KMS directly);
  *   `kms:ViaService` is absent (the caller calls KMS directly);
  * - `aws:PrincipalArn` (the role), `aws:PrincipalAccount`, `aws:PrincipalType`
  *   (`AssumedRole`), `aws:RequestedRegion`, `aws:SecureTransport` (`true`, as over HTTPS).
@@ -40,6 +49,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { attributesFor } from './dynamodb-attributes.js';
 import {
   type ContextValue,
   type DecisionKind,
@@ -436,7 +446,7 @@ function dynamodbChecks(
     checkAction: string,
     resource: string,
     keys?: string[],
-    extra: Record<string, string> = {},
+    extra: Record<string, ContextValue> = {},
   ): Check => ({
     action: checkAction,
     resource,
@@ -447,21 +457,25 @@ function dynamodbChecks(
     },
   });
   if (DYNAMODB_UNMODELED.has(operation)) throw new Refusal(action, `${operation} (PartiQL) is not modeled`);
+  const item = itemContext(operation, input, action);
   switch (operation) {
     case 'GetItem':
     case 'DeleteItem':
     case 'UpdateItem':
-      return [check(action, table(input.TableName), [leading(input.Key, 'Key')])];
+      return [check(action, table(input.TableName), [leading(input.Key, 'Key')], item)];
     case 'PutItem':
-      return [check(action, table(input.TableName), [leading(input.Item, 'Item')])];
+      return [check(action, table(input.TableName), [leading(input.Item, 'Item')], item)];
     case 'Query':
       return [
-        check(action, table(input.TableName, input.IndexName), [
-          queryPartition(input, where.partitionKey, action),
-        ]),
+        check(
+          action,
+          table(input.TableName, input.IndexName),
+          [queryPartition(input, where.partitionKey, action)],
+          item,
+        ),
       ];
     case 'Scan':
-      return [check(action, table(input.TableName, input.IndexName))];
+      return [check(action, table(input.TableName, input.IndexName), undefined, item)];
     case 'BatchGetItem':
       return entriesOf(input.RequestItems, action).map(([name, request]) =>
         check(
@@ -515,6 +529,31 @@ function dynamodbChecks(
       return [check(action, resource)];
     }
   }
+}
+
+/**
+ * The item-level condition keys of a single-item request: `dynamodb:Attributes`
+ * (test/support/dynamodb-attributes.ts), `dynamodb:ReturnValues` for writes (always present:
+ * "NONE unless otherwise specified") and `dynamodb:Select` for Query and Scan (the guide:
+ * `ALL_ATTRIBUTES` unless specified; `SPECIFIC_ATTRIBUTES` when a projection is given).
+ */
+function itemContext(operation: string, input: JsonObject, action: string): Record<string, ContextValue> {
+  let attributes: string[] | undefined;
+  try {
+    attributes = attributesFor(operation, input);
+  } catch (error) {
+    throw new Refusal(action, `${operation}: ${(error as Error).message}`);
+  }
+  const context: Record<string, ContextValue> = {};
+  if (attributes !== undefined && attributes.length > 0) context['dynamodb:Attributes'] = attributes;
+  if (['PutItem', 'UpdateItem', 'DeleteItem'].includes(operation))
+    context['dynamodb:ReturnValues'] = typeof input.ReturnValues === 'string' ? input.ReturnValues : 'NONE';
+  if (operation === 'Query' || operation === 'Scan') {
+    const projected = input.ProjectionExpression !== undefined || input.AttributesToGet !== undefined;
+    context['dynamodb:Select'] =
+      typeof input.Select === 'string' ? input.Select : projected ? 'SPECIFIC_ATTRIBUTES' : 'ALL_ATTRIBUTES';
+  }
+  return context;
 }
 
 /**
@@ -607,6 +646,16 @@ function kmsChecks(
     context['kms:SigningAlgorithm'] = input.SigningAlgorithm;
     // MessageType defaults to RAW (Sign, KMS API Reference).
     context['kms:MessageType'] = typeof input.MessageType === 'string' ? input.MessageType : 'RAW';
+  }
+  if (operation === 'CreateGrant') {
+    // The caller calls KMS itself, so no integrated service makes this grant for an AWS
+    // resource ("kms:GrantIsForAWSResource", KMS Developer Guide).
+    context['kms:GrantIsForAWSResource'] = 'false';
+    if (typeof input.GranteePrincipal === 'string') context['kms:GranteePrincipal'] = input.GranteePrincipal;
+    if (typeof input.RetiringPrincipal === 'string')
+      context['kms:RetiringPrincipal'] = input.RetiringPrincipal;
+    if (Array.isArray(input.Operations))
+      context['kms:GrantOperations'] = input.Operations.filter((o): o is string => typeof o === 'string');
   }
   const keyId = input.KeyId;
   if (typeof keyId === 'string' && /^(arn:[^:]+:kms:[^:]*:[^:]*:)?alias\//.test(keyId))

@@ -127,6 +127,10 @@ describe('parseGrants', () => {
       ]),
       'invalid grant in grants.json: two grants have the id "acme/web"; give one of them a distinct "id"',
     ],
+    ...[900, 3599, 43_201, 3600.5, '3600'].map((seconds) => [
+      grant(['repo:acme/web:environment:prod'], { maxSessionSeconds: seconds }),
+      'invalid grant in grants.json[0]: "maxSessionSeconds" must be a whole number from 3600 to 43200: IAM refuses a role whose maximum session is under one hour or over twelve (a job can still ask for a shorter session, down to 900 s, with role-session-duration)',
+    ]),
     ['{}', 'invalid grant in grants.json: it must be a JSON array of grants'],
     ['[', 'invalid grant in grants.json: it is not valid JSON'],
   ])('refuses %s', (text, message) => {
@@ -212,14 +216,21 @@ describe('npm run synth (infra/synth.ts)', () => {
     expect(JSON.stringify(assets)).not.toContain('assumeRoleArn');
   });
 
-  it('adds the proxy image with --proxy, and warns on stderr when it has no certificate', async () => {
+  it('adds the proxy image with --proxy, and warns on stderr when plain HTTP was allowed', async () => {
     const out = join(dir, 'cdk.out.proxy');
-    const { stdout, stderr } = await synth('--out', out, '--rotator-code', rotatorCode, '--proxy');
+    const { stdout, stderr } = await synth(
+      '--out',
+      out,
+      '--rotator-code',
+      rotatorCode,
+      '--proxy',
+      '--allow-plain-http',
+    );
     expect(stdout).toBe(
       `synthesized EggCarton with 2 grant role(s): ${join(out, 'EggCarton.template.json')}\n`,
     );
     expect(stderr).toBe(
-      'warning: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn (docs/proxy-runtime.md)\n',
+      'warning: --allow-plain-http: the proxy has no certificate, so its load balancer speaks plain HTTP and egg tokens cross the network unencrypted; pass --proxy-certificate-arn instead (docs/proxy-runtime.md)\n',
     );
     const assets = JSON.parse(readFileSync(join(out, 'EggCarton.assets.json'), 'utf8')) as {
       dockerImages: Record<string, { displayName: string }>;
@@ -227,6 +238,21 @@ describe('npm run synth (infra/synth.ts)', () => {
     expect(Object.values(assets.dockerImages).map((i) => i.displayName)).toEqual([
       'Proxy/Service/TaskDef/proxy/AssetImage',
     ]);
+  });
+
+  it('sets the recovery period with --pitr-days and adds the trail with --cloudtrail', async () => {
+    const out = join(dir, 'cdk.out.retention');
+    await synth('--out', out, '--rotator-code', rotatorCode, '--pitr-days', '3', '--cloudtrail');
+    const template = JSON.parse(readFileSync(join(out, 'EggCarton.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const resources = Object.values(template.Resources);
+    expect(
+      resources
+        .filter((r) => r.Type === 'AWS::DynamoDB::Table')
+        .map((r) => r.Properties.PointInTimeRecoverySpecification),
+    ).toEqual([{ PointInTimeRecoveryEnabled: true, RecoveryPeriodInDays: 3 }]);
+    expect(resources.filter((r) => r.Type === 'AWS::CloudTrail::Trail')).toHaveLength(1);
   });
 
   it.each([
@@ -246,6 +272,21 @@ describe('npm run synth (infra/synth.ts)', () => {
       'error: --proxy-certificate-arn needs --proxy\nsee docs/deploy.md, "Step by step"\n',
     ],
     [
+      'a proxy without a certificate',
+      ['--proxy'],
+      'error: the proxy has no TLS certificate, so its load balancer would carry egg tokens in plain HTTP: pass --proxy-certificate-arn with an ACM certificate in the stack’s region, or --allow-plain-http to accept that\ndocs/proxy-runtime.md; from code: proxy.certificateArn or proxy.allowPlainHttp\n',
+    ],
+    [
+      '--allow-plain-http without --proxy',
+      ['--allow-plain-http'],
+      'error: --allow-plain-http needs --proxy\nsee docs/deploy.md, "Step by step"\n',
+    ],
+    ...['0', '36', 'week'].map((days) => [
+      `a recovery period of ${days} days`,
+      ['--pitr-days', days],
+      `error: --pitr-days must be a whole number from 1 to 35 (got "${days}")\nsee docs/deploy.md, "Step by step"\n`,
+    ]),
+    [
       'a rotator concurrency of 0 (which would stop it)',
       ['--rotator-concurrency', '0'],
       'error: --rotator-concurrency must be a whole number ≥ 1 (got "0")\nsee docs/deploy.md, "Step by step"\n',
@@ -256,6 +297,27 @@ describe('npm run synth (infra/synth.ts)', () => {
       (error: unknown) => error as { code: number; stdout: string; stderr: string },
     );
     expect(failure).toMatchObject({ code: 2, stdout: '', stderr });
+  });
+
+  it('exits 2, naming the IAM minimum, for a grant with a 15-minute maximum session (not a CDK crash)', async () => {
+    const file = join(dir, 'short-session.json');
+    writeFileSync(file, grant(['repo:acme/web:environment:prod'], { maxSessionSeconds: 900 }));
+    const failure = await synth(
+      '--grants',
+      file,
+      '--out',
+      join(dir, 'never'),
+      '--rotator-code',
+      rotatorCode,
+    ).then(
+      () => undefined,
+      (error: unknown) => error as { code: number; stdout: string; stderr: string },
+    );
+    expect(failure).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: `error: invalid grant in ${file}[0]: "maxSessionSeconds" must be a whole number from 3600 to 43200: IAM refuses a role whose maximum session is under one hour or over twelve (a job can still ask for a shorter session, down to 900 s, with role-session-duration)\nsee docs/deploy.md, "Grants"\n`,
+    });
   });
 
   it('exits 2 with one sentence naming the bad pattern', async () => {

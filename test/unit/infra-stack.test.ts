@@ -123,6 +123,22 @@ const viaDynamoDB = {
   },
 };
 const tableEncryption = () => ({ ...viaDynamoDB, Resource: keyArn() });
+/** The denies that keep `expiresAt` out of a role's writes (infra/ttl.ts), but in `tokenPartition`. */
+const ttlDenies = (table: unknown, tokenPartition?: string) => {
+  const elsewhere =
+    tokenPartition === undefined
+      ? {}
+      : { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [tokenPartition] } };
+  const deny = { Effect: 'Deny', Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: table };
+  return [
+    {
+      Sid: 'NoTtlWrites',
+      ...deny,
+      Condition: { 'ForAnyValue:StringEquals': { 'dynamodb:Attributes': ['expiresAt'] }, ...elsewhere },
+    },
+    { Sid: 'NoUnnamedWrites', ...deny, Condition: { Null: { 'dynamodb:Attributes': 'true' }, ...elsewhere } },
+  ];
+};
 
 /**
  * Resolves a stack's template intrinsics: the pseudo parameters, its roles and table from the
@@ -144,7 +160,11 @@ const roleStatements = (namespace: string) => statementsOf(json, roleId(namespac
 const keyPolicy = (templateJson: Json, key: string) =>
   keyPolicyFromTemplate(templateJson, key) as Statement[];
 
-const keys = (...partitions: string[]) => ({ 'dynamodb:LeadingKeys': partitions });
+/** An item request on `partitions`, naming the key attributes (as every item request does). */
+const keys = (...partitions: string[]) => ({
+  'dynamodb:LeadingKeys': partitions,
+  'dynamodb:Attributes': ['pk', 'sk'],
+});
 const context = (namespace: string, secret = 'API_KEY') => ({
   'kms:EncryptionContext:namespace': [namespace],
   'kms:EncryptionContext:secret': [secret],
@@ -373,6 +393,7 @@ describe('a read-only grant (the default)', () => {
         Resource: tableArn(),
         Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`audit#${A}`] } },
       },
+      ...ttlDenies(tableArn()),
       {
         Sid: 'NamespaceDataKeys',
         Effect: 'Allow',
@@ -387,7 +408,7 @@ describe('a read-only grant (the default)', () => {
   it('has no statement that writes its secrets or token items, and no GenerateDataKey', () => {
     const writes = /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem|\*)$/;
     for (const s of roleStatements(A)) {
-      if (!list(s.Action).some((a) => writes.test(String(a)))) continue;
+      if (s.Effect === 'Deny' || !list(s.Action).some((a) => writes.test(String(a)))) continue;
       const partitions = list(s.Condition?.['ForAllValues:StringEquals']?.['dynamodb:LeadingKeys']);
       expect(partitions).toEqual([`audit#${A}`]);
     }
@@ -495,6 +516,7 @@ describe('a grant with mintTokens', () => {
         Resource: tableArn(),
         Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`tokens#${B}`] } },
       },
+      ...ttlDenies(tableArn(), `tokens#${B}`),
       {
         Sid: 'NamespaceDataKeys',
         Effect: 'Allow',
@@ -559,6 +581,7 @@ describe('a grant with manageSecrets', () => {
         Resource: tableArn(),
         Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [C] } },
       },
+      ...ttlDenies(tableArn()),
       {
         Sid: 'NamespaceDataKeys',
         Effect: 'Allow',
@@ -696,6 +719,7 @@ describe('the rotator', () => {
         Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
         Resource: ref(idOf(stack, stack.rotator.failures)),
       },
+      ...ttlDenies(tableArn()),
     ]);
   });
 
@@ -830,7 +854,7 @@ describe('the proxy runtime', () => {
       Port: 443,
       Protocol: 'HTTPS',
       Certificates: [{ CertificateArn: CERTIFICATE_ARN }],
-      SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+      SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09',
     });
     proxyTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 80,
@@ -863,8 +887,10 @@ describe('the proxy runtime', () => {
     });
   });
 
-  it('speaks plain HTTP without a certificate, and says so loudly', () => {
-    const { stack: plain, template: plainTemplate } = build({ proxy: { enabled: true } });
+  it('speaks plain HTTP without a certificate only when allowed, and says so loudly', () => {
+    const { stack: plain, template: plainTemplate } = build({
+      proxy: { enabled: true, allowPlainHttp: true },
+    });
     plainTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 80,
       Protocol: 'HTTP',
@@ -920,11 +946,15 @@ describe('the proxy runtime', () => {
         Action: 'kms:GetPublicKey',
         Resource: ref(idOf(proxyStack, proxyStack.signingKey)),
       },
+      ...ttlDenies(ref(idOf(proxyStack, proxyStack.table))),
     ]);
-    expect((proxyResources[taskRole()]?.Properties as Json).AssumeRolePolicyDocument).toEqual({
-      Version: '2012-10-17',
+    // Its trust (ECS tasks of this account and region only): test/unit/infra-proxy.test.ts.
+    expect((proxyResources[taskRole()]?.Properties as Json).AssumeRolePolicyDocument).toMatchObject({
       Statement: [
-        { Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: 'ecs-tasks.amazonaws.com' } },
+        expect.objectContaining({
+          Action: 'sts:AssumeRole',
+          Principal: { Service: 'ecs-tasks.amazonaws.com' },
+        }),
       ],
     });
   });

@@ -1,0 +1,53 @@
+/**
+ * Who may write the table's TTL attribute. DynamoDB deletes an item some time after its
+ * `expiresAt` (epoch seconds) has passed, with no caller of ours and no audit record; so
+ * writing `expiresAt` is deleting (issue 9, item 15). Token records and revocations carry it
+ * (docs/tokens.md) and only a minting role, in its own `tokens#<namespace>`, may write it.
+ *
+ * Every role but those token writes gets two explicit denies on the table, so no Allow added
+ * later (a new partition, another slice's statement) can reopen the hole:
+ * - `NoTtlWrites`: a PutItem or UpdateItem any of whose attributes is `expiresAt`.
+ *   `dynamodb:Attributes` holds the top-level names a request names: the item's, the
+ *   updates', and those in its expressions, placeholders resolved ("Using IAM policy
+ *   conditions for fine-grained access control", DynamoDB Developer Guide: its example
+ *   "prevent updates on certain attributes" is this check on UpdateItem);
+ * - `NoUnnamedWrites`: a PutItem or UpdateItem whose request carries no `dynamodb:Attributes`
+ *   at all. `ForAnyValue` is false on a missing key (and `ForAllValues` true), so a request
+ *   shape for which AWS does not compute the key (AWS documents none for the items of
+ *   `TransactWriteItems`, which are authorized as PutItem and UpdateItem) would otherwise
+ *   slip past the first deny: it is refused instead. No writer of ours uses transactions.
+ * A minting role's denies exclude its own token partition (`ForAnyValue:StringNotEquals` on
+ * `dynamodb:LeadingKeys`: some item of the request is elsewhere).
+ *
+ * Not covered, because no role is granted them: BatchWriteItem and the PartiQL actions.
+ */
+import * as iam from 'aws-cdk-lib/aws-iam';
+
+/** Must match src/stores/dynamodb.ts `TTL_ATTRIBUTE` and the table's TTL setting (a test checks). */
+export const TTL_ATTRIBUTE = 'expiresAt';
+/** The actions that write attributes of an item (DeleteItem removes the item, writes none). */
+export const ATTRIBUTE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
+
+/**
+ * Adds the two denies to `role` for `tableArn`; `tokenPartition` is the one partition where
+ * the role may write `expiresAt` (a minting grant's `tokens#<namespace>`), if any.
+ * @example denyTtlWrites(role, table.tableArn, mintTokens ? tokenPartition(namespace) : undefined)
+ */
+export function denyTtlWrites(role: iam.IRole, tableArn: string, tokenPartition?: string): void {
+  const elsewhere =
+    tokenPartition === undefined
+      ? {}
+      : { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [tokenPartition] } };
+  const deny = (sid: string, condition: Record<string, Record<string, string | string[]>>) =>
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid,
+        effect: iam.Effect.DENY,
+        actions: [...ATTRIBUTE_WRITE_ACTIONS],
+        resources: [tableArn],
+        conditions: { ...condition, ...elsewhere },
+      }),
+    );
+  deny('NoTtlWrites', { 'ForAnyValue:StringEquals': { 'dynamodb:Attributes': [TTL_ATTRIBUTE] } });
+  deny('NoUnnamedWrites', { Null: { 'dynamodb:Attributes': 'true' } });
+}

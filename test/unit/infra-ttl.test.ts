@@ -1,0 +1,120 @@
+/**
+ * TTL as a delete (issue 9, item 15), on the synthesized template: every role of the stack
+ * (grants, rotator, proxy task and execution roles), evaluated with the tests' IAM evaluator
+ * for writes that carry `expiresAt`, may write it only where a minting grant keeps its own
+ * token records. test/integration/ttl-writes.test.ts makes the same requests for real.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildStack } from '../../infra/app.js';
+import { parseGrants } from '../../infra/grants.js';
+import { TTL_ATTRIBUTE } from '../../infra/ttl.js';
+import { TTL_ATTRIBUTE as STORE_TTL_ATTRIBUTE } from '../../src/stores/dynamodb.js';
+import { cfnResolver, evaluatePolicy, roleStatementsFromTemplate } from '../support/iam-policy.js';
+
+const ACCOUNT = '123456789012';
+const TABLE = `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/egg-carton`;
+const [READER, MINTER, WRITER] = ['acme/web/prod', 'acme/api/prod', 'acme/ops/prod'];
+
+const dir = mkdtempSync(join(tmpdir(), 'egg-infra-ttl-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+mkdirSync(join(dir, 'rotator'));
+writeFileSync(join(dir, 'rotator', 'index.js'), 'exports.handler = async () => ({});\n');
+const { stack } = buildStack({
+  grants: parseGrants(
+    JSON.stringify([
+      { namespace: READER, subjects: ['repo:acme/web:environment:prod'] },
+      { namespace: MINTER, subjects: ['repo:acme/api:ref:refs/tags/v*'], mintTokens: true },
+      { namespace: WRITER, subjects: ['repo:acme/ops:environment:prod'], manageSecrets: true },
+    ]),
+  ),
+  githubOidcProviderArn: `arn:aws:iam::${ACCOUNT}:oidc-provider/token.actions.githubusercontent.com`,
+  rotatorCodePath: join(dir, 'rotator'),
+  outdir: join(dir, 'cdk.out'),
+  proxy: { enabled: true, certificateArn: `arn:aws:acm:us-east-1:${ACCOUNT}:certificate/x` },
+});
+const template = Template.fromStack(stack).toJSON() as Record<string, unknown>;
+const resolve = cfnResolver({ account: ACCOUNT, region: 'us-east-1', template });
+const roles = Object.entries(template.Resources as Record<string, { Type: string }>)
+  .filter(([, resource]) => resource.Type === 'AWS::IAM::Role')
+  .map(([id]) => id);
+const minterRole = stack.getLogicalId(stack.roles.get(MINTER)?.node.defaultChild as never);
+const partitions = [READER, MINTER, WRITER].flatMap((n) => [n, `audit#${n}`, `tokens#${n}`]);
+
+/** Whether `role` may make a write on `partition` whose request names `attributes` (none: undefined). */
+const mayWrite = (role: string, action: string, partition: string, attributes: string[] | undefined) =>
+  evaluatePolicy(
+    roleStatementsFromTemplate(template, role),
+    {
+      action,
+      resource: TABLE,
+      context: {
+        'dynamodb:LeadingKeys': [partition],
+        ...(attributes === undefined ? {} : { 'dynamodb:Attributes': attributes }),
+      },
+    },
+    { resolve },
+  ).decision === 'allow';
+
+describe('the TTL attribute', () => {
+  it('is the one the stores write and the table reaps', () => {
+    expect(TTL_ATTRIBUTE).toBe(STORE_TTL_ATTRIBUTE);
+    expect(
+      Object.values(
+        template.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>,
+      )
+        .filter((r) => r.Type === 'AWS::DynamoDB::Table')
+        .map((r) => r.Properties.TimeToLiveSpecification),
+    ).toEqual([{ AttributeName: TTL_ATTRIBUTE, Enabled: true }]);
+  });
+
+  it('covers every role of the stack: the grants, the rotator and the proxy', () => {
+    expect(roles.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it.each(['dynamodb:PutItem', 'dynamodb:UpdateItem'])(
+    'refuses %s carrying expiresAt to every role but a minting one, in its own token partition',
+    (action) => {
+      const allowed = roles.flatMap((role) =>
+        partitions
+          .filter((partition) => mayWrite(role, action, partition, ['pk', 'sk', TTL_ATTRIBUTE]))
+          .map((partition) => `${role} ${partition}`),
+      );
+      expect(allowed).toEqual([`${minterRole} tokens#${MINTER}`]);
+    },
+  );
+
+  it.each(['dynamodb:PutItem', 'dynamodb:UpdateItem'])(
+    'refuses %s that names no attributes (a transaction item) to the same roles',
+    (action) => {
+      const allowed = roles.flatMap((role) =>
+        partitions
+          .filter((partition) => mayWrite(role, action, partition, undefined))
+          .map((partition) => `${role} ${partition}`),
+      );
+      expect(allowed).toEqual([`${minterRole} tokens#${MINTER}`]);
+    },
+  );
+
+  it('still lets every writer write what it writes without expiresAt', () => {
+    const writes = (role: string, action: string) =>
+      partitions.filter((partition) => mayWrite(role, action, partition, ['pk', 'sk', 'seq']));
+    const id = (construct: { node: { defaultChild?: unknown } }) =>
+      stack.getLogicalId(construct.node.defaultChild as never);
+    expect(writes(id(stack.roles.get(READER) as never), 'dynamodb:PutItem')).toEqual([`audit#${READER}`]);
+    expect(writes(minterRole, 'dynamodb:PutItem')).toEqual([`audit#${MINTER}`, `tokens#${MINTER}`]);
+    expect(writes(id(stack.roles.get(WRITER) as never), 'dynamodb:PutItem')).toEqual([
+      WRITER,
+      `audit#${WRITER}`,
+    ]);
+    expect(writes(id(stack.rotator.role), 'dynamodb:PutItem')).toEqual(
+      [READER, MINTER, WRITER].flatMap((n) => [n, `audit#${n}`]),
+    );
+    expect(writes(id(stack.proxy?.taskRole as never), 'dynamodb:UpdateItem')).toEqual(
+      [READER, MINTER, WRITER].map((n) => `tokens#${n}`),
+    );
+  });
+});
