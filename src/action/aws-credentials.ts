@@ -1,7 +1,9 @@
 /**
  * The job's OIDC token traded for temporary AWS credentials. When STS refuses, the error
  * shows the token's non-secret claims beside the role and says which trust-policy
- * condition to change (configure-aws-credentials only says "Not authorized").
+ * condition to change (configure-aws-credentials only says "Not authorized"), and in the
+ * words `egg doctor` uses, which of GitHub's two `sub` forms the job presents and what a
+ * condition in the other form, or with other ids, means (src/subjects.ts).
  */
 import { decodeClaims, describeClaims } from '../auth/claims.js';
 import type { AwsCredentials } from '../aws/clients.js';
@@ -14,6 +16,7 @@ import {
 import { EggError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { fetchIdToken } from '../auth/oidc-token.js';
+import { formSentence, subjectPrefix, tokenSubject } from '../subjects.js';
 
 export interface Exchanged {
   credentials: StsCredentials;
@@ -91,10 +94,15 @@ function trustError(error: StsRequestFailed, roleArn: string, token: string): Eg
     fix =
       'Check role-to-assume, role-session-duration (at most the role’s maximum session duration) and aws-region.';
   } else {
+    const job = tokenSubject(claims);
+    const prefix = job === undefined ? 'repo:OWNER/REPO' : subjectPrefix(job, job.form);
     fix =
       `Change the role's trust policy: its condition on "${provider}:sub" must match ${JSON.stringify(sub)} ` +
       `(StringLike, e.g. ${JSON.stringify(wildcard(sub))}), and "${provider}:aud" must equal ${JSON.stringify(aud)}. ` +
-      'A job that names an environment presents sub "repo:OWNER/REPO:environment:NAME" instead of its ref.';
+      `A job that names an environment presents sub "${prefix}:environment:NAME" instead of its ref.`;
+    // STS never says which condition refused; the form of the job's sub is what changes
+    // under a policy nobody touched (GitHub's immutable subjects, issue 15).
+    if (job !== undefined) fix = `${formNote(job)}\n${fix}`;
   }
   const message = [
     `STS refused to let this job assume ${roleArn}: ${error.awsCode}.`,
@@ -103,6 +111,16 @@ function trustError(error: StsRequestFailed, roleArn: string, token: string): Eg
     fix,
   ].join('\n');
   return new EggError('ERR_ACCESS_DENIED', message, { cause: error });
+}
+
+/** The form of the job's sub and what it means for a trust policy in the other form, or with other ids. */
+function formNote(job: NonNullable<ReturnType<typeof tokenSubject>>): string {
+  const sentence = formSentence(job);
+  const text = `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}`;
+  return job.form === 'immutable'
+    ? `${text}; a condition with other ids for ${job.owner}/${job.repo} means the owner or repository was ` +
+        'recreated or renamed since it was written, and this job is not the repository it trusts.'
+    : `${text} until the repository opts in (docs/deploy.md, "Immutable subjects").`;
 }
 
 /** `repo:o/r:ref:refs/heads/main` → `repo:o/r:*`: a starting point, not a recommendation to widen. */

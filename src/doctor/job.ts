@@ -2,7 +2,8 @@
  * `egg doctor` inside a GitHub Actions job: fetch the job's OIDC token, show its
  * non-secret claims, and with a role, ask STS whether it trusts the token and compare the
  * role's trust policy with the claims, saying which condition refuses them. The token is
- * held in this function only: it is never printed, logged or returned.
+ * held in this function only: it is never printed, logged or returned. The trust-policy
+ * comparison also serves a laptop, for a `sub` given by hand (`egg doctor --subject`).
  */
 import { readFileSync } from 'node:fs';
 import { fetchIdToken } from '../auth/oidc-token.js';
@@ -10,6 +11,7 @@ import type { AwsCredentials } from '../aws/clients.js';
 import { decodeClaims } from '../auth/claims.js';
 import { assumeRoleWithWebIdentity, StsRequestFailed, sessionNameFor } from '../auth/sts.js';
 import type { Logger } from '../log.js';
+import type { SubjectMismatch } from '../subjects.js';
 import { type Check, fail, fromError, ok, SHOWN_CLAIMS, skip, type TrustFindings } from './report.js';
 import { evaluateTrustPolicy, parseTrustPolicy } from './trust-policy.js';
 
@@ -109,7 +111,11 @@ export async function jobChecks(options: JobOptions): Promise<JobFindings> {
     }
   }
 
-  const trust = await trustCheck(options, raw, assumed);
+  const trust = await trustCheck(
+    { ...options, defaultChain: CHAIN_VARIABLES.some((name) => !!options.env[name]) },
+    raw,
+    assumed,
+  );
   checks.push(trust.check);
   const findings: JobFindings = { checks, claims };
   if (trust.findings !== undefined) findings.trust = trust.findings;
@@ -126,8 +132,18 @@ function shownClaims(raw: Record<string, unknown>): Record<string, string> {
   return claims;
 }
 
-async function trustCheck(
-  options: JobOptions,
+export interface TrustCheckOptions {
+  roleArn?: string | undefined;
+  trustPolicyFile?: string | undefined;
+  /** Read the role with the SDK's default chain (else with the role's own session, when there is one). */
+  defaultChain: boolean;
+  readRolePolicy?:
+    ((roleArn: string, credentials: AwsCredentials | undefined) => Promise<string>) | undefined;
+}
+
+/** Compare the role's trust policy (from IAM, or a file) with `claims`, as one check. */
+export async function trustCheck(
+  options: TrustCheckOptions,
   claims: Record<string, unknown>,
   assumed: AwsCredentials | undefined,
 ): Promise<{ check: Check; findings?: TrustFindings }> {
@@ -145,7 +161,7 @@ async function trustCheck(
     source = options.roleArn;
     // The default chain when the job has credentials of its own, else the role's own session;
     // never a probe of instance metadata, which on a hosted runner only times out.
-    const hasChain = CHAIN_VARIABLES.some((name) => !!options.env[name]);
+    const hasChain = options.defaultChain;
     if (!hasChain && assumed === undefined) {
       return {
         check: skip(
@@ -201,10 +217,39 @@ async function trustCheck(
     check: fail(
       name,
       `${source} refuses this token:\n${verdict.problems.join('\n')}${notes}`,
-      fixFor(claims, verdict.provider),
+      verdict.subject === undefined
+        ? fixFor(claims, verdict.provider)
+        : subjectFix(verdict.subject, verdict.provider),
     ),
     findings,
   };
+}
+
+/** What to do when the policy names the job's repository another way (src/subjects.ts). */
+function subjectFix(subject: SubjectMismatch, provider: string): string {
+  const condition = `"${provider}:sub": ${JSON.stringify(subject.condition)}`;
+  const { owner, repo, ownerId, repoId } = subject.job;
+  switch (subject.kind) {
+    case 'form':
+      return subject.form === 'immutable'
+        ? `use the condition ${condition} in the role’s trust policy (in infra/grants.json, that pattern in the grant’s "subjects"), ` +
+            `after checking that ${ownerId ?? '?'} and ${repoId ?? '?'} are the ids of ${owner} and ${owner}/${repo} ` +
+            `(\`gh api repos/${owner}/${repo} --jq '.owner.id, .id'\`)`
+        : `opt the repository in to immutable subjects (\`gh api -X PUT repos/${owner}/${repo}/actions/oidc/customization/sub ` +
+            '-F use_default=true -F use_immutable_subject=true`, docs/deploy.md), ' +
+            `or, while it migrates, also allow ${condition} (in infra/grants.json, with "allowMutableSubject": true)`;
+    case 'ids':
+      // Never "trust the new ids": that is exactly what a recycled name asks for.
+      return (
+        `leave the trust policy as it is unless you know ${owner}/${repo} was deleted and created again by you: ` +
+        'a name registered again after a deletion or rename comes with new ids, and the policy’s ids are what keep that repository out; ' +
+        `if it was you, the condition to use is ${condition}`
+      );
+    case 'transferred':
+      return `if you transferred the repository on purpose and trust its new owner, the condition to use is ${condition}; otherwise leave the trust policy as it is`;
+    case 'renamed':
+      return `use the condition ${condition} (the same ids under the new names) in the role’s trust policy and in infra/grants.json`;
+  }
 }
 
 function fixFor(claims: Record<string, unknown>, provider: string): string {

@@ -18,8 +18,13 @@
  * Keys of the token's provider (`token.actions.githubusercontent.com:sub`) take the claim of
  * that name; other keys (`aws:SourceIp`, …) cannot be known from a token and are reported as
  * unchecked rather than guessed.
+ *
+ * When a `sub` condition refuses a GitHub job whose repository it names another way (the
+ * other of GitHub's two `sub` forms, other ids, other names: src/subjects.ts), the problem
+ * says so, and `subject` carries the condition that would match.
  */
 import { EggError } from '../errors.js';
+import { explainSubjectMismatch, type SubjectMismatch, tokenSubject } from '../subjects.js';
 
 export const WEB_IDENTITY_ACTION = 'sts:AssumeRoleWithWebIdentity';
 
@@ -71,6 +76,8 @@ export interface TrustVerdict {
   problems: string[];
   /** Conditions that could not be checked from the token alone. */
   notes: string[];
+  /** A refused GitHub job whose repository a `sub` condition names another way, and how. */
+  subject?: SubjectMismatch;
 }
 
 /**
@@ -152,6 +159,7 @@ export function evaluateTrustPolicy(
   const allowed = denies.length === 0 && allows.some((s) => s.matches);
   const problems: string[] = [];
   const notes: string[] = [];
+  const subjects: SubjectMismatch[] = [];
   for (const deny of denies) problems.push(`${label(deny)} (Deny) matches this token, so it is refused`);
   if (!allowed) {
     const applicable = allows.filter((s) => s.principalMatches && s.actionMatches);
@@ -160,8 +168,12 @@ export function evaluateTrustPolicy(
       for (const s of allows) problems.push(...statementMisfit(s, policy.statements[s.index], provider));
     } else if (denies.length === 0) {
       for (const s of applicable) {
-        for (const check of s.conditions.filter((c) => c.result === 'mismatch'))
-          problems.push(`${label(s)}: ${describeMismatch(check)}`);
+        for (const check of s.conditions.filter((c) => c.result === 'mismatch')) {
+          const subject = subjectMismatch(check, claims, provider);
+          if (subject !== undefined) subjects.push(subject);
+          const why = subject === undefined ? '' : `; ${subject.sentence}`;
+          problems.push(`${label(s)}: ${describeMismatch(check)}${why}`);
+        }
       }
     }
   }
@@ -172,7 +184,27 @@ export function evaluateTrustPolicy(
       );
     }
   }
-  return { allowed, provider, statements, problems, notes };
+  const verdict: TrustVerdict = { allowed, provider, statements, problems, notes };
+  const subject = subjects.sort((a, b) => SUBJECT_PRIORITY[a.kind] - SUBJECT_PRIORITY[b.kind])[0];
+  if (subject !== undefined) verdict.subject = subject;
+  return verdict;
+}
+
+/** Security findings first: a recycled name is never reported as a mere difference of form. */
+const SUBJECT_PRIORITY = { ids: 0, transferred: 1, form: 2, renamed: 3 } as const;
+
+/** For a refused `<provider>:sub` comparison: whether its patterns name the job's repository another way. */
+function subjectMismatch(
+  check: ConditionCheck,
+  claims: Record<string, unknown>,
+  provider: string,
+): SubjectMismatch | undefined {
+  if (check.key.toLowerCase() !== `${provider.toLowerCase()}:sub`) return undefined;
+  const base = /^(?:ForAnyValue:|ForAllValues:)?(.+?)(?:IfExists)?$/.exec(check.operator)?.[1] ?? '';
+  const compare = base.startsWith('StringNot') ? undefined : comparator(base);
+  const job = tokenSubject(claims);
+  if (compare === undefined || job === undefined) return undefined;
+  return explainSubjectMismatch(job, check.expected, compare);
 }
 
 /**

@@ -1,10 +1,21 @@
 /**
  * `egg ci init`: the plan (the workflow file to create or update, and each repository
- * variable to create, update or leave), and carrying it out. Planning only reads, from git
- * and from GitHub, so the dry run that is the default changes nothing anywhere.
+ * variable to create, update or leave, and the exact `sub` its job will present with the
+ * grant that matches it), and carrying it out. Planning only reads, from git and from
+ * GitHub, so the dry run that is the default changes nothing anywhere.
  */
 import { EggError } from '../errors.js';
 import { isNamespace } from '../names.js';
+import { type SubjectForm, subjectPrefix } from '../subjects.js';
+import {
+  type GrantEntry,
+  grantFor,
+  isEnterpriseServer,
+  readRepository,
+  readSubjectSettings,
+  type SubjectSetting,
+  subjectSetting,
+} from './oidc-subject.js';
 import {
   apiBaseUrl,
   type Git,
@@ -16,13 +27,19 @@ import {
 import {
   applyVariables,
   createGitHubClient,
-  defaultBranch,
   type GitHubClient,
   planVariables,
   tokenFromEnv,
   type VariableChange,
 } from './variables.js';
-import { planWorkflow, renderWorkflow, subjectFor, type WorkflowPlan, writeWorkflow } from './workflow.js';
+import {
+  planWorkflow,
+  qualifierFor,
+  renderWorkflow,
+  subjectFor,
+  type WorkflowPlan,
+  writeWorkflow,
+} from './workflow.js';
 
 /** The values the workflow reads from `vars.*`, by variable name. */
 export interface VariableValues {
@@ -45,6 +62,8 @@ export interface CiInitOptions {
   branch?: string | undefined;
   /** Replace an existing workflow file that differs. */
   force: boolean;
+  /** The form of the job's `sub`, when the caller knows it (else GitHub's OIDC settings say). */
+  subjectForm?: SubjectForm | undefined;
   git?: Git;
   userAgent?: string;
 }
@@ -52,8 +71,15 @@ export interface CiInitOptions {
 export interface CiInitPlan {
   repository: string;
   repositorySource: '--repo' | 'git remote origin';
-  /** The OIDC subject the role's trust policy must allow for this workflow. */
+  /** The OIDC subject the role's trust policy must allow for this workflow: exactly what the job presents. */
   subject: string;
+  subjectForm: SubjectForm;
+  /** How the form is known, e.g. "the repository’s OIDC settings say so", or what was assumed. */
+  subjectSource: string;
+  /** The owner's and the repository's ids. */
+  ids: { owner: string; repository: string };
+  /** The grants-file entry that matches `subject`. */
+  grant: GrantEntry;
   workflow: WorkflowPlan;
   variables: VariableChange[];
 }
@@ -112,25 +138,39 @@ export async function planCiInit(
   const repository =
     options.repo === undefined ? await originRepository(root, git) : parseRepository(options.repo);
   const slug = `${repository.owner}/${repository.repo}`;
+  const baseUrl = apiBaseUrl(repository, options.env);
   const client = await createGitHubClient(repository, token, {
-    baseUrl: apiBaseUrl(repository, options.env),
+    baseUrl,
     userAgent: options.userAgent ?? 'eggcarton-cli',
   });
-  const [branch, variables] = await Promise.all([
-    options.branch === undefined ? defaultBranch(client) : Promise.resolve(options.branch),
+  const { subjectForm } = options;
+  const [facts, settings, variables] = await Promise.all([
+    readRepository(client),
+    subjectForm === undefined ? readSubjectSettings(client) : undefined,
     planVariables(client, desired),
   ]);
+  const enterpriseServer = isEnterpriseServer(baseUrl);
+  const setting: SubjectSetting =
+    settings === undefined
+      ? { form: subjectForm ?? 'name-only', source: `--${subjectForm}-subject says so` }
+      : subjectSetting(settings, facts, enterpriseServer);
   const workflowOptions = {
     repository: slug,
-    branch,
+    branch: options.branch ?? facts.defaultBranch,
     ...(options.environment === undefined ? {} : { environment: options.environment }),
+    subjectPrefix: subjectPrefix(facts, setting.form),
   };
   const workflow = planWorkflow(root, renderWorkflow(workflowOptions), { force: options.force });
+  const namespace = desired.find((v) => v.name === 'EGG_NAMESPACE')?.value as string;
   return {
     plan: {
       repository: slug,
       repositorySource: options.repo === undefined ? 'git remote origin' : '--repo',
       subject: subjectFor(workflowOptions),
+      subjectForm: setting.form,
+      subjectSource: setting.source,
+      ids: { owner: facts.ownerId, repository: facts.repoId },
+      grant: grantFor(namespace, facts, qualifierFor(workflowOptions), setting, enterpriseServer),
       workflow,
       variables,
     },

@@ -63,17 +63,6 @@ export interface VariableChange {
   current?: string;
 }
 
-/** The repository's default branch; also proves the token can see the repository. */
-export async function defaultBranch(client: GitHubClient): Promise<string> {
-  const { owner, repo } = client.repository;
-  try {
-    const { data } = await client.octokit.rest.repos.get({ owner, repo });
-    return data.default_branch;
-  } catch (error) {
-    throw translate(error, client, 'read');
-  }
-}
-
 /** What setting each of `desired` would do: one GET per variable. */
 export async function planVariables(
   client: GitHubClient,
@@ -89,7 +78,7 @@ export async function planVariables(
           : { name, value, action: 'update', current: data.value };
       } catch (error) {
         if (statusOf(error) === 404) return { name, value, action: 'create' };
-        throw translate(error, client, 'read', name);
+        throw githubError(error, client, 'read', name);
       }
     }),
   );
@@ -119,12 +108,13 @@ export async function applyVariables(
         });
       }
     } catch (error) {
-      throw translate(error, client, 'write', change.name);
+      throw githubError(error, client, 'write', change.name);
     }
   }
 }
 
-function statusOf(error: unknown): number | undefined {
+/** The HTTP status of an Octokit failure, if it has one. */
+export function statusOf(error: unknown): number | undefined {
   const status = (error as { status?: unknown } | null)?.status;
   return typeof status === 'number' ? status : undefined;
 }
@@ -136,7 +126,7 @@ function header(error: unknown, name: string): string | undefined {
 }
 
 /** An Octokit failure as an EggError that says what to do; never quoting the request. */
-function translate(
+export function githubError(
   error: unknown,
   client: GitHubClient,
   mode: 'read' | 'write',

@@ -30,13 +30,23 @@ export interface WorkflowOptions {
   branch: string;
   /** A deployment environment for the job; it changes the token's `sub`. */
   environment?: string;
+  /**
+   * What GitHub puts before the qualifier in the job's `sub`: `repo:acme/web`, or
+   * `repo:acme@1001/web@2002` for a repository on immutable subjects. Default: the name-only form.
+   */
+  subjectPrefix?: string;
+}
+
+/** What follows `repo:<owner>/<repo>:` in the `sub` of this workflow's job. */
+export function qualifierFor(options: { branch: string; environment?: string | undefined }): string {
+  return options.environment === undefined
+    ? `ref:refs/heads/${options.branch}`
+    : `environment:${options.environment}`;
 }
 
 /** The `sub` claim a job of this workflow presents (GitHub Docs, "OpenID Connect reference"). */
 export function subjectFor(options: WorkflowOptions): string {
-  return options.environment === undefined
-    ? `repo:${options.repository}:ref:refs/heads/${options.branch}`
-    : `repo:${options.repository}:environment:${options.environment}`;
+  return `${options.subjectPrefix ?? `repo:${options.repository}`}:${qualifierFor(options)}`;
 }
 
 /** The workflow's text. */

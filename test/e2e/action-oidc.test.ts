@@ -79,10 +79,13 @@ describe('the Action’s OIDC exchange', () => {
         '  environment: (absent)',
         '  job_workflow_ref: acme/web/.github/workflows/ci.yml@refs/heads/main',
         '  repository: acme/web',
+        'This job’s sub is in the name-only form (its repository does not use GitHub’s immutable subjects), ' +
+          'so a condition in the immutable form ("repo:acme@1001/web@2002:…") does not match it ' +
+          'until the repository opts in (docs/deploy.md, "Immutable subjects").',
         'Change the role\'s trust policy: its condition on "token.actions.githubusercontent.com:sub" must match ' +
           '"repo:acme/web:ref:refs/heads/feature" (StringLike, e.g. "repo:acme/web:*"), and ' +
           '"token.actions.githubusercontent.com:aud" must equal "sts.amazonaws.com". A job that names an environment ' +
-          'presents sub "repo:OWNER/REPO:environment:NAME" instead of its ref.',
+          'presents sub "repo:acme/web:environment:NAME" instead of its ref.',
       ].join('%0A')}`,
       '',
     ]);

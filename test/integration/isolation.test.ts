@@ -38,8 +38,8 @@ beforeAll(async () => {
   sut = await synthesizeForTest({
     grants: parseGrants(
       JSON.stringify([
-        { namespace: A, subjects: ['repo:acme/web:environment:prod'] },
-        { namespace: B, subjects: ['repo:acme/api:environment:prod'] },
+        { namespace: A, subjects: ['repo:acme@1001/web@2002:environment:prod'] },
+        { namespace: B, subjects: ['repo:acme@1001/api@2003:environment:prod'] },
       ]),
     ),
   });

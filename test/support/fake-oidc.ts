@@ -4,6 +4,12 @@
  * parameter and answers `{"value": "<jwt>"}` with an RS256 token carrying GitHub's claim
  * set ("About security hardening with OpenID Connect", GitHub Docs). It also serves its
  * JWKS and discovery document, which the fake STS verifies tokens against.
+ *
+ * The `sub` comes in either of GitHub's default forms ("OpenID Connect reference", "Immutable
+ * subject claims"): name-only, `repo:acme/web:ref:refs/heads/main`, or immutable,
+ * `repo:acme@1001/web@2002:ref:refs/heads/main`, built from the token's own `repository`,
+ * `repository_owner`, `repository_owner_id`, `repository_id`, `environment` and `ref` claims
+ * as GitHub builds it, unless a test sets `sub` itself.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -12,9 +18,14 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 
 export const GITHUB_ISSUER = 'https://token.actions.githubusercontent.com';
 
+/** GitHub's two default `sub` forms: without and with the owner's and repository's ids. */
+export type FakeSubjectForm = 'name-only' | 'immutable';
+
 export interface FakeOidcOptions {
   /** Claims that replace (or, when undefined, remove) the defaults. */
   claims?: Record<string, unknown>;
+  /** The form of `sub` when the claims do not set it; name-only by default. */
+  subjectForm?: FakeSubjectForm;
   /** The `iss` claim; GitHub's by default (the fake STS is told where this fake's JWKS is). */
   issuer?: string;
   lifetimeSeconds?: number;
@@ -31,11 +42,32 @@ export interface FakeOidc {
   requests: { audience: string | null; status: number }[];
   /** Change the claims of tokens minted from now on. */
   setClaims(claims: Record<string, unknown>): void;
+  /** Change the form of `sub` of tokens minted from now on (when the claims do not set it). */
+  setSubjectForm(form: FakeSubjectForm): void;
   /** Answer the next `count` requests with `status` (e.g. 503) before minting again. */
   failNext(count: number, status: number): void;
   /** Mint a token directly (for tests of the STS side). */
   mint(audience: string, claims?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
+}
+
+/**
+ * The `sub` GitHub gives a job with these claims: `environment:<name>` when the job names
+ * one, else `ref:<ref>`, after `repo:<owner>/<repo>`, with `@<id>` after each in the
+ * immutable form.
+ */
+export function githubSubject(claims: Record<string, unknown>, form: FakeSubjectForm): string {
+  const owner = String(claims.repository_owner);
+  const repo = String(claims.repository).slice(owner.length + 1);
+  const names =
+    form === 'immutable'
+      ? `${owner}@${String(claims.repository_owner_id)}/${repo}@${String(claims.repository_id)}`
+      : `${owner}/${repo}`;
+  const qualifier =
+    typeof claims.environment === 'string' && claims.environment !== ''
+      ? `environment:${claims.environment}`
+      : `ref:${String(claims.ref)}`;
+  return `repo:${names}:${qualifier}`;
 }
 
 /** GitHub's claims for a push to main of acme/web (run 4242, attempt 1). */
@@ -78,11 +110,13 @@ export async function startFakeOidc(options: FakeOidcOptions = {}): Promise<Fake
   const issuer = options.issuer ?? GITHUB_ISSUER;
   const lifetime = options.lifetimeSeconds ?? 300;
   let overrides = options.claims ?? {};
+  let subjectForm = options.subjectForm ?? 'name-only';
   let failures: number[] = [];
   const requests: FakeOidc['requests'] = [];
 
   const mint = async (audience: string, claims: Record<string, unknown> = overrides) => {
     const body: Record<string, unknown> = { ...githubClaims(audience), ...claims };
+    if (!('sub' in claims)) body.sub = githubSubject(body, subjectForm);
     for (const [key, value] of Object.entries(body)) if (value === undefined) delete body[key];
     const now = Math.floor(Date.now() / 1000);
     // Times given in `claims` win, so a test can mint an expired token.
@@ -135,6 +169,9 @@ export async function startFakeOidc(options: FakeOidcOptions = {}): Promise<Fake
     requests,
     setClaims: (claims) => {
       overrides = claims;
+    },
+    setSubjectForm: (form) => {
+      subjectForm = form;
     },
     failNext: (count, status) => {
       failures = [...failures, ...Array.from({ length: count }, () => status)];

@@ -3,13 +3,16 @@
  * (STS API Reference): form-encoded POST in, `AssumeRoleWithWebIdentityResponse` or
  * `ErrorResponse` XML out. Unlike moto, it does what IAM does with the token: verifies its
  * RS256 signature against the registered OIDC provider's JWKS, checks the provider's
- * audience list, and evaluates the role's trust condition on `sub` (StringLike) and `aud`
- * (StringEquals), refusing with AWS's own codes and messages.
+ * audience list, and evaluates the role's trust: its condition on `sub` (StringLike) and
+ * `aud` (StringEquals), or a whole trust policy document (e.g. one synthesized by infra/),
+ * evaluated by the independent IAM evaluator in iam-policy.ts with the token's `sub` and
+ * `aud` as `<provider>:sub` and `<provider>:aud`. It refuses with AWS's own codes and messages.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, decodeJwt, errors, jwtVerify } from 'jose';
+import { evaluateWebIdentityTrust, type IntrinsicResolver, type Policy } from './iam-policy.js';
 
 export interface FakeOidcProvider {
   issuer: string;
@@ -21,10 +24,17 @@ export interface FakeOidcProvider {
 export interface FakeRole {
   arn: string;
   /** StringLike patterns for `<provider>:sub` (`*` and `?` wildcards); any may match. */
-  sub: string[];
+  sub?: string[];
   /** StringEquals for `<provider>:aud`. */
-  aud: string;
+  aud?: string;
+  /** A trust policy document instead of `sub` and `aud`, with a resolver for its intrinsics. */
+  trustPolicy?: { policy: Policy; resolve?: IntrinsicResolver };
   maxSessionDuration?: number;
+}
+
+/** The IAM OIDC provider ARN STS sees for an issuer (account 123456789012, as every fake here). */
+export function providerArnOf(issuer: string): string {
+  return `arn:aws:iam::123456789012:oidc-provider/${issuer.replace(/^https:\/\//, '')}`;
 }
 
 export interface FakeStsCall {
@@ -133,7 +143,7 @@ export async function startFakeSts(options: {
     }
     const role = options.roles.find((r) => r.arn === roleArn);
     const sub = typeof claims.sub === 'string' ? claims.sub : '';
-    if (role === undefined || aud !== role.aud || !role.sub.some((pattern) => stringLike(pattern, sub))) {
+    if (role === undefined || !trusts(role, provider.issuer, sub, aud)) {
       throw new StsFault(403, 'AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity');
     }
     if (!(duration >= 900 && duration <= (role.maxSessionDuration ?? 3600))) {
@@ -240,6 +250,24 @@ export async function startFakeSts(options: {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Whether `role` trusts a token from `issuer` with this `sub` and `aud`. */
+function trusts(role: FakeRole, issuer: string, sub: string, aud: string): boolean {
+  if (role.trustPolicy !== undefined) {
+    const host = issuer.replace(/^https:\/\//, '');
+    const decision = evaluateWebIdentityTrust(
+      role.trustPolicy.policy,
+      {
+        roleArn: role.arn,
+        providerArn: providerArnOf(issuer),
+        context: { [`${host}:sub`]: sub, [`${host}:aud`]: aud },
+      },
+      { resolve: role.trustPolicy.resolve },
+    );
+    return decision.decision === 'allow';
+  }
+  return aud === role.aud && (role.sub ?? []).some((pattern) => stringLike(pattern, sub));
 }
 
 /** IAM's StringLike: `*` any run of characters, `?` one character, everything else literal. */

@@ -143,6 +143,50 @@ export function evaluateResourcePolicy(
   return allowed === undefined ? { decision: 'implicit-deny' } : { decision: 'allow', ...allowed };
 }
 
+/** `sts:AssumeRoleWithWebIdentity` for a role: the token's provider and its condition keys. */
+export interface WebIdentityRequest {
+  roleArn: string;
+  /** The IAM OIDC provider the token's issuer is registered as: `arn:aws:iam::<account>:oidc-provider/<host>`. */
+  providerArn: string;
+  /** The token's condition keys: `<host>:sub`, `<host>:aud`, … */
+  context: Readonly<Record<string, ContextValue>>;
+}
+
+/**
+ * A role trust policy's decision for a web-identity token ("Creating a role for web identity
+ * or OIDC federation", IAM User Guide): a statement applies when its Principal's `Federated`
+ * names the token's provider, its Action covers `sts:AssumeRoleWithWebIdentity`, and every
+ * condition holds; Resource is not used. Other principals never match a web identity.
+ * @example
+ * evaluateWebIdentityTrust(trustPolicy, {
+ *   roleArn, providerArn, context: { 'token.actions.githubusercontent.com:sub': sub },
+ * });
+ */
+export function evaluateWebIdentityTrust(
+  policy: Policy,
+  request: WebIdentityRequest,
+  options: EvaluateOptions = {},
+): Decision {
+  const resolve = resolver(options.resolve);
+  const call = {
+    action: 'sts:AssumeRoleWithWebIdentity',
+    resource: request.roleArn,
+    context: request.context,
+  };
+  let allowed: string | undefined;
+  for (const [index, statement] of statementsOf(policy).entries()) {
+    const sid = sidOf(statement, index);
+    if (statement.NotPrincipal !== undefined) throw new TypeError(`${sid}: NotPrincipal is not modeled`);
+    const principal = statement.Principal;
+    if (!isPlainObject(principal) || principal.Federated === undefined) continue;
+    if (!resolve(principal.Federated, `${sid} Principal`).includes(request.providerArn)) continue;
+    if (!appliesTo(statement, index, call, resolve, false)) continue;
+    if (effectOf(statement, index) === 'Deny') return { decision: 'deny', statement: sid };
+    allowed ??= sid;
+  }
+  return allowed === undefined ? { decision: 'implicit-deny' } : { decision: 'allow', statement: allowed };
+}
+
 export interface KeyAccessDecision extends Decision {
   /** Which policy decided: the caller's identity policies, or the key policy. */
   policy: 'identity' | 'key';

@@ -167,7 +167,8 @@ describe('decodeClaims', () => {
     try {
       const claims = decodeClaims(await oidc.mint('sts.amazonaws.com'));
       expect(describeClaims(claims)).toEqual([
-        'sub: repo:acme/web:ref:refs/heads/main',
+        // A job in an environment presents it in its sub, as GitHub's do.
+        'sub: repo:acme/web:environment:prod',
         'aud: sts.amazonaws.com',
         'ref: refs/heads/main',
         'environment: prod',

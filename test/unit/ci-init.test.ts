@@ -120,8 +120,21 @@ function github() {
   return nock(API, { reqheaders: { authorization: `token ${TOKEN}` } });
 }
 
+/** The repository (acme, id 1001 / web, id 2002), on the name-only subject form. */
 function repoGet() {
-  return github().get('/repos/acme/web').reply(200, { full_name: 'acme/web', default_branch: 'main' });
+  github()
+    .get('/repos/acme/web')
+    .reply(200, {
+      id: 2002,
+      name: 'web',
+      full_name: 'acme/web',
+      owner: { login: 'acme', id: 1001 },
+      default_branch: 'main',
+      created_at: '2021-03-04T05:06:07Z',
+    });
+  github()
+    .get('/repos/acme/web/actions/oidc/customization/sub')
+    .reply(200, { use_default: true, use_immutable_subject: false, sub_claim_prefix: 'repo:acme/web' });
 }
 
 /** Variables as they are now: undefined is absent (404). */
@@ -184,6 +197,13 @@ describe('egg ci init', () => {
     expect(result.stdout).toBe(
       [
         'Repository: acme/web (from git remote origin)',
+        'OIDC subject of the job: repo:acme/web:ref:refs/heads/main',
+        '  the name-only form (the repository’s OIDC settings say so); owner id 1001, repository id 2002',
+        'Grant for infra/grants.json that matches it, now and after the repository opts in to immutable subjects:',
+        '  {"namespace":"acme/web/prod","subjects":["repo:acme/web:ref:refs/heads/main","repo:acme@1001/web@2002:ref:refs/heads/main"],"allowMutableSubject":true}',
+        '  Whoever takes over the name acme or acme/web also presents the name-only sub: opt the repository in ' +
+          '(`gh api -X PUT repos/acme/web/actions/oidc/customization/sub -F use_default=true -F use_immutable_subject=true`), ' +
+          'then drop the name-only pattern and allowMutableSubject (docs/deploy.md, "Immutable subjects").',
         '',
         '.github/workflows/egg.yml: create',
         ...EXPECTED_WORKFLOW.trimEnd()
@@ -216,7 +236,7 @@ describe('egg ci init', () => {
     expect(result.code).toBe(0);
     expect(result.stdout.split('\n').slice(-3)).toEqual([
       'Wrote .github/workflows/egg.yml. Variables: 2 created, 1 updated, 2 unchanged.',
-      'Next: commit .github/workflows/egg.yml, and make sure the role\'s trust policy allows "token.actions.githubusercontent.com:sub" = "repo:acme/web:ref:refs/heads/main" (a step running `egg doctor --role-arn …` in the job checks it).',
+      'Next: commit .github/workflows/egg.yml, and make sure the role\'s trust policy allows "token.actions.githubusercontent.com:sub" = "repo:acme/web:ref:refs/heads/main" (the grant above; a step running `egg doctor --role-arn …` in the job checks it).',
       '',
     ]);
     const path = join(repo, '.github/workflows/egg.yml');
@@ -280,6 +300,7 @@ describe('egg ci init', () => {
   });
 
   it('names the environment in the job and in the subject the role must trust', async () => {
+    repoGet();
     variablesNow({
       EGG_ROLE_ARN: ROLE,
       EGG_NAMESPACE: 'acme/web/prod',
@@ -325,6 +346,7 @@ describe('egg ci init', () => {
 
   it('a 404 for the repository says it is missing or the token cannot see it', async () => {
     github().get('/repos/acme/web').reply(404, { message: 'Not Found' });
+    github().get('/repos/acme/web/actions/oidc/customization/sub').optionally().reply(404, {});
     for (const name of Object.keys(CURRENT)) github().get(`${VARS}/${name}`).optionally().reply(404, {});
     const result = await run(FLAGS);
     expect(result.code).toBe(1);
@@ -347,7 +369,10 @@ describe('egg ci init', () => {
     process.env.GITHUB_TOKEN = TOKEN;
     process.env.GITHUB_API_URL = 'https://ghe.example.com/api/v3';
     const ghe = () => nock('https://ghe.example.com', { reqheaders: { authorization: `token ${TOKEN}` } });
-    ghe().get('/api/v3/repos/platform/api').reply(200, { default_branch: 'trunk' });
+    ghe()
+      .get('/api/v3/repos/platform/api')
+      .reply(200, { id: 7, name: 'api', owner: { login: 'platform', id: 6 }, default_branch: 'trunk' });
+    ghe().get('/api/v3/repos/platform/api/actions/oidc/customization/sub').reply(200, { use_default: true });
     for (const name of Object.keys(CURRENT))
       ghe().get(`/api/v3/repos/platform/api/actions/variables/${name}`).reply(404, {});
     const result = await run([...FLAGS, '--repo', 'platform/api', '--json']);

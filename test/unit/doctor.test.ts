@@ -336,7 +336,7 @@ describe('egg doctor outside a job with a role', () => {
       name: 'trust policy',
       status: 'skip',
       detail: 'there is no OIDC token outside a GitHub Actions job to compare it with',
-      fix: 'run `egg doctor --role-arn ARN` as a step of the job (with `permissions: id-token: write`)',
+      fix: 'run `egg doctor --role-arn ARN` as a step of the job (with `permissions: id-token: write`), or pass the sub the job presents as --subject',
     });
   });
 });

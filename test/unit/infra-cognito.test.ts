@@ -29,8 +29,8 @@ const GOOGLE_SECRET_NAME = 'egg/google-oauth-client-secret';
 const grants = (extra: Record<string, unknown> = {}) =>
   parseGrants(
     JSON.stringify([
-      { namespace: 'acme/web/prod', subjects: ['repo:acme/web:environment:prod'], ...extra },
-      { namespace: 'acme/api/prod', subjects: ['repo:acme/api:environment:prod'] },
+      { namespace: 'acme/web/prod', subjects: ['repo:acme@1001/web@2002:environment:prod'], ...extra },
+      { namespace: 'acme/api/prod', subjects: ['repo:acme@1001/api@2003:environment:prod'] },
     ]),
   );
 let builds = 0;

@@ -87,11 +87,12 @@ describe('subject patterns', () => {
 
 describe('parseGrants', () => {
   it('fills the defaults: read-only (no manageSecrets), no minting, one-hour sessions, id = namespace', () => {
-    expect(parseGrants(grant(['repo:acme/web:environment:prod']))).toEqual([
+    expect(parseGrants(grant(['repo:acme@1001/web@2002:environment:prod']))).toEqual([
       {
         id: 'acme/web/prod',
         namespace: 'acme/web/prod',
-        subjects: ['repo:acme/web:environment:prod'],
+        subjects: ['repo:acme@1001/web@2002:environment:prod'],
+        allowMutableSubject: false,
         mintTokens: false,
         manageSecrets: false,
         maxSessionSeconds: 3600,
@@ -110,10 +111,10 @@ describe('parseGrants', () => {
     ],
     [
       grant(['repo:acme/web:environment:prod'], { mintToken: true }),
-      'invalid grant in grants.json[0]: unknown field "mintToken"; allowed: id, namespace, subjects, mintTokens, manageSecrets, maxSessionSeconds, loginSubjects',
+      'invalid grant in grants.json[0]: unknown field "mintToken"; allowed: id, namespace, subjects, allowMutableSubject, mintTokens, manageSecrets, maxSessionSeconds, loginSubjects',
     ],
     [
-      grant(['repo:acme/web:environment:prod'], { mintTokens: 'yes' }),
+      grant(['repo:acme@1001/web@2002:environment:prod'], { mintTokens: 'yes' }),
       'invalid grant in grants.json[0]: "mintTokens" must be true or false',
     ],
     [
@@ -122,8 +123,8 @@ describe('parseGrants', () => {
     ],
     [
       JSON.stringify([
-        { namespace: 'acme/web', subjects: ['repo:acme/web:environment:prod'] },
-        { namespace: 'acme/web', subjects: ['repo:acme/web:ref:refs/tags/v*'] },
+        { namespace: 'acme/web', subjects: ['repo:acme@1001/web@2002:environment:prod'] },
+        { namespace: 'acme/web', subjects: ['repo:acme@1001/web@2002:ref:refs/tags/v*'] },
       ]),
       'invalid grant in grants.json: two grants have the id "acme/web"; give one of them a distinct "id"',
     ],
@@ -152,7 +153,7 @@ describe('buildStack', () => {
 
   it('creates the GitHub OIDC provider for sts.amazonaws.com when none is imported', () => {
     const { stack } = buildStack({
-      grants: parseGrants(grant(['repo:acme/web:environment:prod'])),
+      grants: parseGrants(grant(['repo:acme@1001/web@2002:environment:prod'])),
       rotatorCodePath: rotatorCode,
       outdir: join(dir, 'cdk.out.provider'),
     });

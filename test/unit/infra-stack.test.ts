@@ -40,13 +40,19 @@ const B = 'acme/api/prod';
 const C = 'acme/ops/prod';
 const GRANTS = parseGrants(
   JSON.stringify([
-    { namespace: A, subjects: ['repo:acme/web:environment:prod'] },
+    { namespace: A, subjects: ['repo:acme/web:environment:prod'], allowMutableSubject: true },
     {
       namespace: B,
       subjects: ['repo:acme/api:environment:prod', 'repo:acme/api:ref:refs/tags/v*'],
+      allowMutableSubject: true,
       mintTokens: true,
     },
-    { namespace: C, subjects: ['repo:acme/ops:environment:prod'], manageSecrets: true },
+    {
+      namespace: C,
+      subjects: ['repo:acme/ops:environment:prod'],
+      allowMutableSubject: true,
+      manageSecrets: true,
+    },
   ]),
 );
 
