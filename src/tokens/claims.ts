@@ -1,7 +1,9 @@
 /**
  * What a token says: its claims, and the checks on every value a user or a token gives
  * (origins, lifetime, caps, tags). One set of checks serves minting (a clear error naming
- * the flag) and verification (anything off is an invalid token).
+ * the flag) and verification (anything off is an invalid token). The checks here are pure:
+ * the time rules that need the clock (`iat` and `nbf` at most 30 s ahead, `exp` not past)
+ * belong to the verifier, which holds the clock.
  */
 import { EggError } from '../errors.js';
 import { isNamespace, isSecretName } from '../names.js';
@@ -33,7 +35,7 @@ export interface TokenClaims {
   tags?: Record<string, string>;
 }
 
-/** Longest lifetime a token may have. */
+/** Longest lifetime a token may have, counted from the earlier of `iat` and `nbf`. */
 export const MAX_TTL_SECONDS = 24 * 3600;
 export const MAX_ORIGINS = 32;
 export const MAX_TAGS = 16;
@@ -117,7 +119,13 @@ export function parseCap(value: number, label: string): number {
   return value;
 }
 
-/** Whether a verified payload has every claim, each well-formed: anything else is an invalid token. */
+/**
+ * Whether a verified payload has every claim, each well-formed: anything else is an invalid
+ * token. The minter may be the attacker (a role allowed to sign can sign any claims), so
+ * every rule holds here and not only in `Tokens.mint`:
+ * - times (DESIGN, Token times): `iat <= nbf < exp` and `exp - min(iat, nbf) <= 24 h`, so a
+ *   token cannot be dated after it becomes valid (the kill switch compares `iat`);
+ */
 export function isTokenClaims(
   payload: Record<string, unknown>,
 ): payload is Record<string, unknown> & TokenClaims {
@@ -146,8 +154,9 @@ export function isTokenClaims(
     time(p.iat) &&
     time(p.nbf) &&
     time(p.exp) &&
+    (p.iat as number) <= (p.nbf as number) &&
     (p.exp as number) > (p.nbf as number) &&
-    (p.exp as number) - (p.iat as number) <= MAX_TTL_SECONDS &&
+    (p.exp as number) - Math.min(p.iat as number, p.nbf as number) <= MAX_TTL_SECONDS &&
     (p.tags === undefined || isTags(p.tags))
   );
 }
