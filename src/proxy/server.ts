@@ -235,9 +235,10 @@ export function createProxyHandler(
       return refuse(res, { ...REFUSALS.unavailable, headers: { ...cors, ...REFUSALS.unavailable.headers } });
     }
     if (!spend.ok) {
-      return spend.reason === 'unknown-token'
-        ? refuse(res, REFUSALS.token)
-        : refuse(res, { ...REFUSALS.spend, headers: cors });
+      // No live record (never minted here, another digest, marked by a kill switch): 401.
+      return spend.reason === 'spend-cap'
+        ? refuse(res, { ...REFUSALS.spend, headers: cors })
+        : refuse(res, REFUSALS.token);
     }
 
     let lease: KeyLease;

@@ -202,7 +202,12 @@ export class Tokens {
     return { revoked: chosen, unknown: ids.filter((id) => !byId.has(id)) };
   }
 
-  /** The kill switch: every token of the namespace issued up to now is void. */
+  /**
+   * The kill switch: every token of the namespace issued up to now is void, by its `iat`
+   * (the epoch) and by its record (every record that exists now is marked), so a token dated
+   * ahead of the minter's clock does not outlive it. A token being minted at this very
+   * moment may be void too: mint it again.
+   */
   async killSwitch(): Promise<{ notBefore: string }> {
     // +1: a token minted in this very second (iat == now) is void too.
     const epoch = await this.#tokens.killSwitch(this.namespace, Math.floor(this.#clock() / 1000) + 1);

@@ -185,7 +185,9 @@ describe('egg tokens and egg proxy serve (built CLI, local vault)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.length).toBeGreaterThan(4);
+    // At least the four answered before `egg killswitch` ran (the log is flushed every 20 ms; the
+    // kill switch's own 401s may still be in the buffer).
+    expect(lines.length).toBeGreaterThanOrEqual(4);
     outputs.push(proxy.stdout(), proxy.stderr());
   });
 

@@ -6,8 +6,10 @@
  * origins: a forged signature would be refused anyway and prove nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { encodeToken } from '../../src/tokens/format.js';
+import type { TokenClaims } from '../../src/tokens/claims.js';
+import { encodeToken, tokenDigest } from '../../src/tokens/format.js';
 import type { TokenSigner } from '../../src/tokens/signer.js';
+import type { TokenStore } from '../../src/tokens/token-store.js';
 import { TOKEN_TYP } from '../../src/tokens/verifier.js';
 
 const b64u = (value: string | Uint8Array) => Buffer.from(value).toString('base64url');
@@ -42,4 +44,31 @@ export async function signClaims(signer: TokenSigner, claims: Record<string, unk
   const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}`;
   const signature = await signer.sign(Buffer.from(input));
   return encodeToken(`${input}.${b64u(signature)}`);
+}
+
+/** Sign `claims` and write the token's record as the minter would, so the proxy finds it. */
+export async function mintHostile(
+  signer: TokenSigner,
+  store: TokenStore,
+  claims: Record<string, unknown>,
+): Promise<string> {
+  const token = await signClaims(signer, claims);
+  // Whatever the claims hold: a hostile minter writes them as they are.
+  const c = claims as unknown as TokenClaims;
+  await store.putToken({
+    id: c.jti,
+    digest: tokenDigest(token),
+    namespace: c.sub,
+    key: c.key,
+    origins: Array.isArray(c.origins) ? c.origins : [],
+    rps: c.rps,
+    burst: c.burst,
+    spend: c.spend,
+    cost: c.cost,
+    iat: c.iat,
+    exp: c.exp,
+    tags: {},
+    actor: 'hostile-minter',
+  });
+  return token;
 }
