@@ -20,8 +20,14 @@ export interface TokenClaims {
   sub: string;
   /** The secret (provider key) the token stands for. */
   key: string;
-  /** Allowed origins, exact `scheme://host[:port]`. */
+  /** Allowed origins, exact `scheme://host[:port]`; empty only for a native-only token. */
   origins: string[];
+  /**
+   * Present (and exactly `true`) when the token was minted with `--allow-no-origin`: it may
+   * also be used by clients that send no `Origin` (native apps). Absent otherwise: a token
+   * bound to web origins needs a request `Origin` that is one of them.
+   */
+  native?: true;
   /** Sustained requests per second and bucket size (per proxy process). */
   rps: number;
   burst: number;
@@ -49,9 +55,11 @@ const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0
 
 /**
  * The canonical form of an origin (`https://app.example.com`, `http://localhost:5173`),
- * as browsers serialise the `Origin` header (RFC 6454 §6.1): lowercase scheme and host,
- * no default port, no path, query, fragment or credentials. Undefined when `value` is
- * not exactly an origin.
+ * as browsers serialise the `Origin` header (RFC 6454 §6.1, WHATWG URL "origin"): lowercase
+ * scheme and host (an internationalised host in its `xn--` form), no default port, no path,
+ * query, fragment or credentials. Undefined when `value` is not exactly an origin; `null`
+ * (an opaque origin) never is one. The proxy compares a request's `Origin` with these forms
+ * (src/proxy/origin.ts).
  */
 export function normalizeOrigin(value: string): string | undefined {
   if (value.length > 300 || !/^https?:\/\/[^/?#@\s]+\/?$/i.test(value)) return undefined;
@@ -125,6 +133,7 @@ export function parseCap(value: number, label: string): number {
  * every rule holds here and not only in `Tokens.mint`:
  * - times (DESIGN, Token times): `iat <= nbf < exp` and `exp - min(iat, nbf) <= 24 h`, so a
  *   token cannot be dated after it becomes valid (the kill switch compares `iat`);
+ * - origins: canonical, at most 32, at least one unless `native` is exactly `true`.
  */
 export function isTokenClaims(
   payload: Record<string, unknown>,
@@ -142,8 +151,9 @@ export function isTokenClaims(
     isNamespace(p.sub) &&
     typeof p.key === 'string' &&
     isSecretName(p.key) &&
+    (p.native === undefined || p.native === true) &&
     Array.isArray(p.origins) &&
-    p.origins.length >= 1 &&
+    p.origins.length >= (p.native === true ? 0 : 1) &&
     p.origins.length <= MAX_ORIGINS &&
     p.origins.every((o) => typeof o === 'string' && normalizeOrigin(o) === o) &&
     int(p.rps) &&

@@ -85,6 +85,7 @@ export class DynamoDbTokenStore implements TokenStore {
             exp: num(r.exp),
             tags: { M: Object.fromEntries(Object.entries(r.tags).map(([k, v]) => [k, str(v)])) },
             actor: str(r.actor),
+            ...(r.allowNoOrigin ? { allowNoOrigin: { BOOL: true } } : {}),
             killedAt: num(0),
             expiresAt: num(r.exp + 86400),
           },
@@ -116,6 +117,7 @@ export class DynamoDbTokenStore implements TokenStore {
         exp: Number(i.exp?.N ?? 0),
         tags: Object.fromEntries(Object.entries(i.tags?.M ?? {}).map(([k, v]) => [k, v.S ?? ''])),
         actor: i.actor?.S ?? '',
+        allowNoOrigin: i.allowNoOrigin?.BOOL === true,
         // Marked by a kill switch, or from before the mark existed (no killedAt): void.
         revoked: state.revoked.has(id) || iat < state.notBefore || i.killedAt?.N !== '0',
         spent: Number(i.spent?.N ?? 0),

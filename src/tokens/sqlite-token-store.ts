@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS tokens (
   rps INTEGER NOT NULL, burst INTEGER NOT NULL, spend INTEGER NOT NULL, cost INTEGER NOT NULL,
   iat INTEGER NOT NULL, exp INTEGER NOT NULL, tags TEXT NOT NULL, actor TEXT NOT NULL,
   digest TEXT NOT NULL DEFAULT '', spent INTEGER NOT NULL DEFAULT 0,
-  killed_at INTEGER NOT NULL DEFAULT -1,
+  allow_no_origin INTEGER NOT NULL DEFAULT 0, killed_at INTEGER NOT NULL DEFAULT -1,
   PRIMARY KEY (namespace, id)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS token_revocations (
@@ -39,6 +39,7 @@ type Row = Record<string, SQLInputValue>;
 const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
   ['digest', "TEXT NOT NULL DEFAULT ''"],
   ['spent', 'INTEGER NOT NULL DEFAULT 0'],
+  ['allow_no_origin', 'INTEGER NOT NULL DEFAULT 0'],
   ['killed_at', 'INTEGER NOT NULL DEFAULT -1'],
 ];
 
@@ -73,8 +74,8 @@ export class SqliteTokenStore implements TokenStore {
     this.#run(() =>
       this.#db
         .prepare(
-          `INSERT INTO tokens (namespace, id, digest, key, origins, rps, burst, spend, cost, iat, exp, tags, actor, killed_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+          `INSERT INTO tokens (namespace, id, digest, key, origins, rps, burst, spend, cost, iat, exp, tags, actor, allow_no_origin, killed_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
         )
         .run(
           r.namespace,
@@ -90,6 +91,7 @@ export class SqliteTokenStore implements TokenStore {
           r.exp,
           JSON.stringify(r.tags),
           r.actor,
+          r.allowNoOrigin ? 1 : 0,
         ),
     );
   }
@@ -118,6 +120,7 @@ export class SqliteTokenStore implements TokenStore {
       exp: Number(row.exp),
       tags: JSON.parse(String(row.tags)) as Record<string, string>,
       actor: String(row.actor),
+      allowNoOrigin: Number(row.allow_no_origin) === 1,
       revoked: Number(row.revoked) === 1,
       spent: Number(row.spent),
     }));
@@ -194,7 +197,7 @@ export class SqliteTokenStore implements TokenStore {
    * Vault files from before token records carried these columns: add them. Rows without a
    * digest, or from before `killed_at` (-1), never validate a token: an earlier kill switch
    * did not mark them, so whether one outlived it cannot be told (those tokens must be
-   * minted again).
+   * minted again). Rows from before `allow_no_origin` were minted without it.
    */
   #migrate(): void {
     const missing = () => {

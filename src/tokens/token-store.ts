@@ -37,6 +37,8 @@ export interface TokenRecord {
   exp: number;
   tags: Record<string, string>;
   actor: string;
+  /** Minted with `--allow-no-origin` (claim `native`); false for records from before it existed. */
+  allowNoOrigin: boolean;
 }
 
 export interface RevocationState {

@@ -16,7 +16,13 @@ import { TOKEN_TYP } from './verifier.js';
 
 export interface MintInput {
   key: string;
+  /** The web apps' origins; may be empty only with `allowNoOrigin`. */
   origins: readonly string[];
+  /**
+   * `--allow-no-origin`: the token may also be used by clients that send no `Origin` (native
+   * apps), relying on its caps; it is still refused from any origin not in `origins`.
+   */
+  allowNoOrigin?: boolean;
   ttlSeconds: number;
   rps: number;
   burst?: number;
@@ -37,6 +43,7 @@ export interface TokenListEntry {
   id: string;
   key: string;
   origins: string[];
+  allowNoOrigin: boolean;
   rps: number;
   burst: number;
   spend: number;
@@ -80,10 +87,17 @@ export class Tokens {
   /** Mint a token for the provider key `input.key`, which must have a pinned upstream. */
   async mint(input: MintInput): Promise<MintedToken> {
     assertSecretName(input.key);
-    if (input.origins.length === 0 || input.origins.length > MAX_ORIGINS) {
-      throw new EggError('ERR_USAGE', `give 1 to ${MAX_ORIGINS} --origin values`, {
-        hint: 'the origins of the web apps allowed to use the token, e.g. --origin https://app.example.com',
-      });
+    const allowNoOrigin = input.allowNoOrigin === true;
+    if ((input.origins.length === 0 && !allowNoOrigin) || input.origins.length > MAX_ORIGINS) {
+      throw new EggError(
+        'ERR_USAGE',
+        input.origins.length === 0
+          ? `give 1 to ${MAX_ORIGINS} --origin values, or --allow-no-origin for a native app`
+          : `give at most ${MAX_ORIGINS} --origin values`,
+        {
+          hint: 'the origins of the web apps allowed to use the token, e.g. --origin https://app.example.com; --allow-no-origin lets clients that send no Origin (native apps) use it too',
+        },
+      );
     }
     const origins = [...new Set(input.origins.map((o) => parseOrigin(o)))];
     const rps = parseCap(input.rps, '--rps');
@@ -116,6 +130,7 @@ export class Tokens {
       sub: this.namespace,
       key: input.key,
       origins,
+      ...(allowNoOrigin ? { native: true as const } : {}),
       rps,
       burst,
       spend,
@@ -145,6 +160,7 @@ export class Tokens {
       exp: claims.exp,
       tags: claims.tags ?? {},
       actor: this.#actor,
+      allowNoOrigin,
     });
     await this.#audit('token.mint', [claims.jti]);
     return { token, id: claims.jti, expiresAt: new Date(claims.exp * 1000).toISOString(), claims };
@@ -159,6 +175,7 @@ export class Tokens {
       id: r.id,
       key: r.key,
       origins: r.origins,
+      allowNoOrigin: r.allowNoOrigin,
       rps: r.rps,
       burst: r.burst,
       spend: r.spend,

@@ -144,6 +144,7 @@ function pick(p: TokenClaims): TokenClaims {
     sub: p.sub,
     key: p.key,
     origins: [...p.origins],
+    ...(p.native === true ? { native: true as const } : {}),
     rps: p.rps,
     burst: p.burst,
     spend: p.spend,

@@ -190,7 +190,10 @@ function killSwitchSuite(backend: 'sqlite' | 'dynamodb') {
               ok: false,
               reason: 'unknown-token',
             });
-            expect((await upgraded.listTokens('acme/web'))[0]).toMatchObject({ revoked: true });
+            expect((await upgraded.listTokens('acme/web'))[0]).toMatchObject({
+              revoked: true,
+              allowNoOrigin: false,
+            });
           } finally {
             await upgraded.close();
           }

@@ -69,6 +69,7 @@ export async function mintHostile(
     exp: c.exp,
     tags: {},
     actor: 'hostile-minter',
+    allowNoOrigin: claims.native === true,
   });
   return token;
 }
