@@ -163,6 +163,19 @@ export class Tokens {
       allowNoOrigin,
     });
     await this.#audit('token.mint', [claims.jti]);
+    // A kill switch between the epoch read above and the record's write did not mark the
+    // record (it was not there yet), and a minting clock running ahead may have dated the
+    // token after the new epoch: it would outlive the kill switch. The token string has left
+    // no process yet, so dropping it is enough. A kill switch after this read marks the record.
+    if ((await this.#tokens.revocationVersion(this.namespace)).notBefore !== notBefore) {
+      throw new EggError(
+        'ERR_CONFLICT',
+        'egg killswitch ran while this token was being minted, so it was discarded',
+        {
+          hint: 'mint it again',
+        },
+      );
+    }
     return { token, id: claims.jti, expiresAt: new Date(claims.exp * 1000).toISOString(), claims };
   }
 

@@ -5,8 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { SecretStore } from '../../src/stores/store.js';
 import { isTokenClaims, MAX_TTL_SECONDS } from '../../src/tokens/claims.js';
 import { LocalSigner } from '../../src/tokens/signer.js';
+import type { TokenRecord, TokenStore } from '../../src/tokens/token-store.js';
+import { Tokens } from '../../src/tokens/tokens.js';
 import { TokenVerifier } from '../../src/tokens/verifier.js';
 import { claimsAt, signClaims } from '../support/hostile-minter.js';
 
@@ -91,5 +94,47 @@ describe('token times', () => {
     ['iat a string', { iat: '100', nbf: 100, exp: 200 }, false],
   ])('claims with %s', (_name, times, expected) => {
     expect(isTokenClaims(claimsAt(100, times))).toBe(expected);
+  });
+});
+
+describe('minting while a kill switch runs', () => {
+  it('discards a token whose mint raced a kill switch, so a fast clock cannot carry it past the mark', async () => {
+    // The kill switch lands between the mint's read of the epoch and its record's write: the
+    // record escaped the mark, and a minting clock running ahead dates the token after the
+    // epoch. The token string must never leave mint().
+    const heads = [
+      { version: 1, notBefore: 0 },
+      { version: 2, notBefore: NOW + 1 },
+    ];
+    const written: string[] = [];
+    const audited: string[] = [];
+    const tokens = new Tokens({
+      namespace: 'acme/web',
+      signer: new LocalSigner(randomBytes(32)),
+      tokens: {
+        revocationVersion: async () => heads.shift() ?? { version: 2, notBefore: NOW + 1 },
+        putToken: async (r: TokenRecord) => void written.push(r.id),
+      } as unknown as TokenStore,
+      secrets: {
+        getSecrets: async () => [{ name: 'OPENAI_KEY', upstream: 'https://api.openai.com', rev: 1 }],
+        appendAudit: async (_ns: string, build: (head: undefined) => { action: string }) =>
+          void audited.push(build(undefined).action),
+      } as unknown as SecretStore,
+      actor: 'fast-clock',
+      clock: () => (NOW + 25) * 1000,
+    });
+    await expect(
+      tokens.mint({
+        key: 'OPENAI_KEY',
+        origins: ['https://app.example.com'],
+        ttlSeconds: 60,
+        rps: 1,
+        spend: 1,
+      }),
+    ).rejects.toMatchObject({
+      code: 'ERR_CONFLICT',
+      message: 'egg killswitch ran while this token was being minted, so it was discarded',
+    });
+    expect({ written: written.length, audited }).toEqual({ written: 1, audited: ['token.mint'] });
   });
 });
