@@ -146,6 +146,8 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
       tokens.tokens.mint({
         key: 'BENCH_KEY',
         origins: ['https://app.example.com'],
+        // The load generator is a non-browser client: it sends no Origin.
+        allowNoOrigin: true,
         ttlSeconds: 3600,
         rps: 1e6,
         burst: 1e6,

@@ -4,7 +4,7 @@ import { EggCommand } from '../base.js';
 export default class Killswitch extends EggCommand {
   static override summary = 'Void every token of the namespace issued until now.';
   static override description =
-    'Sets the namespace\'s "not before" epoch: every running proxy refuses tokens issued before it within a second. Tokens minted afterwards (from the next second on) work.';
+    'Sets the namespace\'s "not before" epoch, which every running proxy sees within a second, and marks the record of every token minted until now, which every proxy refuses from its next request: a token dated ahead of the epoch (a minting host whose clock runs fast) is void too. Tokens minted afterwards work; one minted while the command runs may be void too (mint it again). If it fails part way, run it again.';
   static override examples = [
     '<%= config.bin %> killswitch -n acme/web/prod',
     '<%= config.bin %> killswitch --json',

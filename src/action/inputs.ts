@@ -50,7 +50,10 @@ export interface ActionInputs {
 /** One token to mint for the job (`mint-tokens`): the provider key, its origins, lifetime and caps. */
 export interface TokenSpec {
   key: string;
+  /** Empty only with `allowNoOrigin`. */
   origins: string[];
+  /** `allow-no-origin=true`: also usable with no `Origin` (native apps); absent otherwise. */
+  allowNoOrigin?: true;
   ttlSeconds: number;
   rps: number;
   burst?: number;
@@ -287,9 +290,9 @@ function fileName(value: string): string | undefined {
 }
 
 const MINT_ALLOWED =
-  'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1]`, ' +
-  'or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost"}';
-const SPEC_FIELDS = ['origins', 'ttl', 'rps', 'burst', 'spend', 'cost'] as const;
+  'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1] [allow-no-origin=true]`, ' +
+  'or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost", "allow-no-origin"}';
+const SPEC_FIELDS = ['origins', 'ttl', 'rps', 'burst', 'spend', 'cost', 'allow-no-origin'] as const;
 type SpecField = (typeof SPEC_FIELDS)[number];
 
 /** `mint-tokens`: one spec a line, or a JSON list; each checked as `egg tokens mint` checks its flags. */
@@ -376,17 +379,24 @@ function tokenSpec({ key, fields }: RawSpec, n: number): TokenSpec {
     );
   }
   const at = `${where} (${key})`;
+  const allowNoOrigin = flag(fields['allow-no-origin'], 'allow-no-origin', at);
   const originList =
-    typeof fields.origins === 'string'
-      ? fields.origins.split(',').map((o) => o.trim())
-      : Array.isArray(fields.origins) && fields.origins.every((o) => typeof o === 'string')
-        ? (fields.origins as string[])
-        : undefined;
-  if (originList === undefined || originList.length === 0 || originList.length > MAX_ORIGINS) {
+    fields.origins === undefined && allowNoOrigin
+      ? []
+      : typeof fields.origins === 'string'
+        ? fields.origins.split(',').map((o) => o.trim())
+        : Array.isArray(fields.origins) && fields.origins.every((o) => typeof o === 'string')
+          ? (fields.origins as string[])
+          : undefined;
+  if (
+    originList === undefined ||
+    (originList.length === 0 && !allowNoOrigin) ||
+    originList.length > MAX_ORIGINS
+  ) {
     throw usage(
       'mint-tokens',
       `${at} needs origins`,
-      `1 to ${MAX_ORIGINS} comma-separated origins such as origins=https://app.example.com,http://localhost:5173`,
+      `1 to ${MAX_ORIGINS} comma-separated origins such as origins=https://app.example.com,http://localhost:5173, or allow-no-origin=true for a native app that sends no Origin`,
     );
   }
   const origins: string[] = [];
@@ -404,6 +414,7 @@ function tokenSpec({ key, fields }: RawSpec, n: number): TokenSpec {
   const spec: TokenSpec = {
     key,
     origins,
+    ...(allowNoOrigin ? { allowNoOrigin: true as const } : {}),
     ttlSeconds: ttl(fields.ttl, at),
     rps: cap(fields.rps, 'rps', at, true) as number,
     spend: cap(fields.spend, 'spend', at, true) as number,
@@ -438,6 +449,13 @@ function ttl(value: unknown, at: string): number {
     );
   }
   return seconds;
+}
+
+/** `true` or `false` (a JSON boolean, or the word); absent is false. */
+function flag(value: unknown, name: string, at: string): boolean {
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw usage('mint-tokens', `${at} has ${name} ${shown(String(value))}`, `${name}=true or ${name}=false`);
 }
 
 function cap(value: unknown, name: string, at: string, required: boolean): number | undefined {

@@ -20,6 +20,7 @@ import { isEggError } from '../errors.js';
 import type { SpendResult, TokenStore } from '../tokens/token-store.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import { InactivityWatch } from './inactivity.js';
+import { originAllowed } from './origin.js';
 import type { KeyLease, KeySource } from './provider-keys.js';
 import type { RateLimiter } from './rate.js';
 import type { RevocationWatcher } from './revocation.js';
@@ -201,9 +202,8 @@ export function createProxyHandler(
     if (revocation === 'revoked') return refuse(res, REFUSALS.token);
     if (revocation === 'unavailable') return refuse(res, REFUSALS.unavailable);
 
-    // A request with no Origin is not from a web page (or is same-origin navigation): caps bound it.
-    if (origin !== undefined && !claims.origins.includes(origin.toLowerCase()))
-      return refuse(res, REFUSALS.origin);
+    // An allowed origin, or no Origin only for a token minted --allow-no-origin (origin.ts).
+    if (!originAllowed(origin, claims)) return refuse(res, REFUSALS.origin);
     const cors = origin === undefined ? NO_CORS : { 'access-control-allow-origin': origin, vary: 'Origin' };
 
     const declared = Number(req.headers['content-length'] ?? 0);
@@ -235,9 +235,10 @@ export function createProxyHandler(
       return refuse(res, { ...REFUSALS.unavailable, headers: { ...cors, ...REFUSALS.unavailable.headers } });
     }
     if (!spend.ok) {
-      return spend.reason === 'unknown-token'
-        ? refuse(res, REFUSALS.token)
-        : refuse(res, { ...REFUSALS.spend, headers: cors });
+      // No live record (never minted here, another digest, marked by a kill switch): 401.
+      return spend.reason === 'spend-cap'
+        ? refuse(res, { ...REFUSALS.spend, headers: cors })
+        : refuse(res, REFUSALS.token);
     }
 
     let lease: KeyLease;

@@ -1,7 +1,9 @@
 /**
  * What a token says: its claims, and the checks on every value a user or a token gives
  * (origins, lifetime, caps, tags). One set of checks serves minting (a clear error naming
- * the flag) and verification (anything off is an invalid token).
+ * the flag) and verification (anything off is an invalid token). The checks here are pure:
+ * the time rules that need the clock (`iat` and `nbf` at most 30 s ahead, `exp` not past)
+ * belong to the verifier, which holds the clock.
  */
 import { EggError } from '../errors.js';
 import { isNamespace, isSecretName } from '../names.js';
@@ -18,8 +20,14 @@ export interface TokenClaims {
   sub: string;
   /** The secret (provider key) the token stands for. */
   key: string;
-  /** Allowed origins, exact `scheme://host[:port]`. */
+  /** Allowed origins, exact `scheme://host[:port]`; empty only for a native-only token. */
   origins: string[];
+  /**
+   * Present (and exactly `true`) when the token was minted with `--allow-no-origin`: it may
+   * also be used by clients that send no `Origin` (native apps). Absent otherwise: a token
+   * bound to web origins needs a request `Origin` that is one of them.
+   */
+  native?: true;
   /** Sustained requests per second and bucket size (per proxy process). */
   rps: number;
   burst: number;
@@ -33,7 +41,7 @@ export interface TokenClaims {
   tags?: Record<string, string>;
 }
 
-/** Longest lifetime a token may have. */
+/** Longest lifetime a token may have, counted from the earlier of `iat` and `nbf`. */
 export const MAX_TTL_SECONDS = 24 * 3600;
 export const MAX_ORIGINS = 32;
 export const MAX_TAGS = 16;
@@ -47,9 +55,11 @@ const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0
 
 /**
  * The canonical form of an origin (`https://app.example.com`, `http://localhost:5173`),
- * as browsers serialise the `Origin` header (RFC 6454 §6.1): lowercase scheme and host,
- * no default port, no path, query, fragment or credentials. Undefined when `value` is
- * not exactly an origin.
+ * as browsers serialise the `Origin` header (RFC 6454 §6.1, WHATWG URL "origin"): lowercase
+ * scheme and host (an internationalised host in its `xn--` form), no default port, no path,
+ * query, fragment or credentials. Undefined when `value` is not exactly an origin; `null`
+ * (an opaque origin) never is one. The proxy compares a request's `Origin` with these forms
+ * (src/proxy/origin.ts).
  */
 export function normalizeOrigin(value: string): string | undefined {
   if (value.length > 300 || !/^https?:\/\/[^/?#@\s]+\/?$/i.test(value)) return undefined;
@@ -117,7 +127,14 @@ export function parseCap(value: number, label: string): number {
   return value;
 }
 
-/** Whether a verified payload has every claim, each well-formed: anything else is an invalid token. */
+/**
+ * Whether a verified payload has every claim, each well-formed: anything else is an invalid
+ * token. The minter may be the attacker (a role allowed to sign can sign any claims), so
+ * every rule holds here and not only in `Tokens.mint`:
+ * - times (DESIGN, Token times): `iat <= nbf < exp` and `exp - min(iat, nbf) <= 24 h`, so a
+ *   token cannot be dated after it becomes valid (the kill switch compares `iat`);
+ * - origins: canonical, at most 32, at least one unless `native` is exactly `true`.
+ */
 export function isTokenClaims(
   payload: Record<string, unknown>,
 ): payload is Record<string, unknown> & TokenClaims {
@@ -134,8 +151,9 @@ export function isTokenClaims(
     isNamespace(p.sub) &&
     typeof p.key === 'string' &&
     isSecretName(p.key) &&
+    (p.native === undefined || p.native === true) &&
     Array.isArray(p.origins) &&
-    p.origins.length >= 1 &&
+    p.origins.length >= (p.native === true ? 0 : 1) &&
     p.origins.length <= MAX_ORIGINS &&
     p.origins.every((o) => typeof o === 'string' && normalizeOrigin(o) === o) &&
     int(p.rps) &&
@@ -146,8 +164,9 @@ export function isTokenClaims(
     time(p.iat) &&
     time(p.nbf) &&
     time(p.exp) &&
+    (p.iat as number) <= (p.nbf as number) &&
     (p.exp as number) > (p.nbf as number) &&
-    (p.exp as number) - (p.iat as number) <= MAX_TTL_SECONDS &&
+    (p.exp as number) - Math.min(p.iat as number, p.nbf as number) <= MAX_TTL_SECONDS &&
     (p.tags === undefined || isTags(p.tags))
   );
 }

@@ -3,8 +3,10 @@
  * (so `dynamodb:LeadingKeys` confines them per namespace, and a grant may mint tokens
  * without being able to write the namespace's secrets):
  * - `TK#<id>` a minted token's record (claims and the token's digest, never the token
- *   string) and its spend counter: the proxy's `ADD spent :cost`, conditional on the
- *   digest and on `spent <= cap - cost`, is also its proof that the token was minted here;
+ *   string), its spend counter and `killedAt` (0 as minted; the kill switch's epoch once it
+ *   marked the record): the proxy's `ADD spent :cost`, conditional on the digest, on
+ *   `killedAt = 0` and on `spent <= cap - cost`, is also its proof that the token was
+ *   minted here and outlived every kill switch;
  * - `RV#head` the revocation head: `version` (ADD 1 on every change), `notBefore`;
  * - `RV#t#<id>` a revoked token id, with `exp`.
  * Entries carry `expiresAt` (epoch seconds) for a table TTL to reap after expiry.
@@ -44,6 +46,8 @@ export interface DynamoDbTokenStoreOptions {
 
 const num = (n: number): AttributeValue => ({ N: String(n) });
 const str = (s: string): AttributeValue => ({ S: s });
+/** Token records a kill switch marks at once: a namespace may hold a day of CI tokens. */
+const MARK_CONCURRENCY = 16;
 
 export class DynamoDbTokenStore implements TokenStore {
   readonly kind = 'dynamodb' as const;
@@ -81,6 +85,8 @@ export class DynamoDbTokenStore implements TokenStore {
             exp: num(r.exp),
             tags: { M: Object.fromEntries(Object.entries(r.tags).map(([k, v]) => [k, str(v)])) },
             actor: str(r.actor),
+            ...(r.allowNoOrigin ? { allowNoOrigin: { BOOL: true } } : {}),
+            killedAt: num(0),
             expiresAt: num(r.exp + 86400),
           },
           ConditionExpression: 'attribute_not_exists(pk)',
@@ -111,7 +117,9 @@ export class DynamoDbTokenStore implements TokenStore {
         exp: Number(i.exp?.N ?? 0),
         tags: Object.fromEntries(Object.entries(i.tags?.M ?? {}).map(([k, v]) => [k, v.S ?? ''])),
         actor: i.actor?.S ?? '',
-        revoked: state.revoked.has(id) || iat < state.notBefore,
+        allowNoOrigin: i.allowNoOrigin?.BOOL === true,
+        // Marked by a kill switch, or from before the mark existed (no killedAt): void.
+        revoked: state.revoked.has(id) || iat < state.notBefore || i.killedAt?.N !== '0',
         spent: Number(i.spent?.N ?? 0),
       };
     });
@@ -140,7 +148,10 @@ export class DynamoDbTokenStore implements TokenStore {
   }
 
   async killSwitch(namespace: string, notBefore: number): Promise<number> {
-    // The epoch only moves forward: set it when larger, always bump the version.
+    // The epoch only moves forward: set it when larger, always bump the version. Then mark
+    // every record that exists by now (a strongly consistent Query after the head is written):
+    // one minted before the epoch moved is found, whatever its iat; one minted after read
+    // the new epoch, unless it is being written right now, and then it is marked too.
     try {
       await this.#send('UpdateItem', namespace, () =>
         this.#client.send(
@@ -157,7 +168,9 @@ export class DynamoDbTokenStore implements TokenStore {
       if (!isConditionFailed(error)) throw error;
       await this.#bump(namespace);
     }
-    return (await this.revocationVersion(namespace)).notBefore;
+    const epoch = (await this.revocationVersion(namespace)).notBefore;
+    await this.#markRecords(namespace, epoch);
+    return epoch;
   }
 
   async revocationVersion(namespace: string) {
@@ -204,13 +217,20 @@ export class DynamoDbTokenStore implements TokenStore {
             // namespace cannot have written it (dynamodb:LeadingKeys), whatever it can sign.
             Key: { pk: str(tokenPartition(namespace)), sk: str(`${TOKEN_PREFIX_SK}${id}`) },
             // Conditions cannot add, so `spent + cost <= cap` is written `spent <= cap - cost`.
-            // `digest = :d` is false on a missing item, so no item is ever created here.
+            // `digest = :d` is false on a missing item, so no item is ever created here;
+            // `killedAt = :zero` is false on a marked record and on one from before the mark.
             UpdateExpression: 'ADD spent :c',
-            ConditionExpression: 'digest = :d AND spent <= :max',
-            ExpressionAttributeValues: { ':c': num(cost), ':d': str(digest), ':max': num(cap - cost) },
+            ConditionExpression: 'digest = :d AND killedAt = :zero AND spent <= :max',
+            ExpressionAttributeValues: {
+              ':c': num(cost),
+              ':d': str(digest),
+              ':zero': num(0),
+              ':max': num(cap - cost),
+            },
             ReturnValues: 'UPDATED_NEW',
-            // The refusal carries the item as it was: absent or another digest is an unknown
-            // token (401), otherwise the cap is reached (402). No second read.
+            // The refusal carries the item as it was: absent, another digest or no killedAt (from
+            // before the mark) is an unknown token, a marked one is revoked (401 both),
+            // otherwise the cap is reached (402). No second read.
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         ),
@@ -219,13 +239,44 @@ export class DynamoDbTokenStore implements TokenStore {
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
       const old = (error as { Item?: Item }).Item;
-      if (old?.digest?.S !== digest) return { ok: false, reason: 'unknown-token' };
+      if (old?.digest?.S !== digest || old.killedAt?.N === undefined)
+        return { ok: false, reason: 'unknown-token' };
+      if (old.killedAt.N !== '0') return { ok: false, reason: 'revoked' };
       return { ok: false, reason: 'spend-cap', spent: Number(old.spent?.N ?? 0) };
     }
   }
 
   async close(): Promise<void> {
     if (this.#ownsClient) this.#client.destroy();
+  }
+
+  /** Set `killedAt` to `epoch` on every unmarked token record of the namespace. */
+  async #markRecords(namespace: string, epoch: number): Promise<void> {
+    const keys = (await this.#query(namespace, TOKEN_PREFIX_SK, { unmarkedKeysOnly: true })).map(
+      (item) => item.sk?.S ?? '',
+    );
+    for (let at = 0; at < keys.length; at += MARK_CONCURRENCY) {
+      await Promise.all(
+        keys.slice(at, at + MARK_CONCURRENCY).map(async (sk) => {
+          try {
+            await this.#send('UpdateItem', namespace, () =>
+              this.#client.send(
+                new UpdateItemCommand({
+                  TableName: this.#table,
+                  Key: { pk: str(tokenPartition(namespace)), sk: str(sk) },
+                  UpdateExpression: 'SET killedAt = :epoch',
+                  // Never creates an item (one reaped meanwhile stays gone).
+                  ConditionExpression: 'killedAt = :zero',
+                  ExpressionAttributeValues: { ':epoch': num(epoch), ':zero': num(0) },
+                }),
+              ),
+            );
+          } catch (error) {
+            if (!isConditionFailed(error)) throw error;
+          }
+        }),
+      );
+    }
   }
 
   async #bump(namespace: string): Promise<void> {
@@ -241,7 +292,15 @@ export class DynamoDbTokenStore implements TokenStore {
     );
   }
 
-  async #query(namespace: string, prefix: string): Promise<Item[]> {
+  /**
+   * Every item of the namespace's partition under `prefix`; with `unmarkedKeysOnly`, only the
+   * keys of the items whose `killedAt` is 0 (the token records a kill switch has to mark).
+   */
+  async #query(
+    namespace: string,
+    prefix: string,
+    { unmarkedKeysOnly = false }: { unmarkedKeysOnly?: boolean } = {},
+  ): Promise<Item[]> {
     const items: Item[] = [];
     let start: Item | undefined;
     do {
@@ -249,7 +308,14 @@ export class DynamoDbTokenStore implements TokenStore {
         TableName: this.#table,
         KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
         ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
-        ExpressionAttributeValues: { ':pk': str(tokenPartition(namespace)), ':prefix': str(prefix) },
+        ExpressionAttributeValues: {
+          ':pk': str(tokenPartition(namespace)),
+          ':prefix': str(prefix),
+          ...(unmarkedKeysOnly ? { ':zero': num(0) } : {}),
+        },
+        ...(unmarkedKeysOnly
+          ? { FilterExpression: 'killedAt = :zero', ProjectionExpression: '#pk, #sk' }
+          : {}),
         ConsistentRead: true,
         ...(start === undefined ? {} : { ExclusiveStartKey: start }),
       });

@@ -3,7 +3,10 @@
  * process opens its own connection; WAL lets them read while one writes. The spend
  * reservation is one conditional `UPDATE` of the token's row (`… WHERE digest = ? AND
  * spent + cost <= cap`), atomic under SQLite's write lock, so caps are exact across
- * processes and a token without its row is refused by the same statement.
+ * processes and a token without its row is refused by the same statement. A row validates
+ * a token only while `killed_at = 0`, as minting writes it: the kill switch sets it to its
+ * epoch on every row of the namespace in the transaction that moves the epoch, and rows
+ * from before the column hold -1 (fail closed: those tokens must be minted again).
  *
  * node:sqlite is synchronous: a write waits for the lock on the event loop. The busy
  * timeout is short (the proxy fails closed rather than stall every request behind it).
@@ -19,6 +22,7 @@ CREATE TABLE IF NOT EXISTS tokens (
   rps INTEGER NOT NULL, burst INTEGER NOT NULL, spend INTEGER NOT NULL, cost INTEGER NOT NULL,
   iat INTEGER NOT NULL, exp INTEGER NOT NULL, tags TEXT NOT NULL, actor TEXT NOT NULL,
   digest TEXT NOT NULL DEFAULT '', spent INTEGER NOT NULL DEFAULT 0,
+  allow_no_origin INTEGER NOT NULL DEFAULT 0, killed_at INTEGER NOT NULL DEFAULT -1,
   PRIMARY KEY (namespace, id)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS token_revocations (
@@ -30,6 +34,14 @@ CREATE TABLE IF NOT EXISTS token_heads (
 `;
 
 type Row = Record<string, SQLInputValue>;
+
+/** Columns added to `tokens` since its first version, in order (see #migrate). */
+const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
+  ['digest', "TEXT NOT NULL DEFAULT ''"],
+  ['spent', 'INTEGER NOT NULL DEFAULT 0'],
+  ['allow_no_origin', 'INTEGER NOT NULL DEFAULT 0'],
+  ['killed_at', 'INTEGER NOT NULL DEFAULT -1'],
+];
 
 const RESERVED: SpendResult = Object.freeze({ ok: true });
 
@@ -48,12 +60,12 @@ export class SqliteTokenStore implements TokenStore {
     );
     this.#db.exec(SCHEMA);
     this.#migrate();
-    // Add to the counter only on the token's own row and only while it stays within the cap.
+    // Add to the counter only on the token's own row, unmarked, and only while it stays within the cap.
     this.#reserve = this.#db.prepare(
-      'UPDATE tokens SET spent = spent + ?1 WHERE namespace = ?2 AND id = ?3 AND digest = ?4 AND spent + ?1 <= ?5',
+      'UPDATE tokens SET spent = spent + ?1 WHERE namespace = ?2 AND id = ?3 AND digest = ?4 AND killed_at = 0 AND spent + ?1 <= ?5',
     );
     this.#spentOf = this.#db.prepare(
-      'SELECT spent FROM tokens WHERE namespace = ? AND id = ? AND digest = ?',
+      'SELECT spent, killed_at FROM tokens WHERE namespace = ? AND id = ? AND digest = ?',
     );
     this.#head = this.#db.prepare('SELECT version, not_before FROM token_heads WHERE namespace = ?');
   }
@@ -62,8 +74,8 @@ export class SqliteTokenStore implements TokenStore {
     this.#run(() =>
       this.#db
         .prepare(
-          `INSERT INTO tokens (namespace, id, digest, key, origins, rps, burst, spend, cost, iat, exp, tags, actor)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO tokens (namespace, id, digest, key, origins, rps, burst, spend, cost, iat, exp, tags, actor, allow_no_origin, killed_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
         )
         .run(
           r.namespace,
@@ -79,6 +91,7 @@ export class SqliteTokenStore implements TokenStore {
           r.exp,
           JSON.stringify(r.tags),
           r.actor,
+          r.allowNoOrigin ? 1 : 0,
         ),
     );
   }
@@ -87,7 +100,7 @@ export class SqliteTokenStore implements TokenStore {
     const rows = this.#run(() =>
       this.#db
         .prepare(
-          `SELECT t.*, r.id IS NOT NULL AS revoked FROM tokens t
+          `SELECT t.*, (r.id IS NOT NULL OR t.killed_at != 0) AS revoked FROM tokens t
            LEFT JOIN token_revocations r ON r.namespace = t.namespace AND r.id = t.id
            WHERE t.namespace = ? ORDER BY t.iat, t.id`,
         )
@@ -107,6 +120,7 @@ export class SqliteTokenStore implements TokenStore {
       exp: Number(row.exp),
       tags: JSON.parse(String(row.tags)) as Record<string, string>,
       actor: String(row.actor),
+      allowNoOrigin: Number(row.allow_no_origin) === 1,
       revoked: Number(row.revoked) === 1,
       spent: Number(row.spent),
     }));
@@ -123,9 +137,15 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async killSwitch(namespace: string, notBefore: number): Promise<number> {
+    // One write transaction: a mint that commits before it is marked; one that commits after
+    // read the new epoch (Tokens.mint reads it first) or is dated before it and void by it.
     return this.#transaction(() => {
       this.#bump(namespace, notBefore);
-      return Number((this.#head.get(namespace) as Row).not_before);
+      const epoch = Number((this.#head.get(namespace) as Row).not_before);
+      this.#db
+        .prepare('UPDATE tokens SET killed_at = ? WHERE namespace = ? AND killed_at = 0')
+        .run(epoch, namespace);
+      return epoch;
     });
   }
 
@@ -163,6 +183,9 @@ export class SqliteTokenStore implements TokenStore {
     // Refused: only now tell "no such token here" from "cap reached" (the refusal path alone reads twice).
     const current = this.#run(() => this.#spentOf.get(namespace, id, digest)) as Row | undefined;
     if (current === undefined) return { ok: false, reason: 'unknown-token' };
+    const killedAt = Number(current.killed_at);
+    if (killedAt < 0) return { ok: false, reason: 'unknown-token' };
+    if (killedAt > 0) return { ok: false, reason: 'revoked' };
     return { ok: false, reason: 'spend-cap', spent: Number(current.spent) };
   }
 
@@ -171,17 +194,21 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   /**
-   * Vault files from before token records carried `digest` and `spent`: add the columns.
-   * Rows without a digest never validate a token (those tokens must be minted again).
+   * Vault files from before token records carried these columns: add them. Rows without a
+   * digest, or from before `killed_at` (-1), never validate a token: an earlier kill switch
+   * did not mark them, so whether one outlived it cannot be told (those tokens must be
+   * minted again). Rows from before `allow_no_origin` were minted without it.
    */
   #migrate(): void {
-    const hasDigest = () =>
-      (this.#db.prepare('PRAGMA table_info(tokens)').all() as Row[]).some((c) => c.name === 'digest');
-    if (hasDigest()) return;
+    const missing = () => {
+      const present = new Set(
+        (this.#db.prepare('PRAGMA table_info(tokens)').all() as Row[]).map((c) => String(c.name)),
+      );
+      return ADDED_COLUMNS.filter(([name]) => !present.has(name));
+    };
+    if (missing().length === 0) return;
     this.#transaction(() => {
-      if (hasDigest()) return;
-      this.#db.exec(`ALTER TABLE tokens ADD COLUMN digest TEXT NOT NULL DEFAULT '';
-        ALTER TABLE tokens ADD COLUMN spent INTEGER NOT NULL DEFAULT 0;`);
+      for (const [name, type] of missing()) this.#db.exec(`ALTER TABLE tokens ADD COLUMN ${name} ${type}`);
     });
   }
 

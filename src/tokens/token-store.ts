@@ -12,6 +12,12 @@
  * every request) is a conditional write on the record, which succeeds only if a record
  * with the token's digest exists in the token's own namespace. No record, no request:
  * a signing key alone cannot make a token (SECURITY.md, docs/tokens.md).
+ *
+ * The kill switch compares the record's own creation time (DESIGN, Token times) without
+ * trusting any clock or claim: it marks every record that exists when it runs, and the
+ * spend reservation refuses a marked record. The epoch (`notBefore`) alone compares `iat`,
+ * which the minter chooses: a token dated ahead (a fast clock, or a hostile minter) would
+ * outlive it.
  */
 
 /** What is kept about a minted token: its claims, never the token string. */
@@ -31,6 +37,8 @@ export interface TokenRecord {
   exp: number;
   tags: Record<string, string>;
   actor: string;
+  /** Minted with `--allow-no-origin` (claim `native`); false for records from before it existed. */
+  allowNoOrigin: boolean;
 }
 
 export interface RevocationState {
@@ -43,24 +51,30 @@ export interface RevocationState {
 }
 
 /**
- * A reservation: made, refused at the cap, or refused because no record in the namespace
- * has this id and digest (a token nobody minted there: the proxy answers 401). A made one
+ * A reservation: made, refused at the cap, refused because no record in the namespace has
+ * this id and digest (a token nobody minted there), or refused because a kill switch marked
+ * the record (the proxy answers 401 to both). A made one
  * carries the new total only where the store returns it with the write (DynamoDB): SQLite
  * would need a RETURNING clause, and its temporary table, on every proxied request.
  */
 export type SpendResult =
   | { ok: true; spent?: number }
   | { ok: false; reason: 'spend-cap'; spent: number }
-  | { ok: false; reason: 'unknown-token' };
+  | { ok: false; reason: 'unknown-token' }
+  | { ok: false; reason: 'revoked' };
 
 export interface TokenStore {
   readonly kind: 'sqlite' | 'dynamodb';
   putToken(record: TokenRecord): Promise<void>;
-  /** Every recorded token of the namespace, with whether it is revoked. */
+  /** Every recorded token of the namespace, with whether it is revoked (by id, epoch or mark). */
   listTokens(namespace: string): Promise<(TokenRecord & { revoked: boolean; spent: number })[]>;
   /** Revoke ids (idempotent), then bump the namespace version. `exp` lets entries expire. */
   revoke(namespace: string, entries: readonly { id: string; exp: number }[]): Promise<void>;
-  /** Void every token issued before `notBefore` (seconds); never moves the epoch backwards. */
+  /**
+   * Void every token issued before `notBefore` (seconds; the epoch never moves backwards),
+   * then mark every token record of the namespace that exists by then, whatever its `iat`:
+   * a marked record validates no request again. Returns the epoch in force.
+   */
   killSwitch(namespace: string, notBefore: number): Promise<number>;
   /** The head only: cheap, polled often. */
   revocationVersion(namespace: string): Promise<{ version: number; notBefore: number }>;
@@ -68,8 +82,8 @@ export interface TokenStore {
   revocationState(namespace: string): Promise<RevocationState>;
   /**
    * Reserve `cost` against `cap` on the record of token `id` in `namespace`, atomically and
-   * in one store operation: succeeds only if that record exists, carries `digest`, and
-   * spent + cost <= cap. The counter lives on the record and expires with it. An adapter
+   * in one store operation: succeeds only if that record exists, carries `digest`, is not
+   * marked by a kill switch, and spent + cost <= cap. The counter lives on the record and expires with it. An adapter
    * whose store is synchronous (SQLite) answers, or throws, at once rather than through a
    * promise: it runs on every proxied request.
    */

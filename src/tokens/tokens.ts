@@ -16,7 +16,13 @@ import { TOKEN_TYP } from './verifier.js';
 
 export interface MintInput {
   key: string;
+  /** The web apps' origins; may be empty only with `allowNoOrigin`. */
   origins: readonly string[];
+  /**
+   * `--allow-no-origin`: the token may also be used by clients that send no `Origin` (native
+   * apps), relying on its caps; it is still refused from any origin not in `origins`.
+   */
+  allowNoOrigin?: boolean;
   ttlSeconds: number;
   rps: number;
   burst?: number;
@@ -37,6 +43,7 @@ export interface TokenListEntry {
   id: string;
   key: string;
   origins: string[];
+  allowNoOrigin: boolean;
   rps: number;
   burst: number;
   spend: number;
@@ -80,10 +87,17 @@ export class Tokens {
   /** Mint a token for the provider key `input.key`, which must have a pinned upstream. */
   async mint(input: MintInput): Promise<MintedToken> {
     assertSecretName(input.key);
-    if (input.origins.length === 0 || input.origins.length > MAX_ORIGINS) {
-      throw new EggError('ERR_USAGE', `give 1 to ${MAX_ORIGINS} --origin values`, {
-        hint: 'the origins of the web apps allowed to use the token, e.g. --origin https://app.example.com',
-      });
+    const allowNoOrigin = input.allowNoOrigin === true;
+    if ((input.origins.length === 0 && !allowNoOrigin) || input.origins.length > MAX_ORIGINS) {
+      throw new EggError(
+        'ERR_USAGE',
+        input.origins.length === 0
+          ? `give 1 to ${MAX_ORIGINS} --origin values, or --allow-no-origin for a native app`
+          : `give at most ${MAX_ORIGINS} --origin values`,
+        {
+          hint: 'the origins of the web apps allowed to use the token, e.g. --origin https://app.example.com; --allow-no-origin lets clients that send no Origin (native apps) use it too',
+        },
+      );
     }
     const origins = [...new Set(input.origins.map((o) => parseOrigin(o)))];
     const rps = parseCap(input.rps, '--rps');
@@ -116,6 +130,7 @@ export class Tokens {
       sub: this.namespace,
       key: input.key,
       origins,
+      ...(allowNoOrigin ? { native: true as const } : {}),
       rps,
       burst,
       spend,
@@ -145,8 +160,22 @@ export class Tokens {
       exp: claims.exp,
       tags: claims.tags ?? {},
       actor: this.#actor,
+      allowNoOrigin,
     });
     await this.#audit('token.mint', [claims.jti]);
+    // A kill switch between the epoch read above and the record's write did not mark the
+    // record (it was not there yet), and a minting clock running ahead may have dated the
+    // token after the new epoch: it would outlive the kill switch. The token string has left
+    // no process yet, so dropping it is enough. A kill switch after this read marks the record.
+    if ((await this.#tokens.revocationVersion(this.namespace)).notBefore !== notBefore) {
+      throw new EggError(
+        'ERR_CONFLICT',
+        'egg killswitch ran while this token was being minted, so it was discarded',
+        {
+          hint: 'mint it again',
+        },
+      );
+    }
     return { token, id: claims.jti, expiresAt: new Date(claims.exp * 1000).toISOString(), claims };
   }
 
@@ -159,6 +188,7 @@ export class Tokens {
       id: r.id,
       key: r.key,
       origins: r.origins,
+      allowNoOrigin: r.allowNoOrigin,
       rps: r.rps,
       burst: r.burst,
       spend: r.spend,
@@ -202,7 +232,12 @@ export class Tokens {
     return { revoked: chosen, unknown: ids.filter((id) => !byId.has(id)) };
   }
 
-  /** The kill switch: every token of the namespace issued up to now is void. */
+  /**
+   * The kill switch: every token of the namespace issued up to now is void, by its `iat`
+   * (the epoch) and by its record (every record that exists now is marked), so a token dated
+   * ahead of the minter's clock does not outlive it. A token being minted at this very
+   * moment may be void too: mint it again.
+   */
   async killSwitch(): Promise<{ notBefore: string }> {
     // +1: a token minted in this very second (iat == now) is void too.
     const epoch = await this.#tokens.killSwitch(this.namespace, Math.floor(this.#clock() / 1000) + 1);

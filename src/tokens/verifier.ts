@@ -3,10 +3,14 @@
  * with EdDSA as the only algorithm, our `typ`, the one trusted `kid`, at most 30 s of
  * clock skew (DESIGN, Host-bound tokens), then every claim's shape.
  *
+ * The time rules that need the clock live here (claims.ts keeps the pure ones): `exp` not
+ * past and `nbf` and `iat` at most 30 s ahead (DESIGN, Token times: `iat <= now + 30 s`).
+ *
  * A verified token string is remembered (bounded), so a busy client costs one Ed25519
- * verification, not one per request: only the exact same string hits, its times are still
- * checked on every use (an expired one is dropped), and revocation is not this module's
- * business (revocation.ts in the proxy checks it on every request).
+ * verification, not one per request: only the exact same string hits, and every time rule
+ * is checked again on every use (`timeVerdict`), so a verdict cached under one clock never
+ * answers for another (an expired one is dropped). Revocation is not this module's
+ * business (revocation.ts and the spend reservation in the proxy check it on every request).
  */
 import type { KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
@@ -26,6 +30,7 @@ export type Verdict = { ok: true; claims: TokenClaims; digest: string } | { ok: 
 interface Verified {
   token: string;
   verdict: Verdict & { ok: true };
+  iat: number;
   nbf: number;
   exp: number;
 }
@@ -104,6 +109,7 @@ export class TokenVerifier {
     const verified: Verified = {
       token,
       verdict: Object.freeze({ ok: true, claims, digest: tokenDigest(token) } as const),
+      iat: claims.iat,
       nbf: claims.nbf,
       exp: claims.exp,
     };
@@ -120,10 +126,13 @@ export class TokenVerifier {
 const EXPIRED: Verdict = Object.freeze({ ok: false, reason: 'expired' });
 const NOT_YET_VALID: Verdict = Object.freeze({ ok: false, reason: 'not-yet-valid' });
 
-function timeVerdict({ verdict, nbf, exp }: Verified, now: number): Verdict {
+function timeVerdict({ verdict, iat, nbf, exp }: Verified, now: number): Verdict {
   // The same rules as jose's: expired once exp <= now - tolerance; early while nbf > now + tolerance.
   if (exp <= now - CLOCK_TOLERANCE_SECONDS) return EXPIRED;
   if (nbf > now + CLOCK_TOLERANCE_SECONDS) return NOT_YET_VALID;
+  // jose checks iat only with maxTokenAge. claims.ts already holds iat <= nbf, so this follows
+  // from the line above; it stays as the contract's own rule (a token is never dated ahead).
+  if (iat > now + CLOCK_TOLERANCE_SECONDS) return NOT_YET_VALID;
   return verdict;
 }
 
@@ -135,6 +144,7 @@ function pick(p: TokenClaims): TokenClaims {
     sub: p.sub,
     key: p.key,
     origins: [...p.origins],
+    ...(p.native === true ? { native: true as const } : {}),
     rps: p.rps,
     burst: p.burst,
     spend: p.spend,

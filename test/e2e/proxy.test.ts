@@ -168,16 +168,16 @@ describe('egg tokens and egg proxy serve (built CLI, local vault)', () => {
     const start = performance.now();
     let status = 0;
     while (performance.now() - start < 2000 && status !== 401)
-      status = (await send(proxy.url, { token })).status;
+      status = (await send(proxy.url, { token, headers: { origin: ORIGIN } })).status;
     expect(status).toBe(401);
     expect(performance.now() - start).toBeLessThan(1000);
-    expect((await send(proxy.url, { token: second })).status).toBe(200);
+    expect((await send(proxy.url, { token: second, headers: { origin: ORIGIN } })).status).toBe(200);
 
     expect(run(['killswitch']).code).toBe(0);
     const killStart = performance.now();
     status = 0;
     while (performance.now() - killStart < 2000 && status !== 401)
-      status = (await send(proxy.url, { token: second })).status;
+      status = (await send(proxy.url, { token: second, headers: { origin: ORIGIN } })).status;
     expect(performance.now() - killStart).toBeLessThan(1000);
 
     const lines = proxy
@@ -185,7 +185,9 @@ describe('egg tokens and egg proxy serve (built CLI, local vault)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.length).toBeGreaterThan(4);
+    // At least the four answered before `egg killswitch` ran (the log is flushed every 20 ms; the
+    // kill switch's own 401s may still be in the buffer).
+    expect(lines.length).toBeGreaterThanOrEqual(4);
     outputs.push(proxy.stdout(), proxy.stderr());
   });
 
@@ -205,7 +207,9 @@ describe('egg tokens and egg proxy serve (built CLI, local vault)', () => {
     const proxies = await Promise.all([serve(env), serve(env), serve(env)]);
     try {
       const results = await Promise.all(
-        Array.from({ length: 120 }, (_, i) => send(proxies[i % 3]!.url, { token })),
+        Array.from({ length: 120 }, (_, i) =>
+          send(proxies[i % 3]!.url, { token, headers: { origin: ORIGIN } }),
+        ),
       );
       expect(results.filter((r) => r.status === 200)).toHaveLength(40);
       expect(results.filter((r) => r.status === 402)).toHaveLength(80);

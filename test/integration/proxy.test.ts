@@ -393,6 +393,7 @@ describe('egg proxy on the local vault', () => {
     const { token, id } = await world.tokens.mint({
       key: KEY_NAME,
       origins: [APP_ORIGIN],
+      allowNoOrigin: true,
       ttlSeconds: 60,
       rps: 100,
       spend: 100,
@@ -466,6 +467,7 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
       const { token, id } = await world.tokens.mint({
         key: KEY_NAME,
         origins: [APP_ORIGIN],
+        allowNoOrigin: true,
         ttlSeconds: 600,
         rps: 1000,
         burst: 1000,
@@ -527,6 +529,7 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
       const { token, id } = await crossing.mint({
         key: KEY_NAME,
         origins: [APP_ORIGIN],
+        allowNoOrigin: true,
         ttlSeconds: 600,
         rps: 100,
         spend: 100,
@@ -542,6 +545,7 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
       const { token, claims } = await world.tokens.mint({
         key: KEY_NAME,
         origins: [APP_ORIGIN],
+        allowNoOrigin: true,
         ttlSeconds: 600,
         rps: 100,
         spend: 100,
@@ -624,6 +628,7 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
       const { token, id } = await world.tokens.mint({
         key: KEY_NAME,
         origins: [APP_ORIGIN],
+        allowNoOrigin: true,
         ttlSeconds: 600,
         rps: 1000,
         burst: 1000,

@@ -9,9 +9,12 @@ import { KmsSigner } from '../../src/tokens/kms-signer.js';
 import { TokenVerifier } from '../../src/tokens/verifier.js';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
 import { type FakeKms, startFakeKmsSigner } from '../support/proxy-fake-kms.js';
+import { claimsAt, mintHostile } from '../support/hostile-minter.js';
 import {
+  APP_ORIGIN,
   createWorld,
   KEY_NAME,
+  NAMESPACE,
   type ProxyWorld,
   startTestProxy,
   type TestProxy,
@@ -53,6 +56,33 @@ describe('tokens signed with a KMS Ed25519 key', () => {
     expect(res.status).toBe(200);
     expect(upstream.requests.at(-1)?.headers.authorization).toBe('Bearer sk-kms-test');
     expect((await send(proxy.url, { token: second })).status).toBe(200);
+  });
+
+  it('refuses a KMS-signed token dated a year ahead, and voids one recorded before the kill switch', async () => {
+    const store = await world.openTokenStore();
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      // Signed by kms:Sign and recorded, as a role allowed both could: only the time rules refuse it.
+      const ahead = await mintHostile(
+        signer,
+        store,
+        claimsAt(now, { iat: now + 365 * 86400 }, NAMESPACE, KEY_NAME),
+      );
+      // Dated 25 s ahead (within the skew) and valid: only the kill switch's mark voids it.
+      const skewed = await mintHostile(
+        signer,
+        store,
+        claimsAt(now + 25, { origins: [APP_ORIGIN], native: true }, NAMESPACE, KEY_NAME),
+      );
+      const before = upstream.requests.length;
+      expect((await send(proxy.url, { token: ahead, headers: { origin: APP_ORIGIN } })).status).toBe(401);
+      expect((await send(proxy.url, { token: skewed })).status).toBe(200);
+      await world.tokens.killSwitch();
+      expect((await send(proxy.url, { token: skewed })).status).toBe(401);
+      expect(upstream.requests.length).toBe(before + 1);
+    } finally {
+      await store.close();
+    }
   });
 
   it('names the fix when the signing key is not an Ed25519 key', async () => {

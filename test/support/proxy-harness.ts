@@ -79,6 +79,11 @@ export interface ProxyWorld {
   /** Opens another connection to the token store (another "process"). */
   openTokenStore(): Promise<TokenStore>;
   newVault(namespace: string): Vault;
+  /**
+   * Mint a token for KEY_NAME bound to APP_ORIGIN. Minted `allowNoOrigin` unless `over` says
+   * otherwise: most tests speak as a non-browser client and send no `Origin`; the origin tests
+   * (proxy-origin.test.ts) mint web-only tokens explicitly.
+   */
   mint(over?: Partial<MintInput>): Promise<string>;
   close(): Promise<void>;
 }
@@ -124,6 +129,7 @@ export async function createWorld(
         await tokens.mint({
           key: KEY_NAME,
           origins: [APP_ORIGIN],
+          allowNoOrigin: true,
           ttlSeconds: 600,
           rps: 1000,
           burst: 1000,

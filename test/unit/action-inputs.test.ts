@@ -328,8 +328,64 @@ describe('readInputs', () => {
       expect(mint('# none')).toBeUndefined();
     });
 
+    it('mints a token usable without Origin only when its spec says allow-no-origin=true', () => {
+      expect(
+        mint(
+          [
+            'NATIVE allow-no-origin=true rps=1 spend=1',
+            'BOTH origins=https://a.example allow-no-origin=true rps=1 spend=1',
+            'WEB origins=https://a.example allow-no-origin=false rps=1 spend=1',
+          ].join('\n'),
+        ),
+      ).toEqual([
+        { key: 'NATIVE', origins: [], allowNoOrigin: true, ttlSeconds: 3600, rps: 1, spend: 1 },
+        {
+          key: 'BOTH',
+          origins: ['https://a.example'],
+          allowNoOrigin: true,
+          ttlSeconds: 3600,
+          rps: 1,
+          spend: 1,
+        },
+        { key: 'WEB', origins: ['https://a.example'], ttlSeconds: 3600, rps: 1, spend: 1 },
+      ]);
+      expect(mint(JSON.stringify([{ key: 'K', 'allow-no-origin': true, rps: 1, spend: 1 }]))).toEqual([
+        { key: 'K', origins: [], allowNoOrigin: true, ttlSeconds: 3600, rps: 1, spend: 1 },
+      ]);
+    });
+
+    it.each<[string, string, string]>([
+      [
+        'no origins and no allow-no-origin',
+        'K rps=1 spend=1',
+        'input "mint-tokens" token 1 (K) needs origins; it takes 1 to 32 comma-separated origins such as origins=https://app.example.com,http://localhost:5173, or allow-no-origin=true for a native app that sends no Origin',
+      ],
+      [
+        'allow-no-origin=false and no origins',
+        'K allow-no-origin=false rps=1 spend=1',
+        'input "mint-tokens" token 1 (K) needs origins; it takes 1 to 32 comma-separated origins such as origins=https://app.example.com,http://localhost:5173, or allow-no-origin=true for a native app that sends no Origin',
+      ],
+      [
+        'allow-no-origin neither true nor false',
+        'K allow-no-origin=yes rps=1 spend=1',
+        'input "mint-tokens" token 1 (K) has allow-no-origin "yes"; it takes allow-no-origin=true or allow-no-origin=false',
+      ],
+      [
+        'allow-no-origin a number in JSON',
+        '[{"key":"K","allow-no-origin":1,"rps":1,"spend":1}]',
+        'input "mint-tokens" token 1 (K) has allow-no-origin "1"; it takes allow-no-origin=true or allow-no-origin=false',
+      ],
+      [
+        'the origin null',
+        'K origins=null allow-no-origin=true rps=1 spend=1',
+        'input "mint-tokens" token 1 (K) has the origin "null"; it takes origins written scheme://host[:port] exactly, e.g. https://app.example.com, with no path',
+      ],
+    ])('refuses %s', (_name, text, message) => {
+      expect(() => mint(text)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', message }));
+    });
+
     const ALLOWED =
-      'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1]`, or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost"}';
+      'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1] [allow-no-origin=true]`, or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost", "allow-no-origin"}';
     it.each<[string, string, string]>([
       [
         'a ttl longer than a job',

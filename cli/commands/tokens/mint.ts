@@ -6,18 +6,23 @@ import { EggCommand } from '../../base.js';
 export default class TokensMint extends EggCommand {
   static override summary = 'Mint a short-lived, origin-bound token for a provider key.';
   static override description =
-    'The key must have been stored with --upstream. The token works only through `egg proxy serve`, only from the given origins, within its rate and spend caps, until it expires or is revoked. It is printed once and never stored.';
+    'The key must have been stored with --upstream. The token works only through `egg proxy serve`, within its rate and spend caps, until it expires or is revoked, and only from the given origins: a request must carry an Origin header that is one of them (scheme and host compared ASCII case-insensitively, the port exactly). A token for a native app (which sends no Origin) needs --allow-no-origin; it relies on its caps, since any non-browser client can omit or forge Origin. It is printed once and never stored.';
   static override examples = [
     '<%= config.bin %> tokens mint --key OPENAI_KEY --origin https://app.example.com --ttl 1h --rps 5 --spend 1000',
     '<%= config.bin %> tokens mint --key OPENAI_KEY --origin https://a.example.com --origin http://localhost:5173 --ttl 15m --rps 2 --burst 10 --spend 500 --cost 5 --tag run=1234 --json',
+    '<%= config.bin %> tokens mint --key OPENAI_KEY --allow-no-origin --ttl 1h --rps 1 --spend 100',
   ];
   static override enableJsonFlag = true;
   static override flags = {
     key: Flags.string({ summary: 'The provider key (a secret stored with --upstream).', required: true }),
     origin: Flags.string({
-      summary: 'An allowed origin, scheme://host[:port]; repeat for more.',
-      required: true,
+      summary: 'An allowed origin, scheme://host[:port]; repeat for more. Required unless --allow-no-origin.',
       multiple: true,
+    }),
+    'allow-no-origin': Flags.boolean({
+      summary:
+        'Also accept requests with no Origin header (native apps); such use is bounded only by the caps.',
+      default: false,
     }),
     ttl: Flags.string({ summary: 'Lifetime: 90s, 15m, 1h (at most 24h).', default: '1h' }),
     rps: Flags.integer({ summary: 'Sustained requests per second (per proxy).', required: true, min: 1 }),
@@ -40,7 +45,8 @@ export default class TokensMint extends EggCommand {
     try {
       const minted = await tokens.mint({
         key: flags.key,
-        origins: flags.origin,
+        origins: flags.origin ?? [],
+        allowNoOrigin: flags['allow-no-origin'],
         ttlSeconds,
         rps: flags.rps,
         ...(flags.burst === undefined ? {} : { burst: flags.burst }),
