@@ -23,6 +23,8 @@ export interface EggConfig {
   region?: string;
   kmsKeyId?: string;
   signingKeyId?: string;
+  /** The KMS Ed25519 key that signs audit checkpoints (the rotator's); its public key checks them. */
+  anchorKeyId?: string;
   /** `egg login`: the OIDC issuer URL (discovery at `<issuer>/.well-known/openid-configuration`). */
   oidcIssuer?: string;
   /** `egg login`: the OAuth client id registered at the issuer for the device flow. */
@@ -45,6 +47,7 @@ export interface ConfigInput {
   region?: string | undefined;
   kmsKeyId?: string | undefined;
   signingKeyId?: string | undefined;
+  anchorKeyId?: string | undefined;
   oidcIssuer?: string | undefined;
   oidcClientId?: string | undefined;
   oidcScopes?: string | undefined;
@@ -58,6 +61,7 @@ const OPTIONAL_FIELDS = [
   'region',
   'kmsKeyId',
   'signingKeyId',
+  'anchorKeyId',
   'oidcIssuer',
   'oidcClientId',
   'oidcScopes',
@@ -79,6 +83,7 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
     region: env.EGG_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
     kmsKeyId: env.EGG_KMS_KEY_ID,
     signingKeyId: env.EGG_SIGNING_KEY_ID,
+    anchorKeyId: env.EGG_ANCHOR_KEY_ID,
     oidcIssuer: env.EGG_OIDC_ISSUER,
     oidcClientId: env.EGG_OIDC_CLIENT_ID,
     oidcScopes: env.EGG_OIDC_SCOPES,
