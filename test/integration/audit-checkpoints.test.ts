@@ -326,6 +326,63 @@ describe.each([
   });
 });
 
+describe('the rotator Lambda on DynamoDB Local', () => {
+  /** A read record as the table's stream carries it to the handler. */
+  const readEvent = (namespace: string, seq: number, names: string[]) => ({
+    Records: [
+      {
+        eventName: 'INSERT',
+        dynamodb: {
+          SequenceNumber: String(seq),
+          NewImage: {
+            pk: { S: auditPartition(namespace) },
+            action: { S: 'read' },
+            outcome: { S: 'ok' },
+            targets: { L: names.map((S) => ({ S })) },
+          },
+        },
+      },
+    ],
+  });
+
+  it('anchors each batch, and refuses to anchor a trail rewritten since, without failing the batch', async () => {
+    const backend = await openDynamo();
+    const namespace = fresh();
+    const logs: string[] = [];
+    const handler = createHandler({
+      openBackend: async () => backend,
+      openAnchor: async () => anchorSigner,
+      actor: 'rotator:test',
+      logger: {
+        debug: () => undefined,
+        info: (event, fields) => logs.push(`${event} ${JSON.stringify(fields)}`),
+        warn: (event, fields) => logs.push(`${event} ${JSON.stringify(fields)}`),
+      },
+    });
+    const vault = new Vault({ ...backend, namespace, actor: 'job:ci', rotation: 'deferred' });
+    await vault.set('A', Buffer.from('a'));
+    const first = await vault.pull(['A']); // 2, then the rotator's record 3
+    expect(await handler(readEvent(namespace, first.audit.seq, ['A']))).toEqual({ batchItemFailures: [] });
+    expect(await backend.store.readCheckpoints(namespace)).toMatchObject([{ seq: 3 }]);
+    expect(logs).toContain(`rotator.anchored ${JSON.stringify({ namespace, seq: 3 })}`);
+
+    // A writer of the trail rewrites record 4 after the next read; the rotator still rotates.
+    const second = await vault.pull(['A']);
+    const tampered = { ...(await vault.auditTrail()).at(-1), actor: 'job:someone-else' } as AuditRecord;
+    await backend.overwrite(namespace, [tampered]);
+    expect(await handler(readEvent(namespace, second.audit.seq, ['A']))).toEqual({ batchItemFailures: [] });
+    expect((await backend.store.getSecrets(namespace, ['A']))[0]?.gen).toBe(3);
+    expect(await backend.store.readCheckpoints(namespace)).toMatchObject([{ seq: 3 }]);
+    expect(logs.at(-1)).toBe(
+      `rotator.checkpoint-failed ${JSON.stringify({
+        namespace,
+        error: 'ERR_AUDIT_BROKEN',
+        reason: `refusing to anchor the audit trail of ${namespace}: record 4 was altered`,
+      })}`,
+    );
+  });
+});
+
 /** Poll `check` until it holds, or fail after `ms`. */
 async function eventually(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
