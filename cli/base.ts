@@ -56,13 +56,15 @@ export abstract class EggCommand extends Command {
   }
 
   /**
-   * The anchor key's signer for checkpoints: `EGG_HOME/anchor-key` (created on first use) or
-   * the KMS key `EGG_ANCHOR_KEY_ID`, with the credentials the vault uses. Close it when done.
+   * The anchor key's signer for `vault`'s checkpoints: `EGG_HOME/anchor-key`, or the KMS key
+   * `EGG_ANCHOR_KEY_ID`, with the credentials the vault uses. The local key is created only
+   * for a trail with no checkpoint yet: a new key over existing checkpoints would orphan them.
+   * Close it when done.
    */
-  protected async openAnchor(config: EggConfig): Promise<TokenSigner> {
+  protected async openAnchor(config: EggConfig, vault: Vault): Promise<TokenSigner> {
     const { openAnchorSigner } = await import('../src/rotator/anchor-key.js');
     const signer = await openAnchorSigner(config, {
-      create: true,
+      create: config.backend === 'local' && (await vault.checkpoints({ latest: true })).length === 0,
       logger: this.logger,
       credentials: config.backend === 'aws' ? await loginCredentials(config, this.logger) : undefined,
     });

@@ -44,7 +44,7 @@ Either way it anchors the audit trail: it signs a checkpoint of the newest recor
             '.',
         );
         if (!anchored) return { ...rotated, anchored: null };
-        const signer = await this.openAnchor(config);
+        const signer = await this.openAnchor(config, vault);
         try {
           const result = await vault.checkpoint(signer);
           if (result !== undefined)
@@ -68,7 +68,7 @@ Either way it anchors the audit trail: it signs a checkpoint of the newest recor
       await this.withVault(
         config,
         async (vault) => {
-          const anchor = anchored ? await this.openAnchor(config) : undefined;
+          const anchor = anchored ? await this.openAnchor(config, vault) : undefined;
           try {
             await follow({
               vault,

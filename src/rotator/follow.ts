@@ -10,7 +10,7 @@
  *
  * With an anchor key it also anchors the trail (src/vault/anchor.ts): after a pass that saw
  * new records it signs a checkpoint of the head, at most one per `checkpointGapMs`; one held
- * back by the gap is signed on a later poll, so the tail never stays unanchored for long.
+ * back by the gap is signed on a later poll, or when the follower stops.
  */
 import type { AuditCheckpoint } from '../stores/store.js';
 import type { CheckpointSigner } from '../vault/anchor.js';
@@ -45,7 +45,7 @@ export interface FollowOptions {
 
 export const DEFAULT_CHECKPOINT_GAP_MS = 1000;
 
-/** Follow until `signal` aborts; the pass under way finishes first. */
+/** Follow until `signal` aborts; the pass under way finishes first, then a last checkpoint. */
 export async function follow(options: FollowOptions): Promise<void> {
   const { vault, signal } = options;
   const namespace = vault.namespace;
@@ -89,6 +89,15 @@ export async function follow(options: FollowOptions): Promise<void> {
       }
     }
     await pause(options.intervalMs, signal);
+  }
+  // On the way out, anchor whatever the gap held back, so stopping leaves nothing unanchored.
+  if (options.anchor !== undefined && startupDone) {
+    try {
+      const result = await vault.checkpoint(options.anchor);
+      if (result?.created) options.onCheckpoint?.(result.checkpoint);
+    } catch (error) {
+      options.onError?.(error);
+    }
   }
 }
 

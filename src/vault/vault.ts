@@ -266,6 +266,11 @@ export class Vault {
     return this.#store.readAudit(this.namespace, options);
   }
 
+  /** The trail's signed checkpoints in `seq` order; with `latest`, only the newest. */
+  async checkpoints(options: { latest?: boolean } = {}): Promise<AuditCheckpoint[]> {
+    return this.#store.readCheckpoints(this.namespace, options);
+  }
+
   /**
    * Check the trail against its checkpoints (anchor.ts): the chain links, and no checkpoint
    * anchors a record that is gone or different. `anchorKey` is asked for only when there
@@ -304,7 +309,7 @@ export class Vault {
         'ERR_AUDIT_BROKEN',
         `refusing to anchor the audit trail of ${namespace}: its newest checkpoint (record ${last.seq}) is not signed by the anchor key ${key.kid}`,
         {
-          hint: 'restore the anchor key that signed it (EGG_HOME/anchor-key, or EGG_ANCHOR_KEY_ID on aws), or find out who wrote that checkpoint',
+          hint: 'restore the key that signed it from your backup of EGG_HOME/anchor-key (on aws: set EGG_ANCHOR_KEY_ID to it), or find out who wrote that checkpoint',
         },
       );
     const records = await this.#store.readAudit(namespace, {

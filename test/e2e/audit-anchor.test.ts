@@ -5,7 +5,7 @@
  * The attacker here edits `vault.db` directly, as any tool running as the same user can.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -195,6 +195,17 @@ describe('anchored audit trails on the embedded default', () => {
       stdout: 'The audit trail of acme/web is already anchored at its head, record 2.\n',
     });
     expect(verdict()).toMatchObject({ anchor: { seq: 2 }, unanchored: 0 });
+  });
+
+  it('never makes a new anchor key over a trail that has checkpoints', () => {
+    expect(run(['rotate']).code).toBe(0); // checkpoint at 3
+    rmSync(join(home, 'anchor-key'));
+    const result = run(['rotate']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `Error: there is no audit anchor key at ${join(home, 'anchor-key')} (restore it from your backup of EGG_HOME: without it the checkpoints cannot be checked).\n`,
+    );
+    expect(existsSync(join(home, 'anchor-key'))).toBe(false);
   });
 
   it('refuses to anchor a trail rewritten since its last checkpoint', () => {

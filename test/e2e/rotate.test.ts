@@ -107,7 +107,7 @@ describe('egg rotate', () => {
       expect(await exited).toBe(0);
     }
     outputs.push(stderr);
-    // The follower anchored what it rotated: nothing after its last checkpoint but its own record.
+    // The follower anchored everything up to its stop: it signs a last checkpoint on SIGTERM.
     const verify = run(['audit', 'verify', '--json']);
     expect(verify.code).toBe(0);
     const verdict = JSON.parse(verify.stdout) as { records: number; anchor: { seq: number } | null };

@@ -16,7 +16,7 @@ Locally the anchor key is EGG_HOME/anchor-key (created on first use; back it up 
     const config = this.eggConfig(flags);
     const ns = config.namespace;
     const result = await this.withVault(config, async (vault) => {
-      const signer = await this.openAnchor(config);
+      const signer = await this.openAnchor(config, vault);
       try {
         return await vault.checkpoint(signer);
       } finally {
