@@ -7,7 +7,8 @@ import { Command, Errors, Flags } from '@oclif/core';
 import { type ConfigInput, type EggConfig, resolveConfig } from '../src/config.js';
 import { EggError } from '../src/errors.js';
 import { jsonLogger, type Logger } from '../src/log.js';
-import { type OpenOptions, openVault } from '../src/open.js';
+import { loginCredentials, type OpenOptions, openVault } from '../src/open.js';
+import type { TokenSigner } from '../src/tokens/signer.js';
 import type { Vault } from '../src/vault/vault.js';
 
 const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_NAME', 'ERR_INVALID_NAMESPACE', 'ERR_INVALID_CONFIG']);
@@ -52,6 +53,26 @@ export abstract class EggCommand extends Command {
     } finally {
       await close();
     }
+  }
+
+  /**
+   * The anchor key's signer for `vault`'s checkpoints: `EGG_HOME/anchor-key`, or the KMS key
+   * `EGG_ANCHOR_KEY_ID`, with the credentials the vault uses. The local key is created only
+   * for a trail with no checkpoint yet: a new key over existing checkpoints would orphan them.
+   * Close it when done.
+   */
+  protected async openAnchor(config: EggConfig, vault: Vault): Promise<TokenSigner> {
+    const { openAnchorSigner } = await import('../src/rotator/anchor-key.js');
+    const signer = await openAnchorSigner(config, {
+      create: config.backend === 'local' && (await vault.checkpoints({ latest: true })).length === 0,
+      logger: this.logger,
+      credentials: config.backend === 'aws' ? await loginCredentials(config, this.logger) : undefined,
+    });
+    if (signer === undefined)
+      throw new EggError('ERR_INVALID_CONFIG', 'no anchor key is set to sign audit checkpoints with', {
+        hint: "set EGG_ANCHOR_KEY_ID to the stack's AnchorKeyArn output; only a role allowed kms:Sign on it (the rotator's) can sign",
+      });
+    return signer;
   }
 
   protected override async catch(

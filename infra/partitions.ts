@@ -4,17 +4,21 @@
  *   `<namespace>`         `S#<name>` secrets, `K#namespace` the namespace KEK
  *   `audit#<namespace>`   `A#<seq>` audit records
  *   `tokens#<namespace>`  `TK#<id>` token records, `RV#head`, `RV#t#<id>` revocations
- * A namespace never contains `#` (src/names.ts), so the three never collide, and IAM's
+ *   `anchor#<namespace>`  `C#<seq>` signed audit checkpoints (only the rotator writes here)
+ * A namespace never contains `#` (src/names.ts), so the four never collide, and IAM's
  * `dynamodb:LeadingKeys` (the partition key of every item a request touches) can grant
  * each separately: that is what lets a CI role read its secrets without writing them.
- * Must match src/stores/dynamodb.ts and src/tokens/dynamodb-token-store.ts (a test checks).
+ * Must match src/stores/dynamodb.ts and src/tokens/dynamodb-token-store.ts (tests check).
  */
 
 export const AUDIT_PARTITION_PREFIX = 'audit#';
 export const TOKEN_PARTITION_PREFIX = 'tokens#';
+export const ANCHOR_PARTITION_PREFIX = 'anchor#';
 
 /** `acme/web` → `audit#acme/web`. */
 export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_PREFIX}${namespace}`;
+/** `acme/web` → `anchor#acme/web`. */
+export const anchorPartition = (namespace: string): string => `${ANCHOR_PARTITION_PREFIX}${namespace}`;
 /** `acme/web` → `tokens#acme/web`. */
 export const tokenPartition = (namespace: string): string => `${TOKEN_PARTITION_PREFIX}${namespace}`;
 

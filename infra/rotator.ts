@@ -4,7 +4,9 @@
  * read. A read with `rotation: deferred` only appends `A#<seq>` (action `read`) to
  * `audit#<namespace>`; the stream carries that record here, and the handler rotates its
  * `targets` and appends a `rotate` record (which the filter below does not match, so the
- * rotator never feeds itself).
+ * rotator never feeds itself). Then it anchors the trail: it signs a checkpoint of the head
+ * with the anchor key (`EGG_ANCHOR_KEY_ID`, which only this role may use to `Sign`) and
+ * stores it in `anchor#<namespace>`, which only this role may write (src/vault/anchor.ts).
  *
  * The handler is the ncc bundle in `dist/rotator/` (`npm run package`): `index.js` exporting
  * `handler` (an ES module; the directory's package.json says so, and its chunks ride along,
@@ -30,7 +32,12 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EggError } from '../src/errors.js';
-import { AUDIT_PARTITION_PREFIX, namespacePartitions, prefixedPartitions } from './partitions.js';
+import {
+  ANCHOR_PARTITION_PREFIX,
+  AUDIT_PARTITION_PREFIX,
+  namespacePartitions,
+  prefixedPartitions,
+} from './partitions.js';
 
 /** What the rotator does with the items of every namespace: read secrets, write rotations conditionally. */
 export const ROTATOR_SECRET_ACTIONS = [
@@ -40,6 +47,12 @@ export const ROTATOR_SECRET_ACTIONS = [
 ] as const;
 /** Its audit appends: the head (Query), then the `rotate` record (PutItem). */
 export const ROTATOR_AUDIT_ACTIONS = ['dynamodb:Query', 'dynamodb:PutItem'] as const;
+/** Its checkpoints: the newest (Query) before it signs the next (PutItem). */
+export const ROTATOR_CHECKPOINT_ACTIONS = ['dynamodb:Query', 'dynamodb:PutItem'] as const;
+/** Pure Ed25519 over the checkpoint payload, as src/tokens/kms-signer.ts asks. */
+export const CHECKPOINT_SIGN_CONDITIONS = {
+  StringEquals: { 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' },
+};
 /** What Lambda's poller needs to read the table's stream (Lambda Developer Guide, DynamoDB execution role). */
 export const STREAM_READ_ACTIONS = [
   'dynamodb:DescribeStream',
@@ -54,6 +67,8 @@ export type StackKeyring = 'kms' | 'kms-hierarchical';
 export interface RotatorProps {
   table: dynamodb.Table;
   key: kms.Key;
+  /** The Ed25519 key the rotator signs audit checkpoints with. */
+  anchorKey: kms.Key;
   keyring: StackKeyring;
   /** The directory holding the bundle's `index.js`. */
   codePath: string;
@@ -71,7 +86,7 @@ export class Rotator extends Construct {
 
   constructor(scope: Construct, id: string, props: RotatorProps) {
     super(scope, id);
-    const { table, key } = props;
+    const { table, key, anchorKey } = props;
     if (!existsSync(join(props.codePath, 'index.js')))
       throw new EggError(
         'ERR_NOT_INITIALIZED',
@@ -103,6 +118,14 @@ export class Rotator extends Construct {
     );
     this.role.addToPolicy(
       new iam.PolicyStatement({
+        sid: 'CheckpointWrite',
+        actions: [...ROTATOR_CHECKPOINT_ACTIONS],
+        resources: [table.tableArn],
+        conditions: prefixedPartitions(ANCHOR_PARTITION_PREFIX),
+      }),
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
         sid: 'TableStream',
         actions: [...STREAM_READ_ACTIONS],
         resources: [streamArn],
@@ -128,6 +151,33 @@ export class Rotator extends Construct {
       }),
     );
     this.role.addToPolicy(props.tableEncryptionStatement());
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SignCheckpoints',
+        actions: ['kms:Sign'],
+        resources: [anchorKey.keyArn],
+        conditions: CHECKPOINT_SIGN_CONDITIONS,
+      }),
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'AnchorPublicKey',
+        actions: ['kms:GetPublicKey'],
+        resources: [anchorKey.keyArn],
+      }),
+    );
+    anchorKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'RotatorSignsCheckpoints',
+        principals: [new iam.AccountRootPrincipal()],
+        actions: ['kms:Sign'],
+        resources: ['*'],
+        conditions: {
+          ...CHECKPOINT_SIGN_CONDITIONS,
+          ArnEquals: { 'aws:PrincipalArn': this.role.roleArn },
+        },
+      }),
+    );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS });
     this.logGroup.grantWrite(this.role);
@@ -150,6 +200,7 @@ export class Rotator extends Construct {
         EGG_TABLE: table.tableName,
         EGG_KMS_KEY_ID: key.keyArn,
         EGG_KEYRING: props.keyring,
+        EGG_ANCHOR_KEY_ID: anchorKey.keyArn,
       },
     });
 

@@ -7,6 +7,8 @@
  * `tokens#` and the namespace: infra/partitions.ts) and `kms:EncryptionContext:namespace`
  * on the key (every data key's context names it). A grant is read-only unless it says
  * otherwise: it may read its secrets and append to its audit trail, never write a secret.
+ * The anchor key signs the trails' checkpoints; only the rotator may sign with it or write
+ * `anchor#<namespace>`, and every grant may read both (to run `egg audit verify`).
  * SECURITY.md explains what this does and does not defend; docs/deploy.md how to deploy it.
  */
 import { fileURLToPath } from 'node:url';
@@ -20,7 +22,7 @@ import { EggError } from '../src/errors.js';
 import { AccessTrail } from './access-trail.js';
 import type { Grant } from './grants.js';
 import { LoginPool, type LoginPoolOptions } from './login-pool.js';
-import { auditPartition, exactPartitions, tokenPartition } from './partitions.js';
+import { anchorPartition, auditPartition, exactPartitions, tokenPartition } from './partitions.js';
 import { type ProxyOptions, ProxyService } from './proxy.js';
 import { DEFAULT_ROTATOR_CONCURRENCY, Rotator, type StackKeyring } from './rotator.js';
 import { denyTtlWrites, TTL_ATTRIBUTE } from './ttl.js';
@@ -35,7 +37,7 @@ export const DEFAULT_TABLE_NAME = 'egg-carton';
  */
 export const DEFAULT_PITR_DAYS = 7;
 
-/** Every grant: read its secrets (and KEK) and its audit trail, in `[ns, audit#ns]`. */
+/** Every grant: read its secrets (and KEK), its audit trail and its checkpoints, in `[ns, audit#ns, anchor#ns]`. */
 export const READ_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
 /** Every grant: append `A#<seq>` to its audit trail, in `[audit#ns]` only. */
 export const AUDIT_APPEND_ACTIONS = ['dynamodb:PutItem'] as const;
@@ -111,6 +113,8 @@ export class EggCartonStack extends Stack {
   readonly table: dynamodb.Table;
   readonly key: kms.Key;
   readonly signingKey: kms.Key;
+  /** Signs audit checkpoints (Ed25519): the rotator only. */
+  readonly anchorKey: kms.Key;
   readonly oidcProviderArn: string;
   readonly roles = new Map<string, iam.Role>();
   readonly rotator: Rotator;
@@ -184,6 +188,29 @@ export class EggCartonStack extends Stack {
       }),
     });
 
+    // A key of its own, not the signing key: every minting grant may sign with that one.
+    this.anchorKey = new kms.Key(this, 'AnchorKey', {
+      description: 'Egg Carton: signs audit checkpoints (Ed25519); only the rotator signs',
+      keySpec: kms.KeySpec.ECC_NIST_EDWARDS25519,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
+      alias: 'alias/egg-carton-anchor',
+      removalPolicy: RemovalPolicy.RETAIN,
+      policy: new iam.PolicyDocument({
+        statements: [
+          adminStatement(adminPrincipals),
+          grantsOnlyForAwsResources(),
+          // The public key is public: any principal of the account whose IAM policy allows
+          // it may read it, to check checkpoints. Sign is granted to the rotator alone.
+          new iam.PolicyStatement({
+            sid: 'PublicKeyThroughIam',
+            principals: [new iam.AccountRootPrincipal()],
+            actions: ['kms:GetPublicKey'],
+            resources: ['*'],
+          }),
+        ],
+      }),
+    });
+
     this.table = new dynamodb.Table(this, 'Table', {
       tableName: props.tableName ?? DEFAULT_TABLE_NAME,
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -232,6 +259,7 @@ export class EggCartonStack extends Stack {
     this.rotator = new Rotator(this, 'Rotator', {
       table: this.table,
       key: this.key,
+      anchorKey: this.anchorKey,
       keyring,
       codePath: props.rotatorCodePath ?? DEFAULT_ROTATOR_CODE_PATH,
       reservedConcurrency: props.rotatorReservedConcurrency ?? DEFAULT_ROTATOR_CONCURRENCY,
@@ -261,6 +289,10 @@ export class EggCartonStack extends Stack {
     new CfnOutput(this, 'SigningKeyArn', {
       value: this.signingKey.keyArn,
       description: 'EGG_SIGNING_KEY_ID',
+    });
+    new CfnOutput(this, 'AnchorKeyArn', {
+      value: this.anchorKey.keyArn,
+      description: 'EGG_ANCHOR_KEY_ID: checks (and, for the rotator, signs) audit checkpoints',
     });
     new CfnOutput(this, 'GitHubOidcProviderArn', { value: this.oidcProviderArn });
     new CfnOutput(this, 'RotatorFailureQueueUrl', {
@@ -339,7 +371,7 @@ export class EggCartonStack extends Stack {
         }),
       );
     // Each statement names its partitions exactly; none grants Scan (no leading key).
-    item('NamespaceRead', READ_ITEM_ACTIONS, [namespace, audit]);
+    item('NamespaceRead', READ_ITEM_ACTIONS, [namespace, audit, anchorPartition(namespace)]);
     // IAM cannot condition on the sort key, so this also lets the role overwrite any `A#`
     // record of its own trail: SECURITY.md, "Read-only CI roles".
     item('AuditAppend', AUDIT_APPEND_ACTIONS, [audit]);
@@ -370,6 +402,14 @@ export class EggCartonStack extends Stack {
       }),
     );
     role.addToPolicy(this.#tableEncryptionStatement());
+    // To check its trail's checkpoints; the key policy lets IAM grant this (PublicKeyThroughIam).
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'AnchorPublicKey',
+        actions: ['kms:GetPublicKey'],
+        resources: [this.anchorKey.keyArn],
+      }),
+    );
 
     if (mintTokens) {
       const sign = {

@@ -21,6 +21,7 @@ export interface ConfigInput {
   region?: string | undefined;
   kmsKeyId?: string | undefined;
   signingKeyId?: string | undefined;
+  anchorKeyId?: string | undefined;
   oidcIssuer?: string | undefined;
   oidcClientId?: string | undefined;
   oidcScopes?: string | undefined;
@@ -34,6 +35,7 @@ export const OPTIONAL_FIELDS = [
   'region',
   'kmsKeyId',
   'signingKeyId',
+  'anchorKeyId',
   'oidcIssuer',
   'oidcClientId',
   'oidcScopes',
@@ -52,6 +54,7 @@ export type Setting = (typeof FIELDS)[number];
  * - `namespace`: which partition a `set` writes and a `pull` reads;
  * - `kmsKeyId`, `keyring`: which key wraps the data keys (another account's key could decrypt them);
  * - `signingKeyId`: which key signs tokens;
+ * - `anchorKeyId`: which key's audit checkpoints `egg audit verify` trusts;
  * - `rotation`: `deferred` leaves a read secret under its old data key until a rotator runs;
  * - `oidcIssuer`, `oidcClientId`, `roleArn`: whom `egg login` signs in with and which role,
  *   hence which account's credentials every later command uses.
@@ -67,6 +70,7 @@ export const ROUTING_SETTINGS: readonly Setting[] = [
   'region',
   'kmsKeyId',
   'signingKeyId',
+  'anchorKeyId',
   'oidcIssuer',
   'oidcClientId',
   'roleArn',

@@ -40,6 +40,8 @@ export interface EggConfig {
   region?: string;
   kmsKeyId?: string;
   signingKeyId?: string;
+  /** The KMS Ed25519 key that signs audit checkpoints (the rotator's); its public key checks them. */
+  anchorKeyId?: string;
   /** `egg login`: the OIDC issuer URL (discovery at `<issuer>/.well-known/openid-configuration`). */
   oidcIssuer?: string;
   /** `egg login`: the OAuth client id registered at the issuer for the device flow. */
@@ -81,6 +83,7 @@ const ENV_NAMES: Record<Setting, readonly string[]> = {
   region: ['EGG_REGION', 'AWS_REGION', 'AWS_DEFAULT_REGION'],
   kmsKeyId: ['EGG_KMS_KEY_ID'],
   signingKeyId: ['EGG_SIGNING_KEY_ID'],
+  anchorKeyId: ['EGG_ANCHOR_KEY_ID'],
   oidcIssuer: ['EGG_OIDC_ISSUER'],
   oidcClientId: ['EGG_OIDC_CLIENT_ID'],
   oidcScopes: ['EGG_OIDC_SCOPES'],

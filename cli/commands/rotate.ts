@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { follow, type RotationPass } from '../../src/rotator/follow.js';
-import { errorLabel } from '../../src/errors.js';
+import { errorLabel, isEggError } from '../../src/errors.js';
 import { defaultActor } from '../../src/open.js';
 import { EggCommand } from '../base.js';
 
@@ -8,7 +8,9 @@ export default class Rotate extends EggCommand {
   static override summary = 'Re-encrypt secrets under fresh data keys (the deferred rotator).';
   static override description = `With rotation "deferred" a reader only records its read, and a trusted rotator re-encrypts what was read. \`egg rotate --follow\` is that rotator for a vault without the infra/ Lambda (the local backend): it rotates every secret once, then every secret a read record names, within one poll interval, until interrupted.
 
-Without --follow it rotates every secret in the namespace (or the --name ones) once and exits. Values are never printed.`;
+Without --follow it rotates every secret in the namespace (or the --name ones) once and exits. Values are never printed.
+
+Either way it anchors the audit trail: it signs a checkpoint of the newest record with the anchor key (EGG_HOME/anchor-key, created on first use; EGG_ANCHOR_KEY_ID on aws), after the pass and, with --follow, after each pass that saw new records (at most one a second). \`egg audit verify\` then fails if the trail is cut below a checkpoint or rewritten. It refuses to anchor a trail that does not check out since the previous checkpoint.`;
   static override examples = [
     '<%= config.bin %> rotate --follow',
     '<%= config.bin %> rotate --name OPENAI_API_KEY',
@@ -29,14 +31,29 @@ Without --follow it rotates every secret in the namespace (or the --name ones) o
   async run() {
     const { flags } = await this.parse(Rotate);
     const config = this.eggConfig(flags);
+    const anchored = config.backend === 'local' || config.anchorKeyId !== undefined;
+    if (!anchored)
+      process.stderr.write('egg rotate: not anchoring the audit trail: EGG_ANCHOR_KEY_ID is not set\n');
     if (!flags.follow) {
-      const counts = await this.withVault(config, (vault) => vault.rotate(flags.name));
-      this.log(
-        `Rotated ${counts.rotated} secret${counts.rotated === 1 ? '' : 's'} in ${config.namespace}` +
-          (counts.skipped > 0 ? ` (${counts.skipped} changed under us, left as the newer write)` : '') +
-          (counts.failed > 0 ? `; ${counts.failed} failed` : '') +
-          '.',
-      );
+      const counts = await this.withVault(config, async (vault) => {
+        const rotated = await vault.rotate(flags.name);
+        this.log(
+          `Rotated ${rotated.rotated} secret${rotated.rotated === 1 ? '' : 's'} in ${config.namespace}` +
+            (rotated.skipped > 0 ? ` (${rotated.skipped} changed under us, left as the newer write)` : '') +
+            (rotated.failed > 0 ? `; ${rotated.failed} failed` : '') +
+            '.',
+        );
+        if (!anchored) return { ...rotated, anchored: null };
+        const signer = await this.openAnchor(config, vault);
+        try {
+          const result = await vault.checkpoint(signer);
+          if (result !== undefined)
+            this.log(`Anchored the audit trail of ${config.namespace} at record ${result.checkpoint.seq}.`);
+          return { ...rotated, anchored: result?.checkpoint.seq ?? null };
+        } finally {
+          signer.close();
+        }
+      });
       if (counts.failed > 0) process.exitCode = 1;
       return { namespace: config.namespace, ...counts };
     }
@@ -50,19 +67,36 @@ Without --follow it rotates every secret in the namespace (or the --name ones) o
     try {
       await this.withVault(
         config,
-        (vault) =>
-          follow({
-            vault,
-            intervalMs: flags.interval,
-            signal: stop.signal,
-            onPass: (pass) =>
-              process.stdout.write(json ? `${JSON.stringify(pass)}\n` : `${describe(pass)}\n`),
-            onError: (error) =>
-              this.logger.warn('rotate.pass-failed', {
-                namespace: config.namespace,
-                error: errorLabel(error),
-              }),
-          }),
+        async (vault) => {
+          const anchor = anchored ? await this.openAnchor(config, vault) : undefined;
+          try {
+            await follow({
+              vault,
+              intervalMs: flags.interval,
+              signal: stop.signal,
+              onPass: (pass) =>
+                process.stdout.write(json ? `${JSON.stringify(pass)}\n` : `${describe(pass)}\n`),
+              onError: (error) =>
+                this.logger.warn('rotate.pass-failed', {
+                  namespace: config.namespace,
+                  error: errorLabel(error),
+                  ...(isEggError(error, 'ERR_AUDIT_BROKEN') ? { reason: error.message } : {}),
+                }),
+              ...(anchor === undefined
+                ? {}
+                : {
+                    anchor,
+                    onCheckpoint: (checkpoint) =>
+                      this.logger.info('rotate.anchored', {
+                        namespace: checkpoint.namespace,
+                        seq: checkpoint.seq,
+                      }),
+                  }),
+            });
+          } finally {
+            anchor?.close();
+          }
+        },
         { actor: `rotator:${defaultActor()}` },
       );
     } finally {

@@ -2,7 +2,9 @@
  * The Action's main step: (aws) OIDC token → STS → DynamoDB and KMS with the temporary
  * credentials, or (local) the SQLite vault in `egg-home`; pull with per-read rotation;
  * register every mask; then write the dotenv file, export env, set outputs; record what was
- * written for the post step; summarise names and counts. Fails once, at the edge.
+ * written for the post step; summarise names and counts, and the audit head the pull saw (its
+ * own read record: a trail later cut below it, or rewritten at it, disagrees with this job's
+ * log). Fails once, at the edge.
  *
  * Order matters: nothing that can carry a value (env file, output file, dotenv file) is
  * written before every mask for every value is registered.
@@ -157,7 +159,11 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
         `Minted a token for ${key}: id ${token.id}, expires ${token.expiresAt}, output token-${key}.`,
       );
     }
-    await runner.appendSummary(summary(inputs, exports, result.rotation, dotenvPath, minted));
+    // The pull's own append returned it: no extra request.
+    runner.info(
+      `Audit trail of ${inputs.namespace}: this job's read is record ${result.audit.seq}, hash ${result.audit.hash.slice(0, 16)}.`,
+    );
+    await runner.appendSummary(summary(inputs, exports, result, dotenvPath, minted));
   } catch (error) {
     if (session === undefined) throw error;
     throw explainAccessDenied(error, {
@@ -429,7 +435,7 @@ function assertExportable(e: Export): void {
 function summary(
   inputs: ActionInputs,
   exports: readonly Export[],
-  rotation: { rotated: number; skipped: number; failed: number; deferred: number },
+  { rotation, audit }: Pick<Awaited<ReturnType<Vault['pull']>>, 'rotation' | 'audit'>,
   dotenvPath: string | undefined,
   minted: readonly { key: string; minted: MintedToken }[] = [],
 ): string {
@@ -453,6 +459,10 @@ function summary(
       '',
     );
   }
+  lines.push(
+    `Audit trail: this job's read is record **${audit.seq}** of \`${inputs.namespace}\`, hash \`${audit.hash}\`. \`egg audit verify\` must find it there, unchanged; a trail shorter than that was cut.`,
+    '',
+  );
   if (minted.length > 0) {
     lines.push(
       `Minted **${minted.length}** token${minted.length === 1 ? '' : 's'}, revoked by the post step:`,

@@ -7,7 +7,13 @@
  * while no rotator ran is covered, and every read after the head is followed. A pass that
  * fails, or leaves an item unrotated, does not advance the cursor, so its reads are tried
  * again on the next poll (rotating a secret twice costs a key, never correctness).
+ *
+ * With an anchor key it also anchors the trail (src/vault/anchor.ts): after a pass that saw
+ * new records it signs a checkpoint of the head, at most one per `checkpointGapMs`; one held
+ * back by the gap is signed on a later poll, or when the follower stops.
  */
+import type { AuditCheckpoint } from '../stores/store.js';
+import type { CheckpointSigner } from '../vault/anchor.js';
 import type { RotationCounts, Vault } from '../vault/vault.js';
 import { readsToRotate } from './reads.js';
 
@@ -26,16 +32,30 @@ export interface FollowOptions {
   intervalMs: number;
   signal: AbortSignal;
   onPass?: (pass: RotationPass) => void;
-  /** A pass that threw; the follower keeps going and retries those reads. */
+  /** A pass (or a checkpoint) that threw; the follower keeps going and retries. */
   onError?: (error: unknown) => void;
+  /** Signs checkpoints of the trail (the anchor key); without it the trail is not anchored. */
+  anchor?: CheckpointSigner;
+  /** Least time between two checkpoints. Default 1 s. */
+  checkpointGapMs?: number;
+  onCheckpoint?: (checkpoint: AuditCheckpoint) => void;
+  /** Milliseconds since the epoch, for the checkpoint gap. */
+  now?: () => number;
 }
 
-/** Follow until `signal` aborts; the pass under way finishes first. */
+export const DEFAULT_CHECKPOINT_GAP_MS = 1000;
+
+/** Follow until `signal` aborts; the pass under way finishes first, then a last checkpoint. */
 export async function follow(options: FollowOptions): Promise<void> {
   const { vault, signal } = options;
   const namespace = vault.namespace;
   let cursor = (await vault.auditTrail()).at(-1)?.seq ?? 0;
   let startupDone = false;
+  // What the newest checkpoint this follower saw anchors, and when it last signed one.
+  let anchoredSeq = 0;
+  let anchoredAt = Number.NEGATIVE_INFINITY;
+  const now = options.now ?? Date.now;
+  const gap = options.checkpointGapMs ?? DEFAULT_CHECKPOINT_GAP_MS;
   while (!signal.aborted) {
     try {
       if (!startupDone) {
@@ -58,7 +78,26 @@ export async function follow(options: FollowOptions): Promise<void> {
     } catch (error) {
       options.onError?.(error);
     }
+    if (options.anchor !== undefined && startupDone && cursor > anchoredSeq && now() - anchoredAt >= gap) {
+      try {
+        anchoredAt = now();
+        const result = await vault.checkpoint(options.anchor);
+        anchoredSeq = Math.max(cursor, result?.checkpoint.seq ?? 0);
+        if (result?.created) options.onCheckpoint?.(result.checkpoint);
+      } catch (error) {
+        options.onError?.(error);
+      }
+    }
     await pause(options.intervalMs, signal);
+  }
+  // On the way out, anchor whatever the gap held back, so stopping leaves nothing unanchored.
+  if (options.anchor !== undefined && startupDone) {
+    try {
+      const result = await vault.checkpoint(options.anchor);
+      if (result?.created) options.onCheckpoint?.(result.checkpoint);
+    } catch (error) {
+      options.onError?.(error);
+    }
   }
 }
 

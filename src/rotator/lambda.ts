@@ -5,14 +5,21 @@
  * namespace whose rotation fails reports its records as batch item failures, so Lambda
  * retries from there (ReportBatchItemFailures); every other record counts as done.
  *
- * Configuration is the CLI's: EGG_TABLE, EGG_KMS_KEY_ID, EGG_KEYRING, and the region from
- * AWS_REGION; credentials are the function role's. Logs carry names and counts, never values.
+ * After each namespace's rotation it anchors that namespace's trail: one checkpoint of the
+ * head per batch, signed with the anchor key (src/vault/anchor.ts), which only this
+ * function's role may use. A checkpoint that fails is logged, never retried as a batch
+ * failure (that would rotate again); the next batch anchors the head.
+ *
+ * Configuration is the CLI's: EGG_TABLE, EGG_KMS_KEY_ID, EGG_KEYRING, EGG_ANCHOR_KEY_ID, and
+ * the region from AWS_REGION; credentials are the function role's. Logs carry names, counts
+ * and sequence numbers, never values.
  */
 import { resolveConfig } from '../config.js';
-import { errorLabel } from '../errors.js';
+import { EggError, errorLabel } from '../errors.js';
 import { jsonLogger, type Logger } from '../log.js';
 import type { Backend } from '../open.js';
 import { AUDIT_PARTITION_PREFIX } from '../stores/dynamodb.js';
+import type { CheckpointSigner } from '../vault/anchor.js';
 import { type RotationCounts, Vault } from '../vault/vault.js';
 import { readsToRotate } from './reads.js';
 
@@ -51,18 +58,26 @@ function readRecord(record: StreamRecord) {
 export interface RotatorOptions {
   /** Opened once per container and reused across invocations. */
   openBackend: () => Promise<Backend>;
+  /** The anchor key's signer, opened once per container; undefined: the trail is not anchored. */
+  openAnchor?: () => Promise<CheckpointSigner | undefined>;
   actor: string;
   logger: Logger;
 }
 
 export function createHandler(options: RotatorOptions): (event: StreamEvent) => Promise<BatchResponse> {
   let backend: Promise<Backend> | undefined;
+  let anchor: Promise<CheckpointSigner | undefined> | undefined;
   return async (event) => {
     backend ??= options.openBackend().catch((error: unknown) => {
       backend = undefined;
       throw error;
     });
-    const { store, keyring } = await backend;
+    anchor ??= (options.openAnchor?.() ?? Promise.resolve(undefined)).catch((error: unknown) => {
+      anchor = undefined;
+      options.logger.warn('rotator.anchor-unavailable', { error: errorLabel(error) });
+      return undefined;
+    });
+    const [{ store, keyring }, signer] = await Promise.all([backend, anchor]);
     const records = event.Records ?? [];
     const sequences = new Map<string, string[]>();
     const reads = [];
@@ -88,20 +103,44 @@ export function createHandler(options: RotatorOptions): (event: StreamEvent) => 
         if (counts === undefined || counts.failed > 0) {
           for (const itemIdentifier of sequences.get(namespace) ?? []) failures.push({ itemIdentifier });
         }
+        if (signer !== undefined) await anchorTrail(vault, signer, options.logger);
       }),
     );
     return { batchItemFailures: failures };
   };
 }
 
+/** Sign a checkpoint of the namespace's head; a refusal (a tampered trail) is logged as a warning. */
+async function anchorTrail(vault: Vault, signer: CheckpointSigner, logger: Logger): Promise<void> {
+  try {
+    const result = await vault.checkpoint(signer);
+    if (result?.created)
+      logger.info('rotator.anchored', { namespace: vault.namespace, seq: result.checkpoint.seq });
+  } catch (error) {
+    logger.warn('rotator.checkpoint-failed', {
+      namespace: vault.namespace,
+      error: errorLabel(error),
+      ...(error instanceof EggError && error.code === 'ERR_AUDIT_BROKEN' ? { reason: error.message } : {}),
+    });
+  }
+}
+
 const lambdaLogger = jsonLogger({ write: (line) => process.stdout.write(line) });
 
 /** The deployed handler: the aws backend from the function's environment. */
+const lambdaConfig = () =>
+  resolveConfig({ flags: { backend: 'aws' }, env: process.env, cwd: '/', home: '/tmp/egg' });
+
 export const handler = createHandler({
   openBackend: async () => {
-    const config = resolveConfig({ flags: { backend: 'aws' }, env: process.env, cwd: '/', home: '/tmp/egg' });
     const { openAwsBackend } = await import('../aws/backend.js');
-    return openAwsBackend(config, { logger: lambdaLogger });
+    return openAwsBackend(lambdaConfig(), { logger: lambdaLogger });
+  },
+  openAnchor: async () => {
+    const { openAnchorSigner } = await import('./anchor-key.js');
+    const signer = await openAnchorSigner(lambdaConfig(), { logger: lambdaLogger });
+    if (signer === undefined) lambdaLogger.warn('rotator.no-anchor-key', { setting: 'EGG_ANCHOR_KEY_ID' });
+    return signer;
   },
   actor: `rotator:${process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'lambda'}`,
   logger: lambdaLogger,

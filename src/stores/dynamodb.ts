@@ -4,7 +4,8 @@
  * audit records, `A#<seq, 12 digits>`, live in the partition `audit#<namespace>`. IAM's
  * `dynamodb:LeadingKeys` confines a role per partition, so a read-only CI role can append
  * to its audit trail without being able to write a secret (DESIGN, Crypto: deferred rotation).
- * docs/dynamodb.md documents the items and which calls each vault operation makes.
+ * The trail's signed checkpoints, `C#<seq, 12 digits>`, live in `anchor#<namespace>`, which
+ * only the rotator may write (readers may read it). docs/dynamodb.md documents the items and which calls each vault operation makes.
  *
  * Semantics match the SQLite store: reads are strongly consistent, every write is
  * conditional (a failed condition is `false`), audit records are only ever added.
@@ -28,7 +29,14 @@ import { awsErrorName, identityProblem, isConditionFailed } from '../aws/errors.
 import { DecryptionFailed, EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import { isTransient, type RetryOptions, retry, sleep } from '../retry.js';
-import type { AuditRecord, NamespaceKeyItem, SecretItem, SecretStore, WriteCondition } from './store.js';
+import type {
+  AuditCheckpoint,
+  AuditRecord,
+  NamespaceKeyItem,
+  SecretItem,
+  SecretStore,
+  WriteCondition,
+} from './store.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -48,6 +56,12 @@ const AUDIT_ATTEMPTS = 50;
 export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_PREFIX}${namespace}`;
 export const AUDIT_PARTITION_PREFIX = 'audit#';
 export const auditSortKey = (seq: number): string => `${AUDIT_PREFIX}${String(seq).padStart(12, '0')}`;
+/** The partition of a namespace's signed audit checkpoints: written by the rotator, read by anyone who verifies. */
+export const ANCHOR_PARTITION_PREFIX = 'anchor#';
+export const anchorPartition = (namespace: string): string => `${ANCHOR_PARTITION_PREFIX}${namespace}`;
+export const CHECKPOINT_PREFIX = 'C#';
+export const checkpointSortKey = (seq: number): string =>
+  `${CHECKPOINT_PREFIX}${String(seq).padStart(12, '0')}`;
 
 export interface DynamoDbStoreOptions {
   client: DynamoDBClient;
@@ -182,6 +196,48 @@ export class DynamoDbStore implements SecretStore {
       },
     });
     return items.map((item) => toAudit(namespace, item));
+  }
+
+  async putCheckpoint(checkpoint: AuditCheckpoint): Promise<boolean> {
+    const command = new PutItemCommand({
+      TableName: this.table,
+      Item: {
+        pk: { S: anchorPartition(checkpoint.namespace) },
+        sk: { S: checkpointSortKey(checkpoint.seq) },
+        seq: num(checkpoint.seq),
+        hash: { S: checkpoint.hash },
+        time: { S: checkpoint.time },
+        kid: { S: checkpoint.kid },
+        signature: { S: checkpoint.signature },
+      },
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': 'pk' },
+    });
+    return this.#conditional('PutItem', checkpoint.namespace, () => this.#client.send(command));
+  }
+
+  async readCheckpoints(namespace: string, options: { latest?: boolean } = {}): Promise<AuditCheckpoint[]> {
+    const input = {
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+      ExpressionAttributeValues: {
+        ':pk': { S: anchorPartition(namespace) },
+        ':prefix': { S: CHECKPOINT_PREFIX },
+      },
+    };
+    if (!options.latest) {
+      const items = await this.#query('Query', namespace, input);
+      return items.map((item) => toCheckpoint(namespace, item));
+    }
+    const command = new QueryCommand({
+      ...input,
+      TableName: this.table,
+      ScanIndexForward: false,
+      Limit: 1,
+      ConsistentRead: true,
+    });
+    const { Items } = await this.#send('Query', namespace, () => this.#client.send(command));
+    return (Items ?? []).map((item) => toCheckpoint(namespace, item));
   }
 
   async close(): Promise<void> {
@@ -534,6 +590,26 @@ function toAudit(namespace: string, item: Item): AuditRecord {
     outcome: fields.string('outcome'),
     prev: fields.string('prev'),
     hash: fields.string('hash'),
+  };
+}
+
+/** A checkpoint as stored; its namespace is the partition it was read from, never an attribute. */
+function toCheckpoint(namespace: string, item: Item): AuditCheckpoint {
+  const fields = new Fields(
+    item,
+    () =>
+      new EggError(
+        'ERR_AUDIT_BROKEN',
+        `an audit checkpoint of ${namespace} is damaged (${item.sk?.S ?? '?'})`,
+      ),
+  );
+  return {
+    namespace,
+    seq: fields.number('seq'),
+    hash: fields.string('hash'),
+    time: fields.string('time'),
+    kid: fields.string('kid'),
+    signature: fields.string('signature'),
   };
 }
 

@@ -2,7 +2,8 @@
  * The SQLite store (`node:sqlite`): the embedded default, one file under `EGG_HOME`.
  * WAL mode and a busy timeout let several processes share it; conditional writes are
  * `UPDATE … WHERE rev = ? AND gen = ?` checked by the changed-row count. The audit table
- * refuses UPDATE and DELETE through triggers.
+ * and its checkpoints refuse UPDATE and DELETE through triggers (which stop tools and
+ * mistakes, not the file's owner: SECURITY.md).
  *
  * Old key material is erased (issue 9, item 12): `secure_delete` zeroes what a write frees
  * inside the file, and `eraseFreed()` checkpoints the WAL and truncates it, so the old
@@ -13,7 +14,14 @@ import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { EggError, errorLabel } from '../errors.js';
 import { assertPrivateFile, ensurePrivateFile } from '../home.js';
 import { type Logger, nullLogger } from '../log.js';
-import type { AuditRecord, NamespaceKeyItem, SecretItem, SecretStore, WriteCondition } from './store.js';
+import type {
+  AuditCheckpoint,
+  AuditRecord,
+  NamespaceKeyItem,
+  SecretItem,
+  SecretStore,
+  WriteCondition,
+} from './store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS secrets (
@@ -34,6 +42,17 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+`;
+
+/** Signed audit checkpoints (src/vault/anchor.ts): one per namespace and seq, never changed. */
+const CHECKPOINT_SCHEMA = `
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+  namespace TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, time TEXT NOT NULL, kid TEXT NOT NULL,
+  signature TEXT NOT NULL,
+  PRIMARY KEY (namespace, seq)
+) STRICT;
+CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 `;
 
 type Row = Record<string, SQLInputValue>;
@@ -80,6 +99,7 @@ export class SqliteStore implements SecretStore {
         'PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;',
       );
       this.#db.exec(SCHEMA);
+      this.#db.exec(CHECKPOINT_SCHEMA);
     } catch (error) {
       this.#db.close();
       throw this.#damaged(error);
@@ -330,6 +350,39 @@ export class SqliteStore implements SecretStore {
       .prepare('SELECT * FROM audit WHERE namespace = ? AND seq > ? ORDER BY seq')
       .all(namespace, options.afterSeq ?? 0)
       .map((row) => toAudit(row as Row));
+  }
+
+  async putCheckpoint(checkpoint: AuditCheckpoint): Promise<boolean> {
+    const result = this.#db
+      .prepare(
+        'INSERT INTO audit_checkpoints (namespace, seq, hash, time, kid, signature) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      )
+      .run(
+        checkpoint.namespace,
+        checkpoint.seq,
+        checkpoint.hash,
+        checkpoint.time,
+        checkpoint.kid,
+        checkpoint.signature,
+      );
+    return result.changes === 1;
+  }
+
+  async readCheckpoints(namespace: string, options: { latest?: boolean } = {}): Promise<AuditCheckpoint[]> {
+    const sql = options.latest
+      ? 'SELECT * FROM audit_checkpoints WHERE namespace = ? ORDER BY seq DESC LIMIT 1'
+      : 'SELECT * FROM audit_checkpoints WHERE namespace = ? ORDER BY seq';
+    return this.#db
+      .prepare(sql)
+      .all(namespace)
+      .map((row) => ({
+        namespace: String(row.namespace),
+        seq: Number(row.seq),
+        hash: String(row.hash),
+        time: String(row.time),
+        kid: String(row.kid),
+        signature: String(row.signature),
+      }));
   }
 
   async close(): Promise<void> {

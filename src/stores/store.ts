@@ -58,6 +58,24 @@ export interface AuditRecord {
   hash: string;
 }
 
+/**
+ * A signed checkpoint of a namespace's audit trail: the anchor key's holder (the rotator)
+ * saw the record `seq` with this `hash`. Stored apart from the records, where readers cannot
+ * write (src/vault/anchor.ts says what is signed).
+ */
+export interface AuditCheckpoint {
+  namespace: string;
+  seq: number;
+  /** The hash of record `seq`. */
+  hash: string;
+  /** When it was signed (ISO 8601). */
+  time: string;
+  /** The id of the key that signed it (`ed25519:…`). */
+  kid: string;
+  /** The Ed25519 signature, base64url. */
+  signature: string;
+}
+
 export interface SecretStore {
   readonly kind: 'sqlite' | 'dynamodb';
   /** The named items that exist, in no particular order; `names` undefined means every secret. */
@@ -79,6 +97,10 @@ export interface SecretStore {
   warmAudit?(namespace: string): Promise<void>;
   /** The namespace's records in `seq` order; with `afterSeq`, only those after it (a follower's cursor). */
   readAudit(namespace: string, options?: { afterSeq?: number }): Promise<AuditRecord[]>;
+  /** Store a checkpoint unless one exists at its `seq` already; `false` when one does. */
+  putCheckpoint(checkpoint: AuditCheckpoint): Promise<boolean>;
+  /** The namespace's checkpoints in `seq` order; with `latest`, only the newest (or none). */
+  readCheckpoints(namespace: string, options?: { latest?: boolean }): Promise<AuditCheckpoint[]>;
   /**
    * Optional: erase from the store's own files the old wrapped keys and ciphertexts that
    * earlier writes replaced or deleted, so "the old key is gone" holds on disk. SQLite does

@@ -19,6 +19,8 @@ export interface KmsSignerOptions {
   keyId: string;
   logger?: Logger;
   ownsClient?: boolean;
+  /** The setting that names the key, for hints. Default `EGG_SIGNING_KEY_ID`. */
+  setting?: string;
 }
 
 export class KmsSigner implements TokenSigner {
@@ -27,6 +29,7 @@ export class KmsSigner implements TokenSigner {
   readonly #keyId: string;
   readonly #logger: Logger;
   readonly #ownsClient: boolean;
+  readonly #setting: string;
   #public: Promise<KeyObject> | undefined;
 
   constructor(options: KmsSignerOptions) {
@@ -35,6 +38,7 @@ export class KmsSigner implements TokenSigner {
     this.#keyId = options.keyId;
     this.#logger = options.logger ?? nullLogger;
     this.#ownsClient = options.ownsClient ?? false;
+    this.#setting = options.setting ?? 'EGG_SIGNING_KEY_ID';
   }
 
   async kid(): Promise<string> {
@@ -74,7 +78,7 @@ export class KmsSigner implements TokenSigner {
       (output.KeyUsage !== undefined && output.KeyUsage !== 'SIGN_VERIFY')
     ) {
       throw new EggError('ERR_KMS', `the KMS key ${this.#keyId} is not an Ed25519 signing key`, {
-        hint: 'create it with --key-spec ECC_NIST_EDWARDS25519 --key-usage SIGN_VERIFY and set EGG_SIGNING_KEY_ID',
+        hint: `create it with --key-spec ECC_NIST_EDWARDS25519 --key-usage SIGN_VERIFY and set ${this.#setting}`,
       });
     }
     const key = createPublicKey({ key: Buffer.from(output.PublicKey), format: 'der', type: 'spki' });
@@ -99,7 +103,7 @@ export class KmsSigner implements TokenSigner {
           : `kms:${operation} failed with key ${this.#keyId} (${name})`,
         {
           cause: error,
-          hint: 'check EGG_SIGNING_KEY_ID: an enabled ECC_NIST_EDWARDS25519 SIGN_VERIFY key in this region',
+          hint: `check ${this.#setting}: an enabled ECC_NIST_EDWARDS25519 SIGN_VERIFY key in this region`,
         },
       );
     }

@@ -59,14 +59,19 @@ export type AuditVerdict =
 
 /**
  * Walk the chain from the first record: sequence numbers must be contiguous from 1, each
- * `prev` must equal the previous hash, and each hash must match its record. Deleting the
- * newest records is not detectable from the chain alone (SECURITY.md says so).
+ * `prev` must equal the previous hash, and each hash must match its record. With `from`,
+ * walk a segment that continues the record `from.seq` whose hash is `from.hash`. Deleting
+ * the newest records or recomputing the whole chain is not detectable from the chain
+ * alone: checkpoints (anchor.ts) are.
  */
-export function verifyChain(records: readonly AuditRecord[]): AuditVerdict {
-  let prev = GENESIS;
+export function verifyChain(
+  records: readonly AuditRecord[],
+  from: { seq: number; hash: string } = { seq: 0, hash: GENESIS },
+): AuditVerdict {
+  let prev = from.hash;
   for (let i = 0; i < records.length; i++) {
     const record = records[i] as AuditRecord;
-    const seq = i + 1;
+    const seq = from.seq + i + 1;
     if (record.seq !== seq) {
       return {
         ok: false,

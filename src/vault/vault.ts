@@ -15,8 +15,22 @@ import type { DataKey, Keyring } from '../keyrings/keyring.js';
 import { type Logger, nullLogger } from '../log.js';
 import { assertNamespace, assertSecretName, assertValue } from '../names.js';
 import { mapLimit, sleep } from '../retry.js';
-import type { AuditRecord, SecretItem, SecretStore, WriteCondition } from '../stores/store.js';
-import { type AuditEntry, type AuditVerdict, chainRecord, verifyChain } from './audit.js';
+import type {
+  AuditCheckpoint,
+  AuditRecord,
+  SecretItem,
+  SecretStore,
+  WriteCondition,
+} from '../stores/store.js';
+import {
+  type AnchorKey,
+  type CheckpointSigner,
+  isSignedBy,
+  signCheckpoint,
+  type TrailVerdict,
+  verifyAnchors,
+} from './anchor.js';
+import { type AuditEntry, type AuditVerdict, chainRecord, hashRecord, verifyChain } from './audit.js';
 
 /** `inline`: the reader re-encrypts after each read. `deferred`: a trusted rotator does (issue: read-only CI roles). */
 export type RotationStrategy = 'inline' | 'deferred';
@@ -68,6 +82,8 @@ export interface PullResult {
   /** Requested names that do not exist (only with `allowMissing`). */
   missing: string[];
   rotation: RotationCounts;
+  /** The read record this pull appended: the head of the audit trail as this reader saw it. */
+  audit: AuditRecord;
 }
 
 /** An item decrypted in memory, with the data key its rotation will use (none when deferred). */
@@ -185,14 +201,14 @@ export class Vault {
     const secrets = opened
       .map(({ item, value }) => ({ name: item.name, value, rev: item.rev, gen: item.gen }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const [rotation] = await Promise.all([
+    const [rotation, audit] = await Promise.all([
       this.#rotateAll(opened),
       this.#audit({ action: 'read', targets: secrets.map((s) => s.name), outcome: 'ok' }).catch((error) => {
         for (const secret of secrets) wipe(secret.value);
         throw error;
       }),
     ]);
-    return { secrets, missing, rotation };
+    return { secrets, missing, rotation, audit };
   }
 
   /**
@@ -252,8 +268,78 @@ export class Vault {
     return this.#store.readAudit(this.namespace, options);
   }
 
-  async verifyAudit(): Promise<AuditVerdict> {
-    return verifyChain(await this.#store.readAudit(this.namespace));
+  /** The trail's signed checkpoints in `seq` order; with `latest`, only the newest. */
+  async checkpoints(options: { latest?: boolean } = {}): Promise<AuditCheckpoint[]> {
+    return this.#store.readCheckpoints(this.namespace, options);
+  }
+
+  /**
+   * Check the trail against its checkpoints (anchor.ts): the chain links, and no checkpoint
+   * anchors a record that is gone or different. `anchorKey` is asked for only when there
+   * are checkpoints; without it, a trail with checkpoints fails.
+   */
+  async verifyAudit(options: { anchorKey?: () => Promise<AnchorKey> } = {}): Promise<TrailVerdict> {
+    const [records, checkpoints] = await Promise.all([
+      this.#store.readAudit(this.namespace),
+      this.#store.readCheckpoints(this.namespace),
+    ]);
+    const key = checkpoints.length > 0 ? await options.anchorKey?.() : undefined;
+    return verifyAnchors(records, checkpoints, key);
+  }
+
+  /**
+   * Anchor the trail's head: sign a checkpoint of it with `signer` (the anchor key, which
+   * readers do not hold) and store it. It vouches only for what it checked: the newest
+   * checkpoint must be this key's and still match its record, and every record since must
+   * link to it; otherwise it signs nothing and throws `ERR_AUDIT_BROKEN`. Resolves to the
+   * newest checkpoint (`created` when this call signed it), or undefined for an empty trail.
+   */
+  async checkpoint(
+    signer: CheckpointSigner,
+  ): Promise<{ checkpoint: AuditCheckpoint; created: boolean } | undefined> {
+    const namespace = this.namespace;
+    const refuse = (why: string) =>
+      new EggError('ERR_AUDIT_BROKEN', `refusing to anchor the audit trail of ${namespace}: ${why}`, {
+        hint: 'run `egg audit verify`, and find out who changed the trail before anchoring it',
+      });
+    const [[last], key] = await Promise.all([
+      this.#store.readCheckpoints(namespace, { latest: true }),
+      signer.kid().then(async (kid) => ({ kid, publicKey: await signer.publicKey() })),
+    ]);
+    if (last !== undefined && !isSignedBy(last, key))
+      throw new EggError(
+        'ERR_AUDIT_BROKEN',
+        `refusing to anchor the audit trail of ${namespace}: its newest checkpoint (record ${last.seq}) is not signed by the anchor key ${key.kid}`,
+        {
+          hint: 'restore the key that signed it from your backup of EGG_HOME/anchor-key (on aws: set EGG_ANCHOR_KEY_ID to it), or find out who wrote that checkpoint',
+        },
+      );
+    const records = await this.#store.readAudit(namespace, {
+      afterSeq: last === undefined ? 0 : last.seq - 1,
+    });
+    let chain: AuditVerdict;
+    if (last === undefined) chain = verifyChain(records);
+    else {
+      const [anchored, ...since] = records;
+      if (anchored?.seq !== last.seq)
+        throw refuse(`record ${last.seq}, which its newest checkpoint anchors, is gone`);
+      const { hash, ...body } = anchored;
+      if (hash !== last.hash || hashRecord(body) !== hash)
+        throw refuse(`record ${last.seq} differs from the one its newest checkpoint anchors`);
+      chain = verifyChain(since, last);
+    }
+    if (!chain.ok) throw refuse(chain.reason);
+    const head = records.at(-1);
+    if (head === undefined) return undefined;
+    if (last !== undefined && head.seq === last.seq) return { checkpoint: last, created: false };
+    const checkpoint = await signCheckpoint(head, signer, this.#clock());
+    if (await this.#store.putCheckpoint(checkpoint)) {
+      this.#logger.debug('audit.checkpoint', { namespace, seq: checkpoint.seq });
+      return { checkpoint, created: true };
+    }
+    // Another anchor signed this record first: its checkpoint stands.
+    const [winner] = await this.#store.readCheckpoints(namespace, { latest: true });
+    return { checkpoint: winner ?? checkpoint, created: false };
   }
 
   /**

@@ -34,6 +34,17 @@ function expectedMasks(value: string): string[] {
   ];
 }
 
+/** The namespace's newest audit record: the read this job appended. */
+async function auditHead(home: string) {
+  const { store, keyring } = openLocalBackend(home, false);
+  try {
+    return (await store.readAudit(NAMESPACE)).at(-1);
+  } finally {
+    keyring.close();
+    await store.close();
+  }
+}
+
 async function gens(home: string): Promise<Record<string, number>> {
   const { store, keyring } = openLocalBackend(home, false);
   try {
@@ -86,8 +97,11 @@ describe('the Action on the local backend', () => {
     expect(new Set(masks)).toEqual(new Set(wanted));
     expect(masks).toHaveLength(new Set(wanted).size);
     expect(lines.slice(firstOther).filter((line) => line.startsWith('::add-mask::'))).toEqual([]);
+    const head = await auditHead(home);
+    expect(head).toMatchObject({ action: 'read', targets: ['API_KEY', 'DB_URL', 'TLS_KEY'] });
     expect(lines.slice(firstOther)).toEqual([
       'Pulled 3 secrets from acme/web: API_KEY, TLS, DB_URL. Data keys rotated: 3.',
+      `Audit trail of acme/web: this job's read is record ${head?.seq}, hash ${head?.hash.slice(0, 16)}.`,
     ]);
 
     // The environment later steps get, in the runner's heredoc form.
@@ -145,6 +159,8 @@ describe('the Action on the local backend', () => {
         '| `API_KEY` | `API_KEY` |',
         '| `TLS_KEY` | `TLS` |',
         '| `DB_URL` | `DB_URL` |',
+        '',
+        `Audit trail: this job's read is record **${head?.seq}** of \`acme/web\`, hash \`${head?.hash}\`. \`egg audit verify\` must find it there, unchanged; a trail shorter than that was cut.`,
         '',
         '',
       ].join('\n'),

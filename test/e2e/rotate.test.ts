@@ -49,7 +49,11 @@ describe('egg rotate', () => {
   it('rotates every secret once, or the named ones, and says so', () => {
     expect(gens()).toEqual({ API_KEY: 1, DB_URL: 1, OTHER: 1 });
     const all = run(['rotate']);
-    expect(all).toMatchObject({ code: 0, stdout: 'Rotated 3 secrets in acme/web.\n' });
+    // 3 sets and a list (gens), then the rotate record (5), which the pass anchors.
+    expect(all).toMatchObject({
+      code: 0,
+      stdout: 'Rotated 3 secrets in acme/web.\nAnchored the audit trail of acme/web at record 5.\n',
+    });
     const one = run(['rotate', '--name', 'DB_URL', '--json']);
     expect(JSON.parse(one.stdout)).toEqual({
       namespace: 'acme/web',
@@ -57,6 +61,7 @@ describe('egg rotate', () => {
       skipped: 0,
       failed: 0,
       deferred: 0,
+      anchored: 6,
     });
     expect(gens()).toEqual({ API_KEY: 2, DB_URL: 3, OTHER: 2 });
     expect(run(['rotate', '--name', 'bad-name']).code).toBe(2);
@@ -102,7 +107,12 @@ describe('egg rotate', () => {
       expect(await exited).toBe(0);
     }
     outputs.push(stderr);
-    expect(run(['audit', 'verify']).code).toBe(0);
+    // The follower anchored everything up to its stop: it signs a last checkpoint on SIGTERM.
+    const verify = run(['audit', 'verify', '--json']);
+    expect(verify.code).toBe(0);
+    const verdict = JSON.parse(verify.stdout) as { records: number; anchor: { seq: number } | null };
+    expect(verdict.anchor?.seq).toBe(verdict.records);
+    expect(stderr).toContain('"event":"rotate.anchored"');
   });
 
   it('never prints a value', () => {

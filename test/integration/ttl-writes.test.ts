@@ -39,9 +39,9 @@ beforeAll(async () => {
   sut = await synthesizeForTest({
     grants: parseGrants(
       JSON.stringify([
-        { namespace: READER, subjects: ['repo:acme/web:environment:prod'] },
-        { namespace: MINTER, subjects: ['repo:acme/web:ref:refs/tags/v*'], mintTokens: true },
-        { namespace: WRITER, subjects: ['repo:acme/ops:environment:prod'], manageSecrets: true },
+        { namespace: READER, subjects: ['repo:acme@1001/web@2002:environment:prod'] },
+        { namespace: MINTER, subjects: ['repo:acme@1001/web@2002:ref:refs/tags/v*'], mintTokens: true },
+        { namespace: WRITER, subjects: ['repo:acme@1001/ops@2004:environment:prod'], manageSecrets: true },
       ]),
     ),
     proxy: { enabled: true, certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e' },
@@ -90,6 +90,7 @@ const tokenRecord = (namespace: string, id: string): TokenRecord => ({
   namespace,
   key: 'API_KEY',
   origins: ['https://app.example'],
+  allowNoOrigin: false,
   rps: 10,
   burst: 10,
   spend: 100,

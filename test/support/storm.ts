@@ -90,6 +90,12 @@ export class RecordingStore implements SecretStore {
   readAudit(namespace: string, options?: { afterSeq?: number }) {
     return this.inner.readAudit(namespace, options);
   }
+  putCheckpoint(...args: Parameters<SecretStore['putCheckpoint']>) {
+    return this.inner.putCheckpoint(...args);
+  }
+  readCheckpoints(...args: Parameters<SecretStore['readCheckpoints']>) {
+    return this.inner.readCheckpoints(...args);
+  }
   close() {
     return this.inner.close();
   }

@@ -88,6 +88,12 @@ describe('main step', () => {
       ['setOutput', 'dotenv-path', path],
       ['setOutput', 'secret-names', 'TOKEN,KEY'],
       ['info', 'Pulled 2 secrets from acme/web: TOKEN, KEY. Data keys rotated: 2.'],
+      [
+        'info',
+        expect.stringMatching(
+          /^Audit trail of acme\/web: this job's read is record \d+, hash [0-9a-f]{16}\.$/,
+        ),
+      ],
       ['appendSummary', '### Egg Carton'],
     ]);
     expect(parseDotenv(readFileSync(path))).toEqual({ TOKEN: 'tok-123', KEY: 'line-a\nline-b' });

@@ -129,7 +129,7 @@ describe('parseGrants', () => {
       'invalid grant in grants.json: two grants have the id "acme/web"; give one of them a distinct "id"',
     ],
     ...[900, 3599, 43_201, 3600.5, '3600'].map((seconds) => [
-      grant(['repo:acme/web:environment:prod'], { maxSessionSeconds: seconds }),
+      grant(['repo:acme@1001/web@2002:environment:prod'], { maxSessionSeconds: seconds }),
       'invalid grant in grants.json[0]: "maxSessionSeconds" must be a whole number from 3600 to 43200: IAM refuses a role whose maximum session is under one hour or over twelve (a job can still ask for a shorter session, down to 900 s, with role-session-duration)',
     ]),
     ['{}', 'invalid grant in grants.json: it must be a JSON array of grants'],
@@ -302,7 +302,7 @@ describe('npm run synth (infra/synth.ts)', () => {
 
   it('exits 2, naming the IAM minimum, for a grant with a 15-minute maximum session (not a CDK crash)', async () => {
     const file = join(dir, 'short-session.json');
-    writeFileSync(file, grant(['repo:acme/web:environment:prod'], { maxSessionSeconds: 900 }));
+    writeFileSync(file, grant(['repo:acme@1001/web@2002:environment:prod'], { maxSessionSeconds: 900 }));
     const failure = await synth(
       '--grants',
       file,

@@ -23,6 +23,7 @@ import {
 const ACCOUNT = '123456789012';
 const DATA_KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/00000000-0000-4000-8000-00000000da7a`;
 const SIGNING_KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/00000000-0000-4000-8000-0000000051e9`;
+const ANCHOR_KEY = `arn:aws:kms:us-east-1:${ACCOUNT}:key/00000000-0000-4000-8000-0000000a1c40`;
 const ADMIN = `arn:aws:iam::${ACCOUNT}:role/platform-admins`;
 /** What an administrator typically holds in IAM: every KMS action. */
 const ADMIN_IDENTITY = [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }];
@@ -37,7 +38,11 @@ function keyPolicies(options: Partial<BuildOptions> = {}) {
   const { stack } = buildStack({
     grants: parseGrants(
       JSON.stringify([
-        { namespace: 'acme/web/prod', subjects: ['repo:acme/web:environment:prod'], mintTokens: true },
+        {
+          namespace: 'acme/web/prod',
+          subjects: ['repo:acme@1001/web@2002:environment:prod'],
+          mintTokens: true,
+        },
       ]),
     ),
     githubOidcProviderArn: `arn:aws:iam::${ACCOUNT}:oidc-provider/token.actions.githubusercontent.com`,
@@ -51,13 +56,20 @@ function keyPolicies(options: Partial<BuildOptions> = {}) {
     account: ACCOUNT,
     region: 'us-east-1',
     template,
-    attributes: { [`${id(stack.key)}.Arn`]: DATA_KEY, [`${id(stack.signingKey)}.Arn`]: SIGNING_KEY },
+    attributes: {
+      [`${id(stack.key)}.Arn`]: DATA_KEY,
+      [`${id(stack.signingKey)}.Arn`]: SIGNING_KEY,
+      [`${id(stack.anchorKey)}.Arn`]: ANCHOR_KEY,
+    },
   });
   const may = (key: string, action: string, context: Record<string, ContextValue>, caller = ADMIN) =>
     evaluateKeyAccess(
       {
         identity: ADMIN_IDENTITY,
-        keyPolicy: keyPolicyFromTemplate(template, id(key === DATA_KEY ? stack.key : stack.signingKey)),
+        keyPolicy: keyPolicyFromTemplate(
+          template,
+          id(key === DATA_KEY ? stack.key : key === ANCHOR_KEY ? stack.anchorKey : stack.signingKey),
+        ),
       },
       { action, resource: key, context: { ...context, 'aws:PrincipalArn': caller } },
       { principalArn: caller },
@@ -84,6 +96,7 @@ describe.each([
     ['the data key', DATA_KEY, ['Decrypt']],
     ['the data key', DATA_KEY, ['GenerateDataKey', 'Decrypt']],
     ['the signing key', SIGNING_KEY, ['Sign']],
+    ['the anchor key', ANCHOR_KEY, ['Sign']],
   ])('cannot CreateGrant on %s to itself for %j', (_key, key, operations) => {
     expect(may(key, 'kms:CreateGrant', grantToSelf(operations))).toBe(false);
   });

@@ -62,6 +62,7 @@ const REGION = 'us-east-1';
 const TABLE = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/egg-carton`;
 const DATA_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-00000000da7a`;
 const SIGNING_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-0000000051e9`;
+const ANCHOR_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-0000000a4c40`;
 /** A role's ARN as `cfnResolver` names it: the stack gives no RoleName, so its logical id. */
 const roleArn = (logicalId: string) => `arn:aws:iam::${ACCOUNT}:role/${logicalId}`;
 
@@ -116,6 +117,14 @@ const tableArn = () => ref(idOf(stack, stack.table));
 const streamArn = () => ({ 'Fn::GetAtt': [idOf(stack, stack.table), 'StreamArn'] });
 const keyArn = () => ref(idOf(stack, stack.key));
 const signingKeyArn = () => ref(idOf(stack, stack.signingKey));
+const anchorKeyArn = () => ref(idOf(stack, stack.anchorKey));
+/** Every grant may read the anchor key's public key, to check its trail's checkpoints. */
+const anchorPublicKey = () => ({
+  Sid: 'AnchorPublicKey',
+  Effect: 'Allow',
+  Action: 'kms:GetPublicKey',
+  Resource: anchorKeyArn(),
+});
 const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
 const viaDynamoDB = {
   Sid: 'TableEncryptionViaDynamoDB',
@@ -155,7 +164,11 @@ function resolverFor(s: EggCartonStack, templateJson: Json): IntrinsicResolver {
     account: ACCOUNT,
     region: REGION,
     template: templateJson,
-    attributes: { [`${idOf(s, s.key)}.Arn`]: DATA_KEY, [`${idOf(s, s.signingKey)}.Arn`]: SIGNING_KEY },
+    attributes: {
+      [`${idOf(s, s.key)}.Arn`]: DATA_KEY,
+      [`${idOf(s, s.signingKey)}.Arn`]: SIGNING_KEY,
+      [`${idOf(s, s.anchorKey)}.Arn`]: ANCHOR_KEY,
+    },
   });
 }
 /** Every statement of the identity policies attached to a role, by logical id. */
@@ -390,7 +403,9 @@ describe('a read-only grant (the default)', () => {
         Effect: 'Allow',
         Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
         Resource: tableArn(),
-        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [A, `audit#${A}`] } },
+        Condition: {
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [A, `audit#${A}`, `anchor#${A}`] },
+        },
       },
       {
         Sid: 'AuditAppend',
@@ -408,6 +423,7 @@ describe('a read-only grant (the default)', () => {
         Condition: { StringEquals: { 'kms:EncryptionContext:namespace': A } },
       },
       tableEncryption(),
+      anchorPublicKey(),
     ]);
   });
 
@@ -425,7 +441,10 @@ describe('a read-only grant (the default)', () => {
       tableEncryption(),
     ]);
     expect(actions).not.toContain('kms:Sign');
-    expect(actions).not.toContain('kms:GetPublicKey');
+    // The one public key it may read is the anchor key's, to check its trail's checkpoints.
+    expect(roleStatements(A).filter((s) => list(s.Action).includes('kms:GetPublicKey'))).toEqual([
+      anchorPublicKey(),
+    ]);
   });
 
   it.each([
@@ -506,7 +525,9 @@ describe('a grant with mintTokens', () => {
         Effect: 'Allow',
         Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
         Resource: tableArn(),
-        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [B, `audit#${B}`] } },
+        Condition: {
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [B, `audit#${B}`, `anchor#${B}`] },
+        },
       },
       {
         Sid: 'AuditAppend',
@@ -531,6 +552,7 @@ describe('a grant with mintTokens', () => {
         Condition: { StringEquals: { 'kms:EncryptionContext:namespace': B } },
       },
       tableEncryption(),
+      anchorPublicKey(),
       {
         Sid: 'SignTokens',
         Effect: 'Allow',
@@ -571,7 +593,9 @@ describe('a grant with manageSecrets', () => {
         Effect: 'Allow',
         Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
         Resource: tableArn(),
-        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [C, `audit#${C}`] } },
+        Condition: {
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [C, `audit#${C}`, `anchor#${C}`] },
+        },
       },
       {
         Sid: 'AuditAppend',
@@ -596,6 +620,7 @@ describe('a grant with manageSecrets', () => {
         Condition: { StringEquals: { 'kms:EncryptionContext:namespace': C } },
       },
       tableEncryption(),
+      anchorPublicKey(),
     ]);
   });
 
@@ -684,7 +709,7 @@ describe('the rotator', () => {
     });
   });
 
-  it('has exactly: secret items of any namespace, audit appends, the stream, data keys, its logs and queue', () => {
+  it('has exactly: secret items of any namespace, audit appends, checkpoints, the stream, data keys, the anchor key, its logs and queue', () => {
     expect(rotatorStatements()).toEqual([
       {
         Sid: 'SecretItems',
@@ -701,6 +726,13 @@ describe('the rotator', () => {
         Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['audit#*'] } },
       },
       {
+        Sid: 'CheckpointWrite',
+        Effect: 'Allow',
+        Action: ['dynamodb:Query', 'dynamodb:PutItem'],
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['anchor#*'] } },
+      },
+      {
         Sid: 'TableStream',
         Effect: 'Allow',
         Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
@@ -715,6 +747,14 @@ describe('the rotator', () => {
         Condition: { Null: { 'kms:EncryptionContext:namespace': 'false' } },
       },
       tableEncryption(),
+      {
+        Sid: 'SignCheckpoints',
+        Effect: 'Allow',
+        Action: 'kms:Sign',
+        Resource: anchorKeyArn(),
+        Condition: { StringEquals: { 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' } },
+      },
+      { Sid: 'AnchorPublicKey', Effect: 'Allow', Action: 'kms:GetPublicKey', Resource: anchorKeyArn() },
       {
         Effect: 'Allow',
         Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],

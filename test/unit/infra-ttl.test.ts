@@ -26,9 +26,9 @@ writeFileSync(join(dir, 'rotator', 'index.js'), 'exports.handler = async () => (
 const { stack } = buildStack({
   grants: parseGrants(
     JSON.stringify([
-      { namespace: READER, subjects: ['repo:acme/web:environment:prod'] },
-      { namespace: MINTER, subjects: ['repo:acme/api:ref:refs/tags/v*'], mintTokens: true },
-      { namespace: WRITER, subjects: ['repo:acme/ops:environment:prod'], manageSecrets: true },
+      { namespace: READER, subjects: ['repo:acme@1001/web@2002:environment:prod'] },
+      { namespace: MINTER, subjects: ['repo:acme@1001/api@2003:ref:refs/tags/v*'], mintTokens: true },
+      { namespace: WRITER, subjects: ['repo:acme@1001/ops@2004:environment:prod'], manageSecrets: true },
     ]),
   ),
   githubOidcProviderArn: `arn:aws:iam::${ACCOUNT}:oidc-provider/token.actions.githubusercontent.com`,
