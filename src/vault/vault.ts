@@ -17,6 +17,7 @@ import { assertNamespace, assertSecretName, assertValue } from '../names.js';
 import { mapLimit, sleep } from '../retry.js';
 import type { AuditRecord, SecretItem, SecretStore, WriteCondition } from '../stores/store.js';
 import { type AuditEntry, type AuditVerdict, chainRecord, verifyChain } from './audit.js';
+import { assertProviderKey } from './provider-key.js';
 
 /** `inline`: the reader re-encrypts after each read. `deferred`: a trusted rotator does (issue: read-only CI roles). */
 export type RotationStrategy = 'inline' | 'deferred';
@@ -118,6 +119,8 @@ export class Vault {
       const meta: SetOptions = {};
       const upstream = options.upstream ?? current?.upstream;
       const inject = options.inject ?? current?.inject;
+      // A provider key (one with an upstream, given now or kept) must be sendable as it is.
+      if (upstream !== undefined) assertProviderKey(name, value);
       if (upstream !== undefined) meta.upstream = upstream;
       if (inject !== undefined) meta.inject = inject;
       const item = await this.#encrypt(
