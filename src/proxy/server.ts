@@ -30,6 +30,7 @@ import { InactivityWatch } from './inactivity.js';
 import type { KeyLease, KeySource } from './provider-keys.js';
 import type { RateLimiter } from './rate.js';
 import type { RevocationWatcher } from './revocation.js';
+import type { TlsSettings } from './tls.js';
 import { UpstreamPools } from './upstream-pools.js';
 
 export interface ProxyOptions {
@@ -421,22 +422,37 @@ export function createProxyHandler(
 class UpstreamTimeout extends Error {}
 
 /**
- * The proxy's HTTP server: bounded headers, keep-alive, no Nagle delay (SSE events go out as
- * written), Node's strict HTTP parser whatever `--insecure-http-parser` says. Closing it
- * destroys the upstream pools.
+ * The proxy's server: bounded headers, keep-alive, no Nagle delay (SSE events go out as
+ * written), Node's strict HTTP parser whatever `--insecure-http-parser` says. With `tls`,
+ * HTTPS (tls.ts). Closing it destroys the upstream pools.
  */
-export function createProxyServer(options: ProxyOptions): http.Server {
+export function createProxyServer(options: ProxyOptions): http.Server;
+export function createProxyServer(options: ProxyOptions, tls: TlsSettings): https.Server;
+export function createProxyServer(options: ProxyOptions, tls?: TlsSettings): http.Server | https.Server {
   const pools = options.pools ?? new UpstreamPools();
-  const server = http.createServer(
-    {
-      maxHeaderSize: MAX_HEADER_BYTES,
-      noDelay: true,
-      keepAliveTimeout: 5_000,
-      headersTimeout: 30_000,
-      insecureHTTPParser: false,
-    },
-    createProxyHandler({ ...options, pools }),
-  );
+  const handler = createProxyHandler({ ...options, pools });
+  const settings = {
+    maxHeaderSize: MAX_HEADER_BYTES,
+    noDelay: true,
+    keepAliveTimeout: 5_000,
+    headersTimeout: 30_000,
+    insecureHTTPParser: false,
+  };
+  const server =
+    tls === undefined
+      ? http.createServer(settings, handler)
+      : https.createServer(
+          {
+            ...settings,
+            cert: tls.cert,
+            key: tls.key,
+            minVersion: tls.minVersion,
+            ciphers: tls.ciphers,
+            ALPNProtocols: ['http/1.1'],
+            handshakeTimeout: 10_000,
+          },
+          handler,
+        );
   server.on('close', () => pools.close());
   return server;
 }
