@@ -15,6 +15,7 @@ import { ProviderKeys } from './provider-keys.js';
 import { RateLimiter } from './rate.js';
 import { RevocationWatcher } from './revocation.js';
 import { createProxyServer } from './server.js';
+import { readTlsFiles, type TlsFiles } from './tls.js';
 
 export interface ServeOptions {
   host?: string;
@@ -28,8 +29,10 @@ export interface ServeOptions {
   maxStaleMs?: number;
   upstreamTimeoutMs?: number;
   actor?: string;
-  /** On close, how long requests in flight may take before their connections are cut. */
+  /** On close, how long requests in flight may take before their connections are cut (default 2 s). */
   graceMs?: number;
+  /** Serve HTTPS with these files (tls.ts); plain HTTP without. */
+  tls?: TlsFiles;
 }
 
 export interface RunningProxy {
@@ -39,6 +42,8 @@ export interface RunningProxy {
 
 export async function serveProxy(config: EggConfig, options: ServeOptions): Promise<RunningProxy> {
   const logger = options.logger ?? nullLogger;
+  // Checked before anything is opened: a bad file is one sentence naming it.
+  const tls = options.tls === undefined ? undefined : readTlsFiles(options.tls);
   const signer = await openSigner(config, { logger });
   let publicKey: Awaited<ReturnType<typeof signer.publicKey>>;
   try {
@@ -71,7 +76,7 @@ export async function serveProxy(config: EggConfig, options: ServeOptions): Prom
     ...(options.maxStaleMs === undefined ? {} : { maxStaleMs: options.maxStaleMs }),
   });
   revocations.start();
-  const server = createProxyServer({
+  const proxyOptions = {
     verifier: new TokenVerifier({ publicKey }),
     revocations,
     rate: new RateLimiter(),
@@ -79,7 +84,10 @@ export async function serveProxy(config: EggConfig, options: ServeOptions): Prom
     keys,
     log: options.log,
     ...(options.upstreamTimeoutMs === undefined ? {} : { upstreamTimeoutMs: options.upstreamTimeoutMs }),
-  });
+  };
+  const server = tls === undefined ? createProxyServer(proxyOptions) : createProxyServer(proxyOptions, tls);
+  // OpenSSL holds its own copy of the key now.
+  tls?.key.fill(0);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8787, options.host ?? '127.0.0.1', () => {
@@ -90,10 +98,12 @@ export async function serveProxy(config: EggConfig, options: ServeOptions): Prom
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`,
     close: async () => {
       revocations.close();
-      // Let requests in flight finish for a moment (a long SSE stream is cut after it).
+      // Let requests in flight finish for a moment (a long SSE stream is cut after it). Cut
+      // connections take their upstream requests with them, and the server's close destroys
+      // the upstream pools (server.ts).
       const cut = setTimeout(() => server.closeAllConnections(), options.graceMs ?? 2000);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

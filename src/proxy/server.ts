@@ -10,8 +10,12 @@
  *
  * Every header is hostile: the request's Host, an absolute-form target or a path like
  * `//evil.com/x` never choose where the key goes; the upstream's origin comes only from
- * the secret's pinned metadata and the path is sent to it verbatim. Error bodies are fixed
- * strings: nothing from the request is echoed, and the log carries no token, key or body.
+ * the secret's pinned metadata and the path is sent to it verbatim. Only the methods of
+ * framing.ts are forwarded (405 otherwise), every forwarded body is framed by the proxy
+ * itself, and each provider key has its own upstream sockets (upstream-pools.ts), so no
+ * request can leave bytes on a socket that another key's request will use. Error bodies
+ * are fixed strings: nothing from the request is echoed, and the log carries no token, key
+ * or body.
  */
 import { hash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -19,11 +23,16 @@ import https from 'node:https';
 import { isEggError } from '../errors.js';
 import type { SpendResult, TokenStore } from '../tokens/token-store.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
+import { isSendableProviderKey } from '../vault/provider-key.js';
+import { ALLOWED_METHODS, type BodyFraming, FORWARDED_METHODS, requestFraming } from './framing.js';
+import { hasContentLength, NO_CORS, requestHeaders, responseHeaders } from './headers.js';
 import { InactivityWatch } from './inactivity.js';
 import { originAllowed } from './origin.js';
 import type { KeyLease, KeySource } from './provider-keys.js';
 import type { RateLimiter } from './rate.js';
 import type { RevocationWatcher } from './revocation.js';
+import type { TlsSettings } from './tls.js';
+import { UpstreamPools } from './upstream-pools.js';
 
 export interface ProxyOptions {
   verifier: Pick<TokenVerifier, 'verify'>;
@@ -38,44 +47,32 @@ export interface ProxyOptions {
   upstreamTimeoutMs?: number;
   /** Largest request body forwarded: default 100 MiB. */
   maxBodyBytes?: number;
-  /** Agents for upstream connections (keep-alive by default). */
-  agents?: { http: http.Agent; https: https.Agent };
+  /** Upstream connections, one keep-alive pool per provider key (default: a fresh set). */
+  pools?: UpstreamPools;
 }
 
 /** Headers are bounded by Node (431 beyond this); a token by MAX_TOKEN_CHARS (401). */
 export const MAX_HEADER_BYTES = 128 * 1024;
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-]);
-/** Request headers that never travel upstream: where tokens ride, and the proxy's own cookies. */
+/** Request headers whose values the log's header hash leaves out: where tokens ride, cookies. */
 const STRIP_REQUEST = new Set(['authorization', 'x-api-key', 'cookie']);
-const STRIP_RESPONSE = new Set([
-  'access-control-allow-origin',
-  'access-control-allow-credentials',
-  'set-cookie',
-]);
-/** One lookup a header rather than two. */
-const DROP_REQUEST = new Set([...HOP_BY_HOP, ...STRIP_REQUEST]);
-const DROP_RESPONSE = new Set([...HOP_BY_HOP, ...STRIP_RESPONSE]);
 const TOKEN_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:[ \t]*,[ \t]*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
-/** A key that cannot sit in a header line unchanged is refused, never "fixed". */
-const HEADER_SAFE_KEY = /^[\x21-\x7e]+$/;
 
 type Refusal = { status: number; code: string; message: string; headers?: Record<string, string> };
 
 const REFUSALS = {
   badRequest: { status: 400, code: 'bad_request', message: 'the request target must be a path' },
+  badFraming: {
+    status: 400,
+    code: 'bad_framing',
+    message: 'send a request body with one Content-Length or with Transfer-Encoding: chunked alone',
+  },
+  method: {
+    status: 405,
+    code: 'method_not_allowed',
+    message: 'the proxy forwards GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS only',
+    headers: { allow: ALLOWED_METHODS },
+  },
   token: {
     status: 401,
     code: 'token_invalid',
@@ -95,6 +92,12 @@ const REFUSALS = {
     code: 'key_unavailable',
     message: 'the provider key for this token is not available',
   },
+  keyInvalid: {
+    status: 502,
+    code: 'key_invalid',
+    message:
+      'the provider key for this token cannot be sent in a header (empty, or with whitespace); its owner must store it again',
+  },
   upstream: { status: 502, code: 'upstream_error', message: 'the upstream could not be reached' },
   timeout: { status: 504, code: 'upstream_timeout', message: 'the upstream did not answer in time' },
 } satisfies Record<string, Refusal>;
@@ -102,6 +105,8 @@ const REFUSALS = {
 /** What one request's log line needs, and its upstream request once there is one. */
 interface Exchange {
   token: string | null;
+  /** How the body goes upstream (framing.ts). */
+  framing: BodyFraming;
   bytesIn: number;
   bytesOut: number;
   upstream: http.ClientRequest | undefined;
@@ -123,7 +128,8 @@ interface UpstreamTarget {
   servername: string;
 }
 
-const NO_CORS: Readonly<Record<string, string>> = Object.freeze({});
+/** The refusal code of each response the proxy answered itself, for the log line of a 5xx. */
+const refusalCodes = new WeakMap<ServerResponse, string>();
 
 /** The request handler; `createProxyServer` wraps it in a server with the right limits. */
 export function createProxyHandler(
@@ -132,10 +138,7 @@ export function createProxyHandler(
   const clock = options.clock ?? Date.now;
   const timeoutMs = options.upstreamTimeoutMs ?? 120_000;
   const maxBody = options.maxBodyBytes ?? 100 * 1024 * 1024;
-  const agents = options.agents ?? {
-    http: new http.Agent({ keepAlive: true, maxSockets: 256 }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 256 }),
-  };
+  const pools = options.pools ?? new UpstreamPools();
   const isoTime = isoClock();
   const targets = new Map<string, UpstreamTarget>();
   // Upstream silence (no answer yet, or a body that stops) past the bound: 504, or a cut.
@@ -147,6 +150,7 @@ export function createProxyHandler(
     const started = performance.now();
     const exchange: Exchange = {
       token: null,
+      framing: null,
       bytesIn: 0,
       bytesOut: 0,
       upstream: undefined,
@@ -157,19 +161,23 @@ export function createProxyHandler(
     };
     // 'close' follows 'finish' on every response (Node's resOnFinish emits it a tick later)
     // and comes alone when the client goes first: one listener logs the request, and takes
-    // an upstream request still running with it.
+    // with it an upstream request that has not both sent the whole body and been answered
+    // (a client gone early, or one that declared more body than it sent: issue 9, item 3).
     res.on('close', () => {
       if (exchange.upstream !== undefined) {
         silence.delete(exchange);
-        if (!res.writableFinished) exchange.upstream.destroy();
+        if (!res.writableFinished || !req.complete) exchange.upstream.destroy();
       }
       if (exchange.logged) return;
       exchange.logged = true;
       // Built by hand: every field is a number, an ISO time, a verified token id
-      // (TOKEN_ID: [A-Za-z0-9_-]) or null, or hex.
+      // (TOKEN_ID: [A-Za-z0-9_-]) or null, hex, or a refusal code ([a-z_]).
       const token = exchange.token === null ? 'null' : `"${exchange.token}"`;
+      const status = res.statusCode;
+      // A 5xx says why: the proxy's refusal code, or that the upstream answered it.
+      const code = status >= 500 ? `,"code":"${refusalCodes.get(res) ?? 'upstream_status'}"` : '';
       options.log(
-        `{"time":"${isoTime(clock())}","token":${token},"status":${res.statusCode},"bytesIn":${exchange.bytesIn},"bytesOut":${exchange.bytesOut},"ms":${hundredths(performance.now() - started)},"headers":"${headerHash(req.rawHeaders)}"}\n`,
+        `{"time":"${isoTime(clock())}","token":${token},"status":${status}${code},"bytesIn":${exchange.bytesIn},"bytesOut":${exchange.bytesOut},"ms":${hundredths(performance.now() - started)},"headers":"${headerHash(req.rawHeaders)}"}\n`,
       );
     });
     handle(req, res, exchange).catch(() => {
@@ -183,9 +191,13 @@ export function createProxyHandler(
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
       return preflight(req, res, origin);
     }
+    if (!FORWARDED_METHODS.has(req.method as string)) return refuse(res, REFUSALS.method);
     if (req.url === undefined || !req.url.startsWith('/') || req.url.startsWith('/\\')) {
       return refuse(res, REFUSALS.badRequest);
     }
+    const framing = requestFraming(req.headers['content-length'], req.headers['transfer-encoding']);
+    if (framing === 'refused') return refuse(res, REFUSALS.badFraming);
+    exchange.framing = framing;
     const token = extractToken(req);
     if (token === undefined) return refuse(res, REFUSALS.token);
     // Each step answers at once when it can (a verified token, polled revocation state,
@@ -251,7 +263,7 @@ export function createProxyHandler(
         : REFUSALS.keyUnavailable;
       return refuse(res, { ...refusal, headers: { ...cors, ...refusal.headers } });
     }
-    forward(req, res, lease, cors, exchange);
+    forward(req, res, lease, cors, exchange, `${claims.sub}\n${claims.key}`);
   }
 
   function upstreamTarget(upstream: string): UpstreamTarget {
@@ -274,22 +286,25 @@ export function createProxyHandler(
     return target;
   }
 
+  /** `pool`: the provider key's own upstream sockets (namespace and secret name). */
   function forward(
     req: IncomingMessage,
     res: ServerResponse,
     lease: KeyLease,
     cors: Readonly<Record<string, string>>,
     exchange: Exchange,
+    pool: string,
   ) {
     let upstreamReq: http.ClientRequest;
     try {
       const key = lease.value.toString('latin1');
-      if (!HEADER_SAFE_KEY.test(key)) {
-        refuse(res, { ...REFUSALS.keyUnavailable, headers: cors });
+      // A key that cannot sit in a header line unchanged is refused, never "fixed".
+      if (!isSendableProviderKey(key)) {
+        refuse(res, { ...REFUSALS.keyInvalid, headers: cors });
         return;
       }
       const target = upstreamTarget(lease.upstream);
-      const headers = requestHeaders(req.rawHeaders, lease, target.host, key);
+      const headers = requestHeaders(req.rawHeaders, exchange.framing, lease.inject, target.host, key);
       upstreamReq = target.secure
         ? https.request({
             protocol: target.protocol,
@@ -300,7 +315,7 @@ export function createProxyHandler(
             // The path as received, never resolved against anything: the host is fixed above.
             path: req.url,
             headers,
-            agent: agents.https,
+            agent: pools.agent(pool, true),
             setHost: false,
           })
         : http.request({
@@ -310,7 +325,7 @@ export function createProxyHandler(
             method: req.method,
             path: req.url,
             headers,
-            agent: agents.http,
+            agent: pools.agent(pool, false),
             setHost: false,
           });
     } catch {
@@ -350,6 +365,9 @@ export function createProxyHandler(
       });
       upstreamRes.on('end', () => {
         silence.delete(exchange);
+        // Answered before the whole body came: nobody will read the rest upstream, so the
+        // request goes now rather than hold its socket (the client's rest is read and dropped).
+        if (!req.complete) upstreamReq.destroy();
         res.end();
       });
       upstreamRes.on('error', () => res.destroy());
@@ -363,8 +381,10 @@ export function createProxyHandler(
         req.destroy();
         return;
       }
+      // The upstream request is gone (answered early, cut): the rest is read and dropped, so
+      // the client's connection stays usable.
+      if (upstreamReq.destroyed) return;
       exchange.lastTick = silence.tick;
-      // Also false once the upstream request is gone: the rest of the body then stays unread.
       if (!upstreamReq.write(chunk)) req.pause();
     });
     upstreamReq.on('drain', () => req.resume());
@@ -383,7 +403,7 @@ export function createProxyHandler(
     if (
       origin === undefined ||
       !/^https?:\/\/[A-Za-z0-9.\-[\]:]{1,260}$/.test(origin) ||
-      !METHODS.has(method) ||
+      !FORWARDED_METHODS.has(method) ||
       requested.length > 2048 ||
       (requested !== '' && !TOKEN_LIST.test(requested))
     ) {
@@ -402,12 +422,39 @@ export function createProxyHandler(
 
 class UpstreamTimeout extends Error {}
 
-/** The proxy's HTTP server: bounded headers, keep-alive, no Nagle delay (SSE events go out as written). */
-export function createProxyServer(options: ProxyOptions): http.Server {
-  const server = http.createServer(
-    { maxHeaderSize: MAX_HEADER_BYTES, noDelay: true, keepAliveTimeout: 5_000, headersTimeout: 30_000 },
-    createProxyHandler(options),
-  );
+/**
+ * The proxy's server: bounded headers, keep-alive, no Nagle delay (SSE events go out as
+ * written), Node's strict HTTP parser whatever `--insecure-http-parser` says. With `tls`,
+ * HTTPS (tls.ts). Closing it destroys the upstream pools.
+ */
+export function createProxyServer(options: ProxyOptions): http.Server;
+export function createProxyServer(options: ProxyOptions, tls: TlsSettings): https.Server;
+export function createProxyServer(options: ProxyOptions, tls?: TlsSettings): http.Server | https.Server {
+  const pools = options.pools ?? new UpstreamPools();
+  const handler = createProxyHandler({ ...options, pools });
+  const settings = {
+    maxHeaderSize: MAX_HEADER_BYTES,
+    noDelay: true,
+    keepAliveTimeout: 5_000,
+    headersTimeout: 30_000,
+    insecureHTTPParser: false,
+  };
+  const server =
+    tls === undefined
+      ? http.createServer(settings, handler)
+      : https.createServer(
+          {
+            ...settings,
+            cert: tls.cert,
+            key: tls.key,
+            minVersion: tls.minVersion,
+            ciphers: tls.ciphers,
+            ALPNProtocols: ['http/1.1'],
+            handshakeTimeout: 10_000,
+          },
+          handler,
+        );
+  server.on('close', () => pools.close());
   return server;
 }
 
@@ -416,6 +463,7 @@ function refuse(res: ServerResponse, refusal: Refusal): void {
     res.destroy();
     return;
   }
+  refusalCodes.set(res, refusal.code);
   const body = JSON.stringify({ error: { type: 'egg_proxy', code: refusal.code, message: refusal.message } });
   res.writeHead(refusal.status, {
     'content-type': 'application/json',
@@ -453,67 +501,6 @@ function extractToken(req: IncomingMessage): string | undefined {
   }
   const apiKey = req.headers['x-api-key'];
   return typeof apiKey === 'string' ? apiKey.trim() : undefined;
-}
-
-/**
- * Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). Undefined when that
- * names nothing beyond HOP_BY_HOP: no `Connection` header, or the usual `keep-alive`. Names
- * are ASCII tokens, so only a name of `connection`'s length needs lowercasing.
- */
-function connectionTokens(raw: string[]): Set<string> | undefined {
-  let names: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      const value = raw[i + 1] as string;
-      if (value.length === 10 && value.toLowerCase() === 'keep-alive') continue;
-      names ??= new Set();
-      for (const token of value.split(',')) names.add(token.trim().toLowerCase());
-    }
-  }
-  return names;
-}
-
-function requestHeaders(raw: string[], lease: KeyLease, host: string, key: string): string[] {
-  const dropped = connectionTokens(raw);
-  const injected = lease.inject.name;
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    if (DROP_REQUEST.has(name) || name === injected || dropped?.has(name)) continue;
-    out.push(raw[i] as string, raw[i + 1] as string);
-  }
-  out.push('host', host, injected, `${lease.inject.prefix}${key}${lease.inject.suffix}`);
-  return out;
-}
-
-function responseHeaders(raw: string[], cors: Readonly<Record<string, string>>): string[] {
-  const dropped = connectionTokens(raw);
-  const out: string[] = [];
-  const withCors = cors !== NO_CORS;
-  const vary: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    if (DROP_RESPONSE.has(name) || dropped?.has(name)) continue;
-    if (withCors && name === 'vary' && cors.vary !== undefined) {
-      vary.push(raw[i + 1] as string);
-      continue;
-    }
-    out.push(raw[i] as string, raw[i + 1] as string);
-  }
-  if (withCors)
-    for (const [name, value] of Object.entries(cors))
-      out.push(name, name === 'vary' ? [...vary, value].join(', ') : value);
-  return out;
-}
-
-/** Whether the upstream sized its body (else it streams: SSE, chunked). */
-function hasContentLength(raw: string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') return true;
-  }
-  return false;
 }
 
 /** SHA-256 over the request's header names and values; the token's value is left out. */

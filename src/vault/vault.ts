@@ -31,6 +31,7 @@ import {
   verifyAnchors,
 } from './anchor.js';
 import { type AuditEntry, type AuditVerdict, chainRecord, hashRecord, verifyChain } from './audit.js';
+import { assertProviderKey } from './provider-key.js';
 
 /** `inline`: the reader re-encrypts after each read. `deferred`: a trusted rotator does (issue: read-only CI roles). */
 export type RotationStrategy = 'inline' | 'deferred';
@@ -134,6 +135,8 @@ export class Vault {
       const meta: SetOptions = {};
       const upstream = options.upstream ?? current?.upstream;
       const inject = options.inject ?? current?.inject;
+      // A provider key (one with an upstream, given now or kept) must be sendable as it is.
+      if (upstream !== undefined) assertProviderKey(name, value);
       if (upstream !== undefined) meta.upstream = upstream;
       if (inject !== undefined) meta.inject = inject;
       const item = await this.#encrypt(

@@ -65,27 +65,51 @@ describe('the official openai client through egg proxy', () => {
   it('streams a chat completion chunk by chunk, with the real key injected upstream', async () => {
     const before = upstream.requests.length;
     const sentBefore = sent.length;
-    const stream = await client().chat.completions.create({
-      model: 'gpt-fake',
-      messages: [{ role: 'user', content: 'hi' }],
-      stream: true,
-    });
+    // The upstream may write each chunk only once the client has seen the one before. A proxy
+    // that held the stream back would leave the gate waiting for its fallback (10 s), and the
+    // order of events would show it: this asserts order, not time.
+    const events: string[] = [];
+    const seen = [0, 1, 2].map(() => Promise.withResolvers<void>());
+    upstream.chatGate = async (chunk) => {
+      let fallback: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        seen[chunk - 1]!.promise.then(() => 'released'),
+        new Promise<string>((resolve) => (fallback = setTimeout(() => resolve('forced'), 10_000))),
+      ]);
+      clearTimeout(fallback);
+      events.push(`upstream ${outcome} chunk ${chunk}`);
+    };
     const deltas: string[] = [];
-    const arrivals: number[] = [];
     let finish: string | null = null;
-    for await (const chunk of stream) {
-      const choice = chunk.choices[0]!;
-      if (choice.delta.content) {
-        deltas.push(choice.delta.content);
-        arrivals.push(performance.now());
+    try {
+      const stream = await client().chat.completions.create({
+        model: 'gpt-fake',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+      });
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0]!;
+        if (choice.delta.content) {
+          events.push(`client saw chunk ${deltas.length}`);
+          seen[deltas.length]!.resolve();
+          deltas.push(choice.delta.content);
+        }
+        finish = choice.finish_reason ?? finish;
       }
-      finish = choice.finish_reason ?? finish;
+    } finally {
+      upstream.chatGate = undefined;
     }
     expect(deltas).toEqual(['hello', ' from', ' upstream']);
     expect(deltas.join('')).toBe('hello from upstream');
     expect(finish).toBe('stop');
-    // The fake writes a chunk every 50 ms: they arrive spread out, not all at the end.
-    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(60);
+    expect(events).toEqual([
+      'client saw chunk 0',
+      'upstream released chunk 1',
+      'client saw chunk 1',
+      'upstream released chunk 2',
+      'client saw chunk 2',
+      'upstream released chunk 3',
+    ]);
 
     expect(upstream.requests.length).toBe(before + 1);
     expectKeySwapped(upstream.requests[before]!);

@@ -3,12 +3,21 @@ import { batchedLineWriter } from '../../../src/proxy/log-writer.js';
 import { serveProxy } from '../../../src/proxy/open.js';
 import { EggCommand } from '../../base.js';
 
+/** Requests in flight get this long after SIGTERM or SIGINT before their connections are cut. */
+const GRACE_MS = 2_000;
+/** Closing the stores after that gets this long; then the process exits whatever is still open. */
+const CLOSE_MS = 3_000;
+
 export default class ProxyServe extends EggCommand {
   static override summary = 'Run the edge proxy: swap egg tokens for provider keys.';
-  static override description =
-    "Each request carries an egg token (Authorization: Bearer, or x-api-key). The proxy verifies it, checks revocation, Origin, rate and spend, injects the provider key and forwards to the key's pinned upstream only, streaming both ways. One JSON line per request on stdout: time, token id, status, bytes, latency, a hash of the headers. Put TLS in front of it when it is not on loopback.";
+  static override description = `Each request carries an egg token (Authorization: Bearer, or x-api-key). The proxy verifies it, checks revocation, Origin, rate and spend, injects the provider key and forwards to the key's pinned upstream only, streaming both ways. It forwards GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS (405 otherwise). One JSON line per request on stdout: time, token id, status (with a code on a 5xx), bytes, latency, a hash of the headers.
+
+With --tls-cert and --tls-key it serves HTTPS itself, TLS 1.3 only unless --tls-min 1.2; the key file must be yours and private (0600), or root's and readable by its group at most (0640). Without them it speaks plain HTTP: put TLS in front of it when it is not on loopback.
+
+On SIGTERM or SIGINT it stops accepting connections, lets requests in flight finish for 2 s, cuts the rest (and their upstream requests), and exits within 5 s. A second signal exits at once.`;
   static override examples = [
     '<%= config.bin %> proxy serve',
+    '<%= config.bin %> proxy serve --host 0.0.0.0 --port 8443 --tls-cert /etc/egg/proxy.crt --tls-key /etc/egg/proxy.key',
     '<%= config.bin %> proxy serve --host 0.0.0.0 --port 8080 --backend aws',
   ];
   static override flags = {
@@ -30,12 +39,33 @@ export default class ProxyServe extends EggCommand {
       default: 120,
       min: 1,
     }),
+    'tls-cert': Flags.string({
+      summary: 'Serve HTTPS with this PEM certificate (and chain).',
+      dependsOn: ['tls-key'],
+    }),
+    'tls-key': Flags.string({
+      summary: "The certificate's PEM private key (mode 0600, or 0640 owned by root).",
+      dependsOn: ['tls-cert'],
+    }),
+    'tls-min': Flags.string({
+      summary: 'Oldest TLS version accepted (default 1.3).',
+      options: ['1.2', '1.3'],
+      dependsOn: ['tls-cert'],
+    }),
   };
 
   async run() {
     const { flags } = await this.parse(ProxyServe);
     const config = this.eggConfig(flags);
     const lines = batchedLineWriter((chunk) => process.stdout.write(chunk));
+    const tls =
+      flags['tls-cert'] === undefined || flags['tls-key'] === undefined
+        ? undefined
+        : {
+            certFile: flags['tls-cert'],
+            keyFile: flags['tls-key'],
+            minVersion: flags['tls-min'] === '1.2' ? ('1.2' as const) : ('1.3' as const),
+          };
     const proxy = await serveProxy(config, {
       host: flags.host,
       port: flags.port,
@@ -43,13 +73,25 @@ export default class ProxyServe extends EggCommand {
       logger: this.logger,
       keyTtlMs: flags['key-cache'] * 1000,
       upstreamTimeoutMs: flags['upstream-timeout'] * 1000,
+      graceMs: GRACE_MS,
+      ...(tls === undefined ? {} : { tls }),
     });
     process.stderr.write(`egg proxy listening on ${proxy.url}\n`);
     await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
     });
+    // Bounded whatever is still open (an upstream that never answers, a store that hangs):
+    // the grace, the closing, then exit; a second signal exits at once. The timer stays set
+    // after close(): unreferenced, it only fires if something else still holds the process.
+    const exit = () => {
+      lines.flush();
+      process.stderr.write('egg proxy: stopped before everything closed\n');
+      process.exit(1);
+    };
+    setTimeout(exit, GRACE_MS + CLOSE_MS).unref();
+    process.once('SIGINT', exit);
+    process.once('SIGTERM', exit);
     await proxy.close();
     lines.flush();
   }
