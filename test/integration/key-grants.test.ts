@@ -22,7 +22,9 @@ let kms: KMSClient;
 beforeAll(async () => {
   sut = await synthesizeForTest({
     grants: parseGrants(
-      JSON.stringify([{ namespace: 'acme/keys/prod', subjects: ['repo:acme@1001/keys@2005:environment:prod'] }]),
+      JSON.stringify([
+        { namespace: 'acme/keys/prod', subjects: ['repo:acme@1001/keys@2005:environment:prod'] },
+      ]),
     ),
     keyAdminArns: [ADMIN],
   });

@@ -24,7 +24,9 @@ let builds = 0;
 const build = (proxy: NonNullable<BuildOptions['proxy']>) =>
   buildStack({
     grants: parseGrants(
-      JSON.stringify([{ namespace: 'acme/web/prod', subjects: ['repo:acme@1001/web@2002:environment:prod'] }]),
+      JSON.stringify([
+        { namespace: 'acme/web/prod', subjects: ['repo:acme@1001/web@2002:environment:prod'] },
+      ]),
     ),
     githubOidcProviderArn: 'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com',
     rotatorCodePath: join(dir, 'rotator'),
