@@ -26,18 +26,24 @@ export interface OpenOptions {
   /** Create the local vault if it does not exist (set, init); read commands do not. */
   create?: boolean;
   actor?: string;
+  /** Local vault: how long a call may block waiting for another process's lock (sqlite.ts). */
+  busyTimeoutMs?: number;
 }
 
 export const VAULT_FILE = 'vault.db';
 export const KEK_FILE = 'kek';
 
 /** The local store and keyring under `home`, creating them when `create` is set. */
-export function openLocalBackend(home: string, create: boolean): Backend {
+export function openLocalBackend(
+  home: string,
+  create: boolean,
+  options: { busyTimeoutMs?: number } = {},
+): Backend {
   ensureHome(home, { create });
   const keyPath = join(home, KEK_FILE);
   const kek = create ? readOrCreateKey(keyPath, 32) : readKeyFile(keyPath, 32);
   try {
-    return { store: new SqliteStore(join(home, VAULT_FILE)), keyring: new LocalKeyring(kek) };
+    return { store: new SqliteStore(join(home, VAULT_FILE), options), keyring: new LocalKeyring(kek) };
   } catch (error) {
     kek.fill(0);
     throw error;
@@ -45,7 +51,13 @@ export function openLocalBackend(home: string, create: boolean): Backend {
 }
 
 export async function openBackend(config: EggConfig, options: OpenOptions = {}): Promise<Backend> {
-  if (config.backend === 'local') return openLocalBackend(config.home, options.create ?? false);
+  if (config.backend === 'local') {
+    return openLocalBackend(
+      config.home,
+      options.create ?? false,
+      options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
+    );
+  }
   const { openAwsBackend } = await import('./aws/backend.js');
   const logger = options.logger ?? nullLogger;
   const credentials = await loginCredentials(config, logger);

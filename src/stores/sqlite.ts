@@ -35,12 +35,18 @@ export class SqliteStore implements SecretStore {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
 
-  /** Opens (creating if needed, mode 0600) the vault file at `path`. */
-  constructor(path: string) {
+  /**
+   * Opens (creating if needed, mode 0600) the vault file at `path`. `busyTimeoutMs`: how long
+   * a call may wait for another process's lock once open, blocking the event loop (SQLite's
+   * busy handler sleeps): 10 s by default, a few ms in the proxy (issue 9 item 4).
+   */
+  constructor(path: string, options: { busyTimeoutMs?: number } = {}) {
     ensurePrivateFile(path);
     this.#db = new DatabaseSync(path);
     this.#db.exec('PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
     this.#db.exec(SCHEMA);
+    if (options.busyTimeoutMs !== undefined)
+      this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
   }
 
   async getSecrets(namespace: string, names?: readonly string[]): Promise<SecretItem[]> {
