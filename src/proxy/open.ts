@@ -34,8 +34,10 @@ export interface ServeOptions {
   /** One JSON line per request. */
   log: (line: string) => void;
   logger?: Logger;
-  /** How long a decrypted provider key is kept (0: read the vault on every request). */
+  /** How long one vault read of a provider key serves requests (0: read the vault on every request). */
   keyTtlMs?: number;
+  /** Keep the decrypted key for `keyTtlMs` (the opt-in `--key-cache`) rather than sealed. */
+  plaintextKeys?: boolean;
   /** Local vault: how long a request waits for another process's lock before 503 (default 500 ms). */
   lockWaitMs?: number;
   pollMs?: number;
@@ -129,7 +131,6 @@ async function openState(config: EggConfig, options: ServeOptions, logger: Logge
   const actor = options.actor ?? 'proxy';
   const vaults = new Map<string, Vault>();
   const keys = new ProviderKeys({
-    store: backend.store,
     vault: (namespace) => {
       let vault = vaults.get(namespace);
       if (vault === undefined) {
@@ -139,6 +140,7 @@ async function openState(config: EggConfig, options: ServeOptions, logger: Logge
       return vault;
     },
     ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
+    ...(options.plaintextKeys === undefined ? {} : { plaintext: options.plaintextKeys }),
   });
   return {
     tokens,

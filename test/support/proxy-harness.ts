@@ -190,7 +190,6 @@ export async function startTestProxy(
   watcher.start();
   const vaults = new Map<string, Vault>();
   const keys = new ProviderKeys({
-    store: world.secrets,
     vault: (ns) => vaults.get(ns) ?? (vaults.set(ns, world.newVault(ns)).get(ns) as Vault),
     ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
   });
