@@ -5,17 +5,16 @@
  * every request), and concurrent misses share one read.
  *
  * What is kept between requests is not the key (PRODUCT, request flow: "wipe the key once
- * the upstream response starts"; issue 9 item 5). The value is sealed at once with
- * AES-256-GCM under a cache key made for this process (random, only in memory, wiped at
- * close; the AAD binds namespace, name and rev) and the plaintext the vault returned is
- * wiped. Each request opens the entry into a Buffer of its own, which `release()` wipes
- * once the upstream request is written. The stored wrapped DEK and ciphertext are not
+ * the upstream response starts"; issue 9 item 5). The value is sealed at once under a cache
+ * key made for this process (`MemorySeal`: AES-256-CTR, random key only in memory, wiped at
+ * close) and the plaintext the vault returned is wiped. Each request opens the entry into a
+ * Buffer of its own (about 1 µs), which `release()` wipes once the upstream request is
+ * written. The stored wrapped DEK and ciphertext are not
  * what is cached: the vault's read rotated them (DESIGN, Crypto), so the product says
  * that key is gone. `plaintext: true` (`--key-cache SECONDS`) keeps today's opt-in cache
  * of the decrypted key instead. docs/tokens.md says what each defends against.
  */
-import { randomFillSync } from 'node:crypto';
-import { KEY_BYTES, open, type Sealed, seal } from '../crypto/aead.js';
+import { MemorySeal, type MemorySealed } from '../crypto/memory-seal.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
 import { DEFAULT_INJECT, type InjectTemplate, parseInject, parseUpstream } from '../tokens/upstream.js';
@@ -44,9 +43,8 @@ interface Entry {
   upstream: string;
   inject: InjectTemplate;
   expiresAt: number;
-  /** The default: the value sealed under the cache key, and the AAD that binds it. */
-  sealed: Sealed | undefined;
-  aad: Buffer | undefined;
+  /** The default: the value sealed under the cache key. */
+  sealed: MemorySealed | undefined;
   /** Only with `plaintext: true` (or a TTL of 0, for the one request it serves). */
   plaintext: Buffer | undefined;
   leases: number;
@@ -68,7 +66,7 @@ export class ProviderKeys implements KeySource {
   readonly #plaintext: boolean;
   readonly #clock: () => number;
   /** The per-process cache key: random, never written anywhere, wiped at close. */
-  readonly #cacheKey = randomFillSync(Buffer.alloc(KEY_BYTES));
+  readonly #seal = new MemorySeal();
   readonly #entries = new Map<string, Entry>();
   readonly #pending = new Map<string, Promise<Entry>>();
   #closed = false;
@@ -98,14 +96,14 @@ export class ProviderKeys implements KeySource {
     const entry = this.#entries.get(`${namespace}\n${name}`);
     if (entry === undefined) return [];
     if (entry.plaintext !== undefined) return [entry.plaintext];
-    return entry.sealed === undefined ? [] : [entry.sealed.iv, entry.sealed.ciphertext, entry.sealed.tag];
+    return entry.sealed === undefined ? [] : [entry.sealed.nonce, entry.sealed.ciphertext];
   }
 
   /** Wipe every cached key and the cache key itself. */
   close(): void {
     this.#closed = true;
     for (const [id, entry] of this.#entries) this.#evict(id, entry);
-    wipe(this.#cacheKey);
+    this.#seal.close();
   }
 
   async #leaseMiss(id: string, namespace: string, name: string): Promise<KeyLease> {
@@ -125,8 +123,7 @@ export class ProviderKeys implements KeySource {
 
   #hold(held: Entry): KeyLease {
     // A sealed entry is opened into a Buffer of this request's own, wiped on release.
-    const value =
-      held.plaintext ?? open(this.#cacheKey, held.sealed as Sealed, held.aad as Buffer, 'a cached key');
+    const value = held.plaintext ?? this.#seal.open(held.sealed as MemorySealed);
     const shared = held.plaintext !== undefined;
     if (shared) held.leases++;
     let released = false;
@@ -163,7 +160,6 @@ export class ProviderKeys implements KeySource {
         inject: parseInject(secret.inject ?? DEFAULT_INJECT),
         expiresAt: this.#clock() + this.#ttlMs,
         sealed: undefined,
-        aad: undefined,
         plaintext: undefined,
         leases: 0,
         evicted: false,
@@ -172,8 +168,7 @@ export class ProviderKeys implements KeySource {
         entry.plaintext = secret.value;
         return entry;
       }
-      entry.aad = Buffer.from(JSON.stringify(['egg/proxy-cache/v1', namespace, name, secret.rev]));
-      entry.sealed = seal(this.#cacheKey, secret.value, entry.aad);
+      entry.sealed = this.#seal.seal(secret.value);
       wipe(secret.value);
       return entry;
     } catch (error) {

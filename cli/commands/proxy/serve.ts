@@ -23,7 +23,7 @@ export default class ProxyServe extends EggCommand {
       summary:
         'Opt-in: keep the decrypted provider key in memory for SECONDS (0: no cache, read the vault on every request).',
       description:
-        'Without this flag a provider key read from the vault serves requests for 60 s sealed (AES-256-GCM under a key made for this process, never written anywhere); each request decrypts it into a buffer that is wiped once the upstream request is written. With --key-cache SECONDS the decrypted key itself stays in memory that long. See docs/tokens.md.',
+        'Without this flag a provider key read from the vault serves requests for 60 s sealed (AES-256-CTR under a key made for this process, never written anywhere); each request decrypts it into a buffer that is wiped once the upstream request is written. With --key-cache SECONDS the decrypted key itself stays in memory that long. See docs/tokens.md.',
       min: 0,
       max: 3600,
     }),
