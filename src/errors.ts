@@ -65,6 +65,19 @@ export class DecryptionFailed extends EggError {
   }
 }
 
+/**
+ * A store this process opened can no longer be trusted: its file was deleted or replaced,
+ * its revocation state went backwards, or it cannot be written. Unlike a store that is
+ * merely unreachable, this does not heal: the proxy refuses every request until it is
+ * restarted (docs/tokens.md, "When the store under the proxy changes").
+ */
+export class StoreUnusable extends EggError {
+  constructor(message: string, hint: string) {
+    super('ERR_STORE_UNAVAILABLE', message, { hint });
+    this.name = 'StoreUnusable';
+  }
+}
+
 /** An error's code (ours, or a system error's) or else its name: what a log line may say of it, never its message. */
 export function errorLabel(error: unknown): string {
   return (error as { code?: string }).code ?? (error as { name?: string }).name ?? 'Error';

@@ -45,14 +45,17 @@ interface Paths {
  * Open the vault under `home`, checking that its kek and vault.db belong together; with
  * `create`, make both when neither holds anything yet (`egg init`, `egg secrets set`).
  */
-export function openLocalVault(home: string, options: { create: boolean; logger?: Logger }): LocalVault {
+export function openLocalVault(
+  home: string,
+  options: { create: boolean; logger?: Logger; busyTimeoutMs?: number },
+): LocalVault {
   ensureHome(home, { create: options.create });
   const paths: Paths = { home, kek: join(home, KEK_FILE), vault: join(home, VAULT_FILE) };
   if (!exists(paths.vault)) {
     if (exists(paths.kek)) throw vaultMissing(paths, 'is missing');
     if (!options.create) throw notInitialized(home);
   }
-  const store = openStore(paths, options.create, options.logger ?? nullLogger);
+  const store = openStore(paths, options.create, options.logger ?? nullLogger, options.busyTimeoutMs);
   try {
     return { store, keyring: bindKey(store, paths, options.create, options.logger ?? nullLogger) };
   } catch (error) {
@@ -61,9 +64,13 @@ export function openLocalVault(home: string, options: { create: boolean; logger?
   }
 }
 
-function openStore(paths: Paths, create: boolean, logger: Logger): SqliteStore {
+function openStore(paths: Paths, create: boolean, logger: Logger, busyTimeoutMs?: number): SqliteStore {
   try {
-    return new SqliteStore(paths.vault, { create, logger });
+    return new SqliteStore(paths.vault, {
+      create,
+      logger,
+      ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }),
+    });
   } catch (error) {
     // Deleted between the look and the open.
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {

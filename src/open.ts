@@ -27,14 +27,25 @@ export interface OpenOptions {
   /** Create the local vault if it does not exist (set, init); read commands do not. */
   create?: boolean;
   actor?: string;
+  /** Local vault: how long a call may block waiting for another process's lock (sqlite.ts). */
+  busyTimeoutMs?: number;
 }
 
 /**
  * The local store and keyring under `home`, checked to belong together (src/local-vault.ts);
  * with `create`, made when neither exists yet, never over existing data.
  */
-export function openLocalBackend(home: string, create: boolean, logger?: Logger): Backend {
-  return openLocalVault(home, { create, ...(logger === undefined ? {} : { logger }) });
+export function openLocalBackend(
+  home: string,
+  create: boolean,
+  logger?: Logger,
+  busyTimeoutMs?: number,
+): Backend {
+  return openLocalVault(home, {
+    create,
+    ...(logger === undefined ? {} : { logger }),
+    ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }),
+  });
 }
 
 /**
@@ -54,7 +65,7 @@ export function assertKeyringFits(config: EggConfig): void {
 export async function openBackend(config: EggConfig, options: OpenOptions = {}): Promise<Backend> {
   assertKeyringFits(config);
   if (config.backend === 'local') {
-    return openLocalBackend(config.home, options.create ?? false, options.logger);
+    return openLocalBackend(config.home, options.create ?? false, options.logger, options.busyTimeoutMs);
   }
   const { openAwsBackend } = await import('./aws/backend.js');
   const logger = options.logger ?? nullLogger;

@@ -44,12 +44,18 @@ export function seal(key: Buffer, plaintext: Uint8Array, aad: Buffer): Sealed {
 export function open(key: Buffer, sealed: Sealed, aad: Buffer, what: string): Buffer {
   assertKey(key);
   if (sealed.iv.length !== IV_BYTES || sealed.tag.length !== TAG_BYTES) throw new DecryptionFailed(what);
+  let plaintext: Buffer | undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, sealed.iv, { authTagLength: TAG_BYTES });
     decipher.setAAD(aad);
     decipher.setAuthTag(sealed.tag);
-    return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]);
+    plaintext = decipher.update(sealed.ciphertext);
+    // GCM's final() only checks the tag (it returns no bytes): the plaintext stays in the one
+    // Buffer update() made, which the caller wipes; no copy is left behind.
+    decipher.final();
+    return plaintext;
   } catch (cause) {
+    plaintext?.fill(0);
     throw new DecryptionFailed(what, cause);
   }
 }

@@ -3,19 +3,31 @@
  * for provider keys, the token store for revocation and spend, the signer's public key
  * for verification) and listens. Request lines go to `log` (stdout in the CLI);
  * operational events to `logger` (stderr).
+ *
+ * On the local backend the stores are SQLite connections on `vault.db`, opened so that a
+ * locked vault never holds the event loop: the token store waits for a lock on a timer
+ * (`lockWaitMs`), the vault's store for a few ms at most. A vault this process cannot
+ * write is not opened at all: the proxy starts, answers 503 and says why (sqlite-file.ts).
  */
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { EggConfig } from '../config.js';
+import { StoreUnusable } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
-import { openBackend } from '../open.js';
+import { openBackend, VAULT_FILE } from '../open.js';
+import { readOnlyReason } from '../stores/sqlite-file.js';
 import { openSigner, openTokenStore } from '../tokens/open.js';
+import type { TokenStore } from '../tokens/token-store.js';
 import { TokenVerifier } from '../tokens/verifier.js';
 import { Vault } from '../vault/vault.js';
-import { ProviderKeys } from './provider-keys.js';
+import { type KeySource, ProviderKeys } from './provider-keys.js';
 import { RateLimiter } from './rate.js';
 import { RevocationWatcher } from './revocation.js';
 import { createProxyServer } from './server.js';
 import { readTlsFiles, type TlsFiles } from './tls.js';
+
+/** The local vault's busy timeout in the proxy: the longest a provider-key read may block. */
+const VAULT_BUSY_MS = 5;
 
 export interface ServeOptions {
   host?: string;
@@ -23,8 +35,12 @@ export interface ServeOptions {
   /** One JSON line per request. */
   log: (line: string) => void;
   logger?: Logger;
-  /** How long a decrypted provider key is kept (0: read the vault on every request). */
+  /** How long one vault read of a provider key serves requests (0: read the vault on every request). */
   keyTtlMs?: number;
+  /** Keep the decrypted key for `keyTtlMs` (the opt-in `--key-cache`) rather than sealed. */
+  plaintextKeys?: boolean;
+  /** Local vault: how long a request waits for another process's lock before 503 (default 500 ms). */
+  lockWaitMs?: number;
   pollMs?: number;
   maxStaleMs?: number;
   upstreamTimeoutMs?: number;
@@ -51,37 +67,30 @@ export async function serveProxy(config: EggConfig, options: ServeOptions): Prom
   } finally {
     signer.close();
   }
-  const [backend, tokens] = await Promise.all([
-    openBackend(config, { logger }),
-    openTokenStore(config, { logger }),
-  ]);
-  const actor = options.actor ?? 'proxy';
-  const vaults = new Map<string, Vault>();
-  const keys = new ProviderKeys({
-    store: backend.store,
-    vault: (namespace) => {
-      let vault = vaults.get(namespace);
-      if (vault === undefined) {
-        vault = new Vault({ ...backend, namespace, actor, logger, rotation: config.rotation });
-        vaults.set(namespace, vault);
-      }
-      return vault;
-    },
-    ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
-  });
+  const readOnly = config.backend === 'local' ? readOnlyReason(join(config.home, VAULT_FILE)) : undefined;
+  const state =
+    readOnly === undefined
+      ? await openState(config, options, logger)
+      : closedState(
+          new StoreUnusable(
+            `${readOnly}: the proxy cannot reserve spend in vault.db, nor share its WAL index (vault.db-shm) safely with other processes`,
+            `give this user write access again (chmod 700 ${config.home}; chmod 600 ${join(config.home, VAULT_FILE)}*), then restart the proxy`,
+          ),
+        );
   const revocations = new RevocationWatcher({
-    store: tokens,
+    store: state.tokens,
     logger,
     ...(options.pollMs === undefined ? {} : { intervalMs: options.pollMs }),
     ...(options.maxStaleMs === undefined ? {} : { maxStaleMs: options.maxStaleMs }),
   });
-  revocations.start();
+  if (state.unusable === undefined) revocations.start();
+  else revocations.failClosed(state.unusable);
   const proxyOptions = {
     verifier: new TokenVerifier({ publicKey }),
     revocations,
     rate: new RateLimiter(),
-    spend: tokens,
-    keys,
+    spend: state.tokens,
+    keys: state.keys,
     log: options.log,
     ...(options.upstreamTimeoutMs === undefined ? {} : { upstreamTimeoutMs: options.upstreamTimeoutMs }),
   };
@@ -110,9 +119,63 @@ export async function serveProxy(config: EggConfig, options: ServeOptions): Prom
         server.closeIdleConnections();
       });
       clearTimeout(cut);
+      await state.close();
+    },
+  };
+}
+
+/** What the proxy reads and writes: revocation and spend, and the provider keys. */
+interface ProxyState {
+  tokens: Pick<TokenStore, 'revocationVersion' | 'revocationState' | 'reserveSpend'>;
+  keys: KeySource;
+  /** Set when the store could not be opened safely: every request is refused. */
+  unusable?: StoreUnusable;
+  close(): Promise<void>;
+}
+
+async function openState(config: EggConfig, options: ServeOptions, logger: Logger): Promise<ProxyState> {
+  const [backend, tokens] = await Promise.all([
+    openBackend(config, { logger, busyTimeoutMs: VAULT_BUSY_MS }),
+    openTokenStore(config, { logger, lockWaitMs: options.lockWaitMs ?? 500 }),
+  ]);
+  const actor = options.actor ?? 'proxy';
+  const vaults = new Map<string, Vault>();
+  const keys = new ProviderKeys({
+    vault: (namespace) => {
+      let vault = vaults.get(namespace);
+      if (vault === undefined) {
+        vault = new Vault({ ...backend, namespace, actor, logger, rotation: config.rotation });
+        vaults.set(namespace, vault);
+      }
+      return vault;
+    },
+    ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
+    ...(options.plaintextKeys === undefined ? {} : { plaintext: options.plaintextKeys }),
+  });
+  return {
+    tokens,
+    keys,
+    close: async () => {
       keys.close();
       backend.keyring.close();
       await Promise.all([backend.store.close(), tokens.close()]);
     },
+  };
+}
+
+/** Nothing opened: every read fails with `error` (the watcher refuses before any is made). */
+function closedState(error: StoreUnusable): ProxyState {
+  const fail = () => {
+    throw error;
+  };
+  return {
+    tokens: {
+      revocationVersion: async () => fail(),
+      revocationState: async () => fail(),
+      reserveSpend: fail,
+    },
+    keys: { lease: fail, close: () => {} },
+    unusable: error,
+    close: async () => {},
   };
 }

@@ -1,16 +1,24 @@
 /**
  * Provider keys for the proxy's hot path. A vault read decrypts, rotates the data key and
  * appends an audit record: right for a person, too slow and too noisy per proxied request.
- * So a decrypted key is kept in a Buffer for `ttlMs` (default 60 s; 0 = read the vault on
- * every request) and wiped when it leaves the cache and no request holds it. Each request
- * takes a lease and releases it once its upstream request is written, which wipes the
- * Buffer when the cache is off. Concurrent misses share one read.
+ * So what one read returns is reused for `ttlMs` (default 60 s; 0 = read the vault on
+ * every request), and concurrent misses share one read.
+ *
+ * What is kept between requests is not the key (PRODUCT, request flow: "wipe the key once
+ * the upstream response starts"; issue 9 item 5). The value is sealed at once under a cache
+ * key made for this process (`MemorySeal`: AES-256-CTR, random key only in memory, wiped at
+ * close) and the plaintext the vault returned is wiped. Each request opens the entry into a
+ * Buffer of its own (about 1 µs), which `release()` wipes once the upstream request is
+ * written. The stored wrapped DEK and ciphertext are not
+ * what is cached: the vault's read rotated them (DESIGN, Crypto), so the product says
+ * that key is gone. `plaintext: true` (`--key-cache SECONDS`) keeps today's opt-in cache
+ * of the decrypted key instead. docs/tokens.md says what each defends against.
  */
+import { MemorySeal, type MemorySealed } from '../crypto/memory-seal.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
-import type { SecretStore } from '../stores/store.js';
 import { DEFAULT_INJECT, type InjectTemplate, parseInject, parseUpstream } from '../tokens/upstream.js';
-import type { Vault } from '../vault/vault.js';
+import type { PulledSecret } from '../vault/vault.js';
 
 export interface KeyLease {
   /** The key bytes; valid until `release()`. */
@@ -26,34 +34,47 @@ export interface KeySource {
   close(): void;
 }
 
+/** The vault as the proxy reads it: one pinned provider key, with its upstream and template. */
+export interface ProviderKeyVault {
+  get(name: string, options: { pinned: true }): Promise<PulledSecret>;
+}
+
 interface Entry {
-  value: Buffer;
   upstream: string;
   inject: InjectTemplate;
   expiresAt: number;
+  /** The default: the value sealed under the cache key. */
+  sealed: MemorySealed | undefined;
+  /** Only with `plaintext: true` (or a TTL of 0, for the one request it serves). */
+  plaintext: Buffer | undefined;
   leases: number;
   evicted: boolean;
 }
 
 export interface ProviderKeysOptions {
-  store: Pick<SecretStore, 'getSecrets'>;
-  vault: (namespace: string) => Pick<Vault, 'get'>;
+  vault: (namespace: string) => ProviderKeyVault;
+  /** How long one vault read serves requests (0: read the vault on every request). */
   ttlMs?: number;
+  /** Keep the decrypted key in memory for `ttlMs` (the opt-in `--key-cache`), not sealed. */
+  plaintext?: boolean;
   clock?: () => number;
 }
 
 export class ProviderKeys implements KeySource {
-  readonly #store: ProviderKeysOptions['store'];
   readonly #vault: ProviderKeysOptions['vault'];
   readonly #ttlMs: number;
+  readonly #plaintext: boolean;
   readonly #clock: () => number;
+  /** The per-process cache key: random, never written anywhere, wiped at close. */
+  readonly #seal = new MemorySeal();
   readonly #entries = new Map<string, Entry>();
   readonly #pending = new Map<string, Promise<Entry>>();
+  #closed = false;
 
   constructor(options: ProviderKeysOptions) {
-    this.#store = options.store;
     this.#vault = options.vault;
     this.#ttlMs = options.ttlMs ?? 60_000;
+    this.#plaintext = options.plaintext ?? false;
     this.#clock = options.clock ?? Date.now;
   }
 
@@ -67,74 +88,92 @@ export class ProviderKeys implements KeySource {
     return this.#leaseMiss(id, namespace, name);
   }
 
+  /**
+   * Every Buffer the cache holds for a key (diagnostics and tests): with the default
+   * sealed cache, none of them is the key.
+   */
+  heldBuffers(namespace: string, name: string): readonly Buffer[] {
+    const entry = this.#entries.get(`${namespace}\n${name}`);
+    if (entry === undefined) return [];
+    if (entry.plaintext !== undefined) return [entry.plaintext];
+    return entry.sealed === undefined ? [] : [entry.sealed.nonce, entry.sealed.ciphertext];
+  }
+
+  /** Wipe every cached key and the cache key itself. */
+  close(): void {
+    this.#closed = true;
+    for (const [id, entry] of this.#entries) this.#evict(id, entry);
+    this.#seal.close();
+  }
+
   async #leaseMiss(id: string, namespace: string, name: string): Promise<KeyLease> {
-    let entry: Entry;
-    if (this.#ttlMs === 0) entry = await this.#read(namespace, name);
-    else {
-      let pending = this.#pending.get(id);
-      if (pending === undefined) {
-        pending = this.#read(namespace, name).finally(() => this.#pending.delete(id));
-        this.#pending.set(id, pending);
-        const fresh = await pending;
-        this.#entries.set(id, fresh);
-        entry = fresh;
-      } else entry = await pending;
+    if (this.#ttlMs === 0) {
+      const entry = await this.#read(namespace, name, true);
+      entry.evicted = true;
+      return this.#hold(entry);
     }
-    return this.#hold(entry);
+    let pending = this.#pending.get(id);
+    if (pending === undefined) {
+      pending = this.#read(namespace, name, this.#plaintext).finally(() => this.#pending.delete(id));
+      this.#pending.set(id, pending);
+      this.#entries.set(id, await pending);
+    }
+    return this.#hold(await pending);
   }
 
   #hold(held: Entry): KeyLease {
-    held.leases++;
+    // A sealed entry is opened into a Buffer of this request's own, wiped on release.
+    const value = held.plaintext ?? this.#seal.open(held.sealed as MemorySealed);
+    const shared = held.plaintext !== undefined;
+    if (shared) held.leases++;
     let released = false;
     return {
-      value: held.value,
+      value,
       upstream: held.upstream,
       inject: held.inject,
       release: () => {
         if (released) return;
         released = true;
+        if (!shared) return wipe(value);
         held.leases--;
-        if (this.#ttlMs === 0) held.evicted = true;
-        if (held.evicted && held.leases === 0) wipe(held.value);
+        if (held.evicted && held.leases === 0) wipe(value);
       },
     };
-  }
-
-  /** Wipe every cached key. */
-  close(): void {
-    for (const [id, entry] of this.#entries) this.#evict(id, entry);
   }
 
   #evict(id: string, entry: Entry): void {
     if (this.#entries.get(id) === entry) this.#entries.delete(id);
     entry.evicted = true;
-    if (entry.leases === 0) wipe(entry.value);
+    if (entry.leases === 0) wipe(entry.plaintext);
   }
 
-  async #read(namespace: string, name: string): Promise<Entry> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const [item] = await this.#store.getSecrets(namespace, [name]);
-      if (item?.upstream === undefined) {
-        throw new EggError(
-          'ERR_SECRET_NOT_FOUND',
-          'the provider key of this token is gone or has no upstream',
-        );
+  /** One audited vault read (it rotates the data key); the value sealed unless `keepPlaintext`. */
+  async #read(namespace: string, name: string, keepPlaintext: boolean): Promise<Entry> {
+    const secret = await this.#vault(namespace).get(name, { pinned: true });
+    try {
+      if (this.#closed) throw new EggError('ERR_STORE_UNAVAILABLE', 'the proxy is shutting down');
+      if (secret.upstream === undefined) {
+        throw new EggError('ERR_SECRET_NOT_FOUND', 'the provider key of this token has no pinned upstream');
       }
-      const secret = await this.#vault(namespace).get(name);
-      // A set between the two reads: the metadata and the value must be of one revision.
-      if (secret.rev !== item.rev) {
-        wipe(secret.value);
-        continue;
-      }
-      return {
-        value: secret.value,
-        upstream: parseUpstream(item.upstream),
-        inject: parseInject(item.inject ?? DEFAULT_INJECT),
+      const entry: Entry = {
+        upstream: parseUpstream(secret.upstream),
+        inject: parseInject(secret.inject ?? DEFAULT_INJECT),
         expiresAt: this.#clock() + this.#ttlMs,
+        sealed: undefined,
+        plaintext: undefined,
         leases: 0,
         evicted: false,
       };
+      if (keepPlaintext) {
+        entry.plaintext = secret.value;
+        return entry;
+      }
+      entry.sealed = this.#seal.seal(secret.value);
+      wipe(secret.value);
+      return entry;
+    } catch (error) {
+      wipe(secret.value);
+      throw error;
     }
-    throw new EggError('ERR_CONFLICT', 'the provider key kept changing while it was read');
   }
 }

@@ -7,8 +7,15 @@
  * Fail closed: a namespace whose state was last confirmed longer ago than `maxStaleMs`
  * answers `unavailable`, and the proxy refuses (503) rather than trust stale state.
  * The first request for a namespace waits for its first read.
+ *
+ * Some failures do not heal (issue 9 item 4): the store's file was deleted or replaced
+ * under the proxy (`StoreUnusable` from the store), or a namespace's version or kill switch
+ * epoch went backwards (a store restored from an older copy: revocations that were made
+ * are gone). Reading on would trust whatever is there now, so every namespace answers
+ * `unavailable` from then on, polling stops, and one log line says why: the proxy must be
+ * restarted once the store is right again.
  */
-import { errorLabel } from '../errors.js';
+import { errorLabel, StoreUnusable } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import type { TokenClaims } from '../tokens/claims.js';
 import type { TokenStore } from '../tokens/token-store.js';
@@ -51,6 +58,7 @@ export class RevocationWatcher {
   readonly #loading = new Map<string, Promise<NamespaceState | undefined>>();
   #timer: NodeJS.Timeout | undefined;
   #failing = false;
+  #failedClosed: StoreUnusable | undefined;
 
   constructor(options: RevocationWatcherOptions) {
     this.#store = options.store;
@@ -77,11 +85,24 @@ export class RevocationWatcher {
    * the polled state (no promise); only a namespace's first request waits for its first read.
    */
   check(claims: Pick<TokenClaims, 'jti' | 'sub' | 'iat'>): RevocationVerdict | Promise<RevocationVerdict> {
+    if (this.#failedClosed !== undefined) return 'unavailable';
     const now = this.#clock();
     const state = this.#namespaces.get(claims.sub);
     if (state === undefined)
       return this.#load(claims.sub).then((loaded) => this.#verdict(loaded, claims, now));
     return this.#verdict(state, claims, now);
+  }
+
+  /**
+   * Refuse every request from now on, for good, and log why once (the store can no longer
+   * be trusted: see the module comment). The proxy also calls it when it could not open the
+   * store at all.
+   */
+  failClosed(error: StoreUnusable): void {
+    if (this.#failedClosed !== undefined) return;
+    this.#failedClosed = error;
+    this.close();
+    this.#logger.warn('proxy.failed_closed', { reason: error.message, fix: error.hint });
   }
 
   /** Poll every namespace in use now (tests; the timer calls it too). */
@@ -138,7 +159,7 @@ export class RevocationWatcher {
 
   #poll(namespace: string): Promise<void> {
     const state = this.#namespaces.get(namespace);
-    if (state === undefined) return Promise.resolve();
+    if (state === undefined || this.#failedClosed !== undefined) return Promise.resolve();
     state.polling ??= this.#refresh(state, namespace).finally(() => {
       state.polling = undefined;
     });
@@ -149,8 +170,10 @@ export class RevocationWatcher {
     const startedAt = this.#clock();
     try {
       const head = await this.#store.revocationVersion(namespace);
+      assertForward(namespace, state, head);
       if (head.version !== state.version) {
         const fresh = await this.#store.revocationState(namespace);
+        assertForward(namespace, state, fresh);
         state.version = fresh.version;
         state.notBefore = fresh.notBefore;
         state.revoked = fresh.revoked;
@@ -167,6 +190,7 @@ export class RevocationWatcher {
   }
 
   #warn(error: unknown, namespace?: string): void {
+    if (error instanceof StoreUnusable) return this.failClosed(error);
     if (this.#failing) return;
     this.#failing = true;
     this.#logger.warn('revocation.poll.failed', {
@@ -174,4 +198,20 @@ export class RevocationWatcher {
       error: errorLabel(error),
     });
   }
+}
+
+/**
+ * Versions only grow and the kill switch never moves back (token-store.ts): state that went
+ * backwards was restored from an older copy, and the revocations made since are gone.
+ */
+function assertForward(
+  namespace: string,
+  known: { version: number; notBefore: number },
+  seen: { version: number; notBefore: number },
+): void {
+  if (seen.version >= known.version && seen.notBefore >= known.notBefore) return;
+  throw new StoreUnusable(
+    `the revocation state of ${namespace} went backwards (version ${known.version} to ${seen.version}): the store was replaced or restored from an older copy, and the revocations made since are gone`,
+    'revoke again what was revoked (or use the kill switch), then restart the proxy (egg proxy serve)',
+  );
 }

@@ -87,8 +87,11 @@ export class SqliteStore implements SecretStore {
   /**
    * Opens the vault file at `path`, creating it (mode 0600) unless `create` is false. A
    * file SQLite cannot read as a database is `ERR_VAULT_DAMAGED`, never a raw SQLite error.
+   * `busyTimeoutMs`: how long a call may wait for another process's lock once open, blocking
+   * the event loop (SQLite's busy handler sleeps): 10 s by default, a few ms in the proxy
+   * (issue 9 item 4).
    */
-  constructor(path: string, options: { create?: boolean; logger?: Logger } = {}) {
+  constructor(path: string, options: { create?: boolean; logger?: Logger; busyTimeoutMs?: number } = {}) {
     if (options.create === false) assertPrivateFile(path);
     else ensurePrivateFile(path);
     this.#path = path;
@@ -100,6 +103,8 @@ export class SqliteStore implements SecretStore {
       );
       this.#db.exec(SCHEMA);
       this.#db.exec(CHECKPOINT_SCHEMA);
+      if (options.busyTimeoutMs !== undefined)
+        this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
     } catch (error) {
       this.#db.close();
       throw this.#damaged(error);

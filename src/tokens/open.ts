@@ -64,14 +64,14 @@ function readSigningKey(path: string): Buffer {
 /** The token store of the configured backend. */
 export async function openTokenStore(
   config: EggConfig,
-  options: { create?: boolean; logger?: Logger; busyTimeoutMs?: number } & AwsOptions = {},
+  options: { create?: boolean; logger?: Logger; lockWaitMs?: number } & AwsOptions = {},
 ): Promise<TokenStore> {
   if (config.backend === 'local') {
     ensureHome(config.home, { create: options.create ?? false });
     const { SqliteTokenStore } = await import('./sqlite-token-store.js');
     return new SqliteTokenStore(
       join(config.home, VAULT_FILE),
-      options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
+      options.lockWaitMs === undefined ? {} : { lockWaitMs: options.lockWaitMs },
     );
   }
   if (config.table === undefined) {

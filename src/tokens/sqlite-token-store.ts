@@ -8,12 +8,22 @@
  * epoch on every row of the namespace in the transaction that moves the epoch, and rows
  * from before the column hold -1 (fail closed: those tokens must be minted again).
  *
- * node:sqlite is synchronous: a write waits for the lock on the event loop. The busy
- * timeout is short (the proxy fails closed rather than stall every request behind it).
+ * node:sqlite is synchronous, and SQLite's busy timeout waits for a lock by sleeping on the
+ * event loop: one locked vault would stall every request (issue 9 item 4). So the busy
+ * timeout is 0 once the tables are set up: a call that finds the vault locked is tried
+ * again on a timer, without blocking, for at most `lockWaitMs`, and then fails with
+ * ERR_STORE_UNAVAILABLE (the proxy answers 503 with Retry-After). A spend reservation
+ * that takes the lock at once still answers without a promise.
+ *
+ * The file under the connection is checked on every revocation read and after a failed
+ * reservation (sqlite-file.ts): once it was deleted or replaced, every call fails with
+ * `StoreUnusable` for the life of this object.
  */
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { EggError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EggError, StoreUnusable } from '../errors.js';
 import { ensurePrivateFile } from '../home.js';
+import { SqliteFileIdentity } from '../stores/sqlite-file.js';
 import type { RevocationState, SpendResult, TokenRecord, TokenStore } from './token-store.js';
 
 const SCHEMA = `
@@ -45,21 +55,40 @@ const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
 
 const RESERVED: SpendResult = Object.freeze({ ok: true });
 
+/** SQLITE_BUSY and SQLITE_LOCKED (and their extended codes): another connection holds the lock. */
+const LOCKED = new Set([5, 6]);
+
+export interface SqliteTokenStoreOptions {
+  /** Longest a call waits for another connection's lock, without blocking: default 2 s. */
+  lockWaitMs?: number;
+}
+
 export class SqliteTokenStore implements TokenStore {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
+  readonly #lockWaitMs: number;
+  readonly #file: SqliteFileIdentity;
+  #unusable: StoreUnusable | undefined;
   readonly #reserve;
   readonly #spentOf;
   readonly #head;
 
-  constructor(path: string, options: { busyTimeoutMs?: number } = {}) {
+  constructor(path: string, options: SqliteTokenStoreOptions = {}) {
+    this.#lockWaitMs = options.lockWaitMs ?? 2000;
     ensurePrivateFile(path);
+    const before = SqliteFileIdentity.record(path);
     this.#db = new DatabaseSync(path);
-    this.#db.exec(
-      `PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 2000)}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;`,
-    );
+    // Setting up (once, before any request) may wait for the lock as SQLite does; after it, never.
+    this.#db.exec('PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
     this.#db.exec(SCHEMA);
     this.#migrate();
+    this.#db.exec('PRAGMA busy_timeout = 0');
+    // The WAL files exist now; a file swapped between the check and the open is refused.
+    this.#file = SqliteFileIdentity.record(path);
+    if (!this.#file.sameFile(before)) {
+      this.#db.close();
+      throw replaced(`${path} was replaced while it was being opened`);
+    }
     // Add to the counter only on the token's own row, unmarked, and only while it stays within the cap.
     this.#reserve = this.#db.prepare(
       'UPDATE tokens SET spent = spent + ?1 WHERE namespace = ?2 AND id = ?3 AND digest = ?4 AND killed_at = 0 AND spent + ?1 <= ?5',
@@ -71,7 +100,7 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async putToken(r: TokenRecord): Promise<void> {
-    this.#run(() =>
+    await this.#run(() =>
       this.#db
         .prepare(
           `INSERT INTO tokens (namespace, id, digest, key, origins, rps, burst, spend, cost, iat, exp, tags, actor, allow_no_origin, killed_at)
@@ -97,7 +126,7 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async listTokens(namespace: string) {
-    const rows = this.#run(() =>
+    const rows = (await this.#run(() =>
       this.#db
         .prepare(
           `SELECT t.*, (r.id IS NOT NULL OR t.killed_at != 0) AS revoked FROM tokens t
@@ -105,7 +134,7 @@ export class SqliteTokenStore implements TokenStore {
            WHERE t.namespace = ? ORDER BY t.iat, t.id`,
         )
         .all(namespace),
-    ) as Row[];
+    )) as Row[];
     return rows.map((row) => ({
       id: String(row.id),
       digest: String(row.digest),
@@ -127,7 +156,7 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async revoke(namespace: string, entries: readonly { id: string; exp: number }[]): Promise<void> {
-    this.#transaction(() => {
+    await this.#transaction(() => {
       const put = this.#db.prepare(
         'INSERT INTO token_revocations (namespace, id, exp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
       );
@@ -150,11 +179,13 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async revocationVersion(namespace: string) {
-    const row = this.#run(() => this.#head.get(namespace)) as Row | undefined;
+    this.#checkFile();
+    const row = (await this.#run(() => this.#head.get(namespace))) as Row | undefined;
     return { version: Number(row?.version ?? 0), notBefore: Number(row?.not_before ?? 0) };
   }
 
   async revocationState(namespace: string): Promise<RevocationState> {
+    this.#checkFile();
     // One read transaction: the head and the entries it counts, from the same snapshot.
     return this.#transaction(() => {
       const head = this.#head.get(namespace) as Row | undefined;
@@ -169,19 +200,39 @@ export class SqliteTokenStore implements TokenStore {
     }, 'BEGIN');
   }
 
-  /** Synchronous, like node:sqlite itself: it throws ERR_STORE_UNAVAILABLE rather than reject. */
-  reserveSpend(namespace: string, id: string, digest: string, cost: number, cap: number): SpendResult {
+  /**
+   * Answers at once when the lock is free (the common case: no promise on the hot path);
+   * otherwise waits for it without blocking. Fails with ERR_STORE_UNAVAILABLE.
+   */
+  reserveSpend(
+    namespace: string,
+    id: string,
+    digest: string,
+    cost: number,
+    cap: number,
+  ): SpendResult | Promise<SpendResult> {
     // Rows from before digests were recorded hold '': they validate no token.
     if (digest === '') return { ok: false, reason: 'unknown-token' };
-    let changes: number | bigint;
+    if (this.#unusable !== undefined) throw this.#unusable;
+    const reserve = () => this.#reserveNow(namespace, id, digest, cost, cap);
     try {
-      ({ changes } = this.#reserve.run(cost, namespace, id, digest, cap));
+      return reserve();
     } catch (error) {
+      if (isLocked(error)) {
+        return this.#run(reserve, error).catch((failed: unknown) => {
+          this.#checkFile();
+          throw failed;
+        });
+      }
+      this.#checkFile();
       throw unavailable(error);
     }
-    if (Number(changes) === 1) return RESERVED;
+  }
+
+  #reserveNow(namespace: string, id: string, digest: string, cost: number, cap: number): SpendResult {
+    if (Number(this.#reserve.run(cost, namespace, id, digest, cap).changes) === 1) return RESERVED;
     // Refused: only now tell "no such token here" from "cap reached" (the refusal path alone reads twice).
-    const current = this.#run(() => this.#spentOf.get(namespace, id, digest)) as Row | undefined;
+    const current = this.#spentOf.get(namespace, id, digest) as Row | undefined;
     if (current === undefined) return { ok: false, reason: 'unknown-token' };
     const killedAt = Number(current.killed_at);
     if (killedAt < 0) return { ok: false, reason: 'unknown-token' };
@@ -207,9 +258,15 @@ export class SqliteTokenStore implements TokenStore {
       return ADDED_COLUMNS.filter(([name]) => !present.has(name));
     };
     if (missing().length === 0) return;
-    this.#transaction(() => {
+    // At open, before the busy timeout drops to 0: a plain synchronous transaction.
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
       for (const [name, type] of missing()) this.#db.exec(`ALTER TABLE tokens ADD COLUMN ${name} ${type}`);
-    });
+      this.#db.exec('COMMIT');
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw unavailable(error);
+    }
   }
 
   #bump(namespace: string, notBefore: number): void {
@@ -221,7 +278,8 @@ export class SqliteTokenStore implements TokenStore {
       .run(namespace, notBefore);
   }
 
-  #transaction<T>(fn: () => T, begin = 'BEGIN IMMEDIATE'): T {
+  /** `fn` in one transaction; a lost lock rolls it back, and the whole of it is tried again. */
+  #transaction<T>(fn: () => T, begin = 'BEGIN IMMEDIATE'): Promise<T> {
     return this.#run(() => {
       this.#db.exec(begin);
       try {
@@ -235,14 +293,52 @@ export class SqliteTokenStore implements TokenStore {
     });
   }
 
-  /** A locked, closed or broken database becomes ERR_STORE_UNAVAILABLE (callers fail closed). */
-  #run<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (error) {
-      throw unavailable(error);
+  /**
+   * `fn` now, and again on a timer while another connection holds the lock (1, 2, 4 … 32 ms
+   * apart, for at most `lockWaitMs`): the event loop is never held. A locked, closed or
+   * broken database becomes ERR_STORE_UNAVAILABLE (callers fail closed).
+   */
+  async #run<T>(fn: () => T, locked?: unknown): Promise<T> {
+    if (this.#unusable !== undefined) throw this.#unusable;
+    const deadline = performance.now() + this.#lockWaitMs;
+    let error = locked;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 32)) {
+      if (error === undefined) {
+        try {
+          return fn();
+        } catch (thrown) {
+          if (!isLocked(thrown)) throw unavailable(thrown);
+          error = thrown;
+        }
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) throw unavailable(error);
+      await sleep(Math.min(delay, left));
+      if (this.#unusable !== undefined) throw this.#unusable;
+      error = undefined;
     }
   }
+
+  /** Fail closed for good once the file under the connection is no longer the vault (sqlite-file.ts). */
+  #checkFile(): void {
+    if (this.#unusable !== undefined) throw this.#unusable;
+    const change = this.#file.changed();
+    if (change === undefined) return;
+    this.#unusable = replaced(`${change} after this process opened it`);
+    throw this.#unusable;
+  }
+}
+
+function isLocked(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' && LOCKED.has(code & 0xff);
+}
+
+function replaced(what: string): StoreUnusable {
+  return new StoreUnusable(
+    `${what}: this process would keep reading revocations and writing spend that no other process sees`,
+    'restart the proxy (egg proxy serve) so that it opens the vault that is there now',
+  );
 }
 
 function unavailable(cause: unknown): EggError {
@@ -251,7 +347,9 @@ function unavailable(cause: unknown): EggError {
     'the token tables of the local vault cannot be used right now',
     {
       cause,
-      hint: 'another process may hold the vault locked; try again',
+      hint: isLocked(cause)
+        ? 'another process holds the vault locked; try again once it is done'
+        : 'another process may hold the vault locked; try again',
     },
   );
 }

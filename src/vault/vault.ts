@@ -68,6 +68,9 @@ export interface PulledSecret {
   rev: number;
   /** The generation that was read (the rotation writes `gen + 1`). */
   gen: number;
+  /** Proxy metadata, from the same read as the value. */
+  upstream?: string;
+  inject?: string;
 }
 
 /** What happened to each read item's data key: replaced, lost a race, failed, or left to the rotator. */
@@ -165,9 +168,12 @@ export class Vault {
     throw new EggError('ERR_CONFLICT', `could not set ${name}: it kept changing under us; try again`);
   }
 
-  /** Read one secret (and rotate its data key). */
-  async get(name: string): Promise<PulledSecret> {
-    const { secrets } = await this.pull([name]);
+  /**
+   * Read one secret (and rotate its data key). `pinned`: only a provider key pinned to an
+   * upstream (the proxy's read); any other secret is not found, and is not decrypted.
+   */
+  async get(name: string, options: { pinned?: boolean } = {}): Promise<PulledSecret> {
+    const { secrets } = await this.pull([name], options);
     return secrets[0] as PulledSecret;
   }
 
@@ -175,9 +181,13 @@ export class Vault {
    * Read `names` (every secret when undefined), decrypting in parallel with bounded
    * concurrency, record the read, then rotate each item's data key.
    */
-  async pull(names?: readonly string[], options: { allowMissing?: boolean } = {}): Promise<PullResult> {
+  async pull(
+    names?: readonly string[],
+    options: { allowMissing?: boolean; pinned?: boolean } = {},
+  ): Promise<PullResult> {
     if (names !== undefined) for (const name of names) assertSecretName(name);
-    const items = await this.#load(names);
+    const loaded = await this.#load(names);
+    const items = options.pinned ? loaded.filter((item) => item.upstream !== undefined) : loaded;
     const found = new Set(items.map((item) => item.name));
     const missing = names === undefined ? [] : [...new Set(names)].filter((name) => !found.has(name));
     if (missing.length > 0 && !options.allowMissing) {
@@ -202,7 +212,12 @@ export class Vault {
     }
 
     const secrets = opened
-      .map(({ item, value }) => ({ name: item.name, value, rev: item.rev, gen: item.gen }))
+      .map(({ item, value }) => {
+        const secret: PulledSecret = { name: item.name, value, rev: item.rev, gen: item.gen };
+        if (item.upstream !== undefined) secret.upstream = item.upstream;
+        if (item.inject !== undefined) secret.inject = item.inject;
+        return secret;
+      })
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const [rotation, audit] = await Promise.all([
       this.#rotateAll(opened),

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { createDynamoDbClient, createKmsClient } from '../../src/aws/clients.js';
 import { EggError } from '../../src/errors.js';
 import { KmsKeyring } from '../../src/keyrings/kms.js';
+import type { Logger } from '../../src/log.js';
 import { openLocalBackend, VAULT_FILE } from '../../src/open.js';
 import { ProviderKeys } from '../../src/proxy/provider-keys.js';
 import { RateLimiter } from '../../src/proxy/rate.js';
@@ -40,6 +41,8 @@ export class SwitchableTokenStore implements TokenStore {
   /** Only the revocation polls fail (spend still works): the stale-state bound alone. */
   pollsDown = false;
   calls = 0;
+  /** Spend reservations begun (each before it reaches the store). */
+  spendCalls = 0;
   constructor(readonly inner: TokenStore) {}
   get kind() {
     return this.inner.kind;
@@ -64,20 +67,26 @@ export class SwitchableTokenStore implements TokenStore {
     this.#poll(),
     this.inner.revocationState(...a)
   );
-  reserveSpend: TokenStore['reserveSpend'] = async (...a) => (this.#gate(), this.inner.reserveSpend(...a));
+  reserveSpend: TokenStore['reserveSpend'] = async (...a) => (
+    this.spendCalls++,
+    this.#gate(),
+    this.inner.reserveSpend(...a)
+  );
   close = () => this.inner.close();
 }
 
 /** The shared data several proxies (and the minting side) use: one vault, one token store. */
 export interface ProxyWorld {
   backend: 'sqlite' | 'dynamodb';
+  /** SQLite: the vault file every connection opens. */
+  vaultPath?: string;
   secrets: SecretStore;
   vault: Vault;
   /** Mints and revokes, as the CLI does. */
   tokens: Tokens;
   signer: TokenSigner;
   /** Opens another connection to the token store (another "process"). */
-  openTokenStore(): Promise<TokenStore>;
+  openTokenStore(options?: { lockWaitMs?: number }): Promise<TokenStore>;
   newVault(namespace: string): Vault;
   /**
    * Mint a token for KEY_NAME bound to APP_ORIGIN. Minted `allowNoOrigin` unless `over` says
@@ -96,14 +105,17 @@ export async function createWorld(
   const cleanups: (() => Promise<void> | void)[] = [];
   let secrets: SecretStore;
   let keyring: import('../../src/keyrings/keyring.js').Keyring;
-  let openTokenStore: () => Promise<TokenStore>;
+  let openTokenStore: ProxyWorld['openTokenStore'];
+  let vaultPath: string | undefined;
   if (backend === 'sqlite') {
     const base = mkdtempSync(join(tmpdir(), 'egg-proxy-'));
+    vaultPath = join(base, 'home', VAULT_FILE);
     cleanups.push(() => rmSync(base, { recursive: true, force: true }));
     const local = openLocalBackend(join(base, 'home'), true);
     secrets = local.store;
     keyring = local.keyring;
-    openTokenStore = async () => new SqliteTokenStore(join(base, 'home', VAULT_FILE), { busyTimeoutMs: 500 });
+    openTokenStore = async (options = {}) =>
+      new SqliteTokenStore(join(base, 'home', VAULT_FILE), { lockWaitMs: 500, ...options });
   } else {
     const table = await createTestTable('egg-proxy');
     const kmsKey = await createTestKmsKey();
@@ -118,6 +130,7 @@ export async function createWorld(
   const tokens = new Tokens({ namespace: NAMESPACE, signer, tokens: mintStore, secrets, actor: 'test' });
   return {
     backend,
+    ...(vaultPath === undefined ? {} : { vaultPath }),
     secrets,
     vault: newVault(NAMESPACE),
     tokens,
@@ -164,12 +177,18 @@ export async function startTestProxy(
     upstreamTimeoutMs?: number;
     clock?: () => number;
     cacheSize?: number;
+    /** SQLite: how long a request waits for another connection's lock. */
+    lockWaitMs?: number;
+    logger?: Logger;
   } = {},
 ): Promise<TestProxy> {
-  const store = new SwitchableTokenStore(await world.openTokenStore());
+  const store = new SwitchableTokenStore(
+    await world.openTokenStore(options.lockWaitMs === undefined ? {} : { lockWaitMs: options.lockWaitMs }),
+  );
   const logs: string[] = [];
   const watcher = new RevocationWatcher({
     store,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
     intervalMs: options.pollMs ?? DEFAULT_POLL_MS,
     ...(options.maxStaleMs === undefined ? {} : { maxStaleMs: options.maxStaleMs }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -177,7 +196,6 @@ export async function startTestProxy(
   watcher.start();
   const vaults = new Map<string, Vault>();
   const keys = new ProviderKeys({
-    store: world.secrets,
     vault: (ns) => vaults.get(ns) ?? (vaults.set(ns, world.newVault(ns)).get(ns) as Vault),
     ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
   });

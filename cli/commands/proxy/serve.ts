@@ -29,8 +29,10 @@ On SIGTERM or SIGINT it stops accepting connections, lets requests in flight fin
       max: 65535,
     }),
     'key-cache': Flags.integer({
-      summary: 'Seconds a decrypted provider key is kept in memory (0: read the vault on every request).',
-      default: 60,
+      summary:
+        'Opt-in: keep the decrypted provider key in memory for SECONDS (0: no cache, read the vault on every request).',
+      description:
+        'Without this flag a provider key read from the vault serves requests for 60 s sealed (AES-256-CTR under a key made for this process, never written anywhere); each request decrypts it into a buffer that is wiped once the upstream request is written. With --key-cache SECONDS the decrypted key itself stays in memory that long. See docs/tokens.md.',
       min: 0,
       max: 3600,
     }),
@@ -71,7 +73,7 @@ On SIGTERM or SIGINT it stops accepting connections, lets requests in flight fin
       port: flags.port,
       log: (line) => lines.write(line),
       logger: this.logger,
-      keyTtlMs: flags['key-cache'] * 1000,
+      ...keyCache(flags['key-cache']),
       upstreamTimeoutMs: flags['upstream-timeout'] * 1000,
       graceMs: GRACE_MS,
       ...(tls === undefined ? {} : { tls }),
@@ -95,4 +97,10 @@ On SIGTERM or SIGINT it stops accepting connections, lets requests in flight fin
     await proxy.close();
     lines.flush();
   }
+}
+
+/** No flag: sealed keys for 60 s. `--key-cache 0`: the vault on every request. `N`: plaintext for N s. */
+function keyCache(seconds: number | undefined) {
+  if (seconds === undefined) return {};
+  return seconds === 0 ? { keyTtlMs: 0 } : { keyTtlMs: seconds * 1000, plaintextKeys: true };
 }

@@ -1,0 +1,39 @@
+/**
+ * The proxy's in-memory seal (src/crypto/memory-seal.ts): CTR mode built on one reused
+ * AES-256-ECB context must be exactly OpenSSL's AES-256-CTR, use a fresh nonce per value,
+ * and be unusable (its key zeroed) after close.
+ */
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { MemorySeal } from '../../src/crypto/memory-seal.js';
+
+describe('memory seal', () => {
+  it.each([0, 1, 15, 16, 17, 47, 64 * 1024])(
+    'is AES-256-CTR (nonce, then a 32-bit counter from 0) for a %i-byte value, and opens it back',
+    (size) => {
+      const key = randomBytes(32);
+      const seal = new MemorySeal(Buffer.from(key));
+      const value = randomBytes(size);
+      const sealed = seal.seal(value);
+      expect(sealed.nonce).toHaveLength(12);
+      const reference = createCipheriv('aes-256-ctr', key, Buffer.concat([sealed.nonce, Buffer.alloc(4)]));
+      expect(sealed.ciphertext.equals(Buffer.concat([reference.update(value), reference.final()]))).toBe(
+        true,
+      );
+      expect(seal.open(sealed).equals(value)).toBe(true);
+      seal.close();
+    },
+  );
+
+  it('never reuses a nonce for a value, and refuses to open once closed, with its key zeroed', () => {
+    const key = randomBytes(32);
+    const seal = new MemorySeal(key);
+    const a = seal.seal(Buffer.from('same value'));
+    const b = seal.seal(Buffer.from('same value'));
+    expect(a.nonce.equals(b.nonce)).toBe(false);
+    expect(a.ciphertext.equals(b.ciphertext)).toBe(false);
+    seal.close();
+    expect(key.equals(Buffer.alloc(32))).toBe(true);
+    expect(() => seal.open(a)).toThrow(new TypeError('this MemorySeal is closed'));
+  });
+});
