@@ -14,9 +14,11 @@
  * that key is gone. `plaintext: true` (`--key-cache SECONDS`) keeps today's opt-in cache
  * of the decrypted key instead. docs/tokens.md says what each defends against.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MemorySeal, type MemorySealed } from '../crypto/memory-seal.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
+import { isSqliteLocked } from '../stores/sqlite-file.js';
 import { DEFAULT_INJECT, type InjectTemplate, parseInject, parseUpstream } from '../tokens/upstream.js';
 import type { PulledSecret } from '../vault/vault.js';
 
@@ -57,6 +59,11 @@ export interface ProviderKeysOptions {
   ttlMs?: number;
   /** Keep the decrypted key in memory for `ttlMs` (the opt-in `--key-cache`), not sealed. */
   plaintext?: boolean;
+  /**
+   * Longest a read waits, without blocking, for a vault another process holds locked
+   * (default 500 ms, as the token store): then ERR_STORE_UNAVAILABLE, answered 503.
+   */
+  lockWaitMs?: number;
   clock?: () => number;
 }
 
@@ -65,6 +72,7 @@ export class ProviderKeys implements KeySource {
   readonly #ttlMs: number;
   readonly #plaintext: boolean;
   readonly #clock: () => number;
+  readonly #lockWaitMs: number;
   /** The per-process cache key: random, never written anywhere, wiped at close. */
   readonly #seal = new MemorySeal();
   readonly #entries = new Map<string, Entry>();
@@ -76,6 +84,7 @@ export class ProviderKeys implements KeySource {
     this.#ttlMs = options.ttlMs ?? 60_000;
     this.#plaintext = options.plaintext ?? false;
     this.#clock = options.clock ?? Date.now;
+    this.#lockWaitMs = options.lockWaitMs ?? 500;
   }
 
   lease(namespace: string, name: string): KeyLease | Promise<KeyLease> {
@@ -149,7 +158,7 @@ export class ProviderKeys implements KeySource {
 
   /** One audited vault read (it rotates the data key); the value sealed unless `keepPlaintext`. */
   async #read(namespace: string, name: string, keepPlaintext: boolean): Promise<Entry> {
-    const secret = await this.#vault(namespace).get(name, { pinned: true });
+    const secret = await this.#readUnlocked(namespace, name);
     try {
       if (this.#closed) throw new EggError('ERR_STORE_UNAVAILABLE', 'the proxy is shutting down');
       if (secret.upstream === undefined) {
@@ -174,6 +183,30 @@ export class ProviderKeys implements KeySource {
     } catch (error) {
       wipe(secret.value);
       throw error;
+    }
+  }
+
+  /**
+   * The vault read, tried again on a timer (1, 2, 4 … 32 ms apart) while another process
+   * holds the vault locked: the proxy's connection blocks at most a few ms on a lock, and
+   * the request reaching here has already reserved its spend. Nothing is written by a read
+   * that failed on the lock, so trying it again repeats nothing.
+   */
+  async #readUnlocked(namespace: string, name: string): Promise<PulledSecret> {
+    const deadline = performance.now() + this.#lockWaitMs;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 32)) {
+      try {
+        return await this.#vault(namespace).get(name, { pinned: true });
+      } catch (error) {
+        const left = deadline - performance.now();
+        if (!isSqliteLocked(error) || this.#closed) throw error;
+        if (left <= 0) {
+          throw new EggError('ERR_STORE_UNAVAILABLE', 'another process kept the vault locked', {
+            cause: error,
+          });
+        }
+        await sleep(Math.min(delay, left));
+      }
     }
   }
 }

@@ -105,3 +105,16 @@ function writable(path: string): boolean {
     return false;
   }
 }
+
+/** SQLITE_BUSY and SQLITE_LOCKED (and their extended codes): another connection holds the lock. */
+const LOCKED = new Set([5, 6]);
+
+/** Whether `error` (or an error it was caused by) is SQLite saying another connection holds the lock. */
+export function isSqliteLocked(error: unknown): boolean {
+  for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 8; depth++) {
+    const code = (e as { errcode?: unknown }).errcode;
+    if (typeof code === 'number' && LOCKED.has(code & 0xff)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

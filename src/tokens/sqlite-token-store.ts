@@ -23,7 +23,7 @@ import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EggError, StoreUnusable } from '../errors.js';
 import { ensurePrivateFile } from '../home.js';
-import { SqliteFileIdentity } from '../stores/sqlite-file.js';
+import { isSqliteLocked as isLocked, SqliteFileIdentity } from '../stores/sqlite-file.js';
 import type { RevocationState, SpendResult, TokenRecord, TokenStore } from './token-store.js';
 
 const SCHEMA = `
@@ -54,9 +54,6 @@ const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
 ];
 
 const RESERVED: SpendResult = Object.freeze({ ok: true });
-
-/** SQLITE_BUSY and SQLITE_LOCKED (and their extended codes): another connection holds the lock. */
-const LOCKED = new Set([5, 6]);
 
 export interface SqliteTokenStoreOptions {
   /** Longest a call waits for another connection's lock, without blocking: default 2 s. */
@@ -327,11 +324,6 @@ export class SqliteTokenStore implements TokenStore {
     this.#unusable = replaced(`${change} after this process opened it`);
     throw this.#unusable;
   }
-}
-
-function isLocked(error: unknown): boolean {
-  const code = (error as { errcode?: unknown } | null)?.errcode;
-  return typeof code === 'number' && LOCKED.has(code & 0xff);
 }
 
 function replaced(what: string): StoreUnusable {

@@ -5,6 +5,7 @@
  * SQLite store, real AES-GCM.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -169,5 +170,75 @@ describe('provider keys (proxy hot path)', () => {
     const [plain] = await backend.store.getSecrets(NS, ['PLAIN']);
     expect(plain!.gen).toBe(1);
     keys.close();
+  });
+});
+
+describe('provider keys under a vault another process holds locked (issue 9 item 4)', () => {
+  let dir: string;
+  let home: string;
+  let lock: DatabaseSync;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'egg-keys-locked-'));
+    home = join(dir, 'home');
+    const setup = openLocalBackend(home, true);
+    await new Vault({ ...setup, namespace: NS, actor: 'set' }).set('OPENAI_KEY', KEY, { upstream: UPSTREAM });
+    setup.keyring.close();
+    await setup.store.close();
+    lock = new DatabaseSync(join(home, 'vault.db'));
+  });
+  afterEach(() => {
+    if (lock.isTransaction) lock.exec('ROLLBACK');
+    lock.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The proxy's own connection: it may block at most 5 ms on a lock (src/proxy/open.ts). */
+  const proxyKeys = (lockWaitMs?: number) => {
+    const backend = openLocalBackend(home, false, undefined, 5);
+    const vault = new Vault({ ...backend, namespace: NS, actor: 'proxy' });
+    const keys = new ProviderKeys({
+      vault: () => vault,
+      ...(lockWaitMs === undefined ? {} : { lockWaitMs }),
+    });
+    return {
+      keys,
+      close: async () => {
+        keys.close();
+        backend.keyring.close();
+        await backend.store.close();
+      },
+    };
+  };
+
+  it('waits for the lock without blocking, instead of failing a request whose spend is already reserved', async () => {
+    const { keys, close } = proxyKeys();
+    lock.exec('BEGIN EXCLUSIVE');
+    const events: string[] = [];
+    const leasing = Promise.resolve(keys.lease(NS, 'OPENAI_KEY')).then(
+      (lease) => {
+        events.push(`leased ${lease.value.equals(KEY)}`);
+        lease.release();
+      },
+      (error: unknown) => events.push(`failed ${(error as Error).message}`),
+    );
+    // The event loop is free while the lease waits: this timer runs, and releases the lock.
+    const unlock = setTimeout(() => {
+      events.push('unlocked');
+      lock.exec('ROLLBACK');
+    }, 30);
+    await leasing;
+    clearTimeout(unlock);
+    expect(events).toEqual(['unlocked', 'leased true']);
+    await close();
+  });
+
+  it('gives up with ERR_STORE_UNAVAILABLE (503) when the lock outlasts its wait', async () => {
+    const { keys, close } = proxyKeys(50);
+    lock.exec('BEGIN EXCLUSIVE');
+    await expect(Promise.resolve(keys.lease(NS, 'OPENAI_KEY'))).rejects.toMatchObject({
+      code: 'ERR_STORE_UNAVAILABLE',
+    });
+    lock.exec('ROLLBACK');
+    await close();
   });
 });
