@@ -407,7 +407,9 @@ describe('on AWS, under the synthesized roles', () => {
     mkdirSync(join(dir, 'rotator'));
     writeFileSync(join(dir, 'rotator', 'index.js'), 'export const handler = async () => ({});\n');
     ({ stack } = buildStack({
-      grants: parseGrants(JSON.stringify([{ namespace: A, subjects: ['repo:acme@1001/web@2002:environment:prod'] }])),
+      grants: parseGrants(
+        JSON.stringify([{ namespace: A, subjects: ['repo:acme@1001/web@2002:environment:prod'] }]),
+      ),
       tableName: table,
       githubOidcProviderArn: `arn:aws:iam::${ACCOUNT}:oidc-provider/token.actions.githubusercontent.com`,
       rotatorCodePath: join(dir, 'rotator'),
