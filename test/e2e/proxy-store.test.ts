@@ -5,30 +5,56 @@
  * must never answer 200 for a token the kill switch voided, must answer 503 and say why
  * on stderr, and must never crash (a crash of the child is seen as a crash).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
-  chownSync,
   copyFileSync,
   existsSync,
   mkdtempSync,
   readdirSync,
   renameSync,
   rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { EGG_BIN, egg, findLeaks } from '../support/cli.js';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
 import { send } from '../support/proxy-http.js';
 
 const CANARY = 'sk-e2e-store-canary-71b3c9d2-DO-NOT-LEAK';
 const ORIGIN = 'https://app.example.com';
-/** Root ignores file modes: the read-only cases then run the proxy as `nobody`. */
+/**
+ * Root ignores file modes, so as root the read-only cases make the files immutable
+ * (`chattr +i`, which root cannot write through either) rather than run the proxy as
+ * another user, who may not even reach this checkout (a clone under a 0700 mktemp dir).
+ */
 const AS_ROOT = process.getuid?.() === 0;
-const NOBODY = 65534;
+const CHATTR = AS_ROOT ? chattrWorks() : false;
+
+function chattrWorks(): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'egg-chattr-'));
+  const file = join(dir, 'probe');
+  try {
+    writeFileSync(file, '');
+    if (spawnSync('chattr', ['+i', file]).status !== 0) return false;
+    spawnSync('chattr', ['-i', file]);
+    return true;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Make `paths` read-only for this process: modes, and as root the immutable attribute too. */
+function protect(paths: string[], mode: number): void {
+  for (const path of paths) chmodSync(path, mode);
+  if (AS_ROOT) expect(spawnSync('chattr', ['+i', ...paths]).status).toBe(0);
+}
+function unprotect(paths: string[]): void {
+  if (AS_ROOT) spawnSync('chattr', ['-i', ...paths]);
+}
 
 interface ServeProcess {
   url: string;
@@ -37,11 +63,10 @@ interface ServeProcess {
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function serve(env: NodeJS.ProcessEnv, user?: number): Promise<ServeProcess> {
+function serve(env: NodeJS.ProcessEnv): Promise<ServeProcess> {
   const child = spawn(process.execPath, [EGG_BIN, 'proxy', 'serve', '--port', '0'], {
     env: { ...process.env, FORCE_COLOR: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...(user === undefined ? {} : { uid: user, gid: user }),
   });
   let err = '';
   child.stdout!.resume();
@@ -49,6 +74,7 @@ function serve(env: NodeJS.ProcessEnv, user?: number): Promise<ServeProcess> {
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   return new Promise((resolve, reject) => {
+    child.once('error', reject);
     child.stderr!.on('data', (c: Buffer) => {
       err += c.toString();
       const match = /listening on (http:\/\/\S+)/.exec(err);
@@ -116,8 +142,8 @@ describe('egg proxy serve on a local vault that changes under it (built CLI)', (
     outputs.push(set.stdout, set.stderr, minted.stderr);
     return { env, home, token: minted.stdout.trim() };
   }
-  async function start(env: NodeJS.ProcessEnv, user?: number): Promise<ServeProcess> {
-    const proxy = await serve(env, user);
+  async function start(env: NodeJS.ProcessEnv): Promise<ServeProcess> {
+    const proxy = await serve(env);
     running.push(proxy);
     return proxy;
   }
@@ -174,44 +200,51 @@ describe('egg proxy serve on a local vault that changes under it (built CLI)', (
     },
   );
 
-  const readOnly: [string, (home: string) => void][] = [
+  const readOnly: [string, (home: string) => string[], number][] = [
     [
       'vault.db and its WAL files are read-only',
-      (home) => {
-        for (const file of readdirSync(home))
-          if (file.startsWith('vault.db')) chmodSync(join(home, file), 0o400);
-      },
+      (home) =>
+        readdirSync(home)
+          .filter((file) => file.startsWith('vault.db'))
+          .map((file) => join(home, file)),
+      0o400,
     ],
-    ['the vault directory is read-only', (home) => chmodSync(home, 0o500)],
+    ['the vault directory is read-only', (home) => [home], 0o500],
   ];
 
-  it.each(readOnly)('answers 503 and says why when %s, and does not crash', async (label, protect) => {
-    const { env, home, token } = vaultWithToken(`ro-${label.split(' ')[1]}`);
-    if (AS_ROOT) for (const file of ['', ...readdirSync(home)]) chownSync(join(home, file), NOBODY, NOBODY);
-    protect(home);
-    const proxy = await start({ ...env, HOME: tmpdir() }, AS_ROOT ? NOBODY : undefined);
+  it.skipIf(AS_ROOT && !CHATTR).each(readOnly)(
+    'answers 503 and says why when %s, and does not crash',
+    async (label, paths, mode) => {
+      const { env, home, token } = vaultWithToken(`ro-${label.split(' ')[1]}`);
+      const locked = paths(home);
+      protect(locked, mode);
+      onTestFinished(() => unprotect(locked));
+      const proxy = await start({ ...env, HOME: tmpdir() });
 
-    const res = await send(proxy.url, { token, headers: { origin: ORIGIN } });
-    expect(res.status).toBe(503);
-    expect(res.headers['retry-after']).toBe('1');
-    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'state_unavailable' } });
-    // A preflight needs no state: still answered.
-    const preflight = await send(proxy.url, {
-      method: 'OPTIONS',
-      headers: { origin: ORIGIN, 'access-control-request-method': 'POST' },
-    });
-    expect(preflight.status).toBe(204);
+      const res = await send(proxy.url, { token, headers: { origin: ORIGIN } });
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'state_unavailable' } });
+      // A preflight needs no state: still answered.
+      const preflight = await send(proxy.url, {
+        method: 'OPTIONS',
+        headers: { origin: ORIGIN, 'access-control-request-method': 'POST' },
+      });
+      expect(preflight.status).toBe(204);
 
-    const [line, ...more] = events(proxy.stderr(), 'proxy.failed_closed');
-    expect(more).toEqual([]);
-    expect(line!.reason).toMatch(
-      /is read-only for this process: the proxy cannot reserve spend in vault\.db/,
-    );
-    expect(line!.fix).toMatch(/^give this user write access again \(chmod 700 .*\), then restart the proxy$/);
-    // Nothing of the vault was opened: no WAL index was made or mapped.
-    expect(existsSync(join(home, 'vault.db-shm'))).toBe(false);
-    expect(await proxy.stop()).toEqual({ code: 0, signal: null });
-  });
+      const [line, ...more] = events(proxy.stderr(), 'proxy.failed_closed');
+      expect(more).toEqual([]);
+      expect(line!.reason).toMatch(
+        /is read-only for this process: the proxy cannot reserve spend in vault\.db/,
+      );
+      expect(line!.fix).toMatch(
+        /^give this user write access again \(chmod 700 .*\), then restart the proxy$/,
+      );
+      // Nothing of the vault was opened: no WAL index was made or mapped.
+      expect(existsSync(join(home, 'vault.db-shm'))).toBe(false);
+      expect(await proxy.stop()).toEqual({ code: 0, signal: null });
+    },
+  );
 
   it('answers 503 with Retry-After while another process holds the vault locked, a preflight meanwhile, and 200 after', async () => {
     const { env, home, token } = vaultWithToken('locked');
