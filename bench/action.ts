@@ -16,11 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
-import { openAwsBackend } from '../src/aws/backend.js';
+import { openAwsBackend } from '../src/backends/aws.js';
 import { createDynamoDbClient, createKmsClient } from '../src/aws/clients.js';
 import type { EggConfig } from '../src/config.js';
 import { nullLogger } from '../src/log.js';
-import { openLocalBackend } from '../src/open.js';
+import { openLocalBackend } from '../src/backends/local.js';
 import { createTable } from '../src/stores/dynamodb.js';
 import { Vault } from '../src/vault/vault.js';
 import { inputEnv, jobEnv, parseFileCommands } from '../test/support/action-runner.js';
@@ -121,7 +121,7 @@ export async function benchAction(options: { runs: number; aws: boolean }): Prom
   const dir = mkdtempSync(join(tmpdir(), 'egg-bench-action-'));
   try {
     const home = join(dir, 'home');
-    const backend = openLocalBackend(home, true);
+    const backend = openLocalBackend(home, { create: true });
     const seeder = new Vault({ ...backend, namespace: NAMESPACE, actor: 'bench' });
     for (let i = 0; i < SECRETS; i++) await seeder.set(`SECRET_${i}`, Buffer.from(value(i)));
     backend.keyring.close();
@@ -188,7 +188,7 @@ async function benchAws(dir: string, runs: number): Promise<{ awsRatio: number; 
       table,
       kmsKeyId: key.KeyMetadata?.Arn as string,
     };
-    const seed = await openAwsBackend(config, { logger: nullLogger });
+    const seed = await openAwsBackend(config, { actor: 'bench' }, { logger: nullLogger });
     const seeder = new Vault({ ...seed, namespace: NAMESPACE, actor: 'bench' });
     for (let i = 0; i < SECRETS; i++) await seeder.set(`SECRET_${i}`, Buffer.from(value(i)));
     seed.keyring.close();

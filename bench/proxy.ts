@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../src/config.js';
-import { openVault } from '../src/open.js';
+import { openVault } from '../src/backends/open-backend.js';
 import { LocalSigner } from '../src/tokens/signer.js';
-import { openTokens } from '../src/tokens/open.js';
+import { openTokens } from '../src/backends/open-backend.js';
 import { Tokens } from '../src/tokens/tokens.js';
 import { TokenVerifier } from '../src/tokens/verifier.js';
 import { median, percentile } from './support/measure.js';
@@ -136,12 +136,12 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
     const plain = await start([TARGETS, 'plain', upstream.url], env, /ready (\d+)/);
     children.push(plain.child);
     const config = resolveConfig({ env, home: env.EGG_HOME, cwd: base });
-    const { vault, close } = await openVault(config, { create: true });
+    const { vault, close } = await openVault(config, { actor: 'bench' }, { create: true });
     await vault.set('BENCH_KEY', Buffer.from(`sk-bench-${randomBytes(16).toString('hex')}`), {
       upstream: upstream.url,
     });
     await close();
-    const tokens = await openTokens(config);
+    const tokens = await openTokens(config, { actor: 'bench' });
     const mint = async (spend = 1e9) =>
       tokens.tokens.mint({
         key: 'BENCH_KEY',

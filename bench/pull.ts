@@ -5,7 +5,7 @@
  * hierarchical keyring pays for its namespace key every time.
  */
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
-import { openAwsBackend } from '../src/aws/backend.js';
+import { openAwsBackend } from '../src/backends/aws.js';
 import { createDynamoDbClient, createKmsClient } from '../src/aws/clients.js';
 import { resolveConfig } from '../src/config.js';
 import { nullLogger } from '../src/log.js';
@@ -72,7 +72,7 @@ export async function benchPull(options: {
           home: '/nonexistent',
         });
         direct();
-        const seed = await openAwsBackend(config, { logger: nullLogger });
+        const seed = await openAwsBackend(config, { actor: 'bench' }, { logger: nullLogger });
         const seeder = new Vault({ ...seed, namespace, actor: 'bench' });
         for (let i = 0; i < n; i++)
           await seeder.set(`SECRET_${i}`, Buffer.from(`value-${i}-${'x'.repeat(40)}`));
@@ -91,7 +91,7 @@ export async function benchPull(options: {
           const delay = delays[trial % delays.length] as number;
           ddbProxy.setDelay(delay);
           kmsProxy.setDelay(delay);
-          const backend = await openAwsBackend(config, { logger: nullLogger });
+          const backend = await openAwsBackend(config, { actor: 'bench' }, { logger: nullLogger });
           const vault = new Vault({ ...backend, namespace, actor: 'bench' });
           ddbProxy.reset();
           kmsProxy.reset();

@@ -15,11 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
-import { openAwsBackend } from '../src/aws/backend.js';
+import { openAwsBackend } from '../src/backends/aws.js';
 import { createDynamoDbClient, createKmsClient } from '../src/aws/clients.js';
 import { resolveConfig } from '../src/config.js';
 import { nullLogger } from '../src/log.js';
-import { openLocalBackend } from '../src/open.js';
+import { openLocalBackend } from '../src/backends/local.js';
 import { createHandler } from '../src/rotator/lambda.js';
 import { createTable } from '../src/stores/dynamodb.js';
 import type { SecretStore } from '../src/stores/store.js';
@@ -67,7 +67,7 @@ async function readToRotated(
 async function benchLocal(trials: number): Promise<RotateRow> {
   const home = mkdtempSync(join(tmpdir(), 'egg-bench-rotate-'));
   const env = { ...process.env, EGG_HOME: home, EGG_NAMESPACE: 'bench/rotate' };
-  const backend = openLocalBackend(home, true);
+  const backend = openLocalBackend(home, { create: true });
   let follower: ChildProcess | undefined;
   try {
     const admin = new Vault({ ...backend, namespace: 'bench/rotate', actor: 'bench' });
@@ -122,11 +122,11 @@ async function benchAws(trials: number): Promise<RotateRow> {
       cwd: '/',
       home: '/nonexistent',
     });
-    const backend = await openAwsBackend(config, { logger: nullLogger });
+    const backend = await openAwsBackend(config, { actor: 'bench' }, { logger: nullLogger });
     const admin = new Vault({ ...backend, namespace: 'bench/rotate', actor: 'bench' });
     for (let i = 0; i < 10; i++) await admin.set(`SECRET_${i}`, randomBytes(32));
     const handler = createHandler({
-      openBackend: () => openAwsBackend(config, { logger: nullLogger }),
+      openBackend: () => openAwsBackend(config, { actor: 'bench' }, { logger: nullLogger }),
       actor: 'rotator:bench',
       logger: nullLogger,
     });

@@ -7,8 +7,11 @@ import { Command, Errors, Flags } from '@oclif/core';
 import { type ConfigInput, type EggConfig, resolveConfig } from '../src/config.js';
 import { EggError } from '../src/errors.js';
 import { jsonLogger, type Logger } from '../src/log.js';
-import { loginCredentials, type OpenOptions, openVault } from '../src/open.js';
+import type { Backend, BackendOptions } from '../src/backends/backend.js';
+import { cliIdentity } from '../src/backends/identity.js';
+import { openBackend, tokensOn, vaultOn } from '../src/backends/open-backend.js';
 import type { TokenSigner } from '../src/tokens/signer.js';
+import type { Tokens } from '../src/tokens/tokens.js';
 import type { Vault } from '../src/vault/vault.js';
 
 const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_NAME', 'ERR_INVALID_NAMESPACE', 'ERR_INVALID_CONFIG']);
@@ -41,32 +44,52 @@ export abstract class EggCommand extends Command {
     return this.#logger;
   }
 
-  /** Open the vault, run `use`, and always close it (wiping cached keys). */
+  /**
+   * Open the backend as this user (an `egg login` session's credentials on aws, when there
+   * is one; `actor` for the audit trail, the OS user by default), run `use`, and always
+   * close it (wiping cached keys).
+   */
+  protected async withBackend<T>(
+    config: EggConfig,
+    use: (backend: Backend) => Promise<T>,
+    options: Omit<BackendOptions, 'logger'> & { actor?: string } = {},
+  ): Promise<T> {
+    const { actor, ...backendOptions } = options;
+    const identity = await cliIdentity(config, this.logger, actor);
+    const backend = await openBackend(config, identity, { ...backendOptions, logger: this.logger });
+    try {
+      return await use(backend);
+    } finally {
+      await backend.close();
+    }
+  }
+
+  /** `withBackend` with the vault of the configured namespace. */
   protected async withVault<T>(
     config: EggConfig,
-    use: (vault: Vault) => Promise<T>,
-    options: Omit<OpenOptions, 'logger'> = {},
+    use: (vault: Vault, backend: Backend) => Promise<T>,
+    options: Omit<BackendOptions, 'logger'> & { actor?: string } = {},
   ): Promise<T> {
-    const { vault, close } = await openVault(config, { ...options, logger: this.logger });
-    try {
-      return await use(vault);
-    } finally {
-      await close();
-    }
+    return this.withBackend(
+      config,
+      (backend) => use(vaultOn(backend, config, this.logger), backend),
+      options,
+    );
+  }
+
+  /** `withBackend` with minting, listing and revocation in the configured namespace. */
+  protected async withTokens<T>(config: EggConfig, use: (tokens: Tokens) => Promise<T>): Promise<T> {
+    return this.withBackend(config, async (backend) => use(await tokensOn(backend, config.namespace)));
   }
 
   /**
    * The anchor key's signer for `vault`'s checkpoints: `EGG_HOME/anchor-key`, or the KMS key
-   * `EGG_ANCHOR_KEY_ID`, with the credentials the vault uses. The local key is created only
-   * for a trail with no checkpoint yet: a new key over existing checkpoints would orphan them.
-   * Close it when done.
+   * `EGG_ANCHOR_KEY_ID`, on the vault's own backend. The local key is created only for a
+   * trail with no checkpoint yet: a new key over existing checkpoints would orphan them.
    */
-  protected async openAnchor(config: EggConfig, vault: Vault): Promise<TokenSigner> {
-    const { openAnchorSigner } = await import('../src/rotator/anchor-key.js');
-    const signer = await openAnchorSigner(config, {
-      create: config.backend === 'local' && (await vault.checkpoints({ latest: true })).length === 0,
-      logger: this.logger,
-      credentials: config.backend === 'aws' ? await loginCredentials(config, this.logger) : undefined,
+  protected async openAnchor(backend: Backend, vault: Vault): Promise<TokenSigner> {
+    const signer = await backend.anchorSigner({
+      create: backend.kind === 'local' && (await vault.checkpoints({ latest: true })).length === 0,
     });
     if (signer === undefined)
       throw new EggError('ERR_INVALID_CONFIG', 'no anchor key is set to sign audit checkpoints with', {

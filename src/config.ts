@@ -28,10 +28,10 @@ import type { RotationStrategy } from './vault/vault.js';
 export type { ConfigInput, Setting } from './config-file.js';
 export { PROJECT_FILE, ROUTING_SETTINGS } from './config-file.js';
 
-export type Backend = 'local' | 'aws';
+export type BackendKind = 'local' | 'aws';
 
 export interface EggConfig {
-  backend: Backend;
+  backend: BackendKind;
   home: string;
   namespace: string;
   keyring: KeyringKind;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Flags } from '@oclif/core';
-import { KEK_FILE, openBackend, VAULT_FILE } from '../../src/open.js';
+import { KEK_FILE, VAULT_FILE } from '../../src/backends/local.js';
 import { EggCommand } from '../base.js';
 
 export default class Init extends EggCommand {
@@ -34,9 +34,7 @@ export default class Init extends EggCommand {
       kmsKeyId: flags['kms-key-id'],
     });
     if (config.backend === 'local') {
-      const backend = await openBackend(config, { create: true, logger: this.logger });
-      backend.keyring.close();
-      await backend.store.close();
+      await this.withBackend(config, async () => undefined, { create: true });
       this.log(`Local vault ready at ${config.home}.`);
       this.log(
         `Key-encryption key: ${join(config.home, KEK_FILE)} (back it up; without it your secrets cannot be decrypted).`,
@@ -49,8 +47,14 @@ export default class Init extends EggCommand {
         namespace: config.namespace,
       };
     }
-    const { initAws } = await import('../../src/aws/backend.js');
-    const result = await initAws(config, { createTable: flags['create-table'], logger: this.logger });
+    const [{ initAws }, { cliIdentity }] = await Promise.all([
+      import('../../src/backends/aws.js'),
+      import('../../src/backends/identity.js'),
+    ]);
+    const result = await initAws(config, await cliIdentity(config, this.logger), {
+      createTable: flags['create-table'],
+      logger: this.logger,
+    });
     this.log(result.created ? `Created table ${result.table}.` : `Table ${result.table} is ready.`);
     return { backend: config.backend, namespace: config.namespace, ...result };
   }

@@ -1,4 +1,3 @@
-import { openTokens } from '../../src/tokens/open.js';
 import { EggCommand } from '../base.js';
 
 export default class Killswitch extends EggCommand {
@@ -14,13 +13,10 @@ export default class Killswitch extends EggCommand {
   async run() {
     const { flags } = await this.parse(Killswitch);
     const config = this.eggConfig(flags);
-    const { tokens, close } = await openTokens(config, { logger: this.logger });
-    try {
+    return this.withTokens(config, async (tokens) => {
       const result = await tokens.killSwitch();
       this.log(`Every token of ${config.namespace} issued before ${result.notBefore} is void.`);
       return { namespace: config.namespace, ...result };
-    } finally {
-      await close();
-    }
+    });
   }
 }

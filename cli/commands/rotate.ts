@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { follow, type RotationPass } from '../../src/rotator/follow.js';
 import { errorLabel, isEggError } from '../../src/errors.js';
-import { defaultActor } from '../../src/open.js';
+import { defaultActor } from '../../src/backends/identity.js';
 import { EggCommand } from '../base.js';
 
 export default class Rotate extends EggCommand {
@@ -35,7 +35,7 @@ Either way it anchors the audit trail: it signs a checkpoint of the newest recor
     if (!anchored)
       process.stderr.write('egg rotate: not anchoring the audit trail: EGG_ANCHOR_KEY_ID is not set\n');
     if (!flags.follow) {
-      const counts = await this.withVault(config, async (vault) => {
+      const counts = await this.withVault(config, async (vault, backend) => {
         const rotated = await vault.rotate(flags.name);
         this.log(
           `Rotated ${rotated.rotated} secret${rotated.rotated === 1 ? '' : 's'} in ${config.namespace}` +
@@ -44,15 +44,10 @@ Either way it anchors the audit trail: it signs a checkpoint of the newest recor
             '.',
         );
         if (!anchored) return { ...rotated, anchored: null };
-        const signer = await this.openAnchor(config, vault);
-        try {
-          const result = await vault.checkpoint(signer);
-          if (result !== undefined)
-            this.log(`Anchored the audit trail of ${config.namespace} at record ${result.checkpoint.seq}.`);
-          return { ...rotated, anchored: result?.checkpoint.seq ?? null };
-        } finally {
-          signer.close();
-        }
+        const result = await vault.checkpoint(await this.openAnchor(backend, vault));
+        if (result !== undefined)
+          this.log(`Anchored the audit trail of ${config.namespace} at record ${result.checkpoint.seq}.`);
+        return { ...rotated, anchored: result?.checkpoint.seq ?? null };
       });
       if (counts.failed > 0) process.exitCode = 1;
       return { namespace: config.namespace, ...counts };
@@ -67,35 +62,31 @@ Either way it anchors the audit trail: it signs a checkpoint of the newest recor
     try {
       await this.withVault(
         config,
-        async (vault) => {
-          const anchor = anchored ? await this.openAnchor(config, vault) : undefined;
-          try {
-            await follow({
-              vault,
-              intervalMs: flags.interval,
-              signal: stop.signal,
-              onPass: (pass) =>
-                process.stdout.write(json ? `${JSON.stringify(pass)}\n` : `${describe(pass)}\n`),
-              onError: (error) =>
-                this.logger.warn('rotate.pass-failed', {
-                  namespace: config.namespace,
-                  error: errorLabel(error),
-                  ...(isEggError(error, 'ERR_AUDIT_BROKEN') ? { reason: error.message } : {}),
+        async (vault, backend) => {
+          const anchor = anchored ? await this.openAnchor(backend, vault) : undefined;
+          await follow({
+            vault,
+            intervalMs: flags.interval,
+            signal: stop.signal,
+            onPass: (pass) =>
+              process.stdout.write(json ? `${JSON.stringify(pass)}\n` : `${describe(pass)}\n`),
+            onError: (error) =>
+              this.logger.warn('rotate.pass-failed', {
+                namespace: config.namespace,
+                error: errorLabel(error),
+                ...(isEggError(error, 'ERR_AUDIT_BROKEN') ? { reason: error.message } : {}),
+              }),
+            ...(anchor === undefined
+              ? {}
+              : {
+                  anchor,
+                  onCheckpoint: (checkpoint) =>
+                    this.logger.info('rotate.anchored', {
+                      namespace: checkpoint.namespace,
+                      seq: checkpoint.seq,
+                    }),
                 }),
-              ...(anchor === undefined
-                ? {}
-                : {
-                    anchor,
-                    onCheckpoint: (checkpoint) =>
-                      this.logger.info('rotate.anchored', {
-                        namespace: checkpoint.namespace,
-                        seq: checkpoint.seq,
-                      }),
-                  }),
-            });
-          } finally {
-            anchor?.close();
-          }
+          });
         },
         { actor: `rotator:${defaultActor()}` },
       );

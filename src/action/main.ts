@@ -10,14 +10,15 @@
  * written before every mask for every value is registered.
  */
 import { join } from 'node:path';
-import type { AwsCredentials } from '../aws/clients.js';
+import type { Backend } from '../backends/backend.js';
+import { defaultActor } from '../backends/identity.js';
+import { openLocalBackend } from '../backends/local.js';
 import type { EggConfig } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
 import { formatSecrets } from '../formats/index.js';
 import { defaultHome } from '../home.js';
 import type { Logger } from '../log.js';
-import { type Backend, defaultActor, openLocalBackend } from '../open.js';
 import { Vault } from '../vault/vault.js';
 import { sessionNameFor } from '../auth/sts.js';
 import { explainAccessDenied } from './access-denied.js';
@@ -70,10 +71,8 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
 
   const session = inputs.backend === 'aws' ? await openAws(inputs, runner, env, logger) : undefined;
   const home = inputs.eggHome ?? defaultHome(env);
-  const { backend, actor } = session ?? {
-    backend: openLocalBackend(home, false),
-    actor: localActor(env),
-  };
+  const backend = session?.backend ?? openLocalBackend(home, {}, { actor: localActor(env) });
+  const { actor } = backend;
 
   const vault = new Vault({
     store: backend.store,
@@ -110,9 +109,7 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     // 1b. Tokens: each masked and its id recorded as soon as it exists; set as outputs below,
     //     so a key that cannot be minted for leaves nothing exported.
     const minted =
-      inputs.mintTokens === undefined
-        ? []
-        : await mintTokens(inputs, home, session, runner, env, logger, actor);
+      inputs.mintTokens === undefined ? [] : await mintTokens(inputs, backend, session, runner, env);
     // 2. Files first (the dotenv file, the web-identity token): they are the writes most likely
     //    to be refused (a planted symlink), and a refusal then leaves nothing exported.
     let dotenvPath: string | undefined;
@@ -176,8 +173,7 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     });
   } finally {
     for (const secret of pulled) wipe(secret.value);
-    backend.keyring.close();
-    await backend.store.close();
+    await backend.close();
   }
 }
 
@@ -189,14 +185,12 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
  */
 async function mintTokens(
   inputs: ActionInputs,
-  home: string,
+  backend: Backend,
   session: AwsSession | undefined,
   runner: Runner,
   env: NodeJS.ProcessEnv,
-  logger: Logger,
-  actor: string,
 ): Promise<{ key: string; minted: MintedToken }[]> {
-  const { openTokens } = await import('../tokens/open.js');
+  const { tokensOn } = await import('../backends/open-backend.js');
   const tags = parseTags(
     [
       ['run', env.GITHUB_RUN_ID],
@@ -206,60 +200,39 @@ async function mintTokens(
       .filter(([, value]) => value !== undefined && value !== '')
       .map(([name, value]) => `${name}=${value}`),
   );
-  const config: EggConfig = {
-    backend: inputs.backend,
-    home,
-    namespace: inputs.namespace,
-    keyring: inputs.keyring,
-    rotation: inputs.rotation,
-  };
-  let vault: TokenVault = { backend: 'local', home, namespace: inputs.namespace };
-  if (session !== undefined) {
-    // openAws opened the table, so the table input is set; readInputs requires signing-key-id.
-    const table = inputs.table as string;
-    config.region = session.region;
-    config.table = table;
-    config.signingKeyId = inputs.signingKeyId as string;
-    // Names only: GITHUB_STATE is readable by later steps, and the post step re-assumes the role itself.
-    vault = {
-      backend: 'aws',
-      region: session.region,
-      table,
-      namespace: inputs.namespace,
-      roleArn: inputs.roleToAssume as string,
-      audience: inputs.audience,
-    };
-  }
-  runner.saveState(STATE_TOKEN_VAULT, JSON.stringify(vault));
-  const { tokens, close } = await openTokens(
-    config,
+  // Names only: GITHUB_STATE is readable by later steps, and the post step re-assumes the role itself.
+  const vault: TokenVault =
     session === undefined
-      ? { logger, actor }
-      : { logger, actor, backend: session.backend, credentials: session.credentials },
-  );
+      ? { backend: 'local', home: inputs.eggHome ?? defaultHome(env), namespace: inputs.namespace }
+      : {
+          backend: 'aws',
+          region: session.region,
+          // openAws opened the table, so the table input is set.
+          table: inputs.table as string,
+          namespace: inputs.namespace,
+          roleArn: inputs.roleToAssume as string,
+          audience: inputs.audience,
+        };
+  runner.saveState(STATE_TOKEN_VAULT, JSON.stringify(vault));
+  // The step's own backend: on aws its STS session signs the mints too.
+  const tokens = await tokensOn(backend, inputs.namespace);
   const minted: { key: string; minted: MintedToken }[] = [];
   const ids: string[] = [];
-  try {
-    for (const spec of inputs.mintTokens ?? []) {
-      const token = await tokens.mint({ ...spec, tags });
-      for (const form of maskForms(token.token, inputs.maskEncodings)) runner.setSecret(form);
-      ids.push(token.id);
-      runner.saveState(STATE_TOKENS, JSON.stringify(ids));
-      minted.push({ key: spec.key, minted: token });
-    }
-  } finally {
-    await close();
+  for (const spec of inputs.mintTokens ?? []) {
+    const token = await tokens.mint({ ...spec, tags });
+    for (const form of maskForms(token.token, inputs.maskEncodings)) runner.setSecret(form);
+    ids.push(token.id);
+    runner.saveState(STATE_TOKENS, JSON.stringify(ids));
+    minted.push({ key: spec.key, minted: token });
   }
   return minted;
 }
 
 /** The aws path's session: the backend opened with the STS credentials, and what may be handed on. */
 interface AwsSession {
+  /** Every adapter, signed with the STS credentials (for this process only, never saved). */
   backend: Backend;
-  actor: string;
   exchanged: Exchanged;
-  /** The STS credentials as the SDK clients take them: for this process only, never saved. */
-  credentials: AwsCredentials;
   region: string;
 }
 
@@ -286,7 +259,7 @@ async function openAws(
   // the event loop first: compiling the SDK blocks the loop, and the token request should be
   // on the wire before it does.
   const modules = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
-    Promise.all([import(/* webpackMode: "eager" */ '../aws/backend.js'), ...awsModules(inputs)]),
+    Promise.all([import(/* webpackMode: "eager" */ '../backends/aws.js'), ...awsModules(inputs)]),
   );
   modules.catch(() => undefined);
   const exchanged = await exchange;
@@ -302,20 +275,15 @@ async function openAws(
   };
   if (inputs.table !== undefined) config.table = inputs.table;
   if (inputs.kmsKeyId !== undefined) config.kmsKeyId = inputs.kmsKeyId;
+  if (inputs.signingKeyId !== undefined) config.signingKeyId = inputs.signingKeyId;
   const [{ openAwsBackend }] = await modules;
-  const sdk = sdkCredentials(credentials);
-  return {
-    backend: await openAwsBackend(config, { logger, credentials: sdk }),
-    actor: credentials.assumedRoleArn,
-    exchanged,
-    credentials: sdk,
-    region,
-  };
+  const identity = { actor: credentials.assumedRoleArn, credentials: sdkCredentials(credentials) };
+  return { backend: await openAwsBackend(config, identity, { logger }), exchanged, region };
 }
 
 /**
- * The modules openAwsBackend imports for the keyring (src/aws/backend.ts, clients.ts), and
- * openTokens for `mint-tokens` (src/tokens/open.ts), to load them early.
+ * The modules openAwsBackend imports (src/backends/aws.ts, clients.ts), and those its token
+ * store and signer import for `mint-tokens`, to load them early.
  */
 function awsModules(inputs: ActionInputs): Promise<unknown>[] {
   return [
@@ -329,7 +297,7 @@ function awsModules(inputs: ActionInputs): Promise<unknown>[] {
     ...(inputs.mintTokens === undefined
       ? []
       : [
-          import('../tokens/open.js'),
+          import('../backends/open-backend.js'),
           import('../tokens/kms-signer.js'),
           import('../tokens/dynamodb-token-store.js'),
         ]),

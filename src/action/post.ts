@@ -5,12 +5,11 @@
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import { EggError } from '../errors.js';
 import { isDirectlyInside } from './files.js';
 import { isNamespace } from '../names.js';
-import type { SecretStore } from '../stores/store.js';
-import type { TokenStore } from '../tokens/token-store.js';
+import type { Backend } from '../backends/backend.js';
+import type { EggConfig } from '../config.js';
 import { AUDIENCE, REGION, ROLE_ARN, TABLE } from './inputs.js';
 import { failureMessage, runnerLogger } from './report.js';
 import { actionsRunner, type Runner } from './runner.js';
@@ -117,40 +116,26 @@ function revokeHint(ids: readonly string[], env: NodeJS.ProcessEnv, vault: Token
   return `revoke them with \`${command.join(' ')}\` (ids: ${ids.join(', ')})`;
 }
 
-/**
- * Revocation needs only the vault file (the token records and the audit trail): not the
- * KEK, the signing key or src/open.ts, whose lazy AWS imports would ship in this bundle.
- */
+/** The local vault the main step minted in, as the OS user and run (main's actor). */
 async function revokeLocal(
   vault: LocalTokenVault,
   ids: readonly string[],
   actor: string,
 ): Promise<{ revoked: string[]; unknown: string[] }> {
-  const [{ ensureHome }, { SqliteStore }, { SqliteTokenStore }] = await Promise.all([
-    import('../home.js'),
-    import('../stores/sqlite.js'),
-    import('../tokens/sqlite-token-store.js'),
-  ]);
-  ensureHome(vault.home, { create: false });
-  // src/open.ts VAULT_FILE: the vault and its token records share one SQLite file.
-  const path = join(vault.home, 'vault.db');
-  const secrets = new SqliteStore(path);
+  const { openLocalBackend } = await import('../backends/local.js');
+  const backend = openLocalBackend(vault.home, {}, { actor });
   try {
-    const store = new SqliteTokenStore(path);
-    try {
-      return await revokeIn(vault.namespace, store, secrets, actor, ids);
-    } finally {
-      await store.close();
-    }
+    return await revokeIn(vault.namespace, backend, ids);
   } finally {
-    await secrets.close();
+    await backend.close();
   }
 }
 
 /**
  * The aws vault: the main step's STS credentials were never saved (GITHUB_STATE is readable
  * by later steps), so this step trades a fresh OIDC token for its own, as the main step did,
- * and revokes through the table's token store. Only the DynamoDB client loads: no KMS.
+ * and revokes through the table's token store. The backend is keyless: only the DynamoDB
+ * client loads, no KMS.
  */
 async function revokeAws(
   vault: AwsTokenVault,
@@ -158,16 +143,9 @@ async function revokeAws(
   runner: Runner,
   env: NodeJS.ProcessEnv,
 ): Promise<{ revoked: string[]; unknown: string[] }> {
-  const [
-    { exchangeToken, sdkCredentials },
-    { createDynamoDbClient },
-    { DynamoDbStore },
-    { DynamoDbTokenStore },
-  ] = await Promise.all([
+  const [{ exchangeToken, sdkCredentials }, { openAwsBackend }] = await Promise.all([
     import('./aws-credentials.js'),
-    import('../aws/clients.js'),
-    import('../stores/dynamodb.js'),
-    import('../tokens/dynamodb-token-store.js'),
+    import('../backends/aws.js'),
   ]);
   const logger = runnerLogger(runner);
   const { credentials } = await exchangeToken(
@@ -177,25 +155,28 @@ async function revokeAws(
     logger,
     (value) => runner.setSecret(value),
   );
-  const client = await createDynamoDbClient({
+  const config: EggConfig = {
+    backend: 'aws',
+    home: '',
+    namespace: vault.namespace,
+    keyring: 'kms',
+    rotation: 'inline',
     region: vault.region,
-    credentials: sdkCredentials(credentials),
-  });
+    table: vault.table,
+  };
+  const identity = { actor: credentials.assumedRoleArn, credentials: sdkCredentials(credentials) };
+  const backend = await openAwsBackend(config, identity, { logger, keyless: true });
   try {
-    const secrets = new DynamoDbStore({ client, table: vault.table, logger });
-    const store = new DynamoDbTokenStore({ client, table: vault.table, logger });
-    return await revokeIn(vault.namespace, store, secrets, credentials.assumedRoleArn, ids);
+    return await revokeIn(vault.namespace, backend, ids);
   } finally {
-    client.destroy();
+    await backend.close();
   }
 }
 
 /** Revoke `ids` in `namespace` with a Tokens that can revoke and audit but never sign. */
 async function revokeIn(
   namespace: string,
-  store: TokenStore,
-  secrets: SecretStore,
-  actor: string,
+  backend: Backend,
   ids: readonly string[],
 ): Promise<{ revoked: string[]; unknown: string[] }> {
   const { Tokens } = await import('../tokens/tokens.js');
@@ -205,9 +186,9 @@ async function revokeIn(
   const tokens = new Tokens({
     namespace,
     signer: { kind: 'local', kid: refuse, sign: refuse, publicKey: refuse, close: () => {} },
-    tokens: store,
-    secrets,
-    actor,
+    tokens: await backend.tokenStore(),
+    secrets: backend.store,
+    actor: backend.actor,
   });
   return tokens.revoke(ids);
 }
@@ -249,7 +230,7 @@ function tokenVault(runner: Runner): TokenVault | undefined {
   throw new EggError('ERR_INVALID_CONFIG', `the main step's saved state "${STATE_TOKEN_VAULT}" is malformed`);
 }
 
-/** The post step's actor in the audit trail: the OS user and the run, as main's (src/open.ts defaultActor). */
+/** The post step's actor in the audit trail: the OS user and the run, as main's (src/backends/identity.ts defaultActor). */
 function postActor(env: NodeJS.ProcessEnv): string {
   let user: string;
   try {

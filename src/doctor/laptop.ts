@@ -10,7 +10,7 @@ import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ConfigInput, type EggConfig, resolveConfig } from '../config.js';
 import { KEK_FILE, type LocalVault, openLocalVault, VAULT_FILE } from '../local-vault.js';
-import { assertKeyringFits } from '../open.js';
+import { assertKeyringFits } from '../backends/open-backend.js';
 import { type Check, fail, fromError, ok, skip } from './report.js';
 
 export interface LaptopOptions {

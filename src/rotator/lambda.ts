@@ -17,7 +17,7 @@
 import { resolveConfig } from '../config.js';
 import { EggError, errorLabel } from '../errors.js';
 import { jsonLogger, type Logger } from '../log.js';
-import type { Backend } from '../open.js';
+import type { Backend } from '../backends/backend.js';
 import { AUDIT_PARTITION_PREFIX } from '../stores/dynamodb.js';
 import type { CheckpointSigner } from '../vault/anchor.js';
 import { type RotationCounts, Vault } from '../vault/vault.js';
@@ -57,7 +57,7 @@ function readRecord(record: StreamRecord) {
 
 export interface RotatorOptions {
   /** Opened once per container and reused across invocations. */
-  openBackend: () => Promise<Backend>;
+  openBackend: () => Promise<Pick<Backend, 'store' | 'keyring'>>;
   /** The anchor key's signer, opened once per container; undefined: the trail is not anchored. */
   openAnchor?: () => Promise<CheckpointSigner | undefined>;
   actor: string;
@@ -65,7 +65,7 @@ export interface RotatorOptions {
 }
 
 export function createHandler(options: RotatorOptions): (event: StreamEvent) => Promise<BatchResponse> {
-  let backend: Promise<Backend> | undefined;
+  let backend: Promise<Pick<Backend, 'store' | 'keyring'>> | undefined;
   let anchor: Promise<CheckpointSigner | undefined> | undefined;
   return async (event) => {
     backend ??= options.openBackend().catch((error: unknown) => {
@@ -131,17 +131,27 @@ const lambdaLogger = jsonLogger({ write: (line) => process.stdout.write(line) })
 const lambdaConfig = () =>
   resolveConfig({ flags: { backend: 'aws' }, env: process.env, cwd: '/', home: '/tmp/egg' });
 
+const lambdaActor = `rotator:${process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'lambda'}`;
+
+/** The function's backend, opened once per container: its role's credentials for every client. */
+let deployed: Promise<Backend> | undefined;
+const lambdaBackend = () => {
+  deployed ??= import('../backends/aws.js').then(({ openAwsBackend }) =>
+    openAwsBackend(lambdaConfig(), { actor: lambdaActor }, { logger: lambdaLogger }),
+  );
+  deployed.catch(() => {
+    deployed = undefined;
+  });
+  return deployed;
+};
+
 export const handler = createHandler({
-  openBackend: async () => {
-    const { openAwsBackend } = await import('../aws/backend.js');
-    return openAwsBackend(lambdaConfig(), { logger: lambdaLogger });
-  },
+  openBackend: lambdaBackend,
   openAnchor: async () => {
-    const { openAnchorSigner } = await import('./anchor-key.js');
-    const signer = await openAnchorSigner(lambdaConfig(), { logger: lambdaLogger });
+    const signer = await (await lambdaBackend()).anchorSigner();
     if (signer === undefined) lambdaLogger.warn('rotator.no-anchor-key', { setting: 'EGG_ANCHOR_KEY_ID' });
     return signer;
   },
-  actor: `rotator:${process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'lambda'}`,
+  actor: lambdaActor,
   logger: lambdaLogger,
 });

@@ -9,12 +9,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { openAwsBackend } from '../../src/aws/backend.js';
+import { openAwsBackend } from '../../src/backends/aws.js';
 import { createKmsClient } from '../../src/aws/clients.js';
 import type { EggConfig } from '../../src/config.js';
 import { nullLogger } from '../../src/log.js';
 import { KmsSigner } from '../../src/tokens/kms-signer.js';
-import { openTokens } from '../../src/tokens/open.js';
+import { openTokens } from '../../src/backends/open-backend.js';
 import { TokenVerifier } from '../../src/tokens/verifier.js';
 import { Vault } from '../../src/vault/vault.js';
 import { commandData, type Job, newJob, type StepResult, spawnNode } from '../support/action-runner.js';
@@ -58,7 +58,7 @@ describe.skipIf(inject('aws') === null)('the Action on the aws backend', () => {
       table,
       kmsKeyId: keyArn,
     };
-    const backend = await openAwsBackend(config, { logger: nullLogger });
+    const backend = await openAwsBackend(config, { actor: 'test' }, { logger: nullLogger });
     const vault = new Vault({ ...backend, namespace: config.namespace, actor: 'test' });
     await vault.set('API_KEY', Buffer.from(CANARY));
     await vault.set('DB_URL', Buffer.from(`postgres://app:${CANARY}@db/app`));
@@ -123,7 +123,7 @@ describe.skipIf(inject('aws') === null)('the Action on the aws backend', () => {
     const other = main.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::'));
     expect(findLeaks(other.join('\n'), CANARY)).toEqual([]);
 
-    const backend = await openAwsBackend(config, { logger: nullLogger });
+    const backend = await openAwsBackend(config, { actor: 'test' }, { logger: nullLogger });
     try {
       const items = await backend.store.getSecrets(config.namespace);
       expect(Object.fromEntries(items.map((item) => [item.name, item.gen]))).toEqual({
@@ -277,7 +277,7 @@ describe.skipIf(inject('aws') === null)('the Action on the aws backend', () => {
       // moto has no Ed25519 keys: the fake answers Sign and GetPublicKey and passes the data-key calls to moto.
       kms = await startFakeKmsSigner({ forward: useTestAws().moto });
       tokenConfig = { ...config, namespace: `${config.namespace}-tokens`, signingKeyId: kms.keyArn };
-      const backend = await openAwsBackend(tokenConfig, { logger: nullLogger });
+      const backend = await openAwsBackend(tokenConfig, { actor: 'test' }, { logger: nullLogger });
       const vault = new Vault({ ...backend, namespace: tokenConfig.namespace, actor: 'test' });
       await vault.set('OPENAI_KEY', Buffer.from(PROVIDER_KEY), { upstream: 'https://api.openai.example' });
       await vault.set('OTHER_KEY', Buffer.from(`other-${PROVIDER_KEY}`), {

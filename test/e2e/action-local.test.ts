@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openLocalBackend } from '../../src/open.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { Vault } from '../../src/vault/vault.js';
 import { commandData, newJob } from '../support/action-runner.js';
 import { findLeaks } from '../support/cli.js';
@@ -36,7 +36,7 @@ function expectedMasks(value: string): string[] {
 
 /** The namespace's newest audit record: the read this job appended. */
 async function auditHead(home: string) {
-  const { store, keyring } = openLocalBackend(home, false);
+  const { store, keyring } = openLocalBackend(home);
   try {
     return (await store.readAudit(NAMESPACE)).at(-1);
   } finally {
@@ -46,7 +46,7 @@ async function auditHead(home: string) {
 }
 
 async function gens(home: string): Promise<Record<string, number>> {
-  const { store, keyring } = openLocalBackend(home, false);
+  const { store, keyring } = openLocalBackend(home);
   try {
     const items = await store.getSecrets(NAMESPACE);
     return Object.fromEntries(items.map((item) => [item.name, item.gen]));
@@ -63,7 +63,7 @@ describe('the Action on the local backend', () => {
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'egg-action-'));
     home = join(base, 'home');
-    const { store, keyring } = openLocalBackend(home, true);
+    const { store, keyring } = openLocalBackend(home, { create: true });
     const vault = new Vault({ store, keyring, namespace: NAMESPACE, actor: 'test' });
     for (const [name, value] of Object.entries(SECRETS)) await vault.set(name, Buffer.from(value));
     keyring.close();
@@ -257,7 +257,7 @@ describe('the Action on the local backend', () => {
   });
 
   it('refuses to replace a runner variable with a secret', async () => {
-    const { store, keyring } = openLocalBackend(home, false);
+    const { store, keyring } = openLocalBackend(home);
     const vault = new Vault({ store, keyring, namespace: 'acme/ci', actor: 'test' });
     await vault.set('GITHUB_TOKEN', Buffer.from(`ghp_${CANARY}`));
     keyring.close();

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EggConfig } from '../../src/config.js';
-import { openLocalBackend } from '../../src/open.js';
-import { openSigner, openTokens } from '../../src/tokens/open.js';
+import { openLocalBackend } from '../../src/backends/local.js';
+import { openLocalSigner } from '../../src/backends/local.js';
+import { openTokens } from '../../src/backends/open-backend.js';
 import { TokenVerifier } from '../../src/tokens/verifier.js';
 import { Vault } from '../../src/vault/vault.js';
 import { commandData, newJob, type StepResult } from '../support/action-runner.js';
@@ -27,7 +28,7 @@ describe('the Action mints tokens (local backend)', () => {
     base = mkdtempSync(join(tmpdir(), 'egg-action-tokens-'));
     home = join(base, 'home');
     config = { backend: 'local', home, namespace: NAMESPACE, keyring: 'local', rotation: 'inline' };
-    const { store, keyring } = openLocalBackend(home, true);
+    const { store, keyring } = openLocalBackend(home, { create: true });
     const vault = new Vault({ store, keyring, namespace: NAMESPACE, actor: 'test' });
     await vault.set('OPENAI_KEY', Buffer.from(CANARY), { upstream: 'https://api.openai.example' });
     await vault.set('OTHER_KEY', Buffer.from(`other-${CANARY}`), { upstream: 'https://api.other.example' });
@@ -100,7 +101,7 @@ describe('the Action mints tokens (local backend)', () => {
     }
 
     // The tokens verify with the vault's signing key and carry the run's tags and the caps.
-    const signer = await openSigner(config);
+    const signer = openLocalSigner(config.home, false);
     const verifier = new TokenVerifier({ publicKey: await signer.publicKey() });
     signer.close();
     const a = await verifier.verify(openai);

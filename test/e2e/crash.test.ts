@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openLocalBackend } from '../../src/open.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { Vault } from '../../src/vault/vault.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/crash-child.mjs', import.meta.url));
@@ -18,7 +18,7 @@ describe('a reader killed mid-rotation', () => {
   it('leaves the secret readable with its value after SIGKILL between the read and the rotation write', async () => {
     dir = mkdtempSync(join(tmpdir(), 'egg-crash-'));
     const home = join(dir, 'home');
-    const setup = openLocalBackend(home, true);
+    const setup = openLocalBackend(home, { create: true });
     const vault = new Vault({ ...setup, namespace: 'acme/web', actor: 'test' });
     await vault.set('DB_URL', Buffer.from('postgres://crash-canary'));
     await setup.store.close();
@@ -42,7 +42,7 @@ describe('a reader killed mid-rotation', () => {
     child.kill('SIGKILL');
     expect(await exit).toBe('SIGKILL');
 
-    const after = openLocalBackend(home, false);
+    const after = openLocalBackend(home);
     const reader = new Vault({ ...after, namespace: 'acme/web', actor: 'test' });
     const secret = await reader.get('DB_URL');
     expect(secret.value.toString()).toBe('postgres://crash-canary');

@@ -5,32 +5,19 @@
  * test/support/fake-browser.ts, which follows the issuer's redirect to the callback as a
  * browser would and reports what it saw. No code, verifier or token appears in any output.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EGG_BIN, findLeaks } from '../support/cli.js';
+import { eggAsync, findLeaks } from '../support/cli.js';
 import type { FakeBrowserReport } from '../support/fake-browser.js';
 import { type FakeIssuer, startFakeIssuer } from '../support/fake-issuer.js';
 import { type FakeSts, startFakeSts } from '../support/fake-sts.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/egg-people';
 const FAKE_BROWSER = fileURLToPath(new URL('../support/fake-browser.ts', import.meta.url));
-
-function eggAsync(args: string[], env: NodeJS.ProcessEnv) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [EGG_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** A port nothing listens on right now, for an exact registered redirect URI. */
 async function freePort(): Promise<number> {

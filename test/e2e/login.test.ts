@@ -3,31 +3,17 @@
  * the fake STS, then `whoami`, an aws-backend command signed with the session's
  * credentials, and `logout`. No token the fakes issued appears in any output.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EGG_BIN, findLeaks } from '../support/cli.js';
+import { eggAsync, findLeaks } from '../support/cli.js';
 import { type FakeIssuer, startFakeIssuer } from '../support/fake-issuer.js';
 import { type FakeSts, startFakeSts } from '../support/fake-sts.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/egg-people';
-
-/** Like support/cli.ts's `egg`, but asynchronous: the fakes answer from this process. */
-function eggAsync(args: string[], env: NodeJS.ProcessEnv) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [EGG_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('egg login, whoami, logout (built CLI)', () => {
   let issuer: FakeIssuer;

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openLocalBackend, VAULT_FILE } from '../../src/open.js';
+import { openLocalBackend, VAULT_FILE } from '../../src/backends/local.js';
 import { LocalSigner, SIGNING_KEY_FILE } from '../../src/tokens/signer.js';
 import { SqliteTokenStore } from '../../src/tokens/sqlite-token-store.js';
 import { Tokens } from '../../src/tokens/tokens.js';
@@ -124,7 +124,7 @@ describe('token times and origin binding (built CLI, local vault)', () => {
   it('voids with egg killswitch a token minted with a future iat (within skew) just before it', async () => {
     const normal = run([...mintArgs, '--origin', ORIGIN]).stdout.trim();
     const seed = readFileSync(join(home, SIGNING_KEY_FILE));
-    const backend = openLocalBackend(home, false);
+    const backend = openLocalBackend(home);
     const store = new SqliteTokenStore(join(home, VAULT_FILE));
     try {
       const fast = new Tokens({

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openLocalBackend } from '../../src/open.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { SqliteStore } from '../../src/stores/sqlite.js';
 import { Vault } from '../../src/vault/vault.js';
 import { EGG_BIN, egg } from '../support/cli.js';
@@ -101,7 +101,7 @@ describe('a damaged vault.db', () => {
   ])('refuses a vault.db %s, and audit verify does not call it intact', async (_what, damage, expected) => {
     // Seeded through the library (the CLI's own code) to keep the test short; closed, so
     // the WAL is folded into vault.db before it is damaged.
-    const backend = openLocalBackend(home, true);
+    const backend = openLocalBackend(home, { create: true });
     const vault = new Vault({ ...backend, namespace: 'acme/web', actor: 'test' });
     for (let i = 0; i < 30; i++) await vault.set(`SECRET_${i}`, Buffer.from(`value ${i} ${'x'.repeat(100)}`));
     backend.keyring.close();

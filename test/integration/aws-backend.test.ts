@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initAws, openAwsBackend } from '../../src/aws/backend.js';
+import { initAws, openAwsBackend } from '../../src/backends/aws.js';
 import { CallCounter } from '../../src/aws/clients.js';
 import { resolveConfig } from '../../src/config.js';
 import { nullLogger } from '../../src/log.js';
-import { openVault } from '../../src/open.js';
+import { openVault } from '../../src/backends/open-backend.js';
 import { createTestKmsKey, createTestTable, useTestAws } from '../support/aws.js';
 
 let dir: string;
@@ -51,10 +51,14 @@ describe('openAwsBackend', () => {
 
   it('reports each AWS request to onCall', async () => {
     const counter = new CallCounter();
-    const backend = await openAwsBackend(config({ EGG_TABLE: table, EGG_KMS_KEY_ID: keyArn }), {
-      logger: nullLogger,
-      onCall: counter.onCall,
-    });
+    const backend = await openAwsBackend(
+      config({ EGG_TABLE: table, EGG_KMS_KEY_ID: keyArn }),
+      { actor: 'test' },
+      {
+        logger: nullLogger,
+        onCall: counter.onCall,
+      },
+    );
     expect(await backend.store.getSecrets('nobody-here')).toEqual([]);
     await backend.keyring.generate({ namespace: 'nobody-here', secret: 'X' });
     expect([counter.count('dynamodb.Query'), counter.count('kms.GenerateDataKey')]).toEqual([1, 1]);
@@ -75,7 +79,9 @@ describe('openAwsBackend', () => {
       'set EGG_KMS_KEY_ID (or pass --kms-key-id) to a key id, ARN or alias',
     ],
   ])('says which setting is missing (%o)', async (env, message, hint) => {
-    await expect(openAwsBackend(config(env), { logger: nullLogger })).rejects.toMatchObject({
+    await expect(
+      openAwsBackend(config(env), { actor: 'test' }, { logger: nullLogger }),
+    ).rejects.toMatchObject({
       code: 'ERR_INVALID_CONFIG',
       message,
       hint,
@@ -87,15 +93,17 @@ describe('initAws', () => {
   it('refuses a missing table unless asked to create it, then creates it once', async () => {
     const fresh = `egg-init-${randomBytes(4).toString('hex')}`;
     const cfg = config({ EGG_TABLE: fresh, EGG_KMS_KEY_ID: keyArn });
-    await expect(initAws(cfg, { createTable: false, logger: nullLogger })).rejects.toMatchObject({
+    await expect(
+      initAws(cfg, { actor: 'test' }, { createTable: false, logger: nullLogger }),
+    ).rejects.toMatchObject({
       code: 'ERR_NOT_INITIALIZED',
       message: `the DynamoDB table ${fresh} does not exist`,
     });
-    expect(await initAws(cfg, { createTable: true, logger: nullLogger })).toEqual({
+    expect(await initAws(cfg, { actor: 'test' }, { createTable: true, logger: nullLogger })).toEqual({
       table: fresh,
       created: true,
     });
-    expect(await initAws(cfg, { createTable: true, logger: nullLogger })).toEqual({
+    expect(await initAws(cfg, { actor: 'test' }, { createTable: true, logger: nullLogger })).toEqual({
       table: fresh,
       created: false,
     });
@@ -104,7 +112,9 @@ describe('initAws', () => {
   it('names a KMS key that does not exist', async () => {
     const missing = 'arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000';
     const cfg = config({ EGG_TABLE: table, EGG_KMS_KEY_ID: missing });
-    await expect(initAws(cfg, { createTable: false, logger: nullLogger })).rejects.toMatchObject({
+    await expect(
+      initAws(cfg, { actor: 'test' }, { createTable: false, logger: nullLogger }),
+    ).rejects.toMatchObject({
       code: 'ERR_KMS',
       message: `the KMS key ${missing} cannot be used (NotFoundException)`,
     });

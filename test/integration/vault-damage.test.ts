@@ -22,7 +22,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config.js';
 import { keyCheckValue, LocalKeyring } from '../../src/keyrings/local.js';
 import type { LogFields, Logger } from '../../src/log.js';
-import { type Backend, openBackend, openLocalBackend } from '../../src/open.js';
+import type { Backend } from '../../src/backends/backend.js';
+import { openLocalBackend } from '../../src/backends/local.js';
+import { openBackend } from '../../src/backends/open-backend.js';
 import { SqliteStore } from '../../src/stores/sqlite.js';
 import { Vault } from '../../src/vault/vault.js';
 
@@ -49,7 +51,7 @@ afterEach(async () => {
 });
 
 function open(create: boolean, logger?: Logger): Backend {
-  const backend = openLocalBackend(home, create, logger);
+  const backend = openLocalBackend(home, { create, logger });
   opened.push(backend);
   return backend;
 }
@@ -143,7 +145,7 @@ describe('a kek that is not the vault’s', () => {
   it('refuses the right kek with a vault.db swapped in from another vault', async () => {
     await vaultWith('API_KEY');
     const other = join(dir, 'other');
-    const otherBackend = openLocalBackend(other, true);
+    const otherBackend = openLocalBackend(other, { create: true });
     await new Vault({ ...otherBackend, namespace: NS, actor: 'test' }).set('X', Buffer.from('x'));
     otherBackend.keyring.close();
     await otherBackend.store.close();
@@ -327,7 +329,7 @@ describe('the keyring the local backend uses', () => {
   it.each(['kms', 'kms-hierarchical'])('refuses EGG_KEYRING=%s instead of ignoring it', async (keyring) => {
     await vaultWith('API_KEY');
     const config = resolveConfig({ env: { EGG_HOME: home, EGG_KEYRING: keyring }, cwd: dir });
-    await expect(openBackend(config)).rejects.toMatchObject({
+    await expect(openBackend(config, { actor: 'test' })).rejects.toMatchObject({
       code: 'ERR_INVALID_CONFIG',
       message: `the local backend has only the local keyring; "${keyring}" needs --backend aws`,
     });

@@ -12,7 +12,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { itemAad, open as decrypt } from '../../src/crypto/aead.js';
 import type { LogFields, Logger } from '../../src/log.js';
-import { type Backend, openLocalBackend } from '../../src/open.js';
+import type { Backend } from '../../src/backends/backend.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { SqliteStore } from '../../src/stores/sqlite.js';
 import type { SecretItem } from '../../src/stores/store.js';
 import { Vault } from '../../src/vault/vault.js';
@@ -33,7 +34,7 @@ beforeEach(() => {
   vaultDb = join(home, 'vault.db');
   warnings = [];
   const logger: Logger = { debug() {}, info() {}, warn: (event, fields) => warnings.push({ event, fields }) };
-  backend = openLocalBackend(home, true, logger);
+  backend = openLocalBackend(home, { create: true, logger });
   vault = new Vault({ ...backend, namespace: NS, actor: 'test' });
   others = [];
 });

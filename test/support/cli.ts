@@ -1,5 +1,5 @@
 /** Runs the built `egg` CLI as a child process, exactly as a user would. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const EGG_BIN = fileURLToPath(new URL('../../cli/bin/egg.js', import.meta.url));
@@ -30,6 +30,25 @@ export function egg(
     stderr: result.stderr.toString(),
     stdoutBytes: result.stdout,
   };
+}
+
+/**
+ * Like `egg`, but asynchronous (fakes served by the test's own process can answer it), and
+ * with exactly `env`: nothing of this process's environment is added.
+ */
+export function eggAsync(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [EGG_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** The forms a leaked value could take in output: raw, base64, base64url, hex, URL-encoded. */

@@ -10,16 +10,16 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDynamoDbClient, createKmsClient } from '../../src/aws/clients.js';
+import { createDynamoDbClient } from '../../src/aws/clients.js';
+import { openAwsBackend } from '../../src/backends/aws.js';
+import type { EggConfig } from '../../src/config.js';
 import { EggError } from '../../src/errors.js';
-import { KmsKeyring } from '../../src/keyrings/kms.js';
 import type { Logger } from '../../src/log.js';
-import { openLocalBackend, VAULT_FILE } from '../../src/open.js';
+import { openLocalBackend, VAULT_FILE } from '../../src/backends/local.js';
 import { ProviderKeys } from '../../src/proxy/provider-keys.js';
 import { RateLimiter } from '../../src/proxy/rate.js';
 import { DEFAULT_POLL_MS, RevocationWatcher } from '../../src/proxy/revocation.js';
 import { createProxyServer } from '../../src/proxy/server.js';
-import { DynamoDbStore } from '../../src/stores/dynamodb.js';
 import type { SecretStore } from '../../src/stores/store.js';
 import { DynamoDbTokenStore } from '../../src/tokens/dynamodb-token-store.js';
 import { LocalSigner, type TokenSigner } from '../../src/tokens/signer.js';
@@ -111,17 +111,29 @@ export async function createWorld(
     const base = mkdtempSync(join(tmpdir(), 'egg-proxy-'));
     vaultPath = join(base, 'home', VAULT_FILE);
     cleanups.push(() => rmSync(base, { recursive: true, force: true }));
-    const local = openLocalBackend(join(base, 'home'), true);
+    const local = openLocalBackend(join(base, 'home'), { create: true });
     secrets = local.store;
     keyring = local.keyring;
+    cleanups.push(() => local.close());
     openTokenStore = async (options = {}) =>
       new SqliteTokenStore(join(base, 'home', VAULT_FILE), { lockWaitMs: 500, ...options });
   } else {
     const table = await createTestTable('egg-proxy');
-    const kmsKey = await createTestKmsKey();
-    const client = await createDynamoDbClient();
-    secrets = new DynamoDbStore({ client, table, ownsClient: true });
-    keyring = new KmsKeyring({ client: await createKmsClient(), keyId: kmsKey, ownsClient: true });
+    const kmsKeyId = await createTestKmsKey();
+    const config: EggConfig = {
+      backend: 'aws',
+      home: '',
+      namespace: NAMESPACE,
+      keyring: 'kms',
+      rotation: 'inline',
+      table,
+      kmsKeyId,
+    };
+    const aws = await openAwsBackend(config, { actor: 'test' });
+    secrets = aws.store;
+    keyring = aws.keyring;
+    cleanups.push(() => aws.close());
+    // Each proxy a process of its own: its own client.
     openTokenStore = async () =>
       new DynamoDbTokenStore({ client: await createDynamoDbClient(), table, ownsClient: true });
   }
@@ -152,8 +164,6 @@ export async function createWorld(
       ).token,
     close: async () => {
       await mintStore.close();
-      keyring.close();
-      await secrets.close();
       for (const cleanup of cleanups.reverse()) await cleanup();
     },
   };

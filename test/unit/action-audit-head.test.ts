@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as runMain } from '../../src/action/main.js';
 import type { Runner } from '../../src/action/runner.js';
-import { openLocalBackend } from '../../src/open.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { Vault } from '../../src/vault/vault.js';
 
 describe('the main step reports the audit head it saw', () => {
@@ -21,7 +21,7 @@ describe('the main step reports the audit head it saw', () => {
     base = mkdtempSync(join(tmpdir(), 'egg-action-head-'));
     home = join(base, 'home');
     mkdirSync(join(base, 'temp'));
-    const { store, keyring } = openLocalBackend(home, true);
+    const { store, keyring } = openLocalBackend(home, { create: true });
     const vault = new Vault({ store, keyring, namespace: 'acme/web', actor: 'test' });
     await vault.set('TOKEN', Buffer.from('tok-123'));
     await vault.set('OTHER', Buffer.from('x'));
@@ -31,7 +31,7 @@ describe('the main step reports the audit head it saw', () => {
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 
   const trail = async () => {
-    const { store, keyring } = openLocalBackend(home, false);
+    const { store, keyring } = openLocalBackend(home);
     try {
       return await new Vault({ store, keyring, namespace: 'acme/web', actor: 'test' }).auditTrail();
     } finally {

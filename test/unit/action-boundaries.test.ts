@@ -37,7 +37,7 @@ describe('module boundaries', () => {
       expect.arrayContaining([
         'src/action/runner.ts → node_modules/@actions/core/lib/command.js',
         'src/doctor/job.ts → src/auth/oidc-token.js',
-        'src/action/main.ts → src/aws/backend.js',
+        'src/action/main.ts → src/backends/aws.js',
       ]),
     );
   });

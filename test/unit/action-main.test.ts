@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as runMain } from '../../src/action/main.js';
 import { run as runPost } from '../../src/action/post.js';
 import type { Runner } from '../../src/action/runner.js';
-import { openLocalBackend } from '../../src/open.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { Vault } from '../../src/vault/vault.js';
 
 type Call = [string, ...unknown[]];
@@ -47,7 +47,7 @@ describe('main step', () => {
     base = mkdtempSync(join(tmpdir(), 'egg-action-main-'));
     home = join(base, 'home');
     temp = join(base, 'temp');
-    const { store, keyring } = openLocalBackend(home, true);
+    const { store, keyring } = openLocalBackend(home, { create: true });
     const vault = new Vault({ store, keyring, namespace: 'acme/web', actor: 'test' });
     await vault.set('TOKEN', Buffer.from('tok-123'));
     await vault.set('PEM', Buffer.from('line-a\nline-b'));
@@ -100,7 +100,7 @@ describe('main step', () => {
   });
 
   it('masks each minted token, then records its id, before any output carries it', async () => {
-    const { store, keyring } = openLocalBackend(home, false);
+    const { store, keyring } = openLocalBackend(home);
     const vault = new Vault({ store, keyring, namespace: 'acme/api', actor: 'test' });
     await vault.set('OPENAI_KEY', Buffer.from('sk-unit'), { upstream: 'https://api.openai.example' });
     keyring.close();

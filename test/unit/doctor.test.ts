@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor } from '../../src/doctor/doctor.js';
 import { formatReport } from '../../src/doctor/report.js';
-import { openLocalBackend } from '../../src/open.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { type FakeOidc, startFakeOidc } from '../support/fake-oidc.js';
 import { type FakeSts, startFakeSts } from '../support/fake-sts.js';
 
@@ -25,7 +25,7 @@ afterAll(() => {
 
 function newHome(name: string): string {
   const home = join(base, name);
-  const backend = openLocalBackend(home, true);
+  const backend = openLocalBackend(home, { create: true });
   backend.keyring.close();
   void backend.store.close();
   return home;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openLocalBackend } from '../../src/open.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { isSendableProviderKey, providerKeyProblem } from '../../src/vault/provider-key.js';
 import { Vault } from '../../src/vault/vault.js';
 
@@ -46,7 +46,7 @@ describe('the vault refuses a provider key it could not send', () => {
   afterEach(() => rmSync(home, { recursive: true, force: true }));
 
   it('refuses an empty or whitespace-wrapped value given with an upstream, or set later on a key that has one', async () => {
-    const backend = openLocalBackend(join(home, 'h'), true);
+    const backend = openLocalBackend(join(home, 'h'), { create: true });
     try {
       const vault = new Vault({ ...backend, namespace: 'acme/web', actor: 'test' });
       const upstream = { upstream: 'https://api.openai.com' };

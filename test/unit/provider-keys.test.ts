@@ -9,8 +9,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/open.js';
-import { openLocalBackend } from '../../src/open.js';
+import type { Backend } from '../../src/backends/backend.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { ProviderKeys } from '../../src/proxy/provider-keys.js';
 import type { SecretItem, SecretStore } from '../../src/stores/store.js';
 import { type PulledSecret, Vault } from '../../src/vault/vault.js';
@@ -30,7 +30,7 @@ describe('provider keys (proxy hot path)', () => {
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'egg-keys-'));
-    backend = openLocalBackend(join(dir, 'home'), true);
+    backend = openLocalBackend(join(dir, 'home'), { create: true });
     storeReads = [];
     handedOut = [];
     const inner = backend.store;
@@ -180,7 +180,7 @@ describe('provider keys under a vault another process holds locked (issue 9 item
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'egg-keys-locked-'));
     home = join(dir, 'home');
-    const setup = openLocalBackend(home, true);
+    const setup = openLocalBackend(home, { create: true });
     await new Vault({ ...setup, namespace: NS, actor: 'set' }).set('OPENAI_KEY', KEY, { upstream: UPSTREAM });
     setup.keyring.close();
     await setup.store.close();
@@ -194,7 +194,7 @@ describe('provider keys under a vault another process holds locked (issue 9 item
 
   /** The proxy's own connection: it may block at most 5 ms on a lock (src/proxy/open.ts). */
   const proxyKeys = (lockWaitMs?: number) => {
-    const backend = openLocalBackend(home, false, undefined, 5);
+    const backend = openLocalBackend(home, { busyTimeoutMs: 5 });
     const vault = new Vault({ ...backend, namespace: NS, actor: 'proxy' });
     const keys = new ProviderKeys({
       vault: () => vault,

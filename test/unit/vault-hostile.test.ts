@@ -6,7 +6,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EggError } from '../../src/errors.js';
 import { LocalKeyring } from '../../src/keyrings/local.js';
-import { type Backend, openLocalBackend } from '../../src/open.js';
+import type { Backend } from '../../src/backends/backend.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { Vault } from '../../src/vault/vault.js';
 
 const VALUE = 'hostile-canary-5b1d0e';
@@ -22,7 +23,7 @@ describe('the vault under hostile input', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'egg-hostile-'));
     home = join(dir, 'home');
-    backend = openLocalBackend(home, true);
+    backend = openLocalBackend(home, { create: true });
     vault = new Vault({ ...backend, namespace: 'acme/web', actor: 'test' });
     await vault.set('API_KEY', Buffer.from(VALUE));
   });
@@ -130,13 +131,13 @@ describe('the vault under hostile input', () => {
   it('refuses a damaged key file instead of using it', async () => {
     await backend.store.close();
     writeFileSync(join(home, 'kek'), 'short', { mode: 0o600 });
-    expect(() => openLocalBackend(home, false)).toThrow(
+    expect(() => openLocalBackend(home)).toThrow(
       expect.objectContaining({
         code: 'ERR_INVALID_CONFIG',
         message: `the key file ${join(home, 'kek')} is damaged (expected 32 bytes)`,
       }),
     );
-    backend = openLocalBackend(join(dir, 'fresh'), true);
+    backend = openLocalBackend(join(dir, 'fresh'), { create: true });
   });
 
   it.each([

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openLocalBackend } from '../../src/open.js';
+import { openLocalBackend } from '../../src/backends/local.js';
 import { Vault } from '../../src/vault/vault.js';
 
 describe('Vault on the local backend', () => {
@@ -13,7 +13,7 @@ describe('Vault on the local backend', () => {
   afterEach(() => rmSync(home, { recursive: true, force: true }));
 
   it('sets, reads and rotates the data key after each read', async () => {
-    const backend = openLocalBackend(join(home, 'h'), true);
+    const backend = openLocalBackend(join(home, 'h'), { create: true });
     const vault = new Vault({ ...backend, namespace: 'acme/web', actor: 'test' });
     await vault.set('API_KEY', Buffer.from('s3cr3t'));
     const first = await vault.get('API_KEY');

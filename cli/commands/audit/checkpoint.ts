@@ -15,14 +15,9 @@ Locally the anchor key is EGG_HOME/anchor-key (created on first use; back it up 
     const { flags } = await this.parse(AuditCheckpoint);
     const config = this.eggConfig(flags);
     const ns = config.namespace;
-    const result = await this.withVault(config, async (vault) => {
-      const signer = await this.openAnchor(config, vault);
-      try {
-        return await vault.checkpoint(signer);
-      } finally {
-        signer.close();
-      }
-    });
+    const result = await this.withVault(config, async (vault, backend) =>
+      vault.checkpoint(await this.openAnchor(backend, vault)),
+    );
     if (result === undefined) {
       this.log(`The audit trail of ${ns} has no records yet; nothing to anchor.`);
       return { namespace: ns, created: false };

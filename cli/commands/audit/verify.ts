@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { EggError } from '../../../src/errors.js';
-import { loginCredentials } from '../../../src/open.js';
 import { readAnchorKey } from '../../../src/rotator/anchor-key.js';
 import { EggCommand } from '../../base.js';
 
@@ -24,12 +23,9 @@ The records after the newest checkpoint are reported as unanchored: nothing but 
   async run() {
     const { flags } = await this.parse(AuditVerify);
     const config = this.eggConfig(flags);
-    const anchorKey = async () =>
-      readAnchorKey(config, {
-        logger: this.logger,
-        credentials: config.backend === 'aws' ? await loginCredentials(config, this.logger) : undefined,
-      });
-    const verdict = await this.withVault(config, (vault) => vault.verifyAudit({ anchorKey }));
+    const verdict = await this.withVault(config, (vault, backend) =>
+      vault.verifyAudit({ anchorKey: () => readAnchorKey(backend) }),
+    );
     const ns = config.namespace;
     if (!verdict.ok) {
       throw new EggError(

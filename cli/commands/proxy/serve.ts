@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { batchedLineWriter } from '../../../src/proxy/log-writer.js';
-import { serveProxy } from '../../../src/proxy/open.js';
+import { cliIdentity } from '../../../src/backends/identity.js';
+import { serveProxy } from '../../../src/proxy/serve.js';
 import { EggCommand } from '../../base.js';
 
 /** Requests in flight get this long after SIGTERM or SIGINT before their connections are cut. */
@@ -68,7 +69,10 @@ On SIGTERM or SIGINT it stops accepting connections, lets requests in flight fin
             keyFile: flags['tls-key'],
             minVersion: flags['tls-min'] === '1.2' ? ('1.2' as const) : ('1.3' as const),
           };
-    const proxy = await serveProxy(config, {
+    // One identity for the vault, the token store and the signer: the proxy's actor, with the
+    // `egg login` session's credentials when there is one.
+    const identity = await cliIdentity(config, this.logger, 'proxy');
+    const proxy = await serveProxy(config, identity, {
       host: flags.host,
       port: flags.port,
       log: (line) => lines.write(line),

@@ -1,4 +1,3 @@
-import { openTokens } from '../../../src/tokens/open.js';
 import { EggCommand } from '../../base.js';
 import { table } from '../secrets/list.js';
 
@@ -13,8 +12,7 @@ export default class TokensList extends EggCommand {
   async run() {
     const { flags } = await this.parse(TokensList);
     const config = this.eggConfig(flags);
-    const { tokens, close } = await openTokens(config, { logger: this.logger });
-    try {
+    return this.withTokens(config, async (tokens) => {
       const list = await tokens.list();
       if (list.length === 0) this.log(`No tokens in ${config.namespace}. Mint one with \`egg tokens mint\`.`);
       else {
@@ -31,8 +29,6 @@ export default class TokensList extends EggCommand {
         this.log(table(['ID', 'KEY', 'STATUS', 'EXPIRES', 'SPENT', 'TAGS'], rows));
       }
       return list;
-    } finally {
-      await close();
-    }
+    });
   }
 }

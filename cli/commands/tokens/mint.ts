@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { parseTags, parseTtl } from '../../../src/tokens/claims.js';
-import { openTokens } from '../../../src/tokens/open.js';
 import { EggCommand } from '../../base.js';
 
 export default class TokensMint extends EggCommand {
@@ -41,8 +40,7 @@ export default class TokensMint extends EggCommand {
     const config = this.eggConfig(flags);
     const ttlSeconds = parseTtl(flags.ttl);
     const tags = parseTags(flags.tag ?? []);
-    const { tokens, close } = await openTokens(config, { logger: this.logger });
-    try {
+    return this.withTokens(config, async (tokens) => {
       const minted = await tokens.mint({
         key: flags.key,
         origins: flags.origin ?? [],
@@ -57,8 +55,6 @@ export default class TokensMint extends EggCommand {
       this.log(minted.token);
       process.stderr.write(`Token ${minted.id} for ${flags.key}, valid until ${minted.expiresAt}.\n`);
       return { token: minted.token, id: minted.id, expiresAt: minted.expiresAt, claims: minted.claims };
-    } finally {
-      await close();
-    }
+    });
   }
 }

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { EggError } from '../../../src/errors.js';
 import { parseTags } from '../../../src/tokens/claims.js';
-import { openTokens } from '../../../src/tokens/open.js';
 import { EggCommand } from '../../base.js';
 
 export default class TokensRevoke extends EggCommand {
@@ -30,8 +29,7 @@ export default class TokensRevoke extends EggCommand {
       });
     }
     const config = this.eggConfig(flags);
-    const { tokens, close } = await openTokens(config, { logger: this.logger });
-    try {
+    return this.withTokens(config, async (tokens) => {
       const result = await tokens.revoke(ids, tags);
       if (result.revoked.length === 0) this.log('No tokens matched.');
       else
@@ -44,8 +42,6 @@ export default class TokensRevoke extends EggCommand {
         );
       }
       return { namespace: config.namespace, ...result };
-    } finally {
-      await close();
-    }
+    });
   }
 }

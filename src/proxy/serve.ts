@@ -1,7 +1,7 @@
 /**
- * `egg proxy serve`: builds the proxy from configuration (the vault's store and keyring
- * for provider keys, the token store for revocation and spend, the signer's public key
- * for verification) and listens. Request lines go to `log` (stdout in the CLI);
+ * `egg proxy serve`: builds the proxy from configuration and one identity (one backend: the
+ * vault's store and keyring for provider keys, the token store for revocation and spend,
+ * the signer's public key for verification, every AWS call signed alike) and listens. Request lines go to `log` (stdout in the CLI);
  * operational events to `logger` (stderr).
  *
  * On the local backend the stores are SQLite connections on `vault.db`, opened so that a
@@ -9,14 +9,16 @@
  * (`lockWaitMs`), the vault's store for a few ms at most. A vault this process cannot
  * write is not opened at all: the proxy starts, answers 503 and says why (sqlite-file.ts).
  */
+import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { EggConfig } from '../config.js';
 import { StoreUnusable } from '../errors.js';
+import type { Backend, Identity } from '../backends/backend.js';
+import { openLocalSigner, VAULT_FILE } from '../backends/local.js';
+import { openBackend } from '../backends/open-backend.js';
 import { type Logger, nullLogger } from '../log.js';
-import { openBackend, VAULT_FILE } from '../open.js';
 import { readOnlyReason } from '../stores/sqlite-file.js';
-import { openSigner, openTokenStore } from '../tokens/open.js';
 import type { TokenStore } from '../tokens/token-store.js';
 import { TokenVerifier } from '../tokens/verifier.js';
 import { Vault } from '../vault/vault.js';
@@ -44,7 +46,6 @@ export interface ServeOptions {
   pollMs?: number;
   maxStaleMs?: number;
   upstreamTimeoutMs?: number;
-  actor?: string;
   /** On close, how long requests in flight may take before their connections are cut (default 2 s). */
   graceMs?: number;
   /** Serve HTTPS with these files (tls.ts); plain HTTP without. */
@@ -56,27 +57,38 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-export async function serveProxy(config: EggConfig, options: ServeOptions): Promise<RunningProxy> {
+/**
+ * Open the backend as `identity` (its actor is the proxy's in the audit trail) and listen.
+ * A local vault this process cannot write is not opened: the proxy answers 503 and says why.
+ */
+export async function serveProxy(
+  config: EggConfig,
+  identity: Identity,
+  options: ServeOptions,
+): Promise<RunningProxy> {
   const logger = options.logger ?? nullLogger;
   // Checked before anything is opened: a bad file is one sentence naming it.
   const tls = options.tls === undefined ? undefined : readTlsFiles(options.tls);
-  const signer = await openSigner(config, { logger });
-  let publicKey: Awaited<ReturnType<typeof signer.publicKey>>;
-  try {
-    publicKey = await signer.publicKey();
-  } finally {
-    signer.close();
-  }
   const readOnly = config.backend === 'local' ? readOnlyReason(join(config.home, VAULT_FILE)) : undefined;
-  const state =
-    readOnly === undefined
-      ? await openState(config, options, logger)
-      : closedState(
-          new StoreUnusable(
-            `${readOnly}: the proxy cannot reserve spend in vault.db, nor share its WAL index (vault.db-shm) safely with other processes`,
-            `give this user write access again (chmod 700 ${config.home}; chmod 600 ${join(config.home, VAULT_FILE)}*), then restart the proxy`,
-          ),
-        );
+  let publicKey: KeyObject;
+  let state: ProxyState;
+  if (readOnly === undefined) {
+    state = await openState(config, identity, options, logger);
+    try {
+      publicKey = await (await state.backend!.signer()).publicKey();
+    } catch (error) {
+      await state.close();
+      throw error;
+    }
+  } else {
+    publicKey = await openLocalSigner(config.home, false).publicKey();
+    state = closedState(
+      new StoreUnusable(
+        `${readOnly}: the proxy cannot reserve spend in vault.db, nor share its WAL index (vault.db-shm) safely with other processes`,
+        `give this user write access again (chmod 700 ${config.home}; chmod 600 ${join(config.home, VAULT_FILE)}*), then restart the proxy`,
+      ),
+    );
+  }
   const revocations = new RevocationWatcher({
     store: state.tokens,
     logger,
@@ -126,6 +138,8 @@ export async function serveProxy(config: EggConfig, options: ServeOptions): Prom
 
 /** What the proxy reads and writes: revocation and spend, and the provider keys. */
 interface ProxyState {
+  /** The backend everything was opened on (none when the store could not be opened safely). */
+  backend?: Backend;
   tokens: Pick<TokenStore, 'revocationVersion' | 'revocationState' | 'reserveSpend'>;
   keys: KeySource;
   /** Set when the store could not be opened safely: every request is refused. */
@@ -133,18 +147,37 @@ interface ProxyState {
   close(): Promise<void>;
 }
 
-async function openState(config: EggConfig, options: ServeOptions, logger: Logger): Promise<ProxyState> {
-  const [backend, tokens] = await Promise.all([
-    openBackend(config, { logger, busyTimeoutMs: VAULT_BUSY_MS }),
-    openTokenStore(config, { logger, lockWaitMs: options.lockWaitMs ?? 500 }),
-  ]);
-  const actor = options.actor ?? 'proxy';
+async function openState(
+  config: EggConfig,
+  identity: Identity,
+  options: ServeOptions,
+  logger: Logger,
+): Promise<ProxyState> {
+  const backend = await openBackend(config, identity, {
+    logger,
+    busyTimeoutMs: VAULT_BUSY_MS,
+    lockWaitMs: options.lockWaitMs ?? 500,
+  });
+  let tokens: TokenStore;
+  try {
+    tokens = await backend.tokenStore();
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
   const vaults = new Map<string, Vault>();
   const keys = new ProviderKeys({
     vault: (namespace) => {
       let vault = vaults.get(namespace);
       if (vault === undefined) {
-        vault = new Vault({ ...backend, namespace, actor, logger, rotation: config.rotation });
+        vault = new Vault({
+          store: backend.store,
+          keyring: backend.keyring,
+          namespace,
+          actor: backend.actor,
+          logger,
+          rotation: config.rotation,
+        });
         vaults.set(namespace, vault);
       }
       return vault;
@@ -153,12 +186,12 @@ async function openState(config: EggConfig, options: ServeOptions, logger: Logge
     ...(options.plaintextKeys === undefined ? {} : { plaintext: options.plaintextKeys }),
   });
   return {
+    backend,
     tokens,
     keys,
     close: async () => {
       keys.close();
-      backend.keyring.close();
-      await Promise.all([backend.store.close(), tokens.close()]);
+      await backend.close();
     },
   };
 }
