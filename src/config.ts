@@ -20,15 +20,21 @@ import {
 } from './config-file.js';
 import { EggError, isEggError } from './errors.js';
 import { defaultHome } from './home.js';
-import { KEYRING_KINDS, type KeyringKind } from './keyrings/keyring.js';
 import { assertNamespace } from './names.js';
 import { type TrustStatus, trustStatus } from './trust.js';
-import type { RotationStrategy } from './vault/vault.js';
 
 export type { ConfigInput, Setting } from './config-file.js';
 export { PROJECT_FILE, ROUTING_SETTINGS } from './config-file.js';
 
 export type BackendKind = 'local' | 'aws';
+
+/** Where data keys come from (src/keyrings/): the local KEK, a KMS data key per secret, or a KMS-wrapped namespace KEK. */
+export type KeyringKind = 'local' | 'kms' | 'kms-hierarchical';
+
+export const KEYRING_KINDS: readonly KeyringKind[] = ['local', 'kms', 'kms-hierarchical'];
+
+/** When a read's data keys are replaced: by the reader (`inline`) or by the rotator after it (`deferred`). */
+export type RotationStrategy = 'inline' | 'deferred';
 
 export interface EggConfig {
   backend: BackendKind;

@@ -4,9 +4,9 @@
  * `kms-hierarchical` (a per-namespace KEK that is itself a KMS data key).
  */
 
-export type KeyringKind = 'local' | 'kms' | 'kms-hierarchical';
+import type { KeyringKind } from '../config.js';
 
-export const KEYRING_KINDS: readonly KeyringKind[] = ['local', 'kms', 'kms-hierarchical'];
+export { KEYRING_KINDS, type KeyringKind } from '../config.js';
 
 /** What a data key is bound to; for KMS this is the encryption context. */
 export interface KeyContext {

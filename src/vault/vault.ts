@@ -9,6 +9,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { itemAad, open, seal } from '../crypto/aead.js';
+import type { RotationStrategy } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError, errorLabel } from '../errors.js';
 import type { DataKey, Keyring } from '../keyrings/keyring.js';
@@ -34,7 +35,7 @@ import { type AuditEntry, type AuditVerdict, chainRecord, hashRecord, verifyChai
 import { assertProviderKey } from './provider-key.js';
 
 /** `inline`: the reader re-encrypts after each read. `deferred`: a trusted rotator does (issue: read-only CI roles). */
-export type RotationStrategy = 'inline' | 'deferred';
+export type { RotationStrategy } from '../config.js';
 
 export interface VaultOptions {
   store: SecretStore;

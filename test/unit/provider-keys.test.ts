@@ -192,7 +192,7 @@ describe('provider keys under a vault another process holds locked (issue 9 item
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The proxy's own connection: it may block at most 5 ms on a lock (src/proxy/open.ts). */
+  /** The proxy's own connection: it may block at most 5 ms on a lock (src/proxy/serve.ts). */
   const proxyKeys = (lockWaitMs?: number) => {
     const backend = openLocalBackend(home, { busyTimeoutMs: 5 });
     const vault = new Vault({ ...backend, namespace: NS, actor: 'proxy' });
