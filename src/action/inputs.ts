@@ -16,18 +16,11 @@ export interface SecretMapping {
   name: string;
 }
 
-export interface ActionInputs {
-  backend: 'aws' | 'local';
-  /** Required for `aws`. */
-  roleToAssume?: string;
-  /** Required for `aws`. */
-  awsRegion?: string;
+/** What every step takes, whichever the backend. */
+interface StepInputs {
   audience: string;
   roleSessionDuration: number;
-  table?: string;
-  kmsKeyId?: string;
   namespace: string;
-  keyring: 'local' | 'kms' | 'kms-hierarchical';
   /** `inline`: the step re-encrypts each secret it reads; `deferred`: a trusted rotator does (read-only roles). */
   rotation: 'inline' | 'deferred';
   /** `'*'` for every secret in the namespace, else the requested secrets in input order. */
@@ -37,15 +30,32 @@ export interface ActionInputs {
   /** A file name, written under RUNNER_TEMP. */
   dotenvFile?: string;
   maskEncodings: MaskEncoding[];
-  /** For `local`: the vault directory (EGG_HOME, else ~/.egg, when empty). */
-  eggHome?: string;
   exportAwsCredentials: boolean;
   webIdentityTokenFile: boolean;
   /** Tokens to mint after the pull (`mint-tokens`); absent when none. */
   mintTokens?: TokenSpec[];
-  /** For `aws`: the KMS Ed25519 key that signs minted tokens; required with `mint-tokens`. */
+}
+
+/** An `aws` step: the role it assumes, and the table and keys it uses. */
+export interface AwsInputs extends StepInputs {
+  backend: 'aws';
+  keyring: 'kms' | 'kms-hierarchical';
+  roleToAssume: string;
+  awsRegion: string;
+  table: string;
+  kmsKeyId: string;
+  /** The KMS Ed25519 key that signs minted tokens; present whenever `mintTokens` is. */
   signingKeyId?: string;
 }
+
+/** A `local` step: the SQLite vault in `eggHome` (EGG_HOME, else ~/.egg, when absent). */
+export interface LocalInputs extends StepInputs {
+  backend: 'local';
+  keyring: 'local';
+  eggHome?: string;
+}
+
+export type ActionInputs = AwsInputs | LocalInputs;
 
 /** One token to mint for the job (`mint-tokens`): the provider key, its origins, lifetime and caps. */
 export interface TokenSpec {
@@ -84,16 +94,11 @@ const MAX_DURATION = 43_200;
 /** Read and validate every input; throws `EggError('ERR_USAGE')` naming the first bad input. */
 export function readInputs(getInput: GetInput): ActionInputs {
   const backend = oneOf(getInput, 'backend', ['aws', 'local'], 'aws');
-  const keyringChoices = backend === 'aws' ? (['kms', 'kms-hierarchical'] as const) : (['local'] as const);
-  const keyring = oneOf(getInput, 'keyring', keyringChoices, keyringChoices[0]);
-
-  const inputs: ActionInputs = {
-    backend,
+  const step: StepInputs = {
     audience:
       matching(getInput, 'audience', AUDIENCE, 'printable characters without spaces') ?? 'sts.amazonaws.com',
     roleSessionDuration: duration(getInput),
     namespace: namespace(getInput),
-    keyring,
     rotation: oneOf(getInput, 'rotation', ['inline', 'deferred'], 'inline'),
     secrets: secrets(getInput('secrets')),
     exportEnv: bool(getInput, 'export-env', true),
@@ -102,70 +107,103 @@ export function readInputs(getInput: GetInput): ActionInputs {
     exportAwsCredentials: bool(getInput, 'export-aws-credentials', false),
     webIdentityTokenFile: bool(getInput, 'web-identity-token-file', false),
   };
-
-  const role = matching(
-    getInput,
-    'role-to-assume',
-    ROLE_ARN,
-    'an IAM role ARN (arn:aws:iam::123456789012:role/name)',
-  );
-  const region = matching(getInput, 'aws-region', REGION, 'an AWS region such as us-east-1');
-  const table = matching(getInput, 'table', TABLE, '3 to 255 letters, digits, "_", "-" or "."');
-  const kmsKeyId = matching(
-    getInput,
-    'kms-key-id',
-    KMS_KEY_ID,
-    'a KMS key id, key ARN, alias name or alias ARN',
-  );
-  const signingKeyId = matching(
-    getInput,
-    'signing-key-id',
-    KMS_KEY_ID,
-    'a KMS key id, key ARN, alias name or alias ARN of an Ed25519 signing key',
-  );
   const dotenvFile = fileName(getInput('dotenv-file'));
+  if (dotenvFile !== undefined) step.dotenvFile = dotenvFile;
+  const aws = awsSettings(getInput);
   const eggHome = getInput('egg-home');
   const mintTokens = tokenSpecs(getInput('mint-tokens'));
+  if (mintTokens.length > 0) step.mintTokens = mintTokens;
+  return backend === 'aws'
+    ? awsInputs(getInput, step, aws, eggHome)
+    : localInputs(getInput, step, aws, eggHome);
+}
 
-  if (backend === 'aws') {
-    if (role === undefined)
-      throw usage('role-to-assume', 'is required with backend "aws"', 'an IAM role ARN');
-    if (region === undefined)
-      throw usage('aws-region', 'is required with backend "aws"', 'an AWS region such as us-east-1');
-    if (eggHome !== '')
-      throw usage('egg-home', 'applies only to backend "local"', 'an empty value with backend "aws"');
-    if (mintTokens.length > 0 && signingKeyId === undefined) {
-      throw usage(
-        'signing-key-id',
-        'is required with backend "aws" when mint-tokens is set',
-        'the KMS key that signs the tokens (key spec ECC_NIST_EDWARDS25519, usage SIGN_VERIFY): a key id, key ARN, alias name or alias ARN',
-      );
-    }
-    if (signingKeyId !== undefined) inputs.signingKeyId = signingKeyId;
-    inputs.roleToAssume = role;
-    inputs.awsRegion = region;
-  } else {
-    for (const [name, value] of [
-      ['role-to-assume', role],
-      ['aws-region', region],
-      ['table', table],
-      ['kms-key-id', kmsKeyId],
-      ['signing-key-id', signingKeyId],
-    ] as const) {
-      if (value !== undefined)
-        throw usage(name, 'applies only to backend "aws"', 'an empty value with backend "local"');
-    }
-    for (const name of ['export-aws-credentials', 'web-identity-token-file'] as const) {
-      if (name === 'export-aws-credentials' ? inputs.exportAwsCredentials : inputs.webIdentityTokenFile) {
-        throw usage(name, 'applies only to backend "aws"', '"false" with backend "local"');
-      }
-    }
-    if (eggHome !== '') inputs.eggHome = eggHome;
+/** The aws-only inputs as given (each checked for form), undefined where empty. */
+function awsSettings(getInput: GetInput) {
+  return {
+    role: matching(
+      getInput,
+      'role-to-assume',
+      ROLE_ARN,
+      'an IAM role ARN (arn:aws:iam::123456789012:role/name)',
+    ),
+    region: matching(getInput, 'aws-region', REGION, 'an AWS region such as us-east-1'),
+    table: matching(getInput, 'table', TABLE, TABLE_ALLOWED),
+    kmsKeyId: matching(getInput, 'kms-key-id', KMS_KEY_ID, 'a KMS key id, key ARN, alias name or alias ARN'),
+    signingKeyId: matching(
+      getInput,
+      'signing-key-id',
+      KMS_KEY_ID,
+      'a KMS key id, key ARN, alias name or alias ARN of an Ed25519 signing key',
+    ),
+  };
+}
+
+const TABLE_ALLOWED = '3 to 255 letters, digits, "_", "-" or "."';
+
+function awsInputs(
+  getInput: GetInput,
+  step: StepInputs,
+  aws: ReturnType<typeof awsSettings>,
+  eggHome: string,
+): AwsInputs {
+  const keyring = oneOf(getInput, 'keyring', ['kms', 'kms-hierarchical'], 'kms');
+  const required = 'is required with backend "aws"';
+  if (aws.role === undefined) throw usage('role-to-assume', required, 'an IAM role ARN');
+  if (aws.region === undefined) throw usage('aws-region', required, 'an AWS region such as us-east-1');
+  if (eggHome !== '')
+    throw usage('egg-home', 'applies only to backend "local"', 'an empty value with backend "aws"');
+  if (step.mintTokens !== undefined && aws.signingKeyId === undefined) {
+    throw usage(
+      'signing-key-id',
+      'is required with backend "aws" when mint-tokens is set',
+      'the KMS key that signs the tokens (key spec ECC_NIST_EDWARDS25519, usage SIGN_VERIFY): a key id, key ARN, alias name or alias ARN',
+    );
   }
-  if (table !== undefined) inputs.table = table;
-  if (kmsKeyId !== undefined) inputs.kmsKeyId = kmsKeyId;
-  if (dotenvFile !== undefined) inputs.dotenvFile = dotenvFile;
-  if (mintTokens.length > 0) inputs.mintTokens = mintTokens;
+  if (aws.table === undefined) throw usage('table', required, `the DynamoDB table's name: ${TABLE_ALLOWED}`);
+  if (aws.kmsKeyId === undefined)
+    throw usage(
+      'kms-key-id',
+      required,
+      'the KMS key that wraps the data keys: a key id, key ARN, alias name or alias ARN',
+    );
+  const inputs: AwsInputs = {
+    ...step,
+    backend: 'aws',
+    keyring,
+    roleToAssume: aws.role,
+    awsRegion: aws.region,
+    table: aws.table,
+    kmsKeyId: aws.kmsKeyId,
+  };
+  if (aws.signingKeyId !== undefined) inputs.signingKeyId = aws.signingKeyId;
+  return inputs;
+}
+
+function localInputs(
+  getInput: GetInput,
+  step: StepInputs,
+  aws: ReturnType<typeof awsSettings>,
+  eggHome: string,
+): LocalInputs {
+  const keyring = oneOf(getInput, 'keyring', ['local'], 'local');
+  for (const [name, value] of [
+    ['role-to-assume', aws.role],
+    ['aws-region', aws.region],
+    ['table', aws.table],
+    ['kms-key-id', aws.kmsKeyId],
+    ['signing-key-id', aws.signingKeyId],
+  ] as const) {
+    if (value !== undefined)
+      throw usage(name, 'applies only to backend "aws"', 'an empty value with backend "local"');
+  }
+  for (const name of ['export-aws-credentials', 'web-identity-token-file'] as const) {
+    if (name === 'export-aws-credentials' ? step.exportAwsCredentials : step.webIdentityTokenFile) {
+      throw usage(name, 'applies only to backend "aws"', '"false" with backend "local"');
+    }
+  }
+  const inputs: LocalInputs = { ...step, backend: 'local', keyring };
+  if (eggHome !== '') inputs.eggHome = eggHome;
   return inputs;
 }
 

@@ -19,13 +19,12 @@ import { EggError } from '../errors.js';
 import { formatSecrets } from '../formats/index.js';
 import { defaultHome } from '../home.js';
 import type { Logger } from '../log.js';
-import { Vault } from '../vault/vault.js';
+import { type PullResult, Vault } from '../vault/vault.js';
 import { sessionNameFor } from '../auth/sts.js';
 import { explainAccessDenied } from './access-denied.js';
 import { type Exchanged, exchangeToken, sdkCredentials } from './aws-credentials.js';
 import { runnerTemp, writePrivateFile } from './files.js';
-import type { ActionInputs } from './inputs.js';
-import { readInputs } from './inputs.js';
+import { type ActionInputs, type AwsInputs, type LocalInputs, readInputs } from './inputs.js';
 import { maskForms } from './masks.js';
 import { failureMessage, runnerLogger } from './report.js';
 import { actionsRunner, type Runner } from './runner.js';
@@ -57,42 +56,81 @@ export async function run(options: RunOptions = {}): Promise<void> {
   }
 }
 
+/** What the pull hands on: the result, each secret as exported, and the dotenv file's bytes. */
+interface Pulled {
+  result: PullResult;
+  exports: Export[];
+  dotenv: Buffer | undefined;
+}
+
+/** pull → mask → (mint) → write → export → report; the backend closed and every value wiped after. */
 async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
   const inputs = readInputs((name) => runner.getInput(name));
   const logger = runnerLogger(runner);
-  const written: string[] = [];
-  const recordFile = (path: string) => {
-    written.push(path);
-    runner.saveState(STATE_FILES, JSON.stringify(written));
-  };
   // Where token ids minted by this job are recorded, each as it is minted, for the post step to revoke.
   runner.saveState(STATE_TOKENS, '[]');
-  const temp = inputs.dotenvFile !== undefined || inputs.webIdentityTokenFile ? runnerTemp(env) : undefined;
-
-  const session = inputs.backend === 'aws' ? await openAws(inputs, runner, env, logger) : undefined;
-  const home = inputs.eggHome ?? defaultHome(env);
-  const backend = session?.backend ?? openLocalBackend(home, {}, { actor: localActor(env) });
-  const { actor } = backend;
-
-  const vault = new Vault({
-    store: backend.store,
-    keyring: backend.keyring,
-    namespace: inputs.namespace,
-    actor,
-    logger,
-    rotation: inputs.rotation,
-  });
-  const mappings = inputs.secrets === '*' ? undefined : inputs.secrets;
-  let pulled: Awaited<ReturnType<Vault['pull']>>['secrets'] = [];
+  // Checked before anything is read: a step that cannot write its files fails first.
+  const temp =
+    inputs.dotenvFile !== undefined || (inputs.backend === 'aws' && inputs.webIdentityTokenFile)
+      ? runnerTemp(env)
+      : undefined;
+  const { backend, session } = await openStepBackend(inputs, runner, env, logger);
+  let pulled: Pulled | undefined;
   try {
-    const result = await vault.pull(
-      mappings === undefined ? undefined : [...new Set(mappings.map((m) => m.name))],
-    );
-    pulled = result.secrets;
-    const byName = new Map(pulled.map((secret) => [secret.name, secret]));
-    const exports: Export[] = (mappings ?? pulled.map((s) => ({ env: s.name, name: s.name }))).map((m) => ({
+    pulled = await pull(inputs, backend, logger);
+    mask(inputs, pulled.exports, runner);
+    // Tokens: each masked and its id recorded as soon as it exists; set as outputs below,
+    // so a key that cannot be minted for leaves nothing exported.
+    const minted = inputs.mintTokens === undefined ? [] : await mintTokens(inputs, backend, runner, env);
+    const files = temp === undefined ? NOTHING_WRITTEN : write(inputs, pulled, session, temp, runner, env);
+    exportAll(inputs, pulled.exports, session, files, minted, runner, env);
+    await report(inputs, pulled, files.dotenvPath, minted, runner);
+  } catch (error) {
+    if (inputs.backend === 'local') throw error;
+    throw explainAccessDenied(error, {
+      roleArn: inputs.roleToAssume,
+      namespace: inputs.namespace,
+      table: inputs.table,
+      kmsKeyId: inputs.kmsKeyId,
+      signingKeyId: inputs.signingKeyId,
+      rotation: inputs.rotation,
+    });
+  } finally {
+    for (const secret of pulled?.result.secrets ?? []) wipe(secret.value);
+    await backend.close();
+  }
+}
+
+/** The aws step's backend on its STS session, or the local vault as the OS user and run. */
+async function openStepBackend(
+  inputs: ActionInputs,
+  runner: Runner,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<{ backend: Backend; session?: AwsSession }> {
+  if (inputs.backend === 'local')
+    return { backend: openLocalBackend(localHome(inputs, env), {}, { actor: localActor(env) }) };
+  const session = await openAws(inputs, runner, env, logger);
+  return { backend: session.backend, session };
+}
+
+/**
+ * Read the secrets (rotating their data keys), each as it will be exported: UTF-8 text
+ * under a name that replaces nothing the runner needs; and the dotenv file's bytes. Any
+ * refusal here comes before a single mask or write.
+ */
+async function pull(inputs: ActionInputs, backend: Backend, logger: Logger): Promise<Pulled> {
+  const vault = new Vault({ ...backend, namespace: inputs.namespace, logger, rotation: inputs.rotation });
+  const mappings = inputs.secrets === '*' ? undefined : inputs.secrets;
+  const result = await vault.pull(
+    mappings === undefined ? undefined : [...new Set(mappings.map((m) => m.name))],
+  );
+  try {
+    const byName = new Map(result.secrets.map((secret) => [secret.name, secret.value]));
+    const exports = (mappings ?? result.secrets.map((s) => ({ env: s.name, name: s.name }))).map((m) => ({
       ...m,
-      value: textOf(m.name, (byName.get(m.name) as { value: Buffer }).value),
+      // A pull without allowMissing returned every name asked for, or threw.
+      value: textOf(m.name, byName.get(m.name) ?? Buffer.alloc(0)),
     }));
     if (inputs.exportEnv) for (const e of exports) assertExportable(e);
     const dotenv =
@@ -102,79 +140,114 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
             exports.map((e) => ({ name: e.env, value: Buffer.from(e.value, 'utf8') })),
             'dotenv',
           );
-
-    // 1. Masks, for every value, before anything that could carry one is written.
-    for (const e of exports)
-      for (const form of maskForms(e.value, inputs.maskEncodings)) runner.setSecret(form);
-    // 1b. Tokens: each masked and its id recorded as soon as it exists; set as outputs below,
-    //     so a key that cannot be minted for leaves nothing exported.
-    const minted =
-      inputs.mintTokens === undefined ? [] : await mintTokens(inputs, backend, session, runner, env);
-    // 2. Files first (the dotenv file, the web-identity token): they are the writes most likely
-    //    to be refused (a planted symlink), and a refusal then leaves nothing exported.
-    let dotenvPath: string | undefined;
-    if (dotenv !== undefined && temp !== undefined && inputs.dotenvFile !== undefined) {
-      dotenvPath = join(temp, inputs.dotenvFile);
-      recordFile(dotenvPath);
-      try {
-        writePrivateFile(temp, inputs.dotenvFile, dotenv);
-      } finally {
-        wipe(dotenv);
-      }
-    }
-    const tokenFile =
-      session !== undefined && inputs.webIdentityTokenFile && temp !== undefined
-        ? writeTokenFile(session, env, temp, recordFile)
-        : undefined;
-    // 3. Environment (the secrets, then the AWS session when asked) and outputs.
-    if (inputs.exportEnv) for (const e of exports) runner.exportVariable(e.env, e.value);
-    if (session !== undefined) exportAws(session, inputs, runner, env, tokenFile);
-    if (inputs.outputs) for (const e of exports) runner.setOutput(e.env, e.value);
-    if (dotenvPath !== undefined) runner.setOutput('dotenv-path', dotenvPath);
-    runner.setOutput('secret-names', exports.map((e) => e.env).join(','));
-    for (const { key, minted: token } of minted) runner.setOutput(`token-${key}`, token.token);
-    if (minted.length > 0) runner.setOutput('token-ids', minted.map((m) => m.minted.id).join(','));
-
-    const { rotated, skipped, failed, deferred } = result.rotation;
-    const count = `${exports.length} secret${exports.length === 1 ? '' : 's'}`;
-    runner.info(
-      `Pulled ${count} from ${inputs.namespace}` +
-        (exports.length === 0 ? '' : `: ${exports.map((e) => e.env).join(', ')}`) +
-        `. Data keys rotated: ${rotated}` +
-        (skipped + failed + deferred === 0
-          ? '.'
-          : ` (skipped ${skipped}, failed ${failed}, deferred ${deferred}).`),
-    );
-    if (exports.length === 0)
-      runner.warning(`namespace ${inputs.namespace} holds no secrets; nothing was exported`);
-    if (failed > 0)
-      runner.warning(
-        `${failed} data key rotation${failed === 1 ? '' : 's'} failed; the secrets were read but keep their previous data key`,
-      );
-    for (const { key, minted: token } of minted) {
-      runner.info(
-        `Minted a token for ${key}: id ${token.id}, expires ${token.expiresAt}, output token-${key}.`,
-      );
-    }
-    // The pull's own append returned it: no extra request.
-    runner.info(
-      `Audit trail of ${inputs.namespace}: this job's read is record ${result.audit.seq}, hash ${result.audit.hash.slice(0, 16)}.`,
-    );
-    await runner.appendSummary(summary(inputs, exports, result, dotenvPath, minted));
+    return { result, exports, dotenv };
   } catch (error) {
-    if (session === undefined) throw error;
-    throw explainAccessDenied(error, {
-      roleArn: inputs.roleToAssume as string,
-      namespace: inputs.namespace,
-      table: inputs.table,
-      kmsKeyId: inputs.kmsKeyId,
-      signingKeyId: inputs.signingKeyId,
-      rotation: inputs.rotation,
-    });
-  } finally {
-    for (const secret of pulled) wipe(secret.value);
-    await backend.close();
+    for (const secret of result.secrets) wipe(secret.value);
+    throw error;
   }
+}
+
+/** Register every mask form of every value, before anything that could carry one is written. */
+function mask(inputs: ActionInputs, exports: readonly Export[], runner: Runner): void {
+  for (const e of exports)
+    for (const form of maskForms(e.value, inputs.maskEncodings)) runner.setSecret(form);
+}
+
+/** The files this step wrote, each recorded for the post step before it is written. */
+interface Written {
+  dotenvPath: string | undefined;
+  tokenFile: string | undefined;
+}
+
+const NOTHING_WRITTEN: Written = { dotenvPath: undefined, tokenFile: undefined };
+
+/**
+ * Files first (the dotenv file, the web-identity token): they are the writes most likely to
+ * be refused (a planted symlink), and a refusal then leaves nothing exported.
+ */
+function write(
+  inputs: ActionInputs,
+  { dotenv }: Pulled,
+  session: AwsSession | undefined,
+  temp: string,
+  runner: Runner,
+  env: NodeJS.ProcessEnv,
+): Written {
+  const written: string[] = [];
+  const recordFile = (path: string) => {
+    written.push(path);
+    runner.saveState(STATE_FILES, JSON.stringify(written));
+  };
+  let dotenvPath: string | undefined;
+  if (dotenv !== undefined && inputs.dotenvFile !== undefined) {
+    dotenvPath = join(temp, inputs.dotenvFile);
+    recordFile(dotenvPath);
+    try {
+      writePrivateFile(temp, inputs.dotenvFile, dotenv);
+    } finally {
+      wipe(dotenv);
+    }
+  }
+  const tokenFile =
+    session !== undefined && inputs.backend === 'aws' && inputs.webIdentityTokenFile
+      ? writeTokenFile(session, env, temp, recordFile)
+      : undefined;
+  return { dotenvPath, tokenFile };
+}
+
+/** Environment (the secrets, then the AWS session when asked) and outputs. */
+function exportAll(
+  inputs: ActionInputs,
+  exports: readonly Export[],
+  session: AwsSession | undefined,
+  { dotenvPath, tokenFile }: Written,
+  minted: readonly { key: string; minted: MintedToken }[],
+  runner: Runner,
+  env: NodeJS.ProcessEnv,
+): void {
+  if (inputs.exportEnv) for (const e of exports) runner.exportVariable(e.env, e.value);
+  if (session !== undefined && inputs.backend === 'aws') exportAws(session, inputs, runner, env, tokenFile);
+  if (inputs.outputs) for (const e of exports) runner.setOutput(e.env, e.value);
+  if (dotenvPath !== undefined) runner.setOutput('dotenv-path', dotenvPath);
+  runner.setOutput('secret-names', exports.map((e) => e.env).join(','));
+  for (const { key, minted: token } of minted) runner.setOutput(`token-${key}`, token.token);
+  if (minted.length > 0) runner.setOutput('token-ids', minted.map((m) => m.minted.id).join(','));
+}
+
+/** Names and counts in the log and the job summary, and the audit head the pull saw; never a value. */
+async function report(
+  inputs: ActionInputs,
+  { result, exports }: Pulled,
+  dotenvPath: string | undefined,
+  minted: readonly { key: string; minted: MintedToken }[],
+  runner: Runner,
+): Promise<void> {
+  const { rotated, skipped, failed, deferred } = result.rotation;
+  const count = `${exports.length} secret${exports.length === 1 ? '' : 's'}`;
+  runner.info(
+    `Pulled ${count} from ${inputs.namespace}` +
+      (exports.length === 0 ? '' : `: ${exports.map((e) => e.env).join(', ')}`) +
+      `. Data keys rotated: ${rotated}` +
+      (skipped + failed + deferred === 0
+        ? '.'
+        : ` (skipped ${skipped}, failed ${failed}, deferred ${deferred}).`),
+  );
+  if (exports.length === 0)
+    runner.warning(`namespace ${inputs.namespace} holds no secrets; nothing was exported`);
+  if (failed > 0)
+    runner.warning(
+      `${failed} data key rotation${failed === 1 ? '' : 's'} failed; the secrets were read but keep their previous data key`,
+    );
+  for (const { key, minted: token } of minted) {
+    runner.info(
+      `Minted a token for ${key}: id ${token.id}, expires ${token.expiresAt}, output token-${key}.`,
+    );
+  }
+  // The pull's own append returned it: no extra request.
+  runner.info(
+    `Audit trail of ${inputs.namespace}: this job's read is record ${result.audit.seq}, hash ${result.audit.hash.slice(0, 16)}.`,
+  );
+  await runner.appendSummary(summary(inputs, exports, result, dotenvPath, minted));
 }
 
 /**
@@ -186,7 +259,6 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
 async function mintTokens(
   inputs: ActionInputs,
   backend: Backend,
-  session: AwsSession | undefined,
   runner: Runner,
   env: NodeJS.ProcessEnv,
 ): Promise<{ key: string; minted: MintedToken }[]> {
@@ -202,15 +274,14 @@ async function mintTokens(
   );
   // Names only: GITHUB_STATE is readable by later steps, and the post step re-assumes the role itself.
   const vault: TokenVault =
-    session === undefined
-      ? { backend: 'local', home: inputs.eggHome ?? defaultHome(env), namespace: inputs.namespace }
+    inputs.backend === 'local'
+      ? { backend: 'local', home: localHome(inputs, env), namespace: inputs.namespace }
       : {
           backend: 'aws',
-          region: session.region,
-          // openAws opened the table, so the table input is set.
-          table: inputs.table as string,
+          region: inputs.awsRegion,
+          table: inputs.table,
           namespace: inputs.namespace,
-          roleArn: inputs.roleToAssume as string,
+          roleArn: inputs.roleToAssume,
           audience: inputs.audience,
         };
   runner.saveState(STATE_TOKEN_VAULT, JSON.stringify(vault));
@@ -233,21 +304,20 @@ interface AwsSession {
   /** Every adapter, signed with the STS credentials (for this process only, never saved). */
   backend: Backend;
   exchanged: Exchanged;
-  region: string;
 }
 
 /** STS credentials from the job's OIDC token, then the DynamoDB store and KMS keyring with them. */
 async function openAws(
-  inputs: ActionInputs,
+  inputs: AwsInputs,
   runner: Runner,
   env: NodeJS.ProcessEnv,
   logger: Logger,
 ): Promise<AwsSession> {
   const exchange = exchangeToken(
     {
-      roleArn: inputs.roleToAssume as string,
+      roleArn: inputs.roleToAssume,
       audience: inputs.audience,
-      region: inputs.awsRegion as string,
+      region: inputs.awsRegion,
       durationSeconds: inputs.roleSessionDuration,
     },
     env,
@@ -264,21 +334,20 @@ async function openAws(
   modules.catch(() => undefined);
   const exchanged = await exchange;
   const { credentials } = exchanged;
-  const region = inputs.awsRegion as string;
   const config: EggConfig = {
     backend: 'aws',
     home: defaultHome(env),
     namespace: inputs.namespace,
     keyring: inputs.keyring,
     rotation: inputs.rotation,
-    region,
+    region: inputs.awsRegion,
+    table: inputs.table,
+    kmsKeyId: inputs.kmsKeyId,
   };
-  if (inputs.table !== undefined) config.table = inputs.table;
-  if (inputs.kmsKeyId !== undefined) config.kmsKeyId = inputs.kmsKeyId;
   if (inputs.signingKeyId !== undefined) config.signingKeyId = inputs.signingKeyId;
   const [{ openAwsBackend }] = await modules;
   const identity = { actor: credentials.assumedRoleArn, credentials: sdkCredentials(credentials) };
-  return { backend: await openAwsBackend(config, identity, { logger }), exchanged, region };
+  return { backend: await openAwsBackend(config, identity, { logger }), exchanged };
 }
 
 /**
@@ -326,7 +395,7 @@ function writeTokenFile(
  */
 function exportAws(
   session: AwsSession,
-  inputs: ActionInputs,
+  inputs: AwsInputs,
   runner: Runner,
   env: NodeJS.ProcessEnv,
   tokenFile: string | undefined,
@@ -341,15 +410,20 @@ function exportAws(
     runner.exportVariable('AWS_SESSION_TOKEN', credentials.sessionToken);
   }
   if (tokenFile !== undefined) {
-    runner.exportVariable('AWS_ROLE_ARN', inputs.roleToAssume as string);
+    runner.exportVariable('AWS_ROLE_ARN', inputs.roleToAssume);
     runner.exportVariable('AWS_WEB_IDENTITY_TOKEN_FILE', tokenFile);
     // The SDKs' fromTokenFile reads it, so later sessions show in CloudTrail as this run's.
     runner.exportVariable('AWS_ROLE_SESSION_NAME', sessionNameFor(env));
   }
   if (inputs.exportAwsCredentials || tokenFile !== undefined) {
-    runner.exportVariable('AWS_REGION', session.region);
-    runner.exportVariable('AWS_DEFAULT_REGION', session.region);
+    runner.exportVariable('AWS_REGION', inputs.awsRegion);
+    runner.exportVariable('AWS_DEFAULT_REGION', inputs.awsRegion);
   }
+}
+
+/** The local vault: `egg-home`, else EGG_HOME or ~/.egg. */
+function localHome(inputs: LocalInputs, env: NodeJS.ProcessEnv): string {
+  return inputs.eggHome ?? defaultHome(env);
 }
 
 /** Who reads, for the local audit trail: the OS user, and the run when there is one. */

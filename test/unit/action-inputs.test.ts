@@ -3,7 +3,12 @@ import { type ActionInputs, readInputs } from '../../src/action/inputs.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/egg-ci';
 /** The minimum an `aws` step needs. */
-const AWS = { 'role-to-assume': ROLE, 'aws-region': 'eu-west-1' };
+const AWS = {
+  'role-to-assume': ROLE,
+  'aws-region': 'eu-west-1',
+  table: 'egg-prod',
+  'kms-key-id': 'alias/egg',
+};
 const LOCAL = { backend: 'local' };
 
 const read = (inputs: Record<string, string>) => readInputs((name) => inputs[name] ?? '');
@@ -12,6 +17,8 @@ const AWS_DEFAULTS: ActionInputs = {
   backend: 'aws',
   roleToAssume: ROLE,
   awsRegion: 'eu-west-1',
+  table: 'egg-prod',
+  kmsKeyId: 'alias/egg',
   audience: 'sts.amazonaws.com',
   roleSessionDuration: 900,
   namespace: 'default',
@@ -31,7 +38,7 @@ describe('readInputs', () => {
   });
 
   it('fills every default for a local step', () => {
-    const { roleToAssume: _r, awsRegion: _a, ...rest } = AWS_DEFAULTS;
+    const { roleToAssume: _r, awsRegion: _a, table: _t, kmsKeyId: _k, ...rest } = AWS_DEFAULTS;
     expect(read(LOCAL)).toEqual({ ...rest, backend: 'local', keyring: 'local' });
   });
 
@@ -136,6 +143,16 @@ describe('readInputs', () => {
       'aws without a region',
       { 'role-to-assume': ROLE },
       'input "aws-region" is required with backend "aws"; it takes an AWS region such as us-east-1',
+    ],
+    [
+      'aws without a table (refused before the OIDC token is asked for)',
+      { 'role-to-assume': ROLE, 'aws-region': 'eu-west-1', 'kms-key-id': 'alias/egg' },
+      'input "table" is required with backend "aws"; it takes the DynamoDB table\'s name: 3 to 255 letters, digits, "_", "-" or "."',
+    ],
+    [
+      'aws without a KMS key',
+      { 'role-to-assume': ROLE, 'aws-region': 'eu-west-1', table: 'egg-prod' },
+      'input "kms-key-id" is required with backend "aws"; it takes the KMS key that wraps the data keys: a key id, key ARN, alias name or alias ARN',
     ],
     [
       'a role name instead of an ARN',
@@ -455,7 +472,9 @@ describe('readInputs', () => {
         mintTokens: [{ key: 'K', origins: ['https://a.example'], ttlSeconds: 3600, rps: 1, spend: 1 }],
         signingKeyId: key,
       });
-      expect(read({ ...AWS, 'signing-key-id': 'alias/egg-signing' }).signingKeyId).toBe('alias/egg-signing');
+      expect(read({ ...AWS, 'signing-key-id': 'alias/egg-signing' })).toMatchObject({
+        signingKeyId: 'alias/egg-signing',
+      });
     });
 
     it('refuses mint-tokens on backend aws without signing-key-id, in one sentence naming the key it needs', () => {
