@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import type { Backend } from '../backends/backend.js';
-import { defaultActor } from '../backends/identity.js';
+import { runnerActor } from '../backends/identity.js';
 import { openLocalBackend } from '../backends/local.js';
 import type { EggConfig } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
@@ -109,7 +109,7 @@ async function openStepBackend(
   logger: Logger,
 ): Promise<{ backend: Backend; session?: AwsSession }> {
   if (inputs.backend === 'local')
-    return { backend: openLocalBackend(localHome(inputs, env), {}, { actor: localActor(env) }) };
+    return { backend: openLocalBackend(localHome(inputs, env), {}, { actor: runnerActor(env) }) };
   const session = await openAws(inputs, runner, env, logger);
   return { backend: session.backend, session };
 }
@@ -424,13 +424,6 @@ function exportAws(
 /** The local vault: `egg-home`, else EGG_HOME or ~/.egg. */
 function localHome(inputs: LocalInputs, env: NodeJS.ProcessEnv): string {
   return inputs.eggHome ?? defaultHome(env);
-}
-
-/** Who reads, for the local audit trail: the OS user, and the run when there is one. */
-function localActor(env: NodeJS.ProcessEnv): string {
-  const run =
-    env.GITHUB_RUN_ID === undefined ? '' : ` (${env.GITHUB_REPOSITORY ?? 'github'} run ${env.GITHUB_RUN_ID})`;
-  return `${defaultActor()}${run}`;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });

@@ -21,6 +21,13 @@ export function defaultActor(): string {
   }
 }
 
+/** The OS user and, in a workflow run, the run: the Action's local actor (main and post alike). */
+export function runnerActor(env: NodeJS.ProcessEnv): string {
+  const run =
+    env.GITHUB_RUN_ID === undefined ? '' : ` (${env.GITHUB_REPOSITORY ?? 'github'} run ${env.GITHUB_RUN_ID})`;
+  return `${defaultActor()}${run}`;
+}
+
 /** The OS user with the SDK's default credentials. */
 export function osUserIdentity(actor: string = defaultActor()): Identity {
   return { actor };

@@ -31,7 +31,8 @@ export function itemAad(binding: ItemBinding): Buffer {
   );
 }
 
-export function seal(key: Buffer, plaintext: Uint8Array, aad: Buffer): Sealed {
+/** Encrypts with a fresh random IV under `aad`. */
+export function encrypt(key: Buffer, plaintext: Uint8Array, aad: Buffer): Sealed {
   assertKey(key);
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
@@ -41,7 +42,7 @@ export function seal(key: Buffer, plaintext: Uint8Array, aad: Buffer): Sealed {
 }
 
 /** Decrypts or throws `DecryptionFailed`; never returns unauthenticated bytes. */
-export function open(key: Buffer, sealed: Sealed, aad: Buffer, what: string): Buffer {
+export function decrypt(key: Buffer, sealed: Sealed, aad: Buffer, what: string): Buffer {
   assertKey(key);
   if (sealed.iv.length !== IV_BYTES || sealed.tag.length !== TAG_BYTES) throw new DecryptionFailed(what);
   let plaintext: Buffer | undefined;

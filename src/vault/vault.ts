@@ -8,7 +8,7 @@
  * Every write uses a data key generated for it alone; plaintext keys are wiped after use.
  */
 import { randomInt } from 'node:crypto';
-import { itemAad, open, seal } from '../crypto/aead.js';
+import { decrypt, encrypt, itemAad } from '../crypto/aead.js';
 import type { RotationStrategy } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError, errorLabel } from '../errors.js';
@@ -390,7 +390,7 @@ export class Vault {
           withFresh ? this.#keyring.generate(context) : Promise.resolve(undefined),
         );
         try {
-          const value = open(dek, item, itemAad(item), `secret ${item.name}`);
+          const value = decrypt(dek, item, itemAad(item), `secret ${item.name}`);
           opened.push({ item, value, fresh });
         } catch (error) {
           wipe(fresh?.plaintext);
@@ -448,7 +448,7 @@ export class Vault {
     rest: Pick<SecretItem, 'createdAt' | 'updatedAt'> & SetOptions,
   ): Promise<SecretItem> {
     try {
-      const sealed = seal(key.plaintext, value, itemAad({ namespace: this.namespace, name, rev, gen }));
+      const sealed = encrypt(key.plaintext, value, itemAad({ namespace: this.namespace, name, rev, gen }));
       return {
         namespace: this.namespace,
         name,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { itemAad, open as decrypt } from '../../src/crypto/aead.js';
+import { decrypt, itemAad } from '../../src/crypto/aead.js';
 import type { LogFields, Logger } from '../../src/log.js';
 import type { Backend } from '../../src/backends/backend.js';
 import { openLocalBackend } from '../../src/backends/local.js';

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type ItemBinding, itemAad, open, type Sealed, seal } from '../../src/crypto/aead.js';
+import { decrypt, encrypt, type ItemBinding, itemAad, type Sealed } from '../../src/crypto/aead.js';
 import { unwrapKey, wrapKey } from '../../src/crypto/key-wrap.js';
 import { wipe, withKey } from '../../src/crypto/wipe.js';
 import { DecryptionFailed } from '../../src/errors.js';
@@ -23,13 +23,13 @@ function flip(bytes: Buffer, index = 0): Buffer {
   return copy;
 }
 
-describe('AES-256-GCM seal/open', () => {
+describe('AES-256-GCM encrypt/decrypt', () => {
   const key = randomBytes(32);
   const value = Buffer.from('postgres://user:p4ss@db/prod\n"quoted" $HOME \\ ünïcødé');
-  const sealed = seal(key, value, itemAad(binding));
+  const sealed = encrypt(key, value, itemAad(binding));
 
   it('round-trips a value', () => {
-    expect(open(key, sealed, itemAad(binding), 'secret API_KEY')).toEqual(value);
+    expect(decrypt(key, sealed, itemAad(binding), 'secret API_KEY')).toEqual(value);
     expect(sealed.iv).toHaveLength(12);
     expect(sealed.tag).toHaveLength(16);
     expect(sealed.ciphertext.includes(value)).toBe(false);
@@ -37,14 +37,14 @@ describe('AES-256-GCM seal/open', () => {
 
   it('uses a fresh IV every time', () => {
     const ivs = new Set(
-      Array.from({ length: 200 }, () => seal(key, value, itemAad(binding)).iv.toString('hex')),
+      Array.from({ length: 200 }, () => encrypt(key, value, itemAad(binding)).iv.toString('hex')),
     );
     expect(ivs.size).toBe(200);
   });
 
   it('round-trips an empty value', () => {
-    const empty = seal(key, Buffer.alloc(0), itemAad(binding));
-    expect(open(key, empty, itemAad(binding), 'secret API_KEY')).toEqual(Buffer.alloc(0));
+    const empty = encrypt(key, Buffer.alloc(0), itemAad(binding));
+    expect(decrypt(key, empty, itemAad(binding), 'secret API_KEY')).toEqual(Buffer.alloc(0));
   });
 
   it.each<[string, Partial<ItemBinding>]>([
@@ -53,7 +53,7 @@ describe('AES-256-GCM seal/open', () => {
     ['replayed at another rev', { rev: 2 }],
     ['replayed at another gen', { gen: 6 }],
   ])('refuses a ciphertext %s', (_attack, change) => {
-    expect(() => open(key, sealed, itemAad({ ...binding, ...change }), 'secret API_KEY')).toThrow(
+    expect(() => decrypt(key, sealed, itemAad({ ...binding, ...change }), 'secret API_KEY')).toThrow(
       expect.objectContaining(failure),
     );
   });
@@ -68,7 +68,7 @@ describe('AES-256-GCM seal/open', () => {
   ])('refuses %s with the same error', (_attack, tamper) => {
     let thrown: unknown;
     try {
-      open(key, tamper(sealed), itemAad(binding), 'secret API_KEY');
+      decrypt(key, tamper(sealed), itemAad(binding), 'secret API_KEY');
     } catch (error) {
       thrown = error;
     }
@@ -77,7 +77,7 @@ describe('AES-256-GCM seal/open', () => {
   });
 
   it('refuses the wrong key with the same error', () => {
-    expect(() => open(randomBytes(32), sealed, itemAad(binding), 'secret API_KEY')).toThrow(
+    expect(() => decrypt(randomBytes(32), sealed, itemAad(binding), 'secret API_KEY')).toThrow(
       expect.objectContaining(failure),
     );
   });
@@ -91,7 +91,7 @@ describe('AES-256-GCM seal/open', () => {
   });
 
   it('is misuse, not a decryption failure, to pass a key of the wrong size', () => {
-    expect(() => seal(randomBytes(16), value, itemAad(binding))).toThrow(TypeError);
+    expect(() => encrypt(randomBytes(16), value, itemAad(binding))).toThrow(TypeError);
   });
 });
 
