@@ -5,7 +5,7 @@
  */
 import { EggError } from '../errors.js';
 import { isNamespace, isSecretName } from '../names.js';
-import { MAX_CAP, MAX_ORIGINS, MAX_TTL_SECONDS, normalizeOrigin } from '../tokens/claims.js';
+import { checkMint, MAX_CAP, MAX_ORIGINS, MAX_TTL_SECONDS, type MintProblem } from '../tokens/claims.js';
 
 export type MaskEncoding = 'base64' | 'url' | 'json';
 export const MASK_ENCODINGS: readonly MaskEncoding[] = ['base64', 'url', 'json'];
@@ -419,100 +419,96 @@ function tokenSpec({ key, fields }: RawSpec, n: number): TokenSpec {
   const at = `${where} (${key})`;
   const allowNoOrigin = flag(fields['allow-no-origin'], 'allow-no-origin', at);
   const originList =
-    fields.origins === undefined && allowNoOrigin
+    fields.origins === undefined
       ? []
       : typeof fields.origins === 'string'
         ? fields.origins.split(',').map((o) => o.trim())
         : Array.isArray(fields.origins) && fields.origins.every((o) => typeof o === 'string')
           ? (fields.origins as string[])
           : undefined;
-  if (
-    originList === undefined ||
-    (originList.length === 0 && !allowNoOrigin) ||
-    originList.length > MAX_ORIGINS
-  ) {
-    throw usage(
-      'mint-tokens',
-      `${at} needs origins`,
-      `1 to ${MAX_ORIGINS} comma-separated origins such as origins=https://app.example.com,http://localhost:5173, or allow-no-origin=true for a native app that sends no Origin`,
-    );
+  if (originList === undefined) throw mintUsage(at, { rule: 'no-origin' }, fields);
+  for (const name of ['rps', 'spend'] as const) {
+    if (fields[name] === undefined)
+      throw usage('mint-tokens', `${at} needs ${name}`, `${name}= a whole number from 1 to ${MAX_CAP}`);
   }
-  const origins: string[] = [];
-  for (const value of originList) {
-    const origin = normalizeOrigin(value);
-    if (origin === undefined) {
-      throw usage(
-        'mint-tokens',
-        `${at} has the origin ${shown(value)}`,
-        'origins written scheme://host[:port] exactly, e.g. https://app.example.com, with no path',
-      );
-    }
-    if (!origins.includes(origin)) origins.push(origin);
-  }
+  const request = {
+    origins: originList,
+    allowNoOrigin,
+    ttlSeconds: fields.ttl === undefined ? DEFAULT_TTL_SECONDS : seconds(fields.ttl),
+    rps: whole(fields.rps),
+    burst: fields.burst === undefined ? undefined : whole(fields.burst),
+    spend: whole(fields.spend),
+    cost: fields.cost === undefined ? undefined : whole(fields.cost),
+  };
+  // The rules are the library's (tokens/claims.ts), with a job's lifetime; the words are this input's.
+  const checked = checkMint(request, MAX_JOB_TTL_SECONDS);
+  if (!checked.ok) throw mintUsage(at, checked.problem, fields);
   const spec: TokenSpec = {
     key,
-    origins,
+    origins: checked.limits.origins,
     ...(allowNoOrigin ? { allowNoOrigin: true as const } : {}),
-    ttlSeconds: ttl(fields.ttl, at),
-    rps: cap(fields.rps, 'rps', at, true) as number,
-    spend: cap(fields.spend, 'spend', at, true) as number,
+    ttlSeconds: request.ttlSeconds,
+    rps: request.rps,
+    spend: request.spend,
   };
-  const burst = cap(fields.burst, 'burst', at, false);
-  const cost = cap(fields.cost, 'cost', at, false);
-  if (burst !== undefined) spec.burst = burst;
-  if (cost !== undefined) {
-    if (cost > spec.spend) {
-      throw usage(
-        'mint-tokens',
-        `${at} has cost ${cost} above spend ${spec.spend}`,
-        'a cost no larger than spend',
-      );
-    }
-    spec.cost = cost;
-  }
+  if (request.burst !== undefined) spec.burst = request.burst;
+  if (request.cost !== undefined) spec.cost = request.cost;
   return spec;
 }
 
-function ttl(value: unknown, at: string): number {
-  if (value === undefined) return DEFAULT_TTL_SECONDS;
+/** A broken mint rule in the words of the `mint-tokens` input, quoting the field as given. */
+function mintUsage(at: string, problem: MintProblem, fields: Record<string, unknown>): EggError {
+  switch (problem.rule) {
+    case 'no-origin':
+    case 'too-many-origins':
+      return usage(
+        'mint-tokens',
+        `${at} needs origins`,
+        `1 to ${MAX_ORIGINS} comma-separated origins such as origins=https://app.example.com,http://localhost:5173, or allow-no-origin=true for a native app that sends no Origin`,
+      );
+    case 'origin':
+      return usage(
+        'mint-tokens',
+        `${at} has the origin ${shown(problem.value)}`,
+        'origins written scheme://host[:port] exactly, e.g. https://app.example.com, with no path',
+      );
+    case 'ttl':
+      return usage(
+        'mint-tokens',
+        `${at} has ttl ${shown(String(fields.ttl))}`,
+        `a lifetime from 1s to ${problem.max / 3600}h (no longer than a job may run), e.g. ttl=90s, ttl=30m, ttl=2h`,
+      );
+    case 'cap':
+      return usage(
+        'mint-tokens',
+        `${at} has ${problem.field} ${shown(String(fields[problem.field]))}`,
+        `${problem.field}= a whole number from 1 to ${MAX_CAP}`,
+      );
+    case 'cost-above-spend':
+      return usage(
+        'mint-tokens',
+        `${at} has cost ${problem.cost} above spend ${problem.spend}`,
+        'a cost no larger than spend',
+      );
+  }
+}
+
+/** `90s`, `30m`, `2h` or plain seconds (a number or its digits) → seconds; NaN for anything else. */
+function seconds(value: unknown): number {
   const text = typeof value === 'number' ? String(value) : value;
   const match = typeof text === 'string' ? /^(\d{1,6})(s|m|h)?$/.exec(text) : null;
   const unit = { s: 1, m: 60, h: 3600 }[(match?.[2] ?? 's') as 's' | 'm' | 'h'];
-  const seconds = match === null ? Number.NaN : Number(match[1]) * unit;
-  if (!(seconds >= 1 && seconds <= MAX_JOB_TTL_SECONDS)) {
-    throw usage(
-      'mint-tokens',
-      `${at} has ttl ${shown(String(value))}`,
-      `a lifetime from 1s to ${MAX_JOB_TTL_SECONDS / 3600}h (no longer than a job may run), e.g. ttl=90s, ttl=30m, ttl=2h`,
-    );
-  }
-  return seconds;
+  return match === null ? Number.NaN : Number(match[1]) * unit;
 }
 
-/** `true` or `false` (a JSON boolean, or the word); absent is false. */
+/** A whole number given as a number or its digits; NaN for anything else (checkMint refuses it). */
+function whole(value: unknown): number {
+  if (typeof value === 'number') return value;
+  return typeof value === 'string' && /^\d{1,13}$/.test(value) ? Number(value) : Number.NaN;
+}
+
 function flag(value: unknown, name: string, at: string): boolean {
   if (value === undefined || value === false || value === 'false') return false;
   if (value === true || value === 'true') return true;
   throw usage('mint-tokens', `${at} has ${name} ${shown(String(value))}`, `${name}=true or ${name}=false`);
-}
-
-function cap(value: unknown, name: string, at: string, required: boolean): number | undefined {
-  if (value === undefined) {
-    if (!required) return undefined;
-    throw usage('mint-tokens', `${at} needs ${name}`, `${name}= a whole number from 1 to ${MAX_CAP}`);
-  }
-  const n =
-    typeof value === 'number'
-      ? value
-      : typeof value === 'string' && /^\d{1,13}$/.test(value)
-        ? Number(value)
-        : NaN;
-  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_CAP) {
-    throw usage(
-      'mint-tokens',
-      `${at} has ${name} ${shown(String(value))}`,
-      `${name}= a whole number from 1 to ${MAX_CAP}`,
-    );
-  }
-  return n;
 }

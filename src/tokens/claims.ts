@@ -78,14 +78,11 @@ export function normalizeOrigin(value: string): string | undefined {
   return url.origin;
 }
 
-export function parseOrigin(value: string, label = '--origin'): string {
-  const origin = normalizeOrigin(value);
-  if (origin === undefined) {
-    throw new EggError('ERR_USAGE', `${label} ${quote(value)} is not an origin`, {
-      hint: 'give scheme://host[:port] exactly, e.g. https://app.example.com, with no path',
-    });
-  }
-  return origin;
+/** The CLI's words for a value that is not an origin. */
+export function notAnOrigin(value: string, label = '--origin'): EggError {
+  return new EggError('ERR_USAGE', `${label} ${quote(value)} is not an origin`, {
+    hint: 'give scheme://host[:port] exactly, e.g. https://app.example.com, with no path',
+  });
 }
 
 /** `90s`, `15m`, `1h`, `1d` or plain seconds → seconds, at most 24 h. */
@@ -119,12 +116,71 @@ export function parseTags(pairs: readonly string[]): Record<string, string> {
   return tags;
 }
 
-/** A positive integer cap no larger than MAX_CAP. */
-export function parseCap(value: number, label: string): number {
-  if (!Number.isSafeInteger(value) || value < 1 || value > MAX_CAP) {
-    throw new EggError('ERR_USAGE', `${label} must be a whole number from 1 to ${MAX_CAP}`);
+/** A mint as asked for, before the rules: origins as given, lifetime and caps as numbers. */
+export interface MintRequest {
+  origins: readonly string[];
+  allowNoOrigin?: boolean | undefined;
+  ttlSeconds: number;
+  rps: number;
+  burst?: number | undefined;
+  spend: number;
+  cost?: number | undefined;
+}
+
+/** What a request that keeps the rules mints: canonical origins (once each), and every cap. */
+export interface MintLimits {
+  origins: string[];
+  rps: number;
+  burst: number;
+  spend: number;
+  cost: number;
+}
+
+/** The first mint rule a request breaks; each edge says it in its own words (flags, mint-tokens fields). */
+export type MintProblem =
+  | { rule: 'no-origin' }
+  | { rule: 'too-many-origins'; count: number }
+  | { rule: 'origin'; value: string }
+  | { rule: 'ttl'; seconds: number; max: number }
+  | { rule: 'cap'; field: 'rps' | 'burst' | 'spend' | 'cost'; value: number }
+  | { rule: 'cost-above-spend'; cost: number; spend: number };
+
+const isCap = (value: number) => Number.isSafeInteger(value) && value >= 1 && value <= MAX_CAP;
+
+/**
+ * The mint rules, in one place for the CLI, the Action and `Tokens.mint`: 1 to MAX_ORIGINS
+ * origins (none only for a native app), each exactly an origin; a lifetime of whole seconds
+ * up to `maxTtlSeconds` (24 h; the Action passes a job's 6 h); caps from 1 to MAX_CAP, with
+ * burst defaulting to rps and cost to 1; and a cost no larger than spend.
+ */
+export function checkMint(
+  request: MintRequest,
+  maxTtlSeconds: number = MAX_TTL_SECONDS,
+): { ok: true; limits: MintLimits } | { ok: false; problem: MintProblem } {
+  const fail = (problem: MintProblem) => ({ ok: false as const, problem });
+  const count = request.origins.length;
+  if (count === 0 && request.allowNoOrigin !== true) return fail({ rule: 'no-origin' });
+  if (count > MAX_ORIGINS) return fail({ rule: 'too-many-origins', count });
+  const origins: string[] = [];
+  for (const value of request.origins) {
+    const origin = normalizeOrigin(value);
+    if (origin === undefined) return fail({ rule: 'origin', value });
+    if (!origins.includes(origin)) origins.push(origin);
   }
-  return value;
+  const seconds = request.ttlSeconds;
+  if (!(Number.isSafeInteger(seconds) && seconds >= 1 && seconds <= maxTtlSeconds))
+    return fail({ rule: 'ttl', seconds, max: maxTtlSeconds });
+  const caps = {
+    rps: request.rps,
+    burst: request.burst ?? request.rps,
+    spend: request.spend,
+    cost: request.cost ?? 1,
+  };
+  for (const field of ['rps', 'burst', 'spend', 'cost'] as const) {
+    if (!isCap(caps[field])) return fail({ rule: 'cap', field, value: caps[field] });
+  }
+  if (caps.cost > caps.spend) return fail({ rule: 'cost-above-spend', cost: caps.cost, spend: caps.spend });
+  return { ok: true, limits: { origins, ...caps } };
 }
 
 /**

@@ -8,7 +8,15 @@ import { EggError } from '../errors.js';
 import { assertNamespace, assertSecretName } from '../names.js';
 import type { SecretStore } from '../stores/store.js';
 import { chainRecord } from '../vault/audit.js';
-import { MAX_ORIGINS, parseCap, parseOrigin, TOKEN_ID, type TokenClaims } from './claims.js';
+import {
+  checkMint,
+  MAX_CAP,
+  MAX_ORIGINS,
+  type MintProblem,
+  notAnOrigin,
+  TOKEN_ID,
+  type TokenClaims,
+} from './claims.js';
 import { encodeToken, tokenDigest } from './format.js';
 import type { TokenSigner } from './signer.js';
 import type { TokenRecord, TokenStore } from './token-store.js';
@@ -64,6 +72,31 @@ export interface TokensOptions {
   clock?: () => number;
 }
 
+/** A broken mint rule (claims.ts checkMint) in the CLI's words, which name its flags. */
+function mintError(problem: MintProblem): EggError {
+  switch (problem.rule) {
+    case 'no-origin':
+    case 'too-many-origins':
+      return new EggError(
+        'ERR_USAGE',
+        problem.rule === 'no-origin'
+          ? `give 1 to ${MAX_ORIGINS} --origin values, or --allow-no-origin for a native app`
+          : `give at most ${MAX_ORIGINS} --origin values`,
+        {
+          hint: 'the origins of the web apps allowed to use the token, e.g. --origin https://app.example.com; --allow-no-origin lets clients that send no Origin (native apps) use it too',
+        },
+      );
+    case 'origin':
+      return notAnOrigin(problem.value);
+    case 'ttl':
+      return new EggError('ERR_USAGE', `--ttl must be a lifetime from 1s to ${problem.max / 3600}h`);
+    case 'cap':
+      return new EggError('ERR_USAGE', `--${problem.field} must be a whole number from 1 to ${MAX_CAP}`);
+    case 'cost-above-spend':
+      return new EggError('ERR_USAGE', '--cost is larger than --spend: no request could pass');
+  }
+}
+
 const b64u = (value: string | Uint8Array) => Buffer.from(value).toString('base64url');
 
 export class Tokens {
@@ -88,23 +121,9 @@ export class Tokens {
   async mint(input: MintInput): Promise<MintedToken> {
     assertSecretName(input.key);
     const allowNoOrigin = input.allowNoOrigin === true;
-    if ((input.origins.length === 0 && !allowNoOrigin) || input.origins.length > MAX_ORIGINS) {
-      throw new EggError(
-        'ERR_USAGE',
-        input.origins.length === 0
-          ? `give 1 to ${MAX_ORIGINS} --origin values, or --allow-no-origin for a native app`
-          : `give at most ${MAX_ORIGINS} --origin values`,
-        {
-          hint: 'the origins of the web apps allowed to use the token, e.g. --origin https://app.example.com; --allow-no-origin lets clients that send no Origin (native apps) use it too',
-        },
-      );
-    }
-    const origins = [...new Set(input.origins.map((o) => parseOrigin(o)))];
-    const rps = parseCap(input.rps, '--rps');
-    const burst = parseCap(input.burst ?? rps, '--burst');
-    const spend = parseCap(input.spend, '--spend');
-    const cost = parseCap(input.cost ?? 1, '--cost');
-    if (cost > spend) throw new EggError('ERR_USAGE', '--cost is larger than --spend: no request could pass');
+    const checked = checkMint(input);
+    if (!checked.ok) throw mintError(checked.problem);
+    const { origins, rps, burst, spend, cost } = checked.limits;
     const [secret] = await this.#secrets.getSecrets(this.namespace, [input.key]);
     if (secret === undefined) {
       throw new EggError('ERR_SECRET_NOT_FOUND', `secret not found in ${this.namespace}: ${input.key}`, {

@@ -205,6 +205,21 @@ describe('minting', () => {
     });
     await expect(mint(NOW, { cost: 200 })).rejects.toMatchObject({ code: 'ERR_USAGE' });
   });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    [
+      'a lifetime over 24 h, which no verifier accepts',
+      { ttlSeconds: 86_401 },
+      '--ttl must be a lifetime from 1s to 24h',
+    ],
+    ['a lifetime of no seconds', { ttlSeconds: 0 }, '--ttl must be a lifetime from 1s to 24h'],
+    ['a fractional cap', { rps: 1.5 }, '--rps must be a whole number from 1 to 1000000000000'],
+    ['a burst of 0', { burst: 0 }, '--burst must be a whole number from 1 to 1000000000000'],
+    ['a cost above the spend cap', { cost: 200 }, '--cost is larger than --spend: no request could pass'],
+  ])('refuses %s in the library, whichever edge asked (checkMint)', async (_, over, message) => {
+    const { mint } = await setup();
+    await expect(mint(NOW, over)).rejects.toMatchObject({ code: 'ERR_USAGE', message });
+  });
 });
 
 describe('hostile tokens', () => {
