@@ -1,18 +1,36 @@
 /**
- * The aws backend's laptop checks: credentials from the SDK's default chain (profiles,
- * SSO, environment), the table (DescribeTable) and the KMS key (DescribeKey). Loaded only
+ * The aws backend's laptop checks: the credentials every other command would use (an
+ * `egg login` session, else the SDK's default chain: profiles, SSO, environment), the table
+ * (DescribeTable) and the KMS key (DescribeKey). Loaded only
  * when the configured backend is aws, so a local `egg doctor` never loads the SDK.
  */
 import { DescribeKeyCommand, type KeyMetadata } from '@aws-sdk/client-kms';
 import { createDynamoDbClient, createKmsClient } from '../aws/clients.js';
+import type { Identity } from '../backends/backend.js';
+import { cliIdentity } from '../backends/identity.js';
 import { awsErrorName, identityProblem } from '../aws/errors.js';
 import type { EggConfig } from '../config.js';
+import { nullLogger } from '../log.js';
 import { retry } from '../retry.js';
 import { describeTableStatus } from '../stores/dynamodb.js';
 import { type Check, fail, fromError, ok, skip } from './report.js';
 
 export async function awsChecks(config: EggConfig): Promise<Check[]> {
-  const options = { region: config.region };
+  let credentials: Identity['credentials'];
+  try {
+    // The CLI's own identity (src/backends/identity.ts), so the check sees what commands use.
+    ({ credentials } = await cliIdentity(config, nullLogger));
+  } catch (error) {
+    const { detail, fix } = fromError(error);
+    return [
+      fail(
+        'AWS credentials',
+        `the egg login session cannot be used: ${detail}`,
+        fix ?? 'run `egg login` again',
+      ),
+    ];
+  }
+  const options = { region: config.region, credentials };
   const [dynamodb, kms] = await Promise.all([createDynamoDbClient(options), createKmsClient(options)]);
   try {
     const checks: Check[] = [];
@@ -31,7 +49,7 @@ export async function awsChecks(config: EggConfig): Promise<Check[]> {
   }
 }
 
-/** Resolves the region and the default credential chain, as the first real call would. */
+/** Resolves the region and the credentials, as the first real call would. */
 async function credentialsCheck(clientConfig: {
   region: () => Promise<string>;
   credentials: () => Promise<{ accessKeyId: string; expiration?: Date }>;
