@@ -1,4 +1,4 @@
-/** The login's file names under `EGG_HOME`, in a module of its own so src/open.ts can check for a session without loading the login code. */
+/** The login's file names under `EGG_HOME`, in a module of its own so src/backends/identity.ts can check for a session without loading the login code. */
 
 /** The session and its cached STS credentials (src/login/session.ts). */
 export const SESSION_FILE = 'login.json';
