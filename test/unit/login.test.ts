@@ -214,6 +214,16 @@ describe('egg login', () => {
       () => issuer.setIdTokenClaims({ iss: 'https://evil.example' }),
       `the issuer’s ID token was refused: it was issued by another issuer (not ${'ISSUER'})`,
     ],
+    [
+      'several audiences and an azp naming another client',
+      () => issuer.setIdTokenClaims({ aud: ['egg-cli', 'someone-else'], azp: 'someone-else' }),
+      'the ID token names several audiences and was not issued to this client',
+    ],
+    [
+      'no subject',
+      () => issuer.setIdTokenClaims({ sub: undefined }),
+      'the issuer’s ID token was refused: it lacks the "sub" claim',
+    ],
   ])('refuses an ID token with %s before it reaches STS', async (_, arrange, message) => {
     arrange();
     expect(await refusal(login(home, settings, deps()))).toEqual({
