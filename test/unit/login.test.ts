@@ -18,7 +18,9 @@ import {
   sessionCredentials,
   whoami,
 } from '../../src/login/login.js';
+import { type Session, writeSession } from '../../src/login/session.js';
 import { type LoginSettings, resolveLoginSettings } from '../../src/login/settings.js';
+import { FileTokenStore } from '../../src/login/token-store.js';
 import { findLeaks } from '../support/cli.js';
 import { type FakeIssuer, startFakeIssuer } from '../support/fake-issuer.js';
 import { type FakeSts, startFakeSts } from '../support/fake-sts.js';
@@ -344,6 +346,34 @@ describe('egg login', () => {
       message: `${path} is not a regular file`,
     });
     expect(issuer.requests.filter((r) => r === '/token:refresh_token')).toEqual([]);
+  });
+  it('refuses to write the session through a planted symlink, and leaves its target alone', async () => {
+    record(await login(home, settings, deps()));
+    const path = join(home, SESSION_FILE);
+    const session = JSON.parse(readFileSync(path, 'utf8')) as Session;
+    const elsewhere = join(base, `planted-session-${Date.now()}`);
+    writeFileSync(elsewhere, 'untouched', { mode: 0o600 });
+    rmSync(path);
+    symlinkSync(elsewhere, path);
+    expect(() => writeSession(home, session)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INSECURE_PERMISSIONS',
+        message: `${path} is a symlink; refusing to write the login session through it`,
+      }),
+    );
+    expect(readFileSync(elsewhere, 'utf8')).toBe('untouched');
+  });
+
+  it('refuses to write the refresh token through a planted symlink, and leaves its target alone', async () => {
+    const path = join(home, REFRESH_TOKEN_FILE);
+    const elsewhere = join(base, `planted-token-${Date.now()}`);
+    writeFileSync(elsewhere, 'untouched', { mode: 0o600 });
+    symlinkSync(elsewhere, path);
+    expect(await refusal(new FileTokenStore(path, home).save('rt-would-leak'))).toEqual({
+      code: 'ERR_INSECURE_PERMISSIONS',
+      message: `${path} is a symlink; refusing to write the refresh token through it`,
+    });
+    expect(readFileSync(elsewhere, 'utf8')).toBe('untouched');
   });
 });
 
