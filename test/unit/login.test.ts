@@ -177,6 +177,24 @@ describe('egg login', () => {
     expect(whoami(home, deps())).toBeUndefined();
   });
 
+  it('accepts the draft verification_url of Google’s device endpoint', async () => {
+    // Google answers RFC 8628 §3.2 with the draft's name for verification_uri.
+    const google: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (!String(input).endsWith('/device')) return response;
+      const {
+        verification_uri,
+        verification_uri_complete: _,
+        ...rest
+      } = (await response.json()) as Record<string, unknown>;
+      return Response.json({ ...rest, verification_url: verification_uri }, { status: response.status });
+    };
+    record(await login(home, settings, deps({ fetch: google })));
+    expect(prompts).toEqual([
+      { verificationUri: `${issuer.issuer}/activate`, userCode: 'WDJB-MJHT', expiresAt: expect.any(Date) },
+    ]);
+  });
+
   it('gives up when the device code outlives its expires_in without approval', async () => {
     const short = await startFakeIssuer({ approveAfter: 1000, deviceCodeLifetime: 12, clientId: 'egg-cli' });
     try {
