@@ -156,7 +156,10 @@ export async function requestDeviceAuthorization(
     if (isNetworkError(error)) throw unreachable('device authorization', endpoint, error);
     if (error instanceof oauth.ResponseBodyError)
       throw oauthError('the issuer refused the device authorization request', error);
-    throw new EggError('ERR_OIDC', 'the issuer’s device authorization answer lacks a required field');
+    throw new EggError(
+      'ERR_OIDC',
+      `the issuer’s device authorization answer was not usable: ${printable(reason(error))}`,
+    );
   }
   // The user is sent there: it must be a web page of the same standing as the issuer.
   assertEndpoint(answer.verification_uri, 'verification_uri');
@@ -444,7 +447,10 @@ export async function revokeToken(oidc: OidcClient, token: string): Promise<bool
     if (isNetworkError(error)) throw unreachable('revocation', server.revocation_endpoint, error);
     if (error instanceof oauth.ResponseBodyError)
       throw oauthError('the issuer refused to revoke the refresh token', error);
-    throw new EggError('ERR_OIDC', 'the issuer’s revocation answer was not understood');
+    throw new EggError(
+      'ERR_OIDC',
+      `the issuer refused to revoke the refresh token: ${printable(reason(error))}`,
+    );
   }
   return true;
 }

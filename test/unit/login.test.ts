@@ -195,6 +195,37 @@ describe('egg login', () => {
     ]);
   });
 
+  it.each([
+    [
+      'names another issuer (a mix-up, OIDC Discovery §4.3)',
+      { issuer: 'https://evil.example' },
+      {
+        code: 'ERR_OIDC',
+        message:
+          'the discovery document at ISSUER/.well-known/openid-configuration names another issuer (https://evil.example)',
+      },
+    ],
+    [
+      'sends the token endpoint over plain http to another host',
+      { token_endpoint: 'http://evil.example/token' },
+      {
+        code: 'ERR_INVALID_CONFIG',
+        message: 'the issuer’s token_endpoint "http://evil.example" must use https',
+      },
+    ],
+  ])('refuses a discovery document that %s, before any grant', async (_, change, expected) => {
+    const tampered: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (!String(input).endsWith('/openid-configuration')) return response;
+      return Response.json({ ...((await response.json()) as object), ...change });
+    };
+    expect(await refusal(login(home, settings, deps({ fetch: tampered })))).toEqual({
+      ...expected,
+      message: expected.message.replace('ISSUER', issuer.issuer),
+    });
+    expect(issuer.requests.filter((r) => r !== '/.well-known/openid-configuration')).toEqual([]);
+  });
+
   it('gives up when the device code outlives its expires_in without approval', async () => {
     const short = await startFakeIssuer({ approveAfter: 1000, deviceCodeLifetime: 12, clientId: 'egg-cli' });
     try {
