@@ -457,6 +457,14 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Policy element values as strings: scalars, lists, and intrinsics through `resolve`. */
+/**
+ * The strings IAM sees for a policy value as a template holds it: `Fn::Join` evaluated here,
+ * every other intrinsic by `resolve` (an unresolved one is a TypeError naming `where`).
+ */
+export function resolvedValues(value: unknown, where: string, resolve?: IntrinsicResolver): string[] {
+  return resolver(resolve)(value, where);
+}
+
 function resolver(resolve: IntrinsicResolver | undefined): Resolve {
   const values = (value: unknown, where: string): string[] => {
     if (typeof value === 'string') return [value];
