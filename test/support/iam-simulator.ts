@@ -132,3 +132,32 @@ function resolvedStatement(statement: PolicyStatement, where: string, resolve?: 
   }
   return out;
 }
+
+/**
+ * `resolve`, and for an intrinsic it does not know a placeholder ARN that matches no real
+ * resource: the simulator reads every statement, also those on resources no request in a test
+ * touches (log groups, queues, keys of other tests).
+ */
+export function orPlaceholder(resolve: IntrinsicResolver): IntrinsicResolver {
+  return (intrinsic) => resolve(intrinsic) ?? `arn:aws:placeholder:::${JSON.stringify(intrinsic)}`;
+}
+
+/**
+ * Whether identity policies (from a template: `resolve` knows their intrinsics) allow an
+ * item request on a table, made by a role of the table's account.
+ */
+export async function allowsItem(
+  identity: Policy,
+  request: RequestContext,
+  resolve: IntrinsicResolver,
+): Promise<boolean> {
+  const account = parseArn(request.resource)?.account;
+  return (
+    (await simulate({
+      principal: `arn:aws:iam::${account}:role/caller`,
+      identity,
+      request,
+      resolve: orPlaceholder(resolve),
+    })) === 'allow'
+  );
+}

@@ -26,7 +26,7 @@ import {
   type Policy,
   roleStatementsFromTemplate,
 } from '../support/iam-policy.js';
-import { simulate } from '../support/iam-simulator.js';
+import { orPlaceholder, simulate } from '../support/iam-simulator.js';
 
 const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
@@ -72,17 +72,15 @@ beforeAll(() => {
   dataKeyId = idOf(stack.key);
 });
 
-const resolverOf = (t: Json): IntrinsicResolver => {
-  const resolve = cfnResolver({
-    account: ACCOUNT,
-    region: REGION,
-    template: t,
-    attributes: { [`${dataKeyId}.Arn`]: DATA_KEY },
-  });
-  // Resources no request here touches (other keys) get placeholder ARNs, which match nothing asked.
-  return (intrinsic) =>
-    resolve(intrinsic) ?? `arn:aws:placeholder:${REGION}:${ACCOUNT}:${JSON.stringify(intrinsic)}`;
-};
+const resolverOf = (t: Json): IntrinsicResolver =>
+  orPlaceholder(
+    cfnResolver({
+      account: ACCOUNT,
+      region: REGION,
+      template: t,
+      attributes: { [`${dataKeyId}.Arn`]: DATA_KEY },
+    }),
+  );
 
 /** What each grant's role may and may not do: [namespace, action, partitions, allowed]. */
 const ITEMS: [string, string, string[], boolean][] = [

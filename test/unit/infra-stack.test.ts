@@ -32,7 +32,7 @@ import {
   type RequestContext,
   roleStatementsFromTemplate,
 } from '../support/iam-policy.js';
-import { simulate } from '../support/iam-simulator.js';
+import { allowsItem } from '../support/iam-simulator.js';
 
 const PROVIDER_ARN = 'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com';
 const CERTIFICATE_ARN = 'arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e';
@@ -66,8 +66,6 @@ const SIGNING_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-800
 const ANCHOR_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-0000000a4c40`;
 /** A role's ARN as `cfnResolver` names it: the stack gives no RoleName, so its logical id. */
 const roleArn = (logicalId: string) => `arn:aws:iam::${ACCOUNT}:role/${logicalId}`;
-/** Who makes an item request in the simulator: only its identity policies (given) decide. */
-const CALLER = `arn:aws:iam::${ACCOUNT}:role/caller`;
 
 type Json = Record<string, unknown>;
 /** A template statement, typed for the exact assertions that read its fields. */
@@ -227,14 +225,7 @@ const item = async (statements: Policy, action: string, partitions: string[], us
     partitions.length === 0
       ? request(action, TABLE, { 'dynamodb:Attributes': ['pk', 'sk'] })
       : request(action, TABLE, keys(...partitions));
-  // The simulator reads every statement: the resources no item request touches (log groups,
-  // queues) get placeholder ARNs, which match no table.
-  const orPlaceholder: IntrinsicResolver = (intrinsic) =>
-    using(intrinsic) ?? `arn:aws:placeholder:${REGION}:${ACCOUNT}:${JSON.stringify(intrinsic)}`;
-  return (
-    (await simulate({ principal: CALLER, identity: statements, request: req, resolve: orPlaceholder })) ===
-    'allow'
-  );
+  return allowsItem(statements, req, using);
 };
 
 describe('the table partitions', () => {
