@@ -26,7 +26,7 @@ import {
   type Policy,
   roleStatementsFromTemplate,
 } from '../support/iam-policy.js';
-import { orPlaceholder, simulate } from '../support/iam-simulator.js';
+import { allowsItem, orPlaceholder, simulate } from '../support/iam-simulator.js';
 
 const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
@@ -196,6 +196,47 @@ describe('namespace isolation of the synthesized stack', () => {
       `${A} trust repo:acme/web:ref:refs/heads/main sts.amazonaws.com → allow`,
       `${A} trust repo:acme/api:environment:prod sts.amazonaws.com → allow`,
     ]);
+  });
+
+  it('gets the same item decisions from the hand-written evaluator as from the simulator, for every role', async () => {
+    // The IAM gateway of the integration tests still decides item requests with the
+    // hand-written evaluator: this pins it to the simulator on every role of the stack.
+    const resolve = resolverOf(template);
+    const roleIds = Object.keys(template.Resources).filter(
+      (id) => template.Resources[id].Type === 'AWS::IAM::Role',
+    );
+    const disagreements: string[] = [];
+    let allowed = 0;
+    for (const role of roleIds) {
+      const identity = roleStatementsFromTemplate(template, role);
+      for (const action of [
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+      ])
+        for (const partition of [A, B].flatMap((n) => [n, `audit#${n}`, `tokens#${n}`, `anchor#${n}`]))
+          for (const attributes of [['pk', 'sk'], ['pk', 'sk', 'expiresAt'], undefined]) {
+            const request = {
+              action,
+              resource: TABLE,
+              context: {
+                'dynamodb:LeadingKeys': [partition],
+                ...(attributes === undefined ? {} : { 'dynamodb:Attributes': attributes }),
+              },
+            };
+            const simulated = await allowsItem(identity, request, resolve);
+            const handWritten = evaluatePolicy(identity, request, { resolve }).decision === 'allow';
+            if (simulated) allowed++;
+            if (simulated !== handWritten)
+              disagreements.push(
+                `${role} ${action} ${partition} ${attributes ?? '-'}: simulator ${simulated}`,
+              );
+          }
+    }
+    expect(disagreements).toEqual([]);
+    expect(allowed).toBeGreaterThan(20);
   });
 
   it('refuses to let the simulator decide on a key it would drop', async () => {
