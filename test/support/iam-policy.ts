@@ -1,7 +1,14 @@
 /**
  * An IAM policy evaluator for the subset of the policy language Egg Carton's roles and key
  * policies use, so tests can enforce them where moto cannot (moto denies every statement
- * that has a Condition). It follows "Policy evaluation logic" and "IAM JSON policy elements:
+ * that has a Condition). Item requests are decided by `@cloud-copilot/iam-simulate`
+ * (iam-simulator.ts); this evaluator is kept for what that simulator cannot do: conditions on
+ * `kms:EncryptionContext:<key>` (so KMS requests, with the key policy, stay on this path:
+ * `evaluateKeyAccess`; those on the anchor and signing keys carry no context and could move) and on an OIDC provider's keys (`<host>:sub`, `<host>:aud`: the trust
+ * policies, `evaluateWebIdentityTrust`), which the simulator drops from the request; and
+ * reading templates (`cfnResolver`, `roleStatementsFromTemplate`, `keyPolicyFromTemplate`,
+ * `resolvedValues`). test/unit/infra-isolation.test.ts checks both agree on item requests.
+ * It follows "Policy evaluation logic" and "IAM JSON policy elements:
  * Condition operators" (IAM User Guide):
  *
  * - an explicit `Deny` that applies wins; otherwise an applying `Allow` allows; otherwise the

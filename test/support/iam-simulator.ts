@@ -17,6 +17,7 @@
 import { allowedContextKeysForRequest, runSimulation } from '@cloud-copilot/iam-simulate';
 import {
   type ContextValue,
+  type Decision,
   type IntrinsicResolver,
   type Policy,
   type PolicyStatement,
@@ -49,6 +50,15 @@ export interface SimulatedRequest {
  * }, resolve }); // 'allow'
  */
 export async function simulate(input: SimulatedRequest): Promise<Outcome> {
+  const { decision } = await decide(input);
+  return decision === 'allow' ? 'allow' : decision === 'deny' ? 'deny' : 'implicit-deny';
+}
+
+/**
+ * As `simulate`, as the hand-written evaluator answers: the decision and the deciding
+ * statement (its Sid, or `Statement[<index>]`), from the identity policies or the resource's.
+ */
+export async function decide(input: SimulatedRequest): Promise<Decision> {
   const { request } = input;
   const account = parseArn(input.principal)?.account;
   if (account === undefined) throw new TypeError(`${input.principal} is not an ARN`);
@@ -78,7 +88,14 @@ export async function simulate(input: SimulatedRequest): Promise<Outcome> {
     throw new TypeError(`the simulator could not run ${request.action}: ${JSON.stringify(result)}`);
   assertNoneMissing(result.result, request.context);
   const outcome = result.overallResult;
-  return outcome === 'Allowed' ? 'allow' : outcome === 'ExplicitlyDenied' ? 'deny' : 'implicit-deny';
+  const analysis = result.result.analysis;
+  const deciding = (kind: 'allowStatements' | 'denyStatements') =>
+    [analysis?.identityAnalysis, analysis?.resourceAnalysis].flatMap((a) => a?.[kind] ?? [])[0]?.statement;
+  const named = (statement: ReturnType<typeof deciding>) =>
+    statement === undefined ? {} : { statement: statement.sid() ?? `Statement[${statement.index() - 1}]` };
+  if (outcome === 'Allowed') return { decision: 'allow', ...named(deciding('allowStatements')) };
+  if (outcome === 'ExplicitlyDenied') return { decision: 'deny', ...named(deciding('denyStatements')) };
+  return { decision: 'implicit-deny' };
 }
 
 /** Refuse a request carrying a key the simulator would drop (see the module comment). */
