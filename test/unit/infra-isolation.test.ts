@@ -199,8 +199,8 @@ describe('namespace isolation of the synthesized stack', () => {
   });
 
   it('gets the same item decisions from the hand-written evaluator as from the simulator, for every role', async () => {
-    // The IAM gateway of the integration tests still decides item requests with the
-    // hand-written evaluator: this pins it to the simulator on every role of the stack.
+    // The hand-written evaluator still decides KMS and trust requests: where the simulator
+    // can check it (item requests, every role of the stack), the two must agree.
     const resolve = resolverOf(template);
     const roleIds = Object.keys(template.Resources).filter(
       (id) => template.Resources[id].Type === 'AWS::IAM::Role',
