@@ -434,7 +434,6 @@ async function exchange(
       durationSeconds: settings.durationSeconds,
       region: settings.region,
       env,
-      ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }),
       ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
       ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     });
