@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import type { Backend } from '../backends/backend.js';
-import { runnerActor } from '../backends/identity.js';
+import { osActor } from '../actor.js';
 import { openLocalBackend } from '../backends/local.js';
 import type { EggConfig } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
@@ -23,7 +23,7 @@ import { type PullResult, Vault } from '../vault/vault.js';
 import { sessionNameFor } from '../auth/sts.js';
 import { explainAccessDenied } from './access-denied.js';
 import { type Exchanged, exchangeToken, sdkCredentials } from './aws-credentials.js';
-import { runnerTemp, writePrivateFile } from './files.js';
+import { runnerTemp, writeRunnerFile } from './files.js';
 import { type ActionInputs, type AwsInputs, type LocalInputs, readInputs } from './inputs.js';
 import { maskForms } from './masks.js';
 import { failureMessage, runnerLogger } from './report.js';
@@ -109,7 +109,7 @@ async function openStepBackend(
   logger: Logger,
 ): Promise<{ backend: Backend; session?: AwsSession }> {
   if (inputs.backend === 'local')
-    return { backend: openLocalBackend(localHome(inputs, env), {}, { actor: runnerActor(env) }) };
+    return { backend: openLocalBackend(localHome(inputs, env), {}, { actor: osActor(env) }) };
   const session = await openAws(inputs, runner, env, logger);
   return { backend: session.backend, session };
 }
@@ -183,7 +183,7 @@ function write(
     dotenvPath = join(temp, inputs.dotenvFile);
     recordFile(dotenvPath);
     try {
-      writePrivateFile(temp, inputs.dotenvFile, dotenv);
+      writeRunnerFile(temp, inputs.dotenvFile, dotenv, 'secrets');
     } finally {
       wipe(dotenv);
     }
@@ -385,7 +385,7 @@ function writeTokenFile(
 ): string {
   const name = `egg-web-identity-${env.GITHUB_RUN_ID ?? 'run'}-${env.GITHUB_RUN_ATTEMPT ?? '1'}-${process.pid}.jwt`;
   recordFile(join(temp, name));
-  return writePrivateFile(temp, name, Buffer.from(session.exchanged.token, 'utf8'));
+  return writeRunnerFile(temp, name, Buffer.from(session.exchanged.token, 'utf8'), 'the web-identity token');
 }
 
 /**

@@ -8,7 +8,7 @@ import { EggError } from '../errors.js';
 import { isDirectlyInside } from './files.js';
 import { isNamespace } from '../names.js';
 import type { Backend } from '../backends/backend.js';
-import { runnerActor } from '../backends/identity.js';
+import { osActor } from '../actor.js';
 import type { EggConfig } from '../config.js';
 import { AUDIENCE, REGION, ROLE_ARN, TABLE } from './inputs.js';
 import { failureMessage, runnerLogger } from './report.js';
@@ -83,7 +83,7 @@ export async function revokeMintedTokens(
   try {
     result =
       vault.backend === 'local'
-        ? await revokeLocal(vault, ids, runnerActor(env))
+        ? await revokeLocal(vault, ids, osActor(env))
         : await revokeAws(vault, ids, runner, env);
   } catch (error) {
     const reason = (failureMessage(error).split('\n')[0] as string).replace(/\.$/, '');

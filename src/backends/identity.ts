@@ -5,31 +5,15 @@
  * its own from the STS session (src/action/aws-credentials.ts), the Lambda uses its role.
  */
 import { existsSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { osActor } from '../actor.js';
 import type { EggConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { SESSION_FILE } from '../login/files.js';
 import type { Identity } from './backend.js';
 
-/** The OS user, as the local backend's actor: `user:<name>` (`uid:<n>` without a passwd entry). */
-export function defaultActor(): string {
-  try {
-    return `user:${userInfo().username}`;
-  } catch {
-    return `uid:${process.getuid?.() ?? 'unknown'}`;
-  }
-}
-
-/** The OS user and, in a workflow run, the run: the Action's local actor (main and post alike). */
-export function runnerActor(env: NodeJS.ProcessEnv): string {
-  const run =
-    env.GITHUB_RUN_ID === undefined ? '' : ` (${env.GITHUB_REPOSITORY ?? 'github'} run ${env.GITHUB_RUN_ID})`;
-  return `${defaultActor()}${run}`;
-}
-
 /** The OS user with the SDK's default credentials. */
-export function osUserIdentity(actor: string = defaultActor()): Identity {
+export function osUserIdentity(actor: string = osActor()): Identity {
   return { actor };
 }
 

@@ -82,7 +82,19 @@ describe('module boundaries', () => {
  */
 const LAYERS: readonly (readonly string[])[] = [
   // Rules and plumbing everything may use.
-  ['errors', 'log', 'retry', 'names', 'home', 'own-files', 'config-file', 'trust', 'config', 'subjects'],
+  [
+    'errors',
+    'log',
+    'retry',
+    'names',
+    'actor',
+    'home',
+    'own-files',
+    'config-file',
+    'trust',
+    'config',
+    'subjects',
+  ],
   // Primitives and the ports' adapters.
   ['crypto', 'formats', 'aws', 'auth', 'keyrings', 'stores', 'local-vault'],
   // The vault on a keyring and a store; the login session.
