@@ -43,7 +43,7 @@ import {
   writeSession,
 } from './session.js';
 import { type LoginSettings, REFRESH_WINDOW_MS } from './settings.js';
-import { detectTokenStore, FileTokenStore, type TokenStore, tokenStoreOfKind } from './token-store.js';
+import { detectTokenStore, FileTokenStore, type RefreshTokenStore, tokenStoreOfKind } from './token-store.js';
 
 /** Side effects, swappable for tests: the network, the clock, waiting, the environment. */
 export interface LoginDeps {
@@ -145,7 +145,7 @@ export async function login(
 
   // Replace whatever an earlier login left: its refresh token first, wherever it was kept.
   await forgetStoredTokens(home, env, deps.platform);
-  let tokenStore: TokenStore | undefined;
+  let tokenStore: RefreshTokenStore | undefined;
   if (tokens.refreshToken !== undefined) {
     tokenStore = await saveRefreshToken(home, settings, tokens.refreshToken, env, deps.platform, logger);
   }
@@ -474,7 +474,7 @@ function storeOf(
   session: Session,
   env: NodeJS.ProcessEnv,
   platform?: NodeJS.Platform,
-): TokenStore {
+): RefreshTokenStore {
   return tokenStoreOfKind(session.tokenStore, {
     home,
     issuer: session.issuer,
@@ -511,7 +511,7 @@ async function saveRefreshToken(
   env: NodeJS.ProcessEnv,
   platform: NodeJS.Platform | undefined,
   logger: Logger,
-): Promise<TokenStore> {
+): Promise<RefreshTokenStore> {
   const store = detectTokenStore({
     home,
     issuer: settings.issuer,

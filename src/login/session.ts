@@ -12,7 +12,7 @@ import { EggError } from '../errors.js';
 import { assertPrivateFile, ensureHome } from '../home.js';
 import { LOCK_FILE, SESSION_FILE } from './files.js';
 import { removeFile, writePrivateFile } from '../own-files.js';
-import type { TokenStoreKind } from './token-store.js';
+import type { RefreshTokenStoreKind } from './token-store.js';
 
 /** A lock older than this was left by a process that died. */
 const STALE_LOCK_MS = 60_000;
@@ -35,7 +35,7 @@ export interface Session {
   durationSeconds: number;
   subject: string;
   email?: string;
-  tokenStore: TokenStoreKind;
+  tokenStore: RefreshTokenStoreKind;
   /** Whether the issuer gave a refresh token (without one, the session ends with its credentials). */
   refreshable: boolean;
   loggedInAt: string;

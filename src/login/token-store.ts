@@ -13,11 +13,11 @@ import { assertPrivateFile, ensureHome } from '../home.js';
 import { removeFile, writePrivateFile } from '../own-files.js';
 import { REFRESH_TOKEN_FILE } from './files.js';
 
-export type TokenStoreKind = 'file' | 'secret-tool' | 'keychain';
+export type RefreshTokenStoreKind = 'file' | 'secret-tool' | 'keychain';
 
 /** One refresh token, for one issuer and client. */
-export interface TokenStore {
-  readonly kind: TokenStoreKind;
+export interface RefreshTokenStore {
+  readonly kind: RefreshTokenStoreKind;
   /** Where, for messages: a path or the keychain's name. */
   readonly location: string;
   load(): Promise<string | undefined>;
@@ -28,7 +28,7 @@ export interface TokenStore {
 
 const SERVICE = 'eggcarton-login';
 
-export interface TokenStoreOptions {
+export interface RefreshTokenStoreOptions {
   home: string;
   issuer: string;
   clientId: string;
@@ -40,7 +40,7 @@ export interface TokenStoreOptions {
  * The store for this machine. `EGG_TOKEN_STORE=file` forces the file; `keychain` insists on
  * the OS keychain; by default (`auto`) the keychain is used when its tool is on PATH.
  */
-export function detectTokenStore(options: TokenStoreOptions): TokenStore {
+export function detectTokenStore(options: RefreshTokenStoreOptions): RefreshTokenStore {
   const env = options.env ?? process.env;
   const platform = options.platform ?? process.platform;
   const wanted = env.EGG_TOKEN_STORE ?? 'auto';
@@ -65,7 +65,10 @@ export function detectTokenStore(options: TokenStoreOptions): TokenStore {
 }
 
 /** The store a session recorded, so a token is read back from where it was written. */
-export function tokenStoreOfKind(kind: TokenStoreKind, options: TokenStoreOptions): TokenStore {
+export function tokenStoreOfKind(
+  kind: RefreshTokenStoreKind,
+  options: RefreshTokenStoreOptions,
+): RefreshTokenStore {
   if (kind === 'file') return new FileTokenStore(join(options.home, REFRESH_TOKEN_FILE), options.home);
   const env = options.env ?? process.env;
   const tool = findOnPath(kind === 'keychain' ? 'security' : 'secret-tool', env);
@@ -84,10 +87,10 @@ export function tokenStoreOfKind(kind: TokenStoreKind, options: TokenStoreOption
 }
 
 function keychainStore(
-  options: TokenStoreOptions,
+  options: RefreshTokenStoreOptions,
   env: NodeJS.ProcessEnv,
   platform: NodeJS.Platform,
-): TokenStore | undefined {
+): RefreshTokenStore | undefined {
   if (platform === 'darwin') {
     const tool = findOnPath('security', env);
     return tool === undefined ? undefined : new MacKeychainStore(tool, account(options), env);
@@ -101,13 +104,13 @@ function keychainStore(
 }
 
 /** A stable, quote-free account name for the issuer and client. */
-function account(options: TokenStoreOptions): string {
+function account(options: RefreshTokenStoreOptions): string {
   const digest = createHash('sha256').update(`${options.issuer}\n${options.clientId}`).digest('hex');
   return `egg-${digest.slice(0, 24)}`;
 }
 
 /** A 0600 file under EGG_HOME, written atomically, refused when it is a symlink or open to others. */
-export class FileTokenStore implements TokenStore {
+export class FileTokenStore implements RefreshTokenStore {
   readonly kind = 'file' as const;
   readonly location: string;
   readonly #home: string;
@@ -142,7 +145,7 @@ export class FileTokenStore implements TokenStore {
 }
 
 /** libsecret's `secret-tool` (Linux): attributes on the command line, the secret on stdin/stdout. */
-export class SecretToolStore implements TokenStore {
+export class SecretToolStore implements RefreshTokenStore {
   readonly kind = 'secret-tool' as const;
   readonly location = 'the Secret Service keyring (secret-tool)';
   readonly #tool: string;
@@ -186,7 +189,7 @@ export class SecretToolStore implements TokenStore {
  * the command line, so the add runs inside `security -i`, which reads its commands from
  * stdin, with the token hex-encoded (`-X`) so no quoting can go wrong.
  */
-export class MacKeychainStore implements TokenStore {
+export class MacKeychainStore implements RefreshTokenStore {
   readonly kind = 'keychain' as const;
   readonly location = 'the macOS login keychain';
   readonly #tool: string;
