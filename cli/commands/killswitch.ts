@@ -1,4 +1,3 @@
-import { openTokens } from '../../src/tokens/open.js';
 import { EggCommand } from '../base.js';
 
 export default class Killswitch extends EggCommand {
@@ -12,6 +11,7 @@ export default class Killswitch extends EggCommand {
   static override enableJsonFlag = true;
 
   async run() {
+    const { openTokens } = await import('../../src/tokens/open.js');
     const { flags } = await this.parse(Killswitch);
     const config = this.eggConfig(flags);
     const { tokens, close } = await openTokens(config, { logger: this.logger });

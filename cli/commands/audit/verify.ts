@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EggError } from '../../../src/errors.js';
 import { loginCredentials } from '../../../src/open.js';
-import { readAnchorKey } from '../../../src/rotator/anchor-key.js';
 import { EggCommand } from '../../base.js';
 
 export default class AuditVerify extends EggCommand {
@@ -22,6 +21,7 @@ The records after the newest checkpoint are reported as unanchored: nothing but 
   };
 
   async run() {
+    const { readAnchorKey } = await import('../../../src/rotator/anchor-key.js');
     const { flags } = await this.parse(AuditVerify);
     const config = this.eggConfig(flags);
     const anchorKey = async () =>

@@ -1,6 +1,4 @@
 import { Flags } from '@oclif/core';
-import { batchedLineWriter } from '../../../src/proxy/log-writer.js';
-import { serveProxy } from '../../../src/proxy/open.js';
 import { EggCommand } from '../../base.js';
 
 /** Requests in flight get this long after SIGTERM or SIGINT before their connections are cut. */
@@ -57,6 +55,8 @@ On SIGTERM or SIGINT it stops accepting connections, lets requests in flight fin
   };
 
   async run() {
+    const { batchedLineWriter } = await import('../../../src/proxy/log-writer.js');
+    const { serveProxy } = await import('../../../src/proxy/open.js');
     const { flags } = await this.parse(ProxyServe);
     const config = this.eggConfig(flags);
     const lines = batchedLineWriter((chunk) => process.stdout.write(chunk));

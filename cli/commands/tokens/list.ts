@@ -1,4 +1,3 @@
-import { openTokens } from '../../../src/tokens/open.js';
 import { EggCommand } from '../../base.js';
 import { table } from '../secrets/list.js';
 
@@ -11,6 +10,7 @@ export default class TokensList extends EggCommand {
   static override enableJsonFlag = true;
 
   async run() {
+    const { openTokens } = await import('../../../src/tokens/open.js');
     const { flags } = await this.parse(TokensList);
     const config = this.eggConfig(flags);
     const { tokens, close } = await openTokens(config, { logger: this.logger });

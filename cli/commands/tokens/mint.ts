@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { parseTags, parseTtl } from '../../../src/tokens/claims.js';
-import { openTokens } from '../../../src/tokens/open.js';
 import { EggCommand } from '../../base.js';
 
 export default class TokensMint extends EggCommand {
@@ -37,6 +36,7 @@ export default class TokensMint extends EggCommand {
   };
 
   async run() {
+    const { openTokens } = await import('../../../src/tokens/open.js');
     const { flags } = await this.parse(TokensMint);
     const config = this.eggConfig(flags);
     const ttlSeconds = parseTtl(flags.ttl);

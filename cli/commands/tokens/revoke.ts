@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { EggError } from '../../../src/errors.js';
 import { parseTags } from '../../../src/tokens/claims.js';
-import { openTokens } from '../../../src/tokens/open.js';
 import { EggCommand } from '../../base.js';
 
 export default class TokensRevoke extends EggCommand {
@@ -21,6 +20,7 @@ export default class TokensRevoke extends EggCommand {
   };
 
   async run() {
+    const { openTokens } = await import('../../../src/tokens/open.js');
     const { argv, flags } = await this.parse(TokensRevoke);
     const ids = argv as string[];
     const tags = parseTags(flags.tag ?? []);
