@@ -13,6 +13,37 @@
 import { statSync } from 'node:fs';
 import { build } from 'esbuild';
 
+/**
+ * Modules oclif loads at start-up for features egg does not use, replaced in the bundle:
+ * `egg` lists its commands (cli/index.ts), so nothing is globbed; cli/bin/egg.js checks the
+ * Node version itself; `debug` loads only when DEBUG asks for oclif's debug output; and
+ * oclif's platform is plain linux under WSL too (it reads /proc to tell, on every start).
+ */
+const STUBS = {
+  tinyglobby:
+    "const none = () => { throw new Error('egg lists its commands explicitly'); }; module.exports = { glob: none, globSync: none };",
+  semver: 'module.exports = { satisfies: () => true };',
+  'is-wsl': 'module.exports = false;',
+  debug: `const off = (namespace) => Object.assign(() => {}, { enabled: false, namespace, extend: (ns) => off(namespace + ':' + ns) });
+module.exports = process.env.DEBUG ? require('debug/src/index.js') : Object.assign(off, { enable() {}, disable: () => '', enabled: () => false });`,
+};
+const stubs = {
+  name: 'stubs',
+  setup(build) {
+    const filter = new RegExp(`^(${Object.keys(STUBS).join('|')})$`);
+    build.onResolve({ filter }, (args) =>
+      /node_modules[\\/](@oclif[\\/]core|wsl-utils)[\\/]/.test(args.importer)
+        ? { path: args.path, namespace: 'stub' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({
+      contents: STUBS[args.path],
+      loader: 'js',
+      resolveDir: process.cwd(),
+    }));
+  },
+};
+
 const ENTRIES = { 'build/egg.cjs': 'cli/main.ts', 'build/sea/egg.cjs': 'cli/sea.ts' };
 
 for (const [outfile, entry] of Object.entries(ENTRIES)) {
@@ -29,6 +60,7 @@ for (const [outfile, entry] of Object.entries(ENTRIES)) {
     logLevel: 'warning',
     // oclif loads TypeScript only to run a plugin's uncompiled sources in development.
     external: ['typescript'],
+    plugins: [stubs],
   });
   process.stdout.write(`${outfile} ${statSync(outfile).size} B\n`);
 }
