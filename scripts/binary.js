@@ -8,15 +8,16 @@
  * .github/workflows/release.yml runs this on each platform's own runner.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, chmodSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import postject from 'postject';
 
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const platform = process.platform === 'win32' ? 'win' : process.platform;
 const out = join('build', `egg-${platform}-${process.arch}${process.platform === 'win32' ? '.exe' : ''}`);
 
 function run(command, args, { optional = false } = {}) {
-  const result = spawnSync(command, args, { stdio: 'inherit', shell: process.platform === 'win32' });
+  const result = spawnSync(command, args, { stdio: 'inherit' });
   if (optional && result.error?.code === 'ENOENT') {
     process.stderr.write(`${command} is not installed; skipped\n`);
     return;
@@ -42,13 +43,9 @@ chmodSync(out, 0o755);
 // The `node` package's binary carries its debug symbols (tens of MB); a release build has none.
 if (process.platform === 'linux') run('strip', [out], { optional: true });
 if (process.platform === 'darwin') run('codesign', ['--remove-signature', out]);
-run('postject', [
-  out,
-  'NODE_SEA_BLOB',
-  join('build', 'sea', 'egg.blob'),
-  '--sentinel-fuse',
-  SENTINEL,
-  ...(process.platform === 'darwin' ? ['--macho-segment-name', 'NODE_SEA'] : []),
-]);
+await postject.inject(out, 'NODE_SEA_BLOB', readFileSync(join('build', 'sea', 'egg.blob')), {
+  sentinelFuse: SENTINEL,
+  ...(process.platform === 'darwin' ? { machoSegmentName: 'NODE_SEA' } : {}),
+});
 if (process.platform === 'darwin') run('codesign', ['--sign', '-', out]);
 process.stdout.write(`${out} ${(statSync(out).size / 1e6).toFixed(1)} MB\n`);
