@@ -2,10 +2,6 @@
 // The `egg` entry point of the npm package. It checks the Node version, turns the compile
 // cache on, answers `--version` before anything loads, and runs the bundle (build/egg.cjs,
 // made by scripts/bundle.js): one file, and only the modules the command uses are evaluated.
-import { readFileSync } from 'node:fs';
-import module, { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-
 const RELEASES = 'https://github.com/eggcarton/action/releases/latest';
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
@@ -23,7 +19,12 @@ if (major === 22) {
     return emitWarning.call(process, warning, ...rest);
   };
 }
-module.enableCompileCache?.();
+// Built-ins come from process.getBuiltinModule: an `import` of one makes Node build an ES
+// module namespace of all its exports, which costs several ms per module at every start.
+const { readFileSync } = process.getBuiltinModule('node:fs');
+const module = process.getBuiltinModule('node:module');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
+module.enableCompileCache();
 
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
@@ -32,6 +33,6 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0]
     `${pkg.name}/${pkg.version} ${process.platform}-${process.arch} node-v${process.versions.node}\n`,
   );
 } else {
-  const { main } = createRequire(import.meta.url)('../../build/egg.cjs');
+  const { main } = module.createRequire(import.meta.url)('../../build/egg.cjs');
   await main(argv, fileURLToPath(new URL('../../build/', import.meta.url)));
 }

@@ -97,6 +97,29 @@ describe('the npm package', () => {
     expect(result.status).toBe(0);
   });
 
+  it('on a Node older than 22.13, says in one sentence where the binary that needs none is', (context) => {
+    // The machine's own Node, when it is older (CI images and this one have Node 20).
+    const old = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => {
+      const version = spawnSync(path, ['--version'], { encoding: 'utf8' }).stdout?.trim() ?? '';
+      const [major = 99, minor = 0] = version.slice(1).split('.').map(Number);
+      return major < 22 || (major === 22 && minor < 13);
+    });
+    if (old === undefined) return context.skip('no Node older than 22.13 on this machine');
+    const version = spawnSync(old, ['--version'], { encoding: 'utf8' }).stdout.trim();
+    const result = spawnSync(
+      old,
+      [join(prefix, 'lib', 'node_modules', 'eggcarton', 'cli', 'bin', 'egg.js'), 'secrets', 'list'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(result.stderr).toBe(
+      `Error: egg needs Node 22.13 or later (this is Node ${version.slice(1)}); or download the standalone binary, which needs no Node, from https://github.com/eggcarton/action/releases/latest.\n`,
+    );
+    expect(result.stdout).toBe('');
+    expect(result.status).toBe(1);
+  });
+
   it('runs the README tour on Node 22', (context) => {
     const node = node22();
     if (node === undefined) return context.skip('node@22 could not be installed from the npm registry');
