@@ -1,16 +1,24 @@
 /**
- * CLI figures: start-up of `egg --version` and `egg secrets pull` (local, 10 secrets) as
- * ratios to `node -e 0` on the same Node, and `egg run` masking throughput with 100
- * secrets as a ratio to `egg run --no-mask`.
+ * CLI figures: start-up of `egg --version`, `egg secrets pull` and `egg secrets list` (local,
+ * 10 secrets) as ratios to `node -e 0` on the same Node, for the npm package's `egg` and,
+ * when `npm run binary` has built it, the standalone binary; and `egg run` masking
+ * throughput with 100 secrets as a ratio to `egg run --no-mask`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median, streamThroughput, timeCommands } from './support/measure.js';
 
 const EGG = fileURLToPath(new URL('../cli/bin/egg.js', import.meta.url));
+const PLATFORM = process.platform === 'win32' ? 'win' : process.platform;
+const BINARY = fileURLToPath(
+  new URL(
+    `../build/egg-${PLATFORM}-${process.arch}${process.platform === 'win32' ? '.exe' : ''}`,
+    import.meta.url,
+  ),
+);
 
 function seed(env: NodeJS.ProcessEnv, count: number, value: (i: number) => string): void {
   for (let i = 0; i < count; i++) {
@@ -26,6 +34,9 @@ export interface StartupFigures {
   nodeMs: number;
   versionRatio: number;
   pullRatio: number;
+  listRatio: number;
+  /** The standalone binary's figures, when build/ has one for this machine. */
+  binary?: { bytes: number; versionRatio: number; pullRatio: number; listRatio: number };
 }
 
 export function benchStartup(runs: number): StartupFigures {
@@ -33,19 +44,40 @@ export function benchStartup(runs: number): StartupFigures {
   try {
     const env = { ...process.env, EGG_HOME: join(dir, 'home'), EGG_NAMESPACE: 'bench' };
     seed(env, 10, (i) => `start-up-value-${i}`);
+    const binary = existsSync(BINARY);
     const times = timeCommands(
       [
         { label: 'node', command: process.execPath, args: ['-e', '0'] },
         { label: 'version', command: process.execPath, args: [EGG, '--version'] },
         { label: 'pull', command: process.execPath, args: [EGG, 'secrets', 'pull'], env },
+        { label: 'list', command: process.execPath, args: [EGG, 'secrets', 'list'], env },
+        ...(binary
+          ? [
+              { label: 'binary version', command: BINARY, args: ['--version'] },
+              { label: 'binary pull', command: BINARY, args: ['secrets', 'pull'], env },
+              { label: 'binary list', command: BINARY, args: ['secrets', 'list'], env },
+            ]
+          : []),
       ],
       runs,
     );
     const node = times.get('node') as number;
+    const ratio = (label: string) => (times.get(label) as number) / node;
     return {
       nodeMs: node,
-      versionRatio: (times.get('version') as number) / node,
-      pullRatio: (times.get('pull') as number) / node,
+      versionRatio: ratio('version'),
+      pullRatio: ratio('pull'),
+      listRatio: ratio('list'),
+      ...(binary
+        ? {
+            binary: {
+              bytes: statSync(BINARY).size,
+              versionRatio: ratio('binary version'),
+              pullRatio: ratio('binary pull'),
+              listRatio: ratio('binary list'),
+            },
+          }
+        : {}),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -10,64 +10,96 @@ import { benchRotate } from './rotate.js';
 
 const DELAY_MS = 5;
 const quick = process.env.EGG_BENCH_QUICK === '1';
+/** `npm run bench -- --only=startup,mask` runs only those sections. */
+const only = process.argv
+  .find((arg) => arg.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const SECTIONS = ['pull', 'startup', 'action', 'mask', 'rotate', 'proxy'];
+for (const name of only ?? []) {
+  if (!SECTIONS.includes(name)) throw new Error(`--only: unknown section ${name} (${SECTIONS.join(', ')})`);
+}
+const want = (section: string) => only === undefined || only.includes(section);
 
 const rows: [string, string, string][] = [];
 const fmt = (x: number, digits = 1) => x.toFixed(digits);
 
-process.stderr.write('bench: pull against DynamoDB Local + moto behind a 5 ms delay…\n');
-const pulls = await benchPull({ delayMs: DELAY_MS, sizes: [1, 10, 100], trials: quick ? 1 : 5 });
-for (const row of pulls) {
-  const target = row.n === 100 ? (row.keyring === 'kms' ? '≤ 8 units' : '≤ 5 units, ≤ 1 KMS call') : '';
+if (want('pull')) {
+  process.stderr.write('bench: pull against DynamoDB Local + moto behind a 5 ms delay…\n');
+  const pulls = await benchPull({ delayMs: DELAY_MS, sizes: [1, 10, 100], trials: quick ? 1 : 5 });
+  for (const row of pulls) {
+    const target = row.n === 100 ? (row.keyring === 'kms' ? '≤ 8 units' : '≤ 5 units, ≤ 1 KMS call') : '';
+    rows.push([
+      `pull ${row.n} (${row.keyring})`,
+      `${fmt(row.units)} units · ${fmt(row.roundTrips)} round trips on the critical path · emulators alone ${fmt(row.baseMs, 0)} ms · ${row.dynamodbCalls} DynamoDB, ${row.kmsCalls} KMS calls`,
+      target,
+    ]);
+  }
+}
+
+if (want('startup')) {
+  process.stderr.write('bench: CLI start-up…\n');
+  const startup = benchStartup(quick ? 3 : 15);
+  rows.push(['node -e 0', `${fmt(startup.nodeMs)} ms (the unit below)`, '']);
+  rows.push(['egg --version', `${fmt(startup.versionRatio, 2)}× node -e 0`, '≤ 2×']);
+  rows.push(['egg secrets pull (local, 10)', `${fmt(startup.pullRatio, 2)}× node -e 0`, '≤ 2×']);
+  rows.push(['egg secrets list (local, 10)', `${fmt(startup.listRatio, 2)}× node -e 0`, '≤ 2×']);
+  const binary = startup.binary;
+  if (binary === undefined) {
+    rows.push(['standalone binary', 'not measured: `npm run binary` builds it', '']);
+  } else {
+    rows.push(['binary --version', `${fmt(binary.versionRatio, 2)}× node -e 0`, '']);
+    rows.push(['binary secrets pull (local, 10)', `${fmt(binary.pullRatio, 2)}× node -e 0`, '']);
+    rows.push(['binary secrets list (local, 10)', `${fmt(binary.listRatio, 2)}× node -e 0`, '']);
+    rows.push(['binary size', `${fmt(binary.bytes / 1e6)} MB`, '']);
+  }
+}
+
+if (want('action')) {
+  process.stderr.write('bench: Action main step cold start (local; aws against the loopback fakes)…\n');
+  const action = await benchAction({ runs: quick ? 3 : 15, aws: true });
+  const kB = (bytes: number) => `${fmt(bytes / 1000, 0)} kB`;
+  rows.push(['Action main, 10 secrets (local)', `${fmt(action.localRatio, 2)}× node -e 0`, '≤ 3.5×']);
   rows.push([
-    `pull ${row.n} (${row.keyring})`,
-    `${fmt(row.units)} units · ${fmt(row.roundTrips)} round trips on the critical path · emulators alone ${fmt(row.baseMs, 0)} ms · ${row.dynamodbCalls} DynamoDB, ${row.kmsCalls} KMS calls`,
-    target,
+    'Action main, 10 secrets (aws)',
+    action.awsRatio === undefined
+      ? `not measured: ${action.awsError ?? 'no emulators'}`
+      : `${fmt(action.awsRatio, 2)}× node -e 0 (fake OIDC + STS, DynamoDB Local, moto KMS on loopback)`,
+    '',
+  ]);
+  rows.push([
+    'dist/main/index.js',
+    `${kB(action.mainBytes)} (with its lazy chunks: ${kB(action.mainDirBytes)})`,
+    '≤ 1.0 MB',
+  ]);
+  rows.push(['dist/post/index.js', kB(action.postBytes), '']);
+}
+
+if (want('mask')) {
+  process.stderr.write('bench: egg run masking throughput…\n');
+  const mask = await benchMasking({ secrets: 100, mib: quick ? 16 : 64, runs: quick ? 1 : 3 });
+  rows.push([
+    'egg run, 100 secrets masked',
+    `${fmt(mask.ratio, 2)}× --no-mask (${fmt(mask.maskedMBps, 0)} vs ${fmt(mask.plainMBps, 0)} MB/s)`,
+    '≥ 0.5×',
   ]);
 }
 
-process.stderr.write('bench: CLI start-up…\n');
-const startup = benchStartup(quick ? 3 : 15);
-rows.push(['node -e 0', `${fmt(startup.nodeMs)} ms (the unit below)`, '']);
-rows.push(['egg --version', `${fmt(startup.versionRatio, 2)}× node -e 0`, '≤ 2×']);
-rows.push(['egg secrets pull (local, 10)', `${fmt(startup.pullRatio, 2)}× node -e 0`, '']);
-
-process.stderr.write('bench: Action main step cold start (local; aws against the loopback fakes)…\n');
-const action = await benchAction({ runs: quick ? 3 : 15, aws: true });
-const kB = (bytes: number) => `${fmt(bytes / 1000, 0)} kB`;
-rows.push(['Action main, 10 secrets (local)', `${fmt(action.localRatio, 2)}× node -e 0`, '≤ 3.5×']);
-rows.push([
-  'Action main, 10 secrets (aws)',
-  action.awsRatio === undefined
-    ? `not measured: ${action.awsError ?? 'no emulators'}`
-    : `${fmt(action.awsRatio, 2)}× node -e 0 (fake OIDC + STS, DynamoDB Local, moto KMS on loopback)`,
-  '',
-]);
-rows.push([
-  'dist/main/index.js',
-  `${kB(action.mainBytes)} (with its lazy chunks: ${kB(action.mainDirBytes)})`,
-  '≤ 1.0 MB',
-]);
-rows.push(['dist/post/index.js', kB(action.postBytes), '']);
-
-process.stderr.write('bench: egg run masking throughput…\n');
-const mask = await benchMasking({ secrets: 100, mib: quick ? 16 : 64, runs: quick ? 1 : 3 });
-rows.push([
-  'egg run, 100 secrets masked',
-  `${fmt(mask.ratio, 2)}× --no-mask (${fmt(mask.maskedMBps, 0)} vs ${fmt(mask.plainMBps, 0)} MB/s)`,
-  '≥ 0.5×',
-]);
-
-process.stderr.write('bench: deferred rotation, read → rotated…\n');
-for (const r of await benchRotate({ quick })) {
-  rows.push([
-    `read → rotated, ${r.backend}`,
-    `p50 ${fmt(r.p50, 0)} ms, p99 ${fmt(r.p99, 0)} ms (${fmt(r.p50 / r.intervalMs, 2)}× / ${fmt(r.p99 / r.intervalMs, 2)}× its ${r.intervalMs} ms poll; ${r.trials} reads)`,
-    'within seconds',
-  ]);
+if (want('rotate')) {
+  process.stderr.write('bench: deferred rotation, read → rotated…\n');
+  for (const r of await benchRotate({ quick })) {
+    rows.push([
+      `read → rotated, ${r.backend}`,
+      `p50 ${fmt(r.p50, 0)} ms, p99 ${fmt(r.p99, 0)} ms (${fmt(r.p50 / r.intervalMs, 2)}× / ${fmt(r.p99 / r.intervalMs, 2)}× its ${r.intervalMs} ms poll; ${r.trials} reads)`,
+      'within seconds',
+    ]);
+  }
 }
 
-process.stderr.write('bench: egg proxy vs a plain Node proxy vs the upstream directly…\n');
-rows.push(...(await benchProxy({ quick })).rows);
+if (want('proxy')) {
+  process.stderr.write('bench: egg proxy vs a plain Node proxy vs the upstream directly…\n');
+  rows.push(...(await benchProxy({ quick })).rows);
+}
 
 const widths = [0, 1, 2].map((i) =>
   Math.max(...[['benchmark', 'figure', 'target'], ...rows].map((r) => (r[i] ?? '').length)),

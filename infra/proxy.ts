@@ -89,6 +89,9 @@ export const PROXY_IMAGE_CONTEXT = [
   '!tsconfig.build.json',
   '!src/**',
   '!cli/**',
+  '!scripts/',
+  'scripts/*',
+  '!scripts/bundle.js',
   '!infra/proxy/**',
 ];
 

@@ -1,7 +1,5 @@
 import { Flags } from '@oclif/core';
-import { openBrowser } from '../../src/login/browser.js';
-import { LOGIN_FLOWS, type LoginFlow, login } from '../../src/login/login.js';
-import { duration } from '../../src/login/loopback.js';
+import type { LoginFlow } from '../../src/login/login.js';
 import { DEFAULT_REDIRECT_PORT, resolveLoginSettings } from '../../src/login/settings.js';
 import { EggCommand } from '../base.js';
 
@@ -28,7 +26,7 @@ export default class Login extends EggCommand {
     flow: Flags.string({
       summary:
         'device (RFC 8628), browser (authorization code with PKCE), or auto: device when the issuer offers it, else browser.',
-      options: [...LOGIN_FLOWS],
+      options: ['auto', 'device', 'browser'] satisfies LoginFlow[], // LOGIN_FLOWS, without loading the login code
       default: 'auto',
     }),
     'redirect-port': Flags.integer({
@@ -50,6 +48,9 @@ export default class Login extends EggCommand {
   };
 
   async run() {
+    const { openBrowser } = await import('../../src/login/browser.js');
+    const { login } = await import('../../src/login/login.js');
+    const { duration } = await import('../../src/login/loopback.js');
     const { flags } = await this.parse(Login);
     const config = this.eggConfig({
       ...flags,

@@ -1,4 +1,3 @@
-import { logout } from '../../src/login/login.js';
 import { EggCommand } from '../base.js';
 
 export default class Logout extends EggCommand {
@@ -9,6 +8,7 @@ export default class Logout extends EggCommand {
   static override enableJsonFlag = true;
 
   async run() {
+    const { logout } = await import('../../src/login/login.js');
     const { flags } = await this.parse(Logout);
     const config = this.eggConfig(flags);
     const report = await logout(config.home, { logger: this.logger });

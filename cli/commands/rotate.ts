@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { follow, type RotationPass } from '../../src/rotator/follow.js';
+import type { RotationPass } from '../../src/rotator/follow.js';
 import { errorLabel, isEggError } from '../../src/errors.js';
 import { osActor } from '../../src/actor.js';
 import { EggCommand } from '../base.js';
@@ -29,6 +29,7 @@ Either way it anchors the audit trail: it signs a checkpoint of the newest recor
   };
 
   async run() {
+    const { follow } = await import('../../src/rotator/follow.js');
     const { flags } = await this.parse(Rotate);
     const config = this.eggConfig(flags);
     const anchored = config.backend === 'local' || config.anchorKeyId !== undefined;

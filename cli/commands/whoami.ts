@@ -1,4 +1,3 @@
-import { whoami } from '../../src/login/login.js';
 import { EggCommand } from '../base.js';
 
 export default class Whoami extends EggCommand {
@@ -9,6 +8,7 @@ export default class Whoami extends EggCommand {
   static override enableJsonFlag = true;
 
   async run() {
+    const { whoami } = await import('../../src/login/login.js');
     const { flags } = await this.parse(Whoami);
     const config = this.eggConfig(flags);
     const me = whoami(config.home, { logger: this.logger });

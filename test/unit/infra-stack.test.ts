@@ -1077,11 +1077,13 @@ describe('the proxy runtime', () => {
       'infra',
       'package-lock.json',
       'package.json',
+      'scripts',
       'src',
       'tsconfig.build.json',
       'tsconfig.json',
     ]);
     expect(readdirSync(join(context, 'infra'))).toEqual(['proxy']);
+    expect(readdirSync(join(context, 'scripts'))).toEqual(['bundle.js']);
     expect(PROXY_IMAGE_CONTEXT[0]).toBe('*');
     const dockerfile = readFileSync(join(context, 'infra/proxy/Dockerfile'), 'utf8');
     expect(dockerfile).toContain('FROM node:24-slim');

@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { EggError } from '../../../src/errors.js';
-import { readAnchorKey } from '../../../src/rotator/anchor-key.js';
 import { EggCommand } from '../../base.js';
 
 export default class AuditVerify extends EggCommand {
@@ -21,6 +20,7 @@ The records after the newest checkpoint are reported as unanchored: nothing but 
   };
 
   async run() {
+    const { readAnchorKey } = await import('../../../src/rotator/anchor-key.js');
     const { flags } = await this.parse(AuditVerify);
     const config = this.eggConfig(flags);
     const verdict = await this.withVault(config, (vault, backend) =>

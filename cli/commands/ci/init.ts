@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { applyCiInit, type CiInitPlan, planCiInit } from '../../../src/github/ci-init.js';
+import type { CiInitPlan } from '../../../src/github/ci-init.js';
 import { EggCommand } from '../../base.js';
 
 export default class CiInit extends EggCommand {
@@ -42,6 +42,7 @@ export default class CiInit extends EggCommand {
   };
 
   async run() {
+    const { applyCiInit, planCiInit } = await import('../../../src/github/ci-init.js');
     const { flags } = await this.parse(CiInit);
     const config = this.eggConfig({
       namespace: flags.namespace,

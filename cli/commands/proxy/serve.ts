@@ -1,7 +1,4 @@
 import { Flags } from '@oclif/core';
-import { batchedLineWriter } from '../../../src/proxy/log-writer.js';
-import { cliIdentity } from '../../../src/backends/identity.js';
-import { serveProxy } from '../../../src/proxy/serve.js';
 import { EggCommand } from '../../base.js';
 
 /** Requests in flight get this long after SIGTERM or SIGINT before their connections are cut. */
@@ -58,6 +55,9 @@ On SIGTERM or SIGINT it stops accepting connections, lets requests in flight fin
   };
 
   async run() {
+    const { batchedLineWriter } = await import('../../../src/proxy/log-writer.js');
+    const { serveProxy } = await import('../../../src/proxy/serve.js');
+    const { cliIdentity } = await import('../../../src/backends/identity.js');
     const { flags } = await this.parse(ProxyServe);
     const config = this.eggConfig(flags);
     const lines = batchedLineWriter((chunk) => process.stdout.write(chunk));

@@ -1,0 +1,33 @@
+/**
+ * Every `egg` command by its id, each loaded on demand: cli/main.ts loads only the command
+ * that argv names (all of them only for help or a mistyped name), and hands the classes to
+ * oclif's "explicit" command discovery, so nothing is looked up on disk.
+ */
+import type { Command } from '@oclif/core';
+
+type Load = () => Promise<{ default: Command.Class }>;
+
+export const COMMANDS: Record<string, Load> = {
+  'audit:checkpoint': () => import('./commands/audit/checkpoint.js'),
+  audit: () => import('./commands/audit/index.js'),
+  'audit:verify': () => import('./commands/audit/verify.js'),
+  'ci:init': () => import('./commands/ci/init.js'),
+  doctor: () => import('./commands/doctor.js'),
+  init: () => import('./commands/init.js'),
+  killswitch: () => import('./commands/killswitch.js'),
+  login: () => import('./commands/login.js'),
+  logout: () => import('./commands/logout.js'),
+  'proxy:serve': () => import('./commands/proxy/serve.js'),
+  rotate: () => import('./commands/rotate.js'),
+  run: () => import('./commands/run.js'),
+  'secrets:get': () => import('./commands/secrets/get.js'),
+  'secrets:list': () => import('./commands/secrets/list.js'),
+  'secrets:pull': () => import('./commands/secrets/pull.js'),
+  'secrets:rm': () => import('./commands/secrets/rm.js'),
+  'secrets:set': () => import('./commands/secrets/set.js'),
+  'tokens:list': () => import('./commands/tokens/list.js'),
+  'tokens:mint': () => import('./commands/tokens/mint.js'),
+  'tokens:revoke': () => import('./commands/tokens/revoke.js'),
+  trust: () => import('./commands/trust.js'),
+  whoami: () => import('./commands/whoami.js'),
+};

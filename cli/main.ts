@@ -1,0 +1,40 @@
+/**
+ * The CLI inside its bundle: oclif's configuration comes from the package.json embedded at
+ * bundle time and the command classes in `COMMANDS`, so a run reads no manifest, no
+ * package.json and no command file from disk. Only the command argv names is loaded, with
+ * the modules it imports. The npm package's `egg` and the standalone binary both start here.
+ */
+import { execute, type Interfaces, Plugin } from '@oclif/core';
+import pkg from '../package.json' with { type: 'json' };
+import { COMMANDS } from './index.js';
+
+/** Run `egg` with `argv`; `root` is where oclif would look for files (none are needed). */
+export async function main(argv: string[], root: string): Promise<void> {
+  const pjson = {
+    name: pkg.name,
+    version: pkg.version,
+    type: pkg.type,
+    // The "explicit" strategy would import its target; the classes are handed to it below.
+    oclif: {
+      ...pkg.oclif,
+      commands: { strategy: 'explicit', target: 'cli/index.js', identifier: 'COMMANDS' },
+    },
+  } as unknown as Interfaces.PJSON;
+  const id = commandId(argv);
+  const ids = id === undefined ? Object.keys(COMMANDS) : [id];
+  const classes = await Promise.all(ids.map(async (id) => [id, (await COMMANDS[id]!()).default] as const));
+  const plugin = new Plugin({ isRoot: true, root, pjson });
+  Object.assign(plugin, { commandCache: Object.fromEntries(classes) });
+  await plugin.load();
+  await execute({ args: argv, loadOptions: { root, pjson, plugins: new Map([[plugin.name, plugin]]) } });
+}
+
+/** The id of the command argv runs (`secrets list` → `secrets:list`), if it names one. */
+function commandId(argv: string[]): string | undefined {
+  const words = argv.slice(0, 2).filter((word) => !word.startsWith('-'));
+  for (let n = words.length; n > 0; n--) {
+    const id = words.slice(0, n).join(':');
+    if (Object.hasOwn(COMMANDS, id)) return id;
+  }
+  return undefined;
+}
