@@ -23,6 +23,7 @@ export default defineConfig({
       'test/unit/proxy-checks.test.ts',
       'test/unit/proxy-framing.test.ts',
       'test/unit/stored-formats.test.ts',
+      'test/unit/token-claims.test.ts',
       'test/unit/token-times.test.ts',
       'test/unit/tokens.test.ts',
     ],

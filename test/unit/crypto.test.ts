@@ -91,7 +91,11 @@ describe('AES-256-GCM seal/open', () => {
   });
 
   it('is misuse, not a decryption failure, to pass a key of the wrong size', () => {
-    expect(() => seal(randomBytes(16), value, itemAad(binding))).toThrow(TypeError);
+    const misuse = { name: 'TypeError', message: 'AES-256-GCM needs a 32-byte key' };
+    expect(() => seal(randomBytes(16), value, itemAad(binding))).toThrow(expect.objectContaining(misuse));
+    expect(() => open(randomBytes(31), sealed, itemAad(binding), 'x')).toThrow(
+      expect.objectContaining(misuse),
+    );
   });
 });
 
@@ -117,6 +121,38 @@ describe('AES-256 key wrap (RFC 3394)', () => {
     ['a too-short wrapped key', () => expected.subarray(0, 16)],
   ])('refuses %s with the same error', (_attack, wrapped) => {
     expect(() => unwrapKey(kek, wrapped(), 'secret API_KEY')).toThrow(expect.objectContaining(failure));
+  });
+
+  it('matches the test vector of section 4.3 (128 bits of key data: the shortest wrapped key)', () => {
+    const short = Buffer.from('64E8C3F9CE0F5BA263E9777905818A2A93C8191E7D6E8AE7', 'hex');
+    const data = keyData.subarray(0, 16);
+    expect(wrapKey(kek, data).toString('hex')).toBe(short.toString('hex'));
+    expect(unwrapKey(kek, short, 'secret API_KEY')).toEqual(data);
+  });
+
+  it.each<[string, number]>([
+    ['an empty wrapped key', 0],
+    ['8 bytes', 8],
+    ['16 bytes', 16],
+    ['23 bytes', 23],
+  ])('refuses %s with DecryptionFailed, never an empty key', (_name, length) => {
+    let thrown: unknown;
+    try {
+      unwrapKey(kek, expected.subarray(0, length), 'secret API_KEY');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(DecryptionFailed);
+    expect(thrown).toMatchObject(failure);
+  });
+
+  it('is misuse, not a decryption failure, to pass a KEK of the wrong size', () => {
+    expect(() => wrapKey(kek.subarray(0, 16), keyData)).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: 'AES-256-KW needs a 32-byte KEK' }),
+    );
+    expect(() => unwrapKey(kek.subarray(0, 31), expected, 'x')).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: 'AES-256-KW needs a 32-byte KEK' }),
+    );
   });
 
   it('refuses the wrong KEK with the same error', () => {

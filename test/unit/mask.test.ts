@@ -231,6 +231,38 @@ describe('SecretMasker', () => {
 });
 
 describe('createMaskStream', () => {
+  it('leaves a shared MaskSet to its owner: a second stream over it still masks after the first ends', async () => {
+    const set = new MaskSet([b('hunter2-secret')]);
+    const through = async (text: string) => {
+      const out: Buffer[] = [];
+      await pipeline(
+        Readable.from([b(text)]),
+        createMaskStream(set),
+        new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            out.push(chunk);
+            callback();
+          },
+        }),
+      );
+      return Buffer.concat(out).toString();
+    };
+    expect(await through('stdout: hunter2-secret\n')).toBe('stdout: ***\n');
+    expect(await through('stderr: hunter2-secret\n')).toBe('stderr: ***\n');
+    const destroyed = createMaskStream(set);
+    destroyed.destroy();
+    expect(await through('again: hunter2-secret\n')).toBe('again: ***\n');
+    set.dispose();
+  });
+
+  it('wipes the values it copied itself when it ends', () => {
+    const masker = new SecretMasker([b('hunter2-secret')]);
+    expect(masker.push(b('hunter2-secret!')).toString()).toBe('***!');
+    masker.dispose();
+    expect(masker.end().toString()).toBe('');
+    expect(masker.push(b('hunter2-secret!')).toString()).toBe('hunter2-secret!');
+  });
+
   it('masks a stream, holding back and flushing at the end', async () => {
     const out: Buffer[] = [];
     const chunks = ['tok', 'en: s3cr', '3t-value', '\nbye s3c'].map(b);
