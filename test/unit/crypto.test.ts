@@ -63,6 +63,7 @@ describe('AES-256-GCM seal/open', () => {
     ['a truncated ciphertext', (s) => ({ ...s, ciphertext: s.ciphertext.subarray(1) })],
     ['a flipped tag bit', (s) => ({ ...s, tag: flip(s.tag) })],
     ['a short tag', (s) => ({ ...s, tag: s.tag.subarray(0, 12) })],
+    ['a long tag', (s) => ({ ...s, tag: Buffer.concat([s.tag, Buffer.alloc(1)]) })],
     ['a flipped IV bit', (s) => ({ ...s, iv: flip(s.iv) })],
     ['a short IV', (s) => ({ ...s, iv: s.iv.subarray(0, 8) })],
   ])('refuses %s with the same error', (_attack, tamper) => {
@@ -74,6 +75,31 @@ describe('AES-256-GCM seal/open', () => {
     }
     expect(thrown).toBeInstanceOf(DecryptionFailed);
     expect(thrown).toMatchObject(failure);
+  });
+
+  it('refuses an IV or tag of the wrong length before any cipher runs (no cause from OpenSSL)', () => {
+    const shapes: [string, Sealed][] = [
+      ['short IV', { ...sealed, iv: sealed.iv.subarray(0, 8) }],
+      ['long IV', { ...sealed, iv: Buffer.concat([sealed.iv, Buffer.alloc(4)]) }],
+      ['short tag', { ...sealed, tag: sealed.tag.subarray(0, 4) }],
+    ];
+    for (const [name, shape] of shapes) {
+      let thrown: unknown;
+      try {
+        open(key, shape, itemAad(binding), 'secret API_KEY');
+      } catch (error) {
+        thrown = error;
+      }
+      expect({ name, thrown }).toMatchObject({ name, thrown: failure });
+      expect((thrown as Error).cause, name).toBeUndefined();
+    }
+    let bad: unknown;
+    try {
+      open(key, { ...sealed, tag: flip(sealed.tag) }, itemAad(binding), 'secret API_KEY');
+    } catch (error) {
+      bad = error;
+    }
+    expect((bad as Error).cause).toBeInstanceOf(Error);
   });
 
   it('refuses the wrong key with the same error', () => {
@@ -144,6 +170,21 @@ describe('AES-256 key wrap (RFC 3394)', () => {
     }
     expect(thrown).toBeInstanceOf(DecryptionFailed);
     expect(thrown).toMatchObject(failure);
+    // Refused by its length, before OpenSSL sees it.
+    expect((thrown as Error).cause).toBeUndefined();
+  });
+
+  it('refuses a wrapped key that is not whole 8-byte blocks by its length, before OpenSSL sees it', () => {
+    for (const length of [25, 31, 33, 39]) {
+      let thrown: unknown;
+      try {
+        unwrapKey(kek, Buffer.alloc(length, 1), 'secret API_KEY');
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, String(length)).toMatchObject(failure);
+      expect((thrown as Error).cause, String(length)).toBeUndefined();
+    }
   });
 
   it('is misuse, not a decryption failure, to pass a KEK of the wrong size', () => {

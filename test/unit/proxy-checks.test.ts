@@ -9,7 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { EggError } from '../../src/errors.js';
 import { declaredBodyAllowed, rateRefusal, spendRefusal } from '../../src/proxy/caps.js';
 import { isPathTarget } from '../../src/proxy/framing.js';
-import { corsHeaders, NO_CORS } from '../../src/proxy/headers.js';
+import {
+  connectionTokens,
+  corsHeaders,
+  hasContentLength,
+  NO_CORS,
+  requestHeaders,
+  responseHeaders,
+} from '../../src/proxy/headers.js';
 import { headerHash, hundredths, isoClock, logLine } from '../../src/proxy/log-line.js';
 import { MAX_REQUESTED_HEADERS, preflightHeaders } from '../../src/proxy/preflight.js';
 import { leaseRefusal, REFUSALS, refusalCode, refuse } from '../../src/proxy/refusals.js';
@@ -46,6 +53,7 @@ describe('the egg token of a request', () => {
     ['Bearer and spaces only', 'Bearer      ', undefined, undefined],
     ['too short to hold a token', 'Bearer ', undefined, undefined],
     ['another scheme', 'Basic egg_abc', undefined, undefined],
+    ['another six-letter scheme', 'Digest egg_abc', undefined, undefined],
     ['a scheme that starts like Bearer', 'Bearerx egg_abc', undefined, undefined],
     ['a tab after Bearer', 'Bearer\tegg_abc', undefined, undefined],
     ['x-api-key', undefined, 'egg_abc', 'egg_abc'],
@@ -76,6 +84,11 @@ describe('CORS preflight', () => {
   });
 
   it('allows no headers when none are asked for', () => {
+    for (const list of ['a,b', 'a , b', 'a\t,\tb', 'x-a,x-b, x-c'])
+      expect(
+        preflightHeaders('https://a.example', 'POST', list)?.['access-control-allow-headers'],
+        list,
+      ).toBe(list);
     expect(preflightHeaders('http://localhost:5173', 'GET', '')).toEqual({
       'access-control-allow-origin': 'http://localhost:5173',
       'access-control-allow-methods': 'GET',
@@ -394,5 +407,140 @@ describe('log line', () => {
     for (const ms of [0, 5, 9, 10, 99, 100, 999, 1000, 1001, 1999.7, 2000, 2050, 1500, 123_456])
       expect(iso(base + ms), String(ms)).toBe(new Date(Math.floor(base + ms)).toISOString());
     expect(iso(0)).toBe('1970-01-01T00:00:00.000Z');
+  });
+});
+
+describe('headers of the exchange', () => {
+  const inject = { name: 'x-api-key', prefix: '', suffix: '' };
+
+  it('sends upstream none of the hop-by-hop headers, nor tokens, cookies or Forwarded', () => {
+    const dropped = [
+      'Connection',
+      'Keep-Alive',
+      'Proxy-Connection',
+      'Proxy-Authenticate',
+      'Proxy-Authorization',
+      'TE',
+      'Trailer',
+      'Transfer-Encoding',
+      'Upgrade',
+      'Host',
+      'Authorization',
+      'X-Api-Key',
+      'Cookie',
+      'Forwarded',
+      'Content-Length',
+      'X-Forwarded-For',
+      'x-forwarded-anything',
+    ];
+    const raw = dropped.flatMap((name) => [name, 'v']).concat(['Accept', 'text/event-stream']);
+    expect(requestHeaders(raw, null, inject, 'api.example.com', 'sk-1')).toEqual([
+      'Accept',
+      'text/event-stream',
+      'host',
+      'api.example.com',
+      'x-api-key',
+      'sk-1',
+    ]);
+  });
+
+  it('keeps Connection: keep-alive from naming anything, in any case', () => {
+    expect(connectionTokens(['Connection', 'Keep-Alive'])).toBeUndefined();
+    expect(connectionTokens(['connection', 'keep-alive', 'Keep-Alive', 'x'])).toBeUndefined();
+    expect(connectionTokens(['Connection', 'close'])).toEqual(new Set(['close']));
+    expect(connectionTokens(['Connection', 'X-A, x-b', 'Connection', 'keep-alive, X-C'])).toEqual(
+      new Set(['x-a', 'x-b', 'keep-alive', 'x-c']),
+    );
+    // Only a header named Connection names anything (a name of the same length does not).
+    expect(connectionTokens(['Connexion', 'x-a', 'Upgrade', 'x-b'])).toBeUndefined();
+    expect(connectionTokens([])).toBeUndefined();
+  });
+
+  it('drops what the client’s Connection names, and the header the key is injected in', () => {
+    const raw = ['Connection', 'X-Hop', 'X-Hop', '1', 'x-api-key', 'client', 'X-Keep', '2'];
+    expect(requestHeaders(raw, ['content-length', '3'], inject, 'h', 'k')).toEqual([
+      'X-Keep',
+      '2',
+      'host',
+      'h',
+      'content-length',
+      '3',
+      'x-api-key',
+      'k',
+    ]);
+  });
+
+  it('passes the upstream’s answer on, less hop-by-hop headers, cookies and its own CORS', () => {
+    const raw = [
+      'Content-Type',
+      'application/json',
+      'Connection',
+      'X-Hop',
+      'X-Hop',
+      '1',
+      'Keep-Alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+      'Set-Cookie',
+      'session=1',
+      'Access-Control-Allow-Origin',
+      '*',
+      'Access-Control-Allow-Credentials',
+      'true',
+      'Proxy-Authenticate',
+      'Basic',
+      'Trailer',
+      'x',
+      'Vary',
+      'Accept-Encoding',
+    ];
+    expect(responseHeaders(raw, NO_CORS)).toEqual([
+      'Content-Type',
+      'application/json',
+      'Vary',
+      'Accept-Encoding',
+    ]);
+  });
+
+  it('answers with the request origin, merging the upstream’s Vary with Origin', () => {
+    const raw = ['Vary', 'Accept-Encoding', 'Content-Type', 'text/plain', 'vary', 'Accept'];
+    expect(responseHeaders(raw, CORS)).toEqual([
+      'Content-Type',
+      'text/plain',
+      'access-control-allow-origin',
+      'https://app.example.com',
+      'vary',
+      'Accept-Encoding, Accept, Origin',
+    ]);
+    expect(responseHeaders(['X', '1'], CORS)).toEqual([
+      'X',
+      '1',
+      'access-control-allow-origin',
+      'https://app.example.com',
+      'vary',
+      'Origin',
+    ]);
+  });
+
+  it('keeps the upstream’s Vary when the CORS headers have none', () => {
+    const cors = { 'access-control-allow-origin': 'https://a.example' };
+    expect(responseHeaders(['Vary', 'Accept'], cors)).toEqual([
+      'Vary',
+      'Accept',
+      'access-control-allow-origin',
+      'https://a.example',
+    ]);
+  });
+
+  it('tells a sized answer from a streamed one by Content-Length in any case', () => {
+    expect(hasContentLength(['Content-Type', 'text/plain', 'Content-Length', '5'])).toBe(true);
+    expect(hasContentLength(['content-length', '0'])).toBe(true);
+    expect(hasContentLength(['Content-Type', 'text/event-stream', 'Transfer-Encoding', 'chunked'])).toBe(
+      false,
+    );
+    expect(hasContentLength(['X-Content-Length', '5', 'Content-Lengthx', '5'])).toBe(false);
+    expect(hasContentLength(['x', 'Content-Length'])).toBe(false);
+    expect(hasContentLength([])).toBe(false);
   });
 });
