@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { itemAad, open } from '../../src/crypto/aead.js';
 import { LocalSigner } from '../../src/tokens/signer.js';
-import { decodeToken, TOKEN_PREFIX, tokenDigest } from '../../src/tokens/format.js';
+import { decodeToken, encodeToken, TOKEN_PREFIX, tokenDigest } from '../../src/tokens/format.js';
 import { CLOCK_TOLERANCE_SECONDS, TOKEN_TYP, TokenVerifier } from '../../src/tokens/verifier.js';
 import { chainRecord, GENESIS, hashRecord, verifyChain } from '../../src/vault/audit.js';
 
@@ -96,6 +96,23 @@ describe('tokens (egg+jwt)', () => {
       typ: 'egg+jwt',
       kid: 'ed25519:_RENMB0vB33hQUuPmfRBsQ',
     });
+  });
+
+  it('refuses a token longer than 4096 characters unread, and reads one of exactly 4096', () => {
+    const jws = (length: number) => `a.b.${'c'.repeat(length - 4)}`;
+    const at = encodeToken(jws(4096 - 'egg_'.length - 9));
+    expect(at).toHaveLength(4096);
+    expect(decodeToken(at)).toBe(jws(4083));
+    const over = encodeToken(jws(4084));
+    expect(over).toHaveLength(4097);
+    expect(decodeToken(over)).toBeUndefined();
+  });
+
+  it('refuses a well-checksummed string that does not start with the prefix', () => {
+    const body = 'xegg_a.b.c';
+    const checksum = createHash('sha256').update(body).digest().subarray(0, 6).toString('base64url');
+    expect(decodeToken(`${body}.${checksum}`)).toBeUndefined();
+    expect(decodeToken(encodeToken('a.b.c'))).toBe('a.b.c');
   });
 
   it('verifies a token issued before, and its record digest is unchanged', async () => {

@@ -4,7 +4,7 @@
  * attacker (test/support/hostile-minter.ts), so every rule must hold at verification too:
  * the proxy's record check is not the only line of defence.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { SecretStore } from '../../src/stores/store.js';
 import {
@@ -83,6 +83,11 @@ describe('a correctly signed token with bad claims', () => {
     ['has a tag whose value is not a string', { tags: { run: 1 } }],
     ['has tags that are a list', { tags: ['run=1'] }],
     ['has tags that are null', { tags: null }],
+    ['has tags that are a string', { tags: '' }],
+    ['has tags that are a number', { tags: 5 }],
+    ['has a jti in a list', { jti: ['AAAAAAAAAAAAAAAAAAAAAA'] }],
+    ['has a nonce in a list', { nonce: ['BBBBBBBBBBBBBBBBBBBBBB'] }],
+    ['names its secret in a list', { key: ['OPENAI_KEY'] }],
   ];
   for (const [name, over] of cases) {
     it(`is refused when it ${name}`, async () => {
@@ -132,6 +137,23 @@ describe('a correctly signed token with bad claims', () => {
     );
   });
 
+  it('refuses a cached token valid from later when the clock is set back before its nbf', async () => {
+    let now = NOW * 1000;
+    const signer = new LocalSigner(randomBytes(32));
+    const verifier = new TokenVerifier({ publicKey: await signer.publicKey(), clock: () => now });
+    const token = await signClaims(signer, claimsAt(NOW, { iat: NOW, nbf: NOW + 25, exp: NOW + 600 }));
+    expect((await verifier.verify(token)).ok).toBe(true);
+    now -= 10_000;
+    expect(verifier.verify(token)).toEqual({ ok: false, reason: 'not-yet-valid' });
+  });
+
+  it('needs an Ed25519 public key', async () => {
+    const { publicKey } = generateKeyPairSync('x25519');
+    expect(() => new TokenVerifier({ publicKey })).toThrow(
+      new TypeError('the verifier needs an Ed25519 key'),
+    );
+  });
+
   it('carries only the known claims, frozen, and its tags as given', async () => {
     const { verifier, sign } = await setup();
     const verdict = await verifier.verify(await sign({ extra: 'x', tags: { run: '7' }, native: true }));
@@ -152,6 +174,12 @@ describe('isTokenClaims', () => {
     expect(isTokenClaims(claimsAt(NOW))).toBe(true);
     expect(isTokenClaims(claimsAt(NOW, { tags: {} }))).toBe(true);
     expect(isTokenClaims(claimsAt(NOW, { iat: 1, nbf: 1, exp: 2 }))).toBe(true);
+  });
+
+  it('refuses times of zero or below', () => {
+    expect(isTokenClaims(claimsAt(NOW, { iat: 0, nbf: 0, exp: 600 }))).toBe(false);
+    expect(isTokenClaims(claimsAt(NOW, { iat: -5, nbf: -5, exp: 600 }))).toBe(false);
+    expect(isTokenClaims(claimsAt(NOW, { iat: 1, nbf: 1, exp: 600 }))).toBe(true);
   });
 
   it('pins the limits of the contract', () => {
@@ -209,6 +237,14 @@ describe('normalizeOrigin', () => {
     expect(at(300)).toHaveLength(300);
     expect(normalizeOrigin(at(300))).toBe(at(300));
     expect(normalizeOrigin(`${at(300)}/`)).toBeUndefined();
+  });
+
+  it('quotes a refused value whole up to 80 characters', () => {
+    const value = `https://${'a'.repeat(67)}/path`;
+    expect(value).toHaveLength(80);
+    expect(() => parseOrigin(value)).toThrow(
+      expect.objectContaining({ message: `--origin ${JSON.stringify(value)} is not an origin` }),
+    );
   });
 
   it('names the flag and the value when parseOrigin refuses', () => {
@@ -287,7 +323,10 @@ describe('minting limits', () => {
 
   it('refuses 17 tags', () => {
     const pairs = Array.from({ length: 17 }, (_, i) => `t${i}=v`);
-    expect(() => parseTags(pairs)).toThrow(expect.objectContaining({ message: 'at most 16 tags per token' }));
+    expect(() => parseTags(pairs)).toThrow(
+      expect.objectContaining({ code: 'ERR_USAGE', message: 'at most 16 tags per token' }),
+    );
+    expect(parseTags(['k=v'])).toEqual({ k: 'v' });
     expect(Object.keys(parseTags(pairs.slice(0, 16)))).toHaveLength(16);
   });
 
@@ -319,6 +358,7 @@ describe('minting limits', () => {
         expect.objectContaining({
           code: 'ERR_USAGE',
           message: `--ttl ${JSON.stringify(bad)} is not a lifetime between 1s and 24h`,
+          hint: 'use a number with s, m or h, e.g. 90s, 15m, 1h',
         }),
       );
   });
