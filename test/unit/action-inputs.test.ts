@@ -672,3 +672,36 @@ describe('other inputs at the edges', () => {
       expect(Object.keys(inputs)).not.toContain(field);
   });
 });
+
+describe('patterns of the aws inputs and optional mint fields', () => {
+  it.each<[string, string, boolean]>([
+    ['role-to-assume', 'arn:aws:iam::123456789012:role/ci', true],
+    ['role-to-assume', 'arn:aws-cn:iam::123456789012:role/ci', true],
+    ['role-to-assume', 'arn:aws-us-gov:iam::123456789012:role/path/ci', true],
+    ['role-to-assume', 'xarn:aws:iam::123456789012:role/ci', false],
+    ['role-to-assume', 'arn:aws:iam::123456789012:role/ci x', false],
+    ['aws-region', 'us-gov-west-1', true],
+    ['aws-region', 'ap-southeast-10', true],
+    ['aws-region', 'xus-east-1', false],
+    ['aws-region', 'us-east-1x', false],
+    ['table', 't'.repeat(255), true],
+    ['table', 't'.repeat(256), false],
+  ])('%s %s → %s', (input, value, allowed) => {
+    const run = () => read({ ...AWS, [input]: value });
+    if (allowed) expect(run).not.toThrow();
+    else
+      expect(run).toThrow(expect.objectContaining({ message: expect.stringContaining(`input "${input}"`) }));
+  });
+
+  it('refuses an empty JSON origin list without allow-no-origin', () => {
+    expect(() => read({ ...LOCAL, 'mint-tokens': '[{"key":"K","origins":[],"rps":1,"spend":1}]' })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('token 1 (K) needs origins') }),
+    );
+  });
+
+  it('leaves burst and cost out of a spec that does not set them', () => {
+    const [spec] =
+      read({ ...LOCAL, 'mint-tokens': 'K origins=https://a.example rps=1 spend=1' }).mintTokens ?? [];
+    expect(Object.keys(spec ?? {}).sort()).toEqual(['key', 'origins', 'rps', 'spend', 'ttlSeconds']);
+  });
+});
