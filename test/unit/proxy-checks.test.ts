@@ -454,6 +454,9 @@ describe('headers of the exchange', () => {
     // Only a header named Connection names anything (a name of the same length does not).
     expect(connectionTokens(['Connexion', 'x-a', 'Upgrade', 'x-b'])).toBeUndefined();
     expect(connectionTokens([])).toBeUndefined();
+    // Only Connection names headers; a ten-character token in it is named like any other.
+    expect(connectionTokens(['X-Names', 'x-keep'])).toBeUndefined();
+    expect(connectionTokens(['Connection', 'x-hop-abcd'])).toEqual(new Set(['x-hop-abcd']));
   });
 
   it('drops what the client’s Connection names, and the header the key is injected in', () => {

@@ -376,6 +376,7 @@ describe('minting limits', () => {
         expect.objectContaining({
           code: 'ERR_USAGE',
           message: expect.stringMatching(/^--tag ".+" is not a tag$/),
+          hint: 'use key=value: a lowercase key (letters, digits, _ . -) and a value of letters, digits and _ . : / @ + -',
         }),
       );
   });
