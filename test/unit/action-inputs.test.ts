@@ -615,6 +615,11 @@ describe('mint-tokens at the edges', () => {
       'token 1 has the key "7", which is not a secret name',
     ],
     [
+      'a JSON key in a list',
+      '[{"key":["K"],"origins":["https://a.example"],"rps":1,"spend":1}]',
+      'token 1 has the key "K", which is not a secret name',
+    ],
+    [
       'JSON origins that are not all strings',
       '[{"key":"K","origins":["https://a.example",1],"rps":1,"spend":1}]',
       'token 1 (K) needs origins',
