@@ -473,6 +473,18 @@ describe('headers of the exchange', () => {
     ]);
   });
 
+  it('drops a client header of the name the key is injected in, whatever that name is', () => {
+    const custom = { name: 'x-goog-api-key', prefix: '', suffix: '' };
+    expect(requestHeaders(['X-Goog-Api-Key', 'client', 'A', '1'], null, custom, 'h', 'k')).toEqual([
+      'A',
+      '1',
+      'host',
+      'h',
+      'x-goog-api-key',
+      'k',
+    ]);
+  });
+
   it('passes the upstream’s answer on, less hop-by-hop headers, cookies and its own CORS', () => {
     const raw = [
       'Content-Type',
@@ -545,5 +557,7 @@ describe('headers of the exchange', () => {
     expect(hasContentLength(['X-Content-Length', '5', 'Content-Lengthx', '5'])).toBe(false);
     expect(hasContentLength(['x', 'Content-Length'])).toBe(false);
     expect(hasContentLength([])).toBe(false);
+    // The same length as Content-Length, another name.
+    expect(hasContentLength(['Accept-Charset', 'utf-8'])).toBe(false);
   });
 });

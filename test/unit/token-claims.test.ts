@@ -199,6 +199,7 @@ describe('normalizeOrigin', () => {
     ['https://bücher.example', 'https://xn--bcher-kva.example'],
     ['https://a-b.example.com', 'https://a-b.example.com'],
     ['https://localhost', 'https://localhost'],
+    ['https://a.b.c', 'https://a.b.c'],
     ['https://app.example.com\\evil', undefined],
     ['https://*.example.com', undefined],
     ['https://a_b.example.com', undefined],
