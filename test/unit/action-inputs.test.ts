@@ -710,3 +710,11 @@ describe('patterns of the aws inputs and optional mint fields', () => {
     expect(Object.keys(spec ?? {}).sort()).toEqual(['key', 'origins', 'rps', 'spend', 'ttlSeconds']);
   });
 });
+
+it('says what kms-key-id takes when it refuses one', () => {
+  expect(() => read({ ...AWS, 'kms-key-id': 'a key' })).toThrow(
+    expect.objectContaining({
+      message: 'input "kms-key-id" is "a key"; it takes a KMS key id, key ARN, alias name or alias ARN',
+    }),
+  );
+});
