@@ -19,6 +19,7 @@ import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { acceptFinding } from './nag.js';
 
 /**
  * The basic event selector's resource type for DynamoDB tables ("DataResource", CloudTrail
@@ -44,6 +45,11 @@ export class AccessTrail extends Construct {
       versioned: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    acceptFinding(
+      this.bucket,
+      'S1',
+      'the bucket holds CloudTrail log files, which file validation (signed digest files) already makes tamper-evident; server access logs would need a second bucket, whose own reads would go unlogged in turn',
+    );
     this.trail = new cloudtrail.Trail(this, 'Trail', {
       // (The cast: aws-cdk-lib's declarations predate `exactOptionalPropertyTypes`.)
       bucket: this.bucket as unknown as s3.IBucket,

@@ -17,6 +17,7 @@ import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { EggError } from '../src/errors.js';
+import { acceptFinding } from './nag.js';
 import { DEFAULT_REDIRECT_PORT } from '../src/login/settings.js';
 
 export interface LoginPoolOptions {
@@ -75,6 +76,16 @@ export class LoginPool extends Construct {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    acceptFinding(
+      this.userPool,
+      'COG1',
+      'the policy asks for length (14), not composition rules, as NIST SP 800-63B §5.1.1.2 advises, and every sign-in needs a TOTP second factor',
+    );
+    acceptFinding(
+      this.userPool,
+      'COG8',
+      'the Plus plan bills per user for threat protection; sign-up is closed (admins create users), MFA is required, and refresh tokens last a working day',
+    );
 
     const providers = [cognito.UserPoolClientIdentityProvider.COGNITO];
     let google: cognito.UserPoolIdentityProviderGoogle | undefined;

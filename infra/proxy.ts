@@ -23,6 +23,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { EggError } from '../src/errors.js';
+import { acceptFinding } from './nag.js';
 import {
   AUDIT_PARTITION_PREFIX,
   TOKEN_PARTITION_PREFIX,
@@ -70,7 +71,7 @@ export interface ProxyServiceProps {
   signingKey: kms.Key;
   keyring: StackKeyring;
   options: ProxyOptions;
-  tableEncryptionStatement: () => iam.PolicyStatement;
+  grantTableEncryption: (role: iam.Role) => void;
 }
 
 /** The repository root: the image's build context (the Dockerfile builds `egg` from source). */
@@ -148,7 +149,7 @@ export class ProxyService extends Construct {
       conditions: { Null: { 'kms:EncryptionContext:namespace': 'false' } },
     };
     role.addToPolicy(new iam.PolicyStatement({ sid: 'DataKeys', resources: [key.keyArn], ...decrypt }));
-    role.addToPolicy(props.tableEncryptionStatement());
+    props.grantTableEncryption(role);
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'SigningPublicKey',
@@ -186,8 +187,19 @@ export class ProxyService extends Construct {
       subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
     });
     vpc.addGatewayEndpoint('DynamoDb', { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB });
+    // Every accepted and rejected connection, kept as long as the proxy's own log.
+    vpc.addFlowLog('FlowLog', {
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(
+        new logs.LogGroup(this, 'FlowLogs', { retention: logs.RetentionDays.THREE_MONTHS }),
+      ),
+    });
     // (The casts: aws-cdk-lib's declarations predate `exactOptionalPropertyTypes`.)
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc: vpc as unknown as ec2.IVpc });
+    acceptFinding(
+      cluster,
+      'ECS4',
+      'the proxy reports what matters itself (one JSON log line per request: status, refusal code, bytes and time, src/proxy/server.ts) and the load balancer has its metrics; Container Insights would bill per metric for CPU and memory graphs',
+    );
     const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS });
 
     const certificate =
@@ -256,6 +268,28 @@ export class ProxyService extends Construct {
       healthyThresholdCount: 2,
       unhealthyThresholdCount: 3,
     });
+    acceptFinding(
+      this.service.loadBalancer,
+      'EC23',
+      'the proxy is a public endpoint by design: browsers and CI runners anywhere call it, and an egg token (bound to its origins, caps and lifetime) is the access control, checked before any state is touched',
+    );
+    acceptFinding(
+      this.service.loadBalancer,
+      'ELB2',
+      'the proxy logs every request itself (token id, status, refusal code, bytes, time; no header values, src/proxy/server.ts); load balancer access logs would add a bucket of client addresses and request lines that the proxy deliberately does not keep',
+    );
+    acceptFinding(
+      this.service.taskDefinition,
+      'ECS2',
+      'the environment holds only names and ARNs (table, keys, keyring, region, rotation mode), no secret: the provider keys are read from the vault per request',
+    );
+    const executionRole = this.service.taskDefinition.executionRole;
+    if (executionRole !== undefined)
+      acceptFinding(
+        executionRole,
+        'IAM5[Resource::*]',
+        'ecr:GetAuthorizationToken names no repository (Service Authorization Reference: no resource type), so the execution role that pulls the image can only be granted it on *',
+      );
     // On a deploy or scale-in, the proxy finishes requests within 2 s of SIGTERM.
     this.service.targetGroup.setAttribute('deregistration_delay.timeout_seconds', '30');
     // Refuse header names a backend could read differently (request smuggling hygiene).

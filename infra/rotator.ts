@@ -32,6 +32,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EggError } from '../src/errors.js';
+import { acceptFinding } from './nag.js';
 import {
   ANCHOR_PARTITION_PREFIX,
   AUDIT_PARTITION_PREFIX,
@@ -75,7 +76,7 @@ export interface RotatorProps {
   /** Reserved concurrent executions (also the most stream shards served at once), or `false` for none. */
   reservedConcurrency: number | false;
   /** The role side of using the table (encrypted at rest with `key`) through DynamoDB. */
-  tableEncryptionStatement: () => iam.PolicyStatement;
+  grantTableEncryption: (role: iam.Role) => void;
 }
 
 export class Rotator extends Construct {
@@ -135,6 +136,11 @@ export class Rotator extends Construct {
     this.role.addToPolicy(
       new iam.PolicyStatement({ sid: 'ListStreams', actions: ['dynamodb:ListStreams'], resources: ['*'] }),
     );
+    acceptFinding(
+      this.role,
+      'IAM5[Resource::*]',
+      'dynamodb:ListStreams names no stream (Service Authorization Reference: no resource type), so it can only be granted on *; it lists stream ARNs, never data',
+    );
     const keyUse = {
       actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
       // Only data keys and KEKs made for some namespace: every one names it in its context.
@@ -150,7 +156,7 @@ export class Rotator extends Construct {
         conditions: { ...keyUse.conditions, ArnEquals: { 'aws:PrincipalArn': this.role.roleArn } },
       }),
     );
-    this.role.addToPolicy(props.tableEncryptionStatement());
+    props.grantTableEncryption(this.role);
     this.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'SignCheckpoints',
@@ -211,6 +217,11 @@ export class Rotator extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    acceptFinding(
+      this.failures,
+      'SQS3',
+      'this queue is itself the dead-letter destination: the stream mapping sends a batch that failed every retry here (onFailure), and nothing consumes it but an operator',
+    );
     this.function.addEventSourceMapping('TableStream', {
       eventSourceArn: streamArn,
       startingPosition: lambda.StartingPosition.LATEST,

@@ -22,6 +22,7 @@ import { EggError } from '../src/errors.js';
 import { AccessTrail } from './access-trail.js';
 import type { Grant } from './grants.js';
 import { LoginPool, type LoginPoolOptions } from './login-pool.js';
+import { acceptFinding } from './nag.js';
 import { anchorPartition, auditPartition, exactPartitions, tokenPartition } from './partitions.js';
 import { type ProxyOptions, ProxyService } from './proxy.js';
 import { DEFAULT_ROTATOR_CONCURRENCY, Rotator, type StackKeyring } from './rotator.js';
@@ -263,7 +264,7 @@ export class EggCartonStack extends Stack {
       keyring,
       codePath: props.rotatorCodePath ?? DEFAULT_ROTATOR_CODE_PATH,
       reservedConcurrency: props.rotatorReservedConcurrency ?? DEFAULT_ROTATOR_CONCURRENCY,
-      tableEncryptionStatement: () => this.#tableEncryptionStatement(),
+      grantTableEncryption: (role) => this.#grantTableEncryption(role),
     });
     this.proxy =
       props.proxy?.enabled === true
@@ -273,7 +274,7 @@ export class EggCartonStack extends Stack {
             signingKey: this.signingKey,
             keyring,
             options: props.proxy,
-            tableEncryptionStatement: () => this.#tableEncryptionStatement(),
+            grantTableEncryption: (role) => this.#grantTableEncryption(role),
           })
         : undefined;
 
@@ -326,13 +327,21 @@ export class EggCartonStack extends Stack {
   }
 
   /** The role side of using the table, encrypted at rest with the data key, through DynamoDB. */
-  #tableEncryptionStatement(): iam.PolicyStatement {
-    return new iam.PolicyStatement({
-      sid: 'TableEncryptionViaDynamoDB',
-      actions: [...TABLE_SSE_KMS_ACTIONS],
-      resources: [this.key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
-    });
+  #grantTableEncryption(role: iam.Role): void {
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'TableEncryptionViaDynamoDB',
+        actions: [...TABLE_SSE_KMS_ACTIONS],
+        resources: [this.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
+      }),
+    );
+    for (const action of TABLE_SSE_KMS_ACTIONS.filter((a) => a.endsWith('*')))
+      acceptFinding(
+        role,
+        `IAM5[Action::${action}]`,
+        'the actions DynamoDB asks for on the caller’s behalf to use a table encrypted with a customer managed key ("How Amazon DynamoDB uses AWS KMS"), on the data key only and only through DynamoDB (kms:ViaService)',
+      );
   }
 
   #grantRole(constructId: string, grant: Grant, audience: string): iam.Role {
@@ -401,7 +410,7 @@ export class EggCartonStack extends Stack {
         conditions: { ...namespaceKeyUse.conditions, ArnEquals: { 'aws:PrincipalArn': role.roleArn } },
       }),
     );
-    role.addToPolicy(this.#tableEncryptionStatement());
+    this.#grantTableEncryption(role);
     // To check its trail's checkpoints; the key policy lets IAM grant this (PublicKeyThroughIam).
     role.addToPolicy(
       new iam.PolicyStatement({

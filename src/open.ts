@@ -4,8 +4,8 @@
  * so local commands never pay for loading it.
  */
 import { existsSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { osActor } from './actor.js';
 import type { EggConfig } from './config.js';
 import { EggError } from './errors.js';
 import type { Keyring } from './keyrings/keyring.js';
@@ -104,7 +104,7 @@ export async function openVault(
     store: backend.store,
     keyring: backend.keyring,
     namespace: config.namespace,
-    actor: options.actor ?? defaultActor(),
+    actor: options.actor ?? osActor(),
     logger: options.logger ?? nullLogger,
     rotation: config.rotation,
   });
@@ -115,13 +115,4 @@ export async function openVault(
       await backend.store.close();
     },
   };
-}
-
-/** The OS user, as the local backend's actor. */
-export function defaultActor(): string {
-  try {
-    return `user:${userInfo().username}`;
-  } catch {
-    return `uid:${process.getuid?.() ?? 'unknown'}`;
-  }
 }

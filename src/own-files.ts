@@ -133,20 +133,34 @@ function kindOf(stat: Stats): string {
   return 'not a file';
 }
 
+export interface WritePrivateFileOptions {
+  /** What the file holds, for messages: "secrets", "the login session". */
+  what?: string;
+  /** What to do instead, when the path is refused. Default: remove it and try again. */
+  hint?: string;
+}
+
 /**
- * Write `data` to `path` with mode 0600, atomically: a private temporary file beside it
- * (created with O_EXCL|O_NOFOLLOW, so nothing planted at that name is followed), then
- * `rename`. Refuses when `path` is a symlink or anything but a regular file, so a planted
- * link is reported rather than silently replaced.
+ * The one private-file writer of the project (the CLI's `--out`, the Action's files, the
+ * login session and refresh token, the trust records). Writes `data` to `path` with mode
+ * 0600, atomically: a private temporary file beside it (created with O_EXCL|O_NOFOLLOW, so
+ * nothing planted at that name is followed), fsync, then `rename`. Refuses when `path` is a
+ * symlink or anything but a regular file, so a planted link or FIFO is reported, never
+ * written through nor silently replaced.
  */
-export function writePrivateFile(path: string, data: Uint8Array | string): void {
+export function writePrivateFile(
+  path: string,
+  data: Uint8Array | string,
+  options: WritePrivateFileOptions = {},
+): void {
   try {
     const stat = lstatSync(path);
     if (!stat.isFile()) {
+      const what = options.what === undefined ? '' : ` ${options.what}`;
       throw new EggError(
         'ERR_INSECURE_PERMISSIONS',
-        `${path} is ${stat.isSymbolicLink() ? 'a symlink' : kindOf(stat)}; refusing to write through it`,
-        { hint: 'remove it, then try again' },
+        `${path} is ${stat.isSymbolicLink() ? 'a symlink' : kindOf(stat)}; refusing to write${what} through it`,
+        { hint: options.hint ?? 'remove it, then try again' },
       );
     }
   } catch (error) {
@@ -165,11 +179,23 @@ export function writePrivateFile(path: string, data: Uint8Array | string): void 
     } finally {
       closeSync(fd);
     }
+    // rename replaces a link planted since the check rather than following it.
     renameSync(tmp, path);
   } catch (error) {
     try {
       unlinkSync(tmp);
     } catch {}
+    throw error;
+  }
+}
+
+/** Unlink `path` (a symlink itself, never its target); whether it existed. */
+export function removeFile(path: string): boolean {
+  try {
+    unlinkSync(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw error;
   }
 }

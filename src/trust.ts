@@ -163,5 +163,7 @@ function isRecords(value: unknown): value is TrustRecords {
 
 function writeRecords(home: string, records: TrustRecords): void {
   ensureHome(home, { create: true });
-  writePrivateFile(join(home, TRUST_FILE), `${JSON.stringify(records, null, 2)}\n`);
+  writePrivateFile(join(home, TRUST_FILE), `${JSON.stringify(records, null, 2)}\n`, {
+    what: 'trusted projects',
+  });
 }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { follow, type RotationPass } from '../../src/rotator/follow.js';
 import { errorLabel, isEggError } from '../../src/errors.js';
-import { defaultActor } from '../../src/open.js';
+import { osActor } from '../../src/actor.js';
 import { EggCommand } from '../base.js';
 
 export default class Rotate extends EggCommand {
@@ -97,7 +97,7 @@ Either way it anchors the audit trail: it signs a checkpoint of the newest recor
             anchor?.close();
           }
         },
-        { actor: `rotator:${defaultActor()}` },
+        { actor: `rotator:${osActor()}` },
       );
     } finally {
       process.off('SIGINT', onSignal);

@@ -9,6 +9,7 @@ import { decodeClaims, describeClaims } from '../auth/claims.js';
 import type { AwsCredentials } from '../aws/clients.js';
 import {
   assumeRoleWithWebIdentity,
+  loadSts,
   type StsCredentials,
   StsRequestFailed,
   sessionNameFor,
@@ -43,7 +44,12 @@ export async function exchangeToken(
   mask: (value: string) => void,
 ): Promise<Exchanged> {
   const { roleArn } = request;
-  const token = await fetchIdToken(request.audience, { env, logger, mask });
+  const tokenRequest = fetchIdToken(request.audience, { env, logger, mask });
+  // Import the STS client while the token request is in flight. One turn of the event loop
+  // first: compiling the SDK blocks the loop, and the request should be on the wire before.
+  const sts = new Promise<void>((resolve) => setImmediate(resolve)).then(loadSts);
+  sts.catch(() => undefined);
+  const token = await tokenRequest;
   try {
     const credentials = await assumeRoleWithWebIdentity({
       roleArn,

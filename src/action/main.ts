@@ -10,6 +10,7 @@
  * written before every mask for every value is registered.
  */
 import { join } from 'node:path';
+import { osActor } from '../actor.js';
 import type { AwsCredentials } from '../aws/clients.js';
 import type { EggConfig } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
@@ -17,12 +18,12 @@ import { EggError } from '../errors.js';
 import { formatSecrets } from '../formats/index.js';
 import { defaultHome } from '../home.js';
 import type { Logger } from '../log.js';
-import { type Backend, defaultActor, openLocalBackend } from '../open.js';
+import { type Backend, openLocalBackend } from '../open.js';
 import { Vault } from '../vault/vault.js';
 import { sessionNameFor } from '../auth/sts.js';
 import { explainAccessDenied } from './access-denied.js';
 import { type Exchanged, exchangeToken, sdkCredentials } from './aws-credentials.js';
-import { runnerTemp, writePrivateFile } from './files.js';
+import { runnerTemp, writeRunnerFile } from './files.js';
 import type { ActionInputs } from './inputs.js';
 import { readInputs } from './inputs.js';
 import { maskForms } from './masks.js';
@@ -72,7 +73,7 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
   const home = inputs.eggHome ?? defaultHome(env);
   const { backend, actor } = session ?? {
     backend: openLocalBackend(home, false),
-    actor: localActor(env),
+    actor: osActor(env),
   };
 
   const vault = new Vault({
@@ -120,7 +121,7 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
       dotenvPath = join(temp, inputs.dotenvFile);
       recordFile(dotenvPath);
       try {
-        writePrivateFile(temp, inputs.dotenvFile, dotenv);
+        writeRunnerFile(temp, inputs.dotenvFile, dotenv, 'secrets');
       } finally {
         wipe(dotenv);
       }
@@ -348,7 +349,7 @@ function writeTokenFile(
 ): string {
   const name = `egg-web-identity-${env.GITHUB_RUN_ID ?? 'run'}-${env.GITHUB_RUN_ATTEMPT ?? '1'}-${process.pid}.jwt`;
   recordFile(join(temp, name));
-  return writePrivateFile(temp, name, Buffer.from(session.exchanged.token, 'utf8'));
+  return writeRunnerFile(temp, name, Buffer.from(session.exchanged.token, 'utf8'), 'the web-identity token');
 }
 
 /**
@@ -382,13 +383,6 @@ function exportAws(
     runner.exportVariable('AWS_REGION', session.region);
     runner.exportVariable('AWS_DEFAULT_REGION', session.region);
   }
-}
-
-/** Who reads, for the local audit trail: the OS user, and the run when there is one. */
-function localActor(env: NodeJS.ProcessEnv): string {
-  const run =
-    env.GITHUB_RUN_ID === undefined ? '' : ` (${env.GITHUB_REPOSITORY ?? 'github'} run ${env.GITHUB_RUN_ID})`;
-  return `${defaultActor()}${run}`;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });

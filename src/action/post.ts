@@ -4,8 +4,8 @@
  * directly inside RUNNER_TEMP, whatever the state says.
  */
 import { lstatSync, unlinkSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { osActor } from '../actor.js';
 import { EggError } from '../errors.js';
 import { isDirectlyInside } from './files.js';
 import { isNamespace } from '../names.js';
@@ -84,7 +84,7 @@ export async function revokeMintedTokens(
   try {
     result =
       vault.backend === 'local'
-        ? await revokeLocal(vault, ids, postActor(env))
+        ? await revokeLocal(vault, ids, osActor(env))
         : await revokeAws(vault, ids, runner, env);
   } catch (error) {
     const reason = (failureMessage(error).split('\n')[0] as string).replace(/\.$/, '');
@@ -247,19 +247,6 @@ function tokenVault(runner: Runner): TokenVault | undefined {
     }
   }
   throw new EggError('ERR_INVALID_CONFIG', `the main step's saved state "${STATE_TOKEN_VAULT}" is malformed`);
-}
-
-/** The post step's actor in the audit trail: the OS user and the run, as main's (src/open.ts defaultActor). */
-function postActor(env: NodeJS.ProcessEnv): string {
-  let user: string;
-  try {
-    user = `user:${userInfo().username}`;
-  } catch {
-    user = `uid:${process.getuid?.() ?? 'unknown'}`;
-  }
-  const run =
-    env.GITHUB_RUN_ID === undefined ? '' : ` (${env.GITHUB_REPOSITORY ?? 'github'} run ${env.GITHUB_RUN_ID})`;
-  return `${user}${run}`;
 }
 
 /** A JSON array of strings saved by the main step, or undefined when it saved none. */

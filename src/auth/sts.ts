@@ -1,17 +1,22 @@
 /**
- * STS `AssumeRoleWithWebIdentity` as one unsigned HTTPS POST of the Query protocol (STS API
- * Reference, "AssumeRoleWithWebIdentity"; "Making Query requests"), parsing the small XML
- * answer. The call needs no AWS credentials, so it needs no signer either: doing it with
- * `httpFetch` keeps the STS SDK client (and its start-up cost) out of the Action.
+ * STS `AssumeRoleWithWebIdentity` through `@aws-sdk/client-sts` (issue 13: the SDK's
+ * protocol code, not ours, builds the Query request and parses the XML answer). The call
+ * needs no AWS credentials: the operation's auth scheme is `smithy.api#noAuth`, so the
+ * client resolves none and signs nothing.
+ *
+ * The SDK package is imported on first use (`loadSts`), not when this module loads; the
+ * Action starts that import while the OIDC token request is in flight, so the two overlap.
+ * Like every client (src/aws/clients.ts), it makes one attempt per call and `retry()`
+ * decides per error.
  *
  * The endpoint is the regional one (`https://sts.<region>.amazonaws.com`), or the SDK's own
- * override variables `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`, so tests point it at a
- * loopback STS exactly as they would the SDK.
+ * override variables `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL` read from the `env` given,
+ * so tests point it at a loopback STS exactly as they would any client.
  */
+import type { STSClient } from '@aws-sdk/client-sts';
 import { EggError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { retry } from '../retry.js';
-import { type HttpFetch, httpFetch } from './http-fetch.js';
 
 export interface StsCredentials {
   accessKeyId: string;
@@ -30,8 +35,7 @@ export interface AssumeRoleWithWebIdentityOptions {
   durationSeconds: number;
   region: string;
   env?: NodeJS.ProcessEnv;
-  /** `httpFetch` by default; the global `fetch` works too. */
-  fetch?: HttpFetch;
+  /** How long one attempt may take, connection included. Default 10 s. */
   timeoutMs?: number;
   logger?: Logger;
   sleep?: (ms: number) => Promise<void>;
@@ -95,80 +99,87 @@ export function sessionNameFor(env: NodeJS.ProcessEnv): string {
     .slice(0, 64);
 }
 
+type StsModule = typeof import('@aws-sdk/client-sts');
+let stsModule: Promise<StsModule> | undefined;
+
+/** Import `@aws-sdk/client-sts` once; call it early to overlap the import with other I/O. */
+export function loadSts(): Promise<StsModule> {
+  stsModule ??= import('@aws-sdk/client-sts');
+  return stsModule;
+}
+
 /** Trade a web-identity token for temporary credentials; retries only what STS calls transient. */
 export async function assumeRoleWithWebIdentity(
   options: AssumeRoleWithWebIdentityOptions,
 ): Promise<StsCredentials> {
   const endpoint = stsEndpoint(options.region, options.env);
-  const doFetch = options.fetch ?? httpFetch;
-  const body = new URLSearchParams({
-    Action: 'AssumeRoleWithWebIdentity',
-    Version: '2011-06-15',
+  const { STSClient, AssumeRoleWithWebIdentityCommand } = await loadSts();
+  const timeout = options.timeoutMs ?? 10_000;
+  const client: STSClient = new STSClient({
+    region: options.region,
+    endpoint,
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: timeout, requestTimeout: timeout },
+  });
+  const command = new AssumeRoleWithWebIdentityCommand({
     RoleArn: options.roleArn,
     RoleSessionName: options.sessionName.slice(0, 64),
-    DurationSeconds: String(options.durationSeconds),
+    DurationSeconds: options.durationSeconds,
     WebIdentityToken: options.webIdentityToken,
-  }).toString();
-  const xml = await retry(
-    async () => {
-      const response = await doFetch(endpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', accept: 'text/xml' },
-        body,
-        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-      });
-      const text = await response.text();
-      if (!response.ok) {
-        const code = tag(text, 'Code') ?? `HTTP ${response.status}`;
-        throw new StsRequestFailed(response.status, code, clean(tag(text, 'Message') ?? ''));
-      }
-      return text;
-    },
-    {
-      label: 'sts.AssumeRoleWithWebIdentity',
-      attempts: 4,
-      baseMs: 100,
-      ...(options.logger === undefined ? {} : { logger: options.logger }),
-      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
-      isRetryable: (error) =>
-        error instanceof StsRequestFailed
-          ? !error.refused && (TRANSIENT.has(error.awsCode) || error.status >= 500 || error.status === 429)
-          : isNetworkError(error),
-    },
-  );
-  const credentials = {
-    accessKeyId: tag(xml, 'AccessKeyId'),
-    secretAccessKey: tag(xml, 'SecretAccessKey'),
-    sessionToken: tag(xml, 'SessionToken'),
-    expiration: tag(xml, 'Expiration'),
-    assumedRoleArn: tag(xml, 'Arn'),
-  };
-  const { accessKeyId, secretAccessKey, sessionToken, expiration, assumedRoleArn } = credentials;
-  if (!accessKeyId || !secretAccessKey || !sessionToken || !expiration || !assumedRoleArn) {
-    throw new EggError(
-      'ERR_STORE_UNAVAILABLE',
-      `STS answered AssumeRoleWithWebIdentity without credentials (${endpoint})`,
-    );
-  }
-  return { accessKeyId, secretAccessKey, sessionToken, expiration: new Date(expiration), assumedRoleArn };
-}
-
-/** The text of the first `<name>` element; STS answers are flat enough for this. */
-function tag(xml: string, name: string): string | undefined {
-  const match = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml);
-  return match?.[1] === undefined ? undefined : unescapeXml(match[1]);
-}
-
-function unescapeXml(text: string): string {
-  return text.replace(/&(lt|gt|amp|quot|apos|#\d+|#x[0-9a-fA-F]+);/g, (_, entity: string) => {
-    if (entity === 'lt') return '<';
-    if (entity === 'gt') return '>';
-    if (entity === 'amp') return '&';
-    if (entity === 'quot') return '"';
-    if (entity === 'apos') return "'";
-    const code = entity.startsWith('#x') ? Number.parseInt(entity.slice(2), 16) : Number(entity.slice(1));
-    return String.fromCodePoint(code);
   });
+  try {
+    const answer = await retry(
+      async () => {
+        try {
+          return await client.send(command);
+        } catch (error) {
+          throw stsError(error);
+        }
+      },
+      {
+        label: 'sts.AssumeRoleWithWebIdentity',
+        attempts: 4,
+        baseMs: 100,
+        ...(options.logger === undefined ? {} : { logger: options.logger }),
+        ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
+        isRetryable: (error) =>
+          error instanceof StsRequestFailed
+            ? !error.refused && (TRANSIENT.has(error.awsCode) || error.status >= 500 || error.status === 429)
+            : isNetworkError(error),
+      },
+    );
+    const { AccessKeyId, SecretAccessKey, SessionToken, Expiration } = answer.Credentials ?? {};
+    const assumedRoleArn = answer.AssumedRoleUser?.Arn;
+    if (!AccessKeyId || !SecretAccessKey || !SessionToken || !Expiration || !assumedRoleArn) {
+      throw new EggError(
+        'ERR_STORE_UNAVAILABLE',
+        `STS answered AssumeRoleWithWebIdentity without credentials (${endpoint})`,
+      );
+    }
+    return {
+      accessKeyId: AccessKeyId,
+      secretAccessKey: SecretAccessKey,
+      sessionToken: SessionToken,
+      expiration: Expiration,
+      assumedRoleArn,
+    };
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * An error STS answered, as a `StsRequestFailed` with its wire `<Code>`. The SDK names the
+ * errors STS models after their shape (`IDPRejectedClaimException` for the code
+ * `IDPRejectedClaim`) and keeps the code itself in `Code`; anything that is not an answer
+ * (a refused connection, a timeout) passes through unchanged.
+ */
+function stsError(error: unknown): unknown {
+  if (!(error instanceof Error) || !('$metadata' in error) || !('$fault' in error)) return error;
+  const status = (error.$metadata as { httpStatusCode?: number }).httpStatusCode;
+  if (status === undefined) return error;
+  const code = 'Code' in error && typeof error.Code === 'string' ? error.Code : error.name;
+  return new StsRequestFailed(status, code, clean(error.message === 'UnknownError' ? '' : error.message));
 }
 
 /** An AWS error message for our own: one line, printable, bounded. */
@@ -177,9 +188,12 @@ function clean(message: string): string {
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
+/** A refused connection or a timeout: worth another attempt. */
 function isNetworkError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  // fetch (and httpFetch) wrap socket errors as TypeError('fetch failed') with the system error as cause.
   if (error.name === 'TimeoutError' || error.name === 'AbortError') return true;
-  return error instanceof TypeError && error.message === 'fetch failed';
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && NETWORK_CODES.has(code);
 }
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);

@@ -89,7 +89,6 @@ export async function jobChecks(options: JobOptions): Promise<JobFindings> {
         region: options.region,
         env: options.env,
         logger: options.logger,
-        ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
       });
       assumed = credentials;
       checks.push(ok(name, `${options.roleArn} trusts this job (session ${credentials.assumedRoleArn})`));

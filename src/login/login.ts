@@ -11,20 +11,21 @@
  * (same subject) → STS again, storing the rotated refresh token when the issuer sends one.
  */
 import { join } from 'node:path';
+import type { AuthorizationServer } from 'oauth4webapi';
 import { assumeRoleWithWebIdentity, type StsCredentials, StsRequestFailed } from '../auth/sts.js';
 import type { AwsCredentials } from '../aws/clients.js';
 import { EggError, isEggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import { sleep as realSleep } from '../retry.js';
 import { REFRESH_TOKEN_FILE } from './files.js';
-import { verifyIdToken } from './id-token.js';
+import type { Identity } from './id-token.js';
 import { DEFAULT_CALLBACK_TIMEOUT_MS, listenForCallback } from './loopback.js';
 import {
   authorizationUrl,
   discover,
   exchangeCode,
-  type IssuerMetadata,
-  type OAuthClient,
+  newAuthorizationRequest,
+  type OidcClient,
   parseAuthorizationResponse,
   pollForTokens,
   refreshTokens,
@@ -32,7 +33,6 @@ import {
   revokeToken,
   type TokenSet,
 } from './oauth.js';
-import { createPkce, randomToken } from './pkce.js';
 import {
   type CachedCredentials,
   deleteSession,
@@ -125,16 +125,6 @@ function resolved(deps: LoginDeps) {
   };
 }
 
-function clientOf(
-  settings: Pick<LoginSettings, 'clientId' | 'scopes'> & { clientSecret?: string },
-): OAuthClient {
-  return {
-    clientId: settings.clientId,
-    scopes: settings.scopes,
-    ...(settings.clientSecret === undefined ? {} : { clientSecret: settings.clientSecret }),
-  };
-}
-
 /**
  * Log in with the device flow (`onPrompt` shows where to approve) or in a browser
  * (`onBrowserPrompt` opens the link), as `flow` and the issuer's discovery document decide.
@@ -145,22 +135,12 @@ export async function login(
   deps: LoginDeps & LoginInteraction,
 ): Promise<WhoAmI> {
   const { now, env, logger, http } = resolved(deps);
-  const metadata = await discover(settings.issuer, http);
-  const flow = chooseFlow(metadata, deps.flow ?? 'auto');
+  const oidc = await discover(settings, http, now);
+  const flow = chooseFlow(oidc.server, deps.flow ?? 'auto');
   logger.debug('login.flow', { issuer: settings.issuer, flow });
-  const { tokens, nonce } =
-    flow === 'device'
-      ? { tokens: await deviceFlow(metadata, settings, deps), nonce: undefined }
-      : await browserFlow(metadata, settings, deps);
-  const idToken = requireIdToken(tokens.idToken);
-  const identity = await verifyIdToken(idToken, {
-    ...http,
-    issuer: settings.issuer,
-    clientId: settings.clientId,
-    jwksUri: metadata.jwksUri,
-    now,
-    ...(nonce === undefined ? {} : { nonce }),
-  });
+  const tokens =
+    flow === 'device' ? await deviceFlow(oidc, settings, deps) : await browserFlow(oidc, settings, deps);
+  const { idToken, identity } = requireIdToken(tokens);
   const credentials = await exchange(settings, idToken, identity, env, deps);
 
   // Replace whatever an earlier login left: its refresh token first, wherever it was kept.
@@ -189,10 +169,17 @@ export async function login(
   return describe(session, now(), tokenStore?.location ?? 'none (the issuer sent no refresh token)');
 }
 
+/** What `chooseFlow` reads of the discovery document. */
+export type FlowMetadata = Pick<
+  AuthorizationServer,
+  'issuer' | 'device_authorization_endpoint' | 'authorization_endpoint' | 'code_challenge_methods_supported'
+>;
+
 /** The grant to use with this issuer; an error naming the missing endpoint and the other flow. */
-export function chooseFlow(metadata: IssuerMetadata, flow: LoginFlow): 'device' | 'browser' {
-  const device = metadata.deviceAuthorizationEndpoint !== undefined;
-  const browser = metadata.authorizationEndpoint !== undefined;
+export function chooseFlow(metadata: FlowMetadata, flow: LoginFlow): 'device' | 'browser' {
+  const device = metadata.device_authorization_endpoint !== undefined;
+  const browser = metadata.authorization_endpoint !== undefined;
+  const methods = metadata.code_challenge_methods_supported;
   const cannot = (why: string, hint: string) =>
     new EggError('ERR_OIDC', `cannot log in with ${metadata.issuer}: ${why}`, { hint });
   if (flow === 'device' || (flow === 'auto' && device)) {
@@ -211,7 +198,7 @@ export function chooseFlow(metadata: IssuerMetadata, flow: LoginFlow): 'device' 
     );
   }
   // RFC 8414 §2: a listed set without S256 means the issuer would ignore or refuse our challenge.
-  if (metadata.codeChallengeMethods !== undefined && !metadata.codeChallengeMethods.includes('S256')) {
+  if (methods !== undefined && !methods.includes('S256')) {
     throw cannot(
       'it does not support PKCE with S256 (code_challenge_methods_supported)',
       device ? 'use --flow device' : 'use another issuer',
@@ -221,13 +208,12 @@ export function chooseFlow(metadata: IssuerMetadata, flow: LoginFlow): 'device' 
 }
 
 async function deviceFlow(
-  metadata: IssuerMetadata,
+  oidc: OidcClient,
   settings: LoginSettings,
   deps: LoginDeps & LoginInteraction,
 ): Promise<TokenSet> {
-  const { now, sleep, logger, http } = resolved(deps);
-  const client = clientOf(settings);
-  const authorization = await requestDeviceAuthorization(metadata, client, http);
+  const { now, sleep, logger } = resolved(deps);
+  const authorization = await requestDeviceAuthorization(oidc, settings.scopes);
   deps.onPrompt({
     verificationUri: authorization.verificationUri,
     ...(authorization.verificationUriComplete === undefined
@@ -236,7 +222,7 @@ async function deviceFlow(
     userCode: authorization.userCode,
     expiresAt: new Date(now().getTime() + authorization.expiresIn * 1000),
   });
-  return pollForTokens(metadata, client, authorization, { ...http, sleep, now, logger });
+  return pollForTokens(oidc, authorization, { sleep, now, logger });
 }
 
 /**
@@ -246,43 +232,33 @@ async function deviceFlow(
  * code and the verifier for tokens. The verifier never leaves this process before that.
  */
 async function browserFlow(
-  metadata: IssuerMetadata,
+  oidc: OidcClient,
   settings: LoginSettings,
   deps: LoginDeps & LoginInteraction,
-): Promise<{ tokens: TokenSet; nonce: string }> {
-  const { now, logger, http } = resolved(deps);
+): Promise<TokenSet> {
+  const { now, logger } = resolved(deps);
   if (deps.onBrowserPrompt === undefined) throw new TypeError('a browser login needs onBrowserPrompt');
-  const client = clientOf(settings);
-  const pkce = createPkce();
-  const state = randomToken();
-  const nonce = randomToken();
+  const secrets = newAuthorizationRequest();
   const timeoutMs = deps.callbackTimeoutMs ?? DEFAULT_CALLBACK_TIMEOUT_MS;
   const listener = await listenForCallback({
     port: settings.redirectPort,
     timeoutMs,
-    accept: (params) => parseAuthorizationResponse(params, { state, issuer: metadata.issuer }),
+    accept: (params) =>
+      parseAuthorizationResponse(params, {
+        state: secrets.state,
+        server: oidc.server,
+        clientId: settings.clientId,
+      }),
   });
   try {
-    const { redirectUri } = listener;
-    logger.debug('login.browser.listening', { redirectUri });
+    const request = { ...secrets, redirectUri: listener.redirectUri };
+    logger.debug('login.browser.listening', { redirectUri: request.redirectUri });
     await deps.onBrowserPrompt({
-      authorizationUrl: authorizationUrl(metadata, client, {
-        redirectUri,
-        state,
-        nonce,
-        codeChallenge: pkce.challenge,
-      }),
-      redirectUri,
+      authorizationUrl: await authorizationUrl(oidc, settings.scopes, request),
+      redirectUri: request.redirectUri,
       expiresAt: new Date(now().getTime() + timeoutMs),
     });
-    const code = await listener.result;
-    const tokens = await exchangeCode(
-      metadata,
-      client,
-      { code, redirectUri, codeVerifier: pkce.verifier },
-      http,
-    );
-    return { tokens, nonce };
+    return await exchangeCode(oidc, await listener.result, request);
   } finally {
     listener.close();
   }
@@ -340,10 +316,8 @@ export async function logout(home: string, deps: LoginDeps = {}): Promise<Logout
   let revocationError: string | undefined;
   if (refreshToken !== undefined) {
     try {
-      const metadata = await discover(session.issuer, http);
-      revocation = (await revokeToken(metadata, clientOf(session), refreshToken, http))
-        ? 'revoked'
-        : 'unsupported';
+      const oidc = await discover(session, http);
+      revocation = (await revokeToken(oidc, refreshToken)) ? 'revoked' : 'unsupported';
     } catch (error) {
       revocation = 'failed';
       revocationError = error instanceof Error ? error.message : String(error);
@@ -396,24 +370,13 @@ async function refresh(home: string, session: Session, deps: LoginDeps): Promise
   const store = storeOf(home, session, env, deps.platform);
   const refreshToken = await store.load();
   if (refreshToken === undefined) throw again(`the login’s refresh token is missing from ${store.location}`);
-  const client = clientOf(session);
-  let metadata: IssuerMetadata;
-  let tokens;
-  let identity;
   try {
-    metadata = await discover(session.issuer, http);
-    tokens = await refreshTokens(metadata, client, refreshToken, http);
+    const oidc = await discover(session, http, now);
+    const tokens = await refreshTokens(oidc, refreshToken);
     // Rotation (OAuth 2.0 Security BCP §4.14.2): the old token is dead once the new one is issued.
     if (tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken)
       await store.save(tokens.refreshToken);
-    const idToken = requireIdToken(tokens.idToken);
-    identity = await verifyIdToken(idToken, {
-      ...http,
-      issuer: session.issuer,
-      clientId: session.clientId,
-      jwksUri: metadata.jwksUri,
-      now,
-    });
+    const { idToken, identity } = requireIdToken(tokens);
     // OIDC Core §12.2: a refreshed ID token must be about the same person.
     if (identity.subject !== session.subject) {
       throw new EggError('ERR_OIDC', 'the refreshed ID token names another subject than the login');
@@ -471,7 +434,6 @@ async function exchange(
       durationSeconds: settings.durationSeconds,
       region: settings.region,
       env,
-      ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }),
       ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
       ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     });
@@ -491,13 +453,13 @@ async function exchange(
   }
 }
 
-function requireIdToken(idToken: string | undefined): string {
-  if (idToken === undefined) {
+function requireIdToken(tokens: TokenSet): { idToken: string; identity: Identity } {
+  if (tokens.idToken === undefined || tokens.identity === undefined) {
     throw new EggError('ERR_OIDC', 'the issuer answered without an ID token', {
       hint: 'the login scopes must include "openid"',
     });
   }
-  return idToken;
+  return { idToken: tokens.idToken, identity: tokens.identity };
 }
 
 function requireSession(session: Session | undefined): Session {

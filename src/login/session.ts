@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { EggError } from '../errors.js';
 import { assertPrivateFile, ensureHome } from '../home.js';
 import { LOCK_FILE, SESSION_FILE } from './files.js';
-import { removeFile, type TokenStoreKind, writePrivateFile } from './token-store.js';
+import { removeFile, writePrivateFile } from '../own-files.js';
+import type { TokenStoreKind } from './token-store.js';
 
 /** A lock older than this was left by a process that died. */
 const STALE_LOCK_MS = 60_000;
@@ -66,13 +67,10 @@ export function readSession(home: string): Session | undefined {
 
 export function writeSession(home: string, session: Session): void {
   ensureHome(home, { create: true });
-  const path = sessionPath(home);
-  try {
-    assertPrivateFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  writePrivateFile(path, `${JSON.stringify(session, null, 2)}\n`);
+  writePrivateFile(sessionPath(home), `${JSON.stringify(session, null, 2)}\n`, {
+    what: 'the login session',
+    hint: 'remove it, then run `egg login` again',
+  });
 }
 
 export function deleteSession(home: string): boolean {

@@ -5,21 +5,12 @@
  * to the keychain tools on stdin, never on a command line, where `ps` would show it.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  accessSync,
-  closeSync,
-  constants,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { EggError } from '../errors.js';
 import { assertPrivateFile, ensureHome } from '../home.js';
+import { removeFile, writePrivateFile } from '../own-files.js';
 import { REFRESH_TOKEN_FILE } from './files.js';
 
 export type TokenStoreKind = 'file' | 'secret-tool' | 'keychain';
@@ -139,13 +130,10 @@ export class FileTokenStore implements TokenStore {
 
   async save(token: string): Promise<void> {
     ensureHome(this.#home, { create: true });
-    // An existing file must pass the same checks as on reading: no symlink, no loose mode.
-    try {
-      assertPrivateFile(this.location);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    writePrivateFile(this.location, `${token}\n`);
+    writePrivateFile(this.location, `${token}\n`, {
+      what: 'the refresh token',
+      hint: 'remove it, then run `egg login` again',
+    });
   }
 
   async delete(): Promise<boolean> {
@@ -277,36 +265,4 @@ export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undef
     } catch {}
   }
   return undefined;
-}
-
-/**
- * Write `content` to `path` with mode 0600 through a private temp file and `rename`, so a
- * reader never sees half a file and a symlink planted at `path` is replaced, not followed.
- */
-export function writePrivateFile(path: string, content: string): void {
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (error) {
-    unlinkSync(tmp);
-    throw error;
-  }
-}
-
-/** Unlink `path` (a symlink itself, never its target); whether it existed. */
-export function removeFile(path: string): boolean {
-  try {
-    unlinkSync(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
 }

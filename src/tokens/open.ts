@@ -9,7 +9,8 @@ import type { EggConfig } from '../config.js';
 import { EggError } from '../errors.js';
 import { ensureHome, readKeyFile, readOrCreateKey } from '../home.js';
 import { type Logger, nullLogger } from '../log.js';
-import { type Backend, defaultActor, loginCredentials, openBackend, VAULT_FILE } from '../open.js';
+import { osActor } from '../actor.js';
+import { type Backend, loginCredentials, openBackend, VAULT_FILE } from '../open.js';
 import { LocalSigner, SIGNING_KEY_FILE, type TokenSigner } from './signer.js';
 import type { TokenStore } from './token-store.js';
 import { Tokens } from './tokens.js';
@@ -139,7 +140,7 @@ export async function openTokens(
     signer: lazySigner,
     tokens: store,
     secrets: backend.store,
-    actor: options.actor ?? defaultActor(),
+    actor: options.actor ?? osActor(),
   });
   return {
     tokens,

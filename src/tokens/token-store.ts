@@ -83,9 +83,9 @@ export interface TokenStore {
   /**
    * Reserve `cost` against `cap` on the record of token `id` in `namespace`, atomically and
    * in one store operation: succeeds only if that record exists, carries `digest`, is not
-   * marked by a kill switch, and spent + cost <= cap. The counter lives on the record and expires with it. An adapter
-   * whose store is synchronous (SQLite) answers, or throws, at once rather than through a
-   * promise: it runs on every proxied request.
+   * marked by a kill switch, and spent + cost <= cap. The counter lives on the record and expires with it. It runs
+   * on every proxied request: an adapter may answer at once rather than through a promise,
+   * or (SQLite) commit the reservations of one event-loop turn together.
    */
   reserveSpend(
     namespace: string,

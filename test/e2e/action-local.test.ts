@@ -243,7 +243,7 @@ describe('the Action on the local backend', () => {
     const main = await job.main(inputs({ secrets: 'API_KEY', 'dotenv-file': 'app.env' }));
     expect(main.code).toBe(1);
     expect(main.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::'))).toEqual([
-      `::error::${join(job.temp, 'app.env')} exists and is a symlink; refusing to write through it.%0ARemove it, or choose another dotenv-file name.`,
+      `::error::${join(job.temp, 'app.env')} is a symlink; refusing to write secrets through it.%0ARemove it, or choose another dotenv-file name.`,
       '',
     ]);
     expect(readFileSync(target, 'utf8')).toBe('untouched');

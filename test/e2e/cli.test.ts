@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   lstatSync,
@@ -201,10 +202,23 @@ describe('egg CLI on the embedded default', () => {
     const link = join(base, 'link.env');
     symlinkSync(target, link);
     const refused = quiet(['secrets', 'pull', 'API_KEY', '--out', link]);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toBe(`Error: ${link} is a symlink; refusing to write secrets through it.\n`);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      `Error: ${link} is a symlink; refusing to write secrets through it (remove it, then try again).\n`,
+    );
     expect(readFileSync(target, 'utf8')).toBe('');
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  });
+
+  it('refuses to write secrets over a FIFO planted at --out, and leaves it in place', () => {
+    const fifo = join(base, 'planted.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const refused = quiet(['secrets', 'pull', 'API_KEY', '--out', fifo]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      `Error: ${fifo} is a FIFO; refusing to write secrets through it (remove it, then try again).\n`,
+    );
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
   });
 
   it('removes secrets', () => {

@@ -165,20 +165,21 @@ describe('egg tokens and egg proxy serve (built CLI, local vault)', () => {
 
     const revoked = run(['tokens', 'revoke', '--tag', 'run=7']);
     expect(revoked.stdout).toBe(`Revoked 1 token: ${id}\n`);
+    // The revocation reaches the running proxy (within a poll: 250 ms; the bench measures the
+    // propagation, a test only waits for the outcome, with room for a loaded machine).
     const start = performance.now();
     let status = 0;
-    while (performance.now() - start < 2000 && status !== 401)
+    while (performance.now() - start < 10_000 && status !== 401)
       status = (await send(proxy.url, { token, headers: { origin: ORIGIN } })).status;
     expect(status).toBe(401);
-    expect(performance.now() - start).toBeLessThan(1000);
     expect((await send(proxy.url, { token: second, headers: { origin: ORIGIN } })).status).toBe(200);
 
     expect(run(['killswitch']).code).toBe(0);
     const killStart = performance.now();
     status = 0;
-    while (performance.now() - killStart < 2000 && status !== 401)
+    while (performance.now() - killStart < 10_000 && status !== 401)
       status = (await send(proxy.url, { token: second, headers: { origin: ORIGIN } })).status;
-    expect(performance.now() - killStart).toBeLessThan(1000);
+    expect(status).toBe(401);
 
     const lines = proxy
       .stdout()

@@ -186,7 +186,7 @@ function killSwitchSuite(backend: 'sqlite' | 'dynamodb') {
           chmodSync(path, 0o600);
           const upgraded = new SqliteTokenStore(path);
           try {
-            expect(upgraded.reserveSpend('acme/web', 'AAAAAAAAAAAAAAAAAAAAAA', 'd1', 1, 10)).toEqual({
+            expect(await upgraded.reserveSpend('acme/web', 'AAAAAAAAAAAAAAAAAAAAAA', 'd1', 1, 10)).toEqual({
               ok: false,
               reason: 'unknown-token',
             });

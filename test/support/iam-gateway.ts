@@ -2,8 +2,10 @@
  * A loopback IAM enforcement point between the real AWS SDK clients and DynamoDB Local /
  * moto's KMS, which check no policy at all. Each request, in the AWS JSON 1.0 / 1.1 wire
  * protocol (`X-Amz-Target: DynamoDB_20120810.GetItem`, `TrentService.Decrypt`), is turned
- * into the IAM request context(s) AWS documents for it and evaluated (iam-policy.ts) against
- * the role's identity policies and, for KMS, the key's policy. An allowed request is
+ * into the IAM request context(s) AWS documents for it and evaluated against the role's
+ * identity policies (DynamoDB: by `@cloud-copilot/iam-simulate`, iam-simulator.ts) and, for
+ * KMS, also the key's policy (iam-policy.ts: the simulator cannot read the
+ * `kms:EncryptionContext:<key>` conditions). An allowed request is
  * forwarded unchanged (both backends accept any SigV4 signature, so it is not re-signed) and
  * the answer streamed back; a denied one gets AWS's own AccessDeniedException.
  *
@@ -54,11 +56,11 @@ import {
   type ContextValue,
   type DecisionKind,
   evaluateKeyAccess,
-  evaluatePolicy,
   type IntrinsicResolver,
   parseArn,
   type Policy,
 } from './iam-policy.js';
+import { decide, orPlaceholder } from './iam-simulator.js';
 
 export type GatewayService = 'dynamodb' | 'kms';
 
@@ -189,7 +191,7 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
   });
 
   /** Decides one check and records it in `decisions` (and `denied`). */
-  const authorize = (service: GatewayService, check: Check): Authorization => {
+  const authorize = async (service: GatewayService, check: Check): Promise<Authorization> => {
     const request = { action: check.action, resource: check.resource, context: check.context };
     let record: Authorization;
     try {
@@ -209,12 +211,14 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
           reason: policy === 'key' ? 'resource-based' : 'identity-based',
         };
       } else {
-        record = {
-          service,
-          ...request,
-          ...evaluatePolicy(options.policies, request, evaluate),
-          reason: 'identity-based',
-        };
+        const decision = await decide({
+          principal: options.principalArn,
+          identity: options.policies,
+          request,
+          // The simulator reads every statement, also those on resources this gateway never sees.
+          resolve: options.resolve === undefined ? undefined : orPlaceholder(options.resolve),
+        });
+        record = { service, ...request, ...decision, reason: 'identity-based' };
       }
     } catch (error) {
       record = { service, ...request, decision: 'deny', reason: `iam-gateway: ${(error as Error).message}` };
@@ -297,7 +301,7 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
   /** The denial reply for the first check refused, or undefined when all are allowed. */
   const decideAll = async (service: GatewayService, checks: Check[]): Promise<Reply | undefined> => {
     for (const check of checks) {
-      const record = authorize(service, check);
+      const record = await authorize(service, check);
       if (record.decision !== 'allow') return accessDenied(service, deniedMessage(record));
     }
     return undefined;

@@ -1,7 +1,14 @@
 /**
  * An IAM policy evaluator for the subset of the policy language Egg Carton's roles and key
  * policies use, so tests can enforce them where moto cannot (moto denies every statement
- * that has a Condition). It follows "Policy evaluation logic" and "IAM JSON policy elements:
+ * that has a Condition). Item requests are decided by `@cloud-copilot/iam-simulate`
+ * (iam-simulator.ts); this evaluator is kept for what that simulator cannot do: conditions on
+ * `kms:EncryptionContext:<key>` (so KMS requests, with the key policy, stay on this path:
+ * `evaluateKeyAccess`; those on the anchor and signing keys carry no context and could move) and on an OIDC provider's keys (`<host>:sub`, `<host>:aud`: the trust
+ * policies, `evaluateWebIdentityTrust`), which the simulator drops from the request; and
+ * reading templates (`cfnResolver`, `roleStatementsFromTemplate`, `keyPolicyFromTemplate`,
+ * `resolvedValues`). test/unit/infra-isolation.test.ts checks both agree on item requests.
+ * It follows "Policy evaluation logic" and "IAM JSON policy elements:
  * Condition operators" (IAM User Guide):
  *
  * - an explicit `Deny` that applies wins; otherwise an applying `Allow` allows; otherwise the
@@ -457,6 +464,14 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Policy element values as strings: scalars, lists, and intrinsics through `resolve`. */
+/**
+ * The strings IAM sees for a policy value as a template holds it: `Fn::Join` evaluated here,
+ * every other intrinsic by `resolve` (an unresolved one is a TypeError naming `where`).
+ */
+export function resolvedValues(value: unknown, where: string, resolve?: IntrinsicResolver): string[] {
+  return resolver(resolve)(value, where);
+}
+
 function resolver(resolve: IntrinsicResolver | undefined): Resolve {
   const values = (value: unknown, where: string): string[] => {
     if (typeof value === 'string') return [value];

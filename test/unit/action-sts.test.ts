@@ -1,8 +1,10 @@
 /**
- * The unsigned Query-protocol STS client against the loopback STS (which verifies the
- * token and the trust condition) and, when the integration services run, against moto's
- * STS, an independent implementation of the same wire format.
+ * STS through @aws-sdk/client-sts against the loopback STS (which verifies the token and
+ * the trust condition), a recording server (what goes on the wire), and, when the
+ * integration services run, moto's STS, an independent implementation of the same API.
  */
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decodeClaims, describeClaims } from '../../src/auth/claims.js';
 import {
@@ -47,7 +49,7 @@ describe('assumeRoleWithWebIdentity', () => {
     await Promise.all([oidc.close(), sts.close()]);
   });
 
-  it('returns the credentials STS issued, XML entities decoded', async () => {
+  it('returns the credentials STS issued', async () => {
     const credentials = await assumeRoleWithWebIdentity(await options());
     const issued = sts.issued.at(-1);
     expect(credentials).toEqual({
@@ -123,8 +125,61 @@ describe('assumeRoleWithWebIdentity', () => {
   it('retries a refused connection', async () => {
     const opts = await options();
     opts.env = { AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9' };
-    await expect(assumeRoleWithWebIdentity(opts)).rejects.toThrow('fetch failed');
+    await expect(assumeRoleWithWebIdentity(opts)).rejects.toThrow('connect ECONNREFUSED 127.0.0.1:9');
     expect(sleeps).toHaveLength(3);
+  });
+
+  it('sends the token unsigned, even with AWS credentials in the environment, and decodes XML entities', async () => {
+    const seen: { headers: IncomingHttpHeaders; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        seen.push({ headers: req.headers, body });
+        res
+          .setHeader('content-type', 'text/xml')
+          .end(
+            `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult>` +
+              `<Credentials><AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>s&amp;cret</SecretAccessKey>` +
+              `<SessionToken>t&lt;ok&gt;en</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration></Credentials>` +
+              `<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/egg-ci/egg-4242-1</Arn></AssumedRoleUser>` +
+              `</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>`,
+          );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const ambient = { AWS_ACCESS_KEY_ID: 'AKIAAMBIENT', AWS_SECRET_ACCESS_KEY: 'ambient-secret' };
+    const before = Object.keys(ambient).map((name) => [name, process.env[name]] as const);
+    Object.assign(process.env, ambient);
+    try {
+      const opts = await options();
+      opts.env = { AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+      expect(await assumeRoleWithWebIdentity(opts)).toEqual({
+        accessKeyId: 'ASIAEXAMPLE',
+        secretAccessKey: 's&cret',
+        sessionToken: 't<ok>en',
+        expiration: new Date('2030-01-01T00:00:00Z'),
+        assumedRoleArn: 'arn:aws:sts::123456789012:assumed-role/egg-ci/egg-4242-1',
+      });
+      expect(seen).toHaveLength(1);
+      const [{ headers, body }] = seen as [(typeof seen)[number]];
+      expect(headers.authorization).toBeUndefined();
+      expect(headers['x-amz-security-token']).toBeUndefined();
+      expect(Object.fromEntries(new URLSearchParams(body))).toEqual({
+        Action: 'AssumeRoleWithWebIdentity',
+        Version: '2011-06-15',
+        RoleArn: ROLE,
+        RoleSessionName: 'egg-4242-1',
+        DurationSeconds: '900',
+        WebIdentityToken: opts.webIdentityToken,
+      });
+    } finally {
+      for (const [name, value] of before) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it.skipIf(inject('aws') === null)('speaks the same wire format as moto', async () => {

@@ -1,7 +1,7 @@
 /**
  * TTL as a delete (issue 9, item 15), on the synthesized template: every role of the stack
- * (grants, rotator, proxy task and execution roles), evaluated with the tests' IAM evaluator
- * for writes that carry `expiresAt`, may write it only where a minting grant keeps its own
+ * (grants, rotator, proxy task and execution roles), evaluated with the IAM simulator
+ * (test/support/iam-simulator.ts) for writes that carry `expiresAt`, may write it only where a minting grant keeps its own
  * token records. test/integration/ttl-writes.test.ts makes the same requests for real.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,8 @@ import { buildStack } from '../../infra/app.js';
 import { parseGrants } from '../../infra/grants.js';
 import { TTL_ATTRIBUTE } from '../../infra/ttl.js';
 import { TTL_ATTRIBUTE as STORE_TTL_ATTRIBUTE } from '../../src/stores/dynamodb.js';
-import { cfnResolver, evaluatePolicy, roleStatementsFromTemplate } from '../support/iam-policy.js';
+import { cfnResolver, roleStatementsFromTemplate } from '../support/iam-policy.js';
+import { allowsItem } from '../support/iam-simulator.js';
 
 const ACCOUNT = '123456789012';
 const TABLE = `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/egg-carton`;
@@ -46,7 +47,7 @@ const partitions = [READER, MINTER, WRITER].flatMap((n) => [n, `audit#${n}`, `to
 
 /** Whether `role` may make a write on `partition` whose request names `attributes` (none: undefined). */
 const mayWrite = (role: string, action: string, partition: string, attributes: string[] | undefined) =>
-  evaluatePolicy(
+  allowsItem(
     roleStatementsFromTemplate(template, role),
     {
       action,
@@ -56,8 +57,15 @@ const mayWrite = (role: string, action: string, partition: string, attributes: s
         ...(attributes === undefined ? {} : { 'dynamodb:Attributes': attributes }),
       },
     },
-    { resolve },
-  ).decision === 'allow';
+    resolve,
+  );
+/** The partitions on which `role` may make the write. */
+const writablePartitions = async (role: string, action: string, attributes: string[] | undefined) => {
+  const allowed: string[] = [];
+  for (const partition of partitions)
+    if (await mayWrite(role, action, partition, attributes)) allowed.push(partition);
+  return allowed;
+};
 
 describe('the TTL attribute', () => {
   it('is the one the stores write and the table reaps', () => {
@@ -77,43 +85,42 @@ describe('the TTL attribute', () => {
 
   it.each(['dynamodb:PutItem', 'dynamodb:UpdateItem'])(
     'refuses %s carrying expiresAt to every role but a minting one, in its own token partition',
-    (action) => {
-      const allowed = roles.flatMap((role) =>
-        partitions
-          .filter((partition) => mayWrite(role, action, partition, ['pk', 'sk', TTL_ATTRIBUTE]))
-          .map((partition) => `${role} ${partition}`),
-      );
+    async (action) => {
+      const allowed: string[] = [];
+      for (const role of roles)
+        for (const partition of await writablePartitions(role, action, ['pk', 'sk', TTL_ATTRIBUTE]))
+          allowed.push(`${role} ${partition}`);
       expect(allowed).toEqual([`${minterRole} tokens#${MINTER}`]);
     },
   );
 
   it.each(['dynamodb:PutItem', 'dynamodb:UpdateItem'])(
     'refuses %s that names no attributes (a transaction item) to the same roles',
-    (action) => {
-      const allowed = roles.flatMap((role) =>
-        partitions
-          .filter((partition) => mayWrite(role, action, partition, undefined))
-          .map((partition) => `${role} ${partition}`),
-      );
+    async (action) => {
+      const allowed: string[] = [];
+      for (const role of roles)
+        for (const partition of await writablePartitions(role, action, undefined))
+          allowed.push(`${role} ${partition}`);
       expect(allowed).toEqual([`${minterRole} tokens#${MINTER}`]);
     },
   );
 
-  it('still lets every writer write what it writes without expiresAt', () => {
-    const writes = (role: string, action: string) =>
-      partitions.filter((partition) => mayWrite(role, action, partition, ['pk', 'sk', 'seq']));
+  it('still lets every writer write what it writes without expiresAt', async () => {
+    const writes = (role: string, action: string) => writablePartitions(role, action, ['pk', 'sk', 'seq']);
     const id = (construct: { node: { defaultChild?: unknown } }) =>
       stack.getLogicalId(construct.node.defaultChild as never);
-    expect(writes(id(stack.roles.get(READER) as never), 'dynamodb:PutItem')).toEqual([`audit#${READER}`]);
-    expect(writes(minterRole, 'dynamodb:PutItem')).toEqual([`audit#${MINTER}`, `tokens#${MINTER}`]);
-    expect(writes(id(stack.roles.get(WRITER) as never), 'dynamodb:PutItem')).toEqual([
+    expect(await writes(id(stack.roles.get(READER) as never), 'dynamodb:PutItem')).toEqual([
+      `audit#${READER}`,
+    ]);
+    expect(await writes(minterRole, 'dynamodb:PutItem')).toEqual([`audit#${MINTER}`, `tokens#${MINTER}`]);
+    expect(await writes(id(stack.roles.get(WRITER) as never), 'dynamodb:PutItem')).toEqual([
       WRITER,
       `audit#${WRITER}`,
     ]);
-    expect(writes(id(stack.rotator.role), 'dynamodb:PutItem')).toEqual(
+    expect(await writes(id(stack.rotator.role), 'dynamodb:PutItem')).toEqual(
       [READER, MINTER, WRITER].flatMap((n) => [n, `audit#${n}`]),
     );
-    expect(writes(id(stack.proxy?.taskRole as never), 'dynamodb:UpdateItem')).toEqual(
+    expect(await writes(id(stack.proxy?.taskRole as never), 'dynamodb:UpdateItem')).toEqual(
       [READER, MINTER, WRITER].map((n) => `tokens#${n}`),
     );
   });

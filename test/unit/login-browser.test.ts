@@ -14,6 +14,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { browserCommand, openBrowser } from '../../src/login/browser.js';
 import {
   chooseFlow,
+  type FlowMetadata,
   type LoginDeps,
   type LoginFlow,
   type LoginInteraction,
@@ -21,8 +22,7 @@ import {
   whoami,
 } from '../../src/login/login.js';
 import { listenForCallback } from '../../src/login/loopback.js';
-import { type IssuerMetadata, parseAuthorizationResponse } from '../../src/login/oauth.js';
-import { createPkce, s256 } from '../../src/login/pkce.js';
+import { parseAuthorizationResponse } from '../../src/login/oauth.js';
 import type { LoginSettings } from '../../src/login/settings.js';
 import { findLeaks } from '../support/cli.js';
 import { type FakeIssuer, startFakeIssuer } from '../support/fake-issuer.js';
@@ -50,30 +50,10 @@ const refusal = async (promise: Promise<unknown>) => {
   return { code: error?.code, message: error?.message };
 };
 
-describe('PKCE', () => {
-  it('computes S256 as in RFC 7636 Appendix B', () => {
-    expect(s256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe(
-      'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-    );
-  });
-
-  it('makes a fresh 43-character verifier each time, with its challenge', () => {
-    const a = createPkce();
-    const b = createPkce();
-    expect(a.verifier).toMatch(/^[\w-]{43}$/);
-    expect(a.verifier).not.toBe(b.verifier);
-    expect(a.challenge).toBe(s256(a.verifier));
-  });
-});
-
 describe('choosing the grant', () => {
-  const base: IssuerMetadata = {
-    issuer: 'https://id.example.com',
-    tokenEndpoint: 'https://id.example.com/token',
-    jwksUri: 'https://id.example.com/jwks',
-  };
-  const device = { deviceAuthorizationEndpoint: 'https://id.example.com/device' };
-  const browser = { authorizationEndpoint: 'https://id.example.com/authorize' };
+  const base: FlowMetadata = { issuer: 'https://id.example.com' };
+  const device = { device_authorization_endpoint: 'https://id.example.com/device' };
+  const browser = { authorization_endpoint: 'https://id.example.com/authorize' };
 
   it.each([
     ['auto', { ...device, ...browser }, 'device'],
@@ -84,7 +64,7 @@ describe('choosing the grant', () => {
     expect(chooseFlow({ ...base, ...endpoints }, flow)).toBe(expected);
   });
 
-  it.each<[LoginFlow, Partial<IssuerMetadata>, string, string]>([
+  it.each<[LoginFlow, Partial<FlowMetadata>, string, string]>([
     [
       'device',
       browser,
@@ -105,7 +85,7 @@ describe('choosing the grant', () => {
     ],
     [
       'browser',
-      { ...browser, codeChallengeMethods: ['plain'] },
+      { ...browser, code_challenge_methods_supported: ['plain'] },
       'cannot log in with https://id.example.com: it does not support PKCE with S256 (code_challenge_methods_supported)',
       'use another issuer',
     ],
@@ -117,12 +97,14 @@ describe('choosing the grant', () => {
 });
 
 describe('the authorization response', () => {
-  const expected = { state: 'a'.repeat(43), issuer: 'https://id.example.com' };
+  const expected = { state: 'a'.repeat(43), server: { issuer: 'https://id.example.com' }, clientId: 'egg' };
   const parse = (query: string) => () => parseAuthorizationResponse(new URLSearchParams(query), expected);
 
-  it('returns the code when the state is ours', () => {
-    expect(parse(`code=c1&state=${expected.state}`)()).toBe('c1');
-    expect(parse(`code=c1&state=${expected.state}&iss=https%3A%2F%2Fid.example.com`)()).toBe('c1');
+  it('returns the checked response with its code when the state is ours', () => {
+    expect(parse(`code=c1&state=${expected.state}`)().get('code')).toBe('c1');
+    expect(parse(`code=c1&state=${expected.state}&iss=https%3A%2F%2Fid.example.com`)().get('code')).toBe(
+      'c1',
+    );
   });
 
   it.each([

@@ -18,7 +18,9 @@ import {
   sessionCredentials,
   whoami,
 } from '../../src/login/login.js';
+import { type Session, writeSession } from '../../src/login/session.js';
 import { type LoginSettings, resolveLoginSettings } from '../../src/login/settings.js';
+import { FileTokenStore } from '../../src/login/token-store.js';
 import { findLeaks } from '../support/cli.js';
 import { type FakeIssuer, startFakeIssuer } from '../support/fake-issuer.js';
 import { type FakeSts, startFakeSts } from '../support/fake-sts.js';
@@ -175,6 +177,55 @@ describe('egg login', () => {
     expect(whoami(home, deps())).toBeUndefined();
   });
 
+  it('accepts the draft verification_url of Google’s device endpoint', async () => {
+    // Google answers RFC 8628 §3.2 with the draft's name for verification_uri.
+    const google: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (!String(input).endsWith('/device')) return response;
+      const {
+        verification_uri,
+        verification_uri_complete: _,
+        ...rest
+      } = (await response.json()) as Record<string, unknown>;
+      return Response.json({ ...rest, verification_url: verification_uri }, { status: response.status });
+    };
+    record(await login(home, settings, deps({ fetch: google })));
+    expect(prompts).toEqual([
+      { verificationUri: `${issuer.issuer}/activate`, userCode: 'WDJB-MJHT', expiresAt: expect.any(Date) },
+    ]);
+  });
+
+  it.each([
+    [
+      'names another issuer (a mix-up, OIDC Discovery §4.3)',
+      { issuer: 'https://evil.example' },
+      {
+        code: 'ERR_OIDC',
+        message:
+          'the discovery document at ISSUER/.well-known/openid-configuration names another issuer (https://evil.example)',
+      },
+    ],
+    [
+      'sends the token endpoint over plain http to another host',
+      { token_endpoint: 'http://evil.example/token' },
+      {
+        code: 'ERR_INVALID_CONFIG',
+        message: 'the issuer’s token_endpoint "http://evil.example" must use https',
+      },
+    ],
+  ])('refuses a discovery document that %s, before any grant', async (_, change, expected) => {
+    const tampered: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (!String(input).endsWith('/openid-configuration')) return response;
+      return Response.json({ ...((await response.json()) as object), ...change });
+    };
+    expect(await refusal(login(home, settings, deps({ fetch: tampered })))).toEqual({
+      ...expected,
+      message: expected.message.replace('ISSUER', issuer.issuer),
+    });
+    expect(issuer.requests.filter((r) => r !== '/.well-known/openid-configuration')).toEqual([]);
+  });
+
   it('gives up when the device code outlives its expires_in without approval', async () => {
     const short = await startFakeIssuer({ approveAfter: 1000, deviceCodeLifetime: 12, clientId: 'egg-cli' });
     try {
@@ -213,6 +264,16 @@ describe('egg login', () => {
       'another issuer',
       () => issuer.setIdTokenClaims({ iss: 'https://evil.example' }),
       `the issuer’s ID token was refused: it was issued by another issuer (not ${'ISSUER'})`,
+    ],
+    [
+      'several audiences and an azp naming another client',
+      () => issuer.setIdTokenClaims({ aud: ['egg-cli', 'someone-else'], azp: 'someone-else' }),
+      'the ID token names several audiences and was not issued to this client',
+    ],
+    [
+      'no subject',
+      () => issuer.setIdTokenClaims({ sub: undefined }),
+      'the issuer’s ID token was refused: it lacks the "sub" claim',
     ],
   ])('refuses an ID token with %s before it reaches STS', async (_, arrange, message) => {
     arrange();
@@ -334,6 +395,34 @@ describe('egg login', () => {
       message: `${path} is not a regular file`,
     });
     expect(issuer.requests.filter((r) => r === '/token:refresh_token')).toEqual([]);
+  });
+  it('refuses to write the session through a planted symlink, and leaves its target alone', async () => {
+    record(await login(home, settings, deps()));
+    const path = join(home, SESSION_FILE);
+    const session = JSON.parse(readFileSync(path, 'utf8')) as Session;
+    const elsewhere = join(base, `planted-session-${Date.now()}`);
+    writeFileSync(elsewhere, 'untouched', { mode: 0o600 });
+    rmSync(path);
+    symlinkSync(elsewhere, path);
+    expect(() => writeSession(home, session)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INSECURE_PERMISSIONS',
+        message: `${path} is a symlink; refusing to write the login session through it`,
+      }),
+    );
+    expect(readFileSync(elsewhere, 'utf8')).toBe('untouched');
+  });
+
+  it('refuses to write the refresh token through a planted symlink, and leaves its target alone', async () => {
+    const path = join(home, REFRESH_TOKEN_FILE);
+    const elsewhere = join(base, `planted-token-${Date.now()}`);
+    writeFileSync(elsewhere, 'untouched', { mode: 0o600 });
+    symlinkSync(elsewhere, path);
+    expect(await refusal(new FileTokenStore(path, home).save('rt-would-leak'))).toEqual({
+      code: 'ERR_INSECURE_PERMISSIONS',
+      message: `${path} is a symlink; refusing to write the refresh token through it`,
+    });
+    expect(readFileSync(elsewhere, 'utf8')).toBe('untouched');
   });
 });
 

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { FORMATS, type Format, formatSecrets } from '../../../src/formats/index.js';
+import { writePrivateFile } from '../../../src/own-files.js';
 import { EggCommand } from '../../base.js';
-import { writePrivateFile } from '../../io.js';
 
 export default class SecretsPull extends EggCommand {
   static override summary = 'Print secrets as dotenv, json, shell or docker env-file.';
@@ -35,7 +35,7 @@ export default class SecretsPull extends EggCommand {
       if (flags.out === undefined) {
         process.stdout.write(output as Buffer);
       } else {
-        writePrivateFile(flags.out, output as Buffer);
+        writePrivateFile(flags.out, output as Buffer, { what: 'secrets' });
         process.stderr.write(`Wrote ${secrets.length} secrets to ${flags.out} (mode 0600).\n`);
       }
     } finally {
