@@ -4,6 +4,7 @@
  */
 import { benchAction } from './action.js';
 import { benchMasking, benchStartup } from './cli.js';
+import { benchMutation } from './mutation.js';
 import { benchProxy } from './proxy.js';
 import { benchPull } from './pull.js';
 import { benchRotate } from './rotate.js';
@@ -100,6 +101,8 @@ if (want('proxy')) {
   process.stderr.write('bench: egg proxy vs a plain Node proxy vs the upstream directly…\n');
   rows.push(...(await benchProxy({ quick })).rows);
 }
+
+rows.push(...benchMutation());
 
 const widths = [0, 1, 2].map((i) =>
   Math.max(...[['benchmark', 'figure', 'target'], ...rows].map((r) => (r[i] ?? '').length)),

@@ -27,6 +27,16 @@ export const FORWARDED_METHODS: ReadonlySet<string> = new Set([
 export const ALLOWED_METHODS = [...FORWARDED_METHODS].join(', ');
 
 /**
+ * Whether a request target is a path (origin-form, RFC 9112 §3.2.1), the only form forwarded:
+ * an absolute-form target (`http://evil.com/x`) or `*` is refused, and so is a path that
+ * starts `/\`, which a WHATWG URL parser reads as `//`, a host (`/\evil.com`). The path goes
+ * upstream verbatim, never resolved, so `//evil.com/x` stays a path on the pinned host.
+ */
+export function isPathTarget(url: string | undefined): url is string {
+  return url !== undefined && url.startsWith('/') && !url.startsWith('/\\');
+}
+
+/**
  * How a request's body is delimited on its way upstream: the header that says so, `null` for
  * a request without a body, or `'refused'` for framing that cannot be passed on exactly.
  */

@@ -49,6 +49,14 @@ const X_FORWARDED = 'x-forwarded-';
 export const NO_CORS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
+ * The CORS headers of the answer to a request from `origin` (already allowed for its token,
+ * origin.ts): that origin, and `Vary: Origin` since the answer depends on it.
+ */
+export function corsHeaders(origin: string | undefined): Readonly<Record<string, string>> {
+  return origin === undefined ? NO_CORS : { 'access-control-allow-origin': origin, vary: 'Origin' };
+}
+
+/**
  * Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). Undefined when that
  * names nothing beyond HOP_BY_HOP: no `Connection` header, or the usual `keep-alive`. Names
  * are ASCII tokens, so only a name of `connection`'s length needs lowercasing.

@@ -17,22 +17,26 @@
  * are fixed strings: nothing from the request is echoed, and the log carries no token, key
  * or body.
  */
-import { hash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import { isEggError } from '../errors.js';
 import type { SpendResult, TokenStore } from '../tokens/token-store.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import { isSendableProviderKey } from '../vault/provider-key.js';
-import { ALLOWED_METHODS, type BodyFraming, FORWARDED_METHODS, requestFraming } from './framing.js';
-import { hasContentLength, NO_CORS, requestHeaders, responseHeaders } from './headers.js';
+import { declaredBodyAllowed, rateRefusal, spendRefusal } from './caps.js';
+import { type BodyFraming, FORWARDED_METHODS, isPathTarget, requestFraming } from './framing.js';
+import { corsHeaders, hasContentLength, requestHeaders, responseHeaders } from './headers.js';
 import { InactivityWatch } from './inactivity.js';
+import { isoClock, logLine } from './log-line.js';
 import { originAllowed } from './origin.js';
+import { preflightHeaders } from './preflight.js';
 import type { KeyLease, KeySource } from './provider-keys.js';
 import type { RateLimiter } from './rate.js';
+import { leaseRefusal, REFUSALS, refusalCode, refuse } from './refusals.js';
 import type { RevocationWatcher } from './revocation.js';
 import type { TlsSettings } from './tls.js';
+import { tokenFromHeaders } from './token-header.js';
 import { UpstreamPools } from './upstream-pools.js';
+import { upstreamTargets } from './upstream-target.js';
 
 export interface ProxyOptions {
   verifier: Pick<TokenVerifier, 'verify'>;
@@ -54,54 +58,6 @@ export interface ProxyOptions {
 /** Headers are bounded by Node (431 beyond this); a token by MAX_TOKEN_CHARS (401). */
 export const MAX_HEADER_BYTES = 128 * 1024;
 
-/** Request headers whose values the log's header hash leaves out: where tokens ride, cookies. */
-const STRIP_REQUEST = new Set(['authorization', 'x-api-key', 'cookie']);
-const TOKEN_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:[ \t]*,[ \t]*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
-
-type Refusal = { status: number; code: string; message: string; headers?: Record<string, string> };
-
-const REFUSALS = {
-  badRequest: { status: 400, code: 'bad_request', message: 'the request target must be a path' },
-  badFraming: {
-    status: 400,
-    code: 'bad_framing',
-    message: 'send a request body with one Content-Length or with Transfer-Encoding: chunked alone',
-  },
-  method: {
-    status: 405,
-    code: 'method_not_allowed',
-    message: 'the proxy forwards GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS only',
-    headers: { allow: ALLOWED_METHODS },
-  },
-  token: {
-    status: 401,
-    code: 'token_invalid',
-    message: 'the egg token is missing, invalid, expired or revoked',
-  },
-  origin: { status: 403, code: 'origin_not_allowed', message: 'this origin may not use this token' },
-  spend: { status: 402, code: 'spend_cap_reached', message: "the token's spend cap is reached" },
-  tooLarge: { status: 413, code: 'body_too_large', message: 'the request body is too large' },
-  unavailable: {
-    status: 503,
-    code: 'state_unavailable',
-    message: 'the proxy cannot confirm revocation or spend state right now; try again',
-    headers: { 'retry-after': '1' },
-  },
-  keyUnavailable: {
-    status: 502,
-    code: 'key_unavailable',
-    message: 'the provider key for this token is not available',
-  },
-  keyInvalid: {
-    status: 502,
-    code: 'key_invalid',
-    message:
-      'the provider key for this token cannot be sent in a header (empty, or with whitespace); its owner must store it again',
-  },
-  upstream: { status: 502, code: 'upstream_error', message: 'the upstream could not be reached' },
-  timeout: { status: 504, code: 'upstream_timeout', message: 'the upstream did not answer in time' },
-} satisfies Record<string, Refusal>;
-
 /** What one request's log line needs, and its upstream request once there is one. */
 interface Exchange {
   token: string | null;
@@ -117,20 +73,6 @@ interface Exchange {
   logged: boolean;
 }
 
-/** Where a pinned upstream origin is reached: parsed once, not on every request. */
-interface UpstreamTarget {
-  secure: boolean;
-  protocol: string;
-  hostname: string;
-  port: number;
-  /** The `Host` header sent: the origin's host exactly. */
-  host: string;
-  servername: string;
-}
-
-/** The refusal code of each response the proxy answered itself, for the log line of a 5xx. */
-const refusalCodes = new WeakMap<ServerResponse, string>();
-
 /** The request handler; `createProxyServer` wraps it in a server with the right limits. */
 export function createProxyHandler(
   options: ProxyOptions,
@@ -140,7 +82,7 @@ export function createProxyHandler(
   const maxBody = options.maxBodyBytes ?? 100 * 1024 * 1024;
   const pools = options.pools ?? new UpstreamPools();
   const isoTime = isoClock();
-  const targets = new Map<string, UpstreamTarget>();
+  const upstreamTarget = upstreamTargets();
   // Upstream silence (no answer yet, or a body that stops) past the bound: 504, or a cut.
   const silence = new InactivityWatch<Exchange>(timeoutMs, (exchange) =>
     exchange.upstream?.destroy(new UpstreamTimeout()),
@@ -170,14 +112,17 @@ export function createProxyHandler(
       }
       if (exchange.logged) return;
       exchange.logged = true;
-      // Built by hand: every field is a number, an ISO time, a verified token id
-      // (TOKEN_ID: [A-Za-z0-9_-]) or null, hex, or a refusal code ([a-z_]).
-      const token = exchange.token === null ? 'null' : `"${exchange.token}"`;
-      const status = res.statusCode;
-      // A 5xx says why: the proxy's refusal code, or that the upstream answered it.
-      const code = status >= 500 ? `,"code":"${refusalCodes.get(res) ?? 'upstream_status'}"` : '';
       options.log(
-        `{"time":"${isoTime(clock())}","token":${token},"status":${status}${code},"bytesIn":${exchange.bytesIn},"bytesOut":${exchange.bytesOut},"ms":${hundredths(performance.now() - started)},"headers":"${headerHash(req.rawHeaders)}"}\n`,
+        logLine(
+          isoTime(clock()),
+          exchange.token,
+          res.statusCode,
+          refusalCode(res),
+          exchange.bytesIn,
+          exchange.bytesOut,
+          performance.now() - started,
+          req.rawHeaders,
+        ),
       );
     });
     handle(req, res, exchange).catch(() => {
@@ -192,13 +137,11 @@ export function createProxyHandler(
       return preflight(req, res, origin);
     }
     if (!FORWARDED_METHODS.has(req.method as string)) return refuse(res, REFUSALS.method);
-    if (req.url === undefined || !req.url.startsWith('/') || req.url.startsWith('/\\')) {
-      return refuse(res, REFUSALS.badRequest);
-    }
+    if (!isPathTarget(req.url)) return refuse(res, REFUSALS.badRequest);
     const framing = requestFraming(req.headers['content-length'], req.headers['transfer-encoding']);
     if (framing === 'refused') return refuse(res, REFUSALS.badFraming);
     exchange.framing = framing;
-    const token = extractToken(req);
+    const token = tokenFromHeaders(req.headers.authorization, req.headers['x-api-key']);
     if (token === undefined) return refuse(res, REFUSALS.token);
     // Each step answers at once when it can (a verified token, polled revocation state,
     // SQLite, a cached key) and is awaited only when it cannot: a busy token's request makes
@@ -216,20 +159,13 @@ export function createProxyHandler(
 
     // An allowed origin, or no Origin only for a token minted --allow-no-origin (origin.ts).
     if (!originAllowed(origin, claims)) return refuse(res, REFUSALS.origin);
-    const cors = origin === undefined ? NO_CORS : { 'access-control-allow-origin': origin, vary: 'Origin' };
+    const cors = corsHeaders(origin);
 
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (!(declared <= maxBody)) return refuse(res, { ...REFUSALS.tooLarge, headers: cors });
+    if (!declaredBodyAllowed(req.headers['content-length'], maxBody))
+      return refuse(res, { ...REFUSALS.tooLarge, headers: cors });
 
     const rate = options.rate.take(claims.jti, claims.rps, claims.burst);
-    if (!rate.ok) {
-      return refuse(res, {
-        status: 429,
-        code: 'rate_limited',
-        message: "the token's rate cap is reached",
-        headers: { ...cors, 'retry-after': String(rate.retryAfterSeconds) },
-      });
-    }
+    if (!rate.ok) return refuse(res, rateRefusal(rate.retryAfterSeconds, cors));
 
     // One conditional write on the token's record: the reservation, and the proof that the
     // token was minted in its own namespace (a valid signature alone is not enough).
@@ -246,44 +182,17 @@ export function createProxyHandler(
     } catch {
       return refuse(res, { ...REFUSALS.unavailable, headers: { ...cors, ...REFUSALS.unavailable.headers } });
     }
-    if (!spend.ok) {
-      // No live record (never minted here, another digest, marked by a kill switch): 401.
-      return spend.reason === 'spend-cap'
-        ? refuse(res, { ...REFUSALS.spend, headers: cors })
-        : refuse(res, REFUSALS.token);
-    }
+    // No live record (never minted here, another digest, marked by a kill switch): 401.
+    if (!spend.ok) return refuse(res, spendRefusal(spend, cors));
 
     let lease: KeyLease;
     try {
       const leasing = options.keys.lease(claims.sub, claims.key);
       lease = isPromise(leasing) ? await leasing : leasing;
     } catch (error) {
-      const refusal: Refusal = isEggError(error, 'ERR_STORE_UNAVAILABLE')
-        ? REFUSALS.unavailable
-        : REFUSALS.keyUnavailable;
-      return refuse(res, { ...refusal, headers: { ...cors, ...refusal.headers } });
+      return refuse(res, leaseRefusal(error, cors));
     }
     forward(req, res, lease, cors, exchange, `${claims.sub}\n${claims.key}`);
-  }
-
-  function upstreamTarget(upstream: string): UpstreamTarget {
-    let target = targets.get(upstream);
-    if (target === undefined) {
-      const url = new URL(upstream);
-      const secure = url.protocol === 'https:';
-      target = {
-        secure,
-        protocol: url.protocol,
-        hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
-        host: url.host,
-        servername: url.hostname,
-      };
-      // Pinned origins are few; a bound all the same.
-      if (targets.size >= 256) targets.clear();
-      targets.set(upstream, target);
-    }
-    return target;
   }
 
   /** `pool`: the provider key's own upstream sockets (namespace and secret name). */
@@ -395,27 +304,13 @@ export function createProxyHandler(
   }
 
   function preflight(req: IncomingMessage, res: ServerResponse, origin: string | undefined) {
-    // Browsers send no credentials on a preflight (Fetch Standard, "CORS-preflight fetch"),
-    // so it cannot name a token: it is answered for any well-formed origin and grants
-    // nothing. The actual request is checked against its token's origins (403 otherwise).
-    const method = singleHeader(req.headers['access-control-request-method']) ?? '';
-    const requested = singleHeader(req.headers['access-control-request-headers']) ?? '';
-    if (
-      origin === undefined ||
-      !/^https?:\/\/[A-Za-z0-9.\-[\]:]{1,260}$/.test(origin) ||
-      !FORWARDED_METHODS.has(method) ||
-      requested.length > 2048 ||
-      (requested !== '' && !TOKEN_LIST.test(requested))
-    ) {
-      return refuse(res, REFUSALS.origin);
-    }
-    res.writeHead(204, {
-      'access-control-allow-origin': origin,
-      'access-control-allow-methods': method,
-      ...(requested === '' ? {} : { 'access-control-allow-headers': requested }),
-      'access-control-max-age': '600',
-      vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers',
-    });
+    const headers = preflightHeaders(
+      origin,
+      singleHeader(req.headers['access-control-request-method']) ?? '',
+      singleHeader(req.headers['access-control-request-headers']) ?? '',
+    );
+    if (headers === undefined) return refuse(res, REFUSALS.origin);
+    res.writeHead(204, headers);
     res.end();
   }
 }
@@ -458,22 +353,6 @@ export function createProxyServer(options: ProxyOptions, tls?: TlsSettings): htt
   return server;
 }
 
-function refuse(res: ServerResponse, refusal: Refusal): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  refusalCodes.set(res, refusal.code);
-  const body = JSON.stringify({ error: { type: 'egg_proxy', code: refusal.code, message: refusal.message } });
-  res.writeHead(refusal.status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    ...refusal.headers,
-  });
-  res.end(body);
-}
-
 function singleHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -481,68 +360,4 @@ function singleHeader(value: string | string[] | undefined): string | undefined 
 /** Whether a step answered later rather than at once (see `handle`). */
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
-
-/**
- * The egg token: `Authorization: Bearer …` (OpenAI's clients) or `x-api-key` (Anthropic's).
- * `Bearer` in any case, spaces, the token, spaces. What is left is not checked further
- * here: the verifier refuses anything that is not exactly a token (whitespace included).
- */
-function extractToken(req: IncomingMessage): string | undefined {
-  const authorization = req.headers.authorization;
-  if (authorization !== undefined) {
-    if (authorization.length < 8 || authorization.charCodeAt(6) !== 0x20) return undefined;
-    if (authorization.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
-    let start = 7;
-    while (authorization.charCodeAt(start) === 0x20) start++;
-    let end = authorization.length;
-    while (end > start && authorization.charCodeAt(end - 1) === 0x20) end--;
-    return start === end ? undefined : authorization.slice(start, end);
-  }
-  const apiKey = req.headers['x-api-key'];
-  return typeof apiKey === 'string' ? apiKey.trim() : undefined;
-}
-
-/** SHA-256 over the request's header names and values; the token's value is left out. */
-function headerHash(raw: string[]): string {
-  // One string and a one-shot hash: cheaper than a Hash object fed line by line.
-  let text = '';
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    text += `${name}:${STRIP_REQUEST.has(name) ? '-' : (raw[i + 1] as string)}\n`;
-  }
-  return hash('sha256', text, 'hex');
-}
-
-/**
- * `ms` rounded to hundredths, written as `String(Math.round(ms * 100) / 100)` writes it but
- * from integers (a double's shortest form is the slow part of the log line).
- */
-function hundredths(ms: number): string {
-  const all = Math.round(ms * 100);
-  if (!(all >= 0 && all < 1e15)) return String(Math.round(ms * 100) / 100);
-  const whole = Math.floor(all / 100);
-  const part = all - whole * 100;
-  if (part === 0) return `${whole}`;
-  if (part % 10 === 0) return `${whole}.${part / 10}`;
-  return `${whole}.${part < 10 ? '0' : ''}${part}`;
-}
-
-/**
- * `Date#toISOString` of a time in ms, for the log line: the date and time to the second are
- * formatted once a second, the milliseconds appended.
- */
-function isoClock(): (ms: number) => string {
-  let second = Number.NaN;
-  let prefix = '';
-  return (ms) => {
-    const at = Math.floor(ms);
-    const s = Math.floor(at / 1000);
-    if (s !== second) {
-      prefix = new Date(s * 1000).toISOString().slice(0, -4);
-      second = s;
-    }
-    const milli = at - s * 1000;
-    return `${prefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
-  };
 }

@@ -488,3 +488,252 @@ describe('readInputs', () => {
     });
   });
 });
+
+describe('mint-tokens at the edges', () => {
+  const mint = (text: string) => read({ ...LOCAL, 'mint-tokens': text }).mintTokens;
+  const ALLOWED =
+    'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1] [allow-no-origin=true]`, or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost", "allow-no-origin"}';
+  const spec = (key: string) => `${key} origins=https://a.example rps=1 spend=1`;
+
+  it('mints nothing for blank text or an empty JSON list', () => {
+    for (const text of ['  \n ', '[]', ' [ ] ', '# only a comment'])
+      expect(read({ ...LOCAL, 'mint-tokens': text }), JSON.stringify(text)).not.toHaveProperty('mintTokens');
+  });
+
+  it('takes 20 tokens and refuses 21', () => {
+    const keys = Array.from({ length: 21 }, (_, i) => `K${i}`);
+    expect(mint(keys.slice(0, 20).map(spec).join('\n'))).toHaveLength(20);
+    expect(() => mint(keys.map(spec).join('\n'))).toThrow(
+      expect.objectContaining({
+        message: 'input "mint-tokens" asks for 21 tokens; it takes at most 20 tokens',
+      }),
+    );
+  });
+
+  it('reads indented lines with runs of spaces and tabs between fields, and CRLF', () => {
+    expect(
+      mint(
+        '  K \t origins=https://a.example  rps=2\tspend=3  \r\n\tJ origins=https://b.example rps=1 spend=1',
+      ),
+    ).toEqual([
+      { key: 'K', origins: ['https://a.example'], ttlSeconds: 3600, rps: 2, spend: 3 },
+      { key: 'J', origins: ['https://b.example'], ttlSeconds: 3600, rps: 1, spend: 1 },
+    ]);
+  });
+
+  it('trims each origin of a comma-separated list and keeps each once, in order', () => {
+    expect(
+      mint('K origins=https://b.example,https://A.example,https://a.example rps=1 spend=1')?.[0]?.origins,
+    ).toEqual(['https://b.example', 'https://a.example']);
+    expect(
+      mint('[{"key":"K","origins":"https://a.example , https://b.example","rps":1,"spend":1}]')?.[0]?.origins,
+    ).toEqual(['https://a.example', 'https://b.example']);
+    expect(() => mint('[{"key":"K","origins":[" https://a.example"],"rps":1,"spend":1}]')).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('has the origin " https://a.example"') }),
+    );
+  });
+
+  it('takes 32 origins and refuses 33', () => {
+    const origins = (n: number) => Array.from({ length: n }, (_, i) => `https://a${i}.example`).join(',');
+    expect(mint(`K origins=${origins(32)} rps=1 spend=1`)?.[0]?.origins).toHaveLength(32);
+    expect(() => mint(`K origins=${origins(33)} rps=1 spend=1`)).toThrow(
+      expect.objectContaining({
+        message: expect.stringMatching(/^input "mint-tokens" token 1 \(K\) needs origins;/),
+      }),
+    );
+  });
+
+  it('takes caps and lifetimes at their bounds, as words or JSON numbers', () => {
+    expect(mint('K origins=https://a.example ttl=1 rps=1000000000000 spend=5 burst=1 cost=5')).toEqual([
+      { key: 'K', origins: ['https://a.example'], ttlSeconds: 1, rps: 1e12, spend: 5, burst: 1, cost: 5 },
+    ]);
+    expect(
+      mint(
+        '[{"key":"K","origins":["https://a.example"],"ttl":21600,"rps":7,"spend":9,"allow-no-origin":false}]',
+      ),
+    ).toEqual([{ key: 'K', origins: ['https://a.example'], ttlSeconds: 21600, rps: 7, spend: 9 }]);
+    expect(mint('K origins=https://a.example ttl=6h rps=1 spend=1')?.[0]?.ttlSeconds).toBe(21600);
+  });
+
+  it.each<[string, string, string]>([
+    ['a ttl of 0', 'K origins=https://a.example ttl=0 rps=1 spend=1', 'has ttl "0"'],
+    ['a ttl with a unit of days', 'K origins=https://a.example ttl=1d rps=1 spend=1', 'has ttl "1d"'],
+    ['a ttl with text after it', 'K origins=https://a.example ttl=5mx rps=1 spend=1', 'has ttl "5mx"'],
+    [
+      'a ttl that is a JSON boolean',
+      '[{"key":"K","origins":["https://a.example"],"ttl":true,"rps":1,"spend":1}]',
+      'has ttl "true"',
+    ],
+    ['an rps of 0', 'K origins=https://a.example rps=0 spend=1', 'has rps "0"'],
+    [
+      'an rps over the cap',
+      'K origins=https://a.example rps=1000000000001 spend=1',
+      'has rps "1000000000001"',
+    ],
+    [
+      'an rps of 14 digits',
+      'K origins=https://a.example rps=10000000000000 spend=1',
+      'has rps "10000000000000"',
+    ],
+    ['an rps with a sign', 'K origins=https://a.example rps=+5 spend=1', 'has rps "+5"'],
+    ['an rps with text after it', 'K origins=https://a.example rps=5x spend=1', 'has rps "5x"'],
+    ['an rps with text before it', 'K origins=https://a.example rps=x5 spend=1', 'has rps "x5"'],
+    [
+      'an rps that is a JSON string of a fraction',
+      '[{"key":"K","origins":["https://a.example"],"rps":"1.5","spend":1}]',
+      'has rps "1.5"',
+    ],
+    [
+      'an rps that is a JSON boolean',
+      '[{"key":"K","origins":["https://a.example"],"rps":true,"spend":1}]',
+      'has rps "true"',
+    ],
+    ['a burst of 0', 'K origins=https://a.example rps=1 spend=1 burst=0', 'has burst "0"'],
+    ['a cost of 0', 'K origins=https://a.example rps=1 spend=1 cost=0', 'has cost "0"'],
+    [
+      'a cost above the spend',
+      'K origins=https://a.example rps=1 spend=4 cost=5',
+      'has cost 5 above spend 4',
+    ],
+    [
+      'a key that is not a secret name',
+      'K-1 origins=https://a.example rps=1 spend=1',
+      'has the key "K-1", which is not a secret name',
+    ],
+  ])('refuses %s', (_name, text, problem) => {
+    expect(() => mint(text)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_USAGE',
+        message: expect.stringContaining(`input "mint-tokens" token 1 `),
+      }),
+    );
+    expect(() => mint(text)).toThrow(expect.objectContaining({ message: expect.stringContaining(problem) }));
+  });
+
+  it.each<[string, string, string]>([
+    ['a field without a name', 'K =1 origins=https://a.example rps=1 spend=1', 'line 1 has "=1"'],
+    ['a field without =', 'K rps origins=https://a.example spend=1', 'line 1 has "rps"'],
+    ['a field set twice', 'K rps=1 rps=2 origins=https://a.example spend=1', 'line 1 sets rps twice'],
+    [
+      'a field set twice on line 2',
+      `${spec('J')}\nK rps=1 rps=2 origins=https://a.example spend=1`,
+      'line 2 sets rps twice',
+    ],
+    ['JSON that is not a list', '[1', 'starts with "[" but is not valid JSON'],
+    ['a JSON item that is a number', '[1]', 'item 1 is not an object'],
+    [
+      'a JSON item that is null',
+      '[{"key":"K","origins":["https://a.example"],"rps":1,"spend":1}, null]',
+      'item 2 is not an object',
+    ],
+    ['a JSON item that is a list', '[[]]', 'item 1 is not an object'],
+    ['a JSON item with an unknown field', '[{"key":"K","tags":1}]', 'item 1 has the unknown field "tags"'],
+    [
+      'a JSON key that is not a string',
+      '[{"key":7,"origins":["https://a.example"],"rps":1,"spend":1}]',
+      'token 1 has the key "7", which is not a secret name',
+    ],
+    [
+      'a JSON key in a list',
+      '[{"key":["K"],"origins":["https://a.example"],"rps":1,"spend":1}]',
+      'token 1 has the key "K", which is not a secret name',
+    ],
+    [
+      'JSON origins that are not all strings',
+      '[{"key":"K","origins":["https://a.example",1],"rps":1,"spend":1}]',
+      'token 1 (K) needs origins',
+    ],
+    [
+      'JSON origins that are not a list',
+      '[{"key":"K","origins":{"a":1},"rps":1,"spend":1}]',
+      'token 1 (K) needs origins',
+    ],
+  ])('refuses %s', (_name, text, problem) => {
+    expect(() => mint(text)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_USAGE',
+        message: expect.stringMatching(/^input "mint-tokens" .*; it takes /),
+      }),
+    );
+    expect(() => mint(text)).toThrow(expect.objectContaining({ message: expect.stringContaining(problem) }));
+  });
+
+  it('quotes at most 60 characters of what was typed', () => {
+    const long = `x${'a'.repeat(70)}=1`;
+    expect(() => mint(`K ${long}`)).toThrow(
+      expect.objectContaining({
+        message: `input "mint-tokens" line 1 has ${JSON.stringify(`${long.slice(0, 60)}…`)}; it takes ${ALLOWED}`,
+      }),
+    );
+    const sixty = `x${'a'.repeat(57)}=1`;
+    expect(sixty).toHaveLength(60);
+    expect(() => mint(`K ${sixty}`)).toThrow(
+      expect.objectContaining({ message: expect.stringContaining(`has "${sixty}";`) }),
+    );
+  });
+});
+
+describe('other inputs at the edges', () => {
+  it('takes a session of 900 s and refuses 899', () => {
+    expect(read({ ...AWS, 'role-session-duration': '900' }).roleSessionDuration).toBe(900);
+    expect(read({ ...AWS, 'role-session-duration': '43200' }).roleSessionDuration).toBe(43200);
+    expect(() => read({ ...AWS, 'role-session-duration': '899' })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('input "role-session-duration" is "899"') }),
+    );
+  });
+
+  it('refuses the dotenv file names . and ..', () => {
+    for (const name of ['.', '..'])
+      expect(() => read({ ...LOCAL, 'dotenv-file': name })).toThrow(
+        expect.objectContaining({ message: expect.stringContaining(`input "dotenv-file" is "${name}"`) }),
+      );
+    expect(read({ ...LOCAL, 'dotenv-file': '.env' }).dotenvFile).toBe('.env');
+  });
+
+  it('sets no optional field that was not given', () => {
+    const inputs = read(AWS);
+    for (const field of ['table', 'kmsKeyId', 'dotenvFile', 'signingKeyId', 'mintTokens', 'eggHome'])
+      expect(Object.keys(inputs)).not.toContain(field);
+  });
+});
+
+describe('patterns of the aws inputs and optional mint fields', () => {
+  it.each<[string, string, boolean]>([
+    ['role-to-assume', 'arn:aws:iam::123456789012:role/ci', true],
+    ['role-to-assume', 'arn:aws-cn:iam::123456789012:role/ci', true],
+    ['role-to-assume', 'arn:aws-us-gov:iam::123456789012:role/path/ci', true],
+    ['role-to-assume', 'xarn:aws:iam::123456789012:role/ci', false],
+    ['role-to-assume', 'arn:aws:iam::123456789012:role/ci x', false],
+    ['aws-region', 'us-gov-west-1', true],
+    ['aws-region', 'ap-southeast-10', true],
+    ['aws-region', 'xus-east-1', false],
+    ['aws-region', 'us-east-1x', false],
+    ['table', 't'.repeat(255), true],
+    ['table', 't'.repeat(256), false],
+  ])('%s %s → %s', (input, value, allowed) => {
+    const run = () => read({ ...AWS, [input]: value });
+    if (allowed) expect(run).not.toThrow();
+    else
+      expect(run).toThrow(expect.objectContaining({ message: expect.stringContaining(`input "${input}"`) }));
+  });
+
+  it('refuses an empty JSON origin list without allow-no-origin', () => {
+    expect(() => read({ ...LOCAL, 'mint-tokens': '[{"key":"K","origins":[],"rps":1,"spend":1}]' })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('token 1 (K) needs origins') }),
+    );
+  });
+
+  it('leaves burst and cost out of a spec that does not set them', () => {
+    const [spec] =
+      read({ ...LOCAL, 'mint-tokens': 'K origins=https://a.example rps=1 spend=1' }).mintTokens ?? [];
+    expect(Object.keys(spec ?? {}).sort()).toEqual(['key', 'origins', 'rps', 'spend', 'ttlSeconds']);
+  });
+});
+
+it('says what kms-key-id takes when it refuses one', () => {
+  expect(() => read({ ...AWS, 'kms-key-id': 'a key' })).toThrow(
+    expect.objectContaining({
+      message: 'input "kms-key-id" is "a key"; it takes a KMS key id, key ARN, alias name or alias ARN',
+    }),
+  );
+});

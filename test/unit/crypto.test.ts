@@ -63,6 +63,7 @@ describe('AES-256-GCM encrypt/decrypt', () => {
     ['a truncated ciphertext', (s) => ({ ...s, ciphertext: s.ciphertext.subarray(1) })],
     ['a flipped tag bit', (s) => ({ ...s, tag: flip(s.tag) })],
     ['a short tag', (s) => ({ ...s, tag: s.tag.subarray(0, 12) })],
+    ['a long tag', (s) => ({ ...s, tag: Buffer.concat([s.tag, Buffer.alloc(1)]) })],
     ['a flipped IV bit', (s) => ({ ...s, iv: flip(s.iv) })],
     ['a short IV', (s) => ({ ...s, iv: s.iv.subarray(0, 8) })],
   ])('refuses %s with the same error', (_attack, tamper) => {
@@ -74,6 +75,31 @@ describe('AES-256-GCM encrypt/decrypt', () => {
     }
     expect(thrown).toBeInstanceOf(DecryptionFailed);
     expect(thrown).toMatchObject(failure);
+  });
+
+  it('refuses an IV or tag of the wrong length before any cipher runs (no cause from OpenSSL)', () => {
+    const shapes: [string, Sealed][] = [
+      ['short IV', { ...sealed, iv: sealed.iv.subarray(0, 8) }],
+      ['long IV', { ...sealed, iv: Buffer.concat([sealed.iv, Buffer.alloc(4)]) }],
+      ['short tag', { ...sealed, tag: sealed.tag.subarray(0, 4) }],
+    ];
+    for (const [name, shape] of shapes) {
+      let thrown: unknown;
+      try {
+        decrypt(key, shape, itemAad(binding), 'secret API_KEY');
+      } catch (error) {
+        thrown = error;
+      }
+      expect({ name, thrown }).toMatchObject({ name, thrown: failure });
+      expect((thrown as Error).cause, name).toBeUndefined();
+    }
+    let bad: unknown;
+    try {
+      decrypt(key, { ...sealed, tag: flip(sealed.tag) }, itemAad(binding), 'secret API_KEY');
+    } catch (error) {
+      bad = error;
+    }
+    expect((bad as Error).cause).toBeInstanceOf(Error);
   });
 
   it('refuses the wrong key with the same error', () => {
@@ -91,7 +117,11 @@ describe('AES-256-GCM encrypt/decrypt', () => {
   });
 
   it('is misuse, not a decryption failure, to pass a key of the wrong size', () => {
-    expect(() => encrypt(randomBytes(16), value, itemAad(binding))).toThrow(TypeError);
+    const misuse = { name: 'TypeError', message: 'AES-256-GCM needs a 32-byte key' };
+    expect(() => encrypt(randomBytes(16), value, itemAad(binding))).toThrow(expect.objectContaining(misuse));
+    expect(() => decrypt(randomBytes(31), sealed, itemAad(binding), 'x')).toThrow(
+      expect.objectContaining(misuse),
+    );
   });
 });
 
@@ -117,6 +147,53 @@ describe('AES-256 key wrap (RFC 3394)', () => {
     ['a too-short wrapped key', () => expected.subarray(0, 16)],
   ])('refuses %s with the same error', (_attack, wrapped) => {
     expect(() => unwrapKey(kek, wrapped(), 'secret API_KEY')).toThrow(expect.objectContaining(failure));
+  });
+
+  it('matches the test vector of section 4.3 (128 bits of key data: the shortest wrapped key)', () => {
+    const short = Buffer.from('64E8C3F9CE0F5BA263E9777905818A2A93C8191E7D6E8AE7', 'hex');
+    const data = keyData.subarray(0, 16);
+    expect(wrapKey(kek, data).toString('hex')).toBe(short.toString('hex'));
+    expect(unwrapKey(kek, short, 'secret API_KEY')).toEqual(data);
+  });
+
+  it.each<[string, number]>([
+    ['an empty wrapped key', 0],
+    ['8 bytes', 8],
+    ['16 bytes', 16],
+    ['23 bytes', 23],
+  ])('refuses %s with DecryptionFailed, never an empty key', (_name, length) => {
+    let thrown: unknown;
+    try {
+      unwrapKey(kek, expected.subarray(0, length), 'secret API_KEY');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(DecryptionFailed);
+    expect(thrown).toMatchObject(failure);
+    // Refused by its length, before OpenSSL sees it.
+    expect((thrown as Error).cause).toBeUndefined();
+  });
+
+  it('refuses a wrapped key that is not whole 8-byte blocks by its length, before OpenSSL sees it', () => {
+    for (const length of [25, 31, 33, 39]) {
+      let thrown: unknown;
+      try {
+        unwrapKey(kek, Buffer.alloc(length, 1), 'secret API_KEY');
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, String(length)).toMatchObject(failure);
+      expect((thrown as Error).cause, String(length)).toBeUndefined();
+    }
+  });
+
+  it('is misuse, not a decryption failure, to pass a KEK of the wrong size', () => {
+    expect(() => wrapKey(kek.subarray(0, 16), keyData)).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: 'AES-256-KW needs a 32-byte KEK' }),
+    );
+    expect(() => unwrapKey(kek.subarray(0, 31), expected, 'x')).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: 'AES-256-KW needs a 32-byte KEK' }),
+    );
   });
 
   it('refuses the wrong KEK with the same error', () => {

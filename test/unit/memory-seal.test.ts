@@ -36,4 +36,18 @@ describe('memory seal', () => {
     expect(key.equals(Buffer.alloc(32))).toBe(true);
     expect(() => seal.open(a)).toThrow(new TypeError('this MemorySeal is closed'));
   });
+
+  it('is misuse to give a key that is not 32 bytes', () => {
+    for (const size of [0, 16, 31, 33])
+      expect(() => new MemorySeal(Buffer.alloc(size))).toThrow(
+        new TypeError('a MemorySeal needs a 32-byte key'),
+      );
+  });
+
+  it('can be closed twice', () => {
+    const seal = new MemorySeal();
+    seal.close();
+    expect(() => seal.close()).not.toThrow();
+    expect(() => seal.seal(Buffer.from('x'))).toThrow(new TypeError('this MemorySeal is closed'));
+  });
 });
