@@ -77,18 +77,37 @@ interface Exchange {
 export function createProxyHandler(
   options: ProxyOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const clock = options.clock ?? Date.now;
-  const timeoutMs = options.upstreamTimeoutMs ?? 120_000;
-  const maxBody = options.maxBodyBytes ?? 100 * 1024 * 1024;
-  const pools = options.pools ?? new UpstreamPools();
-  const isoTime = isoClock();
-  const upstreamTarget = upstreamTargets();
-  // Upstream silence (no answer yet, or a body that stops) past the bound: 504, or a cut.
-  const silence = new InactivityWatch<Exchange>(timeoutMs, (exchange) =>
-    exchange.upstream?.destroy(new UpstreamTimeout()),
-  );
+  return new ProxyHandler(options).onRequest;
+}
 
-  return (req, res) => {
+/**
+ * One proxy's request flow, as named steps: `#handle` runs the checks in DESIGN's order,
+ * `#forward` opens the upstream request and pumps both bodies, `#preflight` answers CORS
+ * preflights, `#close` ends the exchange and writes its log line. The checks themselves are
+ * small functions of their own modules (framing, headers, origin, caps, refusals, log-line).
+ */
+export class ProxyHandler {
+  readonly #options: ProxyOptions;
+  readonly #clock: () => number;
+  readonly #maxBody: number;
+  readonly #pools: UpstreamPools;
+  readonly #isoTime = isoClock();
+  readonly #upstreamTarget = upstreamTargets();
+  /** Upstream silence (no answer yet, or a body that stops) past the bound: 504, or a cut. */
+  readonly #silence: InactivityWatch<Exchange>;
+
+  constructor(options: ProxyOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? Date.now;
+    this.#maxBody = options.maxBodyBytes ?? 100 * 1024 * 1024;
+    this.#pools = options.pools ?? new UpstreamPools();
+    this.#silence = new InactivityWatch<Exchange>(options.upstreamTimeoutMs ?? 120_000, (exchange) =>
+      exchange.upstream?.destroy(new UpstreamTimeout()),
+    );
+  }
+
+  /** The request listener (bound: pass it to a server as it is). */
+  readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
     const exchange: Exchange = {
       token: null,
@@ -101,40 +120,44 @@ export function createProxyHandler(
       watchNext: null,
       logged: false,
     };
-    // 'close' follows 'finish' on every response (Node's resOnFinish emits it a tick later)
-    // and comes alone when the client goes first: one listener logs the request, and takes
-    // with it an upstream request that has not both sent the whole body and been answered
-    // (a client gone early, or one that declared more body than it sent: issue 9, item 3).
-    res.on('close', () => {
-      if (exchange.upstream !== undefined) {
-        silence.delete(exchange);
-        if (!res.writableFinished || !req.complete) exchange.upstream.destroy();
-      }
-      if (exchange.logged) return;
-      exchange.logged = true;
-      options.log(
-        logLine(
-          isoTime(clock()),
-          exchange.token,
-          res.statusCode,
-          refusalCode(res),
-          exchange.bytesIn,
-          exchange.bytesOut,
-          performance.now() - started,
-          req.rawHeaders,
-        ),
-      );
-    });
-    handle(req, res, exchange).catch(() => {
+    res.on('close', () => this.#close(req, res, exchange, started));
+    this.#handle(req, res, exchange).catch(() => {
       if (!res.headersSent) refuse(res, REFUSALS.upstream);
       else res.destroy();
     });
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse, exchange: Exchange) {
+  /**
+   * The end of an exchange: 'close' follows 'finish' on every response (Node's resOnFinish
+   * emits it a tick later) and comes alone when the client goes first. It takes with it an
+   * upstream request that has not both sent the whole body and been answered (a client gone
+   * early, or one that declared more body than it sent: issue 9, item 3), and logs the request.
+   */
+  #close(req: IncomingMessage, res: ServerResponse, exchange: Exchange, started: number): void {
+    if (exchange.upstream !== undefined) {
+      this.#silence.delete(exchange);
+      if (!res.writableFinished || !req.complete) exchange.upstream.destroy();
+    }
+    if (exchange.logged) return;
+    exchange.logged = true;
+    this.#options.log(
+      logLine(
+        this.#isoTime(this.#clock()),
+        exchange.token,
+        res.statusCode,
+        refusalCode(res),
+        exchange.bytesIn,
+        exchange.bytesOut,
+        performance.now() - started,
+        req.rawHeaders,
+      ),
+    );
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse, exchange: Exchange) {
     const origin = singleHeader(req.headers.origin);
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
-      return preflight(req, res, origin);
+      return this.#preflight(req, res, origin);
     }
     if (!FORWARDED_METHODS.has(req.method as string)) return refuse(res, REFUSALS.method);
     if (!isPathTarget(req.url)) return refuse(res, REFUSALS.badRequest);
@@ -146,13 +169,13 @@ export function createProxyHandler(
     // Each step answers at once when it can (a verified token, polled revocation state,
     // SQLite, a cached key) and is awaited only when it cannot: a busy token's request makes
     // no promise round trips. Every step still runs, in DESIGN's order, on every request.
-    const verifying = options.verifier.verify(token);
+    const verifying = this.#options.verifier.verify(token);
     const verdict = isPromise(verifying) ? await verifying : verifying;
     if (!verdict.ok) return refuse(res, REFUSALS.token);
     const claims = verdict.claims;
     exchange.token = claims.jti;
 
-    const checking = options.revocations.check(claims);
+    const checking = this.#options.revocations.check(claims);
     const revocation = isPromise(checking) ? await checking : checking;
     if (revocation === 'revoked') return refuse(res, REFUSALS.token);
     if (revocation === 'unavailable') return refuse(res, REFUSALS.unavailable);
@@ -161,17 +184,17 @@ export function createProxyHandler(
     if (!originAllowed(origin, claims)) return refuse(res, REFUSALS.origin);
     const cors = corsHeaders(origin);
 
-    if (!declaredBodyAllowed(req.headers['content-length'], maxBody))
+    if (!declaredBodyAllowed(req.headers['content-length'], this.#maxBody))
       return refuse(res, { ...REFUSALS.tooLarge, headers: cors });
 
-    const rate = options.rate.take(claims.jti, claims.rps, claims.burst);
+    const rate = this.#options.rate.take(claims.jti, claims.rps, claims.burst);
     if (!rate.ok) return refuse(res, rateRefusal(rate.retryAfterSeconds, cors));
 
     // One conditional write on the token's record: the reservation, and the proof that the
     // token was minted in its own namespace (a valid signature alone is not enough).
     let spend: SpendResult;
     try {
-      const reserving = options.spend.reserveSpend(
+      const reserving = this.#options.spend.reserveSpend(
         claims.sub,
         claims.jti,
         verdict.digest,
@@ -187,34 +210,37 @@ export function createProxyHandler(
 
     let lease: KeyLease;
     try {
-      const leasing = options.keys.lease(claims.sub, claims.key);
+      const leasing = this.#options.keys.lease(claims.sub, claims.key);
       lease = isPromise(leasing) ? await leasing : leasing;
     } catch (error) {
       return refuse(res, leaseRefusal(error, cors));
     }
-    forward(req, res, lease, cors, exchange, `${claims.sub}\n${claims.key}`);
+    this.#forward(req, res, lease, cors, exchange, `${claims.sub}\n${claims.key}`);
   }
 
-  /** `pool`: the provider key's own upstream sockets (namespace and secret name). */
-  function forward(
+  /**
+   * The upstream request for a leased key, to the key's pinned origin through the key's own
+   * pool (`pool`: namespace and secret name), the key injected; or undefined once refused.
+   * The lease is released here, whatever happens: the header holds the key from now on.
+   */
+  #openUpstream(
     req: IncomingMessage,
     res: ServerResponse,
     lease: KeyLease,
     cors: Readonly<Record<string, string>>,
     exchange: Exchange,
     pool: string,
-  ) {
-    let upstreamReq: http.ClientRequest;
+  ): http.ClientRequest | undefined {
     try {
       const key = lease.value.toString('latin1');
       // A key that cannot sit in a header line unchanged is refused, never "fixed".
       if (!isSendableProviderKey(key)) {
         refuse(res, { ...REFUSALS.keyInvalid, headers: cors });
-        return;
+        return undefined;
       }
-      const target = upstreamTarget(lease.upstream);
+      const target = this.#upstreamTarget(lease.upstream);
       const headers = requestHeaders(req.rawHeaders, exchange.framing, lease.inject, target.host, key);
-      upstreamReq = target.secure
+      return target.secure
         ? https.request({
             protocol: target.protocol,
             hostname: target.hostname,
@@ -224,7 +250,7 @@ export function createProxyHandler(
             // The path as received, never resolved against anything: the host is fixed above.
             path: req.url,
             headers,
-            agent: pools.agent(pool, true),
+            agent: this.#pools.agent(pool, true),
             setHost: false,
           })
         : http.request({
@@ -234,20 +260,33 @@ export function createProxyHandler(
             method: req.method,
             path: req.url,
             headers,
-            agent: pools.agent(pool, false),
+            agent: this.#pools.agent(pool, false),
             setHost: false,
           });
     } catch {
       refuse(res, { ...REFUSALS.badRequest, headers: cors });
-      return;
+      return undefined;
     } finally {
       // The header is written into the request now; our copy of the key is no longer needed.
       lease.release();
     }
+  }
+
+  /** Forward the request with the key and pump both bodies, each way with back-pressure. */
+  #forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    lease: KeyLease,
+    cors: Readonly<Record<string, string>>,
+    exchange: Exchange,
+    pool: string,
+  ) {
+    const upstreamReq = this.#openUpstream(req, res, lease, cors, exchange, pool);
+    if (upstreamReq === undefined) return;
     // From here a client gone early takes the upstream request with it (the 'close'
     // listener); the watch ends with the upstream's answer or with the response.
     exchange.upstream = upstreamReq;
-    silence.add(exchange);
+    this.#silence.add(exchange);
 
     let answered = false;
     upstreamReq.on('error', (error) => {
@@ -258,7 +297,7 @@ export function createProxyHandler(
     });
     upstreamReq.on('response', (upstreamRes) => {
       answered = true;
-      exchange.lastTick = silence.tick;
+      exchange.lastTick = this.#silence.tick;
       const raw = upstreamRes.rawHeaders;
       res.writeHead(upstreamRes.statusCode ?? 502, responseHeaders(raw, cors));
       // A streamed answer (no length: SSE, chunked) gets its status and headers at once;
@@ -269,11 +308,11 @@ export function createProxyHandler(
       // pipe()'s per-request listener bookkeeping.
       upstreamRes.on('data', (chunk: Buffer) => {
         exchange.bytesOut += chunk.length;
-        exchange.lastTick = silence.tick;
+        exchange.lastTick = this.#silence.tick;
         if (!res.write(chunk)) upstreamRes.pause();
       });
       upstreamRes.on('end', () => {
-        silence.delete(exchange);
+        this.#silence.delete(exchange);
         // Answered before the whole body came: nobody will read the rest upstream, so the
         // request goes now rather than hold its socket (the client's rest is read and dropped).
         if (!req.complete) upstreamReq.destroy();
@@ -284,7 +323,7 @@ export function createProxyHandler(
     });
     req.on('data', (chunk: Buffer) => {
       exchange.bytesIn += chunk.length;
-      if (exchange.bytesIn > maxBody) {
+      if (exchange.bytesIn > this.#maxBody) {
         upstreamReq.destroy();
         if (!answered && !res.headersSent) refuse(res, { ...REFUSALS.tooLarge, headers: cors });
         req.destroy();
@@ -293,7 +332,7 @@ export function createProxyHandler(
       // The upstream request is gone (answered early, cut): the rest is read and dropped, so
       // the client's connection stays usable.
       if (upstreamReq.destroyed) return;
-      exchange.lastTick = silence.tick;
+      exchange.lastTick = this.#silence.tick;
       if (!upstreamReq.write(chunk)) req.pause();
     });
     upstreamReq.on('drain', () => req.resume());
@@ -303,7 +342,7 @@ export function createProxyHandler(
     req.on('error', () => upstreamReq.destroy());
   }
 
-  function preflight(req: IncomingMessage, res: ServerResponse, origin: string | undefined) {
+  #preflight(req: IncomingMessage, res: ServerResponse, origin: string | undefined) {
     const headers = preflightHeaders(
       origin,
       singleHeader(req.headers['access-control-request-method']) ?? '',
