@@ -17,6 +17,7 @@
  * are fixed strings: nothing from the request is echoed, and the log carries no token, key
  * or body.
  */
+import { StoreUnusable } from '../errors.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { SpendResult, TokenStore } from '../tokens/token-store.js';
@@ -40,7 +41,7 @@ import { upstreamTargets } from './upstream-target.js';
 
 export interface ProxyOptions {
   verifier: Pick<TokenVerifier, 'verify'>;
-  revocations: Pick<RevocationWatcher, 'check'>;
+  revocations: Pick<RevocationWatcher, 'check'> & Partial<Pick<RevocationWatcher, 'failClosed'>>;
   rate: Pick<RateLimiter, 'take'>;
   spend: Pick<TokenStore, 'reserveSpend'>;
   keys: KeySource;
@@ -202,7 +203,10 @@ export class ProxyHandler {
         claims.spend,
       );
       spend = isPromise(reserving) ? await reserving : reserving;
-    } catch {
+    } catch (error) {
+      // The file under the store changed (sqlite-file.ts): the whole proxy fails closed now,
+      // and says why once, rather than at the next revocation poll.
+      if (error instanceof StoreUnusable) this.#options.revocations.failClosed?.(error);
       return refuse(res, { ...REFUSALS.unavailable, headers: { ...cors, ...REFUSALS.unavailable.headers } });
     }
     // No live record (never minted here, another digest, marked by a kill switch): 401.
