@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dotenv from 'dotenv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EggError } from '../../src/errors.js';
+import { ByteWriter } from '../../src/formats/bytes.js';
 import { DOCKER_MAX_LINE_BYTES, FORMATS, type Format, formatSecrets } from '../../src/formats/index.js';
 
 /** Every value below goes through every format and the real tool that reads it. */
@@ -305,8 +306,30 @@ describe('formatSecrets', () => {
         ],
         'json',
       ),
-    ).toThrow(TypeError);
-    expect(() => formatSecrets([], 'yaml' as Format)).toThrow(TypeError);
+    ).toThrow(new TypeError('secret A is given twice'));
+    expect(() => formatSecrets([], 'yaml' as Format)).toThrow(new TypeError('unknown format "yaml"'));
+  });
+
+  it('zeroes what it wrote of earlier secrets when a later one is refused', () => {
+    const written: Buffer[] = [];
+    const result = ByteWriter.prototype.result;
+    const spy = vi.spyOn(ByteWriter.prototype, 'result').mockImplementation(function (this: ByteWriter) {
+      const view = result.call(this);
+      written.push(view);
+      return view;
+    });
+    try {
+      const secrets = [
+        { name: 'FIRST', value: b('first-secret') },
+        { name: 'NUL', value: b('a\0b') },
+      ];
+      expect(refusal(() => formatSecrets(secrets, 'shell')).code).toBe('ERR_UNREPRESENTABLE_VALUE');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(written).toHaveLength(1);
+    expect(written[0]?.length).toBeGreaterThan('first-secret'.length);
+    expect(written[0]?.every((byte) => byte === 0)).toBe(true);
   });
 });
 
