@@ -449,6 +449,9 @@ describe('the dotenv format, line for line', () => {
     ['"\'` \u2028"', "K='\"'` \u2028\"'\n"],
     ["'\"` \u2029'", "K=''\"` \u2029''\n"],
     ['\u00e9\'"`', 'K=\u00e9\'"`\n'],
+    ['a\'\u00a0\u2028"`', 'K="a\'\u00a0\u2028"`"\n'],
+    ['a"\u3000\u2029\'`', "K='a\"\u3000\u2029'`'\n"],
+    ['a`\u00a0\u3000\u2028\'"', "K='a`\u00a0\u3000\u2028'\"'\n"],
   ])('writes %j as this line (and guard line), which both parsers read back', (text, expected) => {
     const output = formatSecrets([{ name: 'K', value: b(text) }], 'dotenv');
     expect(output.toString()).toBe(expected);
