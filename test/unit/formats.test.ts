@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dotenv from 'dotenv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EggError } from '../../src/errors.js';
+import { ByteWriter, codePointAt, isJsWhitespace, lastCodePoint } from '../../src/formats/bytes.js';
 import { DOCKER_MAX_LINE_BYTES, FORMATS, type Format, formatSecrets } from '../../src/formats/index.js';
 
 /** Every value below goes through every format and the real tool that reads it. */
@@ -305,8 +306,30 @@ describe('formatSecrets', () => {
         ],
         'json',
       ),
-    ).toThrow(TypeError);
-    expect(() => formatSecrets([], 'yaml' as Format)).toThrow(TypeError);
+    ).toThrow(new TypeError('secret A is given twice'));
+    expect(() => formatSecrets([], 'yaml' as Format)).toThrow(new TypeError('unknown format "yaml"'));
+  });
+
+  it('zeroes what it wrote of earlier secrets when a later one is refused', () => {
+    const written: Buffer[] = [];
+    const result = ByteWriter.prototype.result;
+    const spy = vi.spyOn(ByteWriter.prototype, 'result').mockImplementation(function (this: ByteWriter) {
+      const view = result.call(this);
+      written.push(view);
+      return view;
+    });
+    try {
+      const secrets = [
+        { name: 'FIRST', value: b('first-secret') },
+        { name: 'NUL', value: b('a\0b') },
+      ];
+      expect(refusal(() => formatSecrets(secrets, 'shell')).code).toBe('ERR_UNREPRESENTABLE_VALUE');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(written).toHaveLength(1);
+    expect(written[0]?.length).toBeGreaterThan('first-secret'.length);
+    expect(written[0]?.every((byte) => byte === 0)).toBe(true);
   });
 });
 
@@ -406,6 +429,47 @@ describe('the dotenv format against the dotenv parser', () => {
   });
 });
 
+describe('the dotenv format, line for line', () => {
+  it.each([
+    ['x\n\\', 'K="x\\n\\"\n#" egg: keeps K, which ends with a backslash, from running on\n'],
+    [`'a"b` + '`c', `K='a"b` + '`c\n' + `#' egg: keeps K, which starts with a quote, from running on\n`],
+    [`"a'b` + '`c', `K="a'b` + '`c\n' + `#" egg: keeps K, which starts with a quote, from running on\n`],
+    ['a\\', 'K=a\\\n'],
+    ['it\'s "q" `b`', 'K=it\'s "q" `b`\n'],
+    ["'abc", 'K="\'abc"\n'],
+    ['"x\\n', "K='\"x\\n'\n"],
+    ['a\r\'"`', 'K="a\\r\'"`"\n'],
+    ['x\n\'"`', 'K="x\\n\'"`"\n'],
+    [' it\'s "q" `b`', "K=' it's \"q\" `b`'\n"],
+    ['it\'s "q" `b` ', "K='it's \"q\" `b` '\n"],
+    ["'a'\"`", "K='a'\"`\n#' egg: keeps K, which starts with a quote, from running on\n"],
+    ['"a\\n\'`', "K='\"a\\n'`'\n"],
+    ["'a\u2028'\"`", "K=''a\u2028'\"`'\n"],
+    ['x "y\u2028\'`', "K='x \"y\u2028'`'\n"],
+    ['"\'` \u2028"', "K='\"'` \u2028\"'\n"],
+    ["'\"` \u2029'", "K=''\"` \u2029''\n"],
+    ['\u00e9\'"`', 'K=\u00e9\'"`\n'],
+    ['a\'\u00a0\u2028"`', 'K="a\'\u00a0\u2028"`"\n'],
+    ['a"\u3000\u2029\'`', "K='a\"\u3000\u2029'`'\n"],
+    ['a`\u00a0\u3000\u2028\'"', "K='a`\u00a0\u3000\u2028'\"'\n"],
+  ])('writes %j as this line (and guard line), which both parsers read back', (text, expected) => {
+    const output = formatSecrets([{ name: 'K', value: b(text) }], 'dotenv');
+    expect(output.toString()).toBe(expected);
+    expect(dotenv.parse(output).K).toBe(text);
+    expect(dotenv.parse(output, { fast: true }).K).toBe(text);
+  });
+
+  it.each([
+    [`'"` + '`\n#', 'K contains \', ", `, a line break and #'],
+    [`'"` + '`\r#\\n', 'K contains \', ", `, a carriage return, # and a literal \\n or \\r'],
+  ])('refuses %j, naming each part of the mix', (text, contains) => {
+    const error = refusal(() => formatSecrets([{ name: 'K', value: b(text) }], 'dotenv'));
+    expect(error.message).toBe(
+      `${contains}, a mix that no dotenv quoting reads back exactly; use --format json or shell`,
+    );
+  });
+});
+
 describe('the docker format against docker --env-file rules', () => {
   it('round-trips random single-line values or refuses them with a reason', () => {
     const ALPHABET = [' ', '\t', '#', '=', "'", '"', '\\', 'x', '\r', '\u00a0', '\ufeff', '🥚', '\u0085'];
@@ -430,5 +494,40 @@ describe('the docker format against docker --env-file rules', () => {
       formatSecrets([{ name: 'K', value: Buffer.concat([fits, b('a')]) }], 'docker'),
     );
     expect(error.message).toBe(`K ${DOCKER_TOO_LONG}`);
+  });
+});
+
+describe('the byte helpers the formats share', () => {
+  it('grows a writer past any one write, keeping the bytes and zeroing the buffer it leaves', () => {
+    const out = new ByteWriter(0);
+    out.ascii('KEY=');
+    const left = out.result();
+    const big = randomBytes(1000);
+    out.bytes(big);
+    out.byte(0x0a);
+    expect(out.result().equals(Buffer.concat([b('KEY='), big, b('\n')]))).toBe(true);
+    expect(left.every((byte) => byte === 0)).toBe(true);
+    const small = new ByteWriter(16);
+    small.bytes(big, 10, 900);
+    expect(small.result().equals(big.subarray(10, 900))).toBe(true);
+  });
+
+  it('reads the first and the last code point of UTF-8 at every length boundary', () => {
+    for (const codePoint of [
+      0x00, 0x41, 0x7f, 0x80, 0xe9, 0x7ff, 0x800, 0x20ac, 0xffff, 0x10000, 0x1f600, 0x10ffff,
+    ]) {
+      const char = String.fromCodePoint(codePoint);
+      expect([codePoint, codePointAt(b(`${char}x`), 0)]).toEqual([codePoint, codePoint]);
+      expect([codePoint, lastCodePoint(b(char))]).toEqual([codePoint, codePoint]);
+      expect([codePoint, lastCodePoint(b(`a\u00e9${char}`))]).toEqual([codePoint, codePoint]);
+    }
+  });
+
+  it("treats as white space exactly what JavaScript's \\s matches", () => {
+    const differ: number[] = [];
+    for (let codePoint = 0; codePoint <= 0x10000; codePoint++) {
+      if (isJsWhitespace(codePoint) !== /^\s$/u.test(String.fromCodePoint(codePoint))) differ.push(codePoint);
+    }
+    expect(differ).toEqual([]);
   });
 });

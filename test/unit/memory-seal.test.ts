@@ -4,8 +4,21 @@
  * and be unusable (its key zeroed) after close.
  */
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemorySeal } from '../../src/crypto/memory-seal.js';
+
+/** Every buffer `wipe` was given, with its bytes as they were just before. */
+const wiped = vi.hoisted(() => [] as { buffer: Uint8Array; before: Buffer }[]);
+vi.mock('../../src/crypto/wipe.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../src/crypto/wipe.js')>();
+  return {
+    ...original,
+    wipe: (...buffers: (Uint8Array | undefined)[]) => {
+      for (const buffer of buffers) if (buffer) wiped.push({ buffer, before: Buffer.from(buffer) });
+      original.wipe(...buffers);
+    },
+  };
+});
 
 describe('memory seal', () => {
   it.each([0, 1, 15, 16, 17, 47, 64 * 1024])(
@@ -49,5 +62,18 @@ describe('memory seal', () => {
     seal.close();
     expect(() => seal.close()).not.toThrow();
     expect(() => seal.seal(Buffer.from('x'))).toThrow(new TypeError('this MemorySeal is closed'));
+  });
+
+  it('zeroes the keystream of each open, which XORed with the ciphertext would give the value', () => {
+    const seal = new MemorySeal();
+    const value = Buffer.from('a provider key, 33 bytes long....');
+    const sealed = seal.seal(value);
+    wiped.length = 0;
+    const opened = seal.open(sealed);
+    expect(opened.equals(value)).toBe(true);
+    const keystream = Buffer.from(sealed.ciphertext.map((byte, i) => byte ^ (value[i] as number)));
+    const wipedKeystream = wiped.find(({ before }) => before.subarray(0, value.length).equals(keystream));
+    expect(wipedKeystream?.buffer.every((byte) => byte === 0)).toBe(true);
+    seal.close();
   });
 });
