@@ -1,7 +1,7 @@
 /**
  * The base of every `egg` command: the global flags, configuration, and the one place
  * errors become output. An `EggError` prints as one sentence (and its hint) on stderr and
- * exits 1, or 2 for a usage error; no stack trace unless `EGG_DEBUG=1`.
+ * exits 1, or 2 for a usage error (130 when cancelled at a prompt); no stack trace unless `EGG_DEBUG=1`.
  */
 import { Command, Errors, Flags } from '@oclif/core';
 import { type ConfigInput, type EggConfig, resolveConfig } from '../src/config.js';
@@ -105,7 +105,7 @@ export abstract class EggCommand extends Command {
       const hint = error.hint === undefined ? '' : ` (${error.hint})`;
       process.stderr.write(`Error: ${error.message}${hint}.\n`);
       if (process.env.EGG_DEBUG === '1') process.stderr.write(`${debugStack(error)}\n`);
-      process.exitCode = USAGE_CODES.has(error.code) ? 2 : 1;
+      process.exitCode = error.code === 'ERR_CANCELLED' ? 130 : USAGE_CODES.has(error.code) ? 2 : 1;
       return;
     }
     // Parse errors and `this.exit()` carry their own exit codes (2 for usage); let oclif print them.

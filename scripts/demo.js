@@ -184,17 +184,18 @@ try {
 
   section(
     'Store secrets',
-    'Values come from stdin, so they never land in shell history. One is a multi-line PEM.',
+    'Values never go on the command line, so they never land in shell history: a variable (as CI\nsets them), a file, or the hidden prompt you get on a terminal. One is a multi-line PEM.',
   );
-  egg(['secrets', 'set', 'STRIPE_KEY'], {
-    input: 'sk_live_demo_4eC39HqLyjWDarjtT1zdp7dc',
-    show: "secrets set STRIPE_KEY   <<< 'sk_live_demo_…'",
+  egg(['secrets', 'set', 'STRIPE_KEY', '--from-env', 'STRIPE_KEY'], {
+    extraEnv: { STRIPE_KEY: 'sk_live_demo_4eC39HqLyjWDarjtT1zdp7dc' },
+    show: 'secrets set STRIPE_KEY --from-env STRIPE_KEY      # a variable your CI or password manager set',
   });
-  egg(['secrets', 'set', 'DATABASE_URL'], {
-    input: 'postgres://app:p@ss w0rd$@db.internal:5432/app',
-    show: "secrets set DATABASE_URL <<< 'postgres://app:…'",
+  writeFileSync(join(base, 'db-url.txt'), 'postgres://app:p@ss w0rd$@db.internal:5432/app', { mode: 0o600 });
+  egg(['secrets', 'set', 'DATABASE_URL', '--from-file', 'db-url.txt'], {
+    show: 'secrets set DATABASE_URL --from-file db-url.txt',
   });
-  egg(['secrets', 'set', 'TLS_CERT'], { input: cert, show: 'secrets set TLS_CERT     < cert.pem' });
+  writeFileSync(join(base, 'cert.pem'), cert, { mode: 0o600 });
+  egg(['secrets', 'set', 'TLS_CERT'], { input: cert, show: 'secrets set TLS_CERT < cert.pem' });
 
   section('List them', 'Names and versions only, never values. rev counts sets; gen counts data keys.');
   egg(['secrets', 'list']);
@@ -280,9 +281,9 @@ try {
   );
   const realKey = 'sk-demo-provider-key-9f3c1a7e';
   const upstream = await startUpstream(realKey);
-  egg(['secrets', 'set', 'OPENAI_KEY', '--upstream', upstream.url], {
-    input: realKey,
-    show: `secrets set OPENAI_KEY --upstream ${upstream.url} <<< 'sk-demo…'`,
+  egg(['secrets', 'set', 'OPENAI_KEY', '--from-env', 'OPENAI_API_KEY', '--upstream', upstream.url], {
+    extraEnv: { OPENAI_API_KEY: realKey },
+    show: `secrets set OPENAI_KEY --from-env OPENAI_API_KEY --upstream ${upstream.url}`,
   });
 
   section(

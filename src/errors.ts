@@ -28,6 +28,8 @@ export type EggErrorCode =
   | 'ERR_KMS'
   | 'ERR_AUDIT_BROKEN'
   | 'ERR_USAGE'
+  /** The user stopped at a prompt (Ctrl-C); the CLI exits 130, as a shell does on SIGINT. */
+  | 'ERR_CANCELLED'
   | 'ERR_UNREPRESENTABLE_VALUE'
   | 'ERR_COMMAND_NOT_FOUND'
   | 'ERR_COMMAND_NOT_EXECUTABLE'

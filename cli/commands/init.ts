@@ -39,7 +39,9 @@ export default class Init extends EggCommand {
       this.log(
         `Key-encryption key: ${join(config.home, KEK_FILE)} (back it up; without it your secrets cannot be decrypted).`,
       );
-      this.log(`Try: printf %s 'hello' | egg secrets set GREETING && egg run -- sh -c 'echo $GREETING'`);
+      this.log(
+        `Try: egg secrets set GREETING (it asks for the value), then egg run -- sh -c 'echo $GREETING'`,
+      );
       return {
         backend: config.backend,
         home: config.home,

@@ -37,7 +37,7 @@ export function assertProviderKey(name: string, value: Uint8Array): void {
     'ERR_INVALID_VALUE',
     `${name} is a provider key, sent as it is in a header, and its value ${problem}; nothing was stored`,
     {
-      hint: `store the key exactly, with no newline: printf %s "$KEY" | egg secrets set ${name} --upstream …`,
+      hint: `store the key exactly, with no newline: egg secrets set ${name} --upstream … and type it at the prompt, or add --from-env VAR`,
     },
   );
 }

@@ -22,7 +22,7 @@ describe('egg secrets set of a provider key', () => {
 
   it('refuses the newline of <<< and an empty key, says how to store it exactly, and stores nothing', () => {
     const hint =
-      '(store the key exactly, with no newline: printf %s "$KEY" | egg secrets set OPENAI_KEY --upstream …).\n';
+      '(store the key exactly, with no newline: egg secrets set OPENAI_KEY --upstream … and type it at the prompt, or add --from-env VAR).\n';
     const newline = egg(['secrets', 'set', 'OPENAI_KEY', '--upstream', UPSTREAM], { env, input: `${KEY}\n` });
     expect({ code: newline.code, stderr: newline.stderr }).toEqual({
       code: 1,

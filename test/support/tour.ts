@@ -50,6 +50,9 @@ export function runTour(path: string[]): TourRun {
   const result = spawnSync('/bin/bash', ['-c', script], {
     cwd: work,
     env,
+    // What a person types at `egg secrets set STRIPE_KEY`'s prompt; with no terminal the
+    // command reads stdin instead (test/e2e/secrets-set-input.test.ts has the real prompt).
+    input: 'sk_live_example',
     encoding: 'utf8',
     timeout: 120_000,
   });

@@ -53,7 +53,7 @@ describe('the vault refuses a provider key it could not send', () => {
       await expect(vault.set('OPENAI_KEY', Buffer.from('sk-abc\n'), upstream)).rejects.toMatchObject({
         code: 'ERR_INVALID_VALUE',
         message: `OPENAI_KEY is a provider key, sent as it is in a header, and its value ${WHITESPACE}; nothing was stored`,
-        hint: 'store the key exactly, with no newline: printf %s "$KEY" | egg secrets set OPENAI_KEY --upstream …',
+        hint: 'store the key exactly, with no newline: egg secrets set OPENAI_KEY --upstream … and type it at the prompt, or add --from-env VAR',
       });
       await expect(vault.set('OPENAI_KEY', Buffer.alloc(0), upstream)).rejects.toMatchObject({
         code: 'ERR_INVALID_VALUE',

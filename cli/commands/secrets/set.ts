@@ -2,18 +2,20 @@ import { Args, Flags } from '@oclif/core';
 import { assertSecretName } from '../../../src/names.js';
 import { parseInject, parseUpstream } from '../../../src/tokens/upstream.js';
 import { EggCommand } from '../../base.js';
-import { readStdin } from '../../io.js';
+import { EggError } from '../../../src/errors.js';
+import { promptHidden, readStdin, type TerminalInput } from '../../io.js';
 
 export default class SecretsSet extends EggCommand {
   static override summary = 'Store a secret.';
   static override description =
-    'Reads the value from stdin when no VALUE is given, so it never lands in your shell history. The value is stored byte for byte (no trailing newline is stripped), encrypted under a fresh data key.';
+    'Where the value comes from, so that it never lands in your shell history: a hidden prompt on a terminal (one line, the Enter not stored), stdin when it is a pipe or a file (byte for byte, no newline stripped), --from-file, or --from-env. It is encrypted under a fresh data key.';
   static override examples = [
-    "printf %s 'sk-live-…' | <%= config.bin %> secrets set STRIPE_KEY",
+    '<%= config.bin %> secrets set STRIPE_KEY                        # prompts; what you type is not shown',
     '<%= config.bin %> secrets set TLS_CERT < cert.pem',
     '<%= config.bin %> secrets set DB_URL --from-file ./db-url.txt -n acme/web/prod',
-    "printf %s 'sk-…' | <%= config.bin %> secrets set OPENAI_KEY --upstream https://api.openai.com",
-    "printf %s 'sk-ant-…' | <%= config.bin %> secrets set ANTHROPIC_KEY --upstream https://api.anthropic.com --inject 'x-api-key: {}'",
+    '<%= config.bin %> secrets set NPM_TOKEN --from-env NPM_TOKEN    # e.g. a variable your CI provides',
+    '<%= config.bin %> secrets set OPENAI_KEY --upstream https://api.openai.com',
+    "<%= config.bin %> secrets set ANTHROPIC_KEY --from-env ANTHROPIC_API_KEY --upstream https://api.anthropic.com --inject 'x-api-key: {}'",
   ];
   static override enableJsonFlag = true;
   static override args = {
@@ -28,10 +30,13 @@ export default class SecretsSet extends EggCommand {
     }),
   };
   static override flags = {
-    'from-file': Flags.file({
-      summary: 'Read the value from this file.',
-      exists: true,
-      exclusive: ['value'],
+    'from-file': Flags.string({
+      summary: 'Read the value from this file, byte for byte.',
+      exclusive: ['value', 'from-env'],
+    }),
+    'from-env': Flags.string({
+      summary: 'Read the value from this environment variable (set by your CI or a password manager).',
+      exclusive: ['value', 'from-file'],
     }),
     upstream: Flags.string({
       summary:
@@ -52,19 +57,7 @@ export default class SecretsSet extends EggCommand {
       ...(flags.upstream === undefined ? {} : { upstream: parseUpstream(flags.upstream) }),
       ...(flags.inject === undefined ? {} : { inject: formatInject(flags.inject) }),
     };
-    let value: Buffer;
-    if (args.value !== undefined) {
-      process.stderr.write(
-        'Warning: a value given on the command line can be seen in your shell history and the process list; pipe it on stdin instead.\n',
-      );
-      value = Buffer.from(args.value);
-    } else if (flags['from-file'] !== undefined) {
-      const { readFileSync } = await import('node:fs');
-      value = readFileSync(flags['from-file']);
-    } else {
-      if (process.stdin.isTTY) process.stderr.write(`Enter the value for ${args.name}, then press Ctrl-D:\n`);
-      value = await readStdin();
-    }
+    const value = await readValue(args.name, args.value, flags);
     try {
       const meta = await this.withVault(config, (vault) => vault.set(args.name, value, proxy), {
         create: true,
@@ -82,4 +75,54 @@ export default class SecretsSet extends EggCommand {
 function formatInject(value: string): string {
   const template = parseInject(value);
   return `${template.name}: ${template.prefix}{}${template.suffix}`;
+}
+
+/** The value to store, from the one source given (see the command's description). */
+async function readValue(
+  name: string,
+  argument: string | undefined,
+  flags: { 'from-file'?: string | undefined; 'from-env'?: string | undefined },
+): Promise<Buffer> {
+  if (argument !== undefined) {
+    process.stderr.write(
+      'Warning: a value given on the command line can be seen in your shell history and the process list; use the prompt, --from-env or stdin instead.\n',
+    );
+    return Buffer.from(argument);
+  }
+  const file = flags['from-file'];
+  if (file !== undefined) return readValueFile(file);
+  const variable = flags['from-env'];
+  if (variable !== undefined) {
+    const text = process.env[variable];
+    if (text === undefined)
+      throw new EggError('ERR_USAGE', `--from-env ${variable}: no such variable is set`, {
+        hint: `export ${variable} first, or pick the variable that holds the value`,
+      });
+    return Buffer.from(text);
+  }
+  if (process.stdin.isTTY) {
+    return promptHidden(
+      `Value for ${name} (not shown; Enter to finish, Ctrl-C to cancel): `,
+      process.stdin as TerminalInput,
+    );
+  }
+  return readStdin();
+}
+
+async function readValueFile(file: string): Promise<Buffer> {
+  const { readFileSync } = await import('node:fs');
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : `cannot read it (${code ?? 'unknown error'})`;
+    throw new EggError('ERR_USAGE', `--from-file ${file}: ${why}; nothing was stored`);
+  }
 }
