@@ -1,9 +1,10 @@
 import { EggCommand } from '../base.js';
 
 export default class Whoami extends EggCommand {
-  static override summary = 'Show who is logged in, for which role, and until when.';
+  static override summary =
+    'Show who egg acts as: the login session, or on the local backend the OS user and the vault.';
   static override description =
-    'Reads the login session under EGG_HOME (no network): the issuer, your subject and email, the role and when its credentials expire. Never prints a token. Exits 1 when nobody is logged in.';
+    "Reads the login session under EGG_HOME (no network): the issuer, your subject and email, the role and when its credentials expire. Never prints a token. With no session, the local backend acts as the OS user (the name the audit trail records) on the vault under EGG_HOME; on the aws backend it exits 1 (egg then uses the AWS SDK's default credentials).";
   static override examples = ['<%= config.bin %> whoami', '<%= config.bin %> whoami --json'];
   static override enableJsonFlag = true;
 
@@ -12,10 +13,26 @@ export default class Whoami extends EggCommand {
     const { flags } = await this.parse(Whoami);
     const config = this.eggConfig(flags);
     const me = whoami(config.home, { logger: this.logger });
+    if (me === undefined && config.backend === 'local') {
+      const { osActor } = await import('../../src/actor.js');
+      const { existsSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const actor = osActor(process.env);
+      const vault = join(config.home, 'vault.db');
+      const vaultExists = existsSync(vault);
+      this.log('Backend:     local');
+      this.log(`User:        ${actor} (the OS user; the audit trail records this name)`);
+      this.log(`Vault:       ${vault}${vaultExists ? '' : ' (not created yet: run `egg init`)'}`);
+      this.log(`Namespace:   ${config.namespace}`);
+      return { loggedIn: false, backend: 'local', actor, vault, vaultExists, namespace: config.namespace };
+    }
     if (me === undefined) {
       process.exitCode = 1;
-      if (!this.jsonEnabled()) process.stderr.write('Not logged in (run `egg login`).\n');
-      return { loggedIn: false };
+      if (!this.jsonEnabled())
+        process.stderr.write(
+          "Not logged in (run `egg login`); until then the aws backend uses the AWS SDK's default credentials.\n",
+        );
+      return { loggedIn: false, backend: config.backend };
     }
     this.log(`Issuer:      ${me.issuer}`);
     this.log(`Subject:     ${me.subject}`);

@@ -142,8 +142,8 @@ describe('egg login, whoami, logout (built CLI)', () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ loggedIn: true, revocation: 'revoked' });
     expect(issuer.revoked).toHaveLength(1);
-    const after = await run(['whoami', '--json']);
+    const after = await run(['whoami', '--json', '--backend', 'aws']);
     expect(after.code).toBe(1);
-    expect(JSON.parse(after.stdout)).toEqual({ loggedIn: false });
+    expect(JSON.parse(after.stdout)).toEqual({ loggedIn: false, backend: 'aws' });
   });
 });
