@@ -14,6 +14,7 @@ import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { EggError, errorLabel } from '../errors.js';
 import { assertPrivateFile, ensurePrivateFile } from '../home.js';
 import { type Logger, nullLogger } from '../log.js';
+import { explainingErrors, explainSqliteError } from './sqlite-errors.js';
 import type {
   AuditCheckpoint,
   AuditRecord,
@@ -70,8 +71,6 @@ export interface VaultContents {
 }
 
 /** SQLite's primary result codes that mean the file is not (or no longer) a sound database. */
-const SQLITE_CORRUPT = 11;
-const SQLITE_NOTADB = 26;
 
 /** How long erasing waits for another connection's transaction before leaving it for later. */
 const ERASE_WAIT_MS = 100;
@@ -96,7 +95,7 @@ export class SqliteStore implements SecretStore {
     else ensurePrivateFile(path);
     this.#path = path;
     this.#logger = options.logger ?? nullLogger;
-    this.#db = new DatabaseSync(path);
+    this.#db = explainingErrors(new DatabaseSync(path), path);
     try {
       this.#db.exec(
         'PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;',
@@ -280,18 +279,7 @@ export class SqliteStore implements SecretStore {
 
   /** A SQLite error saying the file is not a sound database, as `ERR_VAULT_DAMAGED`; anything else as it is. */
   #damaged(error: unknown): unknown {
-    const { code, errcode, errstr } = error as { code?: string; errcode?: number; errstr?: string };
-    if (code !== 'ERR_SQLITE_ERROR' || errcode === undefined) return error;
-    const primary = errcode & 0xff;
-    if (primary !== SQLITE_CORRUPT && primary !== SQLITE_NOTADB) return error;
-    return new EggError(
-      'ERR_VAULT_DAMAGED',
-      `${this.#path} is damaged: SQLite reports "${errstr ?? 'corrupt'}"`,
-      {
-        cause: error,
-        hint: `restore ${this.#path} from your backup`,
-      },
-    );
+    return explainSqliteError(error, this.#path);
   }
 
   async getNamespaceKey(namespace: string): Promise<NamespaceKeyItem | undefined> {
