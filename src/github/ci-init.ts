@@ -28,6 +28,7 @@ import {
   applyVariables,
   createGitHubClient,
   type GitHubClient,
+  optionalToken,
   planVariables,
   tokenFromEnv,
   type VariableChange,
@@ -62,6 +63,8 @@ export interface CiInitOptions {
   branch?: string | undefined;
   /** Replace an existing workflow file that differs. */
   force: boolean;
+  /** The plan is to be applied: a GitHub token is required (a dry run can do without one). */
+  apply?: boolean;
   /** The form of the job's `sub`, when the caller knows it (else GitHub's OIDC settings say). */
   subjectForm?: SubjectForm | undefined;
   git?: Git;
@@ -132,7 +135,7 @@ export async function planCiInit(
   options: CiInitOptions,
 ): Promise<{ plan: CiInitPlan; client: GitHubClient }> {
   const desired = desiredVariables(options.values);
-  const token = tokenFromEnv(options.env);
+  const token = options.apply === true ? tokenFromEnv(options.env) : optionalToken(options.env);
   const git = options.git ?? runGit;
   const root = await gitTopLevel(options.cwd, git);
   const repository =

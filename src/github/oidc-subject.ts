@@ -73,6 +73,7 @@ export async function readSubjectSettings(
   client: GitHubClient,
 ): Promise<{ settings: SubjectSettings } | { unread: string }> {
   const { owner, repo } = client.repository;
+  if (client.tokenVariable === undefined) return { unread: 'no GitHub token to read its OIDC settings with' };
   try {
     const { data } = await client.octokit.rest.actions.getCustomOidcSubClaimForRepo({ owner, repo });
     return { settings: data };

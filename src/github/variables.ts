@@ -21,39 +21,48 @@ export interface GitHubToken {
 
 /** The token from the environment, or an error naming the variables to set. */
 export function tokenFromEnv(env: NodeJS.ProcessEnv): GitHubToken {
-  for (const variable of TOKEN_VARIABLES) {
-    const token = env[variable]?.trim();
-    if (token) return { token, variable };
-  }
+  const found = optionalToken(env);
+  if (found !== undefined) return found;
   throw new EggError('ERR_USAGE', 'no GitHub token: set GH_TOKEN or GITHUB_TOKEN', {
     hint: 'use a token that may write the repository’s Actions variables, e.g. `GH_TOKEN=$(gh auth token) egg ci init`',
   });
 }
 
+/** The token in GH_TOKEN or GITHUB_TOKEN, if either is set (a dry run can do without). */
+export function optionalToken(env: NodeJS.ProcessEnv): GitHubToken | undefined {
+  for (const variable of TOKEN_VARIABLES) {
+    const token = env[variable]?.trim();
+    if (token) return { token, variable };
+  }
+  return undefined;
+}
+
 export interface GitHubClient {
   octokit: Octokit;
   repository: Repository;
-  tokenVariable: string;
+  /** Where the token came from; undefined for a client without one (a dry run reading a public repository). */
+  tokenVariable: string | undefined;
 }
 
-/** An Octokit client for `repository`; quiet (its request log would go to the console). */
+/** An Octokit client for `repository`, with `token` or without one; quiet (its request log would go to the console). */
 export async function createGitHubClient(
   repository: Repository,
-  token: GitHubToken,
+  token: GitHubToken | undefined,
   options: { baseUrl: string; userAgent: string },
 ): Promise<GitHubClient> {
   const { Octokit } = await import('@octokit/rest');
   const quiet = () => {};
   const octokit = new Octokit({
-    auth: token.token,
+    ...(token === undefined ? {} : { auth: token.token }),
     baseUrl: options.baseUrl,
     userAgent: options.userAgent,
     log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
   });
-  return { octokit, repository, tokenVariable: token.variable };
+  return { octokit, repository, tokenVariable: token?.variable };
 }
 
-export type VariableAction = 'create' | 'update' | 'unchanged';
+/** `set`: create or update, not known which (a dry run without a token cannot read variables). */
+export type VariableAction = 'create' | 'update' | 'unchanged' | 'set';
 
 export interface VariableChange {
   name: string;
@@ -69,6 +78,8 @@ export async function planVariables(
   desired: readonly { name: string; value: string }[],
 ): Promise<VariableChange[]> {
   const { owner, repo } = client.repository;
+  if (client.tokenVariable === undefined)
+    return desired.map(({ name, value }) => ({ name, value, action: 'set' }));
   return Promise.all(
     desired.map(async ({ name, value }): Promise<VariableChange> => {
       try {
@@ -91,6 +102,8 @@ export async function applyVariables(
 ): Promise<void> {
   const { owner, repo } = client.repository;
   for (const change of changes) {
+    if (change.action === 'set')
+      throw new TypeError(`cannot apply ${change.name}: its current value was never read`);
     try {
       if (change.action === 'create') {
         await client.octokit.rest.actions.createRepoVariable({
@@ -135,6 +148,16 @@ export function githubError(
   const slug = `${client.repository.owner}/${client.repository.repo}`;
   const status = statusOf(error);
   const what = variable === undefined ? `the repository ${slug}` : `the variable ${variable} of ${slug}`;
+  if (client.tokenVariable === undefined && (status === 401 || status === 403 || status === 404)) {
+    return new EggError(
+      'ERR_ACCESS_DENIED',
+      `GitHub answered ${status} for ${what} without a token: it is private, or does not exist`,
+      {
+        cause: error,
+        hint: 'set GH_TOKEN to a token that may read it (e.g. `GH_TOKEN=$(gh auth token)`), or check --repo',
+      },
+    );
+  }
   const permission =
     `the token in ${client.tokenVariable} needs the "Variables" repository permission (read and write) ` +
     `for a fine-grained token or GitHub App, or the "repo" scope for a classic token, and admin access to ${slug}`;

@@ -355,9 +355,56 @@ describe('egg ci init', () => {
     );
   });
 
-  it('names GH_TOKEN and GITHUB_TOKEN when neither is set, and asks GitHub nothing', async () => {
+  it('shows the dry run of a public repository without a token, reading nothing a token guards', async () => {
     delete process.env.GH_TOKEN;
+    nock(API, { badheaders: ['authorization'] })
+      .get('/repos/acme/web')
+      .reply(200, {
+        id: 2002,
+        name: 'web',
+        full_name: 'acme/web',
+        owner: { login: 'acme', id: 1001 },
+        default_branch: 'main',
+        created_at: '2021-03-04T05:06:07Z',
+      });
     const result = await run(FLAGS);
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const lines = result.stdout.split('\n');
+    expect(lines.slice(0, 3)).toEqual([
+      'Repository: acme/web (from git remote origin)',
+      'OIDC subject of the job: repo:acme/web:ref:refs/heads/main',
+      expect.stringContaining('no GitHub token to read its OIDC settings with'),
+    ]);
+    expect(lines.slice(-10)).toEqual([
+      'Repository variables of acme/web:',
+      `  set        EGG_ROLE_ARN   = ${ROLE}`,
+      '  set        EGG_NAMESPACE  = acme/web/prod',
+      '  set        EGG_TABLE      = egg-prod',
+      '  set        AWS_REGION     = eu-west-1',
+      '  set        EGG_KMS_KEY_ID = alias/egg',
+      '',
+      'Without a GitHub token the variables’ current values and the OIDC settings were not read; --apply needs one (GH_TOKEN or GITHUB_TOKEN).',
+      'Dry run: nothing was changed. Run again with --apply and a token to make these changes.',
+      '',
+    ]);
+    expect(() => statSync(join(repo, '.github'))).toThrow(/ENOENT/);
+  });
+
+  it('says a repository it cannot see without a token is private or missing, and how to give one', async () => {
+    delete process.env.GH_TOKEN;
+    nock(API, { badheaders: ['authorization'] })
+      .get('/repos/acme/web')
+      .reply(404, { message: 'Not Found' });
+    const result = await run(FLAGS);
+    expect([result.code, result.stderr]).toEqual([
+      1,
+      'Error: GitHub answered 404 for the repository acme/web without a token: it is private, or does not exist (set GH_TOKEN to a token that may read it (e.g. `GH_TOKEN=$(gh auth token)`), or check --repo).\n',
+    ]);
+  });
+
+  it('names GH_TOKEN and GITHUB_TOKEN for --apply when neither is set, and asks GitHub nothing', async () => {
+    delete process.env.GH_TOKEN;
+    const result = await run([...FLAGS, '--apply']);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
       'Error: no GitHub token: set GH_TOKEN or GITHUB_TOKEN (use a token that may write the repository’s Actions variables, e.g. `GH_TOKEN=$(gh auth token) egg ci init`).\n',

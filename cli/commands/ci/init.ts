@@ -5,7 +5,7 @@ import { EggCommand } from '../../base.js';
 export default class CiInit extends EggCommand {
   static override summary = 'Write the GitHub Actions workflow and set the repository variables it reads.';
   static override description =
-    'Writes .github/workflows/egg.yml into the current git repository (a job with `permissions: id-token: write` that pulls the namespace’s secrets with eggcarton/action@v1) and sets the repository variables EGG_ROLE_ARN, EGG_NAMESPACE, EGG_TABLE, AWS_REGION and EGG_KMS_KEY_ID through the GitHub API, with the token in GH_TOKEN or GITHUB_TOKEN. It shows the exact OIDC `sub` the job will present, in the form the repository uses (GitHub’s immutable `repo:OWNER@ID/REPO@ID:…`, or the name-only `repo:OWNER/REPO:…`, as its OIDC settings say, else assumed from its creation date), and the infra/grants.json entry that matches it. By default it only shows what it would change; --apply changes it. The repository is --repo, or the one `git remote get-url origin` names.';
+    'Writes .github/workflows/egg.yml into the current git repository (a job with `permissions: id-token: write` that pulls the namespace’s secrets with eggcarton/action@v1) and sets the repository variables EGG_ROLE_ARN, EGG_NAMESPACE, EGG_TABLE, AWS_REGION and EGG_KMS_KEY_ID through the GitHub API, with the token in GH_TOKEN or GITHUB_TOKEN. It shows the exact OIDC `sub` the job will present, in the form the repository uses (GitHub’s immutable `repo:OWNER@ID/REPO@ID:…`, or the name-only `repo:OWNER/REPO:…`, as its OIDC settings say, else assumed from its creation date), and the infra/grants.json entry that matches it. By default it only shows what it would change, and needs no token for a public repository; --apply changes it. The repository is --repo, or the one `git remote get-url origin` names.';
   static override examples = [
     'GH_TOKEN=$(gh auth token) <%= config.bin %> ci init --role-arn arn:aws:iam::123456789012:role/egg-ci --table egg --region eu-west-1 --kms-key-id alias/egg -n acme/web/prod',
     '<%= config.bin %> ci init --environment prod --apply',
@@ -65,6 +65,7 @@ export default class CiInit extends EggCommand {
       environment: flags.environment,
       branch: flags.branch,
       force: flags.force,
+      apply: flags.apply,
       subjectForm: flags['immutable-subject']
         ? 'immutable'
         : flags['name-only-subject']
@@ -78,7 +79,14 @@ export default class CiInit extends EggCommand {
       for (const line of ['', ...applied(plan)]) this.log(line);
     } else {
       this.log('');
-      this.log('Dry run: nothing was changed. Run again with --apply to make these changes.');
+      const unread = plan.variables.some((v) => v.action === 'set');
+      if (unread)
+        this.log(
+          'Without a GitHub token the variables’ current values and the OIDC settings were not read; --apply needs one (GH_TOKEN or GITHUB_TOKEN).',
+        );
+      this.log(
+        `Dry run: nothing was changed. Run again with --apply${unread ? ' and a token' : ''} to make these changes.`,
+      );
     }
     return {
       repository: plan.repository,
@@ -95,7 +103,13 @@ export default class CiInit extends EggCommand {
   }
 }
 
-const VERBS = { create: 'create', update: 'update', unchanged: 'unchanged', keep: 'keep' } as const;
+const VERBS = {
+  create: 'create',
+  update: 'update',
+  unchanged: 'unchanged',
+  keep: 'keep',
+  set: 'set',
+} as const;
 
 function describePlan(plan: CiInitPlan): string[] {
   const lines = [
