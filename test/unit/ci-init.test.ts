@@ -120,18 +120,19 @@ function github() {
   return nock(API, { reqheaders: { authorization: `token ${TOKEN}` } });
 }
 
+/** GET /repos/acme/web as GitHub answers it. */
+const REPO = {
+  id: 2002,
+  name: 'web',
+  full_name: 'acme/web',
+  owner: { login: 'acme', id: 1001 },
+  default_branch: 'main',
+  created_at: '2021-03-04T05:06:07Z',
+};
+
 /** The repository (acme, id 1001 / web, id 2002), on the name-only subject form. */
 function repoGet() {
-  github()
-    .get('/repos/acme/web')
-    .reply(200, {
-      id: 2002,
-      name: 'web',
-      full_name: 'acme/web',
-      owner: { login: 'acme', id: 1001 },
-      default_branch: 'main',
-      created_at: '2021-03-04T05:06:07Z',
-    });
+  github().get('/repos/acme/web').reply(200, REPO);
   github()
     .get('/repos/acme/web/actions/oidc/customization/sub')
     .reply(200, { use_default: true, use_immutable_subject: false, sub_claim_prefix: 'repo:acme/web' });
@@ -359,14 +360,7 @@ describe('egg ci init', () => {
     delete process.env.GH_TOKEN;
     nock(API, { badheaders: ['authorization'] })
       .get('/repos/acme/web')
-      .reply(200, {
-        id: 2002,
-        name: 'web',
-        full_name: 'acme/web',
-        owner: { login: 'acme', id: 1001 },
-        default_branch: 'main',
-        created_at: '2021-03-04T05:06:07Z',
-      });
+      .reply(200, REPO);
     const result = await run(FLAGS);
     expect([result.code, result.stderr]).toEqual([0, '']);
     const lines = result.stdout.split('\n');
