@@ -64,8 +64,7 @@ export class MaskSet {
         return;
       }
       found.push(value);
-      for (const line of lines(value))
-        if (line.length >= minLength && line.length < value.length) found.push(line);
+      for (const line of lines(value)) if (line.length >= minLength) found.push(line);
     });
     const index = compile(dedupe(found));
     indexes.set(this, index);
@@ -125,8 +124,12 @@ function hash3(b0: number, b1: number, b2: number): number {
   return ((b0 << 10) ^ (b1 << 5) ^ b2) & 0xffff;
 }
 
-/** The window length (0: none) that makes the search cheapest for patterns of these lengths. */
-function chooseWindow(lengths: number[]): number {
+/**
+ * The Wu–Manber window length (0: none, every pattern gets an `indexOf` pass) that makes
+ * the search cheapest for patterns of these lengths. Only speed depends on it; exported
+ * so its tests can pin the cost model's choices.
+ */
+export function chooseWindow(lengths: number[]): number {
   let best = 0;
   let bestCost = PASS_COST * lengths.length;
   for (const window of new Set(lengths.map((n) => Math.min(n, WINDOW_CAP)))) {
@@ -219,8 +222,11 @@ export class SecretMasker {
   /** Wipe the copies of the values, if this masker made them (a shared `MaskSet` is its owner's to wipe). */
   dispose(): void {
     if (this.#ownSet) this.#set.dispose();
+    // Drop what is held back (a secret's prefix, possibly): the next push starts a new stream.
     this.#held = [];
     this.#live = [];
+    this.#runs = [];
+    this.#emitted = this.#received = 0;
   }
 
   /** Values given that are too short to be masked (see `MaskSet.skipped`). */
@@ -270,12 +276,9 @@ export class SecretMasker {
 
   /** As `end`, as pieces. */
   endPieces(): Buffer[] {
+    // What was held is emitted (and the runs in it replaced): nothing is carried over.
     this.#live = [];
-    const out = this.#emit(this.#received);
-    this.#held = [];
-    this.#emitted = this.#received = 0;
-    this.#runs = [];
-    return out;
+    return this.#emit(this.#received);
   }
 
   /** Extend the partial matches carried over from earlier chunks with `data`. */
@@ -328,7 +331,8 @@ export class SecretMasker {
       for (const k of list) {
         const pattern = patterns[k]!;
         const avail = n - at;
-        if (pattern.length <= avail || (window > 0 && pattern.length >= window && at + window <= n)) continue;
+        // A cut prefix longer than the window was seen by the Wu–Manber pass if its window fits.
+        if (pattern.length <= avail || (window > 0 && at + window <= n)) continue;
         if (data.compare(pattern, 0, avail, at, n) === 0) this.#live.push(base + at, k, avail);
       }
     }
@@ -357,7 +361,8 @@ export class SecretMasker {
     for (const [start, end] of all) {
       const last = runs.length - 1;
       // Only overlapping occurrences merge: a secret printed twice in a row shows as ******.
-      if (last > 0 && start < runs[last]!) runs[last] = Math.max(runs[last]!, end);
+      // (With no run yet, `runs[-1]` is undefined and the comparison false.)
+      if (start < runs[last]!) runs[last] = Math.max(runs[last]!, end);
       else runs.push(start, end);
     }
     this.#runs = runs;
@@ -369,7 +374,8 @@ export class SecretMasker {
     const runs = this.#runs;
     let r = 0;
     while (this.#emitted < upto) {
-      const end = r < runs.length && runs[r + 1]! <= upto ? runs[r]! : upto;
+      // (Past the last run, `runs[r + 1]` is undefined and the comparison false.)
+      const end = runs[r + 1]! <= upto ? runs[r]! : upto;
       this.#take(end, out);
       if (end === upto) break;
       this.#take(runs[r + 1]!, undefined);
@@ -431,7 +437,7 @@ function join(pieces: Buffer[]): Buffer {
   return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
 }
 
-/** The lines of `value`, split at CR, LF and CRLF (empty lines included). */
+/** The lines of `value`, split at CR, LF and CRLF (empty lines included; without them, `value`). */
 function lines(value: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   let start = 0;
@@ -441,7 +447,7 @@ function lines(value: Uint8Array): Uint8Array[] {
     out.push(value.subarray(start, i));
     start = i + 1;
   }
-  if (start > 0) out.push(value.subarray(start));
+  out.push(value.subarray(start));
   return out;
 }
 

@@ -43,6 +43,8 @@ const HOSTILE: Record<string, Buffer> = {
   export_like: b('export FOO=bar'),
   double_quoted: b('"quoted"'),
   single_quoted: b("'quoted'"),
+  two_quotes: b('""'),
+  trailing_cr: b('a\r'),
   nul: b('a\0b'),
   non_utf8: Buffer.from([0xff, 0xfe, 0x41, 0x80]),
   quotes_and_newline: b(`'"\`\n`),
@@ -100,6 +102,9 @@ const REFUSED: Record<Format, Record<string, string>> = {
       'starts and ends with the same quote character, which docker versions may read differently (docker/cli#3630); use --format json or dotenv',
     single_quoted:
       'starts and ends with the same quote character, which docker versions may read differently (docker/cli#3630); use --format json or dotenv',
+    two_quotes:
+      'starts and ends with the same quote character, which docker versions may read differently (docker/cli#3630); use --format json or dotenv',
+    trailing_cr: 'ends with a carriage return, which docker --env-file drops; use --format json or dotenv',
   },
 };
 
@@ -452,6 +457,14 @@ describe('the dotenv format, line for line', () => {
     ['a\'\u00a0\u2028"`', 'K="a\'\u00a0\u2028"`"\n'],
     ['a"\u3000\u2029\'`', "K='a\"\u3000\u2029'`'\n"],
     ['a`\u00a0\u3000\u2028\'"', "K='a`\u00a0\u3000\u2028'\"'\n"],
+    // A three-byte space between a quote and a line separator, stepped over whole.
+    ['"\u3000\r\u2028n', 'K=""\u3000\\r\u2028n"\n'],
+    // A backslash after a quote does not escape it.
+    ['\r"\\', 'K="\\r"\\"\n'],
+    ['`\\', "K='`\\'\n#' egg: keeps K, which ends with a backslash, from running on\n"],
+    ['`a\'b"c', 'K=`a\'b"c\n#` egg: keeps K, which starts with a quote, from running on\n'],
+    ['`\'"`', "K='`'\"`'\n"],
+    ['\'nn`\\n"', "K='nn`\\n\"\n#' egg: keeps K, which starts with a quote, from running on\n"],
   ])('writes %j as this line (and guard line), which both parsers read back', (text, expected) => {
     const output = formatSecrets([{ name: 'K', value: b(text) }], 'dotenv');
     expect(output.toString()).toBe(expected);
@@ -462,6 +475,10 @@ describe('the dotenv format, line for line', () => {
   it.each([
     [`'"` + '`\n#', 'K contains \', ", `, a line break and #'],
     [`'"` + '`\r#\\n', 'K contains \', ", `, a carriage return, # and a literal \\n or \\r'],
+    // Quotes escaped, or running (over white space) into U+2028 or U+2029, which the parser takes for a line end.
+    ['\\""\u2028\'\u2028`\u2029', 'K contains \', ", ` and a Unicode line separator'],
+    ['\r"\u2029', 'K contains ", a carriage return and a Unicode line separator'],
+    ['\r`"\ufeff\u2029', 'K contains ", `, a carriage return and a Unicode line separator'],
   ])('refuses %j, naming each part of the mix', (text, contains) => {
     const error = refusal(() => formatSecrets([{ name: 'K', value: b(text) }], 'dotenv'));
     expect(error.message).toBe(

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { describe, expect, it } from 'vitest';
-import { createMaskStream, MaskSet, SecretMasker } from '../../src/run/mask.js';
+import { finished, pipeline } from 'node:stream/promises';
+import { describe, expect, it, vi } from 'vitest';
+import { chooseWindow, createMaskStream, MaskSet, SecretMasker } from '../../src/run/mask.js';
 
 const b = (text: string) => Buffer.from(text, 'utf8');
 /** Under `npm run mutate` every covering test runs again for each mutant: fewer random rounds, no throughput. */
@@ -138,7 +139,19 @@ describe('SecretMasker', () => {
       '1 ok *** bc *** a',
     );
     expect(new MaskSet([b('ab')], { minLength: 2 }).skipped).toEqual([]);
-    expect(() => new MaskSet([], { minLength: 1 })).toThrow(TypeError);
+    expect(() => new MaskSet([], { minLength: 1 })).toThrow(
+      new TypeError('minLength must be an integer of at least 2'),
+    );
+    expect(new SecretMasker([b('1'), b('hunter2'), b('no')]).skipped).toEqual([0, 2]);
+  });
+
+  it('counts each distinct pattern once: repeated values, and lines equal to a value', () => {
+    expect(new MaskSet([b('abc'), b('abd'), b('abc'), b('abcd'), b('abd'), b('abc')]).size).toBe(3);
+    // 'a\nbc\ndefg' and its line 'defg' ('a' and 'bc' are too short); 'defg' given again is the same pattern.
+    expect(new MaskSet([b('a\nbc\ndefg')]).size).toBe(2);
+    expect(new MaskSet([b('defg'), b('a\nbc\ndefg'), b('defg')]).size).toBe(2);
+    expect(new MaskSet([b('hunter2')]).size).toBe(1);
+    expect(new MaskSet([]).size).toBe(0);
   });
 
   it('emits everything at once except the longest tail that could start a secret', () => {
@@ -160,6 +173,42 @@ describe('SecretMasker', () => {
     const pieces = new SecretMasker([]).pushPieces(chunk);
     expect(pieces).toEqual([chunk]);
     expect(pieces[0]).toBe(chunk);
+    const afterEmpty = new SecretMasker([SECRET]);
+    expect(afterEmpty.pushPieces(Buffer.alloc(0))).toEqual([]);
+    expect(afterEmpty.push(chunk)).toBe(chunk);
+  });
+
+  it('emits a secret that ends a chunk at once, masked, also when the stream ends right after it', () => {
+    // Two long values: a Wu–Manber window; with 'hunter2' beside them, also an indexOf pass.
+    const long = [b('correct-horse-battery-staple'), b('another-long-secret-value-xyz')];
+    for (const values of [long, [...long, b('hunter2')], [b('hunter2')]]) {
+      for (const secret of values) {
+        const masker = new SecretMasker(values);
+        expect(masker.push(Buffer.concat([b('pass: '), secret])).toString(), `${secret}`).toBe('pass: ***');
+        expect(masker.end().toString()).toBe('');
+        expect(maskInChunks(values, Buffer.concat([b('pass: '), secret]), []).toString()).toBe('pass: ***');
+      }
+    }
+  });
+
+  it('drops the prefix it holds back when disposed mid-stream, and masks a new stream after that', () => {
+    const set = new MaskSet([b('hunter2-secret')]);
+    const masker = new SecretMasker(set);
+    expect(masker.push(b('key: hunter2-sec')).toString()).toBe('key: ');
+    masker.dispose();
+    expect(masker.end().toString()).toBe('');
+    expect(masker.push(b('again: hunter2-sec')).toString()).toBe('again: ');
+    masker.dispose();
+    expect(masker.push(b('hunter2-secret!')).toString()).toBe('***!');
+    expect(masker.end().toString()).toBe('');
+  });
+
+  it('masks a new stream after end, with nothing carried over from the last one', () => {
+    const masker = new SecretMasker([b('hunter2-secret')]);
+    expect(masker.push(b('one: hunter2-secret hunter2')).toString()).toBe('one: *** ');
+    expect(masker.end().toString()).toBe('hunter2');
+    expect(masker.push(b('-secret two: hunter2-secret!')).toString()).toBe('-secret two: ***!');
+    expect(masker.end().toString()).toBe('');
   });
 
   it('masks a 64 KiB value streamed in odd-sized chunks, and its lines', () => {
@@ -230,6 +279,40 @@ describe('SecretMasker', () => {
   });
 });
 
+describe('chooseWindow', () => {
+  // Cost model: a window of w costs 16 / (w - 2) per byte plus 0.5 for each pattern shorter
+  // than w (its own indexOf pass); no window costs 0.5 per pattern. Ties keep the cheaper-known choice.
+  it('searches one pattern, or none, with indexOf alone', () => {
+    expect(chooseWindow([])).toBe(0);
+    expect(chooseWindow([24])).toBe(0); // 0.5 against 16/22
+  });
+
+  it('takes a window once two long patterns cost more than it', () => {
+    expect(chooseWindow([24, 24])).toBe(24); // 16/22 against 1.0
+    expect(chooseWindow([28, 29])).toBe(28); // 16/26 against 16/27 + 0.5 and 1.0
+  });
+
+  it('caps the window at 64 bytes', () => {
+    expect(chooseWindow([100, 100])).toBe(64);
+    expect(chooseWindow([64, 200, 300])).toBe(64);
+  });
+
+  it('leaves a short pattern to its own pass beside the window of the long ones', () => {
+    expect(chooseWindow([4, 24, 24, 24])).toBe(24); // 16/22 + 0.5 against 8 (window 4) and 2.0
+  });
+
+  it('takes a three-byte window only for more than 32 three-byte patterns', () => {
+    expect(chooseWindow(Array<number>(32).fill(3))).toBe(0); // 16 against 16: a tie keeps indexOf
+    expect(chooseWindow(Array<number>(33).fill(3))).toBe(3); // 16 against 16.5
+    // 40 three-byte patterns and one of 24: window 3 costs 16, window 24 costs 16/22 + 20, none 20.5.
+    expect(chooseWindow([...Array<number>(40).fill(3), 24])).toBe(3);
+  });
+
+  it('never takes a window shorter than a trigram', () => {
+    expect(chooseWindow(Array<number>(100).fill(2))).toBe(0);
+  });
+});
+
 describe('createMaskStream', () => {
   it('leaves a shared MaskSet to its owner: a second stream over it still masks after the first ends', async () => {
     const set = new MaskSet([b('hunter2-secret')]);
@@ -261,6 +344,28 @@ describe('createMaskStream', () => {
     masker.dispose();
     expect(masker.end().toString()).toBe('');
     expect(masker.push(b('hunter2-secret!')).toString()).toBe('hunter2-secret!');
+  });
+
+  it('wipes the values it copied when it ends and when it is destroyed', async () => {
+    const wipe = vi.spyOn(MaskSet.prototype, 'dispose');
+    try {
+      // Ended but not yet read (so not yet destroyed): the flush wipes.
+      const ended = createMaskStream([b('hunter2-secret')]);
+      ended.end(b('key: hunter2-secret'));
+      await once(ended, 'finish');
+      expect(wipe).toHaveBeenCalledTimes(1);
+      const out: Buffer[] = [];
+      ended.on('data', (chunk: Buffer) => out.push(chunk));
+      await once(ended, 'close');
+      expect(Buffer.concat(out).toString()).toBe('key: ***');
+      wipe.mockClear();
+      const destroyed = createMaskStream([b('hunter2-secret')]);
+      destroyed.destroy(new Error('child exited'));
+      await expect(finished(destroyed)).rejects.toThrow('child exited');
+      expect(wipe).toHaveBeenCalledTimes(1);
+    } finally {
+      wipe.mockRestore();
+    }
   });
 
   it('masks a stream, holding back and flushing at the end', async () => {
