@@ -59,7 +59,9 @@ for (const [outfile, entry] of Object.entries(ENTRIES)) {
     legalComments: 'none',
     logLevel: 'warning',
     // oclif loads TypeScript only to run a plugin's uncompiled sources in development.
-    external: ['typescript'],
+    // node-pty is a native addon, which no bundle can hold: `egg run` loads it from the
+    // package's node_modules on a terminal (the binary cannot, and falls back).
+    external: ['typescript', '@lydell/node-pty'],
     plugins: [stubs],
   });
   process.stdout.write(`${outfile} ${statSync(outfile).size} B\n`);

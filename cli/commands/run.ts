@@ -1,15 +1,15 @@
 import { isUtf8 } from 'node:buffer';
 import { Flags } from '@oclif/core';
 import { EggError } from '../../src/errors.js';
-import { MaskSet } from '../../src/run/mask.js';
 import { CommandNotRunnable, runChild } from '../../src/run/run.js';
+import { secretMasks } from '../../src/run/secret-masks.js';
 import { EggCommand } from '../base.js';
 
 export default class Run extends EggCommand {
   static override summary =
     "Run a command with the namespace's secrets in its environment, masked in its output.";
   static override description =
-    "Every secret becomes an environment variable of the child. Its stdout and stderr pass through a masker that replaces each value (and each line of a multi-line value) with *** (also when a value is split across writes); on a terminal the child keeps its terminal (colours, prompts), and its stderr stays apart from stdout whenever egg's stderr is not that terminal (`egg run -- cmd 2>errors.log` works as in a shell). Signals are forwarded, and egg exits with the child's exit code. Values shorter than 3 bytes are not masked (you are warned), and values that are not UTF-8 text are not injected, since an environment variable cannot carry them exactly.";
+    "Every secret becomes an environment variable of the child. Its stdout and stderr pass through a masker that replaces each value, each line of a multi-line value, and its base64, URL-encoded and JSON-escaped forms (what the Action masks) with *** (also when a value is split across writes); on a terminal the child gets a pseudo-terminal of its own (colours, prompts, window size, Ctrl-C), and its stderr stays apart from stdout whenever egg's stderr is not that terminal (`egg run -- cmd 2>errors.log` works as in a shell). Signals are forwarded, and egg exits with the child's exit code. Values shorter than 3 bytes are not masked (you are warned), and values that are not UTF-8 text are not injected, since an environment variable cannot carry them exactly.";
   static override examples = [
     '<%= config.bin %> run -- npm start',
     '<%= config.bin %> run -n acme/web/prod -- sh -c \'deploy --token "$DEPLOY_TOKEN"\'',
@@ -39,7 +39,7 @@ export default class Run extends EggCommand {
           `Warning: ${secret.name} is not UTF-8 text without NUL bytes, so it was not injected.\n`,
         );
     }
-    const masks = flags.mask ? new MaskSet(secrets.map((s) => s.value)) : undefined;
+    const masks = flags.mask ? secretMasks(secrets.map((s) => s.value)) : undefined;
     for (const index of masks?.skipped ?? []) {
       process.stderr.write(
         `Warning: ${secrets[index]?.name} is shorter than 3 bytes, so it is not masked.\n`,
@@ -49,7 +49,7 @@ export default class Run extends EggCommand {
       process.exitCode = await runChild({
         command,
         env,
-        secrets: masks ?? [],
+        secrets: masks?.set ?? [],
         mask: flags.mask,
         logger: this.logger,
       });
@@ -58,7 +58,7 @@ export default class Run extends EggCommand {
       process.stderr.write(`Error: ${error.message}.\n`);
       process.exitCode = error.exitCode;
     } finally {
-      masks?.dispose();
+      masks?.set.dispose();
       for (const secret of secrets) secret.value.fill(0);
     }
   }

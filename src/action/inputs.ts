@@ -5,10 +5,8 @@
  */
 import { EggError } from '../errors.js';
 import { isNamespace, isSecretName } from '../names.js';
+import { MASK_ENCODINGS, type MaskEncoding } from '../run/mask-forms.js';
 import { checkMint, MAX_CAP, MAX_ORIGINS, MAX_TTL_SECONDS, type MintProblem } from '../tokens/claims.js';
-
-export type MaskEncoding = 'base64' | 'url' | 'json';
-export const MASK_ENCODINGS: readonly MaskEncoding[] = ['base64', 'url', 'json'];
 
 /** One requested secret: the vault `name`, exported as `env`. */
 export interface SecretMapping {

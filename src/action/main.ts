@@ -25,7 +25,7 @@ import { explainAccessDenied } from './access-denied.js';
 import { type Exchanged, exchangeToken, sdkCredentials } from './aws-credentials.js';
 import { runnerTemp, writeRunnerFile } from './files.js';
 import { type ActionInputs, type AwsInputs, type LocalInputs, readInputs } from './inputs.js';
-import { maskForms } from './masks.js';
+import { maskForms } from '../run/mask-forms.js';
 import { failureMessage, runnerLogger } from './report.js';
 import { actionsRunner, type Runner } from './runner.js';
 import { STATE_FILES, STATE_TOKEN_VAULT, STATE_TOKENS, type TokenVault } from './state.js';

@@ -6,20 +6,21 @@
  * Three ways to connect the child, chosen from `mask` and the parent's stdio:
  * - `inherit` (`mask: false`): the child gets the parent's descriptors, zero-copy.
  * - `pipe`: stdout and stderr each go through their own `SecretMasker`.
- * - `pty` (masking, with stdin and stdout both terminals): the child runs under a
- *   pseudo-terminal made by util-linux `script`, so it keeps colours, `isatty`, prompts and
- *   the window size, and `script`'s output is masked. A pseudo-terminal has one output, so
- *   when stderr is that same terminal the child's stderr is the terminal too, as in a shell.
- *   When egg's stderr goes elsewhere (`2>file`, a pipe, another terminal), the child's stderr
- *   gets its own pipe (descriptor 3 of `script`, which the command takes as its stderr), masked
- *   on its way to egg's stderr, so it never lands on stdout (issue 9, item 13). Without
- *   util-linux `script` (other systems), it falls back to `pipe` with `FORCE_COLOR=1` and says
- *   so in a debug log.
+ * - `pty` (masking, with stdin and stdout both terminals): the child runs on a
+ *   pseudo-terminal from node-pty (src/run/pty.ts), on Linux, macOS and Windows alike, so it
+ *   keeps colours, `isatty`, prompts and the window size, and what it shows is masked. A
+ *   pseudo-terminal has one output, so when stderr is that same terminal the child's stderr
+ *   is the terminal too, as in a shell. When egg's stderr goes elsewhere (`2>file`, a pipe,
+ *   another terminal), the child's stderr gets its own channel, masked on its way to egg's
+ *   stderr, so it never lands on stdout (issue 9, item 13). Where node-pty cannot load (the
+ *   standalone binary holds no native addon; an unsupported platform), util-linux `script`
+ *   makes the terminal on Linux (the child's stderr apart on its descriptor 3); without
+ *   either it falls back to `pipe` with `FORCE_COLOR=1`. A fallback is said in a debug log.
  *
- * Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH are passed on
- * (under `script`, to the command itself). A Ctrl-C typed on the terminal also reaches a
+ * Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 are passed on to the command
+ * itself; SIGWINCH resizes its terminal. A Ctrl-C typed on the terminal also reaches a
  * child in `inherit` or `pipe` mode directly, since it shares egg's process group, so it
- * may see SIGINT twice, as under `npm run`; in `pty` mode the terminal is raw and Ctrl-C
+ * may see SIGINT twice, as under `npm run`; in `pty` mode egg's terminal is raw and Ctrl-C
  * reaches the child once, through the pseudo-terminal.
  *
  * A command that cannot be started is an `EggError` before anything runs:
@@ -27,14 +28,25 @@
  * whose `exitCode` (127 or 126, as POSIX shells use) the CLI should exit with.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants, fstatSync, readFileSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants as fsConstants,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { isatty } from 'node:tty';
 import { EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
-import { MaskSet, SecretMasker } from './mask.js';
+import { MaskSet } from './mask.js';
+import { pump } from './pump.js';
+import { loadPty, type PtyChild, type PtyModule, spawnPty, stderrApartSupported } from './pty.js';
 
 /** The signals `runChild` passes on to the child. */
 export const FORWARDED_SIGNALS = [
@@ -76,7 +88,9 @@ export interface RunOptions {
   signals?: SignalSource;
   /** `never` keeps pipes even on a terminal. Default `auto`. */
   terminal?: 'auto' | 'never';
-  /** Path of util-linux `script`; `null` to do without. Default: looked up in `PATH` on Linux. */
+  /** node-pty, or `null` to do without. Default: loaded on first use, when on a terminal. */
+  pty?: PtyModule | null;
+  /** Path of util-linux `script`, the fallback when node-pty cannot load; `null` to do without. Default: looked up in `PATH` on Linux. */
   script?: string | null;
   cwd?: string;
   logger?: Logger;
@@ -118,22 +132,20 @@ export async function runChild(options: RunOptions): Promise<number> {
   const file = resolveCommand(name, env.PATH ?? DEFAULT_PATH, cwd);
 
   let mode: RunMode = options.mask === false ? 'inherit' : 'pipe';
-  let script: string | null = null;
-  if (mode === 'pipe' && options.terminal !== 'never' && isTerminal(stdin) && isTerminal(stdout)) {
-    script = options.script === undefined ? findScript(env.PATH ?? DEFAULT_PATH) : options.script;
-    if (script !== null) {
-      mode = 'pty';
-    } else {
-      env.FORCE_COLOR ??= '1';
-      logger.debug('run.pty-unavailable', {
-        reason: 'util-linux script not found',
-        fallback: 'pipes with FORCE_COLOR=1',
-      });
-    }
-  }
+  let terminal: Terminal | undefined;
   // Under a pseudo-terminal, the child's stderr stays apart unless egg's stderr is that same terminal.
-  const stderrApart = mode === 'pty' && !sameTerminal(stdout, stderr);
-  logger.debug('run.start', { mode, command: name, ...(mode === 'pty' ? { stderrApart } : {}) });
+  let stderrApart = false;
+  if (mode === 'pipe' && options.terminal !== 'never' && isTerminal(stdin) && isTerminal(stdout)) {
+    stderrApart = !sameTerminal(stdout, stderr);
+    terminal = await chooseTerminal(options, env.PATH ?? DEFAULT_PATH, stderrApart, logger);
+    if (terminal !== undefined) mode = 'pty';
+    else env.FORCE_COLOR ??= '1';
+  }
+  logger.debug('run.start', {
+    mode,
+    command: name,
+    ...(terminal !== undefined ? { terminal: 'pty' in terminal ? 'node-pty' : 'script', stderrApart } : {}),
+  });
 
   const ownSet = mode !== 'inherit' && !(options.secrets instanceof MaskSet);
   const set =
@@ -142,16 +154,34 @@ export async function runChild(options: RunOptions): Promise<number> {
       : options.secrets instanceof MaskSet
         ? options.secrets
         : new MaskSet(options.secrets ?? []);
+  const signals = options.signals ?? (process as SignalSource);
   try {
+    if (terminal !== undefined && 'pty' in terminal) {
+      assertInterpreter(name, file);
+      const child = await spawnPty(terminal.pty, {
+        file,
+        args,
+        env,
+        cwd,
+        stdin: stdin as number | NodeJS.ReadableStream,
+        stdout,
+        stderrApart,
+      });
+      return await superviseTerminal(child, { stdout, stderr, set, signals });
+    }
     const child =
-      mode === 'pty'
-        ? spawn(script!, ['-q', '-e', '-c', ptyCommand(file, args, env.SHELL, stderrApart), '/dev/null'], {
-            env: { ...env, SHELL: '/bin/sh' },
-            cwd,
-            stdio: stderrApart
-              ? [stdinSpec(stdin), 'pipe', 'pipe', 'pipe']
-              : [stdinSpec(stdin), 'pipe', 'pipe'],
-          })
+      terminal !== undefined
+        ? spawn(
+            terminal.script,
+            ['-q', '-e', '-c', ptyCommand(file, args, env.SHELL, stderrApart), '/dev/null'],
+            {
+              env: { ...env, SHELL: '/bin/sh' },
+              cwd,
+              stdio: stderrApart
+                ? [stdinSpec(stdin), 'pipe', 'pipe', 'pipe']
+                : [stdinSpec(stdin), 'pipe', 'pipe'],
+            },
+          )
         : spawn(file, args, {
             argv0: name,
             env,
@@ -169,10 +199,56 @@ export async function runChild(options: RunOptions): Promise<number> {
       stdout,
       stderr,
       set,
-      signals: options.signals ?? (process as SignalSource),
+      signals,
     });
   } finally {
     if (ownSet) set?.dispose();
+  }
+}
+
+/** How the child gets its terminal: node-pty, or util-linux `script` where node-pty cannot load. */
+type Terminal = { pty: PtyModule } | { script: string };
+
+/**
+ * node-pty when it loads (and can keep stderr apart if asked to), else util-linux `script`,
+ * else none: pipes with `FORCE_COLOR=1`. A fallback is said in one debug line.
+ */
+async function chooseTerminal(
+  options: RunOptions,
+  path: string,
+  stderrApart: boolean,
+  logger: Logger,
+): Promise<Terminal | undefined> {
+  const loaded = options.pty === undefined ? await loadPty() : (options.pty ?? { reason: 'not used' });
+  let reason: string;
+  if ('reason' in loaded) reason = `node-pty: ${loaded.reason}`;
+  else if (stderrApart && !stderrApartSupported)
+    reason = `node-pty cannot keep stderr apart on ${process.platform}`;
+  else return { pty: loaded };
+  const script = options.script === undefined ? findScript(path) : options.script;
+  logger.debug('run.pty-unavailable', {
+    reason: script === null ? `${reason}; util-linux script not found` : reason,
+    fallback: script === null ? 'pipes with FORCE_COLOR=1' : 'util-linux script',
+  });
+  return script === null ? undefined : { script };
+}
+
+/** Supervise a command on node-pty: mask its output, forward signals, report its exit status. */
+async function superviseTerminal(
+  child: PtyChild,
+  s: Pick<Supervision, 'stdout' | 'stderr' | 'set' | 'signals'>,
+): Promise<number> {
+  const pumps = [pump(child.output, s.stdout, s.set)];
+  if (child.errors !== undefined) pumps.push(pump(child.errors, s.stderr, s.set));
+  const listeners = FORWARDED_SIGNALS.map((signal) => [signal, () => child.signal(signal)] as const);
+  for (const [signal, listener] of listeners) s.signals.on(signal, listener);
+  try {
+    const { code, signal } = await child.exited;
+    await Promise.all(pumps);
+    return code ?? 128 + (signal ?? 0);
+  } finally {
+    for (const [signal, listener] of listeners) s.signals.off(signal, listener);
+    await child.close();
   }
 }
 
@@ -225,47 +301,6 @@ function supervise(child: ChildProcess, s: Supervision): Promise<number> {
     child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
       cleanup();
       void Promise.all(pumps).then(() => resolvePromise(code ?? 128 + (osConstants.signals[signal!] ?? 0)));
-    });
-  });
-}
-
-/** Copy `from` to `to` through a masker of `set` (if any), with backpressure; never ends `to`. */
-function pump(from: Readable, to: NodeJS.WritableStream, set: MaskSet | undefined): Promise<void> {
-  const masker = set === undefined ? undefined : new SecretMasker(set);
-  const sink = to as Writable;
-  return new Promise((done) => {
-    let broken = false;
-    const onSinkError = () => {
-      // The reader went away (EPIPE): close the child's pipe too, so the child sees the
-      // same EPIPE / SIGPIPE it would have seen writing there itself.
-      broken = true;
-      from.destroy();
-    };
-    sink.on('error', onSinkError);
-    const write = (pieces: Buffer[]): boolean => {
-      if (broken || pieces.length === 0) return true;
-      if (pieces.length > 1) sink.cork();
-      let ok = true;
-      for (const piece of pieces) ok = sink.write(piece);
-      if (pieces.length > 1) sink.uncork();
-      return ok;
-    };
-    from.on('data', (chunk: Buffer) => {
-      if (!write(masker === undefined ? [chunk] : masker.pushPieces(chunk))) {
-        from.pause();
-        sink.once('drain', () => from.resume());
-      }
-    });
-    const finish = () => {
-      if (masker !== undefined) write(masker.endPieces());
-      sink.off('error', onSinkError);
-      done();
-    };
-    from.once('end', finish);
-    from.once('error', () => {});
-    from.once('close', () => {
-      if (from.readableEnded) return;
-      finish();
     });
   });
 }
@@ -375,6 +410,30 @@ export function resolveCommand(name: string, path: string, cwd: string): string 
     `command not found: ${shown}`,
     name.includes('/') ? 'check the path' : 'check the spelling, or that its directory is on PATH',
   );
+}
+
+/**
+ * Refuse a script whose `#!` interpreter is missing, as `spawn` would: on a pseudo-terminal
+ * the failed `exec` would only print a line and exit 1.
+ */
+function assertInterpreter(name: string, file: string): void {
+  let head: Buffer;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      head = Buffer.alloc(256);
+      head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return; // unreadable but executable: let exec decide
+  }
+  if (head[0] !== 0x23 || head[1] !== 0x21) return;
+  const interpreter = head.toString('latin1', 2).split('\n')[0]?.trim().split(/[ \t]/)[0] ?? '';
+  if (interpreter.startsWith('/') && !isExecutableFile(interpreter)) {
+    throw spawnFailure(name, Object.assign(new Error('ENOENT'), { code: 'ENOENT' }));
+  }
 }
 
 function isExecutableFile(path: string): boolean {

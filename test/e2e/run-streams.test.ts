@@ -1,5 +1,5 @@
 /**
- * The built `egg run` on a real terminal (util-linux `script` makes one): the child's stderr
+ * The built `egg run` on a real terminal (util-linux `script` makes the outer one; egg gives its child a node-pty one): the child's stderr
  * follows egg's own stderr, so `2>file` works as in a shell (issue 9, item 13).
  */
 import { spawn } from 'node:child_process';

@@ -1,10 +1,10 @@
 /**
- * The Action's mask forms (src/action/masks.ts): what `::add-mask::` is given for one value.
+ * The Action's mask forms (src/run/mask-forms.ts): what `::add-mask::` is given for one value.
  * The runner masks exact strings within a line, so each form a value may be printed in must
  * be registered on its own.
  */
 import { describe, expect, it } from 'vitest';
-import { maskForms } from '../../src/action/masks.js';
+import { maskForms } from '../../src/run/mask-forms.js';
 
 describe('mask forms', () => {
   it('masks the URL-encoded and JSON-escaped forms: p@ss/w"rd', () => {

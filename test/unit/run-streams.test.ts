@@ -19,7 +19,10 @@ const HARNESS = fileURLToPath(new URL('../fixtures/run-tty.mjs', import.meta.url
  * Runs the harness under `script`, so its stdin and stdout are a terminal; `redirect` is a
  * shell redirection of the harness's own stderr (`2>FILE`), or none to leave it on the terminal.
  */
-function underTerminal(config: { secret: string; child: string }, redirect = ''): Promise<string> {
+function underTerminal(
+  config: { secret: string; child: string; terminal: 'node-pty' | 'script' },
+  redirect = '',
+): Promise<string> {
   const inner = `exec ${shellQuote(NODE)} ${shellQuote(HARNESS)} ${shellQuote(JSON.stringify(config))} ${redirect}`;
   const child = spawn('script', ['-q', '-e', '-c', inner, '/dev/null'], {
     env: { ...process.env, SHELL: '/bin/sh', TERM: 'xterm' },
@@ -31,7 +34,8 @@ function underTerminal(config: { secret: string; child: string }, redirect = '')
     child.on('error', reject);
     child.on('close', () => {
       child.stdin.end();
-      resolve(Buffer.concat(out).toString());
+      // The outer terminal adds a `\r` to the inner one's `\r\n` (see run.test.ts).
+      resolve(Buffer.concat(out).toString().replace(/\r+\n/g, '\n'));
     });
   });
 }
@@ -43,22 +47,27 @@ const CHILD = `
   process.exitCode = 4;
 `;
 
-describe.runIf(process.platform === 'linux')('runChild on a terminal with stderr elsewhere', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'egg-run-streams-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+describe.runIf(process.platform === 'linux').each(['node-pty', 'script'] as const)(
+  'runChild on a terminal made by %s with stderr elsewhere',
+  (terminal) => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'egg-run-streams-'));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('sends the child’s stderr to a redirected stderr, masked, and not to the terminal', async () => {
-    const file = join(dir, 'err.txt');
-    const output = await underTerminal({ secret: SECRET, child: CHILD }, `2>${shellQuote(file)}`);
-    expect(output).toBe('out *** tty true true false\r\n\r\nHARNESS mode=pty exit=4\r\n');
-    expect(readFileSync(file, 'utf8')).toBe('err ***\n');
-  });
+    it('sends the child’s stderr to a redirected stderr, masked, and not to the terminal', async () => {
+      const file = join(dir, 'err.txt');
+      const output = await underTerminal({ secret: SECRET, child: CHILD, terminal }, `2>${shellQuote(file)}`);
+      expect(output).toBe(`out *** tty true true false\n\nHARNESS mode=pty terminal=${terminal} exit=4\n`);
+      expect(readFileSync(file, 'utf8')).toBe('err ***\n');
+    });
 
-  it('keeps stdout and stderr on the one terminal when both are that terminal', async () => {
-    const output = await underTerminal({ secret: SECRET, child: CHILD });
-    expect(output).toBe('out *** tty true true true\r\nerr ***\r\n\r\nHARNESS mode=pty exit=4\r\n');
-  });
-});
+    it('keeps stdout and stderr on the one terminal when both are that terminal', async () => {
+      const output = await underTerminal({ secret: SECRET, child: CHILD, terminal });
+      expect(output).toBe(
+        `out *** tty true true true\nerr ***\n\nHARNESS mode=pty terminal=${terminal} exit=4\n`,
+      );
+    });
+  },
+);

@@ -184,6 +184,7 @@ describe('runChild', () => {
       secrets: [Buffer.from(SECRET)],
       stdio: { stdin, stdout, stderr: new PassThrough() },
       signals: new EventEmitter(),
+      pty: null,
       script: null,
       logger: { debug: (event) => events.push(event), info() {}, warn() {} },
     });
@@ -197,9 +198,16 @@ describe('runChild', () => {
  * Runs the harness under `script`, so its stdin and stdout are a terminal (of 123 × 45),
  * with SHELL set to a shell that is not POSIX (the inner `script` must not use it).
  * Its stdin stays open until it is done: `script` turns an early end of input into a
- * keystroke the inner terminal would echo.
+ * keystroke the inner terminal would echo. Line ends come back as `\n`: the inner
+ * terminal's `\r\n` gets another `\r` from the outer one, whose output processing Node's
+ * raw mode leaves on (a terminal shows both alike).
  */
-function underTerminal(config: { secret: string; child: string; signal?: string }): Promise<string> {
+function underTerminal(config: {
+  secret: string;
+  child: string;
+  signal?: string;
+  terminal: 'node-pty' | 'script';
+}): Promise<string> {
   const inner = `stty cols 123 rows 45; SHELL=/usr/bin/fish; export SHELL; exec ${shellQuote(NODE)} ${shellQuote(HARNESS)} ${shellQuote(JSON.stringify(config))}`;
   const child = spawn('script', ['-q', '-e', '-c', inner, '/dev/null'], {
     env: { ...process.env, SHELL: '/bin/sh', TERM: 'xterm' },
@@ -211,39 +219,44 @@ function underTerminal(config: { secret: string; child: string; signal?: string 
     child.on('error', reject);
     child.on('close', () => {
       child.stdin.end();
-      resolve(Buffer.concat(out).toString());
+      resolve(Buffer.concat(out).toString().replace(/\r+\n/g, '\n'));
     });
   });
 }
 
-describe.runIf(process.platform === 'linux')('runChild on a terminal', () => {
-  it('keeps the child on a terminal (isatty, window size, SHELL) and still masks its output', async () => {
-    const output = await underTerminal({
-      secret: SECRET,
-      child: `
-        const { stdin, stdout, stderr } = process;
-        stdout.write(\`tty \${stdout.isTTY} \${stdin.isTTY} \${stderr.isTTY}\\nsize \${stdout.columns} \${stdout.rows}\\n\`);
-        process.stderr.write('err ' + process.env.SECRET + ' ' + process.env.SHELL + '\\n');
-        const s = process.env.SECRET; let i = 0;
-        const t = setInterval(() => { process.stdout.write(s[i++]); if (i === s.length) { clearInterval(t); process.exit(5); } }, 2);
-      `,
+describe.runIf(process.platform === 'linux').each(['node-pty', 'script'] as const)(
+  'runChild on a terminal made by %s',
+  (terminal) => {
+    it('keeps the child on a terminal (isatty, window size, SHELL) and still masks its output', async () => {
+      const output = await underTerminal({
+        secret: SECRET,
+        terminal,
+        child: `
+          const { stdin, stdout, stderr } = process;
+          stdout.write(\`tty \${stdout.isTTY} \${stdin.isTTY} \${stderr.isTTY}\\nsize \${stdout.columns} \${stdout.rows}\\n\`);
+          process.stderr.write('err ' + process.env.SECRET + ' ' + process.env.SHELL + '\\n');
+          const s = process.env.SECRET; let i = 0;
+          const t = setInterval(() => { process.stdout.write(s[i++]); if (i === s.length) { clearInterval(t); process.exit(5); } }, 2);
+        `,
+      });
+      expect(output).not.toContain(SECRET);
+      expect(output).toBe(
+        `tty true true true\nsize 123 45\nerr *** /usr/bin/fish\n***\nHARNESS mode=pty terminal=${terminal} exit=5\n`,
+      );
     });
-    expect(output).not.toContain(SECRET);
-    expect(output).toBe(
-      'tty true true true\r\nsize 123 45\r\nerr *** /usr/bin/fish\r\n***\r\nHARNESS mode=pty exit=5\r\n',
-    );
-  });
 
-  it('forwards a signal to the command itself, not to script', async () => {
-    const output = await underTerminal({
-      secret: SECRET,
-      signal: 'SIGINT',
-      child: `
-        process.on('SIGINT', () => { console.log('got SIGINT'); process.exit(9); });
-        console.log('ready');
-        setInterval(() => {}, 1000);
-      `,
+    it('forwards a signal to the command itself', async () => {
+      const output = await underTerminal({
+        secret: SECRET,
+        terminal,
+        signal: 'SIGINT',
+        child: `
+          process.on('SIGINT', () => { console.log('got SIGINT'); process.exit(9); });
+          console.log('ready');
+          setInterval(() => {}, 1000);
+        `,
+      });
+      expect(output).toBe(`ready\ngot SIGINT\n\nHARNESS mode=pty terminal=${terminal} exit=9\n`);
     });
-    expect(output).toBe('ready\r\ngot SIGINT\r\n\r\nHARNESS mode=pty exit=9\r\n');
-  });
-});
+  },
+);

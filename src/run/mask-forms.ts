@@ -1,9 +1,13 @@
 /**
  * What to mask for one secret value: the value itself, each line of a multi-line value
  * (the runner matches masks within a line, so a multi-line mask alone misses a value
- * printed line by line), and each requested encoding of the value.
+ * printed line by line), and each requested encoding of the value. The Action registers
+ * these with `::add-mask::`; `egg run` masks the same forms in the child's output.
  */
-import type { MaskEncoding } from './inputs.js';
+
+/** An encoded form of a value that is masked besides the value itself. */
+export type MaskEncoding = 'base64' | 'url' | 'json';
+export const MASK_ENCODINGS: readonly MaskEncoding[] = ['base64', 'url', 'json'];
 
 /** The distinct, non-empty strings to register with `::add-mask::` for `value`, whole value first. */
 export function maskForms(value: string, encodings: readonly MaskEncoding[]): string[] {
