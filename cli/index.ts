@@ -1,6 +1,6 @@
 /**
  * Every `egg` command by its id, each loaded on demand: cli/main.ts loads only the command
- * that argv names (all of them only for help or a mistyped name), and hands the classes to
+ * that argv names (all of them for help, shell completion or a mistyped name), and hands the classes to
  * oclif's "explicit" command discovery, so nothing is looked up on disk.
  */
 import type { Command } from '@oclif/core';
@@ -11,8 +11,12 @@ export const COMMANDS: Record<string, Load> = {
   'audit:checkpoint': () => import('./commands/audit/checkpoint.js'),
   audit: () => import('./commands/audit/index.js'),
   'audit:verify': () => import('./commands/audit/verify.js'),
+  autocomplete: () => import('./commands/autocomplete/index.js'),
+  'autocomplete:create': () => import('./commands/autocomplete/create.js'),
+  'autocomplete:script': () => import('./commands/autocomplete/script.js'),
   'ci:init': () => import('./commands/ci/init.js'),
   doctor: () => import('./commands/doctor.js'),
+  help: async () => ({ default: (await import('@oclif/plugin-help')).commands.help }),
   init: () => import('./commands/init.js'),
   killswitch: () => import('./commands/killswitch.js'),
   login: () => import('./commands/login.js'),

@@ -4,9 +4,13 @@
  * package.json and no command file from disk. Only the command argv names is loaded, with
  * the modules it imports. The npm package's `egg` and the standalone binary both start here.
  */
-import { execute, type Interfaces, Plugin } from '@oclif/core';
+import { Config, execute, type Interfaces, Plugin } from '@oclif/core';
 import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS } from './index.js';
+import { commandNotFound } from './not-found.js';
+
+/** Commands that read every command's flags and summaries: these load all the classes. */
+const NEED_ALL = new Set(['help', 'autocomplete', 'autocomplete:create']);
 
 /** Run `egg` with `argv`; `root` is where oclif would look for files (none are needed). */
 export async function main(argv: string[], root: string): Promise<void> {
@@ -21,12 +25,28 @@ export async function main(argv: string[], root: string): Promise<void> {
     },
   } as unknown as Interfaces.PJSON;
   const id = commandId(argv);
-  const ids = id === undefined ? Object.keys(COMMANDS) : [id];
+  // Help lists a topic's commands under a command of the same name (`egg audit -h`).
+  const help = argv.includes('-h') || argv.includes('--help');
+  const ids = id === undefined || help || NEED_ALL.has(id) ? Object.keys(COMMANDS) : [id];
   const classes = await Promise.all(ids.map(async (id) => [id, (await COMMANDS[id]!()).default] as const));
   const plugin = new Plugin({ isRoot: true, root, pjson });
   Object.assign(plugin, { commandCache: Object.fromEntries(classes) });
   await plugin.load();
+  handleCommandNotFound();
   await execute({ args: argv, loadOptions: { root, pjson, plugins: new Map([[plugin.name, plugin]]) } });
+}
+
+/**
+ * oclif imports each hook from a file named in package.json, and the bundle and the binary
+ * have no files: the one hook egg uses, for a command name it does not know, is handed to
+ * oclif's Config here instead.
+ */
+function handleCommandNotFound(): void {
+  const runHook = Config.prototype.runHook;
+  Config.prototype.runHook = function (this: Config, event, options, ...rest) {
+    if (event === 'command_not_found') commandNotFound(this, (options as { id: string }).id);
+    return runHook.call(this, event, options, ...rest);
+  } as typeof runHook;
 }
 
 /** The id of the command argv runs (`secrets list` → `secrets:list`), if it names one. */

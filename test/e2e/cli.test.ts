@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { egg, findLeaks } from '../support/cli.js';
 
 const CANARY = 'egg-canary-7f3a9c1e-DO-NOT-LEAK';
+/** Windows has ACLs, not POSIX modes, no FIFOs and no `sh`: the tests of those skip there. */
+const POSIX = process.platform !== 'win32';
 
 describe('egg CLI on the embedded default', () => {
   let base: string;
@@ -46,7 +48,11 @@ describe('egg CLI on the embedded default', () => {
   it('prints its version without loading the command framework', () => {
     const result = run(['--version']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^eggcarton\/\d+\.\d+\.\d+ linux-x64 node-v24\.\d+\.\d+\n$/);
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^eggcarton/\\d+\\.\\d+\\.\\d+ ${process.platform}-${process.arch} node-v24\\.\\d+\\.\\d+\\n$`,
+      ),
+    );
   });
 
   it('refuses to read a vault that does not exist and says how to make one', () => {
@@ -57,7 +63,7 @@ describe('egg CLI on the embedded default', () => {
     );
   });
 
-  it('initialises a private vault', () => {
+  it.runIf(POSIX)('initialises a private vault (modes 0700 and 0600: POSIX only)', () => {
     const result = quiet(['init']);
     expect(result.code).toBe(0);
     expect(result.stdout.split('\n')[0]).toBe(`Local vault ready at ${home}.`);
@@ -191,35 +197,41 @@ describe('egg CLI on the embedded default', () => {
     outputs.push(debug.stderr);
   });
 
-  it('writes --out files with mode 0600 and refuses to write through a symlink', () => {
-    const out = join(base, 'pulled.env');
-    const result = run(['secrets', 'pull', 'API_KEY', '--out', out]);
-    expect(result.code).toBe(0);
-    expect(statSync(out).mode & 0o777).toBe(0o600);
-    expect(readFileSync(out, 'utf8')).toContain('API_KEY=');
-    const target = join(base, 'elsewhere');
-    writeFileSync(target, '');
-    const link = join(base, 'link.env');
-    symlinkSync(target, link);
-    const refused = quiet(['secrets', 'pull', 'API_KEY', '--out', link]);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toBe(
-      `Error: ${link} is a symlink; refusing to write secrets through it (remove it, then try again).\n`,
-    );
-    expect(readFileSync(target, 'utf8')).toBe('');
-    expect(lstatSync(link).isSymbolicLink()).toBe(true);
-  });
+  it.runIf(POSIX)(
+    'writes --out files with mode 0600 and refuses to write through a symlink (POSIX modes only)',
+    () => {
+      const out = join(base, 'pulled.env');
+      const result = run(['secrets', 'pull', 'API_KEY', '--out', out]);
+      expect(result.code).toBe(0);
+      expect(statSync(out).mode & 0o777).toBe(0o600);
+      expect(readFileSync(out, 'utf8')).toContain('API_KEY=');
+      const target = join(base, 'elsewhere');
+      writeFileSync(target, '');
+      const link = join(base, 'link.env');
+      symlinkSync(target, link);
+      const refused = quiet(['secrets', 'pull', 'API_KEY', '--out', link]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(
+        `Error: ${link} is a symlink; refusing to write secrets through it (remove it, then try again).\n`,
+      );
+      expect(readFileSync(target, 'utf8')).toBe('');
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    },
+  );
 
-  it('refuses to write secrets over a FIFO planted at --out, and leaves it in place', () => {
-    const fifo = join(base, 'planted.fifo');
-    execFileSync('mkfifo', [fifo]);
-    const refused = quiet(['secrets', 'pull', 'API_KEY', '--out', fifo]);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toBe(
-      `Error: ${fifo} is a FIFO; refusing to write secrets through it (remove it, then try again).\n`,
-    );
-    expect(lstatSync(fifo).isFIFO()).toBe(true);
-  });
+  it.runIf(POSIX)(
+    'refuses to write secrets over a FIFO planted at --out, and leaves it in place (mkfifo: POSIX only)',
+    () => {
+      const fifo = join(base, 'planted.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const refused = quiet(['secrets', 'pull', 'API_KEY', '--out', fifo]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(
+        `Error: ${fifo} is a FIFO; refusing to write secrets through it (remove it, then try again).\n`,
+      );
+      expect(lstatSync(fifo).isFIFO()).toBe(true);
+    },
+  );
 
   it('removes secrets', () => {
     expect(quiet(['secrets', 'rm', 'BINARY'])).toMatchObject({
@@ -237,29 +249,35 @@ describe('egg CLI on the embedded default', () => {
     expect(result.stderr).toBe('err:***\n');
   });
 
-  it("exits with the child's code, and 127 for a command that does not exist", () => {
-    expect(quiet(['run', '--', 'sh', '-c', 'exit 42']).code).toBe(42);
-    const missing = quiet(['run', '--', 'no-such-command-egg']);
-    expect(missing.code).toBe(127);
-    expect(missing.stderr).toBe('Error: command not found: no-such-command-egg.\n');
-    const usage = quiet(['run']);
-    expect(usage.code).toBe(2);
-    expect(usage.stderr).toBe('Error: no command given (put it after --, as in `egg run -- npm start`).\n');
-  });
+  it.runIf(POSIX)(
+    "exits with the child's code, and 127 for a command that does not exist (runs sh: POSIX only)",
+    () => {
+      expect(quiet(['run', '--', 'sh', '-c', 'exit 42']).code).toBe(42);
+      const missing = quiet(['run', '--', 'no-such-command-egg']);
+      expect(missing.code).toBe(127);
+      expect(missing.stderr).toBe('Error: command not found: no-such-command-egg.\n');
+      const usage = quiet(['run']);
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toBe('Error: no command given (put it after --, as in `egg run -- npm start`).\n');
+    },
+  );
 
-  it('shows values with --no-mask, and injects only what --only names', () => {
-    const result = run([
-      'run',
-      '--no-mask',
-      '--only',
-      'API_KEY',
-      '--',
-      'sh',
-      '-c',
-      'echo "$API_KEY|${CANARY:-unset}"',
-    ]);
-    expect(result).toMatchObject({ code: 0, stdout: 'second|unset\n' });
-  });
+  it.runIf(POSIX)(
+    'shows values with --no-mask, and injects only what --only names (runs sh: POSIX only)',
+    () => {
+      const result = run([
+        'run',
+        '--no-mask',
+        '--only',
+        'API_KEY',
+        '--',
+        'sh',
+        '-c',
+        'echo "$API_KEY|${CANARY:-unset}"',
+      ]);
+      expect(result).toMatchObject({ code: 0, stdout: 'second|unset\n' });
+    },
+  );
 
   it('keeps an intact, value-free audit trail', () => {
     const verify = quiet(['audit', 'verify', '--json']);
@@ -270,26 +288,29 @@ describe('egg CLI on the embedded default', () => {
     expect(records.find((r) => r.action === 'set' && r.targets[0] === 'CANARY')?.actor).toMatch(/^user:/);
   });
 
-  it('refuses a vault whose permissions are too open, and says how to fix it', () => {
-    chmodSync(home, 0o755);
-    try {
-      const result = quiet(['secrets', 'list']);
-      expect(result.code).toBe(1);
-      expect(result.stderr).toBe(
-        `Error: ${home} is open to other users (mode 0755); refusing to use it (run \`chmod 700 ${home}\`).\n`,
-      );
-    } finally {
-      chmodSync(home, 0o700);
-    }
-    chmodSync(join(home, 'kek'), 0o644);
-    try {
-      const result = quiet(['secrets', 'get', 'API_KEY']);
-      expect(result.code).toBe(1);
-      expect(result.stderr).toContain(`${join(home, 'kek')} is open to other users (mode 0644)`);
-    } finally {
-      chmodSync(join(home, 'kek'), 0o600);
-    }
-  });
+  it.runIf(POSIX)(
+    'refuses a vault whose permissions are too open, and says how to fix it (POSIX modes only)',
+    () => {
+      chmodSync(home, 0o755);
+      try {
+        const result = quiet(['secrets', 'list']);
+        expect(result.code).toBe(1);
+        expect(result.stderr).toBe(
+          `Error: ${home} is open to other users (mode 0755); refusing to use it (run \`chmod 700 ${home}\`).\n`,
+        );
+      } finally {
+        chmodSync(home, 0o700);
+      }
+      chmodSync(join(home, 'kek'), 0o644);
+      try {
+        const result = quiet(['secrets', 'get', 'API_KEY']);
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain(`${join(home, 'kek')} is open to other users (mode 0644)`);
+      } finally {
+        chmodSync(join(home, 'kek'), 0o600);
+      }
+    },
+  );
 
   it('never shows the canary anywhere it was not asked for, nor stores it in plain text', () => {
     const files = [readFileSync(join(home, 'vault.db'))];
