@@ -145,3 +145,14 @@ export function isUsageStore(store: object): store is UsageStore {
 export function windowOf(seconds: number): number {
   return seconds - (seconds % USAGE_WINDOW_SECONDS);
 }
+
+/** One token's counts over every window read, oldest to newest summed. */
+export function sumUsage(windows: readonly UsageWindow[]): Map<string, UsageCounts> {
+  const sums = new Map<string, UsageCounts>();
+  for (const w of windows) {
+    let sum = sums.get(w.id);
+    if (sum === undefined) sums.set(w.id, (sum = emptyCounts()));
+    for (const f of USAGE_FIELDS) sum[f] += w[f];
+  }
+  return sums;
+}
