@@ -52,6 +52,8 @@ export interface ServeOptions {
   upstreamTimeoutMs?: number;
   /** On close, how long requests in flight may take before their connections are cut (default 2 s). */
   graceMs?: number;
+  /** Count usage and run the anomaly rules where the store keeps usage (default true). */
+  usage?: boolean;
   /** Serve HTTPS with these files (tls.ts); plain HTTP without. */
   tls?: TlsFiles;
 }
@@ -193,20 +195,21 @@ async function openState(
     ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
     ...(options.plaintextKeys === undefined ? {} : { plaintext: options.plaintextKeys }),
   });
-  const usage = isUsageStore(tokens)
-    ? new UsageMeter({
-        store: tokens,
-        alerts: new Alerts({
+  const usage =
+    options.usage !== false && isUsageStore(tokens)
+      ? new UsageMeter({
           store: tokens,
-          keyring: backend.keyring,
-          audit: backend.store,
-          actor: backend.actor,
-          sender: new WebhookSender({ logger }),
+          alerts: new Alerts({
+            store: tokens,
+            keyring: backend.keyring,
+            audit: backend.store,
+            actor: backend.actor,
+            sender: new WebhookSender({ logger }),
+            logger,
+          }),
           logger,
-        }),
-        logger,
-      })
-    : undefined;
+        })
+      : undefined;
   return {
     backend,
     tokens,

@@ -9,6 +9,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebhookSender } from '../../src/alerts/webhook.js';
 import { decodeToken, encodeToken } from '../../src/tokens/format.js';
 import type { SqliteTokenStore } from '../../src/tokens/sqlite-token-store.js';
 import { emptyCounts, USAGE_WINDOW_SECONDS, windowOf } from '../../src/tokens/usage-store.js';
@@ -221,6 +222,59 @@ describe('anomaly rules, throttles and alerts on the local vault', () => {
     expect(attempts.map((r) => r.answered)).toEqual([503, 503, 503, 204]);
     // Every attempt was signed afresh, and each signature holds.
     for (const r of attempts) expect(signatureHolds(secret, r.signature, r.body)).toBe(true);
+  });
+
+  it('never follows a redirect that would carry a signed alert to another receiver', async () => {
+    const elsewhere = await startReceiver();
+    const redirecting = http.createServer((_req, res) =>
+      res.writeHead(307, { location: elsewhere.url }).end(),
+    );
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = redirecting.address() as AddressInfo;
+      const sender = new WebhookSender({ attempts: 2, backoffMs: 10 });
+      const delivery = await sender.deliver(
+        new URL(`http://127.0.0.1:${port}/`),
+        Buffer.from('s'),
+        '{}',
+        'test',
+      );
+      expect(delivery).toEqual({ ok: false, attempts: 2, last: '307' });
+      expect(elsewhere.received).toEqual([]);
+    } finally {
+      redirecting.closeAllConnections();
+      await new Promise<void>((resolve) => redirecting.close(() => resolve()));
+      await elsewhere.close();
+    }
+  });
+
+  it('an alert raised while the receiver is unreachable is still kept and audited, and the proxy serves', async () => {
+    const unreachable = await startReceiver();
+    await unreachable.close();
+    const down = await startTestProxy(world, {
+      pollMs: 100,
+      usage: { flushMs: 100, sender: new WebhookSender({ attempts: 2, backoffMs: 10, timeoutMs: 500 }) },
+    });
+    try {
+      // A namespace of its own, whose only channel points at a closed port.
+      const ns = 'acme/unreachable';
+      await down.alerts!.addWebhook(ns, unreachable.url);
+      const alert = await down.alerts!.raise({
+        namespace: ns,
+        tokenId: 'a'.repeat(22),
+        rule: 'refusal-burst',
+        figures: {},
+      });
+      expect(alert).toMatchObject({ namespace: ns, rule: 'refusal-burst' });
+      const token = await world.mint();
+      expect((await send(down.url, { token })).status).toBe(200);
+      await down.sender!.idle();
+      expect((await down.alerts!.list(ns)).alerts.map((a) => a.id)).toEqual([alert!.id]);
+      const trail = await world.newVault(ns).auditTrail();
+      expect(trail.map((r) => r.action)).toEqual(['alert.channel.add', 'alert.raise']);
+    } finally {
+      await down.close();
+    }
   });
 
   it('refuses a webhook URL that would send alerts in clear text off the machine', async () => {
