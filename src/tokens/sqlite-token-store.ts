@@ -238,6 +238,14 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
     });
   }
 
+  async liftThrottle(namespace: string, id: string, now: number): Promise<boolean> {
+    return this.#transaction(() => {
+      const lifted = this.#usage.liftThrottle(namespace, id, now);
+      if (lifted) this.#bump(namespace, 0);
+      return lifted;
+    });
+  }
+
   async throttles(namespace: string): Promise<Map<string, Throttle>> {
     return this.#run(() => this.#usage.throttles(namespace));
   }

@@ -138,6 +138,13 @@ export class SqliteUsage {
     return Number(result.changes) === 1;
   }
 
+  liftThrottle(namespace: string, id: string, now: number): boolean {
+    const result = this.#db
+      .prepare('UPDATE token_throttles SET until = ?3 WHERE namespace = ?1 AND id = ?2 AND until > ?3')
+      .run(namespace, id, now);
+    return Number(result.changes) === 1;
+  }
+
   throttles(namespace: string): Map<string, Throttle> {
     const rows = this.#db
       .prepare('SELECT id, rule, rps, since, until FROM token_throttles WHERE namespace = ?')

@@ -128,6 +128,11 @@ export interface UsageStore {
    * set it (so one anomaly raises one alert, whichever proxy saw it first).
    */
   setThrottle(namespace: string, id: string, throttle: Throttle): Promise<boolean>;
+  /**
+   * End the throttle of token `id` at `now` (seconds); true when one was in force. Bumps the
+   * revocation head, so every proxy lifts it at its next poll.
+   */
+  liftThrottle(namespace: string, id: string, now: number): Promise<boolean>;
   /** The throttles of the namespace, in force or not (readers compare `until` with their clock). */
   throttles(namespace: string): Promise<Map<string, Throttle>>;
   putAlertChannel(channel: AlertChannelRecord): Promise<void>;

@@ -176,6 +176,21 @@ describe('anomaly rules, throttles and alerts on the local vault', () => {
     expect(trail.filter((r) => r.action === 'alert.raise' && r.targets[0] === id)).toMatchObject([
       { outcome: 'refusal-burst', actor: 'proxy' },
     ]);
+
+    // The owner lifts it: the other proxy serves the token at its own rate again.
+    expect(
+      await (counting.store.inner as SqliteTokenStore).liftThrottle(
+        NAMESPACE,
+        id,
+        Math.floor(Date.now() / 1000),
+      ),
+    ).toBe(true);
+    await eventually(async () => {
+      const statuses = await Promise.all(
+        [0, 1, 2].map(() => send(other.url, { token, headers: { origin: APP_ORIGIN } })),
+      );
+      return statuses.every((r) => r.status === 200) ? true : undefined;
+    });
   });
 
   it('a rate far above the token own baseline raises one alert', async () => {
