@@ -163,6 +163,14 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
       logFd,
     );
     children.push(egg.child);
+    // The same proxy with usage counting and the anomaly rules off: what counting costs.
+    const bare = await start(
+      [EGG_BIN, 'proxy', 'serve', '--port', '0', '--no-usage'],
+      env,
+      /listening on (http:\/\/\S+)/,
+      logFd,
+    );
+    children.push(bare.child);
 
     const seconds = quick ? 2 : 5;
     const connections = 32;
@@ -170,6 +178,7 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
       { name: 'direct', url: upstream.url, token: undefined, pid: upstream.child.pid! },
       { name: 'plain proxy', url: plain.url, token: undefined, pid: plain.child.pid! },
       { name: 'egg proxy', url: egg.url, token, pid: egg.child.pid! },
+      { name: 'egg proxy, no usage counting', url: bare.url, token, pid: bare.child.pid! },
     ];
     // Warm up every path (JIT, keep-alive sockets, the key cache).
     for (const t of targets) await saturate(t.url, t.token, 8, 500);
@@ -199,6 +208,7 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
     const d = sat.get('direct')!;
     const p = sat.get('plain proxy')!;
     const e = sat.get('egg proxy')!;
+    const b = sat.get('egg proxy, no usage counting')!;
     const f = (x: number, n = 2) => x.toFixed(n);
     const rows: [string, string, string][] = [
       [
@@ -210,6 +220,11 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
         'proxy CPU per request',
         `egg ${f(e.cpuPerReq, 0)} µs · plain ${f(p.cpuPerReq, 0)} µs → ${f(e.cpuPerReq / p.cpuPerReq)}× plain`,
         '≤ 1.25× plain',
+      ],
+      [
+        'usage counting and rules (egg vs egg --no-usage)',
+        `rps ${f(e.rps, 0)} vs ${f(b.rps, 0)} → ${f(e.rps / b.rps)}× · CPU ${f(e.cpuPerReq, 0)} vs ${f(b.cpuPerReq, 0)} µs → ${f(e.cpuPerReq / b.cpuPerReq)}× · without it: ${f(b.rps / p.rps)}× plain rps, ${f(b.cpuPerReq / p.cpuPerReq)}× plain CPU`,
+        '',
       ],
       [
         'latency @1,000 rps p50',

@@ -8,6 +8,9 @@ import type { Command } from '@oclif/core';
 type Load = () => Promise<{ default: Command.Class }>;
 
 export const COMMANDS: Record<string, Load> = {
+  'alerts:add': () => import('./commands/alerts/add.js'),
+  'alerts:list': () => import('./commands/alerts/list.js'),
+  'alerts:test': () => import('./commands/alerts/test.js'),
   'audit:checkpoint': () => import('./commands/audit/checkpoint.js'),
   audit: () => import('./commands/audit/index.js'),
   'audit:verify': () => import('./commands/audit/verify.js'),
@@ -32,6 +35,8 @@ export const COMMANDS: Record<string, Load> = {
   'tokens:list': () => import('./commands/tokens/list.js'),
   'tokens:mint': () => import('./commands/tokens/mint.js'),
   'tokens:revoke': () => import('./commands/tokens/revoke.js'),
+  'tokens:unthrottle': () => import('./commands/tokens/unthrottle.js'),
+  'tokens:usage': () => import('./commands/tokens/usage.js'),
   trust: () => import('./commands/trust.js'),
   whoami: () => import('./commands/whoami.js'),
 };

@@ -5,11 +5,14 @@
  * the Action (main and post), the proxy, the rotator and the test harnesses. The AWS SDK is
  * imported only on the `aws` path, so local commands never pay for loading it.
  */
+import { Alerts } from '../alerts/alerts.js';
+import { WebhookSender } from '../alerts/webhook.js';
 import type { EggConfig } from '../config.js';
 import { EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import type { TokenSigner } from '../tokens/signer.js';
 import { Tokens } from '../tokens/tokens.js';
+import { isUsageStore, type UsageStore } from '../tokens/usage-store.js';
 import { Vault } from '../vault/vault.js';
 import type { Backend, BackendOptions, Identity } from './backend.js';
 import { openLocalBackend } from './local.js';
@@ -102,4 +105,30 @@ export async function openTokens(
     await backend.close();
     throw error;
   }
+}
+
+/**
+ * The backend's usage store (usage counters, throttles, alert channels and alerts): the
+ * local vault's token store. DynamoDB does not keep usage yet (issue 10).
+ */
+export async function usageOn(backend: Backend): Promise<UsageStore> {
+  const store = await backend.tokenStore();
+  if (!isUsageStore(store))
+    throw new EggError('ERR_USAGE', 'token usage and alerts are kept on the local backend only, for now', {
+      hint: 'use --backend local; DynamoDB support is tracked in issue 10',
+    });
+  return store;
+}
+
+/** Alert channels and alerts of the backend (alerts/alerts.ts), acting as its actor. */
+export async function alertsOn(backend: Backend, logger: Logger = nullLogger): Promise<Alerts> {
+  return new Alerts({
+    store: await usageOn(backend),
+    keyring: backend.keyring,
+    audit: backend.store,
+    actor: backend.actor,
+    // Commands wait for their deliveries (`egg alerts test`): three attempts, not six.
+    sender: new WebhookSender({ logger, attempts: 3 }),
+    logger,
+  });
 }

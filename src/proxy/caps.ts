@@ -27,6 +27,19 @@ export function rateRefusal(retryAfterSeconds: number, cors: Readonly<Record<str
 }
 
 /**
+ * The 429 of a token throttled by an anomaly rule (usage-meter.ts), over its lowered rate:
+ * its owner was alerted, and the throttle ends on its own or when lifted.
+ */
+export function throttleRefusal(retryAfterSeconds: number, cors: Readonly<Record<string, string>>): Refusal {
+  return {
+    status: 429,
+    code: 'token_throttled',
+    message: 'the token is throttled after unusual use; its owner was alerted',
+    headers: { ...cors, 'retry-after': String(retryAfterSeconds) },
+  };
+}
+
+/**
  * The answer to a refused spend reservation: 402 at the spend cap; 401 otherwise, since no
  * live record took it (never minted here, another digest, marked by a kill switch).
  */

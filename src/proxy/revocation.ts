@@ -19,6 +19,7 @@ import { errorLabel, StoreUnusable } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import type { TokenClaims } from '../tokens/claims.js';
 import type { TokenStore } from '../tokens/token-store.js';
+import type { Throttle } from '../tokens/usage-store.js';
 
 export type RevocationVerdict = 'ok' | 'revoked' | 'unavailable';
 
@@ -38,6 +39,8 @@ interface NamespaceState {
   version: number;
   notBefore: number;
   revoked: Map<string, number>;
+  /** Throttles set by anomaly rules (usage-store.ts), in force or not. */
+  throttles: Map<string, Throttle> | undefined;
   /** When the last successful poll started (what it confirms is at least that fresh). */
   confirmedAt: number;
   lastUsed: number;
@@ -94,6 +97,16 @@ export class RevocationWatcher {
   }
 
   /**
+   * The throttle in force on a token checked before (`check`), or undefined: read from the
+   * same polled state, so a throttle reaches every proxy as fast as a revocation does.
+   */
+  throttleOf(claims: Pick<TokenClaims, 'jti' | 'sub'>): Throttle | undefined {
+    const throttle = this.#namespaces.get(claims.sub)?.throttles?.get(claims.jti);
+    if (throttle === undefined || throttle.until * 1000 <= this.#clock()) return undefined;
+    return throttle;
+  }
+
+  /**
    * Refuse every request from now on, for good, and log why once (the store can no longer
    * be trusted: see the module comment). The proxy also calls it when it could not open the
    * store at all.
@@ -132,6 +145,7 @@ export class RevocationWatcher {
             version: s.version,
             notBefore: s.notBefore,
             revoked: s.revoked,
+            throttles: nonEmpty(s.throttles),
             confirmedAt: startedAt,
             lastUsed: startedAt,
             polling: undefined,
@@ -177,6 +191,7 @@ export class RevocationWatcher {
         state.version = fresh.version;
         state.notBefore = fresh.notBefore;
         state.revoked = fresh.revoked;
+        state.throttles = nonEmpty(fresh.throttles);
       }
       // Forget revoked ids whose tokens have expired (plus the verifier's skew).
       const nowSeconds = Math.floor(startedAt / 1000);
@@ -214,4 +229,9 @@ function assertForward(
     `the revocation state of ${namespace} went backwards (version ${known.version} to ${seen.version}): the store was replaced or restored from an older copy, and the revocations made since are gone`,
     'revoke again what was revoked (or use the kill switch), then restart the proxy (egg proxy serve)',
   );
+}
+
+/** No map at all when nothing is throttled: the proxy's check is then one property read. */
+function nonEmpty<K, V>(map: Map<K, V> | undefined): Map<K, V> | undefined {
+  return map === undefined || map.size === 0 ? undefined : map;
 }

@@ -23,7 +23,11 @@ import type { TokenStore } from '../tokens/token-store.js';
 import { TokenVerifier } from '../tokens/verifier.js';
 import { Vault } from '../vault/vault.js';
 import { type KeySource, ProviderKeys } from './provider-keys.js';
+import { Alerts } from '../alerts/alerts.js';
+import { WebhookSender } from '../alerts/webhook.js';
+import { isUsageStore } from '../tokens/usage-store.js';
 import { RateLimiter } from './rate.js';
+import { UsageMeter } from './usage-meter.js';
 import { RevocationWatcher } from './revocation.js';
 import { createProxyServer } from './server.js';
 import { readTlsFiles, type TlsFiles } from './tls.js';
@@ -48,6 +52,8 @@ export interface ServeOptions {
   upstreamTimeoutMs?: number;
   /** On close, how long requests in flight may take before their connections are cut (default 2 s). */
   graceMs?: number;
+  /** Count usage and run the anomaly rules where the store keeps usage (default true). */
+  usage?: boolean;
   /** Serve HTTPS with these files (tls.ts); plain HTTP without. */
   tls?: TlsFiles;
 }
@@ -97,7 +103,9 @@ export async function serveProxy(
   });
   if (state.unusable === undefined) revocations.start();
   else revocations.failClosed(state.unusable);
+  state.usage?.start();
   const proxyOptions = {
+    ...(state.usage === undefined ? {} : { usage: state.usage }),
     verifier: new TokenVerifier({ publicKey }),
     revocations,
     rate: new RateLimiter(),
@@ -142,6 +150,8 @@ interface ProxyState {
   backend?: Backend;
   tokens: Pick<TokenStore, 'revocationVersion' | 'revocationState' | 'reserveSpend'>;
   keys: KeySource;
+  /** Usage counting, anomaly rules and alerts, where the store keeps usage (SQLite). */
+  usage?: UsageMeter;
   /** Set when the store could not be opened safely: every request is refused. */
   unusable?: StoreUnusable;
   close(): Promise<void>;
@@ -185,11 +195,29 @@ async function openState(
     ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
     ...(options.plaintextKeys === undefined ? {} : { plaintext: options.plaintextKeys }),
   });
+  const usage =
+    options.usage !== false && isUsageStore(tokens)
+      ? new UsageMeter({
+          store: tokens,
+          alerts: new Alerts({
+            store: tokens,
+            keyring: backend.keyring,
+            audit: backend.store,
+            actor: backend.actor,
+            sender: new WebhookSender({ logger }),
+            logger,
+          }),
+          logger,
+        })
+      : undefined;
   return {
     backend,
     tokens,
     keys,
+    ...(usage === undefined ? {} : { usage }),
     close: async () => {
+      // What was counted since the last batch goes to the store before it closes.
+      await usage?.close();
       keys.close();
       await backend.close();
     },

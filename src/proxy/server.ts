@@ -23,7 +23,7 @@ import https from 'node:https';
 import type { SpendResult, TokenStore } from '../tokens/token-store.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import { isSendableProviderKey } from '../vault/provider-key.js';
-import { declaredBodyAllowed, rateRefusal, spendRefusal } from './caps.js';
+import { declaredBodyAllowed, rateRefusal, spendRefusal, throttleRefusal } from './caps.js';
 import { type BodyFraming, FORWARDED_METHODS, isPathTarget, requestFraming } from './framing.js';
 import { corsHeaders, hasContentLength, requestHeaders, responseHeaders } from './headers.js';
 import { InactivityWatch } from './inactivity.js';
@@ -37,13 +37,18 @@ import type { RevocationWatcher } from './revocation.js';
 import type { TlsSettings } from './tls.js';
 import { tokenFromHeaders } from './token-header.js';
 import { UpstreamPools } from './upstream-pools.js';
+import { namedToken } from './named-token.js';
+import type { UsageMeter } from './usage-meter.js';
 import { upstreamTargets } from './upstream-target.js';
 
 export interface ProxyOptions {
   verifier: Pick<TokenVerifier, 'verify'>;
-  revocations: Pick<RevocationWatcher, 'check'> & Partial<Pick<RevocationWatcher, 'failClosed'>>;
+  revocations: Pick<RevocationWatcher, 'check'> &
+    Partial<Pick<RevocationWatcher, 'failClosed' | 'throttleOf'>>;
   rate: Pick<RateLimiter, 'take'>;
   spend: Pick<TokenStore, 'reserveSpend'>;
+  /** Per-token usage counting and anomaly rules (usage-meter.ts); none when absent. */
+  usage?: Pick<UsageMeter, 'record'>;
   keys: KeySource;
   /** Receives one JSON line (with its newline) per request. */
   log: (line: string) => void;
@@ -62,6 +67,11 @@ export const MAX_HEADER_BYTES = 128 * 1024;
 /** What one request's log line needs, and its upstream request once there is one. */
 interface Exchange {
   token: string | null;
+  /** The verified token's namespace, and the spend its request reserved (usage counting). */
+  namespace: string | null;
+  spent: number;
+  /** The token string as presented, kept for usage counting when it did not verify. */
+  presented: string | undefined;
   /** How the body goes upstream (framing.ts). */
   framing: BodyFraming;
   bytesIn: number;
@@ -112,6 +122,9 @@ export class ProxyHandler {
     const started = performance.now();
     const exchange: Exchange = {
       token: null,
+      namespace: null,
+      spent: 0,
+      presented: undefined,
       framing: null,
       bytesIn: 0,
       bytesOut: 0,
@@ -141,6 +154,7 @@ export class ProxyHandler {
     }
     if (exchange.logged) return;
     exchange.logged = true;
+    if (this.#options.usage !== undefined) this.#count(this.#options.usage, res, exchange);
     this.#options.log(
       logLine(
         this.#isoTime(this.#clock()),
@@ -153,6 +167,29 @@ export class ProxyHandler {
         req.rawHeaders,
       ),
     );
+  }
+
+  /** Count the request against the token it named (usage-meter.ts), if it named one. */
+  #count(usage: Pick<UsageMeter, 'record'>, res: ServerResponse, exchange: Exchange): void {
+    const code = refusalCode(res);
+    if (exchange.namespace !== null && exchange.token !== null) {
+      usage.record(
+        exchange.namespace,
+        exchange.token,
+        true,
+        res.statusCode,
+        code,
+        exchange.spent,
+        exchange.bytesIn,
+        exchange.bytesOut,
+      );
+      return;
+    }
+    // Refused before it verified: counted against the id it names, unverified (the store
+    // keeps counts only for ids recorded in that namespace).
+    if (exchange.presented === undefined || code !== 'token_invalid') return;
+    const named = namedToken(exchange.presented);
+    if (named !== undefined) usage.record(named.sub, named.jti, false, res.statusCode, code, 0, 0, 0);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse, exchange: Exchange) {
@@ -172,9 +209,13 @@ export class ProxyHandler {
     // no promise round trips. Every step still runs, in DESIGN's order, on every request.
     const verifying = this.#options.verifier.verify(token);
     const verdict = isPromise(verifying) ? await verifying : verifying;
-    if (!verdict.ok) return refuse(res, REFUSALS.token);
+    if (!verdict.ok) {
+      exchange.presented = token;
+      return refuse(res, REFUSALS.token);
+    }
     const claims = verdict.claims;
     exchange.token = claims.jti;
+    exchange.namespace = claims.sub;
 
     const checking = this.#options.revocations.check(claims);
     const revocation = isPromise(checking) ? await checking : checking;
@@ -190,6 +231,13 @@ export class ProxyHandler {
 
     const rate = this.#options.rate.take(claims.jti, claims.rps, claims.burst);
     if (!rate.ok) return refuse(res, rateRefusal(rate.retryAfterSeconds, cors));
+    // Throttled by an anomaly rule (usage-meter.ts), seen at the last revocation poll: a
+    // second, slower bucket of its own.
+    const throttle = this.#options.revocations.throttleOf?.(claims);
+    if (throttle !== undefined) {
+      const slow = this.#options.rate.take(`${claims.jti}\nthrottled`, throttle.rps, throttle.rps);
+      if (!slow.ok) return refuse(res, throttleRefusal(slow.retryAfterSeconds, cors));
+    }
 
     // One conditional write on the token's record: the reservation, and the proof that the
     // token was minted in its own namespace (a valid signature alone is not enough).
@@ -211,6 +259,7 @@ export class ProxyHandler {
     }
     // No live record (never minted here, another digest, marked by a kill switch): 401.
     if (!spend.ok) return refuse(res, spendRefusal(spend, cors));
+    exchange.spent = claims.cost;
 
     let lease: KeyLease;
     try {

@@ -24,7 +24,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EggError, StoreUnusable } from '../errors.js';
 import { ensurePrivateFile } from '../home.js';
 import { isSqliteLocked as isLocked, SqliteFileIdentity } from '../stores/sqlite-file.js';
+import { SqliteUsage, USAGE_SCHEMA } from './sqlite-usage.js';
 import type { RevocationState, SpendResult, TokenRecord, TokenStore } from './token-store.js';
+import type { AlertChannelRecord, AlertRecord, Throttle, UsageStore, UsageWindow } from './usage-store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tokens (
@@ -41,7 +43,7 @@ CREATE TABLE IF NOT EXISTS token_revocations (
 CREATE TABLE IF NOT EXISTS token_heads (
   namespace TEXT PRIMARY KEY, version INTEGER NOT NULL, not_before INTEGER NOT NULL
 ) STRICT;
-`;
+${USAGE_SCHEMA}`;
 
 type Row = Record<string, SQLInputValue>;
 
@@ -73,7 +75,7 @@ export interface SqliteTokenStoreOptions {
   lockWaitMs?: number;
 }
 
-export class SqliteTokenStore implements TokenStore {
+export class SqliteTokenStore implements TokenStore, UsageStore {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
   readonly #lockWaitMs: number;
@@ -85,6 +87,8 @@ export class SqliteTokenStore implements TokenStore {
   /** Reservations waiting for this turn's group commit (reserveSpend). */
   #batch: PendingReservation[] = [];
   #fileCheckedAt = -Infinity;
+  /** Usage counters, throttles and alerts (sqlite-usage.ts), on this connection. */
+  readonly #usage: SqliteUsage;
 
   constructor(path: string, options: SqliteTokenStoreOptions = {}) {
     this.#lockWaitMs = options.lockWaitMs ?? 2000;
@@ -110,6 +114,7 @@ export class SqliteTokenStore implements TokenStore {
       'SELECT spent, killed_at FROM tokens WHERE namespace = ? AND id = ? AND digest = ?',
     );
     this.#head = this.#db.prepare('SELECT version, not_before FROM token_heads WHERE namespace = ?');
+    this.#usage = new SqliteUsage(this.#db);
   }
 
   async putToken(r: TokenRecord): Promise<void> {
@@ -209,8 +214,56 @@ export class SqliteTokenStore implements TokenStore {
         version: Number(head?.version ?? 0),
         notBefore: Number(head?.not_before ?? 0),
         revoked: new Map(rows.map((row) => [String(row.id), Number(row.exp)])),
+        throttles: this.#usage.throttles(namespace),
       };
     }, 'BEGIN');
+  }
+
+  async addUsage(deltas: readonly UsageWindow[]) {
+    if (deltas.length === 0) return [];
+    this.#checkFile();
+    return this.#transaction(() => this.#usage.add(deltas));
+  }
+
+  async readUsage(namespace: string, ids: readonly string[], since: number) {
+    return this.#run(() => this.#usage.read(namespace, ids, since));
+  }
+
+  async setThrottle(namespace: string, id: string, throttle: Throttle): Promise<boolean> {
+    // With the head's bump, in one transaction: every proxy's next poll reads it.
+    return this.#transaction(() => {
+      const set = this.#usage.setThrottle(namespace, id, throttle);
+      if (set) this.#bump(namespace, 0);
+      return set;
+    });
+  }
+
+  async liftThrottle(namespace: string, id: string, now: number): Promise<boolean> {
+    return this.#transaction(() => {
+      const lifted = this.#usage.liftThrottle(namespace, id, now);
+      if (lifted) this.#bump(namespace, 0);
+      return lifted;
+    });
+  }
+
+  async throttles(namespace: string): Promise<Map<string, Throttle>> {
+    return this.#run(() => this.#usage.throttles(namespace));
+  }
+
+  async putAlertChannel(channel: AlertChannelRecord): Promise<void> {
+    await this.#run(() => this.#usage.putChannel(channel));
+  }
+
+  async alertChannels(namespace: string): Promise<AlertChannelRecord[]> {
+    return this.#run(() => this.#usage.channels(namespace));
+  }
+
+  async recordAlert(alert: AlertRecord): Promise<void> {
+    await this.#run(() => this.#usage.recordAlert(alert));
+  }
+
+  async alerts(namespace: string, limit: number): Promise<AlertRecord[]> {
+    return this.#run(() => this.#usage.alerts(namespace, limit));
   }
 
   /**

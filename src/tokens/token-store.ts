@@ -19,6 +19,7 @@
  * which the minter chooses: a token dated ahead (a fast clock, or a hostile minter) would
  * outlive it.
  */
+import type { Throttle } from './usage-store.js';
 
 /** What is kept about a minted token: its claims, never the token string. */
 export interface TokenRecord {
@@ -48,6 +49,8 @@ export interface RevocationState {
   notBefore: number;
   /** Revoked token ids with their expiry (so a reader can forget them once expired). */
   revoked: Map<string, number>;
+  /** Tokens throttled by an anomaly rule (usage-store.ts), where the store keeps them. */
+  throttles?: Map<string, Throttle>;
 }
 
 /**

@@ -17,7 +17,12 @@ import { EggError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { openLocalBackend, VAULT_FILE } from '../../src/backends/local.js';
 import { ProviderKeys } from '../../src/proxy/provider-keys.js';
+import { Alerts } from '../../src/alerts/alerts.js';
+import { WebhookSender } from '../../src/alerts/webhook.js';
+import type { AnomalyRules } from '../../src/proxy/anomaly-rules.js';
 import { RateLimiter } from '../../src/proxy/rate.js';
+import { UsageMeter } from '../../src/proxy/usage-meter.js';
+import { isUsageStore } from '../../src/tokens/usage-store.js';
 import { DEFAULT_POLL_MS, RevocationWatcher } from '../../src/proxy/revocation.js';
 import { createProxyServer } from '../../src/proxy/server.js';
 import type { SecretStore } from '../../src/stores/store.js';
@@ -78,6 +83,8 @@ export class SwitchableTokenStore implements TokenStore {
 /** The shared data several proxies (and the minting side) use: one vault, one token store. */
 export interface ProxyWorld {
   backend: 'sqlite' | 'dynamodb';
+  /** The keyring of the vault (alert channel secrets are sealed with it). */
+  keyring: import('../../src/keyrings/keyring.js').Keyring;
   /** SQLite: the vault file every connection opens. */
   vaultPath?: string;
   secrets: SecretStore;
@@ -142,6 +149,7 @@ export async function createWorld(
   const tokens = new Tokens({ namespace: NAMESPACE, signer, tokens: mintStore, secrets, actor: 'test' });
   return {
     backend,
+    keyring,
     ...(vaultPath === undefined ? {} : { vaultPath }),
     secrets,
     vault: newVault(NAMESPACE),
@@ -171,6 +179,10 @@ export async function createWorld(
 
 export interface TestProxy {
   url: string;
+  /** Usage counting, rules and alerts, when started with `usage`. */
+  meter?: UsageMeter;
+  alerts?: Alerts;
+  sender?: WebhookSender;
   logs: string[];
   store: SwitchableTokenStore;
   watcher: RevocationWatcher;
@@ -190,6 +202,8 @@ export async function startTestProxy(
     /** SQLite: how long a request waits for another connection's lock. */
     lockWaitMs?: number;
     logger?: Logger;
+    /** Count usage and run the anomaly rules (flushing every `flushMs`), alerting through `sender`. */
+    usage?: { flushMs?: number; rules?: AnomalyRules; sender?: WebhookSender };
   } = {},
 ): Promise<TestProxy> {
   const store = new SwitchableTokenStore(
@@ -209,7 +223,28 @@ export async function startTestProxy(
     vault: (ns) => vaults.get(ns) ?? (vaults.set(ns, world.newVault(ns)).get(ns) as Vault),
     ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
   });
+  let meter: UsageMeter | undefined;
+  let alerts: Alerts | undefined;
+  const sender = options.usage?.sender ?? new WebhookSender({ backoffMs: 50 });
+  if (options.usage !== undefined) {
+    if (!isUsageStore(store.inner)) throw new TypeError('usage counting needs the SQLite token store');
+    alerts = new Alerts({
+      store: store.inner,
+      keyring: world.keyring,
+      audit: world.secrets,
+      actor: 'proxy',
+      sender,
+    });
+    meter = new UsageMeter({
+      store: store.inner,
+      alerts,
+      ...(options.usage.flushMs === undefined ? {} : { flushMs: options.usage.flushMs }),
+      ...(options.usage.rules === undefined ? {} : { rules: options.usage.rules }),
+    });
+    meter.start();
+  }
   const server = createProxyServer({
+    ...(meter === undefined ? {} : { usage: meter }),
     verifier: new TokenVerifier({
       publicKey: await world.signer.publicKey(),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -226,12 +261,15 @@ export async function startTestProxy(
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    ...(meter === undefined ? {} : { meter, sender }),
+    ...(alerts === undefined ? {} : { alerts }),
     logs,
     store,
     watcher,
     server,
     close: async () => {
       watcher.close();
+      await meter?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       keys.close();

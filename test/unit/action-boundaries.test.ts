@@ -99,8 +99,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['crypto', 'formats', 'aws', 'auth', 'keyrings', 'stores', 'local-vault'],
   // The vault on a keyring and a store; the login session.
   ['vault', 'login'],
-  // Tokens on the vault's store.
-  ['tokens'],
+  // Tokens on the vault's store; alerts about their use (issue 10).
+  ['tokens', 'alerts'],
   // The composition root: configuration and one identity to every adapter.
   ['backends'],
   // The edges (and cli/, above all of src/).

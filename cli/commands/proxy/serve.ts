@@ -20,6 +20,12 @@ On SIGTERM or SIGINT it stops accepting connections, lets requests in flight fin
   ];
   static override flags = {
     host: Flags.string({ summary: 'Address to listen on.', default: '127.0.0.1' }),
+    usage: Flags.boolean({
+      summary:
+        'Count per-token usage and run the anomaly rules, which throttle and alert (local backend; docs/alerts.md). --no-usage turns all of it off.',
+      default: true,
+      allowNo: true,
+    }),
     port: Flags.integer({
       summary: 'Port to listen on (0: any free port).',
       default: 8787,
@@ -80,6 +86,7 @@ On SIGTERM or SIGINT it stops accepting connections, lets requests in flight fin
       ...keyCache(flags['key-cache']),
       upstreamTimeoutMs: flags['upstream-timeout'] * 1000,
       graceMs: GRACE_MS,
+      usage: flags.usage,
       ...(tls === undefined ? {} : { tls }),
     });
     process.stderr.write(`egg proxy listening on ${proxy.url}\n`);

@@ -1,0 +1,28 @@
+import { alertsOn } from '../../../src/backends/open-backend.js';
+import { EggError } from '../../../src/errors.js';
+import { EggCommand } from '../../base.js';
+
+export default class AlertsTest extends EggCommand {
+  static override summary =
+    'Send a test alert to every channel of the namespace and say whether each took it.';
+  static override examples = ['<%= config.bin %> alerts test'];
+  static override enableJsonFlag = true;
+
+  async run() {
+    const { flags } = await this.parse(AlertsTest);
+    const config = this.eggConfig(flags);
+    return this.withBackend(config, async (backend) => {
+      const results = await (await alertsOn(backend, this.logger)).test(config.namespace);
+      if (results.length === 0)
+        throw new EggError('ERR_USAGE', `${config.namespace} has no alert channel to test`, {
+          hint: 'add one with `egg alerts add --webhook URL`',
+        });
+      for (const r of results)
+        this.log(
+          `${r.channel} ${r.url}: ${r.delivery.ok ? 'delivered' : 'NOT delivered'} (${r.delivery.attempts} attempt${r.delivery.attempts === 1 ? '' : 's'}, last ${r.delivery.last})`,
+        );
+      if (results.some((r) => !r.delivery.ok)) process.exitCode = 1;
+      return { namespace: config.namespace, results };
+    });
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * Alerts of a namespace (issue 10, docs/alerts.md): its webhook channels, and raising an
+ * alert, which records it, appends it to the audit trail and queues one signed delivery per
+ * channel. An alert carries the namespace, the token id, the rule, its figures and the time;
+ * never a token, a key or a body.
+ *
+ * Raising never waits for a receiver (webhook.ts queues and retries); it is called off the
+ * request path, once per anomaly (the throttle's conditional write decides which proxy).
+ */
+import { randomUUID } from 'node:crypto';
+import { errorLabel } from '../errors.js';
+import { wipe } from '../crypto/wipe.js';
+import type { Keyring } from '../keyrings/keyring.js';
+import { type Logger, nullLogger } from '../log.js';
+import type { SecretStore } from '../stores/store.js';
+import type { AlertRecord, UsageStore } from '../tokens/usage-store.js';
+import { chainRecord } from '../vault/audit.js';
+import { newWebhookSecret, openChannelSecret, sealChannelSecret } from './channel-secret.js';
+import { assertWebhookUrl, type Delivery, type WebhookSender } from './webhook.js';
+
+/** The JSON body a receiver gets. */
+export interface AlertBody {
+  type: 'egg.alert';
+  id: string;
+  namespace: string;
+  tokenId: string;
+  rule: string;
+  figures: Record<string, number>;
+  time: string;
+  /** What the proxies do about it now: the token's lower rate until then. */
+  throttle?: { rps: number; until: string };
+  test?: true;
+}
+
+export interface AlertsOptions {
+  store: Pick<UsageStore, 'putAlertChannel' | 'alertChannels' | 'recordAlert' | 'alerts'>;
+  keyring: Keyring;
+  audit: Pick<SecretStore, 'appendAudit'>;
+  actor: string;
+  sender: WebhookSender;
+  clock?: () => number;
+  logger?: Logger;
+}
+
+export class Alerts {
+  readonly #o: AlertsOptions;
+  readonly #clock: () => number;
+  readonly #logger: Logger;
+
+  constructor(options: AlertsOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? Date.now;
+    this.#logger = options.logger ?? nullLogger;
+  }
+
+  /** Add a webhook channel; its secret is returned this once (stored sealed only). */
+  async addWebhook(namespace: string, url: string): Promise<{ id: string; url: string; secret: string }> {
+    const parsed = assertWebhookUrl(url);
+    const id = `wh_${randomUUID().slice(0, 8)}`;
+    const secret = newWebhookSecret();
+    try {
+      const sealed = await sealChannelSecret(this.#o.keyring, namespace, id, secret);
+      await this.#o.store.putAlertChannel({
+        namespace,
+        id,
+        url: parsed.href,
+        sealed,
+        createdAt: new Date(this.#clock()).toISOString(),
+      });
+      await this.#audit(namespace, 'alert.channel.add', [id], 'ok');
+      return { id, url: parsed.href, secret: secret.toString() };
+    } finally {
+      wipe(secret);
+    }
+  }
+
+  /** The channels (never their secrets) and the newest alerts. */
+  async list(namespace: string, limit = 20) {
+    const channels = (await this.#o.store.alertChannels(namespace)).map((c) => ({
+      id: c.id,
+      url: c.url,
+      createdAt: c.createdAt,
+    }));
+    return { channels, alerts: await this.#o.store.alerts(namespace, limit) };
+  }
+
+  /**
+   * Raise an alert: kept, audited, and queued to every channel. Never throws (it runs in the
+   * proxy's background): a failure is logged, and what could be done is done.
+   */
+  async raise(alert: Omit<AlertBody, 'type' | 'id' | 'time'>): Promise<AlertBody | undefined> {
+    try {
+      const body = await this.#keep(alert);
+      // The sender owns each secret from here, and wipes it once its delivery is done.
+      for (const { url, secret, id } of await this.#channels(alert.namespace))
+        this.#o.sender.send(url, secret, JSON.stringify(body), id);
+      return body;
+    } catch (error) {
+      this.#logger.warn('alert.failed', {
+        namespace: alert.namespace,
+        rule: alert.rule,
+        error: errorLabel(error),
+      });
+      return undefined;
+    }
+  }
+
+  /** Send a test alert to every channel and wait for each delivery's outcome. */
+  async test(namespace: string): Promise<{ channel: string; url: string; delivery: Delivery }[]> {
+    const body = await this.#keep({ namespace, tokenId: '-', rule: 'test', figures: {}, test: true });
+    const channels = await this.#channels(namespace);
+    return Promise.all(
+      channels.map(async ({ url, secret, id }) => {
+        try {
+          return {
+            channel: id,
+            url: url.href,
+            delivery: await this.#o.sender.deliver(url, secret, JSON.stringify(body), id),
+          };
+        } finally {
+          wipe(secret);
+        }
+      }),
+    );
+  }
+
+  async #keep(alert: Omit<AlertBody, 'type' | 'id' | 'time'>): Promise<AlertBody> {
+    const body: AlertBody = {
+      type: 'egg.alert',
+      id: randomUUID(),
+      time: new Date(this.#clock()).toISOString(),
+      ...alert,
+    };
+    const record: AlertRecord = {
+      namespace: body.namespace,
+      id: body.id,
+      tokenId: body.tokenId,
+      rule: body.rule,
+      figures: body.figures,
+      time: body.time,
+    };
+    await this.#o.store.recordAlert(record);
+    await this.#audit(body.namespace, body.test ? 'alert.test' : 'alert.raise', [body.tokenId], body.rule);
+    return body;
+  }
+
+  /** The channels with their secrets opened (each wiped by the caller once used). */
+  async #channels(namespace: string) {
+    const records = await this.#o.store.alertChannels(namespace);
+    const opened = [];
+    for (const c of records) {
+      try {
+        opened.push({
+          id: c.id,
+          url: assertWebhookUrl(c.url),
+          secret: await openChannelSecret(this.#o.keyring, namespace, c.id, c.sealed),
+        });
+      } catch (error) {
+        this.#logger.warn('alert.channel.unusable', { namespace, channel: c.id, error: errorLabel(error) });
+      }
+    }
+    return opened;
+  }
+
+  async #audit(namespace: string, action: string, targets: string[], outcome: string): Promise<void> {
+    await this.#o.audit.appendAudit(namespace, (head) =>
+      chainRecord(
+        namespace,
+        head,
+        { action, targets, actor: this.#o.actor, outcome },
+        new Date(this.#clock()),
+      ),
+    );
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Per-token usage counting in the proxy (issue 10): each request adds to counters in memory
+ * (a map lookup and a few additions, nothing awaited), and once a second the counts go to
+ * the store in one batch (usage-store.ts: one transaction on SQLite), never one write per
+ * request. The batch answers with each token's totals in the window from every proxy, the
+ * anomaly rules read them (anomaly-rules.ts), and a rule that fires throttles the token
+ * through the store; the proxy whose conditional write set the throttle raises the one alert.
+ *
+ * Memory is bounded: at most `maxTokens` tokens are counted between two batches (the ids of
+ * refused tokens come from requests, unverified); past it, new ids wait for the next batch.
+ * A batch the store refuses is kept for the next one, within the same bound.
+ */
+import { errorLabel } from '../errors.js';
+import { type Logger, nullLogger } from '../log.js';
+import {
+  emptyCounts,
+  USAGE_FIELDS,
+  type UsageCounts,
+  type UsageStore,
+  type UsageTotals,
+  windowOf,
+} from '../tokens/usage-store.js';
+import {
+  type AnomalyRules,
+  DEFAULT_RULES,
+  findAnomalies,
+  type Finding,
+  throttleFor,
+} from './anomaly-rules.js';
+
+/** What raises an alert (alerts/alerts.ts). */
+export interface AlertRaiser {
+  raise(alert: {
+    namespace: string;
+    tokenId: string;
+    rule: string;
+    figures: Record<string, number>;
+    throttle?: { rps: number; until: string };
+  }): Promise<unknown>;
+}
+
+export interface UsageMeterOptions {
+  store: Pick<UsageStore, 'addUsage' | 'setThrottle'>;
+  alerts?: AlertRaiser;
+  rules?: AnomalyRules;
+  /** How often counts go to the store: default 1 s. */
+  flushMs?: number;
+  maxTokens?: number;
+  clock?: () => number;
+  logger?: Logger;
+}
+
+interface Pending extends UsageCounts {
+  namespace: string;
+  id: string;
+}
+
+export class UsageMeter {
+  readonly #store: UsageMeterOptions['store'];
+  readonly #alerts: AlertRaiser | undefined;
+  readonly #rules: AnomalyRules;
+  readonly #flushMs: number;
+  readonly #maxTokens: number;
+  readonly #clock: () => number;
+  readonly #logger: Logger;
+  #pending = new Map<string, Pending>();
+  /** Tokens this proxy knows are throttled, and until when (seconds): no second write, no second alert. */
+  readonly #throttled = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | undefined;
+  #failing = false;
+
+  constructor(options: UsageMeterOptions) {
+    this.#store = options.store;
+    this.#alerts = options.alerts;
+    this.#rules = options.rules ?? DEFAULT_RULES;
+    this.#flushMs = options.flushMs ?? 1000;
+    this.#maxTokens = options.maxTokens ?? 10_000;
+    this.#clock = options.clock ?? Date.now;
+    this.#logger = options.logger ?? nullLogger;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => void this.flush(), this.#flushMs);
+    this.#timer.unref();
+  }
+
+  /** Stop the timer and send what is counted. */
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+
+  /**
+   * Count one request naming token `id` of `namespace`: `verified` when its signature held
+   * (otherwise only its refusal is counted), its status, the refusal code the proxy answered
+   * with (refusals.ts), the spend it reserved and its bytes.
+   */
+  record(
+    namespace: string,
+    id: string,
+    verified: boolean,
+    status: number,
+    code: string | undefined,
+    spend: number,
+    bytesIn: number,
+    bytesOut: number,
+  ): void {
+    const key = `${namespace}\n${id}`;
+    let c = this.#pending.get(key);
+    if (c === undefined) {
+      if (this.#pending.size >= this.#maxTokens) return;
+      c = { namespace, id, ...emptyCounts() };
+      this.#pending.set(key, c);
+    }
+    if (verified) {
+      c.requests++;
+      if (status >= 500) c.serverErrors++;
+      else if (status >= 400) c.clientErrors++;
+    }
+    if (code === 'token_invalid') c.invalidToken++;
+    else if (code === 'origin_not_allowed') c.refusedOrigin++;
+    else if (code === 'rate_limited') c.rateLimited++;
+    else if (code === 'token_throttled') c.throttled++;
+    c.spend += spend;
+    c.bytesIn += bytesIn;
+    c.bytesOut += bytesOut;
+  }
+
+  /** Send the counts to the store and act on what the rules find (one batch at a time). */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    const now = Math.floor(this.#clock() / 1000);
+    const window = windowOf(now);
+    let totals: UsageTotals[];
+    try {
+      totals = await this.#store.addUsage([...pending.values()].map((p) => ({ ...p, window })));
+      if (this.#failing) this.#logger.info('usage.flush.recovered', {});
+      this.#failing = false;
+    } catch (error) {
+      this.#keep(pending);
+      if (!this.#failing) this.#logger.warn('usage.flush.failed', { error: errorLabel(error) });
+      this.#failing = true;
+      return;
+    }
+    for (const t of totals)
+      for (const finding of findAnomalies(t, this.#rules, now)) await this.#act(finding, t, now);
+  }
+
+  /** Throttle the token (once, through the store) and raise the alert if this proxy set it. */
+  async #act(finding: Finding, t: UsageTotals, now: number): Promise<void> {
+    const key = `${t.namespace}\n${t.id}`;
+    if ((this.#throttled.get(key) ?? 0) > now) return;
+    const throttle = throttleFor(finding.rule, t.rps, this.#rules, now);
+    try {
+      const set = await this.#store.setThrottle(t.namespace, t.id, throttle);
+      this.#throttled.set(key, throttle.until);
+      if (this.#throttled.size > this.#maxTokens) this.#forgetThrottles(now);
+      if (!set) return;
+      this.#logger.warn('token.throttled', { namespace: t.namespace, token: t.id, rule: finding.rule });
+      await this.#alerts?.raise({
+        ...finding,
+        throttle: { rps: throttle.rps, until: new Date(throttle.until * 1000).toISOString() },
+      });
+    } catch (error) {
+      this.#logger.warn('token.throttle.failed', {
+        namespace: t.namespace,
+        token: t.id,
+        error: errorLabel(error),
+      });
+    }
+  }
+
+  /** Put a refused batch back under the counts since, within the bound. */
+  #keep(batch: Map<string, Pending>): void {
+    for (const [key, old] of batch) {
+      const c = this.#pending.get(key);
+      if (c === undefined) {
+        if (this.#pending.size < this.#maxTokens) this.#pending.set(key, old);
+      } else for (const f of USAGE_FIELDS) c[f] += old[f];
+    }
+  }
+
+  #forgetThrottles(now: number): void {
+    for (const [key, until] of this.#throttled) if (until <= now) this.#throttled.delete(key);
+  }
+}

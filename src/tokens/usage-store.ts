@@ -1,0 +1,163 @@
+/**
+ * The usage port (issue 10): per-token counters in windows of a minute, the throttles that
+ * anomaly rules set, the alert channels of a namespace and the alerts raised. Kept apart
+ * from `TokenStore` so that stays small; the SQLite token store implements both (DynamoDB
+ * does not yet: `isUsageStore` tells).
+ *
+ * Counters are written in batches (the proxy adds a second's worth of requests in one call,
+ * never one write per request), and only onto tokens that have a record in the namespace:
+ * a request naming an id nobody minted adds nothing, so a flood of made-up ids cannot grow
+ * the store. Throttles ride on the revocation head: setting one bumps the namespace's
+ * version, so every proxy sees it at its next poll, as it sees a revocation.
+ */
+
+/** The length of one usage window, in seconds. */
+export const USAGE_WINDOW_SECONDS = 60;
+
+/** How long usage windows are kept (a token lives at most a day). */
+export const USAGE_KEEP_SECONDS = 86_400;
+
+/** What is counted per token and window. Requests carry a verified token; the others may not. */
+export interface UsageCounts {
+  /** Requests with a verified token (every outcome). */
+  requests: number;
+  clientErrors: number;
+  serverErrors: number;
+  /** 403: an Origin the token does not allow. */
+  refusedOrigin: number;
+  /** 401s naming the token's id: a bad signature, expired, revoked, or no live record. */
+  invalidToken: number;
+  rateLimited: number;
+  throttled: number;
+  spend: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export const USAGE_FIELDS = [
+  'requests',
+  'clientErrors',
+  'serverErrors',
+  'refusedOrigin',
+  'invalidToken',
+  'rateLimited',
+  'throttled',
+  'spend',
+  'bytesIn',
+  'bytesOut',
+] as const satisfies readonly (keyof UsageCounts)[];
+
+export function emptyCounts(): UsageCounts {
+  return {
+    requests: 0,
+    clientErrors: 0,
+    serverErrors: 0,
+    refusedOrigin: 0,
+    invalidToken: 0,
+    rateLimited: 0,
+    throttled: 0,
+    spend: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
+}
+
+/** One token's counts in one window (`window`: its first second since the epoch). */
+export interface UsageWindow extends UsageCounts {
+  namespace: string;
+  id: string;
+  window: number;
+}
+
+/**
+ * After a batch: one token's totals in the window (from every proxy), its recent history
+ * and its record's caps, which is what the anomaly rules read.
+ */
+export interface UsageTotals {
+  namespace: string;
+  id: string;
+  window: number;
+  counts: UsageCounts;
+  /** The hour before `window`: how many windows had requests, and their requests in all. */
+  baseline: { windows: number; requests: number };
+  rps: number;
+  /** The spend cap, the spend so far, and the expiry (seconds). */
+  cap: number;
+  spent: number;
+  exp: number;
+}
+
+/** A lower rate for a bounded time, set by an anomaly rule (or lifted by the owner). */
+export interface Throttle {
+  rule: string;
+  rps: number;
+  /** Seconds since the epoch. */
+  since: number;
+  until: number;
+}
+
+/** A webhook channel as stored: the HMAC secret only sealed (alerts/channel-secret.ts). */
+export interface AlertChannelRecord {
+  namespace: string;
+  id: string;
+  url: string;
+  sealed: string;
+  createdAt: string;
+}
+
+/** An alert as raised and kept: names, ids and figures, never a token, a key or a body. */
+export interface AlertRecord {
+  namespace: string;
+  id: string;
+  tokenId: string;
+  rule: string;
+  figures: Record<string, number>;
+  time: string;
+}
+
+export interface UsageStore {
+  /**
+   * Add `deltas` (each to its token and window), in one transaction, onto tokens recorded in
+   * their namespace; the others are dropped. Returns the totals of every token that took one.
+   */
+  addUsage(deltas: readonly UsageWindow[]): Promise<UsageTotals[]>;
+  /** The windows of `ids` (every token when empty) that start at or after `since` (seconds). */
+  readUsage(namespace: string, ids: readonly string[], since: number): Promise<UsageWindow[]>;
+  /**
+   * Throttle token `id` unless a throttle is in force at `throttle.since`; true when this call
+   * set it (so one anomaly raises one alert, whichever proxy saw it first).
+   */
+  setThrottle(namespace: string, id: string, throttle: Throttle): Promise<boolean>;
+  /**
+   * End the throttle of token `id` at `now` (seconds); true when one was in force. Bumps the
+   * revocation head, so every proxy lifts it at its next poll.
+   */
+  liftThrottle(namespace: string, id: string, now: number): Promise<boolean>;
+  /** The throttles of the namespace, in force or not (readers compare `until` with their clock). */
+  throttles(namespace: string): Promise<Map<string, Throttle>>;
+  putAlertChannel(channel: AlertChannelRecord): Promise<void>;
+  alertChannels(namespace: string): Promise<AlertChannelRecord[]>;
+  recordAlert(alert: AlertRecord): Promise<void>;
+  /** The newest `limit` alerts of the namespace, newest first. */
+  alerts(namespace: string, limit: number): Promise<AlertRecord[]>;
+}
+
+export function isUsageStore(store: object): store is UsageStore {
+  return typeof (store as Partial<UsageStore>).addUsage === 'function';
+}
+
+/** The window `seconds` falls in. */
+export function windowOf(seconds: number): number {
+  return seconds - (seconds % USAGE_WINDOW_SECONDS);
+}
+
+/** One token's counts over every window read, oldest to newest summed. */
+export function sumUsage(windows: readonly UsageWindow[]): Map<string, UsageCounts> {
+  const sums = new Map<string, UsageCounts>();
+  for (const w of windows) {
+    let sum = sums.get(w.id);
+    if (sum === undefined) sums.set(w.id, (sum = emptyCounts()));
+    for (const f of USAGE_FIELDS) sum[f] += w[f];
+  }
+  return sums;
+}

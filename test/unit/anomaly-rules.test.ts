@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULES, findAnomalies, throttleFor } from '../../src/proxy/anomaly-rules.js';
+import { emptyCounts, type UsageCounts, type UsageTotals } from '../../src/tokens/usage-store.js';
+
+const WINDOW = 1_800_000_000;
+
+function totals(counts: Partial<UsageCounts>, over: Partial<UsageTotals> = {}): UsageTotals {
+  return {
+    namespace: 'acme/web',
+    id: 'a'.repeat(22),
+    window: WINDOW,
+    counts: { ...emptyCounts(), ...counts },
+    baseline: { windows: 0, requests: 0 },
+    rps: 10,
+    cap: 1000,
+    spent: 0,
+    exp: WINDOW + 3600,
+    ...over,
+  };
+}
+
+describe('anomaly rules with their defaults', () => {
+  it.each([
+    ['19 refusals stay quiet', totals({ invalidToken: 10, refusedOrigin: 9 }), []],
+    ['20 refusals fire refusal-burst', totals({ invalidToken: 10, refusedOrigin: 10 }), ['refusal-burst']],
+    ['a rate spike with no baseline stays quiet', totals({ requests: 5000 }), []],
+    [
+      'a rate spike over 10x a baseline of 2 fires at the floor of 60',
+      totals({ requests: 60 }, { baseline: { windows: 3, requests: 6 } }),
+      ['rate-spike'],
+    ],
+    [
+      'a busy token within 10x its baseline stays quiet',
+      totals({ requests: 900 }, { baseline: { windows: 10, requests: 1000 } }),
+      [],
+    ],
+    [
+      'spend that would empty the cap in minutes of an hour fires spend-velocity',
+      totals({ spend: 200, requests: 40 }, { spent: 200 }),
+      ['spend-velocity'],
+    ],
+    ['spend under a tenth of the cap stays quiet', totals({ spend: 90 }, { spent: 90 }), []],
+  ])('%s', (_name, t, rules) => {
+    expect(findAnomalies(t, DEFAULT_RULES, WINDOW + 10).map((f) => f.rule)).toEqual(rules);
+  });
+
+  it('turns a rule off with false', () => {
+    const t = totals({ invalidToken: 50 });
+    expect(findAnomalies(t, { ...DEFAULT_RULES, refusalBurst: false }, WINDOW + 10)).toEqual([]);
+  });
+
+  it('throttles to a tenth of the rate, at least 1 r/s, for 15 minutes', () => {
+    expect(throttleFor('rate-spike', 10, DEFAULT_RULES, 100)).toEqual({
+      rule: 'rate-spike',
+      rps: 1,
+      since: 100,
+      until: 1000,
+    });
+    expect(throttleFor('rate-spike', 250, DEFAULT_RULES, 100).rps).toBe(25);
+  });
+});
