@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { EggError } from '../../src/errors.js';
-import { declaredBodyAllowed, rateRefusal, spendRefusal } from '../../src/proxy/caps.js';
+import { declaredBodyAllowed, rateRefusal, spendRefusal, throttleRefusal } from '../../src/proxy/caps.js';
 import { isPathTarget } from '../../src/proxy/framing.js';
 import {
   connectionTokens,
@@ -171,6 +171,15 @@ describe('caps', () => {
       code: 'rate_limited',
       message: "the token's rate cap is reached",
       headers: { ...CORS, 'retry-after': '3' },
+    });
+  });
+
+  it('answers a throttled token 429 with its own code, Retry-After and the CORS headers', () => {
+    expect(throttleRefusal(60, CORS)).toEqual({
+      status: 429,
+      code: 'token_throttled',
+      message: 'the token is throttled after unusual use; its owner was alerted',
+      headers: { ...CORS, 'retry-after': '60' },
     });
   });
 
