@@ -3,7 +3,8 @@
  * package's parser reads it, `json` (one flat object of strings), and `docker` as
  * `docker --env-file` reads it, so what `pull` writes reads back byte for byte. A file that
  * does not say its format is detected: `{` opens JSON; a file that reads the same both ways
- * is dotenv; one whose every value is quoted is dotenv (as `pull` writes it); anything else
+ * is dotenv; one holding a value wrapped in quotes as docker reads it is dotenv (`pull`
+ * never writes one for docker, and quotes most dotenv values); anything else
  * must be named with `--format`. Errors name the line or the secret, never a value.
  */
 import { EggError } from '../errors.js';
@@ -41,7 +42,7 @@ export function parseSecrets(
 /** The format of `file`, or ERR_USAGE asking for `--format` when dotenv and docker would read it differently. */
 export function detectFormat(file: Buffer): ImportFormat {
   const text = file.toString('utf8').replace(/^\ufeff/, '');
-  if (text.trimStart().startsWith('{')) return 'json';
+  if (/^\s*[{[]/.test(text)) return 'json';
   const dotenv = parseDotenv(file);
   let docker: [string, string][];
   try {
@@ -52,7 +53,8 @@ export function detectFormat(file: Buffer): ImportFormat {
   const same =
     docker.length === dotenv.pairs.length &&
     docker.every(([name, value], i) => dotenv.pairs[i]?.[0] === name && dotenv.pairs[i]?.[1] === value);
-  if (same || (dotenv.pairs.length > 0 && dotenv.allQuoted)) return 'dotenv';
+  // `pull --format docker` never writes a value wrapped in one quote character (docker/cli#3630).
+  if (same || docker.some(([, value]) => /^(['"])[\s\S]*\1$/.test(value))) return 'dotenv';
   throw new EggError(
     'ERR_USAGE',
     'this file reads differently as a dotenv file and as a docker env-file, so egg will not guess',
@@ -68,21 +70,19 @@ export function detectFormat(file: Buffer): ImportFormat {
 const LINE =
   /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/gm;
 
-function parseDotenv(file: Buffer): { pairs: [string, string][]; allQuoted: boolean } {
+function parseDotenv(file: Buffer): { pairs: [string, string][] } {
   const lines = file.toString('utf8').replace(/\r\n?/gm, '\n');
   const pairs: [string, string][] = [];
-  let allQuoted = true;
   LINE.lastIndex = 0;
   for (let match = LINE.exec(lines); match !== null; match = LINE.exec(lines)) {
     const name = match[1] as string;
     let value = (match[2] ?? '').trim();
     const maybeQuote = value[0];
-    if (!/^(['"`])[\s\S]*\1$/.test(value)) allQuoted = false;
     value = value.replace(/^(['"`])([\s\S]*)\1$/gm, '$2');
     if (maybeQuote === '"') value = value.replace(/\\n/g, '\n').replace(/\\r/g, '\r');
     pairs.push([name, value]);
   }
-  return { pairs, allQuoted };
+  return { pairs };
 }
 
 /**

@@ -482,7 +482,7 @@ export class DynamoDbStore implements SecretStore {
     try {
       return await retry(send, { label: `dynamodb.${operation}`, logger: this.#logger, ...this.#retry });
     } catch (error) {
-      if (isConditionFailed(error)) throw error;
+      if (isConditionFailed(error) || isLostTransaction(error)) throw error;
       throw this.#translate(error, operation, namespace);
     }
   }
