@@ -25,6 +25,10 @@ export type EggErrorCode =
   /** The local kek is not the key vault.db was created with. */
   | 'ERR_VAULT_KEY_MISMATCH'
   | 'ERR_STORE_UNAVAILABLE'
+  /** An all-or-nothing batch (`egg secrets import`) is more than the store applies at once. */
+  | 'ERR_BATCH_TOO_LARGE'
+  /** The namespace holds nothing and never did (docs/namespaces.md). */
+  | 'ERR_NAMESPACE_NOT_FOUND'
   | 'ERR_KMS'
   | 'ERR_AUDIT_BROKEN'
   | 'ERR_USAGE'

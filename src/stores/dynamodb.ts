@@ -23,26 +23,41 @@ import {
   type PutItemCommandInput,
   QueryCommand,
   type QueryCommandInput,
+  ScanCommand,
+  TransactWriteItemsCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
 import { awsErrorName, identityProblem, isConditionFailed } from '../aws/errors.js';
 import { DecryptionFailed, EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
+import { isNamespace } from '../names.js';
 import { isTransient, type RetryOptions, retry, sleep } from '../retry.js';
 import type {
   AuditCheckpoint,
   AuditRecord,
+  BatchLimit,
+  NamespaceCount,
   NamespaceKeyItem,
   SecretItem,
   SecretStore,
+  SecretWrite,
   WriteCondition,
 } from './store.js';
+import { batchTooLarge } from './store.js';
 
 type Item = Record<string, AttributeValue>;
 
 export const SECRET_PREFIX = 'S#';
 export const NAMESPACE_KEY_SK = 'K#namespace';
+/** The marker of a namespace that exists without a secret (`markNamespace`). */
+export const NAMESPACE_MARKER_SK = 'N#namespace';
 export const AUDIT_PREFIX = 'A#';
+/**
+ * TransactWriteItems takes at most 100 actions and 4 MB in all (DynamoDB API Reference,
+ * TransactWriteItems; DynamoDB developer guide, "Transactions: capacity management").
+ */
+export const TRANSACTION_LIMIT: BatchLimit = { items: 100, bytes: 4 * 1024 * 1024 };
 /** The attribute a table's TTL reaps items by: token records and revocations carry it. */
 export const TTL_ATTRIBUTE = 'expiresAt';
 /** BatchGetItem takes at most 100 keys a call (DynamoDB API Reference, BatchGetItem). */
@@ -75,6 +90,7 @@ export interface DynamoDbStoreOptions {
 
 export class DynamoDbStore implements SecretStore {
   readonly kind = 'dynamodb' as const;
+  readonly batchLimit = TRANSACTION_LIMIT;
   readonly table: string;
   readonly #client: DynamoDBClient;
   readonly #logger: Logger;
@@ -110,20 +126,126 @@ export class DynamoDbStore implements SecretStore {
   }
 
   async putSecret(item: SecretItem, condition: WriteCondition): Promise<boolean> {
-    const input: PutItemCommandInput = { TableName: this.table, Item: fromSecret(item) };
-    if (condition.kind === 'absent') {
-      input.ConditionExpression = 'attribute_not_exists(#pk)';
-      input.ExpressionAttributeNames = { '#pk': 'pk' };
-    } else if (condition.kind === 'rev') {
-      input.ConditionExpression = '#rev = :rev';
-      input.ExpressionAttributeNames = { '#rev': 'rev' };
-      input.ExpressionAttributeValues = { ':rev': num(condition.rev) };
-    } else {
-      input.ConditionExpression = '#rev = :rev AND #gen = :gen';
-      input.ExpressionAttributeNames = { '#rev': 'rev', '#gen': 'gen' };
-      input.ExpressionAttributeValues = { ':rev': num(condition.rev), ':gen': num(condition.gen) };
-    }
+    const input: PutItemCommandInput = {
+      TableName: this.table,
+      Item: fromSecret(item),
+      ...conditionOf(condition),
+    };
     return this.#conditional('PutItem', item.namespace, () => this.#client.send(new PutItemCommand(input)));
+  }
+
+  /**
+   * One TransactWriteItems, with a client request token so that the SDK's own retry of a
+   * transaction that had landed is not taken for a lost race. Cancelled for a failed
+   * condition or a conflicting transaction: `false`, and the caller reads again.
+   */
+  async putSecrets(writes: readonly SecretWrite[]): Promise<boolean> {
+    if (writes.length === 0) return true;
+    const items = writes.map(({ item }) => fromSecret(item));
+    const bytes = items.reduce((sum, item) => sum + itemSize(item), 0);
+    if (writes.length > TRANSACTION_LIMIT.items || bytes > TRANSACTION_LIMIT.bytes)
+      throw batchTooLarge(writes.length, bytes, TRANSACTION_LIMIT);
+    const namespace = writes[0]?.item.namespace ?? '';
+    const command = new TransactWriteItemsCommand({
+      ClientRequestToken: randomUUID(),
+      TransactItems: writes.map(({ condition }, index) => ({
+        Put: { TableName: this.table, Item: items[index], ...conditionOf(condition) },
+      })),
+    });
+    try {
+      await this.#send('TransactWriteItems', namespace, () => this.#client.send(command));
+      return true;
+    } catch (error) {
+      if (isLostTransaction(error)) return false;
+      throw error;
+    }
+  }
+
+  /** One Query of at most one key in the namespace's partition: a secret, its KEK or its marker. */
+  async hasNamespace(namespace: string): Promise<boolean> {
+    const command = new QueryCommand({
+      TableName: this.table,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+      ExpressionAttributeValues: { ':pk': { S: namespace } },
+      ProjectionExpression: '#pk, #sk',
+      Limit: 1,
+      ConsistentRead: true,
+    });
+    const { Items } = await this.#send('Query', namespace, () => this.#client.send(command));
+    return (Items ?? []).length > 0;
+  }
+
+  async markNamespace(namespace: string): Promise<void> {
+    const command = new PutItemCommand({
+      TableName: this.table,
+      Item: {
+        pk: { S: namespace },
+        sk: { S: NAMESPACE_MARKER_SK },
+        createdAt: { S: new Date().toISOString() },
+      },
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': 'pk' },
+    });
+    await this.#conditional('PutItem', namespace, () => this.#client.send(command));
+  }
+
+  /**
+   * A Scan of the keys of secrets, namespace KEKs and markers (the table has no index by
+   * namespace). IAM's `dynamodb:LeadingKeys` cannot allow a Scan, so a role confined to its
+   * namespaces is refused: that is said, never guessed around.
+   */
+  async listNamespaces(): Promise<NamespaceCount[]> {
+    const counts = new Map<string, number>();
+    let start: Item | undefined;
+    do {
+      const command = new ScanCommand({
+        TableName: this.table,
+        ProjectionExpression: '#pk, #sk',
+        FilterExpression: 'begins_with(#sk, :secret) OR #sk = :kek OR #sk = :marker',
+        ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+        ExpressionAttributeValues: {
+          ':secret': { S: SECRET_PREFIX },
+          ':kek': { S: NAMESPACE_KEY_SK },
+          ':marker': { S: NAMESPACE_MARKER_SK },
+        },
+        ConsistentRead: true,
+        ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+      });
+      let page;
+      try {
+        page = await retry(() => this.#client.send(command), {
+          label: 'dynamodb.Scan',
+          logger: this.#logger,
+          ...this.#retry,
+        });
+      } catch (error) {
+        throw this.#scanRefused(error) ?? this.#translate(error, 'Scan', '*');
+      }
+      for (const item of page.Items ?? []) {
+        const namespace = item.pk?.S;
+        if (namespace === undefined || !isNamespace(namespace)) continue;
+        const secret = item.sk?.S?.startsWith(SECRET_PREFIX) === true ? 1 : 0;
+        counts.set(namespace, (counts.get(namespace) ?? 0) + secret);
+      }
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return [...counts]
+      .map(([namespace, secrets]) => ({ namespace, secrets }))
+      .sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0));
+  }
+
+  #scanRefused(error: unknown): EggError | undefined {
+    const name = awsErrorName(error);
+    if (name !== 'AccessDeniedException' && name !== 'AccessDenied') return undefined;
+    return new EggError(
+      'ERR_ACCESS_DENIED',
+      `this role may not scan table ${this.table} (dynamodb:Scan), so egg cannot list its namespaces`,
+      {
+        cause: error,
+        hint: 'a role confined to its namespaces never may; ask for the namespace by name, or use a role allowed dynamodb:Scan on the table',
+      },
+    );
   }
 
   async deleteSecret(namespace: string, name: string): Promise<boolean> {
@@ -360,7 +482,7 @@ export class DynamoDbStore implements SecretStore {
     try {
       return await retry(send, { label: `dynamodb.${operation}`, logger: this.#logger, ...this.#retry });
     } catch (error) {
-      if (isConditionFailed(error)) throw error;
+      if (isConditionFailed(error) || isLostTransaction(error)) throw error;
       throw this.#translate(error, operation, namespace);
     }
   }
@@ -499,6 +621,52 @@ function translateTableError(error: unknown, operation: string, table: string): 
 }
 
 const num = (value: number): AttributeValue => ({ N: String(value) });
+
+/** A put's condition expression (a failed one is `ConditionalCheckFailed`). */
+function conditionOf(
+  condition: WriteCondition,
+): Pick<
+  PutItemCommandInput,
+  'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
+> {
+  if (condition.kind === 'absent')
+    return { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': 'pk' } };
+  if (condition.kind === 'rev')
+    return {
+      ConditionExpression: '#rev = :rev',
+      ExpressionAttributeNames: { '#rev': 'rev' },
+      ExpressionAttributeValues: { ':rev': num(condition.rev) },
+    };
+  return {
+    ConditionExpression: '#rev = :rev AND #gen = :gen',
+    ExpressionAttributeNames: { '#rev': 'rev', '#gen': 'gen' },
+    ExpressionAttributeValues: { ':rev': num(condition.rev), ':gen': num(condition.gen) },
+  };
+}
+
+/** A transaction cancelled because a condition failed or another transaction held an item. */
+function isLostTransaction(error: unknown): boolean {
+  if (awsErrorName(error) !== 'TransactionCanceledException') return false;
+  const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+  return reasons.some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
+}
+
+/**
+ * An item's size as DynamoDB counts it: each attribute's name plus its value (a string's
+ * UTF-8 bytes, a binary's bytes, a number's digits, roughly). DynamoDB developer guide,
+ * "Item sizes and formats".
+ */
+export function itemSize(item: Item): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(item)) {
+    size += Buffer.byteLength(name);
+    if (value.S !== undefined) size += Buffer.byteLength(value.S);
+    else if (value.B !== undefined) size += value.B.byteLength;
+    else if (value.N !== undefined) size += value.N.length;
+    else size += 1;
+  }
+  return size;
+}
 
 function secretKey(namespace: string, name: string): Item {
   return { pk: { S: namespace }, sk: { S: `${SECRET_PREFIX}${name}` } };

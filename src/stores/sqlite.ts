@@ -18,9 +18,11 @@ import { explainingErrors, explainSqliteError } from './sqlite-errors.js';
 import type {
   AuditCheckpoint,
   AuditRecord,
+  NamespaceCount,
   NamespaceKeyItem,
   SecretItem,
   SecretStore,
+  SecretWrite,
   WriteCondition,
 } from './store.js';
 
@@ -43,6 +45,14 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+`;
+
+/**
+ * Namespaces that exist without a secret: marked before their last secret is removed, so
+ * an emptied namespace still exists (docs/namespaces.md).
+ */
+const NAMESPACE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS namespaces (namespace TEXT PRIMARY KEY, created_at TEXT NOT NULL) STRICT;
 `;
 
 /** Signed audit checkpoints (src/vault/anchor.ts): one per namespace and seq, never changed. */
@@ -102,6 +112,7 @@ export class SqliteStore implements SecretStore {
       );
       this.#db.exec(SCHEMA);
       this.#db.exec(CHECKPOINT_SCHEMA);
+      this.#db.exec(NAMESPACE_SCHEMA);
       if (options.busyTimeoutMs !== undefined)
         this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
     } catch (error) {
@@ -133,6 +144,60 @@ export class SqliteStore implements SecretStore {
   }
 
   async putSecret(item: SecretItem, condition: WriteCondition): Promise<boolean> {
+    return this.#write(item, condition);
+  }
+
+  /** Every write in one transaction: the first failed condition rolls them all back. */
+  async putSecrets(writes: readonly SecretWrite[]): Promise<boolean> {
+    if (writes.length === 0) return true;
+    const freed = this.#freed;
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const { item, condition } of writes) {
+        if (!this.#write(item, condition)) {
+          this.#db.exec('ROLLBACK');
+          this.#freed = freed;
+          return false;
+        }
+      }
+      this.#db.exec('COMMIT');
+      return true;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      this.#freed = freed;
+      throw error;
+    }
+  }
+
+  async hasNamespace(namespace: string): Promise<boolean> {
+    const row = this.#db
+      .prepare(
+        `SELECT EXISTS (SELECT 1 FROM secrets WHERE namespace = ?1)
+             OR EXISTS (SELECT 1 FROM namespace_keys WHERE namespace = ?1)
+             OR EXISTS (SELECT 1 FROM namespaces WHERE namespace = ?1) AS found`,
+      )
+      .get(namespace) as Row;
+    return Number(row.found) === 1;
+  }
+
+  async markNamespace(namespace: string): Promise<void> {
+    this.#db
+      .prepare('INSERT INTO namespaces (namespace, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING')
+      .run(namespace, new Date().toISOString());
+  }
+
+  async listNamespaces(): Promise<NamespaceCount[]> {
+    return this.#db
+      .prepare(
+        `SELECT n.namespace AS namespace, (SELECT count(*) FROM secrets s WHERE s.namespace = n.namespace) AS secrets
+         FROM (SELECT namespace FROM secrets UNION SELECT namespace FROM namespace_keys UNION SELECT namespace FROM namespaces) n
+         ORDER BY n.namespace`,
+      )
+      .all()
+      .map((row) => ({ namespace: String(row.namespace), secrets: Number(row.secrets) }));
+  }
+
+  #write(item: SecretItem, condition: WriteCondition): boolean {
     const values = [
       item.ciphertext,
       item.iv,

@@ -3,6 +3,7 @@
  * Stores hold ciphertext, wrapped keys and metadata only; they never see plaintext.
  * Every write is conditional, so concurrent writers cannot silently overwrite each other.
  */
+import { EggError } from '../errors.js';
 
 /** A secret as stored: never plaintext, never an unwrapped key. */
 export interface SecretItem {
@@ -76,12 +77,50 @@ export interface AuditCheckpoint {
   signature: string;
 }
 
+/** One write of a batch: `putSecrets` applies all of them or none. */
+export interface SecretWrite {
+  item: SecretItem;
+  condition: WriteCondition;
+}
+
+/** The most one all-or-nothing batch may hold (DynamoDB's transaction limits); none when unbounded. */
+export interface BatchLimit {
+  items: number;
+  /** Total item size in bytes, as DynamoDB counts it (names plus values of every attribute). */
+  bytes: number;
+}
+
+/** A namespace and how many secrets it holds. */
+export interface NamespaceCount {
+  namespace: string;
+  secrets: number;
+}
+
 export interface SecretStore {
   readonly kind: 'sqlite' | 'dynamodb';
+  /** Undefined when one `putSecrets` may hold any number of writes. */
+  readonly batchLimit?: BatchLimit;
   /** The named items that exist, in no particular order; `names` undefined means every secret. */
   getSecrets(namespace: string, names?: readonly string[]): Promise<SecretItem[]>;
   /** Write `item` if `condition` holds; `false` when it does not. */
   putSecret(item: SecretItem, condition: WriteCondition): Promise<boolean>;
+  /**
+   * Apply every write if every condition holds, else none: `false` when one condition
+   * failed. SQLite: one transaction; DynamoDB: one TransactWriteItems (see `batchLimit`).
+   */
+  putSecrets(writes: readonly SecretWrite[]): Promise<boolean>;
+  /**
+   * Whether `namespace` exists: it holds a secret, its namespace KEK, or the marker that
+   * `markNamespace` writes (docs/namespaces.md). An audit record alone does not count.
+   */
+  hasNamespace(namespace: string): Promise<boolean>;
+  /** Record that `namespace` exists, so it still does once its last secret is removed. Idempotent. */
+  markNamespace(namespace: string): Promise<void>;
+  /**
+   * Every namespace that exists, with its secret count, sorted by name. DynamoDB scans the
+   * table: a role confined to its namespaces may not (`ERR_ACCESS_DENIED`).
+   */
+  listNamespaces(): Promise<NamespaceCount[]>;
   /** Delete if present; `false` when there was nothing to delete. */
   deleteSecret(namespace: string, name: string): Promise<boolean>;
   getNamespaceKey(namespace: string): Promise<NamespaceKeyItem | undefined>;
@@ -109,4 +148,15 @@ export interface SecretStore {
    */
   eraseFreed?(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The one sentence for a batch that the store cannot apply at once; nothing was written. */
+export function batchTooLarge(items: number, bytes: number | undefined, limit: BatchLimit): EggError {
+  const mb = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} MB`;
+  const size = bytes === undefined ? '' : ` (${mb(bytes)} stored)`;
+  return new EggError(
+    'ERR_BATCH_TOO_LARGE',
+    `${items} secrets${size} are more than one DynamoDB transaction holds (${limit.items} secrets, ${mb(limit.bytes)}), and an import is all or nothing, so nothing was written`,
+    { hint: `split the file into imports of at most ${limit.items} secrets` },
+  );
 }

@@ -7,7 +7,8 @@
  * forced. A `set` is conditional on `rev` and retried, so a concurrent set is never lost.
  * Every write uses a data key generated for it alone; plaintext keys are wiped after use.
  */
-import { randomInt } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
+import { closest } from '../closest.js';
 import { decrypt, encrypt, itemAad } from '../crypto/aead.js';
 import type { RotationStrategy } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
@@ -21,8 +22,10 @@ import type {
   AuditRecord,
   SecretItem,
   SecretStore,
+  SecretWrite,
   WriteCondition,
 } from '../stores/store.js';
+import { batchTooLarge } from '../stores/store.js';
 import {
   type AnchorKey,
   type CheckpointSigner,
@@ -101,6 +104,20 @@ interface Opened {
 export interface SetOptions {
   upstream?: string;
   inject?: string;
+}
+
+/** One secret of an import: its name and value (the caller wipes the value). */
+export interface ImportEntry {
+  name: string;
+  value: Uint8Array;
+}
+
+/** What an import did, or would do (`dryRun`): names only, each list sorted. */
+export interface ImportPlan {
+  added: string[];
+  changed: string[];
+  /** Already held this value: the value stays, its data key is replaced (it was read to compare). */
+  unchanged: string[];
 }
 
 const SET_ATTEMPTS = 25;
@@ -191,12 +208,31 @@ export class Vault {
     const items = options.pinned ? loaded.filter((item) => item.upstream !== undefined) : loaded;
     const found = new Set(items.map((item) => item.name));
     const missing = names === undefined ? [] : [...new Set(names)].filter((name) => !found.has(name));
+    // Nothing found: a mistyped namespace must not read as an empty one (the proxy's pinned read is left as it was).
+    const empty = names === undefined ? items.length === 0 : missing.length > 0 && !options.allowMissing;
+    if (empty && !options.pinned && !(await this.#store.hasNamespace(this.namespace))) {
+      await this.#audit({ action: 'read', targets: missing, outcome: 'namespace-not-found' });
+      throw await this.#namespaceNotFound();
+    }
     if (missing.length > 0 && !options.allowMissing) {
       await this.#audit({ action: 'read', targets: missing, outcome: 'not-found' });
+      const [first] = missing;
+      const suggestion =
+        missing.length === 1 && first !== undefined && !options.pinned
+          ? closest(
+              first,
+              (await this.#store.getSecrets(this.namespace)).map((item) => item.name),
+            )
+          : undefined;
       throw new EggError(
         'ERR_SECRET_NOT_FOUND',
         `${missing.length === 1 ? 'secret' : 'secrets'} not found in ${this.namespace}: ${missing.join(', ')}`,
-        { hint: 'see what exists with `egg secrets list`' },
+        {
+          hint:
+            suggestion === undefined
+              ? 'see what exists with `egg secrets list`'
+              : `did you mean ${suggestion}?`,
+        },
       );
     }
 
@@ -228,6 +264,115 @@ export class Vault {
       }),
     ]);
     return { secrets, missing, rotation, audit };
+  }
+
+  /**
+   * Store every entry, or none (`egg secrets import`): one transaction on SQLite, one
+   * TransactWriteItems on DynamoDB, refused before any work when the store cannot take them
+   * at once (`ERR_BATCH_TOO_LARGE`). The secrets that exist are read to compare; each one
+   * written gets a data key of its own: a new value a new `rev`, an unchanged value only a
+   * new data key (the read's rotation), all conditional on what was read, so a concurrent
+   * write makes the whole import read again. One audit record, `import`, names them all.
+   * With `dryRun` nothing is written: the comparison is a read (audited and rotated as one).
+   */
+  async import(entries: readonly ImportEntry[], options: { dryRun?: boolean } = {}): Promise<ImportPlan> {
+    const names = entries.map((entry) => entry.name);
+    const seen = new Set<string>();
+    for (const { name, value } of entries) {
+      assertSecretName(name);
+      assertValue(value);
+      if (seen.has(name))
+        throw new EggError('ERR_USAGE', `${name} is given twice; an import sets each secret once`);
+      seen.add(name);
+    }
+    const limit = this.#store.batchLimit;
+    if (limit !== undefined && entries.length > limit.items)
+      throw batchTooLarge(entries.length, undefined, limit);
+    const byName = new Map(entries.map((entry) => [entry.name, entry.value]));
+    if (options.dryRun) {
+      const { secrets } = await this.pull(names, { allowMissing: true });
+      try {
+        return planOf(names, new Map(secrets.map((s) => [s.name, s.value])), byName);
+      } finally {
+        for (const secret of secrets) wipe(secret.value);
+      }
+    }
+    const targets = [...names].sort();
+    try {
+      for (let attempt = 0; attempt < SET_ATTEMPTS; attempt++) {
+        const opened = await this.#openAll(await this.#load(names), true);
+        const plan = planOf(names, new Map(opened.map(({ item, value }) => [item.name, value])), byName);
+        let writes: SecretWrite[];
+        try {
+          writes = await this.#importWrites(opened, plan.added, byName);
+        } finally {
+          for (const { value } of opened) wipe(value);
+        }
+        if (await this.#store.putSecrets(writes)) {
+          if (opened.length > 0) await this.#store.eraseFreed?.();
+          await this.#audit({ action: 'import', targets, outcome: 'ok' });
+          this.#logger.debug('secret.import', { namespace: this.namespace, count: writes.length });
+          return plan;
+        }
+        // Another writer changed one of them between our read and our write: read again.
+        await sleep(randomInt(0, Math.min(200, 5 * 2 ** attempt) + 1));
+      }
+    } catch (error) {
+      await this.#audit({ action: 'import', targets, outcome: outcomeOf(error) }).catch(() => undefined);
+      throw error;
+    }
+    await this.#audit({ action: 'import', targets, outcome: 'conflict' });
+    throw new EggError('ERR_CONFLICT', 'could not import: the secrets kept changing under us; try again');
+  }
+
+  /** The writes of an import: each opened item under its fresh key (a new `rev` when its value changes), each new one under a key of its own. */
+  async #importWrites(
+    opened: readonly Opened[],
+    added: readonly string[],
+    values: ReadonlyMap<string, Uint8Array>,
+  ): Promise<SecretWrite[]> {
+    const now = this.#clock().toISOString();
+    const writes: SecretWrite[] = [];
+    const fresh = opened.map(({ fresh }) => fresh);
+    try {
+      for (const { item, value: old } of opened) {
+        const value = values.get(item.name) as Uint8Array;
+        const same = sameBytes(old, value);
+        if (!same && item.upstream !== undefined) assertProviderKey(item.name, value);
+        const key = fresh.shift() as DataKey;
+        const next = await this.#encrypt(
+          item.name,
+          value,
+          same ? item.rev : item.rev + 1,
+          item.gen + 1,
+          key,
+          {
+            createdAt: item.createdAt,
+            updatedAt: same ? item.updatedAt : now,
+            ...(item.upstream === undefined ? {} : { upstream: item.upstream }),
+            ...(item.inject === undefined ? {} : { inject: item.inject }),
+          },
+        );
+        writes.push({ item: next, condition: { kind: 'rev-gen', rev: item.rev, gen: item.gen } });
+      }
+    } finally {
+      for (const key of fresh) wipe(key?.plaintext);
+    }
+    const created = await mapLimit(added, this.#concurrency, async (name) =>
+      this.#encrypt(
+        name,
+        values.get(name) as Uint8Array,
+        1,
+        1,
+        await this.#keyring.generate(this.#context(name)),
+        {
+          createdAt: now,
+          updatedAt: now,
+        },
+      ),
+    );
+    for (const item of created) writes.push({ item, condition: { kind: 'absent' } });
+    return writes;
   }
 
   /**
@@ -273,7 +418,8 @@ export class Vault {
   async remove(name: string): Promise<void> {
     assertSecretName(name);
     const removed = await this.#store.deleteSecret(this.namespace, name);
-    if (removed) await this.#store.eraseFreed?.();
+    // The namespace outlives its last secret (docs/namespaces.md).
+    if (removed) await Promise.all([this.#store.eraseFreed?.(), this.#store.markNamespace(this.namespace)]);
     await this.#audit({ action: 'remove', targets: [name], outcome: removed ? 'ok' : 'not-found' });
     if (!removed) {
       throw new EggError('ERR_SECRET_NOT_FOUND', `secret not found in ${this.namespace}: ${name}`, {
@@ -359,6 +505,25 @@ export class Vault {
     // Another anchor signed this record first: its checkpoint stands.
     const [winner] = await this.#store.readCheckpoints(namespace, { latest: true });
     return { checkpoint: winner ?? checkpoint, created: false };
+  }
+
+  /**
+   * `ERR_NAMESPACE_NOT_FOUND` with the closest namespace that exists. Where the role may not
+   * list namespaces (a DynamoDB Scan), the hint says so rather than guess.
+   */
+  async #namespaceNotFound(): Promise<EggError> {
+    let hint: string;
+    try {
+      const near = closest(
+        this.namespace,
+        (await this.#store.listNamespaces()).map((n) => n.namespace),
+      );
+      hint = near === undefined ? 'see which exist with `egg namespaces`' : `did you mean ${near}?`;
+    } catch (error) {
+      if (!(error instanceof EggError) || error.code !== 'ERR_ACCESS_DENIED') throw error;
+      hint = `${error.message}, nor suggest one; check the name given with -n, EGG_NAMESPACE or .egg.json`;
+    }
+    return new EggError('ERR_NAMESPACE_NOT_FOUND', `namespace ${this.namespace} does not exist`, { hint });
   }
 
   /**
@@ -487,6 +652,28 @@ function toMeta(item: SecretItem): SecretMeta {
   if (item.upstream !== undefined) meta.upstream = item.upstream;
   if (item.inject !== undefined) meta.inject = item.inject;
   return meta;
+}
+
+/** Which of `names` are new, changed or unchanged, given the current values. */
+function planOf(
+  names: readonly string[],
+  current: ReadonlyMap<string, Uint8Array>,
+  next: ReadonlyMap<string, Uint8Array>,
+): ImportPlan {
+  const plan: ImportPlan = { added: [], changed: [], unchanged: [] };
+  for (const name of names) {
+    const old = current.get(name);
+    if (old === undefined) plan.added.push(name);
+    else if (sameBytes(old, next.get(name) as Uint8Array)) plan.unchanged.push(name);
+    else plan.changed.push(name);
+  }
+  for (const list of Object.values(plan)) list.sort();
+  return plan;
+}
+
+/** Equal bytes, compared in constant time for equal lengths (values are secrets). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && timingSafeEqual(a, b);
 }
 
 function outcomeOf(error: unknown): string {

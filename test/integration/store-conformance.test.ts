@@ -232,6 +232,62 @@ function conformance(name: string, setup: () => Promise<Harness>) {
       }
     });
 
+    it('applies a batch of writes all together, or none of them when one condition fails', async () => {
+      const ns = freshNamespace();
+      const kept = secretItem(ns, 'KEPT');
+      await store.putSecret(kept, { kind: 'absent' });
+      const batch = (over: Partial<SecretItem>) => [
+        { item: secretItem(ns, 'NEW_ONE'), condition: { kind: 'absent' as const } },
+        { item: secretItem(ns, 'NEW_TWO'), condition: { kind: 'absent' as const } },
+        {
+          item: secretItem(ns, 'KEPT', { rev: 2, gen: 2, ...over }),
+          condition: { kind: 'rev-gen' as const, rev: 1, gen: 2 },
+        },
+      ];
+      expect(await store.putSecrets(batch({}))).toBe(false);
+      expect(await store.getSecrets(ns)).toEqual([kept]);
+      const good = batch({});
+      good[2] = {
+        item: secretItem(ns, 'KEPT', { rev: 2, gen: 2 }),
+        condition: { kind: 'rev-gen', rev: 1, gen: 1 },
+      };
+      expect(await store.putSecrets(good)).toBe(true);
+      const after = await store.getSecrets(ns);
+      expect(after.map((i) => [i.name, i.rev]).sort()).toEqual([
+        ['KEPT', 2],
+        ['NEW_ONE', 1],
+        ['NEW_TWO', 1],
+      ]);
+    });
+
+    it('says a namespace exists once it holds a secret, and still after its last is removed and marked', async () => {
+      const ns = freshNamespace();
+      const other = freshNamespace();
+      expect(await store.hasNamespace(ns)).toBe(false);
+      // An audit record alone (a failed read of a mistyped namespace) does not make one.
+      await store.appendAudit(other, (head) => audit('read', [])(head, other));
+      expect(await store.hasNamespace(other)).toBe(false);
+      await store.putSecret(secretItem(ns, 'ONLY'), { kind: 'absent' });
+      expect(await store.hasNamespace(ns)).toBe(true);
+      await store.deleteSecret(ns, 'ONLY');
+      await store.markNamespace(ns);
+      await store.markNamespace(ns);
+      expect(await store.hasNamespace(ns)).toBe(true);
+      const listed = await store.listNamespaces();
+      expect(listed).toContainEqual({ namespace: ns, secrets: 0 });
+      expect(listed.map((n) => n.namespace)).not.toContain(other);
+    });
+
+    it('lists namespaces sorted, with their secret counts', async () => {
+      const a = freshNamespace();
+      await store.putSecret(secretItem(a, 'ONE'), { kind: 'absent' });
+      await store.putSecret(secretItem(a, 'TWO'), { kind: 'absent' });
+      const listed = await store.listNamespaces();
+      expect(listed).toContainEqual({ namespace: a, secrets: 2 });
+      const names = listed.map((n) => n.namespace);
+      expect(names).toEqual([...names].sort());
+    });
+
     it('stores an empty target list', async () => {
       const ns = freshNamespace();
       await store.appendAudit(ns, (head) => audit('list', [])(head, ns));
@@ -258,6 +314,35 @@ conformance('DynamoDbStore', async () => {
 });
 
 describe('DynamoDbStore on DynamoDB Local', () => {
+  it('writes 100 secrets in one transaction, and refuses 101 in one sentence before sending anything', async () => {
+    const table = await createTestTable();
+    const counter = new CallCounter();
+    const store = new DynamoDbStore({
+      client: await createDynamoDbClient({ onCall: counter.onCall }),
+      table,
+      ownsClient: true,
+    });
+    try {
+      const ns = freshNamespace();
+      const writes = (n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          item: secretItem(ns, `S_${i}`),
+          condition: { kind: 'absent' as const },
+        }));
+      expect(await store.putSecrets(writes(100))).toBe(true);
+      expect(counter.count('dynamodb.TransactWriteItems')).toBe(1);
+      expect((await store.getSecrets(ns)).length).toBe(100);
+      await expect(store.putSecrets(writes(101))).rejects.toMatchObject({
+        code: 'ERR_BATCH_TOO_LARGE',
+        message:
+          '101 secrets (0.0 MB stored) are more than one DynamoDB transaction holds (100 secrets, 4.0 MB), and an import is all or nothing, so nothing was written',
+      });
+      expect(counter.count('dynamodb.TransactWriteItems')).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('reads 250 names in three BatchGetItem calls of at most 100 keys, run in parallel', async () => {
     const table = await createTestTable();
     const counter = new CallCounter();

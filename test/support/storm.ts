@@ -75,6 +75,22 @@ export class RecordingStore implements SecretStore {
     if (ok) this.record.written.push({ iv: sha256(item.iv), wrappedKey: sha256(item.wrappedKey) });
     return ok;
   }
+  async putSecrets(writes: Parameters<SecretStore['putSecrets']>[0]) {
+    const ok = await this.inner.putSecrets(writes);
+    if (ok)
+      for (const { item } of writes)
+        this.record.written.push({ iv: sha256(item.iv), wrappedKey: sha256(item.wrappedKey) });
+    return ok;
+  }
+  hasNamespace(namespace: string) {
+    return this.inner.hasNamespace(namespace);
+  }
+  markNamespace(namespace: string) {
+    return this.inner.markNamespace(namespace);
+  }
+  listNamespaces() {
+    return this.inner.listNamespaces();
+  }
   deleteSecret(namespace: string, name: string) {
     return this.inner.deleteSecret(namespace, name);
   }

@@ -41,6 +41,10 @@ describe('provider keys (proxy hot path)', () => {
         return inner.getSecrets(namespace, names);
       },
       putSecret: (item, condition) => inner.putSecret(item, condition),
+      putSecrets: (writes) => inner.putSecrets(writes),
+      hasNamespace: (namespace) => inner.hasNamespace(namespace),
+      markNamespace: (namespace) => inner.markNamespace(namespace),
+      listNamespaces: () => inner.listNamespaces(),
       deleteSecret: (namespace, name) => inner.deleteSecret(namespace, name),
       getNamespaceKey: (namespace) => inner.getNamespaceKey(namespace),
       putNamespaceKey: (item) => inner.putNamespaceKey(item),

@@ -1,0 +1,137 @@
+/**
+ * Reading the `pull` formats back (`egg secrets import`): `dotenv` as the `dotenv` npm
+ * package's parser reads it, `json` (one flat object of strings), and `docker` as
+ * `docker --env-file` reads it, so what `pull` writes reads back byte for byte. A file that
+ * does not say its format is detected: `{` opens JSON; a file that reads the same both ways
+ * is dotenv; one holding a value wrapped in quotes as docker reads it is dotenv (`pull`
+ * never writes one for docker, and quotes most dotenv values); anything else
+ * must be named with `--format`. Errors name the line or the secret, never a value.
+ */
+import { EggError } from '../errors.js';
+import { isUtf8 } from './bytes.js';
+
+export const IMPORT_FORMATS = ['dotenv', 'json', 'docker'] as const;
+export type ImportFormat = (typeof IMPORT_FORMATS)[number];
+
+export interface ParsedSecret {
+  name: string;
+  /** The plaintext; the caller wipes it when done. */
+  value: Buffer;
+}
+
+/** `file` read in `format` (detected when undefined), in file order. */
+export function parseSecrets(
+  file: Buffer,
+  format?: ImportFormat,
+): { format: ImportFormat; secrets: ParsedSecret[] } {
+  if (!isUtf8(file)) throw unreadable('is not valid UTF-8, which none of dotenv, json or docker files is');
+  const chosen = format ?? detectFormat(file);
+  const pairs =
+    chosen === 'json' ? parseJson(file) : chosen === 'docker' ? parseDocker(file) : parseDotenv(file).pairs;
+  const seen = new Set<string>();
+  for (const [name] of pairs) {
+    if (seen.has(name)) throw unreadable(`sets ${name} twice`);
+    seen.add(name);
+  }
+  return {
+    format: chosen,
+    secrets: pairs.map(([name, value]) => ({ name, value: Buffer.from(value, 'utf8') })),
+  };
+}
+
+/** The format of `file`, or ERR_USAGE asking for `--format` when dotenv and docker would read it differently. */
+export function detectFormat(file: Buffer): ImportFormat {
+  const text = file.toString('utf8').replace(/^\ufeff/, '');
+  if (/^\s*[{[]/.test(text)) return 'json';
+  const dotenv = parseDotenv(file);
+  let docker: [string, string][];
+  try {
+    docker = parseDocker(file);
+  } catch {
+    return 'dotenv';
+  }
+  const same =
+    docker.length === dotenv.pairs.length &&
+    docker.every(([name, value], i) => dotenv.pairs[i]?.[0] === name && dotenv.pairs[i]?.[1] === value);
+  // `pull --format docker` never writes a value wrapped in one quote character (docker/cli#3630).
+  if (same || docker.some(([, value]) => /^(['"])[\s\S]*\1$/.test(value))) return 'dotenv';
+  throw new EggError(
+    'ERR_USAGE',
+    'this file reads differently as a dotenv file and as a docker env-file, so egg will not guess',
+    { hint: 'say which with --format dotenv or --format docker' },
+  );
+}
+
+/**
+ * The `dotenv` package's parser (`LINE` and `parse` in lib/main.js, v16 to v18, BSD-2-Clause,
+ * Copyright (c) 2015 Scott Motte), kept as it is so it reads exactly what it reads; a later
+ * assignment of a name replaces an earlier one there, and is refused here.
+ */
+const LINE =
+  /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/gm;
+
+function parseDotenv(file: Buffer): { pairs: [string, string][] } {
+  const lines = file.toString('utf8').replace(/\r\n?/gm, '\n');
+  const pairs: [string, string][] = [];
+  LINE.lastIndex = 0;
+  for (let match = LINE.exec(lines); match !== null; match = LINE.exec(lines)) {
+    const name = match[1] as string;
+    let value = (match[2] ?? '').trim();
+    const maybeQuote = value[0];
+    value = value.replace(/^(['"`])([\s\S]*)\1$/gm, '$2');
+    if (maybeQuote === '"') value = value.replace(/\\n/g, '\n').replace(/\\r/g, '\r');
+    pairs.push([name, value]);
+  }
+  return { pairs };
+}
+
+/**
+ * docker/cli `pkg/kvfile` parseKeyValueFile: lines split at `\n` (one trailing `\r`
+ * dropped, at most 64 KiB with the newline), a BOM trimmed from line 1, leading white space
+ * trimmed, blank and `#` lines skipped, split at the first `=`, the value kept as it is. A
+ * line without `=` takes the variable from docker's environment: refused here.
+ */
+function parseDocker(file: Buffer): [string, string][] {
+  const pairs: [string, string][] = [];
+  const lines = file.toString('utf8').split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  lines.forEach((raw, index) => {
+    if (Buffer.byteLength(raw) + 1 > 64 * 1024)
+      throw unreadable(`line ${index + 1} is longer than docker reads (64 KiB)`);
+    let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (index === 0 && text.startsWith('\ufeff')) text = text.slice(1);
+    text = text.replace(/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/u, '');
+    if (text.length === 0 || text.startsWith('#')) return;
+    const eq = text.indexOf('=');
+    if (eq === -1)
+      throw unreadable(
+        `line ${index + 1} has no "=": docker would take that variable from its own environment`,
+      );
+    const name = text.slice(0, eq);
+    if (name.length === 0 || /[ \t]/.test(name))
+      throw unreadable(`line ${index + 1} has no valid variable name`);
+    pairs.push([name, text.slice(eq + 1)]);
+  });
+  return pairs;
+}
+
+/** One flat JSON object whose every value is a string (what `pull --format json` writes). */
+function parseJson(file: Buffer): [string, string][] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(file.toString('utf8').replace(/^\ufeff/, ''));
+  } catch (error) {
+    throw unreadable('is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw unreadable('is not one JSON object of names to strings');
+  return Object.entries(parsed).map(([name, value]) => {
+    if (typeof value !== 'string')
+      throw unreadable(`gives ${name} a ${value === null ? 'null' : typeof value}, not a string`);
+    return [name, value];
+  });
+}
+
+function unreadable(what: string): EggError {
+  return new EggError('ERR_USAGE', `the file ${what}`);
+}
