@@ -124,11 +124,11 @@ describe.each(backends)('egg secrets import and namespaces ($backend)', ({ backe
 
   it('fails on a mistyped namespace with the closest one, and on a mistyped secret name too', () => {
     for (const args of [
-      ['secrets', 'pull'],
-      ['run', '--', 'true'],
-      ['secrets', 'get', 'DB_URL'],
+      ['secrets', 'pull', '-n', 'acme/apj'],
+      ['run', '-n', 'acme/apj', '--', 'true'],
+      ['secrets', 'get', 'DB_URL', '-n', 'acme/apj'],
     ]) {
-      const result = quiet([...args, '-n', 'acme/apj']);
+      const result = quiet(args);
       expect(result).toMatchObject({
         code: 1,
         stderr: 'Error: namespace acme/apj does not exist (did you mean acme/api?).\n',
