@@ -151,3 +151,53 @@ export async function benchMasking(options: {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+export interface ImportFigures {
+  setsSeconds: number;
+  importSeconds: number;
+  ratio: number;
+}
+
+/**
+ * `egg secrets import` of a dotenv file of `count` secrets against `count` separate
+ * `egg secrets set` calls, each into a fresh namespace of one local vault: wall time of the
+ * whole job, as a user would wait for it. Checks that the import wrote one audit record.
+ */
+export function benchImport(count: number, runs: number): ImportFigures {
+  const dir = mkdtempSync(join(tmpdir(), 'egg-bench-import-'));
+  try {
+    const env = { ...process.env, EGG_HOME: join(dir, 'home') };
+    const egg = (args: string[], input?: string) => {
+      const result = spawnSync(process.execPath, [EGG, ...args], {
+        env,
+        ...(input === undefined ? {} : { input }),
+      });
+      if (result.status !== 0) throw new Error(`egg ${args.join(' ')} failed: ${result.stderr}`);
+      return result.stdout.toString();
+    };
+    egg(['init']);
+    const value = (i: number) => `import-bench-${i}-${(i * 7919).toString(36)}-value`;
+    const file = join(dir, 'bench.env');
+    writeFileSync(file, Array.from({ length: count }, (_, i) => `SECRET_${i}='${value(i)}'\n`).join(''));
+    const sets: number[] = [];
+    const imports: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      const start = performance.now();
+      seed({ ...env, EGG_NAMESPACE: `bench/sets-${run}` }, count, value);
+      sets.push((performance.now() - start) / 1000);
+      const namespace = `bench/import-${run}`;
+      const began = performance.now();
+      egg(['secrets', 'import', file, '-n', namespace]);
+      imports.push((performance.now() - began) / 1000);
+      const audit = JSON.parse(egg(['audit', '--json', '-n', namespace])) as { action: string }[];
+      const writes = audit.filter((r) => r.action !== 'read');
+      if (writes.length !== 1)
+        throw new Error(`an import of ${count} wrote ${writes.length} audit records, not 1`);
+    }
+    const setsSeconds = median(sets);
+    const importSeconds = median(imports);
+    return { setsSeconds, importSeconds, ratio: setsSeconds / importSeconds };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -3,7 +3,7 @@
  * The machine is shared and noisy, so figures are ratios measured in the same run.
  */
 import { benchAction } from './action.js';
-import { benchMasking, benchStartup } from './cli.js';
+import { benchImport, benchMasking, benchStartup } from './cli.js';
 import { benchMutation } from './mutation.js';
 import { benchProxy } from './proxy.js';
 import { benchPull } from './pull.js';
@@ -16,7 +16,7 @@ const only = process.argv
   .find((arg) => arg.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
-const SECTIONS = ['pull', 'startup', 'action', 'mask', 'rotate', 'proxy'];
+const SECTIONS = ['pull', 'startup', 'import', 'action', 'mask', 'rotate', 'proxy'];
 for (const name of only ?? []) {
   if (!SECTIONS.includes(name)) throw new Error(`--only: unknown section ${name} (${SECTIONS.join(', ')})`);
 }
@@ -74,6 +74,16 @@ if (want('action')) {
     '≤ 1.0 MB',
   ]);
   rows.push(['dist/post/index.js', kB(action.postBytes), '']);
+}
+
+if (want('import')) {
+  process.stderr.write('bench: egg secrets import of 100 against 100 egg secrets set…\n');
+  const figures = benchImport(100, quick ? 1 : 2);
+  rows.push([
+    'egg secrets import, 100 secrets (local)',
+    `${fmt(figures.ratio, 1)}× faster than 100 egg secrets set (${fmt(figures.importSeconds, 2)} s vs ${fmt(figures.setsSeconds, 1)} s); 1 audit record`,
+    '≥ 20×',
+  ]);
 }
 
 if (want('mask')) {
