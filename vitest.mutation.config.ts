@@ -17,6 +17,7 @@ export default defineConfig({
       'test/unit/audit.test.ts',
       'test/unit/crypto.test.ts',
       'test/unit/formats.test.ts',
+      'test/unit/import-formats.test.ts',
       'test/unit/mask.test.ts',
       'test/unit/memory-seal.test.ts',
       'test/unit/origin-binding.test.ts',

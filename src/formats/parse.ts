@@ -100,7 +100,8 @@ function parseDocker(file: Buffer): [string, string][] {
       throw unreadable(`line ${index + 1} is longer than docker reads (64 KiB)`);
     let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (index === 0 && text.startsWith('\ufeff')) text = text.slice(1);
-    text = text.replace(/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/u, '');
+    // \x0b, not \v: Stryker's regex mutator turns \v into \V, which a /u pattern rejects.
+    text = text.replace(/^[\t\n\x0b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/u, '');
     if (text.length === 0 || text.startsWith('#')) return;
     const eq = text.indexOf('=');
     if (eq === -1)
