@@ -292,6 +292,7 @@ describe('detectFormat', () => {
     ['a name docker reads with a no-break space', 'A\u00a0=1\n'],
     ['a quote that does not end the value', 'A="a"b #c\n'],
     ['an unquoted value with a comment', 'A=1 #c\n'],
+    ['a value ending in quotes that docker reads with a leading blank', 'A= a"x"\n'],
   ])('asks for --format for %s', (_, file) => {
     expect(detected(file)).toEqual(ask);
   });
