@@ -41,8 +41,8 @@ export function parseSecrets(
 
 /** The format of `file`, or ERR_USAGE asking for `--format` when dotenv and docker would read it differently. */
 export function detectFormat(file: Buffer): ImportFormat {
-  const text = file.toString('utf8').replace(/^\ufeff/, '');
-  if (/^\s*[{[]/.test(text)) return 'json';
+  // JavaScript's \s includes U+FEFF, so a leading BOM needs no removal here.
+  if (/^\s*[{[]/.test(file.toString('utf8'))) return 'json';
   const dotenv = parseDotenv(file);
   let docker: [string, string][];
   try {
@@ -93,15 +93,19 @@ function parseDotenv(file: Buffer): { pairs: [string, string][] } {
  */
 function parseDocker(file: Buffer): [string, string][] {
   const pairs: [string, string][] = [];
+  // The empty string after a final newline is a blank line, skipped like any other.
   const lines = file.toString('utf8').split('\n');
-  if (lines.at(-1) === '') lines.pop();
   lines.forEach((raw, index) => {
     if (Buffer.byteLength(raw) + 1 > 64 * 1024)
       throw unreadable(`line ${index + 1} is longer than docker reads (64 KiB)`);
     let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (index === 0 && text.startsWith('\ufeff')) text = text.slice(1);
     // \x0b, not \v: Stryker's regex mutator turns \v into \V, which a /u pattern rejects.
-    text = text.replace(/^[\t\n\x0b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/u, '');
+    text = text.replace(
+      // eslint-disable-next-line no-control-regex -- Go's unicode.IsSpace includes \v (U+000B)
+      /^[\t\n\x0b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/u,
+      '',
+    );
     if (text.length === 0 || text.startsWith('#')) return;
     const eq = text.indexOf('=');
     if (eq === -1)

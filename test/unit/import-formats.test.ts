@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { closest, editDistance } from '../../src/closest.js';
 import { EggError } from '../../src/errors.js';
 import { formatSecrets } from '../../src/formats/index.js';
-import { IMPORT_FORMATS, parseSecrets } from '../../src/formats/parse.js';
+import { detectFormat, IMPORT_FORMATS, parseSecrets } from '../../src/formats/parse.js';
 
 /** Under `npm run mutate` every covering test runs again for each mutant: fewer random runs. */
 const RUNS = process.env.EGG_MUTATION === '1' ? 40 : 400;
@@ -123,6 +123,178 @@ describe('parseSecrets reads back what pull writes', () => {
       message: 'the file is not one JSON object of names to strings',
     });
     expect(() => parseSecrets(Buffer.from([0x41, 0x3d, 0xff]))).toThrow(/not valid UTF-8/);
+  });
+});
+
+/** `file` read in `format` as [name, value] pairs, or the refusal as `{ code, message }`. */
+function read(file: string, format?: 'dotenv' | 'json' | 'docker') {
+  try {
+    return parseSecrets(Buffer.from(file, 'utf8'), format).secrets.map((s) => [
+      s.name,
+      s.value.toString('utf8'),
+    ]);
+  } catch (error) {
+    return { code: (error as EggError).code, message: (error as EggError).message };
+  }
+}
+
+describe('the dotenv parser reads what the dotenv package reads', () => {
+  it.each([
+    [
+      'CRLF line ends',
+      'A=1\r\nB=2\r\n',
+      [
+        ['A', '1'],
+        ['B', '2'],
+      ],
+    ],
+    ['a lone CR in a double-quoted value, read as a newline', 'A="x\ry"\n', [['A', 'x\ny']]],
+    ['blanks around an unquoted value', 'A= 1 \n', [['A', '1']]],
+    [
+      'an empty value before another line',
+      'A=\nB=2\n',
+      [
+        ['A', ''],
+        ['B', '2'],
+      ],
+    ],
+    ['an empty value at the end of the file', 'A=', [['A', '']]],
+    ['quotes inside a value, kept', 'A=x"y"\n', [['A', 'x"y"']]],
+    ['a quote that does not close the value, kept', "A='a'b\n", [['A', "'a'b"]]],
+    ['\\n kept as it is in single quotes', "A='x\\ny'\n", [['A', 'x\\ny']]],
+    ['\\n kept as it is unquoted', 'A=x\\ny\n', [['A', 'x\\ny']]],
+    ['\\n and \\r read as newlines in double quotes', 'A="x\\ny\\rz"\n', [['A', 'x\ny\rz']]],
+    ['export and two blanks', 'export  A=1\n', [['A', '1']]],
+    ['export and one blank', 'export A=1\n', [['A', '1']]],
+    ['a colon and a blank', 'A: 1\n', [['A', '1']]],
+    ['a backtick value holding # after a blank', 'A= `a#b`\n', [['A', 'a#b']]],
+    [
+      'a comment after a value',
+      'A=1 # note\nB=2\n',
+      [
+        ['A', '1'],
+        ['B', '2'],
+      ],
+    ],
+  ])('%s', (_, file, pairs) => {
+    expect(read(file, 'dotenv')).toEqual(pairs);
+  });
+});
+
+describe('the docker parser reads what docker --env-file reads', () => {
+  it.each([
+    [
+      'CRLF line ends, one CR dropped',
+      'A=1\r\nB=2\r\r\n',
+      [
+        ['A', '1'],
+        ['B', '2\r'],
+      ],
+    ],
+    [
+      'no final newline',
+      'A=1\nB=2',
+      [
+        ['A', '1'],
+        ['B', '2'],
+      ],
+    ],
+    [
+      'a BOM trimmed from line 1 only',
+      '\ufeffA=1\n\ufeffB=2\n',
+      [
+        ['A', '1'],
+        ['\ufeffB', '2'],
+      ],
+    ],
+    ['leading white space trimmed', '  \u00a0\tA=1\n', [['A', '1']]],
+    [
+      'blank and comment lines skipped',
+      'A=1\n\n  \n# c=1\nB=2\n',
+      [
+        ['A', '1'],
+        ['B', '2'],
+      ],
+    ],
+    ['the value kept as it is', 'A= "1" # c\n', [['A', ' "1" # c']]],
+  ])('%s', (_, file, pairs) => {
+    expect(read(file, 'docker')).toEqual(pairs);
+  });
+
+  it('reads a line of 64 KiB with its newline, and refuses one byte more, naming the line', () => {
+    const fits = `A=${'x'.repeat(64 * 1024 - 3)}`;
+    expect(read(`B=1\n${fits}\n`, 'docker')).toEqual([
+      ['B', '1'],
+      ['A', 'x'.repeat(64 * 1024 - 3)],
+    ]);
+    expect(read(`B=1\n${fits}x\n`, 'docker')).toEqual({
+      code: 'ERR_USAGE',
+      message: 'the file line 2 is longer than docker reads (64 KiB)',
+    });
+  });
+
+  it('refuses a line with no name before "=", naming the line', () => {
+    expect(read('A=1\n=x\n', 'docker')).toEqual({
+      code: 'ERR_USAGE',
+      message: 'the file line 2 has no valid variable name',
+    });
+    expect(read('A=1\nB C=x\n', 'docker')).toEqual({
+      code: 'ERR_USAGE',
+      message: 'the file line 2 has no valid variable name',
+    });
+  });
+});
+
+describe('the JSON parser', () => {
+  it('reads a file that opens with a BOM, named or detected', () => {
+    expect(read('\ufeff{"A": "1"}', 'json')).toEqual([['A', '1']]);
+    expect(detectFormat(Buffer.from('\ufeff{"A": "1"}'))).toBe('json');
+    expect(detectFormat(Buffer.from('\n ["A"]'))).toBe('json');
+  });
+
+  it.each([
+    ['a string', '"x"', 'the file is not one JSON object of names to strings'],
+    ['a number', '1', 'the file is not one JSON object of names to strings'],
+    ['null', 'null', 'the file is not one JSON object of names to strings'],
+    ['a null value', '{"A": null}', 'the file gives A a null, not a string'],
+    ['an object value', '{"A": {}}', 'the file gives A a object, not a string'],
+  ])('refuses %s, naming the secret and never a value', (_, file, message) => {
+    expect(read(file, 'json')).toEqual({ code: 'ERR_USAGE', message });
+  });
+});
+
+describe('detectFormat', () => {
+  const ask = {
+    code: 'ERR_USAGE',
+    message: 'this file reads differently as a dotenv file and as a docker env-file, so egg will not guess',
+    hint: 'say which with --format dotenv or --format docker',
+  };
+  const detected = (file: string) => {
+    try {
+      return detectFormat(Buffer.from(file, 'utf8'));
+    } catch (error) {
+      const { code, message, hint } = error as EggError & { hint?: string };
+      return { code, message, hint };
+    }
+  };
+
+  it.each([
+    ['a file docker refuses (a line without "=")', 'A=1\nB\n'],
+    ['a file both read the same', 'A=1\nB=two words\n'],
+    ['a quoted value beside a plain one', 'A="x y"\nB=1\n'],
+    ['a single-quoted value', "A='x'\n"],
+  ])('says dotenv for %s', (_, file) => {
+    expect(detected(file)).toBe('dotenv');
+  });
+
+  it.each([
+    ['a line docker skips as a comment that dotenv splits at a CR', 'A=1\n#x\rB=2\n'],
+    ['a name docker reads with a no-break space', 'A\u00a0=1\n'],
+    ['a quote that does not end the value', 'A="a"b #c\n'],
+    ['an unquoted value with a comment', 'A=1 #c\n'],
+    ['a value ending in quotes that docker reads with a leading blank', 'A= a"x"\n'],
+  ])('asks for --format for %s', (_, file) => {
+    expect(detected(file)).toEqual(ask);
   });
 });
 
