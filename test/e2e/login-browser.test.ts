@@ -194,7 +194,8 @@ describe('egg login in a browser: authorization code + PKCE over a loopback redi
     const seen = await report();
     expect(seen).toMatchObject({ callbackStatus: 400, second: 'refused' });
     expect(seen.page).toContain('egg did not accept this sign-in response. You can close this tab');
-    const me = await run(['whoami', '--json']);
+    // No session was stored: whoami on aws says nobody is logged in (local would name the OS user).
+    const me = await run(['whoami', '--json', '--backend', 'aws']);
     expect(me.code).toBe(1);
   });
 

@@ -267,8 +267,9 @@ describe('the kms-hierarchical keyring', () => {
   it('creates no namespace KEK on a read (a read-only role never needs to write one)', async () => {
     const ns = freshNamespace();
     const proc = await openProcess('kms-hierarchical');
-    expect((await proc.vault(ns).pull()).secrets).toEqual([]);
-    await expect(proc.vault(ns).get('NOPE')).rejects.toMatchObject({ code: 'ERR_SECRET_NOT_FOUND' });
+    // A namespace with nothing in it does not exist: reads say so, and create nothing.
+    await expect(proc.vault(ns).pull()).rejects.toMatchObject({ code: 'ERR_NAMESPACE_NOT_FOUND' });
+    await expect(proc.vault(ns).get('NOPE')).rejects.toMatchObject({ code: 'ERR_NAMESPACE_NOT_FOUND' });
     expect(await proc.store.getNamespaceKey(ns)).toBeUndefined();
     expect(proc.counter.count('kms')).toBe(0);
     // A warm racing the first set still ends in one KEK from one KMS call.

@@ -87,6 +87,7 @@ const LAYERS: readonly (readonly string[])[] = [
     'log',
     'retry',
     'names',
+    'closest',
     'actor',
     'home',
     'own-files',
