@@ -14,7 +14,7 @@ import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { EggError, errorLabel } from '../errors.js';
 import { assertPrivateFile, ensurePrivateFile } from '../home.js';
 import { type Logger, nullLogger } from '../log.js';
-import { explainingErrors, explainSqliteError } from './sqlite-errors.js';
+import { explainingErrors } from './sqlite-errors.js';
 import type {
   AuditCheckpoint,
   AuditRecord,
@@ -116,8 +116,9 @@ export class SqliteStore implements SecretStore {
       if (options.busyTimeoutMs !== undefined)
         this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
     } catch (error) {
+      // Already an ERR_VAULT_DAMAGED (or other explained) error: #db explains its own failures.
       this.#db.close();
-      throw this.#damaged(error);
+      throw error;
     }
   }
 
@@ -271,36 +272,32 @@ export class SqliteStore implements SecretStore {
   /** What the file holds, read in one transaction (src/local-vault.ts checks it at open). */
   contents(): VaultContents {
     const own = !this.#db.isTransaction;
+    if (own) this.#db.exec('BEGIN');
     try {
-      if (own) this.#db.exec('BEGIN');
-      try {
-        const keyIds = new Map<string, number>();
-        for (const row of this.#db
-          .prepare('SELECT key_id, count(*) AS n FROM secrets GROUP BY key_id')
-          .all() as Row[])
-          keyIds.set(String(row.key_id), Number(row.n));
-        const count = (table: string) =>
-          Number((this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as Row).n);
-        const tables = new Set(
-          (this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Row[]).map(
-            (row) => String(row.name),
-          ),
-        );
-        const tokens = ['tokens', 'token_revocations', 'token_heads']
-          .filter((table) => tables.has(table))
-          .reduce((sum, table) => sum + count(table), 0);
-        return {
-          keyCheck: this.keyCheck(),
-          secrets: [...keyIds.values()].reduce((sum, n) => sum + n, 0),
-          keyIds,
-          audit: count('audit'),
-          tokens,
-        };
-      } finally {
-        if (own) this.#db.exec('COMMIT');
-      }
-    } catch (error) {
-      throw this.#damaged(error);
+      const keyIds = new Map<string, number>();
+      for (const row of this.#db
+        .prepare('SELECT key_id, count(*) AS n FROM secrets GROUP BY key_id')
+        .all() as Row[])
+        keyIds.set(String(row.key_id), Number(row.n));
+      const count = (table: string) =>
+        Number((this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as Row).n);
+      const tables = new Set(
+        (this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Row[]).map((row) =>
+          String(row.name),
+        ),
+      );
+      const tokens = ['tokens', 'token_revocations', 'token_heads']
+        .filter((table) => tables.has(table))
+        .reduce((sum, table) => sum + count(table), 0);
+      return {
+        keyCheck: this.keyCheck(),
+        secrets: [...keyIds.values()].reduce((sum, n) => sum + n, 0),
+        keyIds,
+        audit: count('audit'),
+        tokens,
+      };
+    } finally {
+      if (own) this.#db.exec('COMMIT');
     }
   }
 
@@ -319,13 +316,9 @@ export class SqliteStore implements SecretStore {
 
   /** The key check value recorded at creation, if any (the one row every open reads). */
   keyCheck(): Buffer | undefined {
-    try {
-      const row = this.#db.prepare("SELECT value FROM vault_meta WHERE name = 'key_check'").get() as
-        Row | undefined;
-      return row === undefined ? undefined : Buffer.from(row.value as Uint8Array);
-    } catch (error) {
-      throw this.#damaged(error);
-    }
+    const row = this.#db.prepare("SELECT value FROM vault_meta WHERE name = 'key_check'").get() as
+      Row | undefined;
+    return row === undefined ? undefined : Buffer.from(row.value as Uint8Array);
   }
 
   /** Record the key check value of the vault's KEK; fails if one is already there. */
@@ -335,16 +328,7 @@ export class SqliteStore implements SecretStore {
 
   /** SQLite's `quick_check`: `['ok']`, or what it found wrong (https://sqlite.org/pragma.html#pragma_quick_check). */
   quickCheck(): string[] {
-    try {
-      return (this.#db.prepare('PRAGMA quick_check').all() as Row[]).map((row) => String(row.quick_check));
-    } catch (error) {
-      throw this.#damaged(error);
-    }
-  }
-
-  /** A SQLite error saying the file is not a sound database, as `ERR_VAULT_DAMAGED`; anything else as it is. */
-  #damaged(error: unknown): unknown {
-    return explainSqliteError(error, this.#path);
+    return (this.#db.prepare('PRAGMA quick_check').all() as Row[]).map((row) => String(row.quick_check));
   }
 
   async getNamespaceKey(namespace: string): Promise<NamespaceKeyItem | undefined> {
