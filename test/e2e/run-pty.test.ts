@@ -42,9 +42,11 @@ function onTerminal(
     rows: size[1],
     cwd: process.cwd(),
     env: Object.fromEntries(
+      // Node's colour detection also reads CI (with CI set it reports 2 colours): a terminal
+      // user's shell has none of these.
       Object.entries({ ...process.env, ...env }).filter(
         (entry): entry is [string, string] =>
-          entry[1] !== undefined && entry[0] !== 'FORCE_COLOR' && entry[0] !== 'NO_COLOR',
+          entry[1] !== undefined && !['FORCE_COLOR', 'NO_COLOR', 'CI'].includes(entry[0]),
       ),
     ),
     encoding: null,
