@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `egg` entry point of the npm package. It checks the Node version, turns the compile
-// cache on, answers `--version` before anything loads, and runs the bundle (build/egg.cjs,
-// made by scripts/bundle.js): one file, and only the modules the command uses are evaluated.
+// The `egg` entry point of the npm package. It checks the Node version, answers `--version`
+// before anything loads, and runs the bundle (build/egg.cjs, made by scripts/bundle.js) from
+// a private code cache: one file, and only the modules the command uses are evaluated.
 const RELEASES = 'https://github.com/eggcarton/action/releases/latest';
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
@@ -11,14 +11,21 @@ if (major < 22 || (major === 22 && minor < 13)) {
   );
   process.exit(1);
 }
-if (major === 22) {
-  // node:sqlite (the local vault) works on Node 22 but announces itself as experimental there.
-  const emitWarning = process.emitWarning;
-  process.emitWarning = function (warning, ...rest) {
-    if (String(warning).startsWith('SQLite is an experimental feature')) return;
-    return emitWarning.call(process, warning, ...rest);
-  };
-}
+/**
+ * Warnings for features egg relies on knowingly: node:sqlite (the local vault) works on
+ * Node 22 but announces itself as experimental there; and the bundle's few `import()`s
+ * (node-pty, some built-ins) resolve through Node's own loader (`load` below), a vm option
+ * Node 22 and 24 still call experimental.
+ */
+const KNOWN_WARNINGS = [
+  'SQLite is an experimental feature',
+  'vm.USE_MAIN_CONTEXT_DEFAULT_LOADER is an experimental feature',
+];
+const emitWarning = process.emitWarning;
+process.emitWarning = function (warning, ...rest) {
+  if (KNOWN_WARNINGS.some((known) => String(warning).startsWith(known))) return;
+  return emitWarning.call(process, warning, ...rest);
+};
 // Built-ins come from process.getBuiltinModule: an `import` of one makes Node build an ES
 // module namespace of all its exports, which costs several ms per module at every start.
 const fs = process.getBuiltinModule('node:fs');
