@@ -3,17 +3,21 @@
  * `pk` (docs/dynamodb.md):
  *   `<namespace>`         `S#<name>` secrets, `K#namespace` the namespace KEK
  *   `audit#<namespace>`   `A#<seq>` audit records
- *   `tokens#<namespace>`  `TK#<id>` token records, `RV#head`, `RV#t#<id>` revocations
+ *   `tokens#<namespace>`  `TK#<id>` token records, `RV#head`, `RV#t#<id>` revocations,
+ *                         `RV#th#<id>` throttles, `AC#<id>` alert channels, `AL#…` alerts
+ *   `usage#<namespace>`   `U#<id>#<window>` per-token usage counters (the proxy writes them)
  *   `anchor#<namespace>`  `C#<seq>` signed audit checkpoints (only the rotator writes here)
- * A namespace never contains `#` (src/names.ts), so the four never collide, and IAM's
+ * A namespace never contains `#` (src/names.ts), so the five never collide, and IAM's
  * `dynamodb:LeadingKeys` (the partition key of every item a request touches) can grant
  * each separately: that is what lets a CI role read its secrets without writing them.
- * Must match src/stores/dynamodb.ts and src/tokens/dynamodb-token-store.ts (tests check).
+ * Must match src/stores/dynamodb.ts, src/tokens/dynamodb-token-store.ts and
+ * src/tokens/dynamodb-usage.ts (tests check).
  */
 
 export const AUDIT_PARTITION_PREFIX = 'audit#';
 export const TOKEN_PARTITION_PREFIX = 'tokens#';
 export const ANCHOR_PARTITION_PREFIX = 'anchor#';
+export const USAGE_PARTITION_PREFIX = 'usage#';
 
 /** `acme/web` → `audit#acme/web`. */
 export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_PREFIX}${namespace}`;
@@ -21,6 +25,8 @@ export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_
 export const anchorPartition = (namespace: string): string => `${ANCHOR_PARTITION_PREFIX}${namespace}`;
 /** `acme/web` → `tokens#acme/web`. */
 export const tokenPartition = (namespace: string): string => `${TOKEN_PARTITION_PREFIX}${namespace}`;
+/** `acme/web` → `usage#acme/web`. */
+export const usagePartition = (namespace: string): string => `${USAGE_PARTITION_PREFIX}${namespace}`;
 
 /**
  * Every item the request touches is in one of `partitions`, exactly. `ForAllValues` holds

@@ -27,6 +27,7 @@ import { acceptFinding } from './nag.js';
 import {
   AUDIT_PARTITION_PREFIX,
   TOKEN_PARTITION_PREFIX,
+  USAGE_PARTITION_PREFIX,
   namespacePartitions,
   prefixedPartitions,
 } from './partitions.js';
@@ -36,8 +37,19 @@ import type { StackKeyring } from './rotator.js';
 export const PROXY_SECRET_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem'] as const;
 /** Every vault read appends a `read` record: the head (Query), then the record (PutItem). */
 export const PROXY_AUDIT_ACTIONS = ['dynamodb:Query', 'dynamodb:PutItem'] as const;
-/** Revocation head and entries (GetItem, Query), the token record's spend counter (UpdateItem `ADD spent`). */
-export const PROXY_TOKEN_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] as const;
+/**
+ * Revocation head, entries and throttles (GetItem, Query), the token record's spend counter
+ * (UpdateItem `ADD spent`), the records of a usage batch's tokens (BatchGetItem), a throttle
+ * and an alert (UpdateItem), the alert channels (Query).
+ */
+export const PROXY_TOKEN_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+] as const;
+/** Per-token usage counters (UpdateItem `ADD`, with `expiresAt`) and their baseline (Query). */
+export const PROXY_USAGE_ACTIONS = ['dynamodb:Query', 'dynamodb:UpdateItem'] as const;
 export const PROXY_PORT = 8080;
 /**
  * Longer than the proxy's default `--upstream-timeout` (120 s of upstream silence, then 504),
@@ -145,6 +157,14 @@ export class ProxyService extends Construct {
         actions: [...PROXY_TOKEN_ACTIONS],
         resources: [table.tableArn],
         conditions: prefixedPartitions(TOKEN_PARTITION_PREFIX),
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'UsageCounters',
+        actions: [...PROXY_USAGE_ACTIONS],
+        resources: [table.tableArn],
+        conditions: prefixedPartitions(USAGE_PARTITION_PREFIX),
       }),
     );
     const decrypt = {

@@ -23,7 +23,14 @@ import { AccessTrail } from './access-trail.js';
 import type { Grant } from './grants.js';
 import { LoginPool, type LoginPoolOptions } from './login-pool.js';
 import { acceptFinding } from './nag.js';
-import { anchorPartition, auditPartition, exactPartitions, tokenPartition } from './partitions.js';
+import {
+  anchorPartition,
+  auditPartition,
+  exactPartitions,
+  tokenPartition,
+  USAGE_PARTITION_PREFIX,
+  usagePartition,
+} from './partitions.js';
 import { type ProxyOptions, ProxyService } from './proxy.js';
 import { DEFAULT_ROTATOR_CONCURRENCY, Rotator, type StackKeyring } from './rotator.js';
 import { denyTtlWrites, TTL_ATTRIBUTE } from './ttl.js';
@@ -49,6 +56,8 @@ export const TOKEN_ITEM_ACTIONS = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
 ] as const;
+/** `mintTokens`: `egg tokens usage` reads its tokens' counters (`U#`), in `[usage#ns]` (the proxy writes them). */
+export const USAGE_READ_ACTIONS = ['dynamodb:Query'] as const;
 /** `manageSecrets`: `egg secrets set` / `rm` and inline rotation, in `[ns]`. */
 export const SECRET_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'] as const;
 /** What DynamoDB asks KMS for on the caller's behalf to use a table encrypted with a customer managed key. */
@@ -283,7 +292,8 @@ export class EggCartonStack extends Stack {
 
     // Neither the rotator nor the proxy writes `expiresAt` anywhere (infra/ttl.ts).
     denyTtlWrites(this.rotator.role, this.table.tableArn);
-    if (this.proxy !== undefined) denyTtlWrites(this.proxy.taskRole, this.table.tableArn);
+    if (this.proxy !== undefined)
+      denyTtlWrites(this.proxy.taskRole, this.table.tableArn, { prefix: USAGE_PARTITION_PREFIX });
 
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'EGG_TABLE / table' });
     new CfnOutput(this, 'KeyArn', { value: this.key.keyArn, description: 'EGG_KMS_KEY_ID / kms-key-id' });
@@ -384,10 +394,17 @@ export class EggCartonStack extends Stack {
     // IAM cannot condition on the sort key, so this also lets the role overwrite any `A#`
     // record of its own trail: SECURITY.md, "Read-only CI roles".
     item('AuditAppend', AUDIT_APPEND_ACTIONS, [audit]);
-    if (mintTokens) item('TokenItems', TOKEN_ITEM_ACTIONS, [tokenPartition(namespace)]);
+    if (mintTokens) {
+      item('TokenItems', TOKEN_ITEM_ACTIONS, [tokenPartition(namespace)]);
+      item('UsageRead', USAGE_READ_ACTIONS, [usagePartition(namespace)]);
+    }
     if (manageSecrets) item('SecretWrites', SECRET_WRITE_ACTIONS, [namespace]);
     // Writing `expiresAt` is deleting (the table's TTL): only on its own token records.
-    denyTtlWrites(role, this.table.tableArn, mintTokens ? tokenPartition(namespace) : undefined);
+    denyTtlWrites(
+      role,
+      this.table.tableArn,
+      mintTokens ? { partition: tokenPartition(namespace) } : undefined,
+    );
 
     // Reading needs Decrypt only; a fresh data key (set, inline rotation) needs GenerateDataKey.
     const namespaceKeyUse = {

@@ -17,7 +17,10 @@
  *   `TransactWriteItems`, which are authorized as PutItem and UpdateItem) would otherwise
  *   slip past the first deny: it is refused instead. No writer of ours uses transactions.
  * A minting role's denies exclude its own token partition (`ForAnyValue:StringNotEquals` on
- * `dynamodb:LeadingKeys`: some item of the request is elsewhere).
+ * `dynamodb:LeadingKeys`: some item of the request is elsewhere), and the proxy's exclude the
+ * usage partitions (`usage#*`), where it writes per-token counters that expire after a day
+ * (src/tokens/dynamodb-usage.ts) and nothing else lives: it can reap counters, never a
+ * token record or a revocation.
  *
  * Not covered, because no role is granted them: BatchWriteItem and the PartiQL actions.
  */
@@ -29,15 +32,22 @@ export const TTL_ATTRIBUTE = 'expiresAt';
 export const ATTRIBUTE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
 
 /**
- * Adds the two denies to `role` for `tableArn`; `tokenPartition` is the one partition where
- * the role may write `expiresAt` (a minting grant's `tokens#<namespace>`), if any.
- * @example denyTtlWrites(role, table.tableArn, mintTokens ? tokenPartition(namespace) : undefined)
+ * Adds the two denies to `role` for `tableArn`; `writable` is where the role may write
+ * `expiresAt`, if anywhere: one partition (a minting grant's `tokens#<namespace>`) or the
+ * partitions under a prefix (the proxy's `usage#`).
+ * @example denyTtlWrites(role, table.tableArn, mintTokens ? { partition: tokenPartition(namespace) } : undefined)
  */
-export function denyTtlWrites(role: iam.IRole, tableArn: string, tokenPartition?: string): void {
+export function denyTtlWrites(
+  role: iam.IRole,
+  tableArn: string,
+  writable?: { partition: string } | { prefix: string },
+): void {
   const elsewhere =
-    tokenPartition === undefined
+    writable === undefined
       ? {}
-      : { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [tokenPartition] } };
+      : 'partition' in writable
+        ? { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [writable.partition] } }
+        : { 'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': [`${writable.prefix}*`] } };
   const deny = (sid: string, condition: Record<string, Record<string, string | string[]>>) =>
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({

@@ -109,15 +109,12 @@ export async function openTokens(
 }
 
 /**
- * The backend's usage store (usage counters, throttles, alert channels and alerts): the
- * local vault's token store. DynamoDB does not keep usage yet (issue 10).
+ * The backend's usage store (usage counters, throttles, alert channels and alerts): its
+ * token store, SQLite or DynamoDB.
  */
 export async function usageOn(backend: Backend): Promise<UsageStore> {
   const store = await backend.tokenStore();
-  if (!isUsageStore(store))
-    throw new EggError('ERR_USAGE', 'token usage and alerts are kept on the local backend only, for now', {
-      hint: 'use --backend local; DynamoDB support is tracked in issue 10',
-    });
+  if (!isUsageStore(store)) throw new TypeError(`the ${store.kind} token store keeps no usage`);
   return store;
 }
 

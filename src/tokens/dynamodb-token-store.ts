@@ -11,6 +11,7 @@
  * - `RV#t#<id>` a revoked token id, with `exp`, and `at` when it takes effect later (a
  *   rotation's grace; absent: at once).
  * Entries carry `expiresAt` (epoch seconds) for a table TTL to reap after expiry.
+ * Usage counters, throttles (`RV#th#<id>`) and alerts: dynamodb-usage.ts.
  * docs/tokens.md lists the calls each operation makes.
  */
 import {
@@ -25,6 +26,7 @@ import { awsErrorName, identityProblem, isConditionFailed } from '../aws/errors.
 import { EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import { type RetryOptions, retry } from '../retry.js';
+import { DynamoDbUsage, THROTTLE_PREFIX_SK, throttleEntry } from './dynamodb-usage.js';
 import {
   addEntry,
   type RevocationEntry,
@@ -33,6 +35,7 @@ import {
   type TokenRecord,
   type TokenStore,
 } from './token-store.js';
+import type { AlertChannelRecord, AlertRecord, Throttle, UsageStore, UsageWindow } from './usage-store.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -57,13 +60,15 @@ const str = (s: string): AttributeValue => ({ S: s });
 /** Token records a kill switch marks at once: a namespace may hold a day of CI tokens. */
 const MARK_CONCURRENCY = 16;
 
-export class DynamoDbTokenStore implements TokenStore {
+export class DynamoDbTokenStore implements TokenStore, UsageStore {
   readonly kind = 'dynamodb' as const;
   readonly #client: DynamoDBClient;
   readonly #table: string;
   readonly #logger: Logger;
   readonly #ownsClient: boolean;
   readonly #retry: NonNullable<DynamoDbTokenStoreOptions['retry']>;
+  /** Usage counters, throttles and alerts (dynamodb-usage.ts), through this store's calls. */
+  readonly #usage: DynamoDbUsage;
 
   constructor(options: DynamoDbTokenStoreOptions) {
     this.#client = options.client;
@@ -71,6 +76,13 @@ export class DynamoDbTokenStore implements TokenStore {
     this.#logger = options.logger ?? nullLogger;
     this.#ownsClient = options.ownsClient ?? false;
     this.#retry = options.retry ?? { attempts: 3, baseMs: 10, capMs: 100 };
+    this.#usage = new DynamoDbUsage({
+      client: this.#client,
+      table: this.#table,
+      send: (operation, namespace, call) => this.#send(operation, namespace, call),
+      tokenPartition,
+      bump: (namespace) => this.#bump(namespace),
+    });
   }
 
   async putToken(r: TokenRecord): Promise<void> {
@@ -211,7 +223,7 @@ export class DynamoDbTokenStore implements TokenStore {
 
   async revocationState(namespace: string): Promise<RevocationState> {
     const items = await this.#query(namespace, REVOCATION_PREFIX_SK);
-    const state: RevocationState = { version: 0, notBefore: 0, revoked: new Map() };
+    const state: RevocationState = { version: 0, notBefore: 0, revoked: new Map(), throttles: new Map() };
     for (const item of items) {
       const sk = item.sk?.S ?? '';
       if (sk === REVOCATION_HEAD_SK) {
@@ -224,6 +236,8 @@ export class DynamoDbTokenStore implements TokenStore {
           Number(item.exp?.N ?? 0),
           Number(item.at?.N ?? 0),
         );
+      } else if (sk.startsWith(THROTTLE_PREFIX_SK)) {
+        state.throttles?.set(...throttleEntry(item));
       }
     }
     return state;
@@ -272,6 +286,42 @@ export class DynamoDbTokenStore implements TokenStore {
       if (old.killedAt.N !== '0') return { ok: false, reason: 'revoked' };
       return { ok: false, reason: 'spend-cap', spent: Number(old.spent?.N ?? 0) };
     }
+  }
+
+  addUsage(deltas: readonly UsageWindow[]) {
+    return this.#usage.add(deltas);
+  }
+
+  readUsage(namespace: string, ids: readonly string[], since: number) {
+    return this.#usage.read(namespace, ids, since);
+  }
+
+  setThrottle(namespace: string, id: string, throttle: Throttle) {
+    return this.#usage.setThrottle(namespace, id, throttle);
+  }
+
+  liftThrottle(namespace: string, id: string, now: number) {
+    return this.#usage.liftThrottle(namespace, id, now);
+  }
+
+  throttles(namespace: string) {
+    return this.#usage.throttles(namespace);
+  }
+
+  putAlertChannel(channel: AlertChannelRecord) {
+    return this.#usage.putChannel(channel);
+  }
+
+  alertChannels(namespace: string) {
+    return this.#usage.channels(namespace);
+  }
+
+  recordAlert(alert: AlertRecord) {
+    return this.#usage.recordAlert(alert);
+  }
+
+  alerts(namespace: string, limit: number) {
+    return this.#usage.alerts(namespace, limit);
   }
 
   async close(): Promise<void> {

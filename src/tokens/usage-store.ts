@@ -1,8 +1,8 @@
 /**
  * The usage port (issue 10): per-token counters in windows of a minute, the throttles that
  * anomaly rules set, the alert channels of a namespace and the alerts raised. Kept apart
- * from `TokenStore` so that stays small; the SQLite token store implements both (DynamoDB
- * does not yet: `isUsageStore` tells).
+ * from `TokenStore` so that stays small; both token stores implement it (sqlite-usage.ts,
+ * dynamodb-usage.ts), and one conformance suite runs over both.
  *
  * Counters are written in batches (the proxy adds a second's worth of requests in one call,
  * never one write per request), and only onto tokens that have a record in the namespace:

@@ -1,7 +1,8 @@
 /**
  * Alerts through the built CLI (issue 10): `egg alerts add/test/list`, `egg proxy serve`
  * raising a signed alert for a burst of refused origins, and `egg tokens usage` showing it,
- * on one local vault, with a loopback receiver in this process.
+ * on a local vault and on DynamoDB Local (`--backend aws`, moto for data keys and a fake KMS
+ * signer for tokens), with a loopback receiver in this process.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -11,145 +12,172 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestKmsKey, createTestTable, useTestAws } from '../support/aws.js';
 import { EGG_BIN, eggAsync, findLeaks } from '../support/cli.js';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
+import { type FakeKms, startFakeKmsSigner } from '../support/proxy-fake-kms.js';
 import { send } from '../support/proxy-http.js';
 
 const CANARY = 'sk-e2e-alerts-canary-91d0c3aa-DO-NOT-LEAK';
 const ORIGIN = 'https://app.example.com';
 
-describe('egg alerts and egg tokens usage (built CLI, local vault)', () => {
-  let base: string;
-  let env: NodeJS.ProcessEnv;
-  let upstream: FakeUpstream;
-  let receiver: http.Server;
-  let hookUrl: string;
-  const received: { body: string; signature: string }[] = [];
-  let proxy: ChildProcess | undefined;
-  let proxyOutput = '';
-  const outputs: string[] = [];
-  const egg = async (...args: string[]) => {
-    const result = await eggAsync(args, env);
-    outputs.push(result.stdout, result.stderr);
-    return result;
-  };
+function alertsCli(backend: 'local' | 'aws') {
+  describe(`egg alerts and egg tokens usage (built CLI, ${backend})`, () => {
+    let base: string;
+    let kms: FakeKms | undefined;
+    let env: NodeJS.ProcessEnv;
+    let upstream: FakeUpstream;
+    let receiver: http.Server;
+    let hookUrl: string;
+    const received: { body: string; signature: string }[] = [];
+    let proxy: ChildProcess | undefined;
+    let proxyOutput = '';
+    const outputs: string[] = [];
+    const egg = async (...args: string[]) => {
+      const result = await eggAsync(args, env);
+      outputs.push(result.stdout, result.stderr);
+      return result;
+    };
 
-  beforeAll(async () => {
-    base = mkdtempSync(join(tmpdir(), 'egg-alerts-e2e-'));
-    env = { ...process.env, FORCE_COLOR: '0', EGG_HOME: join(base, 'home'), EGG_NAMESPACE: 'acme/web' };
-    delete env.EGG_DEBUG;
-    upstream = await startFakeUpstream();
-    receiver = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        received.push({ body, signature: String(req.headers['egg-signature']) });
-        res.writeHead(204).end();
+    beforeAll(async () => {
+      base = mkdtempSync(join(tmpdir(), 'egg-alerts-e2e-'));
+      env = { ...process.env, FORCE_COLOR: '0', EGG_HOME: join(base, 'home'), EGG_NAMESPACE: 'acme/web' };
+      if (backend === 'aws') {
+        // moto has no Ed25519 keys: the fake signs tokens and passes the data-key calls to moto.
+        kms = await startFakeKmsSigner({ forward: useTestAws().moto });
+        Object.assign(
+          env,
+          process.env,
+          { FORCE_COLOR: '0' },
+          {
+            EGG_BACKEND: 'aws',
+            EGG_TABLE: await createTestTable('egg-alerts'),
+            EGG_KMS_KEY_ID: await createTestKmsKey(),
+            EGG_SIGNING_KEY_ID: kms.keyArn,
+            AWS_ENDPOINT_URL_KMS: kms.endpoint,
+          },
+        );
+      }
+      delete env.EGG_DEBUG;
+      upstream = await startFakeUpstream();
+      receiver = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          received.push({ body, signature: String(req.headers['egg-signature']) });
+          res.writeHead(204).end();
+        });
       });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/egg`;
+      const set = spawn(
+        process.execPath,
+        [EGG_BIN, 'secrets', 'set', 'OPENAI_KEY', '--upstream', upstream.url],
+        {
+          env,
+          stdio: ['pipe', 'ignore', 'ignore'],
+        },
+      );
+      set.stdin!.end(CANARY);
+      await new Promise((resolve) => set.once('exit', resolve));
     });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/egg`;
-    const set = spawn(
-      process.execPath,
-      [EGG_BIN, 'secrets', 'set', 'OPENAI_KEY', '--upstream', upstream.url],
-      {
+    afterAll(async () => {
+      if (proxy !== undefined) {
+        const exited = new Promise((resolve) => proxy!.once('exit', resolve));
+        proxy.kill('SIGTERM');
+        await exited;
+      }
+      await upstream?.close();
+      await new Promise((resolve) => receiver?.close(resolve));
+      await kms?.close();
+      for (const haystack of [...outputs, proxyOutput]) expect(findLeaks(haystack, CANARY)).toEqual([]);
+      rmSync(base, { recursive: true, force: true });
+    });
+
+    it('adds a webhook, sends it a signed test alert, and raises one alert for a burst of refused origins', async () => {
+      const refused = await egg('alerts', 'add', '--webhook', 'http://hooks.example.com/egg');
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('the webhook URL must use https');
+
+      const added = await egg('alerts', 'add', '--webhook', hookUrl, '--json');
+      expect(added.code).toBe(0);
+      const { secret, id } = JSON.parse(added.stdout) as { secret: string; id: string };
+      const verify = (r: { body: string; signature: string }) => {
+        const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(r.signature)!;
+        return createHmac('sha256', secret).update(`${t}.${r.body}`).digest('hex') === v1;
+      };
+
+      const tested = await egg('alerts', 'test');
+      expect(tested.code).toBe(0);
+      expect(tested.stdout).toBe(`${id} ${hookUrl}: delivered (1 attempt, last 204)\n`);
+      expect(received).toHaveLength(1);
+      expect(verify(received[0]!)).toBe(true);
+      expect(JSON.parse(received[0]!.body)).toMatchObject({ type: 'egg.alert', rule: 'test', test: true });
+
+      const minted = await egg(
+        'tokens',
+        'mint',
+        '--key',
+        'OPENAI_KEY',
+        '--origin',
+        ORIGIN,
+        '--rps',
+        '50',
+        '--spend',
+        '1000',
+        '--json',
+      );
+      const { token, id: tokenId } = JSON.parse(minted.stdout) as { token: string; id: string };
+      proxy = spawn(process.execPath, [EGG_BIN, 'proxy', 'serve', '--port', '0'], {
         env,
-        stdio: ['pipe', 'ignore', 'ignore'],
-      },
-    );
-    set.stdin!.end(CANARY);
-    await new Promise((resolve) => set.once('exit', resolve));
-  });
-  afterAll(async () => {
-    if (proxy !== undefined) {
-      const exited = new Promise((resolve) => proxy!.once('exit', resolve));
-      proxy.kill('SIGTERM');
-      await exited;
-    }
-    await upstream?.close();
-    await new Promise((resolve) => receiver?.close(resolve));
-    for (const haystack of [...outputs, proxyOutput]) expect(findLeaks(haystack, CANARY)).toEqual([]);
-    rmSync(base, { recursive: true, force: true });
-  });
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      proxy.stdout!.on('data', (c: Buffer) => (proxyOutput += c.toString()));
+      const url = await new Promise<string>((resolve) =>
+        proxy!.stderr!.on('data', (c: Buffer) => {
+          proxyOutput += c.toString();
+          const match = /listening on (http:\/\/\S+)/.exec(proxyOutput);
+          if (match) resolve(match[1]!);
+        }),
+      );
+      for (let i = 0; i < 20; i++)
+        expect((await send(url, { token, headers: { origin: 'https://evil.example' } })).status).toBe(403);
+      const start = performance.now();
+      while (received.length < 2 && performance.now() - start < 15_000)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(received).toHaveLength(2);
+      expect(verify(received[1]!)).toBe(true);
+      expect(JSON.parse(received[1]!.body)).toMatchObject({
+        namespace: 'acme/web',
+        tokenId,
+        rule: 'refusal-burst',
+      });
+      expect(received[1]!.body).not.toContain(token);
 
-  it('adds a webhook, sends it a signed test alert, and raises one alert for a burst of refused origins', async () => {
-    const refused = await egg('alerts', 'add', '--webhook', 'http://hooks.example.com/egg');
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('the webhook URL must use https');
-
-    const added = await egg('alerts', 'add', '--webhook', hookUrl, '--json');
-    expect(added.code).toBe(0);
-    const { secret, id } = JSON.parse(added.stdout) as { secret: string; id: string };
-    const verify = (r: { body: string; signature: string }) => {
-      const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(r.signature)!;
-      return createHmac('sha256', secret).update(`${t}.${r.body}`).digest('hex') === v1;
-    };
-
-    const tested = await egg('alerts', 'test');
-    expect(tested.code).toBe(0);
-    expect(tested.stdout).toBe(`${id} ${hookUrl}: delivered (1 attempt, last 204)\n`);
-    expect(received).toHaveLength(1);
-    expect(verify(received[0]!)).toBe(true);
-    expect(JSON.parse(received[0]!.body)).toMatchObject({ type: 'egg.alert', rule: 'test', test: true });
-
-    const minted = await egg(
-      'tokens',
-      'mint',
-      '--key',
-      'OPENAI_KEY',
-      '--origin',
-      ORIGIN,
-      '--rps',
-      '50',
-      '--spend',
-      '1000',
-      '--json',
-    );
-    const { token, id: tokenId } = JSON.parse(minted.stdout) as { token: string; id: string };
-    proxy = spawn(process.execPath, [EGG_BIN, 'proxy', 'serve', '--port', '0'], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      const usage = JSON.parse((await egg('tokens', 'usage', '--json')).stdout) as {
+        tokens: { id: string }[];
+      };
+      expect(usage.tokens).toMatchObject([
+        {
+          id: tokenId,
+          requests: 20,
+          refusedOrigin: 20,
+          clientErrors: 20,
+          throttle: { rule: 'refusal-burst', rps: 5 },
+        },
+      ]);
+      const listed = JSON.parse((await egg('alerts', 'list', '--json')).stdout) as {
+        channels: unknown[];
+        alerts: { rule: string }[];
+      };
+      expect(listed.channels).toEqual([{ id, url: hookUrl, createdAt: expect.any(String) }]);
+      expect(listed.alerts.map((a) => a.rule)).toEqual(['refusal-burst', 'test']);
+      // The secret was printed once, by `alerts add`, and nowhere since.
+      for (const haystack of [...outputs.filter((o) => o !== added.stdout), proxyOutput])
+        expect(haystack).not.toContain(secret.slice(6));
     });
-    proxy.stdout!.on('data', (c: Buffer) => (proxyOutput += c.toString()));
-    const url = await new Promise<string>((resolve) =>
-      proxy!.stderr!.on('data', (c: Buffer) => {
-        proxyOutput += c.toString();
-        const match = /listening on (http:\/\/\S+)/.exec(proxyOutput);
-        if (match) resolve(match[1]!);
-      }),
-    );
-    for (let i = 0; i < 20; i++)
-      expect((await send(url, { token, headers: { origin: 'https://evil.example' } })).status).toBe(403);
-    const start = performance.now();
-    while (received.length < 2 && performance.now() - start < 15_000)
-      await new Promise((r) => setTimeout(r, 50));
-    expect(received).toHaveLength(2);
-    expect(verify(received[1]!)).toBe(true);
-    expect(JSON.parse(received[1]!.body)).toMatchObject({
-      namespace: 'acme/web',
-      tokenId,
-      rule: 'refusal-burst',
-    });
-    expect(received[1]!.body).not.toContain(token);
-
-    const usage = JSON.parse((await egg('tokens', 'usage', '--json')).stdout) as { tokens: { id: string }[] };
-    expect(usage.tokens).toMatchObject([
-      {
-        id: tokenId,
-        requests: 20,
-        refusedOrigin: 20,
-        clientErrors: 20,
-        throttle: { rule: 'refusal-burst', rps: 5 },
-      },
-    ]);
-    const listed = JSON.parse((await egg('alerts', 'list', '--json')).stdout) as {
-      channels: unknown[];
-      alerts: { rule: string }[];
-    };
-    expect(listed.channels).toEqual([{ id, url: hookUrl, createdAt: expect.any(String) }]);
-    expect(listed.alerts.map((a) => a.rule)).toEqual(['refusal-burst', 'test']);
-    // The secret was printed once, by `alerts add`, and nowhere since.
-    for (const haystack of [...outputs.filter((o) => o !== added.stdout), proxyOutput])
-      expect(haystack).not.toContain(secret.slice(6));
   });
-});
+}
+
+alertsCli('local');
+alertsCli('aws');

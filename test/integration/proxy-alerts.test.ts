@@ -1,6 +1,6 @@
 /**
- * Anomaly rules, throttling and webhook alerts (issue 10) on the local vault: two proxies on
- * one store, a loopback upstream and a loopback webhook receiver that checks signatures
+ * Anomaly rules, throttling and webhook alerts (issue 10) on both backends (the local vault
+ * and DynamoDB Local): two proxies on one store, a loopback upstream and a loopback webhook receiver that checks signatures
  * itself. Each rule raises one alert (not one per request), signed, with no secret in it;
  * the throttle one proxy sets is enforced by the other; a receiver that fails is retried
  * while the proxy keeps serving.
@@ -11,8 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookSender } from '../../src/alerts/webhook.js';
 import { decodeToken, encodeToken } from '../../src/tokens/format.js';
-import type { SqliteTokenStore } from '../../src/tokens/sqlite-token-store.js';
-import { emptyCounts, USAGE_WINDOW_SECONDS, windowOf } from '../../src/tokens/usage-store.js';
+import type { TokenStore } from '../../src/tokens/token-store.js';
+import {
+  emptyCounts,
+  USAGE_WINDOW_SECONDS,
+  type UsageStore,
+  windowOf,
+} from '../../src/tokens/usage-store.js';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
 import {
   APP_ORIGIN,
@@ -97,209 +102,216 @@ async function eventually<T>(
   throw new Error('the outcome never came');
 }
 
-describe('anomaly rules, throttles and alerts on the local vault', () => {
-  let upstream: FakeUpstream;
-  let world: ProxyWorld;
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
-  let counting: TestProxy;
-  let other: TestProxy;
-  let secret: string;
+function alertsSuite(backend: 'sqlite' | 'dynamodb') {
+  describe(`anomaly rules, throttles and alerts (${backend})`, () => {
+    let upstream: FakeUpstream;
+    let world: ProxyWorld;
+    let receiver: Awaited<ReturnType<typeof startReceiver>>;
+    let counting: TestProxy;
+    let other: TestProxy;
+    let secret: string;
 
-  beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    receiver = await startReceiver();
-    world = await createWorld('sqlite');
-    await world.vault.set(KEY_NAME, Buffer.from(CANARY_KEY), { upstream: upstream.url });
-    counting = await startTestProxy(world, { pollMs: 100, usage: { flushMs: 100 } });
-    // The second proxy counts nothing: what it enforces came through the store.
-    other = await startTestProxy(world, { pollMs: 100 });
-    secret = (await counting.alerts!.addWebhook(NAMESPACE, receiver.url)).secret;
-  });
-  afterAll(async () => {
-    await counting?.close();
-    await other?.close();
-    await world?.close();
-    await Promise.all([upstream?.close(), receiver?.close()]);
-  });
+    beforeAll(async () => {
+      upstream = await startFakeUpstream();
+      receiver = await startReceiver();
+      world = await createWorld(backend);
+      await world.vault.set(KEY_NAME, Buffer.from(CANARY_KEY), { upstream: upstream.url });
+      counting = await startTestProxy(world, { pollMs: 100, usage: { flushMs: 100 } });
+      // The second proxy counts nothing: what it enforces came through the store.
+      other = await startTestProxy(world, { pollMs: 100 });
+      secret = (await counting.alerts!.addWebhook(NAMESPACE, receiver.url)).secret;
+    });
+    afterAll(async () => {
+      await counting?.close();
+      await other?.close();
+      await world?.close();
+      await Promise.all([upstream?.close(), receiver?.close()]);
+    });
 
-  const alertsFor = (tokenId: string) =>
-    receiver.received
-      .filter((r) => r.answered === 204)
-      .map((r) => ({ ...r, alert: JSON.parse(r.body) as Record<string, unknown> }))
-      .filter((r) => r.alert.tokenId === tokenId);
+    const alertsFor = (tokenId: string) =>
+      receiver.received
+        .filter((r) => r.answered === 204)
+        .map((r) => ({ ...r, alert: JSON.parse(r.body) as Record<string, unknown> }))
+        .filter((r) => r.alert.tokenId === tokenId);
 
-  /** After more flushes than the rules need: still exactly one alert for the token. */
-  async function onlyAlert(tokenId: string) {
-    const [first] = await eventually(() => (alertsFor(tokenId).length > 0 ? alertsFor(tokenId) : undefined));
-    await counting.meter!.flush();
-    await sleep(300);
-    await counting.meter!.flush();
-    await counting.sender!.idle();
-    expect(alertsFor(tokenId)).toHaveLength(1);
-    expect(signatureHolds(secret, first!.signature, first!.body)).toBe(true);
-    expect(first!.body).not.toContain('egg_');
-    expect(first!.body).not.toContain(CANARY_KEY);
-    expect(first!.body).not.toContain(secret);
-    return first!.alert;
-  }
-
-  it('a burst of refused origins and forged tokens naming one id raises one signed alert, and the other proxy throttles the token', async () => {
-    const token = await world.mint({ allowNoOrigin: false, rps: 10, burst: 10 });
-    const id = tokenIdOf(token);
-    for (let i = 0; i < 12; i++)
-      expect((await send(counting.url, { token, headers: { origin: 'https://evil.example' } })).status).toBe(
-        403,
+    /** After more flushes than the rules need: still exactly one alert for the token. */
+    async function onlyAlert(tokenId: string) {
+      const [first] = await eventually(() =>
+        alertsFor(tokenId).length > 0 ? alertsFor(tokenId) : undefined,
       );
-    for (let i = 0; i < 12; i++)
-      expect((await send(counting.url, { token: forged(token) })).status).toBe(401);
+      await counting.meter!.flush();
+      await sleep(300);
+      await counting.meter!.flush();
+      await counting.sender!.idle();
+      expect(alertsFor(tokenId)).toHaveLength(1);
+      expect(signatureHolds(secret, first!.signature, first!.body)).toBe(true);
+      expect(first!.body).not.toContain('egg_');
+      expect(first!.body).not.toContain(CANARY_KEY);
+      expect(first!.body).not.toContain(secret);
+      return first!.alert;
+    }
 
-    const alert = await onlyAlert(id);
-    expect(alert).toMatchObject({
-      type: 'egg.alert',
-      namespace: NAMESPACE,
-      tokenId: id,
-      rule: 'refusal-burst',
-      figures: { refusedOrigin: 12, invalidToken: 12, threshold: 20, windowSeconds: 60 },
-      throttle: { rps: 1 },
-    });
+    it('a burst of refused origins and forged tokens naming one id raises one signed alert, and the other proxy throttles the token', async () => {
+      const token = await world.mint({ allowNoOrigin: false, rps: 10, burst: 10 });
+      const id = tokenIdOf(token);
+      for (let i = 0; i < 12; i++)
+        expect(
+          (await send(counting.url, { token, headers: { origin: 'https://evil.example' } })).status,
+        ).toBe(403);
+      for (let i = 0; i < 12; i++)
+        expect((await send(counting.url, { token: forged(token) })).status).toBe(401);
 
-    // Throttled to 1 r/s at the proxy that counted nothing: the second request in a row is 429.
-    const refused = await eventually(async () => {
-      await send(other.url, { token, headers: { origin: APP_ORIGIN } });
-      const res = await send(other.url, { token, headers: { origin: APP_ORIGIN } });
-      return res.status === 429 ? res : undefined;
-    });
-    expect(JSON.parse(refused.body).error.code).toBe('token_throttled');
-    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-
-    const trail = await world.vault.auditTrail();
-    expect(trail.filter((r) => r.action === 'alert.raise' && r.targets[0] === id)).toMatchObject([
-      { outcome: 'refusal-burst', actor: 'proxy' },
-    ]);
-
-    // The owner lifts it: the other proxy serves the token at its own rate again.
-    expect(
-      await (counting.store.inner as SqliteTokenStore).liftThrottle(
-        NAMESPACE,
-        id,
-        Math.floor(Date.now() / 1000),
-      ),
-    ).toBe(true);
-    await eventually(async () => {
-      const statuses = await Promise.all(
-        [0, 1, 2].map(() => send(other.url, { token, headers: { origin: APP_ORIGIN } })),
-      );
-      return statuses.every((r) => r.status === 200) ? true : undefined;
-    });
-  });
-
-  it('a rate far above the token own baseline raises one alert', async () => {
-    const token = await world.mint();
-    const id = tokenIdOf(token);
-    // An hour of quiet history: 2 requests in each of 3 earlier windows.
-    const store = counting.store.inner as SqliteTokenStore;
-    const now = windowOf(Math.floor(Date.now() / 1000));
-    await store.addUsage(
-      [1, 2, 3].map((k) => ({
+      const alert = await onlyAlert(id);
+      expect(alert).toMatchObject({
+        type: 'egg.alert',
         namespace: NAMESPACE,
-        id,
-        window: now - k * USAGE_WINDOW_SECONDS,
-        ...emptyCounts(),
-        requests: 2,
-      })),
-    );
-    for (let i = 0; i < 60; i++) expect((await send(counting.url, { token })).status).toBe(200);
-    const alert = await onlyAlert(id);
-    expect(alert).toMatchObject({ rule: 'rate-spike', figures: { baselinePerWindow: 2, threshold: 60 } });
-  });
-
-  it('spend that would exhaust the cap long before expiry raises one alert', async () => {
-    const token = await world.mint({ spend: 100, cost: 5, ttlSeconds: 600 });
-    const id = tokenIdOf(token);
-    for (let i = 0; i < 10; i++) expect((await send(counting.url, { token })).status).toBe(200);
-    const alert = await onlyAlert(id);
-    expect(alert).toMatchObject({ rule: 'spend-velocity', figures: { cap: 100 } });
-  });
-
-  it('a receiver that fails is retried, and the proxy keeps serving meanwhile', async () => {
-    receiver.state.failNext = 3;
-    const token = await world.mint({ allowNoOrigin: false });
-    const id = tokenIdOf(token);
-    for (let i = 0; i < 20; i++)
-      await send(counting.url, { token, headers: { origin: 'https://evil.example' } });
-    await eventually(() => (receiver.received.some((r) => r.answered === 503) ? true : undefined));
-    // The receiver is failing: requests still go through.
-    expect((await send(counting.url, { token, headers: { origin: APP_ORIGIN } })).status).toBe(200);
-    await onlyAlert(id);
-    const attempts = receiver.received.filter(
-      (r) => (JSON.parse(r.body) as { tokenId: string }).tokenId === id,
-    );
-    expect(attempts.map((r) => r.answered)).toEqual([503, 503, 503, 204]);
-    // Every attempt was signed afresh, and each signature holds.
-    for (const r of attempts) expect(signatureHolds(secret, r.signature, r.body)).toBe(true);
-  });
-
-  it('never follows a redirect that would carry a signed alert to another receiver', async () => {
-    const elsewhere = await startReceiver();
-    const redirecting = http.createServer((_req, res) =>
-      res.writeHead(307, { location: elsewhere.url }).end(),
-    );
-    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
-    try {
-      const { port } = redirecting.address() as AddressInfo;
-      const sender = new WebhookSender({ attempts: 2, backoffMs: 10 });
-      const delivery = await sender.deliver(
-        new URL(`http://127.0.0.1:${port}/`),
-        Buffer.from('s'),
-        '{}',
-        'test',
-      );
-      expect(delivery).toEqual({ ok: false, attempts: 2, last: '307' });
-      expect(elsewhere.received).toEqual([]);
-    } finally {
-      redirecting.closeAllConnections();
-      await new Promise<void>((resolve) => redirecting.close(() => resolve()));
-      await elsewhere.close();
-    }
-  });
-
-  it('an alert raised while the receiver is unreachable is still kept and audited, and the proxy serves', async () => {
-    const unreachable = await startReceiver();
-    await unreachable.close();
-    const down = await startTestProxy(world, {
-      pollMs: 100,
-      usage: { flushMs: 100, sender: new WebhookSender({ attempts: 2, backoffMs: 10, timeoutMs: 500 }) },
-    });
-    try {
-      // A namespace of its own, whose only channel points at a closed port.
-      const ns = 'acme/unreachable';
-      await down.alerts!.addWebhook(ns, unreachable.url);
-      const alert = await down.alerts!.raise({
-        namespace: ns,
-        tokenId: 'a'.repeat(22),
+        tokenId: id,
         rule: 'refusal-burst',
-        figures: {},
+        figures: { refusedOrigin: 12, invalidToken: 12, threshold: 20, windowSeconds: 60 },
+        throttle: { rps: 1 },
       });
-      expect(alert).toMatchObject({ namespace: ns, rule: 'refusal-burst' });
-      const token = await world.mint();
-      expect((await send(down.url, { token })).status).toBe(200);
-      await down.sender!.idle();
-      expect((await down.alerts!.list(ns)).alerts.map((a) => a.id)).toEqual([alert!.id]);
-      const trail = await world.newVault(ns).auditTrail();
-      expect(trail.map((r) => r.action)).toEqual(['alert.channel.add', 'alert.raise']);
-    } finally {
-      await down.close();
-    }
-  });
 
-  it('refuses a webhook URL that would send alerts in clear text off the machine', async () => {
-    await expect(
-      counting.alerts!.addWebhook(NAMESPACE, 'http://hooks.example.com/egg'),
-    ).rejects.toMatchObject({
-      code: 'ERR_USAGE',
+      // Throttled to 1 r/s at the proxy that counted nothing: the second request in a row is 429.
+      const refused = await eventually(async () => {
+        await send(other.url, { token, headers: { origin: APP_ORIGIN } });
+        const res = await send(other.url, { token, headers: { origin: APP_ORIGIN } });
+        return res.status === 429 ? res : undefined;
+      });
+      expect(JSON.parse(refused.body).error.code).toBe('token_throttled');
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+
+      const trail = await world.vault.auditTrail();
+      expect(trail.filter((r) => r.action === 'alert.raise' && r.targets[0] === id)).toMatchObject([
+        { outcome: 'refusal-burst', actor: 'proxy' },
+      ]);
+
+      // The owner lifts it: the other proxy serves the token at its own rate again.
+      expect(
+        await (counting.store.inner as TokenStore & UsageStore).liftThrottle(
+          NAMESPACE,
+          id,
+          Math.floor(Date.now() / 1000),
+        ),
+      ).toBe(true);
+      await eventually(async () => {
+        const statuses = await Promise.all(
+          [0, 1, 2].map(() => send(other.url, { token, headers: { origin: APP_ORIGIN } })),
+        );
+        return statuses.every((r) => r.status === 200) ? true : undefined;
+      });
     });
-    await expect(
-      counting.alerts!.addWebhook(NAMESPACE, 'https://user:pw@hooks.example.com/egg'),
-    ).rejects.toMatchObject({ code: 'ERR_USAGE' });
+
+    it('a rate far above the token own baseline raises one alert', async () => {
+      const token = await world.mint();
+      const id = tokenIdOf(token);
+      // An hour of quiet history: 2 requests in each of 3 earlier windows.
+      const store = counting.store.inner as TokenStore & UsageStore;
+      const now = windowOf(Math.floor(Date.now() / 1000));
+      await store.addUsage(
+        [1, 2, 3].map((k) => ({
+          namespace: NAMESPACE,
+          id,
+          window: now - k * USAGE_WINDOW_SECONDS,
+          ...emptyCounts(),
+          requests: 2,
+        })),
+      );
+      for (let i = 0; i < 60; i++) expect((await send(counting.url, { token })).status).toBe(200);
+      const alert = await onlyAlert(id);
+      expect(alert).toMatchObject({ rule: 'rate-spike', figures: { baselinePerWindow: 2, threshold: 60 } });
+    });
+
+    it('spend that would exhaust the cap long before expiry raises one alert', async () => {
+      const token = await world.mint({ spend: 100, cost: 5, ttlSeconds: 600 });
+      const id = tokenIdOf(token);
+      for (let i = 0; i < 10; i++) expect((await send(counting.url, { token })).status).toBe(200);
+      const alert = await onlyAlert(id);
+      expect(alert).toMatchObject({ rule: 'spend-velocity', figures: { cap: 100 } });
+    });
+
+    it('a receiver that fails is retried, and the proxy keeps serving meanwhile', async () => {
+      receiver.state.failNext = 3;
+      const token = await world.mint({ allowNoOrigin: false });
+      const id = tokenIdOf(token);
+      for (let i = 0; i < 20; i++)
+        await send(counting.url, { token, headers: { origin: 'https://evil.example' } });
+      await eventually(() => (receiver.received.some((r) => r.answered === 503) ? true : undefined));
+      // The receiver is failing: requests still go through.
+      expect((await send(counting.url, { token, headers: { origin: APP_ORIGIN } })).status).toBe(200);
+      await onlyAlert(id);
+      const attempts = receiver.received.filter(
+        (r) => (JSON.parse(r.body) as { tokenId: string }).tokenId === id,
+      );
+      expect(attempts.map((r) => r.answered)).toEqual([503, 503, 503, 204]);
+      // Every attempt was signed afresh, and each signature holds.
+      for (const r of attempts) expect(signatureHolds(secret, r.signature, r.body)).toBe(true);
+    });
+
+    it('never follows a redirect that would carry a signed alert to another receiver', async () => {
+      const elsewhere = await startReceiver();
+      const redirecting = http.createServer((_req, res) =>
+        res.writeHead(307, { location: elsewhere.url }).end(),
+      );
+      await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = redirecting.address() as AddressInfo;
+        const sender = new WebhookSender({ attempts: 2, backoffMs: 10 });
+        const delivery = await sender.deliver(
+          new URL(`http://127.0.0.1:${port}/`),
+          Buffer.from('s'),
+          '{}',
+          'test',
+        );
+        expect(delivery).toEqual({ ok: false, attempts: 2, last: '307' });
+        expect(elsewhere.received).toEqual([]);
+      } finally {
+        redirecting.closeAllConnections();
+        await new Promise<void>((resolve) => redirecting.close(() => resolve()));
+        await elsewhere.close();
+      }
+    });
+
+    it('an alert raised while the receiver is unreachable is still kept and audited, and the proxy serves', async () => {
+      const unreachable = await startReceiver();
+      await unreachable.close();
+      const down = await startTestProxy(world, {
+        pollMs: 100,
+        usage: { flushMs: 100, sender: new WebhookSender({ attempts: 2, backoffMs: 10, timeoutMs: 500 }) },
+      });
+      try {
+        // A namespace of its own, whose only channel points at a closed port.
+        const ns = 'acme/unreachable';
+        await down.alerts!.addWebhook(ns, unreachable.url);
+        const alert = await down.alerts!.raise({
+          namespace: ns,
+          tokenId: 'a'.repeat(22),
+          rule: 'refusal-burst',
+          figures: {},
+        });
+        expect(alert).toMatchObject({ namespace: ns, rule: 'refusal-burst' });
+        const token = await world.mint();
+        expect((await send(down.url, { token })).status).toBe(200);
+        await down.sender!.idle();
+        expect((await down.alerts!.list(ns)).alerts.map((a) => a.id)).toEqual([alert!.id]);
+        const trail = await world.newVault(ns).auditTrail();
+        expect(trail.map((r) => r.action)).toEqual(['alert.channel.add', 'alert.raise']);
+      } finally {
+        await down.close();
+      }
+    });
+
+    it('refuses a webhook URL that would send alerts in clear text off the machine', async () => {
+      await expect(
+        counting.alerts!.addWebhook(NAMESPACE, 'http://hooks.example.com/egg'),
+      ).rejects.toMatchObject({
+        code: 'ERR_USAGE',
+      });
+      await expect(
+        counting.alerts!.addWebhook(NAMESPACE, 'https://user:pw@hooks.example.com/egg'),
+      ).rejects.toMatchObject({ code: 'ERR_USAGE' });
+    });
   });
-});
+}
+
+alertsSuite('sqlite');
+alertsSuite('dynamodb');

@@ -227,7 +227,8 @@ export async function startTestProxy(
   let alerts: Alerts | undefined;
   const sender = options.usage?.sender ?? new WebhookSender({ backoffMs: 50 });
   if (options.usage !== undefined) {
-    if (!isUsageStore(store.inner)) throw new TypeError('usage counting needs the SQLite token store');
+    if (!isUsageStore(store.inner))
+      throw new TypeError('usage counting needs a token store that keeps usage');
     alerts = new Alerts({
       store: store.inner,
       keyring: world.keyring,

@@ -15,9 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateTrustPolicy, parseTrustPolicy } from '../../src/doctor/trust-policy.js';
 import { auditPartition as storeAuditPartition } from '../../src/stores/dynamodb.js';
 import { tokenPartition as storeTokenPartition } from '../../src/tokens/dynamodb-token-store.js';
+import { usagePartition as storeUsagePartition } from '../../src/tokens/dynamodb-usage.js';
 import { type BuildOptions, buildStack } from '../../infra/app.js';
 import { parseGrants } from '../../infra/grants.js';
-import { auditPartition, tokenPartition } from '../../infra/partitions.js';
+import { auditPartition, tokenPartition, usagePartition } from '../../infra/partitions.js';
 import { PROXY_IMAGE_CONTEXT } from '../../infra/proxy.js';
 import type { EggCartonStack } from '../../infra/stack.js';
 import {
@@ -139,12 +140,17 @@ const viaDynamoDB = {
   },
 };
 const tableEncryption = () => ({ ...viaDynamoDB, Resource: keyArn() });
-/** The denies that keep `expiresAt` out of a role's writes (infra/ttl.ts), but in `tokenPartition`. */
-const ttlDenies = (table: unknown, tokenPartition?: string) => {
+/**
+ * The denies that keep `expiresAt` out of a role's writes (infra/ttl.ts), but in `tokenPartition`
+ * (a minter) or the partitions `like` (the proxy's `usage#*`).
+ */
+const ttlDenies = (table: unknown, tokenPartition?: string, like?: string) => {
   const elsewhere =
-    tokenPartition === undefined
-      ? {}
-      : { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [tokenPartition] } };
+    tokenPartition !== undefined
+      ? { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [tokenPartition] } }
+      : like !== undefined
+        ? { 'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': [like] } }
+        : {};
   const deny = { Effect: 'Deny', Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: table };
   return [
     {
@@ -232,6 +238,7 @@ describe('the table partitions', () => {
   it('are the ones the stores write: audit#<namespace> and tokens#<namespace>', () => {
     expect(auditPartition(A)).toBe(storeAuditPartition(A));
     expect(tokenPartition(A)).toBe(storeTokenPartition(A));
+    expect(usagePartition(A)).toBe(storeUsagePartition(A));
     expect([auditPartition(A), tokenPartition(A)]).toEqual([`audit#${A}`, `tokens#${A}`]);
   });
 });
@@ -554,6 +561,13 @@ describe('a grant with mintTokens', () => {
         Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         Resource: tableArn(),
         Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`tokens#${B}`] } },
+      },
+      {
+        Sid: 'UsageRead',
+        Effect: 'Allow',
+        Action: 'dynamodb:Query',
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`usage#${B}`] } },
       },
       ...ttlDenies(tableArn(), `tokens#${B}`),
       {
@@ -986,9 +1000,16 @@ describe('the proxy runtime', () => {
       {
         Sid: 'TokenItems',
         Effect: 'Allow',
-        Action: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+        Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
         Resource: ref(idOf(proxyStack, proxyStack.table)),
         Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tokens#*'] } },
+      },
+      {
+        Sid: 'UsageCounters',
+        Effect: 'Allow',
+        Action: ['dynamodb:Query', 'dynamodb:UpdateItem'],
+        Resource: ref(idOf(proxyStack, proxyStack.table)),
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['usage#*'] } },
       },
       {
         Sid: 'DataKeys',
@@ -1004,7 +1025,7 @@ describe('the proxy runtime', () => {
         Action: 'kms:GetPublicKey',
         Resource: ref(idOf(proxyStack, proxyStack.signingKey)),
       },
-      ...ttlDenies(ref(idOf(proxyStack, proxyStack.table))),
+      ...ttlDenies(ref(idOf(proxyStack, proxyStack.table)), undefined, 'usage#*'),
     ]);
     // Its trust (ECS tasks of this account and region only): test/unit/infra-proxy.test.ts.
     expect((proxyResources[taskRole()]?.Properties as Json).AssumeRolePolicyDocument).toMatchObject({

@@ -43,7 +43,8 @@ const roles = Object.entries(template.Resources as Record<string, { Type: string
   .filter(([, resource]) => resource.Type === 'AWS::IAM::Role')
   .map(([id]) => id);
 const minterRole = stack.getLogicalId(stack.roles.get(MINTER)?.node.defaultChild as never);
-const partitions = [READER, MINTER, WRITER].flatMap((n) => [n, `audit#${n}`, `tokens#${n}`]);
+const proxyRole = stack.getLogicalId(stack.proxy?.taskRole.node.defaultChild as never);
+const partitions = [READER, MINTER, WRITER].flatMap((n) => [n, `audit#${n}`, `tokens#${n}`, `usage#${n}`]);
 
 /** Whether `role` may make a write on `partition` whose request names `attributes` (none: undefined). */
 const mayWrite = (role: string, action: string, partition: string, attributes: string[] | undefined) =>
@@ -84,13 +85,20 @@ describe('the TTL attribute', () => {
   });
 
   it.each(['dynamodb:PutItem', 'dynamodb:UpdateItem'])(
-    'refuses %s carrying expiresAt to every role but a minting one, in its own token partition',
+    'refuses %s carrying expiresAt to every role but a minting one, in its own token partition, and the proxy, in the usage partitions',
     async (action) => {
       const allowed: string[] = [];
       for (const role of roles)
         for (const partition of await writablePartitions(role, action, ['pk', 'sk', TTL_ATTRIBUTE]))
           allowed.push(`${role} ${partition}`);
-      expect(allowed).toEqual([`${minterRole} tokens#${MINTER}`]);
+      expect(allowed.sort()).toEqual(
+        [
+          `${minterRole} tokens#${MINTER}`,
+          ...(action === 'dynamodb:UpdateItem'
+            ? [READER, MINTER, WRITER].map((n) => `${proxyRole} usage#${n}`)
+            : []),
+        ].sort(),
+      );
     },
   );
 
@@ -101,7 +109,14 @@ describe('the TTL attribute', () => {
       for (const role of roles)
         for (const partition of await writablePartitions(role, action, undefined))
           allowed.push(`${role} ${partition}`);
-      expect(allowed).toEqual([`${minterRole} tokens#${MINTER}`]);
+      expect(allowed.sort()).toEqual(
+        [
+          `${minterRole} tokens#${MINTER}`,
+          ...(action === 'dynamodb:UpdateItem'
+            ? [READER, MINTER, WRITER].map((n) => `${proxyRole} usage#${n}`)
+            : []),
+        ].sort(),
+      );
     },
   );
 
@@ -121,7 +136,7 @@ describe('the TTL attribute', () => {
       [READER, MINTER, WRITER].flatMap((n) => [n, `audit#${n}`]),
     );
     expect(await writes(id(stack.proxy?.taskRole as never), 'dynamodb:UpdateItem')).toEqual(
-      [READER, MINTER, WRITER].map((n) => `tokens#${n}`),
+      [READER, MINTER, WRITER].flatMap((n) => [`tokens#${n}`, `usage#${n}`]),
     );
   });
 });

@@ -1,0 +1,412 @@
+/**
+ * The DynamoDB side of the usage port (usage-store.ts), run by `DynamoDbTokenStore` through
+ * its own retries and error translation. Items:
+ * - `usage#<namespace>` `U#<id>#<window>`: one token's counters in one minute (`window`
+ *   zero-padded to 10 digits, so a Query walks a token's windows in order), with
+ *   `expiresAt` a day after the window. The only items here that a table TTL reaps, and the
+ *   only partition where the proxy may write `expiresAt` (infra/ttl.ts): its own partition,
+ *   so a proxy that may reap counters still cannot reap a revocation.
+ * - `tokens#<namespace>` `RV#th#<id>`: a token's throttle, beside the revocations, so the
+ *   Query that reads them (revocationState) reads the throttles too; setting or lifting one
+ *   bumps `RV#head`, and every proxy sees it at its next poll.
+ * - `tokens#<namespace>` `AC#<id>`: a webhook channel (its secret sealed);
+ *   `AL#<time>#<id>`: an alert as raised. Kept, as the audit trail is: no `expiresAt`.
+ *
+ * Cost (docs/alerts.md): a batch of n tokens is ⌈n/100⌉ BatchGetItem of their records (which
+ * also drops ids nobody minted, before anything is written), n UpdateItem `ADD` on the
+ * counters, and once per token and minute a Query of its hour before (the baseline, which
+ * does not change within a window). The proxy sends one batch a second, whatever the rate.
+ */
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { isConditionFailed } from '../aws/errors.js';
+import {
+  type AlertChannelRecord,
+  type AlertRecord,
+  emptyCounts,
+  type Throttle,
+  USAGE_FIELDS,
+  USAGE_KEEP_SECONDS,
+  USAGE_WINDOW_SECONDS,
+  type UsageCounts,
+  type UsageTotals,
+  type UsageWindow,
+} from './usage-store.js';
+
+type Item = Record<string, AttributeValue>;
+
+export const USAGE_PREFIX_SK = 'U#';
+export const THROTTLE_PREFIX_SK = 'RV#th#';
+export const CHANNEL_PREFIX_SK = 'AC#';
+export const ALERT_PREFIX_SK = 'AL#';
+/** The partition of a namespace's usage counters. */
+export const usagePartition = (namespace: string): string => `usage#${namespace}`;
+
+const num = (n: number): AttributeValue => ({ N: String(n) });
+const str = (s: string): AttributeValue => ({ S: s });
+const windowKey = (id: string, window: number) =>
+  `${USAGE_PREFIX_SK}${id}#${String(Math.max(0, window)).padStart(10, '0')}`;
+/** BatchGetItem takes at most 100 keys. */
+const BATCH_GET_KEYS = 100;
+/** Baselines kept between batches (one per token and window). */
+const MAX_BASELINES = 10_000;
+
+/** What the adapter runs its calls through: DynamoDbTokenStore's retries and error translation. */
+export type Send = <T>(operation: string, namespace: string, call: () => Promise<T>) => Promise<T>;
+
+export interface DynamoDbUsageOptions {
+  client: DynamoDBClient;
+  table: string;
+  send: Send;
+  /** The partition of the namespace's token records and revocation head. */
+  tokenPartition: (namespace: string) => string;
+  /** `ADD version 1` on the revocation head. */
+  bump: (namespace: string) => Promise<void>;
+}
+
+export class DynamoDbUsage {
+  readonly #o: DynamoDbUsageOptions;
+  /** `<namespace>\n<id>\n<window>` → that window's baseline. */
+  readonly #baselines = new Map<string, { windows: number; requests: number }>();
+
+  constructor(options: DynamoDbUsageOptions) {
+    this.#o = options;
+  }
+
+  async add(deltas: readonly UsageWindow[]): Promise<UsageTotals[]> {
+    const records = await this.#records(deltas);
+    const totals = await Promise.all(
+      deltas.map(async (d): Promise<UsageTotals | undefined> => {
+        const record = records.get(`${d.namespace}\n${d.id}`);
+        if (record === undefined) return undefined;
+        const [counts, baseline] = await Promise.all([this.#addOne(d), this.#baseline(d)]);
+        return {
+          namespace: d.namespace,
+          id: d.id,
+          window: d.window,
+          counts,
+          baseline,
+          rps: Number(record.rps?.N ?? 0),
+          cap: Number(record.spend?.N ?? 0),
+          spent: Number(record.spent?.N ?? 0),
+          exp: Number(record.exp?.N ?? 0),
+        };
+      }),
+    );
+    return totals.filter((t) => t !== undefined);
+  }
+
+  async read(namespace: string, ids: readonly string[], since: number): Promise<UsageWindow[]> {
+    const from = since - (since % USAGE_WINDOW_SECONDS);
+    const ranges =
+      ids.length === 0
+        ? [{ low: USAGE_PREFIX_SK, high: `${USAGE_PREFIX_SK}\uffff` }]
+        : ids.map((id) => ({ low: windowKey(id, from), high: `${USAGE_PREFIX_SK}${id}#\uffff` }));
+    const pages = await Promise.all(
+      ranges.map(({ low, high }) =>
+        this.#query(namespace, usagePartition(namespace), {
+          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :low AND :high',
+          ExpressionAttributeValues: { ':low': str(low), ':high': str(high) },
+        }),
+      ),
+    );
+    return pages
+      .flat()
+      .map((item) => windowOf(namespace, item))
+      .filter((w) => w.window >= from)
+      .sort((a, b) => (a.id === b.id ? a.window - b.window : a.id < b.id ? -1 : 1));
+  }
+
+  async setThrottle(namespace: string, id: string, t: Throttle): Promise<boolean> {
+    try {
+      await this.#update(namespace, `${THROTTLE_PREFIX_SK}${id}`, {
+        UpdateExpression: 'SET #rule = :rule, rps = :rps, since = :since, #until = :until',
+        // A throttle in force at `since` stays as it is: one anomaly, one throttle, one alert.
+        ConditionExpression: 'attribute_not_exists(#until) OR #until <= :since',
+        ExpressionAttributeNames: { '#rule': 'rule', '#until': 'until' },
+        ExpressionAttributeValues: {
+          ':rule': str(t.rule),
+          ':rps': num(t.rps),
+          ':since': num(t.since),
+          ':until': num(t.until),
+        },
+      });
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw error;
+    }
+    await this.#o.bump(namespace);
+    return true;
+  }
+
+  async liftThrottle(namespace: string, id: string, now: number): Promise<boolean> {
+    try {
+      await this.#update(namespace, `${THROTTLE_PREFIX_SK}${id}`, {
+        UpdateExpression: 'SET #until = :now',
+        // `until > :now` is false on a missing item: nothing is created.
+        ConditionExpression: '#until > :now',
+        ExpressionAttributeNames: { '#until': 'until' },
+        ExpressionAttributeValues: { ':now': num(now) },
+      });
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw error;
+    }
+    await this.#o.bump(namespace);
+    return true;
+  }
+
+  async throttles(namespace: string): Promise<Map<string, Throttle>> {
+    const items = await this.#query(namespace, this.#o.tokenPartition(namespace), {
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeValues: { ':prefix': str(THROTTLE_PREFIX_SK) },
+    });
+    return new Map(items.map(throttleEntry));
+  }
+
+  async putChannel(c: AlertChannelRecord): Promise<void> {
+    await this.#o.send('PutItem', c.namespace, () =>
+      this.#o.client.send(
+        new PutItemCommand({
+          TableName: this.#o.table,
+          Item: {
+            pk: str(this.#o.tokenPartition(c.namespace)),
+            sk: str(`${CHANNEL_PREFIX_SK}${c.id}`),
+            url: str(c.url),
+            sealed: str(c.sealed),
+            createdAt: str(c.createdAt),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
+    );
+  }
+
+  async channels(namespace: string): Promise<AlertChannelRecord[]> {
+    const items = await this.#query(namespace, this.#o.tokenPartition(namespace), {
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeValues: { ':prefix': str(CHANNEL_PREFIX_SK) },
+    });
+    return items
+      .map((i) => ({
+        namespace,
+        id: (i.sk?.S ?? '').slice(CHANNEL_PREFIX_SK.length),
+        url: i.url?.S ?? '',
+        sealed: i.sealed?.S ?? '',
+        createdAt: i.createdAt?.S ?? '',
+      }))
+      .sort((a, b) => (a.createdAt === b.createdAt ? cmp(a.id, b.id) : cmp(a.createdAt, b.createdAt)));
+  }
+
+  async recordAlert(a: AlertRecord): Promise<void> {
+    // UpdateItem, not PutItem: the proxy records alerts, and may update token items but not put them.
+    await this.#update(a.namespace, `${ALERT_PREFIX_SK}${a.time}#${a.id}`, {
+      UpdateExpression: 'SET tokenId = :token, #rule = :rule, figures = :figures, #time = :time',
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ExpressionAttributeNames: { '#rule': 'rule', '#time': 'time' },
+      ExpressionAttributeValues: {
+        ':token': str(a.tokenId),
+        ':rule': str(a.rule),
+        ':figures': str(JSON.stringify(a.figures)),
+        ':time': str(a.time),
+      },
+    });
+  }
+
+  async alerts(namespace: string, limit: number): Promise<AlertRecord[]> {
+    const items = await this.#query(
+      namespace,
+      this.#o.tokenPartition(namespace),
+      {
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+        ExpressionAttributeValues: { ':prefix': str(ALERT_PREFIX_SK) },
+        ScanIndexForward: false,
+      },
+      limit,
+    );
+    return items.map((i) => {
+      const sk = i.sk?.S ?? '';
+      return {
+        namespace,
+        id: sk.slice(sk.lastIndexOf('#') + 1),
+        tokenId: i.tokenId?.S ?? '',
+        rule: i.rule?.S ?? '',
+        figures: JSON.parse(i.figures?.S ?? '{}') as Record<string, number>,
+        time: i.time?.S ?? '',
+      };
+    });
+  }
+
+  /** The records of the batch's tokens that exist (rps, cap, spent, exp), by `<namespace>\n<id>`. */
+  async #records(deltas: readonly UsageWindow[]): Promise<Map<string, Item>> {
+    const keys = [
+      ...new Map(
+        deltas.map((d) => [`${d.namespace}\n${d.id}`, { namespace: d.namespace, id: d.id }]),
+      ).values(),
+    ];
+    const found = new Map<string, Item>();
+    const chunks: (typeof keys)[] = [];
+    for (let at = 0; at < keys.length; at += BATCH_GET_KEYS) chunks.push(keys.slice(at, at + BATCH_GET_KEYS));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let request: Item[] = chunk.map((k) => ({
+          pk: str(this.#o.tokenPartition(k.namespace)),
+          sk: str(`TK#${k.id}`),
+        }));
+        // Unprocessed keys (throttling) are asked again; the send's retry bounds each call.
+        while (request.length > 0) {
+          const keysNow = request;
+          const page = await this.#o.send('BatchGetItem', chunk[0]!.namespace, () =>
+            this.#o.client.send(
+              new BatchGetItemCommand({
+                RequestItems: {
+                  [this.#o.table]: {
+                    Keys: keysNow,
+                    ConsistentRead: true,
+                    ProjectionExpression: 'pk, sk, rps, #spend, spent, #exp',
+                    ExpressionAttributeNames: { '#spend': 'spend', '#exp': 'exp' },
+                  },
+                },
+              }),
+            ),
+          );
+          for (const item of page.Responses?.[this.#o.table] ?? []) {
+            const namespace = (item.pk?.S ?? '').slice((item.pk?.S ?? '').indexOf('#') + 1);
+            found.set(`${namespace}\n${(item.sk?.S ?? '').slice('TK#'.length)}`, item);
+          }
+          request = page.UnprocessedKeys?.[this.#o.table]?.Keys ?? [];
+        }
+      }),
+    );
+    return found;
+  }
+
+  /** Add one delta to its window's counters; the window's totals from every proxy. */
+  async #addOne(d: UsageWindow): Promise<UsageCounts> {
+    const names = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`#c${i}`, f]));
+    const values = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`:c${i}`, num(d[f])]));
+    const { Attributes } = await this.#o.send('UpdateItem', d.namespace, () =>
+      this.#o.client.send(
+        new UpdateItemCommand({
+          TableName: this.#o.table,
+          Key: { pk: str(usagePartition(d.namespace)), sk: str(windowKey(d.id, d.window)) },
+          UpdateExpression: `SET expiresAt = :expires ADD ${USAGE_FIELDS.map((_, i) => `#c${i} :c${i}`).join(', ')}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ...values, ':expires': num(d.window + USAGE_KEEP_SECONDS) },
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
+    );
+    return countsOf(Attributes ?? {});
+  }
+
+  /** The hour before the window: one Query per token and window, kept until the window ends. */
+  async #baseline(d: UsageWindow): Promise<{ windows: number; requests: number }> {
+    const key = `${d.namespace}\n${d.id}\n${d.window}`;
+    const known = this.#baselines.get(key);
+    if (known !== undefined) return known;
+    const items = await this.#query(d.namespace, usagePartition(d.namespace), {
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :low AND :high',
+      FilterExpression: 'requests > :zero',
+      ProjectionExpression: 'requests',
+      ExpressionAttributeValues: {
+        ':low': str(windowKey(d.id, d.window - 3600)),
+        ':high': str(windowKey(d.id, d.window - 1)),
+        ':zero': num(0),
+      },
+    });
+    const baseline = {
+      windows: items.length,
+      requests: items.reduce((sum, i) => sum + Number(i.requests?.N ?? 0), 0),
+    };
+    if (this.#baselines.size >= MAX_BASELINES) this.#baselines.clear();
+    this.#baselines.set(key, baseline);
+    return baseline;
+  }
+
+  async #update(
+    namespace: string,
+    sk: string,
+    command: Omit<ConstructorParameters<typeof UpdateItemCommand>[0], 'TableName' | 'Key'>,
+  ): Promise<void> {
+    await this.#o.send('UpdateItem', namespace, () =>
+      this.#o.client.send(
+        new UpdateItemCommand({
+          TableName: this.#o.table,
+          Key: { pk: str(this.#o.tokenPartition(namespace)), sk: str(sk) },
+          ...command,
+        }),
+      ),
+    );
+  }
+
+  /** Every item of `partition` the key condition picks (`#pk`, `#sk` and `:pk` are filled in). */
+  async #query(
+    namespace: string,
+    partition: string,
+    query: {
+      KeyConditionExpression: string;
+      ExpressionAttributeValues: Item;
+      FilterExpression?: string;
+      ProjectionExpression?: string;
+      ScanIndexForward?: boolean;
+    },
+    limit?: number,
+  ): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const command = new QueryCommand({
+        TableName: this.#o.table,
+        ...query,
+        ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+        ExpressionAttributeValues: { ':pk': str(partition), ...query.ExpressionAttributeValues },
+        ConsistentRead: true,
+        ...(limit === undefined ? {} : { Limit: limit - items.length }),
+        ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+      });
+      const page = await this.#o.send('Query', namespace, () => this.#o.client.send(command));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined && (limit === undefined || items.length < limit));
+    return items;
+  }
+}
+
+/** A `RV#th#<id>` item as `[id, throttle]` (revocationState reads them with the revocations). */
+export function throttleEntry(item: Item): [string, Throttle] {
+  return [
+    (item.sk?.S ?? '').slice(THROTTLE_PREFIX_SK.length),
+    {
+      rule: item.rule?.S ?? '',
+      rps: Number(item.rps?.N ?? 0),
+      since: Number(item.since?.N ?? 0),
+      until: Number(item.until?.N ?? 0),
+    },
+  ];
+}
+
+function windowOf(namespace: string, item: Item): UsageWindow {
+  const sk = item.sk?.S ?? '';
+  const cut = sk.lastIndexOf('#');
+  return {
+    namespace,
+    id: sk.slice(USAGE_PREFIX_SK.length, cut),
+    window: Number(sk.slice(cut + 1)),
+    ...countsOf(item),
+  };
+}
+
+function countsOf(item: Item): UsageCounts {
+  const counts = emptyCounts();
+  for (const f of USAGE_FIELDS) counts[f] = Number(item[f]?.N ?? 0);
+  return counts;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
