@@ -447,7 +447,21 @@ describe('DynamoDbStore on DynamoDB Local', () => {
         message:
           '101 secrets (0.0 MB stored) are more than one DynamoDB transaction holds (100 secrets, 4.0 MB), and an import is all or nothing, so nothing was written',
       });
+      // Kept and dropped versions are items of the transaction too: 50 changes with one each is 100.
+      const changes = (n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          item: secretItem(ns, `S_${i}`, { rev: 2, gen: 2 }),
+          condition: { kind: 'rev' as const, rev: 1 },
+          keep: secretItem(ns, `S_${i}`),
+        }));
+      await expect(store.putSecrets(changes(51))).rejects.toMatchObject({
+        code: 'ERR_BATCH_TOO_LARGE',
+        message:
+          '51 secrets and 51 earlier versions kept or dropped (0.0 MB stored) are more than one DynamoDB transaction holds (100 items, 4.0 MB), and an import is all or nothing, so nothing was written',
+      });
       expect(counter.count('dynamodb.TransactWriteItems')).toBe(1);
+      expect(await store.putSecrets(changes(50))).toBe(true);
+      expect((await store.versionRevs(ns)).size).toBe(50);
     } finally {
       await store.close();
     }
