@@ -25,6 +25,7 @@ import {
   type QueryCommandInput,
   ScanCommand,
   TransactWriteItemsCommand,
+  type TransactWriteItem,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
@@ -53,6 +54,10 @@ export const NAMESPACE_KEY_SK = 'K#namespace';
 /** The marker of a namespace that exists without a secret (`markNamespace`). */
 export const NAMESPACE_MARKER_SK = 'N#namespace';
 export const AUDIT_PREFIX = 'A#';
+/** Kept versions of secrets: `V#<name>#<rev, 12 digits>` beside the secret, in its namespace's partition. */
+export const VERSION_PREFIX = 'V#';
+export const versionSortKey = (name: string, rev: number): string =>
+  `${VERSION_PREFIX}${name}#${String(rev).padStart(12, '0')}`;
 /**
  * TransactWriteItems takes at most 100 actions and 4 MB in all (DynamoDB API Reference,
  * TransactWriteItems; DynamoDB developer guide, "Transactions: capacity management").
@@ -141,16 +146,30 @@ export class DynamoDbStore implements SecretStore {
    */
   async putSecrets(writes: readonly SecretWrite[]): Promise<boolean> {
     if (writes.length === 0) return true;
-    const items = writes.map(({ item }) => fromSecret(item));
-    const bytes = items.reduce((sum, item) => sum + itemSize(item), 0);
-    if (writes.length > TRANSACTION_LIMIT.items || bytes > TRANSACTION_LIMIT.bytes)
-      throw batchTooLarge(writes.length, bytes, TRANSACTION_LIMIT);
+    const actions: TransactWriteItem[] = [];
+    let bytes = 0;
+    let versions = 0;
+    for (const { item, condition, keep, drop } of writes) {
+      const current = fromSecret(item);
+      bytes += itemSize(current);
+      actions.push({ Put: { TableName: this.table, Item: current, ...conditionOf(condition) } });
+      if (keep !== undefined) {
+        const version = fromVersion(keep);
+        bytes += itemSize(version);
+        versions++;
+        actions.push({ Put: { TableName: this.table, Item: version, ...conditionOf({ kind: 'absent' }) } });
+      }
+      for (const rev of drop ?? []) {
+        versions++;
+        actions.push({ Delete: { TableName: this.table, Key: versionKey(item.namespace, item.name, rev) } });
+      }
+    }
+    if (actions.length > TRANSACTION_LIMIT.items || bytes > TRANSACTION_LIMIT.bytes)
+      throw batchTooLarge(writes.length, bytes, TRANSACTION_LIMIT, versions);
     const namespace = writes[0]?.item.namespace ?? '';
     const command = new TransactWriteItemsCommand({
       ClientRequestToken: randomUUID(),
-      TransactItems: writes.map(({ condition }, index) => ({
-        Put: { TableName: this.table, Item: items[index], ...conditionOf(condition) },
-      })),
+      TransactItems: actions,
     });
     try {
       await this.#send('TransactWriteItems', namespace, () => this.#client.send(command));
@@ -179,11 +198,7 @@ export class DynamoDbStore implements SecretStore {
   async markNamespace(namespace: string): Promise<void> {
     const command = new PutItemCommand({
       TableName: this.table,
-      Item: {
-        pk: { S: namespace },
-        sk: { S: NAMESPACE_MARKER_SK },
-        createdAt: { S: new Date().toISOString() },
-      },
+      Item: namespaceMarker(namespace),
       ConditionExpression: 'attribute_not_exists(#pk)',
       ExpressionAttributeNames: { '#pk': 'pk' },
     });
@@ -248,14 +263,113 @@ export class DynamoDbStore implements SecretStore {
     );
   }
 
+  /**
+   * A secret without kept versions: one conditional DeleteItem. With versions: one
+   * TransactWriteItems deleting the secret (conditional on its being there) and its versions,
+   * so none outlives it; versions past what one transaction holds go right after.
+   */
   async deleteSecret(namespace: string, name: string): Promise<boolean> {
-    const command = new DeleteItemCommand({
+    const revs = (await this.versionRevs(namespace, [name])).get(name) ?? [];
+    const current = {
       TableName: this.table,
       Key: secretKey(namespace, name),
       ConditionExpression: 'attribute_exists(#pk)',
       ExpressionAttributeNames: { '#pk': 'pk' },
+    };
+    if (revs.length === 0)
+      return this.#conditional('DeleteItem', namespace, () =>
+        this.#client.send(new DeleteItemCommand(current)),
+      );
+    const together = revs.slice(0, TRANSACTION_LIMIT.items - 1);
+    const command = new TransactWriteItemsCommand({
+      ClientRequestToken: randomUUID(),
+      TransactItems: [
+        { Delete: current },
+        ...together.map((rev) => ({
+          Delete: { TableName: this.table, Key: versionKey(namespace, name, rev) },
+        })),
+      ],
     });
-    return this.#conditional('DeleteItem', namespace, () => this.#client.send(command));
+    try {
+      await this.#send('TransactWriteItems', namespace, () => this.#client.send(command));
+    } catch (error) {
+      if (!isLostTransaction(error)) throw error;
+      if (!isConditionCancelled(error))
+        throw new EggError(
+          'ERR_CONFLICT',
+          `could not remove ${name}: another writer was changing it; try again`,
+        );
+      return false;
+    }
+    for (const rev of revs.slice(together.length)) {
+      const rest = new DeleteItemCommand({ TableName: this.table, Key: versionKey(namespace, name, rev) });
+      await this.#send('DeleteItem', namespace, () => this.#client.send(rest));
+    }
+    return true;
+  }
+
+  async getVersions(namespace: string, name: string): Promise<SecretItem[]> {
+    const items = await this.#query('Query', namespace, {
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+      ExpressionAttributeValues: { ':pk': { S: namespace }, ':prefix': { S: `${VERSION_PREFIX}${name}#` } },
+    });
+    return items.map((item) => toSecret(namespace, item));
+  }
+
+  /** One Query of the keys alone: of one secret's versions, or of the whole namespace's. */
+  async versionRevs(namespace: string, names?: readonly string[]): Promise<Map<string, number[]>> {
+    const only = names?.length === 1 ? names[0] : undefined;
+    const items = await this.#query('Query', namespace, {
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+      ExpressionAttributeValues: {
+        ':pk': { S: namespace },
+        ':prefix': { S: only === undefined ? VERSION_PREFIX : `${VERSION_PREFIX}${only}#` },
+      },
+      ProjectionExpression: '#sk',
+    });
+    const wanted = names === undefined ? undefined : new Set(names);
+    const revs = new Map<string, number[]>();
+    for (const item of items) {
+      const { name, rev } = parseVersionKey(item.sk?.S ?? '');
+      if (!Number.isSafeInteger(rev) || (wanted !== undefined && !wanted.has(name))) continue;
+      revs.set(name, [...(revs.get(name) ?? []), rev]);
+    }
+    return revs;
+  }
+
+  async putVersion(item: SecretItem, gen: number): Promise<boolean> {
+    const command = new PutItemCommand({
+      TableName: this.table,
+      Item: fromVersion(item),
+      ConditionExpression: '#gen = :gen',
+      ExpressionAttributeNames: { '#gen': 'gen' },
+      ExpressionAttributeValues: { ':gen': num(gen) },
+    });
+    return this.#conditional('PutItem', item.namespace, () => this.#client.send(command));
+  }
+
+  /** The count is an attribute of the namespace's marker (`markNamespace`). */
+  async getVersionsKept(namespace: string): Promise<number | undefined> {
+    const command = new GetItemCommand({
+      TableName: this.table,
+      Key: { pk: { S: namespace }, sk: { S: NAMESPACE_MARKER_SK } },
+      ProjectionExpression: 'versionsKept',
+      ConsistentRead: true,
+    });
+    const { Item } = await this.#send('GetItem', namespace, () => this.#client.send(command));
+    const kept = Item?.versionsKept?.N;
+    return kept === undefined ? undefined : Number(kept);
+  }
+
+  /** A PutItem of the marker (what `manageSecrets` grants: no UpdateItem on the namespace's partition). */
+  async setVersionsKept(namespace: string, count: number): Promise<void> {
+    const command = new PutItemCommand({
+      TableName: this.table,
+      Item: { ...namespaceMarker(namespace), versionsKept: num(count) },
+    });
+    await this.#send('PutItem', namespace, () => this.#client.send(command));
   }
 
   async getNamespaceKey(namespace: string): Promise<NamespaceKeyItem | undefined> {
@@ -644,6 +758,12 @@ function conditionOf(
   };
 }
 
+/** A transaction cancelled because one of its conditions failed. */
+function isConditionCancelled(error: unknown): boolean {
+  const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+  return reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+}
+
 /** A transaction cancelled because a condition failed or another transaction held an item. */
 function isLostTransaction(error: unknown): boolean {
   if (awsErrorName(error) !== 'TransactionCanceledException') return false;
@@ -672,6 +792,24 @@ function secretKey(namespace: string, name: string): Item {
   return { pk: { S: namespace }, sk: { S: `${SECRET_PREFIX}${name}` } };
 }
 
+function namespaceMarker(namespace: string): Item {
+  return { pk: { S: namespace }, sk: { S: NAMESPACE_MARKER_SK }, createdAt: { S: new Date().toISOString() } };
+}
+
+function versionKey(namespace: string, name: string, rev: number): Item {
+  return { pk: { S: namespace }, sk: { S: versionSortKey(name, rev) } };
+}
+
+/** `V#<name>#<rev>` back to its name and rev (names never hold `#`). */
+function parseVersionKey(sk: string): { name: string; rev: number } {
+  const at = sk.lastIndexOf('#');
+  return { name: sk.slice(VERSION_PREFIX.length, at), rev: Number(sk.slice(at + 1)) };
+}
+
+function fromVersion(item: SecretItem): Item {
+  return { ...fromSecret(item), ...versionKey(item.namespace, item.name, item.rev) };
+}
+
 function fromSecret(item: SecretItem): Item {
   const out: Item = {
     ...secretKey(item.namespace, item.name),
@@ -688,13 +826,14 @@ function fromSecret(item: SecretItem): Item {
   };
   if (item.upstream !== undefined) out.upstream = { S: item.upstream };
   if (item.inject !== undefined) out.inject = { S: item.inject };
+  if (item.setBy !== undefined) out.setBy = { S: item.setBy };
   return out;
 }
 
-/** A damaged secret item reads as undecryptable, like any other corruption. */
+/** A damaged secret item (or kept version) reads as undecryptable, like any other corruption. */
 function toSecret(namespace: string, item: Item): SecretItem {
   const sk = item.sk?.S ?? '';
-  const name = sk.slice(SECRET_PREFIX.length);
+  const name = sk.startsWith(VERSION_PREFIX) ? parseVersionKey(sk).name : sk.slice(SECRET_PREFIX.length);
   const fields = new Fields(item, () => new DecryptionFailed(`secret ${name}`));
   const secret: SecretItem = {
     namespace,
@@ -711,6 +850,7 @@ function toSecret(namespace: string, item: Item): SecretItem {
   };
   if (item.upstream?.S !== undefined) secret.upstream = item.upstream.S;
   if (item.inject?.S !== undefined) secret.inject = item.inject.S;
+  if (item.setBy?.S !== undefined) secret.setBy = item.setBy.S;
   return secret;
 }
 

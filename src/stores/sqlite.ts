@@ -55,6 +55,22 @@ const NAMESPACE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS namespaces (namespace TEXT PRIMARY KEY, created_at TEXT NOT NULL) STRICT;
 `;
 
+/**
+ * Earlier versions of secrets (issue 12, item 1): each the item as it was when a set
+ * replaced it, under its own data key; `rev` is its place in the secret's history.
+ * `namespace_settings` says how many a namespace keeps.
+ */
+const VERSION_SCHEMA = `
+CREATE TABLE IF NOT EXISTS secret_versions (
+  namespace TEXT NOT NULL, name TEXT NOT NULL,
+  ciphertext BLOB NOT NULL, iv BLOB NOT NULL, tag BLOB NOT NULL, wrapped_key BLOB NOT NULL, key_id TEXT NOT NULL,
+  rev INTEGER NOT NULL, gen INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  upstream TEXT, inject TEXT, set_by TEXT,
+  PRIMARY KEY (namespace, name, rev)
+) STRICT;
+CREATE TABLE IF NOT EXISTS namespace_settings (namespace TEXT PRIMARY KEY, versions_kept INTEGER NOT NULL) STRICT;
+`;
+
 /** Signed audit checkpoints (src/vault/anchor.ts): one per namespace and seq, never changed. */
 const CHECKPOINT_SCHEMA = `
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
@@ -113,6 +129,10 @@ export class SqliteStore implements SecretStore {
       this.#db.exec(SCHEMA);
       this.#db.exec(CHECKPOINT_SCHEMA);
       this.#db.exec(NAMESPACE_SCHEMA);
+      this.#db.exec(VERSION_SCHEMA);
+      // Who set each value arrived with versions; a vault from before gains the column.
+      if (!this.#columns('secrets').has('set_by'))
+        this.#db.exec('ALTER TABLE secrets ADD COLUMN set_by TEXT');
       if (options.busyTimeoutMs !== undefined)
         this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
     } catch (error) {
@@ -144,6 +164,12 @@ export class SqliteStore implements SecretStore {
     return items;
   }
 
+  #columns(table: string): Set<string> {
+    return new Set(
+      (this.#db.prepare(`PRAGMA table_info(${table})`).all() as Row[]).map((row) => String(row.name)),
+    );
+  }
+
   async putSecret(item: SecretItem, condition: WriteCondition): Promise<boolean> {
     return this.#write(item, condition);
   }
@@ -154,12 +180,13 @@ export class SqliteStore implements SecretStore {
     const freed = this.#freed;
     this.#db.exec('BEGIN IMMEDIATE');
     try {
-      for (const { item, condition } of writes) {
-        if (!this.#write(item, condition)) {
+      for (const { item, condition, keep, drop } of writes) {
+        if (!this.#write(item, condition) || (keep !== undefined && !this.#keepVersion(keep))) {
           this.#db.exec('ROLLBACK');
           this.#freed = freed;
           return false;
         }
+        this.#dropVersions(item.namespace, item.name, drop ?? []);
       }
       this.#db.exec('COMMIT');
       return true;
@@ -199,24 +226,12 @@ export class SqliteStore implements SecretStore {
   }
 
   #write(item: SecretItem, condition: WriteCondition): boolean {
-    const values = [
-      item.ciphertext,
-      item.iv,
-      item.tag,
-      item.wrappedKey,
-      item.keyId,
-      item.rev,
-      item.gen,
-      item.createdAt,
-      item.updatedAt,
-      item.upstream ?? null,
-      item.inject ?? null,
-    ];
+    const values = versionValues(item).slice(2);
     if (condition.kind === 'absent') {
       const result = this.#db
         .prepare(
-          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         )
         .run(item.namespace, item.name, ...values);
       return result.changes === 1;
@@ -226,7 +241,7 @@ export class SqliteStore implements SecretStore {
     const result = this.#db
       .prepare(
         `UPDATE secrets SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ?, key_id = ?, rev = ?, gen = ?,
-           created_at = ?, updated_at = ?, upstream = ?, inject = ?
+           created_at = ?, updated_at = ?, upstream = ?, inject = ?, set_by = ?
          WHERE namespace = ? AND name = ? AND ${where}`,
       )
       .run(...values, item.namespace, item.name, ...params);
@@ -234,12 +249,97 @@ export class SqliteStore implements SecretStore {
     return result.changes === 1;
   }
 
+  /** Keep `item` as a version of its secret; `false` when that rev is kept already. */
+  #keepVersion(item: SecretItem): boolean {
+    const result = this.#db
+      .prepare(
+        `INSERT INTO secret_versions (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      )
+      .run(...versionValues(item));
+    return result.changes === 1;
+  }
+
+  #dropVersions(namespace: string, name: string, revs: readonly number[]): void {
+    const drop = this.#db.prepare('DELETE FROM secret_versions WHERE namespace = ? AND name = ? AND rev = ?');
+    for (const rev of revs) if (drop.run(namespace, name, rev).changes === 1) this.#freed = true;
+  }
+
+  /** The secret and its versions in one transaction. */
   async deleteSecret(namespace: string, name: string): Promise<boolean> {
-    const deleted =
-      this.#db.prepare('DELETE FROM secrets WHERE namespace = ? AND name = ?').run(namespace, name)
-        .changes === 1;
-    if (deleted) this.#freed = true;
-    return deleted;
+    return this.withWriteLock(() => {
+      const deleted =
+        this.#db.prepare('DELETE FROM secrets WHERE namespace = ? AND name = ?').run(namespace, name)
+          .changes === 1;
+      const versions = this.#db
+        .prepare('DELETE FROM secret_versions WHERE namespace = ? AND name = ?')
+        .run(namespace, name).changes;
+      if (deleted || versions > 0) this.#freed = true;
+      return deleted;
+    });
+  }
+
+  async getVersions(namespace: string, name: string): Promise<SecretItem[]> {
+    return this.#db
+      .prepare('SELECT * FROM secret_versions WHERE namespace = ? AND name = ? ORDER BY rev')
+      .all(namespace, name)
+      .map((row) => toSecret(row as Row));
+  }
+
+  async versionRevs(namespace: string, names?: readonly string[]): Promise<Map<string, number[]>> {
+    const wanted = names === undefined ? undefined : new Set(names);
+    const revs = new Map<string, number[]>();
+    for (const row of this.#db
+      .prepare('SELECT name, rev FROM secret_versions WHERE namespace = ? ORDER BY name, rev')
+      .all(namespace) as Row[]) {
+      const name = String(row.name);
+      if (wanted !== undefined && !wanted.has(name)) continue;
+      revs.set(name, [...(revs.get(name) ?? []), Number(row.rev)]);
+    }
+    return revs;
+  }
+
+  /** A rotation changes only the sealed value, its data key and `gen`. */
+  async putVersion(item: SecretItem, gen: number): Promise<boolean> {
+    const result = this.#db
+      .prepare(
+        `UPDATE secret_versions SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ?, key_id = ?, gen = ?
+         WHERE namespace = ? AND name = ? AND rev = ? AND gen = ?`,
+      )
+      .run(
+        item.ciphertext,
+        item.iv,
+        item.tag,
+        item.wrappedKey,
+        item.keyId,
+        item.gen,
+        item.namespace,
+        item.name,
+        item.rev,
+        gen,
+      );
+    if (result.changes === 1) this.#freed = true;
+    return result.changes === 1;
+  }
+
+  async getVersionsKept(namespace: string): Promise<number | undefined> {
+    const row = this.#db
+      .prepare('SELECT versions_kept FROM namespace_settings WHERE namespace = ?')
+      .get(namespace) as Row | undefined;
+    return row === undefined ? undefined : Number(row.versions_kept);
+  }
+
+  async setVersionsKept(namespace: string, count: number): Promise<void> {
+    this.withWriteLock(() => {
+      this.#db
+        .prepare(
+          'INSERT INTO namespace_settings (namespace, versions_kept) VALUES (?, ?) ON CONFLICT (namespace) DO UPDATE SET versions_kept = excluded.versions_kept',
+        )
+        .run(namespace, count);
+      this.#db
+        .prepare('INSERT INTO namespaces (namespace, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING')
+        .run(namespace, new Date().toISOString());
+    });
   }
 
   /**
@@ -450,7 +550,28 @@ function toSecret(row: Row): SecretItem {
   };
   if (typeof row.upstream === 'string') item.upstream = row.upstream;
   if (typeof row.inject === 'string') item.inject = row.inject;
+  if (typeof row.set_by === 'string') item.setBy = row.set_by;
   return item;
+}
+
+/** An item's values in column order (`secrets` and `secret_versions` share it). */
+function versionValues(item: SecretItem): SQLInputValue[] {
+  return [
+    item.namespace,
+    item.name,
+    item.ciphertext,
+    item.iv,
+    item.tag,
+    item.wrappedKey,
+    item.keyId,
+    item.rev,
+    item.gen,
+    item.createdAt,
+    item.updatedAt,
+    item.upstream ?? null,
+    item.inject ?? null,
+    item.setBy ?? null,
+  ];
 }
 
 function toAudit(row: Row): AuditRecord {

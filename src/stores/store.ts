@@ -24,6 +24,8 @@ export interface SecretItem {
   /** Proxy metadata: the pinned upstream origin and the injection header template. */
   upstream?: string;
   inject?: string;
+  /** Who set this value (the actor of the `set`, `import` or `rollback`); absent on items from before versions. */
+  setBy?: string;
 }
 
 /** Under what condition a write may happen; a failed condition is `false`, not an error. */
@@ -81,7 +83,19 @@ export interface AuditCheckpoint {
 export interface SecretWrite {
   item: SecretItem;
   condition: WriteCondition;
+  /**
+   * The version `item` replaces, kept as it was (under its own data key) beside it, in the
+   * same transaction; refused (the batch fails) if a version with its `rev` is kept already.
+   */
+  keep?: SecretItem;
+  /** Revs of the secret's kept versions to delete in the same transaction (beyond what its namespace keeps). */
+  drop?: readonly number[];
 }
+
+/** How many earlier versions of each secret a namespace keeps unless it says otherwise. */
+export const DEFAULT_VERSIONS_KEPT = 10;
+/** The most a namespace may keep: `rm` deletes a secret and all its versions in one transaction. */
+export const MAX_VERSIONS_KEPT = 50;
 
 /** The most one all-or-nothing batch may hold (DynamoDB's transaction limits); none when unbounded. */
 export interface BatchLimit {
@@ -121,8 +135,18 @@ export interface SecretStore {
    * table: a role confined to its namespaces may not (`ERR_ACCESS_DENIED`).
    */
   listNamespaces(): Promise<NamespaceCount[]>;
-  /** Delete if present; `false` when there was nothing to delete. */
+  /** Delete the secret and every kept version of it, at once; `false` when there was nothing to delete. */
   deleteSecret(namespace: string, name: string): Promise<boolean>;
+  /** The kept (earlier) versions of `name`, by `rev`, oldest first; the current item is not among them. */
+  getVersions(namespace: string, name: string): Promise<SecretItem[]>;
+  /** The revs of the kept versions of `names` (every secret when undefined), oldest first; a name without any is absent. */
+  versionRevs(namespace: string, names?: readonly string[]): Promise<Map<string, number[]>>;
+  /** Replace the kept version `item.rev` if its `gen` is still `gen` (its rotation after a read); `false` otherwise. */
+  putVersion(item: SecretItem, gen: number): Promise<boolean>;
+  /** How many earlier versions the namespace keeps, if it was ever set (`setVersionsKept`). */
+  getVersionsKept(namespace: string): Promise<number | undefined>;
+  /** Set how many earlier versions the namespace keeps; this also marks the namespace (`markNamespace`). */
+  setVersionsKept(namespace: string, count: number): Promise<void>;
   getNamespaceKey(namespace: string): Promise<NamespaceKeyItem | undefined>;
   /** Create the namespace KEK if none exists yet; `false` when another writer got there first. */
   putNamespaceKey(item: NamespaceKeyItem): Promise<boolean>;
@@ -150,13 +174,30 @@ export interface SecretStore {
   close(): Promise<void>;
 }
 
-/** The one sentence for a batch that the store cannot apply at once; nothing was written. */
-export function batchTooLarge(items: number, bytes: number | undefined, limit: BatchLimit): EggError {
+/**
+ * The one sentence for a batch that the store cannot apply at once; nothing was written.
+ * `versions`: the writes of earlier versions (kept or dropped) the batch also holds, each
+ * one more item of the transaction.
+ */
+export function batchTooLarge(
+  items: number,
+  bytes: number | undefined,
+  limit: BatchLimit,
+  versions = 0,
+): EggError {
   const mb = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} MB`;
   const size = bytes === undefined ? '' : ` (${mb(bytes)} stored)`;
+  if (versions === 0)
+    return new EggError(
+      'ERR_BATCH_TOO_LARGE',
+      `${items} secrets${size} are more than one DynamoDB transaction holds (${limit.items} secrets, ${mb(limit.bytes)}), and an import is all or nothing, so nothing was written`,
+      { hint: `split the file into imports of at most ${limit.items} secrets` },
+    );
   return new EggError(
     'ERR_BATCH_TOO_LARGE',
-    `${items} secrets${size} are more than one DynamoDB transaction holds (${limit.items} secrets, ${mb(limit.bytes)}), and an import is all or nothing, so nothing was written`,
-    { hint: `split the file into imports of at most ${limit.items} secrets` },
+    `${items} secrets and ${versions} earlier versions kept or dropped${size} are more than one DynamoDB transaction holds (${limit.items} items, ${mb(limit.bytes)}), and an import is all or nothing, so nothing was written`,
+    {
+      hint: `split the file into smaller imports: each secret is one item, and each changed one takes one more for the version it keeps and one for each it drops`,
+    },
   );
 }

@@ -25,7 +25,7 @@ import type {
   SecretWrite,
   WriteCondition,
 } from '../stores/store.js';
-import { batchTooLarge } from '../stores/store.js';
+import { batchTooLarge, DEFAULT_VERSIONS_KEPT, MAX_VERSIONS_KEPT } from '../stores/store.js';
 import {
   type AnchorKey,
   type CheckpointSigner,
@@ -63,6 +63,18 @@ export interface SecretMeta {
   updatedAt: string;
   upstream?: string;
   inject?: string;
+}
+
+/** One line of `egg secrets history`: never the value. */
+export interface SecretVersion {
+  rev: number;
+  /** When this value was set (ISO 8601). */
+  time: string;
+  /** Who set it; `unknown` for values set before versions were kept. */
+  actor: string;
+  /** The value's length in bytes. */
+  size: number;
+  current: boolean;
 }
 
 export interface PulledSecret {
@@ -144,12 +156,30 @@ export class Vault {
     this.#rotation = options.rotation ?? 'inline';
   }
 
-  /** Store `value` under `name`, replacing any previous value (a new `rev` and a fresh data key). */
+  /**
+   * Store `value` under `name`, replacing any previous value (a new `rev` and a fresh data
+   * key). The value it replaces is kept as a version, in the same conditional write.
+   */
   async set(name: string, value: Uint8Array, options: SetOptions = {}): Promise<SecretMeta> {
     assertSecretName(name);
     assertValue(value);
+    const item = await this.#replace(name, value, options);
+    await this.#audit({ action: 'set', targets: [name], outcome: 'ok' });
+    return toMeta(item);
+  }
+
+  /**
+   * Write `value` as the next rev of `name`, keeping the one it replaces and dropping the
+   * versions past what the namespace keeps: one transaction, conditional on the `rev` read
+   * and retried when another writer got there first. Not audited: the caller records why.
+   */
+  async #replace(name: string, value: Uint8Array, options: SetOptions): Promise<SecretItem> {
     for (let attempt = 0; attempt < SET_ATTEMPTS; attempt++) {
-      const [current] = await this.#store.getSecrets(this.namespace, [name]);
+      const [[current], revs, kept] = await Promise.all([
+        this.#store.getSecrets(this.namespace, [name]),
+        this.#store.versionRevs(this.namespace, [name]),
+        this.versionsKept(),
+      ]);
       const now = this.#clock().toISOString();
       const rev = (current?.rev ?? 0) + 1;
       const gen = (current?.gen ?? 0) + 1;
@@ -169,21 +199,150 @@ export class Vault {
         {
           createdAt: current?.createdAt ?? now,
           updatedAt: now,
+          setBy: this.#actor,
           ...meta,
         },
       );
-      const condition: WriteCondition =
-        current === undefined ? { kind: 'absent' } : { kind: 'rev', rev: current.rev };
-      if (await this.#store.putSecret(item, condition)) {
+      const write: SecretWrite =
+        current === undefined
+          ? { item, condition: { kind: 'absent' }, drop: revs.get(name) ?? [] }
+          : {
+              item,
+              condition: { kind: 'rev', rev: current.rev },
+              ...versionChanges(current, revs.get(name), kept),
+            };
+      if (await this.#store.putSecrets([write])) {
         if (current !== undefined) await this.#store.eraseFreed?.();
-        await this.#audit({ action: 'set', targets: [name], outcome: 'ok' });
         this.#logger.debug('secret.set', { namespace: this.namespace, name, rev, gen });
-        return toMeta(item);
+        return item;
       }
       // Another writer changed it between our read and our write: read again.
       await sleep(randomInt(0, Math.min(200, 5 * 2 ** attempt) + 1));
     }
     throw new EggError('ERR_CONFLICT', `could not set ${name}: it kept changing under us; try again`);
+  }
+
+  /** How many earlier versions of each secret this namespace keeps (`DEFAULT_VERSIONS_KEPT` unless set). */
+  async versionsKept(): Promise<number> {
+    return (await this.#store.getVersionsKept(this.namespace)) ?? DEFAULT_VERSIONS_KEPT;
+  }
+
+  /**
+   * Keep `count` earlier versions of each secret from now on (0 to `MAX_VERSIONS_KEPT`).
+   * Each secret drops the versions past it at its next set; audited.
+   */
+  async setVersionsKept(count: number): Promise<void> {
+    if (!Number.isSafeInteger(count) || count < 0 || count > MAX_VERSIONS_KEPT)
+      throw new EggError(
+        'ERR_USAGE',
+        `a namespace keeps 0 to ${MAX_VERSIONS_KEPT} earlier versions of each secret, not ${String(count)}`,
+      );
+    await this.#store.setVersionsKept(this.namespace, count);
+    await this.#audit({ action: 'keep-versions', targets: [String(count)], outcome: 'ok' });
+  }
+
+  /** Every version of `name` the vault holds, newest first: rev, time, actor and size, never a value. Audited. */
+  async history(name: string): Promise<SecretVersion[]> {
+    assertSecretName(name);
+    const [[current], versions] = await Promise.all([
+      this.#store.getSecrets(this.namespace, [name]),
+      this.#store.getVersions(this.namespace, name),
+    ]);
+    if (current === undefined) {
+      await this.#audit({ action: 'history', targets: [name], outcome: 'not-found' });
+      throw await this.#secretNotFound([name]);
+    }
+    await this.#audit({ action: 'history', targets: [name], outcome: 'ok' });
+    const line = (item: SecretItem, isCurrent: boolean): SecretVersion => ({
+      rev: item.rev,
+      time: item.updatedAt,
+      actor: item.setBy ?? 'unknown',
+      size: item.ciphertext.byteLength,
+      current: isCurrent,
+    });
+    return [line(current, true), ...versions.map((item) => line(item, false)).reverse()];
+  }
+
+  /**
+   * Read version `rev` of `name`: the current one reads as `get` does; an earlier one is
+   * decrypted and, under inline rotation, re-encrypted under a fresh data key (conditional
+   * on the `gen` read), as every read is. Audited as a read of `NAME@rev`.
+   */
+  async getVersion(name: string, rev: number): Promise<PulledSecret> {
+    assertSecretName(name);
+    const [current] = await this.#store.getSecrets(this.namespace, [name]);
+    if (current?.rev === rev) return this.get(name);
+    const target = `${name}@${rev}`;
+    let secret: PulledSecret;
+    try {
+      secret = await this.#readVersion(name, rev, current);
+    } catch (error) {
+      await this.#audit({ action: 'read', targets: [target], outcome: outcomeOf(error) }).catch(
+        () => undefined,
+      );
+      throw error;
+    }
+    await this.#audit({ action: 'read', targets: [target], outcome: 'ok' }).catch((error) => {
+      wipe(secret.value);
+      throw error;
+    });
+    return secret;
+  }
+
+  /**
+   * Make version `rev` of `name` the current value again, as a new rev (the current value is
+   * kept as a version, like any set). Audited as `rollback` of `NAME@rev`.
+   */
+  async rollback(name: string, rev: number): Promise<SecretMeta> {
+    assertSecretName(name);
+    const target = `${name}@${rev}`;
+    try {
+      const [current] = await this.#store.getSecrets(this.namespace, [name]);
+      if (current?.rev === rev)
+        throw new EggError('ERR_USAGE', `rev ${rev} is already the current value of ${name}`, {
+          hint: `see its versions with \`egg secrets history ${name}\``,
+        });
+      const old = await this.#readVersion(name, rev, current);
+      let item: SecretItem;
+      try {
+        item = await this.#replace(name, old.value, {});
+      } finally {
+        wipe(old.value);
+      }
+      await this.#audit({ action: 'rollback', targets: [target], outcome: 'ok' });
+      return toMeta(item);
+    } catch (error) {
+      await this.#audit({ action: 'rollback', targets: [target], outcome: outcomeOf(error) }).catch(
+        () => undefined,
+      );
+      throw error;
+    }
+  }
+
+  /** Decrypt the kept version `rev` of `name` (rotating it under inline rotation); not audited. */
+  async #readVersion(name: string, rev: number, current: SecretItem | undefined): Promise<PulledSecret> {
+    if (current === undefined) throw await this.#secretNotFound([name]);
+    const version = (await this.#store.getVersions(this.namespace, name)).find((item) => item.rev === rev);
+    if (version === undefined)
+      throw new EggError('ERR_SECRET_NOT_FOUND', `${name} has no rev ${rev} in ${this.namespace}`, {
+        hint: `see the versions kept with \`egg secrets history ${name}\``,
+      });
+    const [opened] = await this.#openAll([version], this.#rotation === 'inline');
+    const { item, value, fresh } = opened as Opened;
+    if (fresh !== undefined) {
+      try {
+        const next = await this.#encrypt(item.name, value, item.rev, item.gen + 1, fresh, restOf(item));
+        if (await this.#store.putVersion(next, item.gen)) await this.#store.eraseFreed?.();
+      } catch (error) {
+        this.#logger.warn('rotation.failed', {
+          namespace: this.namespace,
+          name: item.name,
+          rev,
+          error: errorLabel(error),
+        });
+      }
+    }
+    return { name, value, rev: item.rev, gen: item.gen, ...proxyOf(item) };
   }
 
   /**
@@ -216,24 +375,7 @@ export class Vault {
     }
     if (missing.length > 0 && !options.allowMissing) {
       await this.#audit({ action: 'read', targets: missing, outcome: 'not-found' });
-      const [first] = missing;
-      const suggestion =
-        missing.length === 1 && first !== undefined && !options.pinned
-          ? closest(
-              first,
-              (await this.#store.getSecrets(this.namespace)).map((item) => item.name),
-            )
-          : undefined;
-      throw new EggError(
-        'ERR_SECRET_NOT_FOUND',
-        `${missing.length === 1 ? 'secret' : 'secrets'} not found in ${this.namespace}: ${missing.join(', ')}`,
-        {
-          hint:
-            suggestion === undefined
-              ? 'see what exists with `egg secrets list`'
-              : `did you mean ${suggestion}?`,
-        },
-      );
+      throw await this.#secretNotFound(missing, !options.pinned);
     }
 
     let opened: Opened[];
@@ -250,9 +392,13 @@ export class Vault {
 
     const secrets = opened
       .map(({ item, value }) => {
-        const secret: PulledSecret = { name: item.name, value, rev: item.rev, gen: item.gen };
-        if (item.upstream !== undefined) secret.upstream = item.upstream;
-        if (item.inject !== undefined) secret.inject = item.inject;
+        const secret: PulledSecret = {
+          name: item.name,
+          value,
+          rev: item.rev,
+          gen: item.gen,
+          ...proxyOf(item),
+        };
         return secret;
       })
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -300,11 +446,16 @@ export class Vault {
     const targets = [...names].sort();
     try {
       for (let attempt = 0; attempt < SET_ATTEMPTS; attempt++) {
-        const opened = await this.#openAll(await this.#load(names), true);
+        const [items, revs, kept] = await Promise.all([
+          this.#load(names),
+          this.#store.versionRevs(this.namespace, names),
+          this.versionsKept(),
+        ]);
+        const opened = await this.#openAll(items, true);
         const plan = planOf(names, new Map(opened.map(({ item, value }) => [item.name, value])), byName);
         let writes: SecretWrite[];
         try {
-          writes = await this.#importWrites(opened, plan.added, byName);
+          writes = await this.#importWrites(opened, plan.added, byName, { revs, kept });
         } finally {
           for (const { value } of opened) wipe(value);
         }
@@ -330,6 +481,7 @@ export class Vault {
     opened: readonly Opened[],
     added: readonly string[],
     values: ReadonlyMap<string, Uint8Array>,
+    history: { revs: ReadonlyMap<string, readonly number[]>; kept: number },
   ): Promise<SecretWrite[]> {
     const now = this.#clock().toISOString();
     const writes: SecretWrite[] = [];
@@ -346,14 +498,15 @@ export class Vault {
           same ? item.rev : item.rev + 1,
           item.gen + 1,
           key,
-          {
-            createdAt: item.createdAt,
-            updatedAt: same ? item.updatedAt : now,
-            ...(item.upstream === undefined ? {} : { upstream: item.upstream }),
-            ...(item.inject === undefined ? {} : { inject: item.inject }),
-          },
+          same ? restOf(item) : { ...restOf(item), updatedAt: now, setBy: this.#actor },
         );
-        writes.push({ item: next, condition: { kind: 'rev-gen', rev: item.rev, gen: item.gen } });
+        const condition: WriteCondition = { kind: 'rev-gen', rev: item.rev, gen: item.gen };
+        // A changed value keeps the one it replaces, as a set does; an unchanged one was only rotated.
+        writes.push(
+          same
+            ? { item: next, condition }
+            : { item: next, condition, ...versionChanges(item, history.revs.get(item.name), history.kept) },
+        );
       }
     } finally {
       for (const key of fresh) wipe(key?.plaintext);
@@ -365,13 +518,11 @@ export class Vault {
         1,
         1,
         await this.#keyring.generate(this.#context(name)),
-        {
-          createdAt: now,
-          updatedAt: now,
-        },
+        { createdAt: now, updatedAt: now, setBy: this.#actor },
       ),
     );
-    for (const item of created) writes.push({ item, condition: { kind: 'absent' } });
+    for (const item of created)
+      writes.push({ item, condition: { kind: 'absent' }, drop: history.revs.get(item.name) ?? [] });
     return writes;
   }
 
@@ -507,6 +658,28 @@ export class Vault {
     return { checkpoint: winner ?? checkpoint, created: false };
   }
 
+  /** `ERR_SECRET_NOT_FOUND` for `missing`, with the closest name when one is missing (and `suggest`). */
+  async #secretNotFound(missing: readonly string[], suggest = true): Promise<EggError> {
+    const [first] = missing;
+    const suggestion =
+      missing.length === 1 && first !== undefined && suggest
+        ? closest(
+            first,
+            (await this.#store.getSecrets(this.namespace)).map((item) => item.name),
+          )
+        : undefined;
+    return new EggError(
+      'ERR_SECRET_NOT_FOUND',
+      `${missing.length === 1 ? 'secret' : 'secrets'} not found in ${this.namespace}: ${missing.join(', ')}`,
+      {
+        hint:
+          suggestion === undefined
+            ? 'see what exists with `egg secrets list`'
+            : `did you mean ${suggestion}?`,
+      },
+    );
+  }
+
   /**
    * `ERR_NAMESPACE_NOT_FOUND` with the closest namespace that exists. Where the role may not
    * list namespaces (a DynamoDB Scan), the hint says so rather than guess.
@@ -580,12 +753,7 @@ export class Vault {
         return;
       }
       try {
-        const next = await this.#encrypt(item.name, value, item.rev, item.gen + 1, fresh, {
-          createdAt: item.createdAt,
-          updatedAt: item.updatedAt,
-          ...(item.upstream === undefined ? {} : { upstream: item.upstream }),
-          ...(item.inject === undefined ? {} : { inject: item.inject }),
-        });
+        const next = await this.#encrypt(item.name, value, item.rev, item.gen + 1, fresh, restOf(item));
         const written = await this.#store.putSecret(next, { kind: 'rev-gen', rev: item.rev, gen: item.gen });
         if (written) rotation.rotated++;
         else rotation.skipped++;
@@ -610,7 +778,7 @@ export class Vault {
     rev: number,
     gen: number,
     key: DataKey,
-    rest: Pick<SecretItem, 'createdAt' | 'updatedAt'> & SetOptions,
+    rest: Pick<SecretItem, 'createdAt' | 'updatedAt' | 'setBy'> & SetOptions,
   ): Promise<SecretItem> {
     try {
       const sealed = encrypt(key.plaintext, value, itemAad({ namespace: this.namespace, name, rev, gen }));
@@ -652,6 +820,39 @@ function toMeta(item: SecretItem): SecretMeta {
   if (item.upstream !== undefined) meta.upstream = item.upstream;
   if (item.inject !== undefined) meta.inject = item.inject;
   return meta;
+}
+
+/** The proxy metadata of `item`, for a `PulledSecret`. */
+function proxyOf(item: SecretItem): Pick<PulledSecret, 'upstream' | 'inject'> {
+  return {
+    ...(item.upstream === undefined ? {} : { upstream: item.upstream }),
+    ...(item.inject === undefined ? {} : { inject: item.inject }),
+  };
+}
+
+/** What a rotation carries over unchanged: everything but the sealed value, its key, and `gen`. */
+function restOf(item: SecretItem): Pick<SecretItem, 'createdAt' | 'updatedAt' | 'setBy'> & SetOptions {
+  return {
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+    ...(item.setBy === undefined ? {} : { setBy: item.setBy }),
+    ...proxyOf(item),
+  };
+}
+
+/**
+ * What replacing `current` does to its secret's history: keep `current` as a version, and
+ * drop the kept versions (`revs`) past the newest `kept` (with `current` among them). With
+ * `kept` 0, nothing is kept and every version goes.
+ */
+export function versionChanges(
+  current: SecretItem,
+  revs: readonly number[] = [],
+  kept: number,
+): Pick<SecretWrite, 'keep' | 'drop'> {
+  if (kept <= 0) return { drop: [...revs] };
+  const newest = [...revs].sort((a, b) => b - a).slice(0, kept - 1);
+  return { keep: current, drop: revs.filter((rev) => !newest.includes(rev)) };
 }
 
 /** Which of `names` are new, changed or unchanged, given the current values. */

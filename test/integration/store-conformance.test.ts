@@ -288,6 +288,116 @@ function conformance(name: string, setup: () => Promise<Harness>) {
       expect(names).toEqual([...names].sort());
     });
 
+    it('keeps the replaced version and drops old ones in the same write, each byte for byte', async () => {
+      const ns = freshNamespace();
+      const v1 = secretItem(ns, 'DB_PASSWORD', { setBy: 'user:alice' });
+      expect(await store.putSecrets([{ item: v1, condition: { kind: 'absent' } }])).toBe(true);
+      const v2 = secretItem(ns, 'DB_PASSWORD', { rev: 2, gen: 2, setBy: 'user:bob' });
+      expect(await store.putSecrets([{ item: v2, condition: { kind: 'rev', rev: 1 }, keep: v1 }])).toBe(true);
+      const v3 = secretItem(ns, 'DB_PASSWORD', { rev: 3, gen: 3 });
+      expect(
+        await store.putSecrets([{ item: v3, condition: { kind: 'rev', rev: 2 }, keep: v2, drop: [1] }]),
+      ).toBe(true);
+      expect(await store.getSecrets(ns, ['DB_PASSWORD'])).toEqual([v3]);
+      expect(await store.getVersions(ns, 'DB_PASSWORD')).toEqual([v2]);
+      expect(await store.versionRevs(ns)).toEqual(new Map([['DB_PASSWORD', [2]]]));
+      // A stale rev writes nothing: neither the item nor the version it would keep.
+      const stale = secretItem(ns, 'DB_PASSWORD', { rev: 4, gen: 4 });
+      expect(
+        await store.putSecrets([{ item: stale, condition: { kind: 'rev', rev: 2 }, keep: v3, drop: [2] }]),
+      ).toBe(false);
+      expect(await store.getVersions(ns, 'DB_PASSWORD')).toEqual([v2]);
+      expect(await store.getSecrets(ns)).toEqual([v3]);
+    });
+
+    it('refuses the whole batch when the version to keep is kept already', async () => {
+      const ns = freshNamespace();
+      const v1 = secretItem(ns, 'A');
+      const v2 = secretItem(ns, 'A', { rev: 2, gen: 2 });
+      await store.putSecrets([{ item: v1, condition: { kind: 'absent' } }]);
+      await store.putSecrets([{ item: v2, condition: { kind: 'rev', rev: 1 }, keep: v1 }]);
+      const other = secretItem(ns, 'B');
+      const v3 = secretItem(ns, 'A', { rev: 3, gen: 3 });
+      expect(
+        await store.putSecrets([
+          { item: other, condition: { kind: 'absent' } },
+          { item: v3, condition: { kind: 'rev', rev: 2 }, keep: v1 },
+        ]),
+      ).toBe(false);
+      expect((await store.getSecrets(ns)).map((item) => [item.name, item.rev])).toEqual([['A', 2]]);
+    });
+
+    it('keeps versions of names that share a prefix apart, and lists revs oldest first', async () => {
+      const ns = freshNamespace();
+      for (const name of ['A', 'A_B']) {
+        let previous: SecretItem | undefined;
+        for (let rev = 1; rev <= 3; rev++) {
+          const item = secretItem(ns, name, { rev, gen: rev });
+          const condition =
+            previous === undefined ? { kind: 'absent' as const } : { kind: 'rev' as const, rev: rev - 1 };
+          expect(await store.putSecrets([{ item, condition, ...(previous ? { keep: previous } : {}) }])).toBe(
+            true,
+          );
+          previous = item;
+        }
+      }
+      expect((await store.getVersions(ns, 'A')).map((item) => [item.name, item.rev])).toEqual([
+        ['A', 1],
+        ['A', 2],
+      ]);
+      expect(await store.versionRevs(ns, ['A'])).toEqual(new Map([['A', [1, 2]]]));
+      expect(await store.versionRevs(ns)).toEqual(
+        new Map([
+          ['A', [1, 2]],
+          ['A_B', [1, 2]],
+        ]),
+      );
+      // Versions are not secrets: reads, lists and counts see only the current items.
+      expect((await store.getSecrets(ns)).map((item) => item.rev)).toEqual([3, 3]);
+      expect((await store.listNamespaces()).find((n) => n.namespace === ns)?.secrets).toBe(2);
+    });
+
+    it('rotates a kept version only while its gen is the one read', async () => {
+      const ns = freshNamespace();
+      const v1 = secretItem(ns, 'TOKEN');
+      await store.putSecrets([{ item: v1, condition: { kind: 'absent' } }]);
+      await store.putSecrets([
+        { item: secretItem(ns, 'TOKEN', { rev: 2, gen: 2 }), condition: { kind: 'rev', rev: 1 }, keep: v1 },
+      ]);
+      const rotated = secretItem(ns, 'TOKEN', { gen: 2 });
+      expect(await store.putVersion(rotated, 1)).toBe(true);
+      expect(await store.putVersion(secretItem(ns, 'TOKEN', { gen: 2 }), 1)).toBe(false);
+      expect(await store.putVersion(secretItem(ns, 'TOKEN', { rev: 7, gen: 2 }), 1)).toBe(false);
+      expect(await store.getVersions(ns, 'TOKEN')).toEqual([rotated]);
+    });
+
+    it('deletes a secret with every version of it, and nothing of its neighbours', async () => {
+      const ns = freshNamespace();
+      for (const name of ['GONE', 'STAYS']) {
+        const v1 = secretItem(ns, name);
+        await store.putSecrets([{ item: v1, condition: { kind: 'absent' } }]);
+        await store.putSecrets([
+          { item: secretItem(ns, name, { rev: 2, gen: 2 }), condition: { kind: 'rev', rev: 1 }, keep: v1 },
+        ]);
+      }
+      expect(await store.deleteSecret(ns, 'GONE')).toBe(true);
+      expect(await store.getVersions(ns, 'GONE')).toEqual([]);
+      expect(await store.deleteSecret(ns, 'GONE')).toBe(false);
+      expect(await store.versionRevs(ns)).toEqual(new Map([['STAYS', [1]]]));
+    });
+
+    it('records how many versions a namespace keeps, which also makes it exist', async () => {
+      const ns = freshNamespace();
+      expect(await store.getVersionsKept(ns)).toBeUndefined();
+      await store.setVersionsKept(ns, 3);
+      expect(await store.getVersionsKept(ns)).toBe(3);
+      await store.setVersionsKept(ns, 0);
+      expect(await store.getVersionsKept(ns)).toBe(0);
+      expect(await store.hasNamespace(ns)).toBe(true);
+      await store.markNamespace(ns);
+      expect(await store.getVersionsKept(ns)).toBe(0);
+    });
+
     it('stores an empty target list', async () => {
       const ns = freshNamespace();
       await store.appendAudit(ns, (head) => audit('list', [])(head, ns));
@@ -337,7 +447,21 @@ describe('DynamoDbStore on DynamoDB Local', () => {
         message:
           '101 secrets (0.0 MB stored) are more than one DynamoDB transaction holds (100 secrets, 4.0 MB), and an import is all or nothing, so nothing was written',
       });
+      // Kept and dropped versions are items of the transaction too: 50 changes with one each is 100.
+      const changes = (n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          item: secretItem(ns, `S_${i}`, { rev: 2, gen: 2 }),
+          condition: { kind: 'rev' as const, rev: 1 },
+          keep: secretItem(ns, `S_${i}`),
+        }));
+      await expect(store.putSecrets(changes(51))).rejects.toMatchObject({
+        code: 'ERR_BATCH_TOO_LARGE',
+        message:
+          '51 secrets and 51 earlier versions kept or dropped (0.0 MB stored) are more than one DynamoDB transaction holds (100 items, 4.0 MB), and an import is all or nothing, so nothing was written',
+      });
       expect(counter.count('dynamodb.TransactWriteItems')).toBe(1);
+      expect(await store.putSecrets(changes(50))).toBe(true);
+      expect((await store.versionRevs(ns)).size).toBe(50);
     } finally {
       await store.close();
     }

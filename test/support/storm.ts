@@ -94,6 +94,23 @@ export class RecordingStore implements SecretStore {
   deleteSecret(namespace: string, name: string) {
     return this.inner.deleteSecret(namespace, name);
   }
+  getVersions(namespace: string, name: string) {
+    return this.inner.getVersions(namespace, name);
+  }
+  versionRevs(namespace: string, names?: readonly string[]) {
+    return this.inner.versionRevs(namespace, names);
+  }
+  async putVersion(item: SecretItem, gen: number) {
+    const ok = await this.inner.putVersion(item, gen);
+    if (ok) this.record.written.push({ iv: sha256(item.iv), wrappedKey: sha256(item.wrappedKey) });
+    return ok;
+  }
+  getVersionsKept(namespace: string) {
+    return this.inner.getVersionsKept(namespace);
+  }
+  setVersionsKept(namespace: string, count: number) {
+    return this.inner.setVersionsKept(namespace, count);
+  }
   getNamespaceKey(namespace: string) {
     return this.inner.getNamespaceKey(namespace);
   }
