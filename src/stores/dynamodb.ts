@@ -827,6 +827,7 @@ function fromSecret(item: SecretItem): Item {
   if (item.upstream !== undefined) out.upstream = { S: item.upstream };
   if (item.inject !== undefined) out.inject = { S: item.inject };
   if (item.setBy !== undefined) out.setBy = { S: item.setBy };
+  if (item.sealed) out.sealed = { BOOL: true };
   return out;
 }
 
@@ -851,6 +852,7 @@ function toSecret(namespace: string, item: Item): SecretItem {
   if (item.upstream?.S !== undefined) secret.upstream = item.upstream.S;
   if (item.inject?.S !== undefined) secret.inject = item.inject.S;
   if (item.setBy?.S !== undefined) secret.setBy = item.setBy.S;
+  if (item.sealed?.BOOL === true) secret.sealed = true;
   return secret;
 }
 

@@ -133,6 +133,8 @@ export class SqliteStore implements SecretStore {
       // Who set each value arrived with versions; a vault from before gains the column.
       if (!this.#columns('secrets').has('set_by'))
         this.#db.exec('ALTER TABLE secrets ADD COLUMN set_by TEXT');
+      addSealedColumn(this.#db, 'secrets');
+      addSealedColumn(this.#db, 'secret_versions');
       if (options.busyTimeoutMs !== undefined)
         this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
     } catch (error) {
@@ -230,8 +232,8 @@ export class SqliteStore implements SecretStore {
     if (condition.kind === 'absent') {
       const result = this.#db
         .prepare(
-          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, sealed)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         )
         .run(item.namespace, item.name, ...values);
       return result.changes === 1;
@@ -241,7 +243,7 @@ export class SqliteStore implements SecretStore {
     const result = this.#db
       .prepare(
         `UPDATE secrets SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ?, key_id = ?, rev = ?, gen = ?,
-           created_at = ?, updated_at = ?, upstream = ?, inject = ?, set_by = ?
+           created_at = ?, updated_at = ?, upstream = ?, inject = ?, set_by = ?, sealed = ?
          WHERE namespace = ? AND name = ? AND ${where}`,
       )
       .run(...values, item.namespace, item.name, ...params);
@@ -253,8 +255,8 @@ export class SqliteStore implements SecretStore {
   #keepVersion(item: SecretItem): boolean {
     const result = this.#db
       .prepare(
-        `INSERT INTO secret_versions (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO secret_versions (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, sealed)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
       .run(...versionValues(item));
     return result.changes === 1;
@@ -303,7 +305,7 @@ export class SqliteStore implements SecretStore {
   async putVersion(item: SecretItem, gen: number): Promise<boolean> {
     const result = this.#db
       .prepare(
-        `UPDATE secret_versions SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ?, key_id = ?, gen = ?
+        `UPDATE secret_versions SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ?, key_id = ?, gen = ?, sealed = ?
          WHERE namespace = ? AND name = ? AND rev = ? AND gen = ?`,
       )
       .run(
@@ -313,6 +315,7 @@ export class SqliteStore implements SecretStore {
         item.wrappedKey,
         item.keyId,
         item.gen,
+        item.sealed ? 1 : null,
         item.namespace,
         item.name,
         item.rev,
@@ -551,6 +554,7 @@ function toSecret(row: Row): SecretItem {
   if (typeof row.upstream === 'string') item.upstream = row.upstream;
   if (typeof row.inject === 'string') item.inject = row.inject;
   if (typeof row.set_by === 'string') item.setBy = row.set_by;
+  if (Number(row.sealed) === 1) item.sealed = true;
   return item;
 }
 
@@ -571,7 +575,23 @@ function versionValues(item: SecretItem): SQLInputValue[] {
     item.upstream ?? null,
     item.inject ?? null,
     item.setBy ?? null,
+    item.sealed ? 1 : null,
   ];
+}
+
+/**
+ * The `sealed` mark of a sealed provider key (issue 14), added to a table made before it.
+ * Two processes opening one old vault at once may both try: the loser's "duplicate column"
+ * means the column is there.
+ */
+function addSealedColumn(db: DatabaseSync, table: 'secrets' | 'secret_versions'): void {
+  const columns = db.prepare(`PRAGMA table_info(${table})`).all();
+  if (columns.some((column) => column.name === 'sealed')) return;
+  try {
+    db.exec(`ALTER TABLE ${table} ADD COLUMN sealed INTEGER`);
+  } catch (error) {
+    if (!/duplicate column name/i.test((error as Error).message)) throw error;
+  }
 }
 
 function toAudit(row: Row): AuditRecord {

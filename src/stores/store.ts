@@ -26,6 +26,12 @@ export interface SecretItem {
   inject?: string;
   /** Who set this value (the actor of the `set`, `import` or `rollback`); absent on items from before versions. */
   setBy?: string;
+  /**
+   * Arrived sealed (docs/sealed-keys.md) and not read since: `keyId` is the sealing key's
+   * kid, `wrappedKey` its RSA-OAEP block, and the AAD `egg-seal:v1:<namespace>/<name>`. The
+   * first read unseals it and its rotation writes it under the keyring, without this mark.
+   */
+  sealed?: true;
 }
 
 /** Under what condition a write may happen; a failed condition is `false`, not an error. */
