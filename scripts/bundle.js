@@ -12,6 +12,7 @@
  */
 import { statSync } from 'node:fs';
 import { build } from 'esbuild';
+import { buildConsoleWeb } from './console-web.js';
 
 /**
  * Modules oclif loads at start-up for features egg does not use, replaced in the bundle:
@@ -44,6 +45,21 @@ const stubs = {
   },
 };
 
+/**
+ * `egg console`'s page, built once and put in place of src/console/assets.ts (which builds it
+ * from the sources at run time): the package and the binary carry it, loaded only by that command.
+ */
+const web = await buildConsoleWeb();
+const consoleAssets = {
+  name: 'console-assets',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]src[\\/]console[\\/]assets\.ts$/ }, () => ({
+      contents: `const assets = ${JSON.stringify(web)}; export const consoleAssets = async () => assets;`,
+      loader: 'js',
+    }));
+  },
+};
+
 const ENTRIES = { 'build/egg.cjs': 'cli/main.ts', 'build/sea/egg.cjs': 'cli/sea.ts' };
 
 for (const [outfile, entry] of Object.entries(ENTRIES)) {
@@ -62,7 +78,7 @@ for (const [outfile, entry] of Object.entries(ENTRIES)) {
     // node-pty is a native addon, which no bundle can hold: `egg run` loads it from the
     // package's node_modules on a terminal (the binary cannot, and falls back).
     external: ['typescript', '@lydell/node-pty'],
-    plugins: [stubs],
+    plugins: [stubs, consoleAssets],
   });
   process.stdout.write(`${outfile} ${statSync(outfile).size} B\n`);
 }
