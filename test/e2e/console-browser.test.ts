@@ -293,12 +293,9 @@ describe.skipIf(!HAVE_CHROMIUM)(
 
     it('blocks an inline handler by CSP even when markup reaches the DOM', async () => {
       messages.length = 0;
-      await page.evaluate(() => {
-        document.body.insertAdjacentHTML(
-          'beforeend',
-          '<img src="/no-such-image" onerror="window.__pwned=3">',
-        );
-      });
+      await page.evaluate(
+        `document.body.insertAdjacentHTML('beforeend', '<img src="/no-such-image" onerror="window.__pwned=3">')`,
+      );
       await expect.poll(() => messages.join('\n')).toMatch(/Content Security Policy/);
       expect(await page.evaluate('window.__pwned')).toBeUndefined();
     });
@@ -346,18 +343,18 @@ describe.skipIf(!HAVE_CHROMIUM)(
 
     it('works from the keyboard, with the focus visible', async () => {
       await page.goto(`${origin}/#tokens`);
+      // A fresh load, so the focus starts at the top of the document.
+      await page.reload();
       await page.locator('nav a').first().waitFor();
       let name = '';
       for (let i = 0; i < 10 && name !== 'Audit trail'; i++) {
         await page.keyboard.press('Tab');
-        name = await page.evaluate(() => document.activeElement?.textContent ?? '');
+        name = await page.evaluate<string>("document.activeElement?.textContent ?? ''");
       }
       expect(name).toBe('Audit trail');
-      expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe(
-        'none',
-      );
+      expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).not.toBe('none');
       await page.keyboard.press('Enter');
-      await expect.poll(() => page.evaluate(() => location.hash)).toBe('#audit');
+      await expect.poll(() => page.evaluate('location.hash')).toBe('#audit');
     });
 
     it('reflows at 200 % zoom: nothing wider than the window', async () => {
@@ -371,7 +368,9 @@ describe.skipIf(!HAVE_CHROMIUM)(
         for (const hash of ['#tokens', '#keys', '#audit']) {
           await p.goto(`${origin}/${hash}`);
           await p.locator('main h2').first().waitFor();
-          const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          const overflow = await p.evaluate<number>(
+            'document.documentElement.scrollWidth - window.innerWidth',
+          );
           expect(overflow, hash).toBeLessThanOrEqual(0);
         }
         await p.goto(`${origin}/#tokens`);
