@@ -22,6 +22,7 @@ export interface ConfigInput {
   kmsKeyId?: string | undefined;
   signingKeyId?: string | undefined;
   anchorKeyId?: string | undefined;
+  sealingKeyId?: string | undefined;
   oidcIssuer?: string | undefined;
   oidcClientId?: string | undefined;
   oidcScopes?: string | undefined;
@@ -36,6 +37,7 @@ export const OPTIONAL_FIELDS = [
   'kmsKeyId',
   'signingKeyId',
   'anchorKeyId',
+  'sealingKeyId',
   'oidcIssuer',
   'oidcClientId',
   'oidcScopes',
@@ -55,6 +57,7 @@ export type Setting = (typeof FIELDS)[number];
  * - `kmsKeyId`, `keyring`: which key wraps the data keys (another account's key could decrypt them);
  * - `signingKeyId`: which key signs tokens;
  * - `anchorKeyId`: which key's audit checkpoints `egg audit verify` trusts;
+ * - `sealingKeyId`: which key's public half seals provider keys (another's could unseal them);
  * - `rotation`: `deferred` leaves a read secret under its old data key until a rotator runs;
  * - `oidcIssuer`, `oidcClientId`, `roleArn`: whom `egg login` signs in with and which role,
  *   hence which account's credentials every later command uses.
@@ -71,6 +74,7 @@ export const ROUTING_SETTINGS: readonly Setting[] = [
   'kmsKeyId',
   'signingKeyId',
   'anchorKeyId',
+  'sealingKeyId',
   'oidcIssuer',
   'oidcClientId',
   'roleArn',

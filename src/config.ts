@@ -48,6 +48,8 @@ export interface EggConfig {
   signingKeyId?: string;
   /** The KMS Ed25519 key that signs audit checkpoints (the rotator's); its public key checks them. */
   anchorKeyId?: string;
+  /** The KMS RSA_3072 key whose public half seals provider keys (src/keyrings/kms-sealing.ts). */
+  sealingKeyId?: string;
   /** `egg login`: the OIDC issuer URL (discovery at `<issuer>/.well-known/openid-configuration`). */
   oidcIssuer?: string;
   /** `egg login`: the OAuth client id registered at the issuer for the device flow. */
@@ -90,6 +92,7 @@ const ENV_NAMES: Record<Setting, readonly string[]> = {
   kmsKeyId: ['EGG_KMS_KEY_ID'],
   signingKeyId: ['EGG_SIGNING_KEY_ID'],
   anchorKeyId: ['EGG_ANCHOR_KEY_ID'],
+  sealingKeyId: ['EGG_SEALING_KEY_ID'],
   oidcIssuer: ['EGG_OIDC_ISSUER'],
   oidcClientId: ['EGG_OIDC_CLIENT_ID'],
   oidcScopes: ['EGG_OIDC_SCOPES'],

@@ -12,6 +12,7 @@ import { awsErrorName, identityProblem } from '../aws/errors.js';
 import type { EggConfig } from '../config.js';
 import { EggError } from '../errors.js';
 import type { Keyring, KeyringKind } from '../keyrings/keyring.js';
+import type { SealingKey } from '../keyrings/sealing.js';
 import { type Logger, nullLogger } from '../log.js';
 import { retry } from '../retry.js';
 import type { TokenSigner } from '../tokens/signer.js';
@@ -78,6 +79,30 @@ function lazyKeyring(kind: KeyringKind, open: () => Promise<Keyring>): Keyring {
   };
 }
 
+/**
+ * The sealing key `EGG_SEALING_KEY_ID`, opened on its first call; without one configured,
+ * every call says how to set it (only sealed provider keys need it).
+ */
+function lazySealing(keyId: string | undefined, open: (keyId: string) => Promise<SealingKey>): SealingKey {
+  let sealing: Promise<SealingKey> | undefined;
+  const get = () => {
+    if (keyId === undefined)
+      throw new EggError('ERR_INVALID_CONFIG', 'no sealing key is set, and sealed provider keys need one', {
+        hint: "set EGG_SEALING_KEY_ID to the stack's SealingKeyArn output",
+      });
+    return (sealing ??= open(keyId));
+  };
+  return {
+    publicKey: async () => (await get()).publicKey(),
+    unwrap: async (wrapped, kid, what) => (await get()).unwrap(wrapped, kid, what),
+    close: () =>
+      void sealing?.then(
+        (opened) => opened.close(),
+        () => undefined,
+      ),
+  };
+}
+
 /** The aws backend for `identity`; `close()` closes every adapter and destroys both clients. */
 export async function openAwsBackend(
   config: EggConfig,
@@ -121,6 +146,13 @@ export async function openAwsBackend(
     const [client, { KmsSigner }] = await Promise.all([kmsClient(), import('../tokens/kms-signer.js')]);
     return new KmsSigner({ client, keyId: signerKeyId, logger, setting });
   };
+  const sealing = lazySealing(config.sealingKeyId, async (sealingKeyId) => {
+    const [client, { KmsSealingKey }] = await Promise.all([
+      kmsClient(),
+      import('../keyrings/kms-sealing.js'),
+    ]);
+    return new KmsSealingKey({ client, keyId: sealingKeyId, logger });
+  });
   let tokens: Promise<TokenStore> | undefined;
   let signer: Promise<TokenSigner> | undefined;
   let anchor: Promise<TokenSigner | undefined> | undefined;
@@ -128,6 +160,7 @@ export async function openAwsBackend(
     kind: 'aws',
     store,
     keyring,
+    sealing,
     actor: identity.actor,
     tokenStore: () =>
       (tokens ??= import('../tokens/dynamodb-token-store.js').then(
@@ -141,6 +174,7 @@ export async function openAwsBackend(
           : kmsSigner(config.anchorKeyId, 'EGG_ANCHOR_KEY_ID')),
     close: async () => {
       keyring.close();
+      sealing.close();
       const opened = await tokens?.catch(() => undefined);
       await Promise.all([store.close(), opened?.close()]);
       dynamodb.destroy();

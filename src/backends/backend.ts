@@ -8,6 +8,7 @@
 import type { AwsCall, AwsCredentials, AwsCredentialsProvider } from '../aws/clients.js';
 import type { BackendKind } from '../config.js';
 import type { Keyring } from '../keyrings/keyring.js';
+import type { SealingKey } from '../keyrings/sealing.js';
 import type { Logger } from '../log.js';
 import type { SecretStore } from '../stores/store.js';
 import type { TokenSigner } from '../tokens/signer.js';
@@ -52,6 +53,11 @@ export interface Backend {
   readonly kind: BackendKind;
   readonly store: SecretStore;
   readonly keyring: Keyring;
+  /**
+   * The key that seals provider keys (docs/sealed-keys.md): locally `EGG_HOME/sealing-key`
+   * (made on the first ask for its public key), on aws `EGG_SEALING_KEY_ID`, opened on first use.
+   */
+  readonly sealing: SealingKey;
   /** The identity's actor. */
   readonly actor: string;
   tokenStore(): Promise<TokenStore>;

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { EggError } from '../errors.js';
 import { ensureHome, readKeyFile, readOrCreateKey } from '../home.js';
+import { LocalSealingKey } from '../keyrings/sealing.js';
 import { openLocalVault, VAULT_FILE } from '../local-vault.js';
 import { LocalSigner, SIGNING_KEY_FILE, type TokenSigner } from '../tokens/signer.js';
 import type { TokenStore } from '../tokens/token-store.js';
@@ -36,10 +37,12 @@ export function openLocalBackend(
     ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
   });
   let tokens: Promise<TokenStore> | undefined;
+  const sealing = new LocalSealingKey(home);
   return {
     kind: 'local',
     store,
     keyring,
+    sealing,
     actor: identity.actor,
     tokenStore: () => (tokens ??= openLocalTokenStore(home, options.lockWaitMs)),
     // A LocalSigner holds a KeyObject and nothing to close: no need to remember it.
@@ -47,6 +50,7 @@ export function openLocalBackend(
     anchorSigner: async ({ create = false } = {}) => openLocalAnchorSigner(home, create),
     close: async () => {
       keyring.close();
+      sealing.close();
       const opened = await tokens?.catch(() => undefined);
       await Promise.all([store.close(), opened?.close()]);
     },

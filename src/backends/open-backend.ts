@@ -53,6 +53,7 @@ export function vaultOn(backend: Backend, config: EggConfig, logger: Logger = nu
   return new Vault({
     store: backend.store,
     keyring: backend.keyring,
+    sealing: backend.sealing,
     namespace: config.namespace,
     actor: backend.actor,
     logger,

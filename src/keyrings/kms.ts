@@ -69,7 +69,7 @@ export class KmsCalls {
       KeySpec: 'AES_256',
       EncryptionContext: context,
     });
-    const output = await this.#send(
+    const output = await this.send(
       'GenerateDataKey',
       namespace,
       () => this.#client.send(command),
@@ -103,7 +103,7 @@ export class KmsCalls {
       KeyId: this.keyId,
       EncryptionContext: context,
     });
-    const output = await this.#send(
+    const output = await this.send(
       'Decrypt',
       namespace,
       () => this.#client.send(command),
@@ -121,9 +121,13 @@ export class KmsCalls {
     if (this.#ownsClient) this.#client.destroy();
   }
 
-  async #send<T>(
+  /**
+   * One KMS call with the shared retries and translation: `refused` is what a refusal of the
+   * ciphertext or key means to the caller (kms-sealing.ts uses it for its own operations).
+   */
+  async send<T>(
     operation: string,
-    namespace: string,
+    namespace: string | undefined,
     send: () => Promise<T>,
     refused: (error: unknown) => EggError,
   ): Promise<T> {

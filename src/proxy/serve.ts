@@ -183,6 +183,7 @@ async function openState(
         vault = new Vault({
           store: backend.store,
           keyring: backend.keyring,
+          sealing: backend.sealing,
           namespace,
           actor: backend.actor,
           logger,

@@ -55,9 +55,11 @@ function readRecord(record: StreamRecord) {
   };
 }
 
+type RotatorBackend = Pick<Backend, 'store' | 'keyring'> & Partial<Pick<Backend, 'sealing'>>;
+
 export interface RotatorOptions {
-  /** Opened once per container and reused across invocations. */
-  openBackend: () => Promise<Pick<Backend, 'store' | 'keyring'>>;
+  /** Opened once per container and reused across invocations; `sealing` moves sealed provider keys under the keyring. */
+  openBackend: () => Promise<RotatorBackend>;
   /** The anchor key's signer, opened once per container; undefined: the trail is not anchored. */
   openAnchor?: () => Promise<CheckpointSigner | undefined>;
   actor: string;
@@ -65,7 +67,7 @@ export interface RotatorOptions {
 }
 
 export function createHandler(options: RotatorOptions): (event: StreamEvent) => Promise<BatchResponse> {
-  let backend: Promise<Pick<Backend, 'store' | 'keyring'>> | undefined;
+  let backend: Promise<RotatorBackend> | undefined;
   let anchor: Promise<CheckpointSigner | undefined> | undefined;
   return async (event) => {
     backend ??= options.openBackend().catch((error: unknown) => {
@@ -77,7 +79,7 @@ export function createHandler(options: RotatorOptions): (event: StreamEvent) => 
       options.logger.warn('rotator.anchor-unavailable', { error: errorLabel(error) });
       return undefined;
     });
-    const [{ store, keyring }, signer] = await Promise.all([backend, anchor]);
+    const [{ store, keyring, sealing }, signer] = await Promise.all([backend, anchor]);
     const records = event.Records ?? [];
     const sequences = new Map<string, string[]>();
     const reads = [];
@@ -92,7 +94,14 @@ export function createHandler(options: RotatorOptions): (event: StreamEvent) => 
     const failures: { itemIdentifier: string }[] = [];
     await Promise.all(
       [...readsToRotate(reads)].map(async ([namespace, names]) => {
-        const vault = new Vault({ store, keyring, namespace, actor: options.actor, logger: options.logger });
+        const vault = new Vault({
+          store,
+          keyring,
+          ...(sealing === undefined ? {} : { sealing }),
+          namespace,
+          actor: options.actor,
+          logger: options.logger,
+        });
         let counts: RotationCounts | undefined;
         try {
           counts = await vault.rotate([...names]);

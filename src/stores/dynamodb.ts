@@ -688,6 +688,7 @@ function fromSecret(item: SecretItem): Item {
   };
   if (item.upstream !== undefined) out.upstream = { S: item.upstream };
   if (item.inject !== undefined) out.inject = { S: item.inject };
+  if (item.sealed) out.sealed = { BOOL: true };
   return out;
 }
 
@@ -711,6 +712,7 @@ function toSecret(namespace: string, item: Item): SecretItem {
   };
   if (item.upstream?.S !== undefined) secret.upstream = item.upstream.S;
   if (item.inject?.S !== undefined) secret.inject = item.inject.S;
+  if (item.sealed?.BOOL === true) secret.sealed = true;
   return secret;
 }
 

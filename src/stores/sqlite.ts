@@ -113,6 +113,7 @@ export class SqliteStore implements SecretStore {
       this.#db.exec(SCHEMA);
       this.#db.exec(CHECKPOINT_SCHEMA);
       this.#db.exec(NAMESPACE_SCHEMA);
+      addSealedColumn(this.#db);
       if (options.busyTimeoutMs !== undefined)
         this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
     } catch (error) {
@@ -211,12 +212,13 @@ export class SqliteStore implements SecretStore {
       item.updatedAt,
       item.upstream ?? null,
       item.inject ?? null,
+      item.sealed ? 1 : null,
     ];
     if (condition.kind === 'absent') {
       const result = this.#db
         .prepare(
-          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, sealed)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         )
         .run(item.namespace, item.name, ...values);
       return result.changes === 1;
@@ -226,7 +228,7 @@ export class SqliteStore implements SecretStore {
     const result = this.#db
       .prepare(
         `UPDATE secrets SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ?, key_id = ?, rev = ?, gen = ?,
-           created_at = ?, updated_at = ?, upstream = ?, inject = ?
+           created_at = ?, updated_at = ?, upstream = ?, inject = ?, sealed = ?
          WHERE namespace = ? AND name = ? AND ${where}`,
       )
       .run(...values, item.namespace, item.name, ...params);
@@ -450,7 +452,23 @@ function toSecret(row: Row): SecretItem {
   };
   if (typeof row.upstream === 'string') item.upstream = row.upstream;
   if (typeof row.inject === 'string') item.inject = row.inject;
+  if (Number(row.sealed) === 1) item.sealed = true;
   return item;
+}
+
+/**
+ * The `sealed` mark of a sealed provider key (issue 14), added to a vault made before it.
+ * Two processes opening one old vault at once may both try: the loser's "duplicate column"
+ * means the column is there.
+ */
+function addSealedColumn(db: DatabaseSync): void {
+  const columns = db.prepare('PRAGMA table_info(secrets)').all();
+  if (columns.some((column) => column.name === 'sealed')) return;
+  try {
+    db.exec('ALTER TABLE secrets ADD COLUMN sealed INTEGER');
+  } catch (error) {
+    if (!/duplicate column name/i.test((error as Error).message)) throw error;
+  }
 }
 
 function toAudit(row: Row): AuditRecord {

@@ -24,6 +24,12 @@ export interface SecretItem {
   /** Proxy metadata: the pinned upstream origin and the injection header template. */
   upstream?: string;
   inject?: string;
+  /**
+   * Arrived sealed (docs/sealed-keys.md) and not read since: `keyId` is the sealing key's
+   * kid, `wrappedKey` its RSA-OAEP block, and the AAD `egg-seal:v1:<namespace>/<name>`. The
+   * first read unseals it and its rotation writes it under the keyring, without this mark.
+   */
+  sealed?: true;
 }
 
 /** Under what condition a write may happen; a failed condition is `false`, not an error. */

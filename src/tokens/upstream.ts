@@ -85,3 +85,9 @@ export function parseInject(value: string): InjectTemplate {
   }
   return { name: name.toLowerCase(), prefix, suffix };
 }
+
+/** The template in its canonical form (`name: prefix{}suffix`), after checking it. */
+export function canonicalInject(value: string): string {
+  const template = parseInject(value);
+  return `${template.name}: ${template.prefix}{}${template.suffix}`;
+}

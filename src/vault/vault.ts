@@ -11,9 +11,11 @@ import { randomInt, timingSafeEqual } from 'node:crypto';
 import { closest } from '../closest.js';
 import { decrypt, encrypt, itemAad } from '../crypto/aead.js';
 import type { RotationStrategy } from '../config.js';
+import { type SealedKey, sealAad, sealedParts } from '../crypto/seal.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError, errorLabel } from '../errors.js';
 import type { DataKey, Keyring } from '../keyrings/keyring.js';
+import type { SealingKey } from '../keyrings/sealing.js';
 import { type Logger, nullLogger } from '../log.js';
 import { assertNamespace, assertSecretName, assertValue } from '../names.js';
 import { mapLimit, sleep } from '../retry.js';
@@ -51,6 +53,8 @@ export interface VaultOptions {
   /** Most secrets decrypted or rotated at once in a pull. */
   concurrency?: number;
   rotation?: RotationStrategy;
+  /** The key that seals provider keys (docs/sealed-keys.md): needed to store or read one. */
+  sealing?: SealingKey;
 }
 
 /** What `list` shows: everything but the value and the key material. */
@@ -63,6 +67,8 @@ export interface SecretMeta {
   updatedAt: string;
   upstream?: string;
   inject?: string;
+  /** Stored sealed and not read since (docs/sealed-keys.md). */
+  sealed?: true;
 }
 
 export interface PulledSecret {
@@ -131,6 +137,7 @@ export class Vault {
   readonly #logger: Logger;
   readonly #concurrency: number;
   readonly #rotation: RotationStrategy;
+  readonly #sealing: SealingKey | undefined;
 
   constructor(options: VaultOptions) {
     assertNamespace(options.namespace);
@@ -142,17 +149,14 @@ export class Vault {
     this.#logger = options.logger ?? nullLogger;
     this.#concurrency = options.concurrency ?? 128;
     this.#rotation = options.rotation ?? 'inline';
+    this.#sealing = options.sealing;
   }
 
   /** Store `value` under `name`, replacing any previous value (a new `rev` and a fresh data key). */
   async set(name: string, value: Uint8Array, options: SetOptions = {}): Promise<SecretMeta> {
     assertSecretName(name);
     assertValue(value);
-    for (let attempt = 0; attempt < SET_ATTEMPTS; attempt++) {
-      const [current] = await this.#store.getSecrets(this.namespace, [name]);
-      const now = this.#clock().toISOString();
-      const rev = (current?.rev ?? 0) + 1;
-      const gen = (current?.gen ?? 0) + 1;
+    return this.#replace(name, 'set', async (current, stamp) => {
       const meta: SetOptions = {};
       const upstream = options.upstream ?? current?.upstream;
       const inject = options.inject ?? current?.inject;
@@ -160,30 +164,91 @@ export class Vault {
       if (upstream !== undefined) assertProviderKey(name, value);
       if (upstream !== undefined) meta.upstream = upstream;
       if (inject !== undefined) meta.inject = inject;
-      const item = await this.#encrypt(
-        name,
-        value,
+      const key = await this.#keyring.generate(this.#context(name));
+      return this.#encrypt(name, value, stamp.rev, stamp.gen, key, { ...stamp.times, ...meta });
+    });
+  }
+
+  /**
+   * Store a provider key sealed on its owner's side (docs/sealed-keys.md) as it is, without
+   * unsealing it: nothing in this process holds its plaintext. `sealed` is a parsed blob
+   * (`parseSealed`), `upstream` and `inject` canonical (src/vault/sealed-keys.ts checks both).
+   * Refused when it was sealed to another key than this vault's sealing key. Its first read
+   * unseals it, and that read's rotation moves it under the keyring.
+   */
+  async putSealed(
+    name: string,
+    sealed: SealedKey,
+    options: { upstream: string; inject?: string | undefined },
+  ): Promise<SecretMeta> {
+    assertSecretName(name);
+    const { kid } = await this.#sealingKey().publicKey();
+    if (sealed.kid !== kid)
+      throw new EggError(
+        'ERR_INVALID_VALUE',
+        `the key for ${name} was sealed to the sealing key ${sealed.kid}, not to this vault's (${kid}); nothing was stored`,
+        { hint: 'seal it again with the key `egg secrets seal --public-key` prints' },
+      );
+    const parts = sealedParts(sealed);
+    return this.#replace(name, 'set-sealed', async (_current, stamp) => ({
+      namespace: this.namespace,
+      name,
+      ...parts,
+      keyId: sealed.kid,
+      rev: stamp.rev,
+      gen: stamp.gen,
+      ...stamp.times,
+      upstream: options.upstream,
+      ...(options.inject === undefined ? {} : { inject: options.inject }),
+      sealed: true,
+    }));
+  }
+
+  /**
+   * Write the item `build` makes from the current one (or none) under the next `rev` and
+   * `gen`, conditional on the `rev` read, and record `action`; read again and rebuild when
+   * another writer got there first, so a concurrent write is never lost.
+   */
+  async #replace(
+    name: string,
+    action: string,
+    build: (
+      current: SecretItem | undefined,
+      stamp: { rev: number; gen: number; times: Pick<SecretItem, 'createdAt' | 'updatedAt'> },
+    ) => Promise<SecretItem>,
+  ): Promise<SecretMeta> {
+    for (let attempt = 0; attempt < SET_ATTEMPTS; attempt++) {
+      const [current] = await this.#store.getSecrets(this.namespace, [name]);
+      const now = this.#clock().toISOString();
+      const rev = (current?.rev ?? 0) + 1;
+      const gen = (current?.gen ?? 0) + 1;
+      const item = await build(current, {
         rev,
         gen,
-        await this.#keyring.generate(this.#context(name)),
-        {
-          createdAt: current?.createdAt ?? now,
-          updatedAt: now,
-          ...meta,
-        },
-      );
+        times: { createdAt: current?.createdAt ?? now, updatedAt: now },
+      });
       const condition: WriteCondition =
         current === undefined ? { kind: 'absent' } : { kind: 'rev', rev: current.rev };
       if (await this.#store.putSecret(item, condition)) {
         if (current !== undefined) await this.#store.eraseFreed?.();
-        await this.#audit({ action: 'set', targets: [name], outcome: 'ok' });
-        this.#logger.debug('secret.set', { namespace: this.namespace, name, rev, gen });
+        await this.#audit({ action, targets: [name], outcome: 'ok' });
+        this.#logger.debug(`secret.${action}`, { namespace: this.namespace, name, rev, gen });
         return toMeta(item);
       }
       // Another writer changed it between our read and our write: read again.
       await sleep(randomInt(0, Math.min(200, 5 * 2 ** attempt) + 1));
     }
     throw new EggError('ERR_CONFLICT', `could not set ${name}: it kept changing under us; try again`);
+  }
+
+  /** The sealing key, which only a vault that stores or reads sealed keys is given. */
+  #sealingKey(): SealingKey {
+    if (this.#sealing === undefined)
+      throw new EggError(
+        'ERR_INVALID_CONFIG',
+        'this vault was opened without a sealing key, which sealed provider keys need',
+      );
+    return this.#sealing;
   }
 
   /**
@@ -550,12 +615,17 @@ export class Vault {
     try {
       await mapLimit(items, this.#concurrency, async (item) => {
         const context = this.#context(item.name);
+        // A sealed item's data key is the sealing key's to unwrap, under its own AAD (seal.ts).
+        const what = item.sealed ? `the sealed provider key ${item.name}` : `secret ${item.name}`;
         const [dek, fresh] = await settleAll(
-          this.#keyring.unwrap(item.wrappedKey, item.keyId, context),
+          item.sealed
+            ? this.#sealingKey().unwrap(item.wrappedKey, item.keyId, what)
+            : this.#keyring.unwrap(item.wrappedKey, item.keyId, context),
           withFresh ? this.#keyring.generate(context) : Promise.resolve(undefined),
         );
         try {
-          const value = decrypt(dek, item, itemAad(item), `secret ${item.name}`);
+          const aad = item.sealed ? sealAad(this.namespace, item.name) : itemAad(item);
+          const value = decrypt(dek, item, aad, what);
           opened.push({ item, value, fresh });
         } catch (error) {
           wipe(fresh?.plaintext);
@@ -651,6 +721,7 @@ function toMeta(item: SecretItem): SecretMeta {
   };
   if (item.upstream !== undefined) meta.upstream = item.upstream;
   if (item.inject !== undefined) meta.inject = item.inject;
+  if (item.sealed) meta.sealed = true;
   return meta;
 }
 

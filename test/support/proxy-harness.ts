@@ -25,6 +25,7 @@ import { UsageMeter } from '../../src/proxy/usage-meter.js';
 import { isUsageStore } from '../../src/tokens/usage-store.js';
 import { DEFAULT_POLL_MS, RevocationWatcher } from '../../src/proxy/revocation.js';
 import { createProxyServer } from '../../src/proxy/server.js';
+import type { SealingKey } from '../../src/keyrings/sealing.js';
 import type { SecretStore } from '../../src/stores/store.js';
 import { DynamoDbTokenStore } from '../../src/tokens/dynamodb-token-store.js';
 import { LocalSigner, type TokenSigner } from '../../src/tokens/signer.js';
@@ -87,6 +88,8 @@ export interface ProxyWorld {
   keyring: import('../../src/keyrings/keyring.js').Keyring;
   /** SQLite: the vault file every connection opens. */
   vaultPath?: string;
+  /** The key that seals provider keys (sealed-keys tests): the local key pair, or `sealingKeyId`'s. */
+  sealing: SealingKey;
   secrets: SecretStore;
   vault: Vault;
   /** Mints and revokes, as the CLI does. */
@@ -106,12 +109,13 @@ export interface ProxyWorld {
 
 export async function createWorld(
   backend: 'sqlite' | 'dynamodb',
-  options: { signer?: TokenSigner } = {},
+  options: { signer?: TokenSigner; sealingKeyId?: string } = {},
 ): Promise<ProxyWorld> {
   const signer = options.signer ?? new LocalSigner(randomBytes(32));
   const cleanups: (() => Promise<void> | void)[] = [];
   let secrets: SecretStore;
   let keyring: import('../../src/keyrings/keyring.js').Keyring;
+  let sealing: SealingKey;
   let openTokenStore: ProxyWorld['openTokenStore'];
   let vaultPath: string | undefined;
   if (backend === 'sqlite') {
@@ -121,6 +125,7 @@ export async function createWorld(
     const local = openLocalBackend(join(base, 'home'), { create: true });
     secrets = local.store;
     keyring = local.keyring;
+    sealing = local.sealing;
     cleanups.push(() => local.close());
     openTokenStore = async (options = {}) =>
       new SqliteTokenStore(join(base, 'home', VAULT_FILE), { lockWaitMs: 500, ...options });
@@ -135,22 +140,26 @@ export async function createWorld(
       rotation: 'inline',
       table,
       kmsKeyId,
+      ...(options.sealingKeyId === undefined ? {} : { sealingKeyId: options.sealingKeyId }),
     };
     const aws = await openAwsBackend(config, { actor: 'test' });
     secrets = aws.store;
     keyring = aws.keyring;
+    sealing = aws.sealing;
     cleanups.push(() => aws.close());
     // Each proxy a process of its own: its own client.
     openTokenStore = async () =>
       new DynamoDbTokenStore({ client: await createDynamoDbClient(), table, ownsClient: true });
   }
   const mintStore = await openTokenStore();
-  const newVault = (namespace: string) => new Vault({ store: secrets, keyring, namespace, actor: 'test' });
+  const newVault = (namespace: string) =>
+    new Vault({ store: secrets, keyring, sealing, namespace, actor: 'test' });
   const tokens = new Tokens({ namespace: NAMESPACE, signer, tokens: mintStore, secrets, actor: 'test' });
   return {
     backend,
     keyring,
     ...(vaultPath === undefined ? {} : { vaultPath }),
+    sealing,
     secrets,
     vault: newVault(NAMESPACE),
     tokens,

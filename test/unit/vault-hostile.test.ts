@@ -77,7 +77,7 @@ describe('the vault under hostile input', () => {
   it('refuses an item copied under another name', async () => {
     const db = new DatabaseSync(join(home, 'vault.db'));
     db.exec(
-      "INSERT INTO secrets SELECT namespace, 'STOLEN', ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject FROM secrets WHERE name = 'API_KEY'",
+      "INSERT INTO secrets SELECT namespace, 'STOLEN', ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, sealed FROM secrets WHERE name = 'API_KEY'",
     );
     db.close();
     await expect(vault.get('STOLEN')).rejects.toMatchObject({
@@ -89,7 +89,7 @@ describe('the vault under hostile input', () => {
   it('refuses an item copied into another namespace', async () => {
     const db = new DatabaseSync(join(home, 'vault.db'));
     db.exec(
-      "INSERT INTO secrets SELECT 'acme/other', name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject FROM secrets WHERE name = 'API_KEY'",
+      "INSERT INTO secrets SELECT 'acme/other', name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, sealed FROM secrets WHERE name = 'API_KEY'",
     );
     db.close();
     const other = new Vault({ ...backend, namespace: 'acme/other', actor: 'test' });

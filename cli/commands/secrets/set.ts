@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { assertSecretName } from '../../../src/names.js';
-import { parseInject, parseUpstream } from '../../../src/tokens/upstream.js';
+import { canonicalInject, parseUpstream } from '../../../src/tokens/upstream.js';
 import { EggCommand } from '../../base.js';
 import { EggError } from '../../../src/errors.js';
 import { promptHidden, readStdin, type TerminalInput } from '../../io.js';
@@ -55,7 +55,7 @@ export default class SecretsSet extends EggCommand {
     assertSecretName(args.name);
     const proxy = {
       ...(flags.upstream === undefined ? {} : { upstream: parseUpstream(flags.upstream) }),
-      ...(flags.inject === undefined ? {} : { inject: formatInject(flags.inject) }),
+      ...(flags.inject === undefined ? {} : { inject: canonicalInject(flags.inject) }),
     };
     const value = await readValue(args.name, args.value, flags);
     try {
@@ -69,12 +69,6 @@ export default class SecretsSet extends EggCommand {
       value.fill(0);
     }
   }
-}
-
-/** The template in its canonical form (`name: prefix{}suffix`), after checking it. */
-function formatInject(value: string): string {
-  const template = parseInject(value);
-  return `${template.name}: ${template.prefix}{}${template.suffix}`;
 }
 
 /** The value to store, from the one source given (see the command's description). */
