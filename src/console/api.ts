@@ -6,6 +6,7 @@
  * Request bodies arrive as parsed JSON of unknown shape and are checked here, field by field.
  */
 import type { BackendKind } from '../config.js';
+import type { SealingPublicKey } from '../crypto/seal.js';
 import { EggError } from '../errors.js';
 import type { AuditRecord } from '../stores/store.js';
 import { parseTags, parseTtl } from '../tokens/claims.js';
@@ -20,7 +21,7 @@ import {
   USAGE_WINDOW_SECONDS,
 } from '../tokens/usage-store.js';
 import type { TrailVerdict } from '../vault/anchor.js';
-import type { Vault } from '../vault/vault.js';
+import type { SecretMeta, Vault } from '../vault/vault.js';
 
 /** How far back the token list's charts go: 30 windows of a minute. */
 export const USAGE_SPAN_SECONDS = 30 * USAGE_WINDOW_SECONDS;
@@ -34,6 +35,11 @@ export interface ConsoleApiOptions {
   /** Undefined where the backend keeps no usage (DynamoDB, for now). */
   usage: UsageStore | undefined;
   verifyAudit: () => Promise<TrailVerdict>;
+  /** Sealed provider keys (backends/sealed-keys.ts), bound to the namespace. */
+  sealing?: {
+    publicKey(): Promise<SealingPublicKey>;
+    put(input: { name: string; sealed: unknown; upstream: string; inject?: string }): Promise<SecretMeta>;
+  };
   clock?: () => number;
 }
 
@@ -58,6 +64,8 @@ export interface ConsoleSecret {
   updatedAt: string;
   upstream?: string;
   inject?: string;
+  /** Stored sealed and not used since. */
+  sealed?: true;
 }
 
 export interface AuditFilter {
@@ -121,8 +129,8 @@ export class ConsoleApi {
 
   /** What the page shows in its header. */
   about() {
-    const { namespace, backend, actor, usage } = this.#options;
-    return { namespace, backend, actor, usage: usage !== undefined };
+    const { namespace, backend, actor, usage, sealing } = this.#options;
+    return { namespace, backend, actor, usage: usage !== undefined, seal: sealing !== undefined };
   }
 
   /** Every token of the namespace, with its last half hour of usage and its throttle. */
@@ -198,12 +206,41 @@ export class ConsoleApi {
   /** The namespace's secrets: names and proxy metadata, never values. */
   async secrets(): Promise<ConsoleSecret[]> {
     const list = await this.#options.vault.list();
-    return list.map(({ name, updatedAt, upstream, inject }) => ({
+    return list.map(({ name, updatedAt, upstream, inject, sealed }) => ({
       name,
       updatedAt,
       ...(upstream === undefined ? {} : { upstream }),
       ...(inject === undefined ? {} : { inject }),
+      ...(sealed === true ? { sealed } : {}),
     }));
+  }
+
+  /** The namespace's sealing public key, which the page seals provider keys to. */
+  sealingKey(): Promise<SealingPublicKey> {
+    return this.#sealingPort().publicKey();
+  }
+
+  /**
+   * Store a provider key the page sealed: `{ name, upstream, inject?, sealed }`. The blob is
+   * passed on as it came; the sealing library checks it, and nothing here can unseal it.
+   */
+  async putProviderKey(input: unknown) {
+    const body = asBody(input);
+    const inject = body.inject === undefined ? undefined : text(body, 'inject');
+    const meta = await this.#sealingPort().put({
+      name: text(body, 'name'),
+      upstream: text(body, 'upstream'),
+      ...(inject === undefined || inject.trim() === '' ? {} : { inject }),
+      sealed: body.sealed,
+    });
+    return { name: meta.name, rev: meta.rev, upstream: meta.upstream, sealed: meta.sealed === true };
+  }
+
+  #sealingPort() {
+    const sealing = this.#options.sealing;
+    if (sealing === undefined)
+      throw new EggError('ERR_USAGE', 'this console cannot store sealed provider keys');
+    return sealing;
   }
 
   /** The audit records that pass every filter given, oldest first. */

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Backend, Identity } from '../backends/backend.js';
 import { openBackend, tokensOn, vaultOn } from '../backends/open-backend.js';
+import { putSealedProviderKey, sealingPublicKey } from '../backends/sealed-keys.js';
 import type { EggConfig } from '../config.js';
 import { EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
@@ -89,5 +90,9 @@ async function consoleApi(config: EggConfig, backend: Backend, logger: Logger): 
     vault,
     usage: isUsageStore(tokenStore) ? tokenStore : undefined,
     verifyAudit: () => vault.verifyAudit({ anchorKey: () => readAnchorKey(backend) }),
+    sealing: {
+      publicKey: () => sealingPublicKey(backend, config.namespace),
+      put: (input) => putSealedProviderKey(backend, { namespace: config.namespace, ...input }),
+    },
   });
 }

@@ -61,6 +61,7 @@ class HttpRefusal extends Error {
 function statusOf(error: EggError): number {
   switch (error.code) {
     case 'ERR_USAGE':
+    case 'ERR_INVALID_VALUE':
     case 'ERR_INVALID_NAME':
     case 'ERR_INVALID_NAMESPACE':
       return 400;
@@ -117,6 +118,8 @@ export function consoleHandler(
           return json(res, 200, { records: await api.audit(auditFilter(url.searchParams)) });
         case '/api/audit/verify':
           return json(res, 200, await api.verifyAudit());
+        case '/api/sealing-key':
+          return json(res, 200, await api.sealingKey());
         case '/api/audit/export': {
           const name = `egg-audit-${api.namespace.replaceAll('/', '_')}.jsonl`;
           return send(
@@ -144,6 +147,8 @@ export function consoleHandler(
         return json(res, 200, await api.revoke(body));
       case '/api/killswitch':
         return json(res, 200, await api.killSwitch(body));
+      case '/api/provider-keys':
+        return json(res, 200, await api.putProviderKey(body));
     }
     throw new HttpRefusal(404, 'nothing here');
   }

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteTokenStore } from '../../src/tokens/sqlite-token-store.js';
-import { egg } from '../support/cli.js';
+import { egg, findLeaks } from '../support/cli.js';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
 import { type ServeProcess, startListening, startServe } from '../support/proxy-serve.js';
 
@@ -28,6 +28,8 @@ const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const SKIP_REASON = `SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium)`;
 const NAMESPACE = 'acme/web';
 const PROVIDER_KEY = 'sk-console-canary-5d0e7f12';
+/** The provider key typed into the page: it must never leave the browser unsealed. */
+const SEALED_CANARY = 'sk-sealed-in-browser-9b3f2c71-DO-NOT-LEAK';
 const SHOTS = new URL('../../docs/console/', import.meta.url);
 /** A tag and an injection template as a hostile writer would store them. */
 const HOSTILE_TAG = '<img src=x onerror="window.__pwned=1">';
@@ -288,7 +290,6 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.goto(`${origin}/#keys`);
       await expect.poll(() => page.locator('main table').textContent()).toContain(HOSTILE_INJECT.slice(8));
       expect(await page.evaluate('window.__pwned')).toBeUndefined();
-      await page.screenshot({ path: new URL('keys.png', SHOTS).pathname, fullPage: true });
     });
 
     it('blocks an inline handler by CSP even when markup reaches the DOM', async () => {
@@ -379,6 +380,63 @@ describe.skipIf(!HAVE_CHROMIUM)(
       } finally {
         await zoomed.close();
       }
+    });
+
+    it('seals a provider key in the page: no request carries it, nor egg’s output, and the proxy injects exactly it', async () => {
+      const sent: { what: string; text: string }[] = [];
+      const record = (request: import('playwright-core').Request) =>
+        void request.allHeaders().then((headers) =>
+          sent.push({
+            what: `${request.method()} ${request.url()}`,
+            text: `${request.url()}\n${JSON.stringify(headers)}\n${request.postDataBuffer()?.toString('latin1') ?? ''}`,
+          }),
+        );
+      page.on('request', record);
+      try {
+        await page.goto(`${origin}/#keys`);
+        await page.getByLabel('Name').fill('SEALED_KEY');
+        await page.getByLabel('Provider origin (pinned upstream)').fill(upstream.url);
+        await page.getByLabel('Provider API key').fill(SEALED_CANARY);
+        await page.getByRole('button', { name: 'Seal and store' }).click();
+        await expect.poll(() => page.locator('.status').textContent()).toContain('Stored SEALED_KEY');
+        expect(await page.getByLabel('Provider API key').inputValue()).toBe('');
+        await expect.poll(() => page.locator('main table').textContent()).toContain('sealed, not used yet');
+        await page.screenshot({ path: new URL('keys.png', SHOTS).pathname, fullPage: true });
+      } finally {
+        page.off('request', record);
+      }
+      const post = sent.find((r) => r.what === `POST ${origin}/api/provider-keys`);
+      expect(post?.text).toContain('"alg":"RSA-OAEP-256+A256GCM"');
+      expect(sent.length).toBeGreaterThan(2);
+      for (const request of sent) expect(findLeaks(request.text, SEALED_CANARY), request.what).toEqual([]);
+
+      const minted = egg(
+        [
+          'tokens',
+          'mint',
+          '--key',
+          'SEALED_KEY',
+          '--allow-no-origin',
+          '--rps',
+          '5',
+          '--spend',
+          '10',
+          '--json',
+        ],
+        { env },
+      );
+      expect(minted.code, minted.stderr).toBe(0);
+      const sealedToken = (JSON.parse(minted.stdout) as { token: string }).token;
+      const before = upstream.requests.length;
+      const res = await fetch(`${proxy.url}/v1/echo`, {
+        headers: { authorization: `Bearer ${sealedToken}` },
+      });
+      expect(res.status).toBe(200);
+      expect(upstream.requests.slice(before).map((r) => r.headers.authorization)).toEqual([
+        `Bearer ${SEALED_CANARY}`,
+      ]);
+      for (const output of [consoleProcess.stdout(), consoleProcess.stderr(), proxy.stdout(), proxy.stderr()])
+        expect(findLeaks(output, SEALED_CANARY)).toEqual([]);
     });
 
     it('pulls the kill switch only with the namespace typed back', async () => {

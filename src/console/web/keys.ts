@@ -28,7 +28,12 @@ export function keysPage(namespace: string, sealing: boolean): HTMLElement {
           h(
             'tr',
             {},
-            h('td', {}, h('code', {}, s.name)),
+            h(
+              'td',
+              {},
+              h('code', {}, s.name),
+              s.sealed && h('span', { class: 'badge sealed' }, 'sealed, not used yet'),
+            ),
             h('td', {}, s.upstream ?? '—'),
             h('td', {}, s.inject ?? (s.upstream === undefined ? '—' : 'Authorization: Bearer {}')),
             h('td', {}, time(s.updatedAt)),
