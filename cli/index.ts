@@ -38,6 +38,7 @@ export const COMMANDS: Record<string, Load> = {
   'tokens:list': () => import('./commands/tokens/list.js'),
   'tokens:mint': () => import('./commands/tokens/mint.js'),
   'tokens:revoke': () => import('./commands/tokens/revoke.js'),
+  'tokens:rotate': () => import('./commands/tokens/rotate.js'),
   'tokens:unthrottle': () => import('./commands/tokens/unthrottle.js'),
   'tokens:usage': () => import('./commands/tokens/usage.js'),
   trust: () => import('./commands/trust.js'),

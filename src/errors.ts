@@ -29,6 +29,10 @@ export type EggErrorCode =
   | 'ERR_BATCH_TOO_LARGE'
   /** The namespace holds nothing and never did (docs/namespaces.md). */
   | 'ERR_NAMESPACE_NOT_FOUND'
+  /** No token with that id was minted in the namespace (`egg tokens rotate`). */
+  | 'ERR_TOKEN_NOT_FOUND'
+  /** The token is revoked, expired or already being revoked, so it cannot be rotated. */
+  | 'ERR_TOKEN_NOT_ACTIVE'
   | 'ERR_KMS'
   | 'ERR_AUDIT_BROKEN'
   | 'ERR_USAGE'

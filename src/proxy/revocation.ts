@@ -1,7 +1,8 @@
 /**
  * The proxy's view of revocation: per namespace, the kill switch epoch and the revoked
  * token ids, refreshed by polling the store (DESIGN: a revocation reaches every running
- * proxy within 1 s). Each poll reads the head (one small read); only when its version
+ * proxy within 1 s). A revocation scheduled for later (a rotation's grace) reaches it as
+ * fast, and is enforced from its time by this proxy's clock, on every request. Each poll reads the head (one small read); only when its version
  * moved are the entries read again.
  *
  * Fail closed: a namespace whose state was last confirmed longer ago than `maxStaleMs`
@@ -18,7 +19,7 @@
 import { errorLabel, StoreUnusable } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import type { TokenClaims } from '../tokens/claims.js';
-import type { TokenStore } from '../tokens/token-store.js';
+import type { ScheduledRevocation, TokenStore } from '../tokens/token-store.js';
 import type { Throttle } from '../tokens/usage-store.js';
 
 export type RevocationVerdict = 'ok' | 'revoked' | 'unavailable';
@@ -39,6 +40,8 @@ interface NamespaceState {
   version: number;
   notBefore: number;
   revoked: Map<string, number>;
+  /** Ids revoked from a later time on (a rotation's grace), compared with this proxy's clock. */
+  revokeAt: Map<string, ScheduledRevocation> | undefined;
   /** Throttles set by anomaly rules (usage-store.ts), in force or not. */
   throttles: Map<string, Throttle> | undefined;
   /** When the last successful poll started (what it confirms is at least that fresh). */
@@ -131,6 +134,8 @@ export class RevocationWatcher {
     if (state === undefined || now - state.confirmedAt > this.#maxStaleMs) return 'unavailable';
     state.lastUsed = now;
     if (claims.iat < state.notBefore || state.revoked.has(claims.jti)) return 'revoked';
+    const scheduled = state.revokeAt?.get(claims.jti);
+    if (scheduled !== undefined && scheduled.at * 1000 <= now) return 'revoked';
     return 'ok';
   }
 
@@ -145,6 +150,7 @@ export class RevocationWatcher {
             version: s.version,
             notBefore: s.notBefore,
             revoked: s.revoked,
+            revokeAt: nonEmpty(s.revokeAt),
             throttles: nonEmpty(s.throttles),
             confirmedAt: startedAt,
             lastUsed: startedAt,
@@ -191,11 +197,14 @@ export class RevocationWatcher {
         state.version = fresh.version;
         state.notBefore = fresh.notBefore;
         state.revoked = fresh.revoked;
+        state.revokeAt = nonEmpty(fresh.revokeAt);
         state.throttles = nonEmpty(fresh.throttles);
       }
       // Forget revoked ids whose tokens have expired (plus the verifier's skew).
       const nowSeconds = Math.floor(startedAt / 1000);
       for (const [id, exp] of state.revoked) if (exp + 60 < nowSeconds) state.revoked.delete(id);
+      if (state.revokeAt !== undefined)
+        for (const [id, { exp }] of state.revokeAt) if (exp + 60 < nowSeconds) state.revokeAt.delete(id);
       state.confirmedAt = startedAt;
       if (this.#failing) this.#logger.info('revocation.poll.recovered', { namespace });
       this.#failing = false;

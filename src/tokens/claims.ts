@@ -87,11 +87,19 @@ export function notAnOrigin(value: string, label = '--origin'): EggError {
 
 /** `90s`, `15m`, `1h`, `1d` or plain seconds → seconds, at most 24 h. */
 export function parseTtl(value: string): number {
+  return parseDuration(value, '--ttl', 1, 'lifetime');
+}
+
+/**
+ * A duration flag (`90s`, `15m`, `1h`, `1d` or plain seconds) → seconds, from `min` to 24 h.
+ * @example parseDuration('5m', '--grace', 0) // 300
+ */
+export function parseDuration(value: string, flag: string, min: number, noun = 'duration'): number {
   const match = /^(\d{1,6})(s|m|h|d)?$/.exec(value.trim());
   const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(match?.[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
   const seconds = match === null ? Number.NaN : Number(match[1]) * unit;
-  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > MAX_TTL_SECONDS) {
-    throw new EggError('ERR_USAGE', `--ttl ${quote(value)} is not a lifetime between 1s and 24h`, {
+  if (!Number.isSafeInteger(seconds) || seconds < min || seconds > MAX_TTL_SECONDS) {
+    throw new EggError('ERR_USAGE', `${flag} ${quote(value)} is not a ${noun} between ${min}s and 24h`, {
       hint: 'use a number with s, m or h, e.g. 90s, 15m, 1h',
     });
   }

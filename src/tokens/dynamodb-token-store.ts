@@ -8,7 +8,8 @@
  *   `killedAt = 0` and on `spent <= cap - cost`, is also its proof that the token was
  *   minted here and outlived every kill switch;
  * - `RV#head` the revocation head: `version` (ADD 1 on every change), `notBefore`;
- * - `RV#t#<id>` a revoked token id, with `exp`.
+ * - `RV#t#<id>` a revoked token id, with `exp`, and `at` when it takes effect later (a
+ *   rotation's grace; absent: at once).
  * Entries carry `expiresAt` (epoch seconds) for a table TTL to reap after expiry.
  * docs/tokens.md lists the calls each operation makes.
  */
@@ -24,7 +25,14 @@ import { awsErrorName, identityProblem, isConditionFailed } from '../aws/errors.
 import { EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import { type RetryOptions, retry } from '../retry.js';
-import type { RevocationState, SpendResult, TokenRecord, TokenStore } from './token-store.js';
+import {
+  addEntry,
+  type RevocationEntry,
+  type RevocationState,
+  type SpendResult,
+  type TokenRecord,
+  type TokenStore,
+} from './token-store.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -120,29 +128,44 @@ export class DynamoDbTokenStore implements TokenStore {
         allowNoOrigin: i.allowNoOrigin?.BOOL === true,
         // Marked by a kill switch, or from before the mark existed (no killedAt): void.
         revoked: state.revoked.has(id) || iat < state.notBefore || i.killedAt?.N !== '0',
+        ...(state.revokeAt?.has(id) === true ? { revokeAt: state.revokeAt.get(id)?.at ?? 0 } : {}),
         spent: Number(i.spent?.N ?? 0),
       };
     });
   }
 
-  async revoke(namespace: string, entries: readonly { id: string; exp: number }[]): Promise<void> {
+  async revoke(namespace: string, entries: readonly RevocationEntry[]): Promise<void> {
     // Entries first, head after: a reader that sees the new version finds every entry it counts.
     await Promise.all(
-      entries.map(({ id, exp }) =>
-        this.#send('PutItem', namespace, () =>
-          this.#client.send(
-            new PutItemCommand({
-              TableName: this.#table,
-              Item: {
-                pk: str(tokenPartition(namespace)),
-                sk: str(`${REVOKED_PREFIX_SK}${id}`),
-                exp: num(exp),
-                expiresAt: num(exp + 3600),
-              },
-            }),
-          ),
-        ),
-      ),
+      entries.map(async ({ id, exp, at = 0 }) => {
+        try {
+          await this.#send('PutItem', namespace, () =>
+            this.#client.send(
+              new PutItemCommand({
+                TableName: this.#table,
+                Item: {
+                  pk: str(tokenPartition(namespace)),
+                  sk: str(`${REVOKED_PREFIX_SK}${id}`),
+                  exp: num(exp),
+                  ...(at > 0 ? { at: num(at) } : {}),
+                  expiresAt: num(exp + 3600),
+                },
+                // A revocation only moves earlier: one at once (no `at`) replaces anything; one
+                // from `at` on replaces only a later one (an entry without `at` fails `at > :at`).
+                ...(at > 0
+                  ? {
+                      ConditionExpression: 'attribute_not_exists(pk) OR #at > :at',
+                      ExpressionAttributeNames: { '#at': 'at' },
+                      ExpressionAttributeValues: { ':at': num(at) },
+                    }
+                  : {}),
+              }),
+            ),
+          );
+        } catch (error) {
+          if (!isConditionFailed(error)) throw error;
+        }
+      }),
     );
     await this.#bump(namespace);
   }
@@ -195,7 +218,12 @@ export class DynamoDbTokenStore implements TokenStore {
         state.version = Number(item.version?.N ?? 0);
         state.notBefore = Number(item.notBefore?.N ?? 0);
       } else if (sk.startsWith(REVOKED_PREFIX_SK)) {
-        state.revoked.set(sk.slice(REVOKED_PREFIX_SK.length), Number(item.exp?.N ?? 0));
+        addEntry(
+          state,
+          sk.slice(REVOKED_PREFIX_SK.length),
+          Number(item.exp?.N ?? 0),
+          Number(item.at?.N ?? 0),
+        );
       }
     }
     return state;

@@ -25,7 +25,14 @@ import { EggError, StoreUnusable } from '../errors.js';
 import { ensurePrivateFile } from '../home.js';
 import { isSqliteLocked as isLocked, SqliteFileIdentity } from '../stores/sqlite-file.js';
 import { SqliteUsage, USAGE_SCHEMA } from './sqlite-usage.js';
-import type { RevocationState, SpendResult, TokenRecord, TokenStore } from './token-store.js';
+import {
+  addEntry,
+  type RevocationEntry,
+  type RevocationState,
+  type SpendResult,
+  type TokenRecord,
+  type TokenStore,
+} from './token-store.js';
 import type { AlertChannelRecord, AlertRecord, Throttle, UsageStore, UsageWindow } from './usage-store.js';
 
 const SCHEMA = `
@@ -38,7 +45,8 @@ CREATE TABLE IF NOT EXISTS tokens (
   PRIMARY KEY (namespace, id)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS token_revocations (
-  namespace TEXT NOT NULL, id TEXT NOT NULL, exp INTEGER NOT NULL, PRIMARY KEY (namespace, id)
+  namespace TEXT NOT NULL, id TEXT NOT NULL, exp INTEGER NOT NULL, at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (namespace, id)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS token_heads (
   namespace TEXT PRIMARY KEY, version INTEGER NOT NULL, not_before INTEGER NOT NULL
@@ -47,12 +55,14 @@ ${USAGE_SCHEMA}`;
 
 type Row = Record<string, SQLInputValue>;
 
-/** Columns added to `tokens` since its first version, in order (see #migrate). */
-const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
-  ['digest', "TEXT NOT NULL DEFAULT ''"],
-  ['spent', 'INTEGER NOT NULL DEFAULT 0'],
-  ['allow_no_origin', 'INTEGER NOT NULL DEFAULT 0'],
-  ['killed_at', 'INTEGER NOT NULL DEFAULT -1'],
+/** Columns added since the tables' first version, in order (see #migrate). */
+const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: string])[] = [
+  ['tokens', 'digest', "TEXT NOT NULL DEFAULT ''"],
+  ['tokens', 'spent', 'INTEGER NOT NULL DEFAULT 0'],
+  ['tokens', 'allow_no_origin', 'INTEGER NOT NULL DEFAULT 0'],
+  ['tokens', 'killed_at', 'INTEGER NOT NULL DEFAULT -1'],
+  // When a revocation takes effect (seconds); 0, as every entry before it, is at once.
+  ['token_revocations', 'at', 'INTEGER NOT NULL DEFAULT 0'],
 ];
 
 const RESERVED: SpendResult = Object.freeze({ ok: true });
@@ -147,7 +157,7 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
     const rows = (await this.#run(() =>
       this.#db
         .prepare(
-          `SELECT t.*, (r.id IS NOT NULL OR t.killed_at != 0) AS revoked FROM tokens t
+          `SELECT t.*, ((r.id IS NOT NULL AND r.at = 0) OR t.killed_at != 0) AS revoked, r.at AS revoke_at FROM tokens t
            LEFT JOIN token_revocations r ON r.namespace = t.namespace AND r.id = t.id
            WHERE t.namespace = ? ORDER BY t.iat, t.id`,
         )
@@ -169,16 +179,18 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
       actor: String(row.actor),
       allowNoOrigin: Number(row.allow_no_origin) === 1,
       revoked: Number(row.revoked) === 1,
+      ...(Number(row.revoke_at ?? 0) > 0 ? { revokeAt: Number(row.revoke_at) } : {}),
       spent: Number(row.spent),
     }));
   }
 
-  async revoke(namespace: string, entries: readonly { id: string; exp: number }[]): Promise<void> {
+  async revoke(namespace: string, entries: readonly RevocationEntry[]): Promise<void> {
     await this.#transaction(() => {
+      // Again for an id: its revocation only moves earlier (0, at once, is the earliest).
       const put = this.#db.prepare(
-        'INSERT INTO token_revocations (namespace, id, exp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+        'INSERT INTO token_revocations (namespace, id, exp, at) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET at = MIN(at, excluded.at)',
       );
-      for (const { id, exp } of entries) put.run(namespace, id, exp);
+      for (const { id, exp, at } of entries) put.run(namespace, id, exp, at ?? 0);
       this.#bump(namespace, 0);
     });
   }
@@ -208,14 +220,16 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
     return this.#transaction(() => {
       const head = this.#head.get(namespace) as Row | undefined;
       const rows = this.#db
-        .prepare('SELECT id, exp FROM token_revocations WHERE namespace = ?')
+        .prepare('SELECT id, exp, at FROM token_revocations WHERE namespace = ?')
         .all(namespace) as Row[];
-      return {
+      const state: RevocationState = {
         version: Number(head?.version ?? 0),
         notBefore: Number(head?.not_before ?? 0),
-        revoked: new Map(rows.map((row) => [String(row.id), Number(row.exp)])),
+        revoked: new Map(),
         throttles: this.#usage.throttles(namespace),
       };
+      for (const row of rows) addEntry(state, String(row.id), Number(row.exp), Number(row.at));
+      return state;
     }, 'BEGIN');
   }
 
@@ -343,15 +357,20 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
   #migrate(): void {
     const missing = () => {
       const present = new Set(
-        (this.#db.prepare('PRAGMA table_info(tokens)').all() as Row[]).map((c) => String(c.name)),
+        ['tokens', 'token_revocations'].flatMap((table) =>
+          (this.#db.prepare(`PRAGMA table_info(${table})`).all() as Row[]).map(
+            (c) => `${table}.${String(c.name)}`,
+          ),
+        ),
       );
-      return ADDED_COLUMNS.filter(([name]) => !present.has(name));
+      return ADDED_COLUMNS.filter(([table, name]) => !present.has(`${table}.${name}`));
     };
     if (missing().length === 0) return;
     // At open, before the busy timeout drops to 0: a plain synchronous transaction.
     this.#db.exec('BEGIN IMMEDIATE');
     try {
-      for (const [name, type] of missing()) this.#db.exec(`ALTER TABLE tokens ADD COLUMN ${name} ${type}`);
+      for (const [table, name, type] of missing())
+        this.#db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
       this.#db.exec('COMMIT');
     } catch (error) {
       if (this.#db.isTransaction) this.#db.exec('ROLLBACK');

@@ -8,6 +8,11 @@
  * entries first and bump the head after, so a reader that sees version v and then reads
  * every entry cannot miss one that v counts.
  *
+ * An entry may take effect later (`at`: `egg tokens rotate --grace`): it reaches every proxy
+ * as any entry does, within a poll, and each proxy refuses the token from `at` by its own
+ * clock. No process has to stay alive for the grace to end. Revoking an id again moves its
+ * `at` only earlier (an immediate revocation always wins).
+ *
  * A token's record is also what makes it valid: the proxy's spend reservation (made on
  * every request) is a conditional write on the record, which succeeds only if a record
  * with the token's digest exists in the token's own namespace. No record, no request:
@@ -42,6 +47,19 @@ export interface TokenRecord {
   allowNoOrigin: boolean;
 }
 
+/** A revocation that takes effect at `at` (seconds), of a token that expires at `exp`. */
+export interface ScheduledRevocation {
+  at: number;
+  exp: number;
+}
+
+/** One id to revoke: at once, or from `at` (seconds) on; `exp` lets the entry expire. */
+export interface RevocationEntry {
+  id: string;
+  exp: number;
+  at?: number;
+}
+
 export interface RevocationState {
   /** Bumps on every revocation and kill switch. */
   version: number;
@@ -49,6 +67,8 @@ export interface RevocationState {
   notBefore: number;
   /** Revoked token ids with their expiry (so a reader can forget them once expired). */
   revoked: Map<string, number>;
+  /** Token ids revoked from a later time on (`at`, seconds), with their expiry; absent when none. */
+  revokeAt?: Map<string, ScheduledRevocation>;
   /** Tokens throttled by an anomaly rule (usage-store.ts), where the store keeps them. */
   throttles?: Map<string, Throttle>;
 }
@@ -69,10 +89,18 @@ export type SpendResult =
 export interface TokenStore {
   readonly kind: 'sqlite' | 'dynamodb';
   putToken(record: TokenRecord): Promise<void>;
-  /** Every recorded token of the namespace, with whether it is revoked (by id, epoch or mark). */
-  listTokens(namespace: string): Promise<(TokenRecord & { revoked: boolean; spent: number })[]>;
-  /** Revoke ids (idempotent), then bump the namespace version. `exp` lets entries expire. */
-  revoke(namespace: string, entries: readonly { id: string; exp: number }[]): Promise<void>;
+  /**
+   * Every recorded token of the namespace, with whether it is revoked now (by id, epoch or
+   * mark) and, when a revocation of it takes effect later, from when (`revokeAt`, seconds).
+   */
+  listTokens(
+    namespace: string,
+  ): Promise<(TokenRecord & { revoked: boolean; revokeAt?: number; spent: number })[]>;
+  /**
+   * Revoke ids (idempotent; an entry's `at` only moves earlier), then bump the namespace
+   * version. `exp` lets entries expire.
+   */
+  revoke(namespace: string, entries: readonly RevocationEntry[]): Promise<void>;
   /**
    * Void every token issued before `notBefore` (seconds; the epoch never moves backwards),
    * then mark every token record of the namespace that exists by then, whatever its `iat`:
@@ -98,4 +126,10 @@ export interface TokenStore {
     cap: number,
   ): SpendResult | Promise<SpendResult>;
   close(): Promise<void>;
+}
+
+/** Add one stored entry to `state`: revoked now (`at` 0 or absent) or from `at` on. */
+export function addEntry(state: RevocationState, id: string, exp: number, at: number): void {
+  if (at > 0) (state.revokeAt ??= new Map()).set(id, { at, exp });
+  else state.revoked.set(id, exp);
 }

@@ -12,6 +12,7 @@ import {
   checkMint,
   MAX_CAP,
   MAX_ORIGINS,
+  MAX_TTL_SECONDS,
   type MintProblem,
   notAnOrigin,
   TOKEN_ID,
@@ -61,7 +62,21 @@ export interface TokenListEntry {
   expiresAt: string;
   tags: Record<string, string>;
   status: 'active' | 'expired' | 'revoked';
+  /** When a revocation still to come takes effect (a rotation's grace); absent when none. */
+  revokesAt?: string;
 }
+
+export interface RotatedToken {
+  /** The successor: same claims and tags, a fresh id, nonce, lifetime and spend counter. */
+  successor: MintedToken;
+  /** The rotated token's id. */
+  id: string;
+  /** When the rotated token stops being accepted (now, with no grace). */
+  stopsAt: string;
+}
+
+/** The longest grace a rotation allows: a token's longest life. */
+export const MAX_GRACE_SECONDS = MAX_TTL_SECONDS;
 
 export interface TokensOptions {
   namespace: string;
@@ -95,6 +110,13 @@ function mintError(problem: MintProblem): EggError {
     case 'cost-above-spend':
       return new EggError('ERR_USAGE', '--cost is larger than --spend: no request could pass');
   }
+}
+
+function assertTokenId(id: string): void {
+  if (!TOKEN_ID.test(id))
+    throw new EggError('ERR_USAGE', `${JSON.stringify(id.slice(0, 40))} is not a token id`, {
+      hint: 'token ids are 22 characters; see them with `egg tokens list`',
+    });
 }
 
 const b64u = (value: string | Uint8Array) => Buffer.from(value).toString('base64url');
@@ -216,8 +238,70 @@ export class Tokens {
       issuedAt: new Date(r.iat * 1000).toISOString(),
       expiresAt: new Date(r.exp * 1000).toISOString(),
       tags: r.tags,
-      status: r.revoked || r.iat < notBefore ? 'revoked' : r.exp <= now ? 'expired' : 'active',
+      status:
+        r.revoked || r.iat < notBefore || (r.revokeAt ?? Infinity) <= now
+          ? 'revoked'
+          : r.exp <= now
+            ? 'expired'
+            : 'active',
+      ...(r.revokeAt !== undefined && r.revokeAt > now && r.exp > now
+        ? { revokesAt: new Date(r.revokeAt * 1000).toISOString() }
+        : {}),
     }));
+  }
+
+  /**
+   * Rotate token `id`: mint a successor with the same claims (key, origins, no-origin use,
+   * caps, tags; a fresh spend counter and the original's full lifetime from now), then revoke
+   * `id` from `graceSeconds` on (at once with 0). The revocation is an entry every proxy
+   * reads and enforces by its own clock: nothing has to stay running for the grace to end.
+   * A token that expires first just expires. Refuses an id that is not active here.
+   */
+  async rotate(id: string, graceSeconds: number): Promise<RotatedToken> {
+    if (!Number.isSafeInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS)
+      throw new TypeError(`graceSeconds must be a whole number from 0 to ${MAX_GRACE_SECONDS}`);
+    assertTokenId(id);
+    const entry = (await this.list()).find((t) => t.id === id);
+    if (entry?.status !== 'active' || entry.revokesAt !== undefined) {
+      const why =
+        entry === undefined
+          ? `no token ${id} was minted in ${this.namespace}`
+          : entry.status === 'active'
+            ? `token ${id} is already being revoked (at ${entry.revokesAt ?? ''})`
+            : `token ${id} is ${entry.status}, so there is nothing to rotate`;
+      throw new EggError(entry === undefined ? 'ERR_TOKEN_NOT_FOUND' : 'ERR_TOKEN_NOT_ACTIVE', why, {
+        hint: 'see the active tokens with `egg tokens list`; mint a new one with `egg tokens mint`',
+      });
+    }
+    const successor = await this.mint({
+      key: entry.key,
+      origins: entry.origins,
+      allowNoOrigin: entry.allowNoOrigin,
+      ttlSeconds: Math.round((Date.parse(entry.expiresAt) - Date.parse(entry.issuedAt)) / 1000),
+      rps: entry.rps,
+      burst: entry.burst,
+      spend: entry.spend,
+      cost: entry.cost,
+      tags: entry.tags,
+    });
+    const exp = Math.floor(Date.parse(entry.expiresAt) / 1000);
+    const at = Math.min(Math.floor(this.#clock() / 1000) + graceSeconds, exp);
+    try {
+      await this.#tokens.revoke(this.namespace, [{ id, exp, ...(graceSeconds > 0 ? { at } : {}) }]);
+    } catch (error) {
+      // The successor's string has not left this process: void it rather than leave a second
+      // live token behind a rotation that did not happen.
+      await this.#tokens
+        .revoke(this.namespace, [{ id: successor.id, exp: successor.claims.exp }])
+        .catch(() => {});
+      throw error;
+    }
+    await this.#audit('token.rotate', [id, successor.id]);
+    return {
+      successor,
+      id,
+      stopsAt: new Date((graceSeconds > 0 ? at : Math.floor(this.#clock() / 1000)) * 1000).toISOString(),
+    };
   }
 
   /**
@@ -228,12 +312,7 @@ export class Tokens {
     ids: readonly string[],
     tags: Record<string, string> = {},
   ): Promise<{ revoked: string[]; unknown: string[] }> {
-    for (const id of ids) {
-      if (!TOKEN_ID.test(id))
-        throw new EggError('ERR_USAGE', `${JSON.stringify(id.slice(0, 40))} is not a token id`, {
-          hint: 'token ids are 22 characters; see them with `egg tokens list`',
-        });
-    }
+    for (const id of ids) assertTokenId(id);
     const records = await this.#tokens.listTokens(this.namespace);
     const byId = new Map(records.map((r) => [r.id, r]));
     const tagPairs = Object.entries(tags);

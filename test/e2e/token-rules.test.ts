@@ -177,4 +177,61 @@ describe('token times and origin binding (built CLI, local vault)', () => {
       await backend.store.close();
     }
   });
+  it('rotates a token with egg tokens rotate: the successor works at once, the old one through the grace, and not after --grace 0', async () => {
+    const minted = JSON.parse(
+      run([...mintArgs, '--origin', ORIGIN, '--tag', 'release=7', '--json']).stdout,
+    ) as {
+      token: string;
+      id: string;
+    };
+    expect(await status(minted.token, ORIGIN)).toBe(200);
+
+    const rotated = run(['tokens', 'rotate', minted.id]);
+    expect(rotated.code).toBe(0);
+    const successor = rotated.stdout.trim();
+    expect(rotated.stdout).toBe(`${successor}\n`);
+    expect(rotated.stderr).toMatch(
+      new RegExp(`^Token \\S{22} replaces ${minted.id}, valid until \\S+; ${minted.id} stops at \\S+\\.\\n$`),
+    );
+    expect(rotated.stderr).not.toContain(successor);
+    // Within the 5-minute grace both work.
+    expect([await status(successor, ORIGIN), await status(minted.token, ORIGIN)]).toEqual([200, 200]);
+
+    const again = run(['tokens', 'rotate', minted.id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(
+      new RegExp(`^Error: token ${minted.id} is already being revoked \\(at \\S+\\) \\(.*\\)\\.\\n$`),
+    );
+
+    const successorId = (
+      JSON.parse(run(['tokens', 'list', '--json']).stdout) as {
+        id: string;
+        tags: Record<string, string>;
+        revokesAt?: string;
+      }[]
+    ).filter((t) => t.tags.release === '7' && t.revokesAt === undefined);
+    expect(successorId).toHaveLength(1);
+    const now = run(['tokens', 'rotate', successorId[0]!.id, '--grace', '0', '--json']);
+    expect(now.code).toBe(0);
+    const third = JSON.parse(now.stdout) as { token: string; replaces: string; stopsAt: string };
+    expect(third.replaces).toBe(successorId[0]!.id);
+    expect(await status(third.token, ORIGIN)).toBe(200);
+    // The running proxy refuses the rotated token from its next poll on.
+    const seen: number[] = [];
+    const deadline = Date.now() + 10_000;
+    while (seen.at(-1) !== 401 && Date.now() < deadline) {
+      seen.push(await status(successor, ORIGIN));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(seen.at(-1)).toBe(401);
+
+    const unknown = run(['tokens', 'rotate', 'AAAAAAAAAAAAAAAAAAAAAA']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(
+      /^Error: no token AAAAAAAAAAAAAAAAAAAAAA was minted in acme\/web \(.*\)\.\n$/,
+    );
+    const badGrace = run(['tokens', 'rotate', minted.id, '--grace', '2d']);
+    expect(badGrace.code).toBe(2);
+    expect(badGrace.stderr).toMatch(/^Error: --grace "2d" is not a duration between 0s and 24h/);
+  });
 });

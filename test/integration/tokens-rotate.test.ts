@@ -1,0 +1,240 @@
+/**
+ * `egg tokens rotate` (issue 10 item 5): a successor with the same claims works at once, the
+ * old token keeps working through the grace and is refused after it, by every proxy's own
+ * clock (nothing has to stay running), and at once with no grace. Run on the local vault
+ * (SQLite) and on DynamoDB Local. The grace's end is reached by moving a proxy's clock, so
+ * nothing here waits for it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TokenStore } from '../../src/tokens/token-store.js';
+import type { MintedToken } from '../../src/tokens/tokens.js';
+import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
+import {
+  APP_ORIGIN,
+  createWorld,
+  KEY_NAME,
+  NAMESPACE,
+  type ProxyWorld,
+  startTestProxy,
+  type TestProxy,
+} from '../support/proxy-harness.js';
+import { send } from '../support/proxy-http.js';
+
+function rotateSuite(backend: 'sqlite' | 'dynamodb') {
+  describe(`egg tokens rotate (${backend})`, () => {
+    let upstream: FakeUpstream;
+    let world: ProxyWorld;
+    let proxy: TestProxy;
+    let store: TokenStore;
+    /** How far ahead of the wall clock the proxy's clock runs. */
+    let offsetMs = 0;
+
+    beforeAll(async () => {
+      upstream = await startFakeUpstream();
+      world = await createWorld(backend);
+      await world.vault.set(KEY_NAME, Buffer.from('sk-rotate-test'), { upstream: upstream.url });
+      store = await world.openTokenStore();
+      proxy = await startTestProxy(world, { clock: () => Date.now() + offsetMs });
+    });
+    afterAll(async () => {
+      await proxy?.close();
+      await store?.close();
+      await world?.close();
+      await upstream?.close();
+    });
+
+    const mint = (tags: Record<string, string> = {}): Promise<MintedToken> =>
+      world.tokens.mint({
+        key: KEY_NAME,
+        origins: [APP_ORIGIN],
+        ttlSeconds: 3600,
+        rps: 50,
+        burst: 60,
+        spend: 500,
+        cost: 2,
+        tags,
+      });
+    const call = async (token: string) =>
+      (await send(proxy.url, { token, headers: { origin: APP_ORIGIN } })).status;
+    /** Move the proxy's clock, and let it read the store as of then (else its state is stale). */
+    const advance = async (seconds: number) => {
+      offsetMs += seconds * 1000;
+      await proxy.watcher.pollNow();
+    };
+
+    it('mints a successor with the same claims and tags, a fresh id and the full lifetime', async () => {
+      const old = await mint({ run: '41' });
+      const rotated = await world.tokens.rotate(old.id, 300);
+      const { successor } = rotated;
+      expect(successor.id).not.toBe(old.id);
+      expect(successor.token).not.toBe(old.token);
+      const same = ({ key, origins, rps, burst, spend, cost, tags, sub }: MintedToken['claims']) => ({
+        key,
+        origins,
+        rps,
+        burst,
+        spend,
+        cost,
+        tags,
+        sub,
+      });
+      expect(same(successor.claims)).toEqual(same(old.claims));
+      expect(successor.claims.exp - successor.claims.iat).toBe(old.claims.exp - old.claims.iat);
+      expect(rotated.id).toBe(old.id);
+      expect(Date.parse(rotated.stopsAt) / 1000 - successor.claims.iat).toBeGreaterThanOrEqual(300);
+      const listed = await world.tokens.list();
+      expect(listed.find((t) => t.id === old.id)).toMatchObject({
+        status: 'active',
+        revokesAt: rotated.stopsAt,
+      });
+      expect(listed.find((t) => t.id === successor.id)).toMatchObject({ status: 'active', spent: 0 });
+      expect(listed.find((t) => t.id === successor.id)?.revokesAt).toBeUndefined();
+    });
+
+    it('the successor works at once, the old token through the grace, and is refused after it', async () => {
+      const old = await mint();
+      expect(await call(old.token)).toBe(200);
+      const { successor } = await world.tokens.rotate(old.id, 300);
+      await proxy.watcher.pollNow();
+      expect(await call(successor.token)).toBe(200);
+      expect(await call(old.token)).toBe(200);
+      await advance(240);
+      expect(await call(old.token)).toBe(200);
+      await advance(61);
+      const before = upstream.requests.length;
+      expect(await call(old.token)).toBe(401);
+      expect(upstream.requests.length).toBe(before);
+      expect(await call(successor.token)).toBe(200);
+      // The minting side's clock has not moved: it still lists the old token as on its way out.
+      expect((await world.tokens.list()).find((t) => t.id === old.id)?.status).toBe('active');
+    });
+
+    it('with --grace 0 the old token is refused at once, and the successor works', async () => {
+      const old = await mint();
+      expect(await call(old.token)).toBe(200);
+      const rotated = await world.tokens.rotate(old.id, 0);
+      await proxy.watcher.pollNow();
+      expect(await call(old.token)).toBe(401);
+      expect(await call(rotated.successor.token)).toBe(200);
+      expect((await world.tokens.list()).find((t) => t.id === old.id)?.status).toBe('revoked');
+    });
+
+    it('a revocation during the grace stops the old token at once (a grace never postpones one)', async () => {
+      const old = await mint();
+      await world.tokens.rotate(old.id, 3600);
+      await world.tokens.revoke([old.id]);
+      // A later scheduled entry for the same id (a rotation racing the revoke) moves nothing.
+      await store.revoke(NAMESPACE, [{ id: old.id, exp: old.claims.exp, at: old.claims.exp }]);
+      await proxy.watcher.pollNow();
+      expect(await call(old.token)).toBe(401);
+      expect((await world.tokens.list()).find((t) => t.id === old.id)).toMatchObject({ status: 'revoked' });
+    });
+
+    it('a proxy that is polling sees a rotation without being asked', async () => {
+      const watching = await startTestProxy(world);
+      try {
+        const old = await mint();
+        const at = async (token: string) =>
+          (await send(watching.url, { token, headers: { origin: APP_ORIGIN } })).status;
+        expect(await at(old.token)).toBe(200);
+        const { successor } = await world.tokens.rotate(old.id, 0);
+        expect(await at(successor.token)).toBe(200);
+        const seen: number[] = [];
+        const deadline = Date.now() + 10_000;
+        while (seen.at(-1) !== 401 && Date.now() < deadline) {
+          seen.push(await at(old.token));
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect(seen.at(-1)).toBe(401);
+        expect(new Set(seen)).toEqual(new Set(seen.includes(200) ? [200, 401] : [401]));
+      } finally {
+        await watching.close();
+      }
+    });
+
+    it('refuses an unknown, revoked, expired or already rotated id in one sentence', async () => {
+      const unknown = 'AAAAAAAAAAAAAAAAAAAAAA';
+      await expect(world.tokens.rotate(unknown, 300)).rejects.toMatchObject({
+        code: 'ERR_TOKEN_NOT_FOUND',
+        message: `no token ${unknown} was minted in ${NAMESPACE}`,
+      });
+      const revoked = await mint();
+      await world.tokens.revoke([revoked.id]);
+      await expect(world.tokens.rotate(revoked.id, 300)).rejects.toMatchObject({
+        code: 'ERR_TOKEN_NOT_ACTIVE',
+        message: `token ${revoked.id} is revoked, so there is nothing to rotate`,
+      });
+      const short = await world.tokens.mint({
+        key: KEY_NAME,
+        origins: [APP_ORIGIN],
+        ttlSeconds: 1,
+        rps: 1,
+        spend: 1,
+      });
+      const expired = new (await import('../../src/tokens/tokens.js')).Tokens({
+        namespace: NAMESPACE,
+        signer: world.signer,
+        tokens: store,
+        secrets: world.secrets,
+        actor: 'later',
+        clock: () => Date.now() + 5000,
+      });
+      await expect(expired.rotate(short.id, 300)).rejects.toMatchObject({
+        code: 'ERR_TOKEN_NOT_ACTIVE',
+        message: `token ${short.id} is expired, so there is nothing to rotate`,
+      });
+      const rotated = await mint();
+      const { stopsAt } = await world.tokens.rotate(rotated.id, 300);
+      await expect(world.tokens.rotate(rotated.id, 300)).rejects.toMatchObject({
+        code: 'ERR_TOKEN_NOT_ACTIVE',
+        message: `token ${rotated.id} is already being revoked (at ${stopsAt})`,
+      });
+      await expect(world.tokens.rotate('not-an-id', 300)).rejects.toMatchObject({ code: 'ERR_USAGE' });
+    });
+
+    it('records the rotation in the audit trail, by ids (never tokens)', async () => {
+      const old = await mint();
+      const { successor } = await world.tokens.rotate(old.id, 60);
+      const records = await world.secrets.readAudit(NAMESPACE);
+      const actions = records.slice(-2).map((r) => [r.action, r.targets]);
+      expect(actions).toEqual([
+        ['token.mint', [successor.id]],
+        ['token.rotate', [old.id, successor.id]],
+      ]);
+      expect(JSON.stringify(records)).not.toContain(successor.token);
+    });
+  });
+}
+
+rotateSuite('sqlite');
+rotateSuite('dynamodb');
+
+describe('a vault file from before scheduled revocations', () => {
+  it('keeps its revocations in force at once after the column is added', async () => {
+    const { mkdtempSync, rmSync, chmodSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { DatabaseSync } = await import('node:sqlite');
+    const { SqliteTokenStore } = await import('../../src/tokens/sqlite-token-store.js');
+    const dir = mkdtempSync(join(tmpdir(), 'egg-rot-'));
+    try {
+      const path = join(dir, 'vault.db');
+      const old = new DatabaseSync(path);
+      old.exec(`CREATE TABLE token_revocations (
+        namespace TEXT NOT NULL, id TEXT NOT NULL, exp INTEGER NOT NULL, PRIMARY KEY (namespace, id)) STRICT;
+        INSERT INTO token_revocations VALUES ('acme/web', 'AAAAAAAAAAAAAAAAAAAAAA', 4102444800);`);
+      old.close();
+      chmodSync(path, 0o600);
+      const upgraded = new SqliteTokenStore(path);
+      try {
+        const state = await upgraded.revocationState('acme/web');
+        expect(state.revoked).toEqual(new Map([['AAAAAAAAAAAAAAAAAAAAAA', 4102444800]]));
+        expect(state.revokeAt).toBeUndefined();
+      } finally {
+        await upgraded.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
