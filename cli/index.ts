@@ -18,6 +18,7 @@ export const COMMANDS: Record<string, Load> = {
   'autocomplete:create': () => import('./commands/autocomplete/create.js'),
   'autocomplete:script': () => import('./commands/autocomplete/script.js'),
   'ci:init': () => import('./commands/ci/init.js'),
+  console: () => import('./commands/console.js'),
   doctor: () => import('./commands/doctor.js'),
   help: async () => ({ default: (await import('@oclif/plugin-help')).commands.help }),
   init: () => import('./commands/init.js'),

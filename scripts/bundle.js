@@ -11,9 +11,10 @@
  * TypeScript is only stripped here; `npm run typecheck` checks it.
  */
 import { statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
+import { buildConsoleWeb } from './console-web.js';
 
 /** A module whose exports are `name`'s, loaded on the first use of one of them. */
 const lazy = (name) =>
@@ -103,6 +104,27 @@ const COMMON = {
   logLevel: 'warning',
 };
 
+/**
+ * `egg console`'s page, built once and put in place of src/console/assets.ts (which builds it
+ * from the sources at run time), loaded only by that command. The binary holds it; the npm
+ * package reads it from build/console-assets.json, so the bundle every command reads at
+ * start-up does not carry it.
+ */
+const web = await buildConsoleWeb();
+function consoleAssets(inline) {
+  return {
+    name: 'console-assets',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]src[\\/]console[\\/]assets\.ts$/ }, () => ({
+        contents: inline
+          ? `const assets = ${JSON.stringify(web)}; export const consoleAssets = async () => assets;`
+          : "export const consoleAssets = async () => JSON.parse(await require('node:fs/promises').readFile(require('node:path').join(__dirname, 'console-assets.json'), 'utf8'));",
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 const ENTRIES = { 'build/egg.cjs': 'cli/main.ts', 'build/sea/egg.cjs': 'cli/sea.ts' };
 
 for (const [outfile, entry] of Object.entries(ENTRIES)) {
@@ -117,10 +139,13 @@ for (const [outfile, entry] of Object.entries(ENTRIES)) {
     // node-pty is a native addon, which no bundle can hold: `egg run` loads it from the
     // package's node_modules on a terminal (the binary cannot, and falls back).
     external: ['typescript', '@lydell/node-pty'],
-    plugins: sea ? [stubs] : [stubs, vendorApart(vendored)],
+    plugins: sea ? [stubs, consoleAssets(true)] : [stubs, consoleAssets(false), vendorApart(vendored)],
   });
   process.stdout.write(`${outfile} ${statSync(outfile).size} B\n`);
   if (sea) continue;
+  const assetsFile = join(dirname(outfile), 'console-assets.json');
+  await writeFile(assetsFile, JSON.stringify(web));
+  process.stdout.write(`${assetsFile} ${statSync(assetsFile).size} B\n`);
   const vendorFile = join(dirname(outfile), 'vendor.cjs');
   const loaders = [...vendored]
     .sort()

@@ -151,6 +151,21 @@ export function windowOf(seconds: number): number {
   return seconds - (seconds % USAGE_WINDOW_SECONDS);
 }
 
+/** A throttle as shown to its owner, when it is in force at `now` (seconds): `{ throttle }`, else nothing. */
+export function throttleShown(
+  throttle: Throttle | undefined,
+  now: number,
+): { throttle?: { rule: string; rps: number; until: string } } {
+  if (throttle === undefined || throttle.until <= now) return {};
+  return {
+    throttle: {
+      rule: throttle.rule,
+      rps: throttle.rps,
+      until: new Date(throttle.until * 1000).toISOString(),
+    },
+  };
+}
+
 /** One token's counts over every window read, oldest to newest summed. */
 export function sumUsage(windows: readonly UsageWindow[]): Map<string, UsageCounts> {
   const sums = new Map<string, UsageCounts>();

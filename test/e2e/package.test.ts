@@ -68,6 +68,7 @@ describe('the npm package', () => {
     expect(packed.files.map((f) => f.path).sort()).toEqual([
       'LICENSE',
       'README.md',
+      'build/console-assets.json',
       'build/egg.cjs',
       'build/vendor.cjs',
       'cli/bin/egg.js',

@@ -16,7 +16,15 @@ export interface ServeProcess {
 
 /** Start `egg proxy serve --port 0 …args`; rejects with its stderr if it exits instead. */
 export function startServe(env: NodeJS.ProcessEnv, args: string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [EGG_BIN, 'proxy', 'serve', '--port', '0', ...args], {
+  return startListening(['proxy', 'serve', '--port', '0', ...args], env, /listening on (https?:\/\/\S+)/);
+}
+
+/**
+ * Start `egg …args` and resolve once its stderr matches `ready`, whose first group is the
+ * process's `url`; rejects with its stderr if it exits instead.
+ */
+export function startListening(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [EGG_BIN, ...args], {
     env: { ...process.env, FORCE_COLOR: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -29,11 +37,11 @@ export function startServe(env: NodeJS.ProcessEnv, args: string[] = []): Promise
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`proxy did not start: ${err}`));
+      reject(new Error(`egg ${args.join(' ')} did not start: ${err}`));
     }, 30_000);
     child.stderr!.on('data', (c: Buffer) => {
       err += c.toString();
-      const match = /listening on (https?:\/\/\S+)/.exec(err);
+      const match = ready.exec(err);
       if (match) {
         clearTimeout(timer);
         resolve({
@@ -58,7 +66,7 @@ export function startServe(env: NodeJS.ProcessEnv, args: string[] = []): Promise
     });
     void exit.then(({ code }) => {
       clearTimeout(timer);
-      reject(new Error(`proxy exited ${code}: ${err}`));
+      reject(new Error(`egg ${args.join(' ')} exited ${code}: ${err}`));
     });
   });
 }

@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { usageOn } from '../../../src/backends/open-backend.js';
 import { EggError } from '../../../src/errors.js';
 import { parseTtl } from '../../../src/tokens/claims.js';
-import { sumUsage } from '../../../src/tokens/usage-store.js';
+import { sumUsage, throttleShown } from '../../../src/tokens/usage-store.js';
 import { EggCommand } from '../../base.js';
 import { table } from '../secrets/list.js';
 
@@ -43,22 +43,11 @@ export default class TokensUsage extends EggCommand {
       const now = Math.floor(Date.now() / 1000);
       const sums = sumUsage(await store.readUsage(config.namespace, argv as string[], now - seconds));
       const throttles = await store.throttles(config.namespace);
-      const tokens = [...sums].map(([id, counts]) => {
-        const throttle = throttles.get(id);
-        return {
-          id,
-          ...counts,
-          ...(throttle === undefined || throttle.until <= now
-            ? {}
-            : {
-                throttle: {
-                  rule: throttle.rule,
-                  rps: throttle.rps,
-                  until: new Date(throttle.until * 1000).toISOString(),
-                },
-              }),
-        };
-      });
+      const tokens = [...sums].map(([id, counts]) => ({
+        id,
+        ...counts,
+        ...throttleShown(throttles.get(id), now),
+      }));
       if (tokens.length === 0) this.log(`No token usage in ${config.namespace} in the last ${flags.since}.`);
       else
         this.log(

@@ -1,0 +1,1 @@
+export function buildConsoleWeb(): Promise<{ js: string; css: string }>;
