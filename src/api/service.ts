@@ -4,6 +4,7 @@
  * deployment), a JWT verifier for the configured issuers, and the API over both. Both
  * adapters (serve.ts, lambda.ts) and the tests open it here.
  */
+import type { Backend } from '../backends/backend.js';
 import { osUserIdentity } from '../backends/identity.js';
 import { openBackend } from '../backends/open-backend.js';
 import type { EggConfig } from '../config.js';
@@ -27,6 +28,8 @@ export interface ApiService {
   api: Api;
   /** The issuers it trusts. */
   issuers: readonly string[];
+  /** The backend it runs on (the bench and the tests read the audit trail through it). */
+  backend: Backend;
   close(): Promise<void>;
 }
 
@@ -58,5 +61,5 @@ export async function openApiService(config: EggConfig, options: ApiServiceOptio
     },
     ...(options.handlers === undefined ? {} : { handlers: options.handlers }),
   });
-  return { api, issuers: verifier.issuers, close: () => backend.close() };
+  return { api, issuers: verifier.issuers, backend, close: () => backend.close() };
 }
