@@ -26,7 +26,9 @@ export interface HttpApiEvent {
   headers?: Record<string, string | undefined>;
   body?: string;
   isBase64Encoded?: boolean;
-  requestContext: { http: { method: string } };
+  /** The gateway's context: its authorizer's claims are not trusted here, the token is checked again. */
+  requestContext: { http: { method: string; [field: string]: unknown }; [field: string]: unknown };
+  [field: string]: unknown;
 }
 
 /** A 2.0 integration's answer. */

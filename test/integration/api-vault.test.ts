@@ -30,7 +30,7 @@ export function httpApiEvent(
   method: string,
   target: string,
   options: { token?: string; body?: unknown; base64?: boolean; claims?: Record<string, string> } = {},
-): HttpApiEvent & Record<string, unknown> {
+): HttpApiEvent {
   const [rawPath = '', rawQueryString = ''] = target.split('?');
   const text = options.body === undefined ? undefined : JSON.stringify(options.body);
   const host = 'a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com';
