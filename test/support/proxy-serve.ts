@@ -1,6 +1,7 @@
 /**
  * `egg proxy serve` (the built CLI) as a child process, as users and the ECS task run it:
- * started on a free port, its URL read from stderr, its request log from stdout.
+ * started on a free port, its URL read from stderr, its request log from stdout. `egg api
+ * serve` starts the same way (`command`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EGG_BIN } from './cli.js';
@@ -14,9 +15,13 @@ export interface ServeProcess {
   exited(boundMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'>;
 }
 
-/** Start `egg proxy serve --port 0 …args`; rejects with its stderr if it exits instead. */
-export function startServe(env: NodeJS.ProcessEnv, args: string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [EGG_BIN, 'proxy', 'serve', '--port', '0', ...args], {
+/** Start `egg proxy serve --port 0 …args` (or `command`); rejects with its stderr if it exits instead. */
+export function startServe(
+  env: NodeJS.ProcessEnv,
+  args: string[] = [],
+  command: readonly string[] = ['proxy', 'serve'],
+): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [EGG_BIN, ...command, '--port', '0', ...args], {
     env: { ...process.env, FORCE_COLOR: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -29,7 +34,7 @@ export function startServe(env: NodeJS.ProcessEnv, args: string[] = []): Promise
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`proxy did not start: ${err}`));
+      reject(new Error(`${command.join(' ')} did not start: ${err}`));
     }, 30_000);
     child.stderr!.on('data', (c: Buffer) => {
       err += c.toString();
@@ -58,7 +63,7 @@ export function startServe(env: NodeJS.ProcessEnv, args: string[] = []): Promise
     });
     void exit.then(({ code }) => {
       clearTimeout(timer);
-      reject(new Error(`proxy exited ${code}: ${err}`));
+      reject(new Error(`${command.join(' ')} exited ${code}: ${err}`));
     });
   });
 }
