@@ -157,14 +157,7 @@ async function authorize(
   const namespace = route.namespace as string;
   const member = membershipOf(caller, await context.members.listMembers(namespace));
   if (route.role === undefined) return member;
-  if (member === undefined)
-    throw new EggError(
-      'ERR_NAMESPACE_NOT_FOUND',
-      `namespace ${namespace} does not exist, or you are not a member of it`,
-      {
-        hint: 'ask its owner to add you (`egg members add`)',
-      },
-    );
+  if (member === undefined) throw new NotAMember(namespace);
   if (!roleAllows(member.role, route.role))
     throw new EggError(
       'ERR_ACCESS_DENIED',
@@ -174,6 +167,16 @@ async function authorize(
       },
     );
   return member;
+}
+
+/** The one refusal of a namespace the caller may not see, whether or not it exists. */
+class NotAMember extends EggError {
+  constructor(namespace: string) {
+    super('ERR_NAMESPACE_NOT_FOUND', `namespace ${namespace} does not exist, or you are not a member of it`, {
+      hint: 'ask its owner to add you (`egg members add`)',
+    });
+    this.name = 'NotAMember';
+  }
 }
 
 /** The body as JSON (undefined when empty): `application/json` only, at most `MAX_BODY_BYTES`. */
@@ -204,9 +207,7 @@ function errorResponse(error: unknown, logger: Logger): ApiResponse {
   if (error instanceof RequestRefused && error.allow !== undefined) headers.allow = error.allow;
   // A not-found namespace's hint from the vault may name other namespaces: never shown here.
   const hint =
-    error.code === 'ERR_NAMESPACE_NOT_FOUND' && !error.message.includes('not a member')
-      ? undefined
-      : error.hint;
+    error.code === 'ERR_NAMESPACE_NOT_FOUND' && !(error instanceof NotAMember) ? undefined : error.hint;
   return {
     status,
     headers,
