@@ -27,12 +27,17 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const EGG_BIN = join(root, 'cli/bin/egg.js');
 const TARGETS = join(root, 'bench/support/proxy-targets.mjs');
 
-interface Child {
+export interface Child {
   url: string;
   child: ChildProcess;
 }
 
-function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, stdout?: number): Promise<Child> {
+export function start(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  stdout?: number,
+): Promise<Child> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', stdout ?? 'pipe', 'pipe'] });
   let text = '';
   return new Promise((resolve, reject) => {
@@ -48,7 +53,7 @@ function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, stdout?: n
 }
 
 /** utime + stime of a process in ms (Linux /proc). */
-function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }

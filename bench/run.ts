@@ -3,6 +3,7 @@
  * The machine is shared and noisy, so figures are ratios measured in the same run.
  */
 import { benchAction } from './action.js';
+import { benchApi } from './api.js';
 import { benchImport, benchMasking, benchStartup } from './cli.js';
 import { benchMutation } from './mutation.js';
 import { benchProxy } from './proxy.js';
@@ -16,7 +17,7 @@ const only = process.argv
   .find((arg) => arg.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
-const SECTIONS = ['pull', 'startup', 'import', 'action', 'mask', 'rotate', 'proxy'];
+const SECTIONS = ['pull', 'startup', 'import', 'action', 'mask', 'rotate', 'proxy', 'api'];
 for (const name of only ?? []) {
   if (!SECTIONS.includes(name)) throw new Error(`--only: unknown section ${name} (${SECTIONS.join(', ')})`);
 }
@@ -110,6 +111,21 @@ if (want('rotate')) {
 if (want('proxy')) {
   process.stderr.write('bench: egg proxy vs a plain Node proxy vs the upstream directly…\n');
   rows.push(...(await benchProxy({ quick })).rows);
+}
+
+if (want('api')) {
+  process.stderr.write('bench: egg api serve against the direct mode (local vault)…\n');
+  const api = await benchApi({ trials: quick ? 2 : 7, seconds: quick ? 1 : 3 });
+  rows.push([
+    `pull ${api.secrets} through egg api serve`,
+    `${fmt(api.apiMs / api.directMs, 2)}× the direct mode (${fmt(api.apiMs, 0)} vs ${fmt(api.directMs, 0)} ms), ${api.roundTrips} round trip`,
+    '',
+  ]);
+  rows.push([
+    'API reads/s (GET one secret)',
+    `${fmt(api.rps, 0)}/s with ${api.connections} connections (direct mode ${fmt(api.directRps, 0)}/s); ${fmt(api.rpsPerCore, 0)}/s per core of server CPU`,
+    '',
+  ]);
 }
 
 rows.push(...benchMutation());

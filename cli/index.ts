@@ -11,6 +11,7 @@ export const COMMANDS: Record<string, Load> = {
   'alerts:add': () => import('./commands/alerts/add.js'),
   'alerts:list': () => import('./commands/alerts/list.js'),
   'alerts:test': () => import('./commands/alerts/test.js'),
+  'api:serve': () => import('./commands/api/serve.js'),
   'audit:checkpoint': () => import('./commands/audit/checkpoint.js'),
   audit: () => import('./commands/audit/index.js'),
   'audit:verify': () => import('./commands/audit/verify.js'),

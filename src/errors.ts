@@ -42,6 +42,8 @@ export type EggErrorCode =
   | 'ERR_COMMAND_NOT_FOUND'
   | 'ERR_COMMAND_NOT_EXECUTABLE'
   | 'ERR_LOGIN_REQUIRED'
+  /** The API refused a request's bearer token (src/api/jwt.ts): HTTP 401. */
+  | 'ERR_UNAUTHENTICATED'
   | 'ERR_OIDC';
 
 /** An operational failure with a stable code, safe to show to the user. */

@@ -24,8 +24,8 @@ import {
   QueryCommand,
   type QueryCommandInput,
   ScanCommand,
-  TransactWriteItemsCommand,
   type TransactWriteItem,
+  TransactWriteItemsCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
@@ -38,6 +38,9 @@ import type {
   AuditCheckpoint,
   AuditRecord,
   BatchLimit,
+  MemberRecord,
+  MemberRole,
+  MemberStore,
   NamespaceCount,
   NamespaceKeyItem,
   SecretItem,
@@ -45,7 +48,7 @@ import type {
   SecretWrite,
   WriteCondition,
 } from './store.js';
-import { batchTooLarge } from './store.js';
+import { batchTooLarge, MEMBER_ROLES } from './store.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -83,6 +86,20 @@ export const CHECKPOINT_PREFIX = 'C#';
 export const checkpointSortKey = (seq: number): string =>
   `${CHECKPOINT_PREFIX}${String(seq).padStart(12, '0')}`;
 
+/**
+ * Members of a namespace (the service mode): `M#<principal>` items in `members#<namespace>`,
+ * with `O#owner` there as the lock that makes one claim win; each member also has an item
+ * `N#<namespace>` in `principal#<principal>`, so "my namespaces" is one Query. Only the API's
+ * role writes these partitions (no grant's `dynamodb:LeadingKeys` names them).
+ */
+export const membersPartition = (namespace: string): string => `members#${namespace}`;
+export const principalPartition = (principal: string): string => `principal#${principal}`;
+export const MEMBER_PREFIX = 'M#';
+export const OWNER_SK = 'O#owner';
+const MEMBERSHIP_PREFIX = 'N#';
+/** Rounds of a transaction that another transaction held (TransactionConflict) before giving up. */
+const TRANSACT_ATTEMPTS = 8;
+
 export interface DynamoDbStoreOptions {
   client: DynamoDBClient;
   table: string;
@@ -93,7 +110,7 @@ export interface DynamoDbStoreOptions {
   retry?: Pick<RetryOptions, 'attempts' | 'baseMs' | 'capMs' | 'sleep' | 'random'>;
 }
 
-export class DynamoDbStore implements SecretStore {
+export class DynamoDbStore implements SecretStore, MemberStore {
   readonly kind = 'dynamodb' as const;
   readonly batchLimit = TRANSACTION_LIMIT;
   readonly table: string;
@@ -478,6 +495,118 @@ export class DynamoDbStore implements SecretStore {
 
   async close(): Promise<void> {
     if (this.#ownsClient) this.#client.destroy();
+  }
+
+  async claimNamespace(owner: MemberRecord): Promise<boolean> {
+    if (owner.role !== 'owner') throw new TypeError('a namespace is claimed by its owner');
+    const absent = {
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': 'pk' },
+    };
+    return this.#transact(owner.namespace, [
+      {
+        Put: {
+          TableName: this.table,
+          Item: {
+            pk: { S: membersPartition(owner.namespace) },
+            sk: { S: OWNER_SK },
+            principal: { S: owner.principal },
+          },
+          ...absent,
+        },
+      },
+      { Put: { TableName: this.table, Item: fromMember(owner), ...absent } },
+      { Put: { TableName: this.table, Item: fromMembership(owner) } },
+    ]);
+  }
+
+  async listMembers(namespace: string): Promise<MemberRecord[]> {
+    const items = await this.#query('Query', namespace, {
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+      ExpressionAttributeValues: {
+        ':pk': { S: membersPartition(namespace) },
+        ':prefix': { S: MEMBER_PREFIX },
+      },
+    });
+    return items.map((item) => toMember(namespace, item)).sort(byKey('principal'));
+  }
+
+  async putMember(record: MemberRecord): Promise<void> {
+    if (record.role === 'owner') throw new TypeError('the owner is set by claimNamespace only');
+    const written = await this.#transact(record.namespace, [
+      {
+        Put: {
+          TableName: this.table,
+          Item: fromMember(record),
+          // The owner's item is never replaced.
+          ConditionExpression: 'attribute_not_exists(#pk) OR #role <> :owner',
+          ExpressionAttributeNames: { '#pk': 'pk', '#role': 'role' },
+          ExpressionAttributeValues: { ':owner': { S: 'owner' } },
+        },
+      },
+      { Put: { TableName: this.table, Item: fromMembership(record) } },
+    ]);
+    if (!written) throw new TypeError('the owner is set by claimNamespace only');
+  }
+
+  async deleteMember(namespace: string, principal: string): Promise<boolean> {
+    const key = fromMember({ namespace, principal, role: 'read', addedBy: '', addedAt: '' });
+    const reverse = fromMembership({ namespace, principal, role: 'read', addedBy: '', addedAt: '' });
+    return this.#transact(namespace, [
+      {
+        Delete: {
+          TableName: this.table,
+          Key: { pk: key.pk!, sk: key.sk! },
+          ConditionExpression: 'attribute_exists(#pk) AND #role <> :owner',
+          ExpressionAttributeNames: { '#pk': 'pk', '#role': 'role' },
+          ExpressionAttributeValues: { ':owner': { S: 'owner' } },
+        },
+      },
+      { Delete: { TableName: this.table, Key: { pk: reverse.pk!, sk: reverse.sk! } } },
+    ]);
+  }
+
+  async listMemberships(principal: string): Promise<MemberRecord[]> {
+    const items = await this.#query('Query', '*', {
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+      ExpressionAttributeValues: {
+        ':pk': { S: principalPartition(principal) },
+        ':prefix': { S: MEMBERSHIP_PREFIX },
+      },
+    });
+    return items.map((item) => toMember(item.namespace?.S ?? '', item, principal)).sort(byKey('namespace'));
+  }
+
+  /**
+   * One TransactWriteItems: `true` when applied, `false` when a condition failed; one that
+   * another transaction held (TransactionConflict) goes again.
+   */
+  async #transact(namespace: string, items: TransactWriteItem[]): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const command = new TransactWriteItemsCommand({
+        ClientRequestToken: randomUUID(),
+        TransactItems: items,
+      });
+      try {
+        await this.#send('TransactWriteItems', namespace, () => this.#client.send(command));
+        return true;
+      } catch (error) {
+        if (!isLostTransaction(error)) throw error;
+        const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+        if (reasons.some((r) => r.Code === 'ConditionalCheckFailed')) return false;
+        if (attempt + 1 >= TRANSACT_ATTEMPTS)
+          throw new EggError(
+            'ERR_CONFLICT',
+            `could not change the members of ${namespace}: too many writers at once`,
+            {
+              hint: 'try again',
+            },
+          );
+        await this.#backoff(attempt);
+      }
+    }
   }
 
   /**
@@ -865,6 +994,49 @@ function toNamespaceKey(namespace: string, item: Item): NamespaceKeyItem {
     kmsKeyId: fields.string('kmsKeyId'),
     createdAt: fields.string('createdAt'),
   };
+}
+
+function fromMember(record: MemberRecord): Item {
+  return {
+    pk: { S: membersPartition(record.namespace) },
+    sk: { S: `${MEMBER_PREFIX}${record.principal}` },
+    principal: { S: record.principal },
+    role: { S: record.role },
+    addedBy: { S: record.addedBy },
+    addedAt: { S: record.addedAt },
+  };
+}
+
+function fromMembership(record: MemberRecord): Item {
+  return {
+    pk: { S: principalPartition(record.principal) },
+    sk: { S: `${MEMBERSHIP_PREFIX}${record.namespace}` },
+    namespace: { S: record.namespace },
+    role: { S: record.role },
+    addedBy: { S: record.addedBy },
+    addedAt: { S: record.addedAt },
+  };
+}
+
+/** A member item (or, with `principal`, a membership item of that principal). */
+function toMember(namespace: string, item: Item, principal?: string): MemberRecord {
+  const fields = new Fields(
+    item,
+    () => new EggError('ERR_STORE_UNAVAILABLE', `a member item of ${namespace} is damaged`),
+  );
+  const role = fields.string('role');
+  if (!(MEMBER_ROLES as readonly string[]).includes(role)) throw fields.damaged();
+  return {
+    namespace,
+    principal: principal ?? fields.string('principal'),
+    role: role as MemberRole,
+    addedBy: fields.string('addedBy'),
+    addedAt: fields.string('addedAt'),
+  };
+}
+
+function byKey<K extends string>(key: K) {
+  return (a: Record<K, string>, b: Record<K, string>) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0);
 }
 
 function fromAudit(record: AuditRecord): Item {

@@ -18,6 +18,9 @@ import { explainingErrors } from './sqlite-errors.js';
 import type {
   AuditCheckpoint,
   AuditRecord,
+  MemberRecord,
+  MemberRole,
+  MemberStore,
   NamespaceCount,
   NamespaceKeyItem,
   SecretItem,
@@ -82,6 +85,19 @@ CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_
 CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 `;
 
+/**
+ * Members of namespaces (the service mode, src/api/): at most one `owner` per namespace, and
+ * an index by principal for "my namespaces".
+ */
+const MEMBER_SCHEMA = `
+CREATE TABLE IF NOT EXISTS members (
+  namespace TEXT NOT NULL, principal TEXT NOT NULL, role TEXT NOT NULL, added_by TEXT NOT NULL, added_at TEXT NOT NULL,
+  PRIMARY KEY (namespace, principal)
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS members_one_owner ON members (namespace) WHERE role = 'owner';
+CREATE INDEX IF NOT EXISTS members_by_principal ON members (principal, namespace);
+`;
+
 type Row = Record<string, SQLInputValue>;
 
 /** What vault.db holds, counted for the local vault's checks at open; never a value. */
@@ -101,7 +117,7 @@ export interface VaultContents {
 /** How long erasing waits for another connection's transaction before leaving it for later. */
 const ERASE_WAIT_MS = 100;
 
-export class SqliteStore implements SecretStore {
+export class SqliteStore implements SecretStore, MemberStore {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
   readonly #path: string;
@@ -135,6 +151,7 @@ export class SqliteStore implements SecretStore {
         this.#db.exec('ALTER TABLE secrets ADD COLUMN set_by TEXT');
       addSealedColumn(this.#db, 'secrets');
       addSealedColumn(this.#db, 'secret_versions');
+      this.#db.exec(MEMBER_SCHEMA);
       if (options.busyTimeoutMs !== undefined)
         this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
     } catch (error) {
@@ -530,6 +547,52 @@ export class SqliteStore implements SecretStore {
       }));
   }
 
+  async claimNamespace(owner: MemberRecord): Promise<boolean> {
+    if (owner.role !== 'owner') throw new TypeError('a namespace is claimed by its owner');
+    const result = this.#db
+      .prepare(
+        `INSERT INTO members (namespace, principal, role, added_by, added_at)
+         SELECT ?1, ?2, 'owner', ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM members WHERE namespace = ?1)`,
+      )
+      .run(owner.namespace, owner.principal, owner.addedBy, owner.addedAt);
+    return result.changes === 1;
+  }
+
+  async listMembers(namespace: string): Promise<MemberRecord[]> {
+    return this.#db
+      .prepare('SELECT * FROM members WHERE namespace = ? ORDER BY principal')
+      .all(namespace)
+      .map((row) => toMember(row as Row));
+  }
+
+  async putMember(record: MemberRecord): Promise<void> {
+    if (record.role === 'owner') throw new TypeError('the owner is set by claimNamespace only');
+    // The owner's row is never replaced: the WHERE of the upsert leaves it as it is.
+    const result = this.#db
+      .prepare(
+        `INSERT INTO members (namespace, principal, role, added_by, added_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (namespace, principal) DO UPDATE SET role = excluded.role, added_by = excluded.added_by,
+           added_at = excluded.added_at WHERE members.role <> 'owner'`,
+      )
+      .run(record.namespace, record.principal, record.role, record.addedBy, record.addedAt);
+    if (result.changes !== 1) throw new TypeError('the owner is set by claimNamespace only');
+  }
+
+  async deleteMember(namespace: string, principal: string): Promise<boolean> {
+    return (
+      this.#db
+        .prepare("DELETE FROM members WHERE namespace = ? AND principal = ? AND role <> 'owner'")
+        .run(namespace, principal).changes === 1
+    );
+  }
+
+  async listMemberships(principal: string): Promise<MemberRecord[]> {
+    return this.#db
+      .prepare('SELECT * FROM members WHERE principal = ? ORDER BY namespace')
+      .all(principal)
+      .map((row) => toMember(row as Row));
+  }
+
   async close(): Promise<void> {
     if (!this.#db.isOpen) return;
     if (this.#freed) this.#erase();
@@ -592,6 +655,16 @@ function addSealedColumn(db: DatabaseSync, table: 'secrets' | 'secret_versions')
   } catch (error) {
     if (!/duplicate column name/i.test((error as Error).message)) throw error;
   }
+}
+
+function toMember(row: Row): MemberRecord {
+  return {
+    namespace: String(row.namespace),
+    principal: String(row.principal),
+    role: String(row.role) as MemberRole,
+    addedBy: String(row.added_by),
+    addedAt: String(row.added_at),
+  };
 }
 
 function toAudit(row: Row): AuditRecord {

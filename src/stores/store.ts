@@ -181,6 +181,50 @@ export interface SecretStore {
 }
 
 /**
+ * A member's role in a namespace (the service mode, issue 16): `read` reads secrets, lists
+ * them and sees the audit trail and the members; `write` also sets, removes and mints; `admin`
+ * also adds and removes members. `owner` is `admin` held by the namespace's creator, once per
+ * namespace, and no one can remove or demote it.
+ */
+export type MemberRole = 'read' | 'write' | 'admin' | 'owner';
+
+export const MEMBER_ROLES: readonly MemberRole[] = ['read', 'write', 'admin', 'owner'];
+
+/** One member of a namespace: a principal (`<issuer>|<sub>`, src/api/principal.ts) and its role. */
+export interface MemberRecord {
+  namespace: string;
+  principal: string;
+  role: MemberRole;
+  /** The principal who added it (for the owner, itself). */
+  addedBy: string;
+  addedAt: string;
+}
+
+/**
+ * The membership port beside `SecretStore`: who may use a namespace through the API. The
+ * SQLite and DynamoDB stores implement both; the API refuses a store that does not.
+ */
+export interface MemberStore {
+  /**
+   * Make `owner` (role `owner`) the namespace's first member, only if it has none yet;
+   * `false` when someone holds it already.
+   */
+  claimNamespace(owner: MemberRecord): Promise<boolean>;
+  /** The namespace's members, the owner among them, sorted by principal. */
+  listMembers(namespace: string): Promise<MemberRecord[]>;
+  /** Add a member or change its role; never the owner (a TypeError: the API checks first). */
+  putMember(record: MemberRecord): Promise<void>;
+  /** Remove a member other than the owner; `false` when it was not one. */
+  deleteMember(namespace: string, principal: string): Promise<boolean>;
+  /** Every namespace `principal` is a member of (its records), sorted by namespace. */
+  listMemberships(principal: string): Promise<MemberRecord[]>;
+}
+
+export function isMemberStore(store: object): store is MemberStore {
+  return typeof (store as Partial<MemberStore>).claimNamespace === 'function';
+}
+
+/**
  * The one sentence for a batch that the store cannot apply at once; nothing was written.
  * `versions`: the writes of earlier versions (kept or dropped) the batch also holds, each
  * one more item of the transaction.

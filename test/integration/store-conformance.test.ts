@@ -12,7 +12,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallCounter, createDynamoDbClient } from '../../src/aws/clients.js';
 import { DynamoDbStore } from '../../src/stores/dynamodb.js';
 import { SqliteStore } from '../../src/stores/sqlite.js';
-import type { AuditRecord, NamespaceKeyItem, SecretItem, SecretStore } from '../../src/stores/store.js';
+import {
+  type AuditRecord,
+  isMemberStore,
+  type MemberRecord,
+  type MemberStore,
+  type NamespaceKeyItem,
+  type SecretItem,
+  type SecretStore,
+} from '../../src/stores/store.js';
 import { chainRecord, verifyChain } from '../../src/vault/audit.js';
 import { createTestTable } from '../support/aws.js';
 import { startFakeAws } from '../support/fake-aws.js';
@@ -396,6 +404,92 @@ function conformance(name: string, setup: () => Promise<Harness>) {
       expect(await store.hasNamespace(ns)).toBe(true);
       await store.markNamespace(ns);
       expect(await store.getVersionsKept(ns)).toBe(0);
+    });
+
+    it('lets one claim of a namespace win, and keeps its owner from being replaced or removed', async () => {
+      expect(isMemberStore(store)).toBe(true);
+      const members = store as SecretStore & MemberStore;
+      const ns = freshNamespace();
+      const member = (principal: string, role: MemberRecord['role']): MemberRecord => ({
+        namespace: ns,
+        principal,
+        role,
+        addedBy: 'https://issuer.example|alice',
+        addedAt: '2026-01-01T00:00:00.000Z',
+      });
+      const alice = member('https://issuer.example|alice', 'owner');
+      const claims = await Promise.all([
+        members.claimNamespace(alice),
+        members.claimNamespace(member('https://issuer.example|mallory', 'owner')),
+      ]);
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      const [owner] = await members.listMembers(ns);
+      expect(owner?.role).toBe('owner');
+      const holder = owner?.principal as string;
+      await expect(members.putMember(member(holder, 'read'))).rejects.toThrow(TypeError);
+      expect(await members.deleteMember(ns, holder)).toBe(false);
+      expect([alice.principal, 'https://issuer.example|mallory']).toContain(holder);
+      expect(await members.listMembers(ns)).toEqual([owner]);
+      expect((await members.listMemberships(holder)).map((m) => [m.namespace, m.role])).toEqual([
+        [ns, 'owner'],
+      ]);
+    });
+
+    it('adds, changes and removes members, and lists each principal’s namespaces', async () => {
+      const members = store as SecretStore & MemberStore;
+      const [a, b] = [freshNamespace(), freshNamespace()];
+      const at = '2026-01-01T00:00:00.000Z';
+      const bob = 'https://token.actions.githubusercontent.com|repo:acme/web:ref:refs/heads/main';
+      await members.claimNamespace({
+        namespace: a,
+        principal: 'i|alice',
+        role: 'owner',
+        addedBy: 'i|alice',
+        addedAt: at,
+      });
+      await members.claimNamespace({
+        namespace: b,
+        principal: 'i|carol',
+        role: 'owner',
+        addedBy: 'i|carol',
+        addedAt: at,
+      });
+      await members.putMember({
+        namespace: a,
+        principal: bob,
+        role: 'read',
+        addedBy: 'i|alice',
+        addedAt: at,
+      });
+      await members.putMember({
+        namespace: b,
+        principal: bob,
+        role: 'write',
+        addedBy: 'i|carol',
+        addedAt: at,
+      });
+      await members.putMember({
+        namespace: a,
+        principal: bob,
+        role: 'admin',
+        addedBy: 'i|alice',
+        addedAt: at,
+      });
+      expect(await members.listMembers(a)).toEqual([
+        { namespace: a, principal: bob, role: 'admin', addedBy: 'i|alice', addedAt: at },
+        { namespace: a, principal: 'i|alice', role: 'owner', addedBy: 'i|alice', addedAt: at },
+      ]);
+      expect((await members.listMemberships(bob)).map((m) => [m.namespace, m.role])).toEqual(
+        [
+          [a, 'admin'],
+          [b, 'write'],
+        ].sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1)),
+      );
+      expect(await members.deleteMember(a, bob)).toBe(true);
+      expect(await members.deleteMember(a, bob)).toBe(false);
+      expect((await members.listMemberships(bob)).map((m) => m.namespace)).toEqual([b]);
+      expect((await members.listMembers(a)).map((m) => m.principal)).toEqual(['i|alice']);
+      expect(await members.listMembers(freshNamespace())).toEqual([]);
     });
 
     it('stores an empty target list', async () => {

@@ -1,6 +1,7 @@
 /**
  * `egg proxy serve` (the built CLI) as a child process, as users and the ECS task run it:
- * started on a free port, its URL read from stderr, its request log from stdout.
+ * started on a free port, its URL read from stderr, its request log from stdout. `egg api
+ * serve` starts the same way (`command`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EGG_BIN } from './cli.js';
@@ -14,9 +15,13 @@ export interface ServeProcess {
   exited(boundMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'>;
 }
 
-/** Start `egg proxy serve --port 0 …args`; rejects with its stderr if it exits instead. */
-export function startServe(env: NodeJS.ProcessEnv, args: string[] = []): Promise<ServeProcess> {
-  return startListening(['proxy', 'serve', '--port', '0', ...args], env, /listening on (https?:\/\/\S+)/);
+/** Start `egg proxy serve --port 0 …args` (or `command`); rejects with its stderr if it exits instead. */
+export function startServe(
+  env: NodeJS.ProcessEnv,
+  args: string[] = [],
+  command: readonly string[] = ['proxy', 'serve'],
+): Promise<ServeProcess> {
+  return startListening([...command, '--port', '0', ...args], env, /listening on (https?:\/\/\S+)/);
 }
 
 /**

@@ -1,0 +1,141 @@
+/**
+ * The API's routes, and the one parse of a request's path and query into a route, its
+ * namespace and its secret name. The namespace travels as one path segment with its `/`s as
+ * `%2F` (as GitLab's API names projects), and that is the only escape decoded: any other `%`,
+ * an empty segment, a dot segment or a name that is not exactly a namespace (lowercase, no
+ * folding) is refused. The namespace the membership check sees is the one the handler uses;
+ * nothing decodes the path again.
+ */
+import { EggError } from '../errors.js';
+import { assertNamespace, assertSecretName } from '../names.js';
+import type { MemberRole } from '../stores/store.js';
+
+export type RouteName =
+  | 'namespaces.list'
+  | 'namespaces.create'
+  | 'secrets.list'
+  | 'secrets.get'
+  | 'secrets.set'
+  | 'secrets.rm'
+  | 'secrets.pull'
+  | 'tokens.list'
+  | 'tokens.mint'
+  | 'tokens.revoke'
+  | 'audit.list'
+  | 'audit.verify'
+  | 'members.list'
+  | 'members.add'
+  | 'members.rm';
+
+/** A parsed request: what to run, on which namespace and secret, and the role it needs there. */
+export interface Route {
+  name: RouteName;
+  /** Absent for `namespaces.list`. */
+  namespace?: string;
+  secret?: string;
+  /** The least role the caller needs in `namespace`; undefined where no membership is needed. */
+  role?: MemberRole;
+  /** The query's parameters (only those the route takes, each once). */
+  query: Record<string, string>;
+}
+
+/** A request refused before any handler: its HTTP status and, for 405, what is allowed. */
+export class RequestRefused extends EggError {
+  readonly status: number;
+  readonly allow: string | undefined;
+  constructor(status: number, message: string, allow?: string) {
+    super('ERR_USAGE', message);
+    this.name = 'RequestRefused';
+    this.status = status;
+    this.allow = allow;
+  }
+}
+
+interface RouteSpec {
+  /** The path after `/v1/namespaces/{ns}`: `''`, `secrets`, `secrets/*`, `tokens/revoke`, … */
+  tail: string;
+  method: string;
+  name: RouteName;
+  role?: MemberRole;
+  query?: readonly string[];
+}
+
+const ROUTES: readonly RouteSpec[] = [
+  { tail: '', method: 'PUT', name: 'namespaces.create' },
+  { tail: 'secrets', method: 'GET', name: 'secrets.list', role: 'read' },
+  { tail: 'secrets/*', method: 'GET', name: 'secrets.get', role: 'read' },
+  { tail: 'secrets/*', method: 'PUT', name: 'secrets.set', role: 'write' },
+  { tail: 'secrets/*', method: 'DELETE', name: 'secrets.rm', role: 'write' },
+  { tail: 'pull', method: 'POST', name: 'secrets.pull', role: 'read' },
+  { tail: 'tokens', method: 'GET', name: 'tokens.list', role: 'read' },
+  { tail: 'tokens', method: 'POST', name: 'tokens.mint', role: 'write' },
+  { tail: 'tokens/revoke', method: 'POST', name: 'tokens.revoke', role: 'write' },
+  { tail: 'audit', method: 'GET', name: 'audit.list', role: 'read', query: ['after'] },
+  { tail: 'audit/verify', method: 'GET', name: 'audit.verify', role: 'read' },
+  { tail: 'members', method: 'GET', name: 'members.list', role: 'read' },
+  { tail: 'members', method: 'POST', name: 'members.add', role: 'admin' },
+  { tail: 'members/remove', method: 'POST', name: 'members.rm', role: 'admin' },
+];
+
+const PREFIX = '/v1/namespaces';
+const NAMESPACE_SEGMENT = /^(?:[a-z0-9._-]|%2[Ff])+$/;
+
+/**
+ * The route of `method` on `path` (raw, as sent, without the query) with `query` (raw):
+ * `RequestRefused` (404, 405, 400) when there is none, `ERR_INVALID_NAMESPACE` or
+ * `ERR_INVALID_NAME` (400) for a name that is not one.
+ * @example
+ * parseRoute('GET', '/v1/namespaces/acme%2Fweb/secrets/API_KEY', '')
+ * // { name: 'secrets.get', namespace: 'acme/web', secret: 'API_KEY', role: 'read', query: {} }
+ */
+export function parseRoute(method: string, path: string, query: string): Route {
+  if (path === PREFIX) return only('GET', method, { name: 'namespaces.list', query: parseQuery(query, []) });
+  if (!path.startsWith(`${PREFIX}/`)) throw notFound();
+  const [encoded = '', ...rest] = path.slice(PREFIX.length + 1).split('/');
+  if (!NAMESPACE_SEGMENT.test(encoded)) {
+    if (encoded.includes('%'))
+      throw new RequestRefused(400, 'the namespace in the path may escape only "/" (as %2F)');
+    throw new EggError('ERR_INVALID_NAMESPACE', `invalid namespace ${JSON.stringify(encoded.slice(0, 80))}`);
+  }
+  const namespace = encoded.replace(/%2F/gi, '/');
+  assertNamespace(namespace);
+  const secret = rest[0] === 'secrets' && rest.length === 2 ? rest[1] : undefined;
+  const tail = secret === undefined ? rest.join('/') : 'secrets/*';
+  const specs = ROUTES.filter((spec) => spec.tail === tail);
+  if (specs.length === 0) throw notFound();
+  const spec = specs.find((s) => s.method === method);
+  if (spec === undefined)
+    throw new RequestRefused(405, `${method} is not allowed here`, specs.map((s) => s.method).join(', '));
+  if (secret !== undefined) assertSecretName(secret);
+  return {
+    name: spec.name,
+    namespace,
+    ...(secret === undefined ? {} : { secret }),
+    ...(spec.role === undefined ? {} : { role: spec.role }),
+    query: parseQuery(query, spec.query ?? []),
+  };
+}
+
+function only(allowed: string, method: string, route: Route): Route {
+  if (method !== allowed) throw new RequestRefused(405, `${method} is not allowed here`, allowed);
+  return route;
+}
+
+function notFound(): RequestRefused {
+  return new RequestRefused(404, 'no such resource');
+}
+
+/** The query's parameters: each one the route takes, at most once, and no other. */
+function parseQuery(query: string, allowed: readonly string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  if (query === '') return params;
+  for (const pair of query.split('&')) {
+    const [key = '', value = ''] = pair.split('=', 2);
+    if (!allowed.includes(key))
+      throw new RequestRefused(400, `unknown query parameter ${JSON.stringify(key.slice(0, 40))}`);
+    if (Object.hasOwn(params, key))
+      throw new RequestRefused(400, `the query parameter ${key} is given twice`);
+    params[key] = value;
+  }
+  return params;
+}

@@ -1,0 +1,99 @@
+/**
+ * `egg api serve` as users run it (the built CLI, a child process): issuers from --issuer
+ * (discovery) and EGG_API_ISSUERS (a given JWKS URI), a person who creates a namespace, stores
+ * and reads a secret with a new data key per read, a GitHub job admitted as a member, hostile
+ * tokens refused, and a clean stop on SIGTERM. A canary value never reaches its output.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GITHUB_ISSUER } from '../../src/api/principal.js';
+import { githubJob } from '../support/api-harness.js';
+import { type FakeJwks, startFakeJwks } from '../support/fake-jwks.js';
+import { type ServeProcess, startServe } from '../support/proxy-serve.js';
+
+const CANARY = 'canary-api-serve-51d2';
+let home: string;
+let people: FakeJwks;
+let github: FakeJwks;
+let serve: ServeProcess;
+
+beforeAll(async () => {
+  home = mkdtempSync(join(tmpdir(), 'egg-api-serve-'));
+  [people, github] = await Promise.all([startFakeJwks(), startFakeJwks({ issuer: GITHUB_ISSUER })]);
+  serve = await startServe(
+    {
+      EGG_HOME: home,
+      EGG_API_ISSUERS: JSON.stringify([
+        { issuer: 'github', audience: 'https://egg.example.com', jwksUri: github.jwksUri },
+      ]),
+    },
+    ['--issuer', people.issuer, '--audience', 'egg-cli'],
+    ['api', 'serve'],
+  );
+});
+afterAll(async () => {
+  serve?.child.kill('SIGKILL');
+  await Promise.all([people?.close(), github?.close()]);
+  rmSync(home, { recursive: true, force: true });
+});
+
+async function call(token: string | undefined, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${serve.url}${path}`, {
+    method,
+    headers: {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+describe('egg api serve', () => {
+  it('prints its URL and issuers, and serves a namespace to its owner and to a GitHub job it adds', async () => {
+    expect(serve.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(serve.stderr()).toContain(`(issuers: ${people.issuer}, ${GITHUB_ISSUER})`);
+    const alice = await people.sign({ sub: 'alice', aud: 'egg-cli' });
+    const job = await github.sign({ ...githubJob(), aud: 'https://egg.example.com' });
+    expect((await call(alice, 'PUT', '/v1/namespaces/acme%2Fweb')).status).toBe(201);
+    const value = Buffer.from(CANARY).toString('base64');
+    expect((await call(alice, 'PUT', '/v1/namespaces/acme%2Fweb/secrets/API_KEY', { value })).status).toBe(
+      200,
+    );
+    expect((await call(job, 'GET', '/v1/namespaces/acme%2Fweb/secrets/API_KEY')).status).toBe(404);
+    const added = await call(alice, 'POST', '/v1/namespaces/acme%2Fweb/members', {
+      issuer: 'github',
+      subject: 'repo:acme@1001/web@2002:ref:refs/heads/main',
+      role: 'read',
+    });
+    expect(added.status).toBe(200);
+    const first = await call(job, 'GET', '/v1/namespaces/acme%2Fweb/secrets/API_KEY');
+    const second = await call(alice, 'GET', '/v1/namespaces/acme%2Fweb/secrets/API_KEY');
+    expect([first.body.value, second.body.value]).toEqual([value, value]);
+    expect([first.body.gen, second.body.gen]).toEqual([1, 2]);
+    expect((await call(job, 'PUT', '/v1/namespaces/acme%2Fweb/secrets/API_KEY', { value })).status).toBe(403);
+  });
+
+  it('refuses hostile tokens with 401', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const tokens = [
+      people.unsigned({ sub: 'alice', aud: 'egg-cli' }),
+      await people.hmacWithPublicKey({ sub: 'alice', aud: 'egg-cli' }),
+      await people.sign({ sub: 'alice', aud: 'egg-cli', exp: now - 100, iat: now - 400 }),
+      await people.sign({ sub: 'alice', aud: 'egg-cli' }, { key: 'foreign', kid: 'unknown' }),
+    ];
+    for (const token of tokens)
+      expect((await call(token, 'GET', '/v1/namespaces/acme%2Fweb/secrets/API_KEY')).status).toBe(401);
+  });
+
+  it('stops on SIGTERM, and never printed the canary', async () => {
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited(6_000)).toEqual({ code: 0, signal: null });
+    for (const output of [serve.stdout(), serve.stderr()]) {
+      expect(output).not.toContain(CANARY);
+      expect(output).not.toContain(Buffer.from(CANARY).toString('base64'));
+    }
+  });
+});
