@@ -5,6 +5,9 @@
  *   `audit#<namespace>`   `A#<seq>` audit records
  *   `tokens#<namespace>`  `TK#<id>` token records, `RV#head`, `RV#t#<id>` revocations
  *   `anchor#<namespace>`  `C#<seq>` signed audit checkpoints (only the rotator writes here)
+ *   `tokens##account`     `RV#head` the account-wide kill switch (`egg killswitch --all`):
+ *                         every proxy reads it (its `tokens#*` grant), a minting grant may
+ *                         only read it, and no grant writes it (an administrator does)
  * A namespace never contains `#` (src/names.ts), so the four never collide, and IAM's
  * `dynamodb:LeadingKeys` (the partition key of every item a request touches) can grant
  * each separately: that is what lets a CI role read its secrets without writing them.
@@ -19,6 +22,8 @@ export const ANCHOR_PARTITION_PREFIX = 'anchor#';
 export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_PREFIX}${namespace}`;
 /** `acme/web` → `anchor#acme/web`. */
 export const anchorPartition = (namespace: string): string => `${ANCHOR_PARTITION_PREFIX}${namespace}`;
+/** The account-wide revocation head's partition: `#account` can never be a namespace. */
+export const ACCOUNT_TOKEN_PARTITION = `${TOKEN_PARTITION_PREFIX}#account`;
 /** `acme/web` → `tokens#acme/web`. */
 export const tokenPartition = (namespace: string): string => `${TOKEN_PARTITION_PREFIX}${namespace}`;
 

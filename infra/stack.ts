@@ -23,7 +23,13 @@ import { AccessTrail } from './access-trail.js';
 import type { Grant } from './grants.js';
 import { LoginPool, type LoginPoolOptions } from './login-pool.js';
 import { acceptFinding } from './nag.js';
-import { anchorPartition, auditPartition, exactPartitions, tokenPartition } from './partitions.js';
+import {
+  ACCOUNT_TOKEN_PARTITION,
+  anchorPartition,
+  auditPartition,
+  exactPartitions,
+  tokenPartition,
+} from './partitions.js';
 import { type ProxyOptions, ProxyService } from './proxy.js';
 import { DEFAULT_ROTATOR_CONCURRENCY, Rotator, type StackKeyring } from './rotator.js';
 import { denyTtlWrites, TTL_ATTRIBUTE } from './ttl.js';
@@ -49,6 +55,8 @@ export const TOKEN_ITEM_ACTIONS = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
 ] as const;
+/** `mintTokens`: the account-wide kill switch's head (`RV#head` in `tokens##account`), read only. */
+export const ACCOUNT_REVOCATION_READ_ACTIONS = ['dynamodb:GetItem'] as const;
 /** `manageSecrets`: `egg secrets set` / `rm` and inline rotation, in `[ns]`. */
 export const SECRET_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'] as const;
 /** What DynamoDB asks KMS for on the caller's behalf to use a table encrypted with a customer managed key. */
@@ -384,7 +392,11 @@ export class EggCartonStack extends Stack {
     // IAM cannot condition on the sort key, so this also lets the role overwrite any `A#`
     // record of its own trail: SECURITY.md, "Read-only CI roles".
     item('AuditAppend', AUDIT_APPEND_ACTIONS, [audit]);
-    if (mintTokens) item('TokenItems', TOKEN_ITEM_ACTIONS, [tokenPartition(namespace)]);
+    if (mintTokens) {
+      item('TokenItems', TOKEN_ITEM_ACTIONS, [tokenPartition(namespace)]);
+      // Minting dates a token at or after the account-wide kill switch's epoch: read it, never write it.
+      item('AccountRevocationRead', ACCOUNT_REVOCATION_READ_ACTIONS, [ACCOUNT_TOKEN_PARTITION]);
+    }
     if (manageSecrets) item('SecretWrites', SECRET_WRITE_ACTIONS, [namespace]);
     // Writing `expiresAt` is deleting (the table's TTL): only on its own token records.
     denyTtlWrites(role, this.table.tableArn, mintTokens ? tokenPartition(namespace) : undefined);
