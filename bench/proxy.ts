@@ -272,6 +272,7 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
       tokens: {
         putToken: async () => undefined,
         revocationVersion: async () => ({ version: 0, notBefore: 0 }),
+        accountRevocation: async () => ({ version: 0, notBefore: 0 }),
       } as never,
       secrets: {
         getSecrets: async () => [{ upstream: upstream.url, rev: 1 }],

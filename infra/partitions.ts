@@ -7,6 +7,9 @@
  *                         `RV#th#<id>` throttles, `AC#<id>` alert channels, `AL#…` alerts
  *   `usage#<namespace>`   `U#<id>#<window>` per-token usage counters (the proxy writes them)
  *   `anchor#<namespace>`  `C#<seq>` signed audit checkpoints (only the rotator writes here)
+ *   `tokens##account`     `RV#head` the account-wide kill switch (`egg killswitch --all`):
+ *                         every proxy reads it (its `tokens#*` grant), a minting grant may
+ *                         only read it, and no grant writes it (an administrator does)
  * A namespace never contains `#` (src/names.ts), so the five never collide, and IAM's
  * `dynamodb:LeadingKeys` (the partition key of every item a request touches) can grant
  * each separately: that is what lets a CI role read its secrets without writing them.
@@ -23,6 +26,8 @@ export const USAGE_PARTITION_PREFIX = 'usage#';
 export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_PREFIX}${namespace}`;
 /** `acme/web` → `anchor#acme/web`. */
 export const anchorPartition = (namespace: string): string => `${ANCHOR_PARTITION_PREFIX}${namespace}`;
+/** The account-wide revocation head's partition: `#account` can never be a namespace. */
+export const ACCOUNT_TOKEN_PARTITION = `${TOKEN_PARTITION_PREFIX}#account`;
 /** `acme/web` → `tokens#acme/web`. */
 export const tokenPartition = (namespace: string): string => `${TOKEN_PARTITION_PREFIX}${namespace}`;
 /** `acme/web` → `usage#acme/web`. */

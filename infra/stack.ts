@@ -24,6 +24,7 @@ import type { Grant } from './grants.js';
 import { LoginPool, type LoginPoolOptions } from './login-pool.js';
 import { acceptFinding } from './nag.js';
 import {
+  ACCOUNT_TOKEN_PARTITION,
   anchorPartition,
   auditPartition,
   exactPartitions,
@@ -58,6 +59,8 @@ export const TOKEN_ITEM_ACTIONS = [
 ] as const;
 /** `mintTokens`: `egg tokens usage` reads its tokens' counters (`U#`), in `[usage#ns]` (the proxy writes them). */
 export const USAGE_READ_ACTIONS = ['dynamodb:Query'] as const;
+/** `mintTokens`: the account-wide kill switch's head (`RV#head` in `tokens##account`), read only. */
+export const ACCOUNT_REVOCATION_READ_ACTIONS = ['dynamodb:GetItem'] as const;
 /** `manageSecrets`: `egg secrets set` / `rm` and inline rotation, in `[ns]`. */
 export const SECRET_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'] as const;
 /** What DynamoDB asks KMS for on the caller's behalf to use a table encrypted with a customer managed key. */
@@ -397,6 +400,8 @@ export class EggCartonStack extends Stack {
     if (mintTokens) {
       item('TokenItems', TOKEN_ITEM_ACTIONS, [tokenPartition(namespace)]);
       item('UsageRead', USAGE_READ_ACTIONS, [usagePartition(namespace)]);
+      // Minting dates a token at or after the account-wide kill switch's epoch: read it, never write it.
+      item('AccountRevocationRead', ACCOUNT_REVOCATION_READ_ACTIONS, [ACCOUNT_TOKEN_PARTITION]);
     }
     if (manageSecrets) item('SecretWrites', SECRET_WRITE_ACTIONS, [namespace]);
     // Writing `expiresAt` is deleting (the table's TTL): only on its own token records.

@@ -5,9 +5,13 @@
  * fast, and is enforced from its time by this proxy's clock, on every request. Each poll reads the head (one small read); only when its version
  * moved are the entries read again.
  *
- * Fail closed: a namespace whose state was last confirmed longer ago than `maxStaleMs`
- * answers `unavailable`, and the proxy refuses (503) rather than trust stale state.
- * The first request for a namespace waits for its first read.
+ * The account-wide head (`egg killswitch --all`) is read once per poll, beside the heads of
+ * the namespaces in use: one more small read per interval, whatever their number. A token
+ * issued before its epoch is revoked in every namespace.
+ *
+ * Fail closed: a namespace whose state, or the account head, was last confirmed longer ago
+ * than `maxStaleMs` answers `unavailable`, and the proxy refuses (503) rather than trust
+ * stale state. The first request for a namespace waits for its first read (and the account's).
  *
  * Some failures do not heal (issue 9 item 4): the store's file was deleted or replaced
  * under the proxy (`StoreUnusable` from the store), or a namespace's version or kill switch
@@ -25,7 +29,8 @@ import type { Throttle } from '../tokens/usage-store.js';
 export type RevocationVerdict = 'ok' | 'revoked' | 'unavailable';
 
 export interface RevocationWatcherOptions {
-  store: Pick<TokenStore, 'revocationVersion' | 'revocationState'>;
+  store: Pick<TokenStore, 'revocationVersion' | 'revocationState'> &
+    Partial<Pick<TokenStore, 'accountRevocation'>>;
   /** How often each namespace is polled. */
   intervalMs?: number;
   /** Longest time without a confirmed read before requests are refused. */
@@ -62,6 +67,9 @@ export class RevocationWatcher {
   readonly #logger: Logger;
   readonly #namespaces = new Map<string, NamespaceState>();
   readonly #loading = new Map<string, Promise<NamespaceState | undefined>>();
+  /** The account-wide head, as last confirmed (`confirmedAt`); undefined before its first read. */
+  #account: { version: number; notBefore: number; confirmedAt: number } | undefined;
+  #accountPolling: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #failing = false;
   #failedClosed: StoreUnusable | undefined;
@@ -94,8 +102,10 @@ export class RevocationWatcher {
     if (this.#failedClosed !== undefined) return 'unavailable';
     const now = this.#clock();
     const state = this.#namespaces.get(claims.sub);
-    if (state === undefined)
-      return this.#load(claims.sub).then((loaded) => this.#verdict(loaded, claims, now));
+    if (state === undefined || this.#account === undefined)
+      return Promise.all([state ?? this.#load(claims.sub), this.#pollAccount()]).then(([loaded]) =>
+        this.#verdict(loaded, claims, now),
+      );
     return this.#verdict(state, claims, now);
   }
 
@@ -123,7 +133,7 @@ export class RevocationWatcher {
 
   /** Poll every namespace in use now (tests; the timer calls it too). */
   async pollNow(): Promise<void> {
-    await Promise.all([...this.#namespaces.keys()].map((ns) => this.#poll(ns)));
+    await Promise.all([this.#pollAccount(), ...[...this.#namespaces.keys()].map((ns) => this.#poll(ns))]);
   }
 
   #verdict(
@@ -131,9 +141,17 @@ export class RevocationWatcher {
     claims: Pick<TokenClaims, 'jti' | 'iat'>,
     now: number,
   ): RevocationVerdict {
-    if (state === undefined || now - state.confirmedAt > this.#maxStaleMs) return 'unavailable';
+    const account = this.#account;
+    if (
+      state === undefined ||
+      account === undefined ||
+      now - state.confirmedAt > this.#maxStaleMs ||
+      now - account.confirmedAt > this.#maxStaleMs
+    )
+      return 'unavailable';
     state.lastUsed = now;
-    if (claims.iat < state.notBefore || state.revoked.has(claims.jti)) return 'revoked';
+    if (claims.iat < state.notBefore || claims.iat < account.notBefore || state.revoked.has(claims.jti))
+      return 'revoked';
     const scheduled = state.revokeAt?.get(claims.jti);
     if (scheduled !== undefined && scheduled.at * 1000 <= now) return 'revoked';
     return 'ok';
@@ -171,6 +189,7 @@ export class RevocationWatcher {
 
   #pollAll(): void {
     const now = this.#clock();
+    if (this.#namespaces.size > 0) void this.#pollAccount();
     for (const [namespace, state] of this.#namespaces) {
       if (now - state.lastUsed > this.#idleMs) this.#namespaces.delete(namespace);
       else void this.#poll(namespace);
@@ -184,6 +203,27 @@ export class RevocationWatcher {
       state.polling = undefined;
     });
     return state.polling;
+  }
+
+  /** Read the account-wide head (one read, shared by every namespace); at most one at a time. */
+  #pollAccount(): Promise<void> {
+    if (this.#failedClosed !== undefined) return Promise.resolve();
+    this.#accountPolling ??= this.#refreshAccount().finally(() => {
+      this.#accountPolling = undefined;
+    });
+    return this.#accountPolling;
+  }
+
+  async #refreshAccount(): Promise<void> {
+    const startedAt = this.#clock();
+    try {
+      // A store without an account head (a test's fake) has nothing account-wide to revoke.
+      const head = (await this.#store.accountRevocation?.()) ?? { version: 0, notBefore: 0 };
+      if (this.#account !== undefined) assertForward('the account', this.#account, head);
+      this.#account = { ...head, confirmedAt: startedAt };
+    } catch (error) {
+      this.#warn(error, '(account)');
+    }
   }
 
   async #refresh(state: NamespaceState, namespace: string): Promise<void> {

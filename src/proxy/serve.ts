@@ -148,7 +148,7 @@ export async function serveProxy(
 interface ProxyState {
   /** The backend everything was opened on (none when the store could not be opened safely). */
   backend?: Backend;
-  tokens: Pick<TokenStore, 'revocationVersion' | 'revocationState' | 'reserveSpend'>;
+  tokens: Pick<TokenStore, 'revocationVersion' | 'revocationState' | 'accountRevocation' | 'reserveSpend'>;
   keys: KeySource;
   /** Usage counting, anomaly rules and alerts, where the store keeps usage (SQLite). */
   usage?: UsageMeter;
@@ -234,6 +234,7 @@ function closedState(error: StoreUnusable): ProxyState {
     tokens: {
       revocationVersion: async () => fail(),
       revocationState: async () => fail(),
+      accountRevocation: async () => fail(),
       reserveSpend: fail,
     },
     keys: { lease: fail, close: () => {} },

@@ -10,6 +10,9 @@
  * - `RV#head` the revocation head: `version` (ADD 1 on every change), `notBefore`;
  * - `RV#t#<id>` a revoked token id, with `exp`, and `at` when it takes effect later (a
  *   rotation's grace; absent: at once).
+ * The account-wide head (`egg killswitch --all`) is `RV#head` in the partition `tokens##account`,
+ * which no namespace can name (`#` never occurs in one) and which the proxy's `tokens#*` grant
+ * reads; a minting grant may read it, never write it (infra/stack.ts).
  * Entries carry `expiresAt` (epoch seconds) for a table TTL to reap after expiry.
  * Usage counters, throttles (`RV#th#<id>`) and alerts: dynamodb-usage.ts.
  * docs/tokens.md lists the calls each operation makes.
@@ -43,6 +46,8 @@ export const TOKEN_PREFIX_SK = 'TK#';
 export const REVOCATION_PREFIX_SK = 'RV#';
 export const REVOCATION_HEAD_SK = 'RV#head';
 export const REVOKED_PREFIX_SK = 'RV#t#';
+/** The partition of the account-wide revocation head (`tokens#` + a name no namespace can have). */
+export const ACCOUNT_TOKEN_PARTITION = 'tokens##account';
 /** The partition of a namespace's token items (`#` never occurs in a namespace, so none collide). */
 export const tokenPartition = (namespace: string): string => `tokens#${namespace}`;
 
@@ -179,7 +184,19 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
         }
       }),
     );
-    await this.#bump(namespace);
+    await this.#bump(tokenPartition(namespace), namespace);
+  }
+
+  async accountKillSwitch(notBefore: number): Promise<number> {
+    // Past the epoch in force, always: tokens minted since it are dated at it (tokens.ts). With
+    // no mark to fall back on, an epoch equal to the last one would leave them valid.
+    const current = (await this.accountRevocation()).notBefore;
+    await this.#moveEpoch(ACCOUNT_TOKEN_PARTITION, undefined, Math.max(notBefore, current + 1));
+    return (await this.accountRevocation()).notBefore;
+  }
+
+  async accountRevocation() {
+    return this.#head(ACCOUNT_TOKEN_PARTITION, undefined);
   }
 
   async killSwitch(namespace: string, notBefore: number): Promise<number> {
@@ -187,12 +204,24 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
     // every record that exists by now (a strongly consistent Query after the head is written):
     // one minted before the epoch moved is found, whatever its iat; one minted after read
     // the new epoch, unless it is being written right now, and then it is marked too.
+    await this.#moveEpoch(tokenPartition(namespace), namespace, notBefore);
+    const epoch = (await this.revocationVersion(namespace)).notBefore;
+    await this.#markRecords(namespace, epoch);
+    return epoch;
+  }
+
+  async revocationVersion(namespace: string) {
+    return this.#head(tokenPartition(namespace), namespace);
+  }
+
+  /** Set the head of `partition` to `notBefore` when larger; always bump its version. */
+  async #moveEpoch(partition: string, label: string | undefined, notBefore: number): Promise<void> {
     try {
-      await this.#send('UpdateItem', namespace, () =>
+      await this.#send('UpdateItem', label, () =>
         this.#client.send(
           new UpdateItemCommand({
             TableName: this.#table,
-            Key: { pk: str(tokenPartition(namespace)), sk: str(REVOCATION_HEAD_SK) },
+            Key: { pk: str(partition), sk: str(REVOCATION_HEAD_SK) },
             UpdateExpression: 'SET notBefore = :nb ADD version :one',
             ConditionExpression: 'attribute_not_exists(notBefore) OR notBefore < :nb',
             ExpressionAttributeValues: { ':nb': num(notBefore), ':one': num(1) },
@@ -201,19 +230,16 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
       );
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
-      await this.#bump(namespace);
+      await this.#bump(partition, label);
     }
-    const epoch = (await this.revocationVersion(namespace)).notBefore;
-    await this.#markRecords(namespace, epoch);
-    return epoch;
   }
 
-  async revocationVersion(namespace: string) {
-    const { Item } = await this.#send('GetItem', namespace, () =>
+  async #head(partition: string, label: string | undefined) {
+    const { Item } = await this.#send('GetItem', label, () =>
       this.#client.send(
         new GetItemCommand({
           TableName: this.#table,
-          Key: { pk: str(tokenPartition(namespace)), sk: str(REVOCATION_HEAD_SK) },
+          Key: { pk: str(partition), sk: str(REVOCATION_HEAD_SK) },
           ConsistentRead: true,
         }),
       ),
@@ -357,12 +383,12 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
     }
   }
 
-  async #bump(namespace: string): Promise<void> {
-    await this.#send('UpdateItem', namespace, () =>
+  async #bump(partition: string, label: string | undefined): Promise<void> {
+    await this.#send('UpdateItem', label, () =>
       this.#client.send(
         new UpdateItemCommand({
           TableName: this.#table,
-          Key: { pk: str(tokenPartition(namespace)), sk: str(REVOCATION_HEAD_SK) },
+          Key: { pk: str(partition), sk: str(REVOCATION_HEAD_SK) },
           UpdateExpression: 'ADD version :one',
           ExpressionAttributeValues: { ':one': num(1) },
         }),
@@ -404,7 +430,7 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
     return items;
   }
 
-  async #send<T>(operation: string, namespace: string, send: () => Promise<T>): Promise<T> {
+  async #send<T>(operation: string, namespace: string | undefined, send: () => Promise<T>): Promise<T> {
     try {
       return await retry(send, { label: `dynamodb.${operation}`, logger: this.#logger, ...this.#retry });
     } catch (error) {

@@ -65,6 +65,9 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: st
   ['token_revocations', 'at', 'INTEGER NOT NULL DEFAULT 0'],
 ];
 
+/** The account-wide head's row in `token_heads`: `#` never occurs in a namespace (names.ts). */
+const ACCOUNT_HEAD = '#account';
+
 const RESERVED: SpendResult = Object.freeze({ ok: true });
 
 /** How often, at most, a batch of spend reservations checks the file under it. */
@@ -206,6 +209,19 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
         .run(epoch, namespace);
       return epoch;
     });
+  }
+
+  async accountKillSwitch(notBefore: number): Promise<number> {
+    return this.#transaction(() => {
+      // Past the epoch in force, always: tokens minted since it are dated at it (tokens.ts).
+      const current = Number((this.#head.get(ACCOUNT_HEAD) as Row | undefined)?.not_before ?? 0);
+      this.#bump(ACCOUNT_HEAD, Math.max(notBefore, current + 1));
+      return Number((this.#head.get(ACCOUNT_HEAD) as Row).not_before);
+    });
+  }
+
+  async accountRevocation() {
+    return this.revocationVersion(ACCOUNT_HEAD);
   }
 
   async revocationVersion(namespace: string) {

@@ -18,6 +18,12 @@
  * with the token's digest exists in the token's own namespace. No record, no request:
  * a signing key alone cannot make a token (SECURITY.md, docs/tokens.md).
  *
+ * Above the namespaces, one account-wide head (`egg killswitch --all`): its own version and
+ * not-before epoch, in a reserved place no namespace can name (`#` never occurs in one).
+ * Every proxy reads it once per poll, whatever the number of namespaces it serves, and
+ * minting dates its tokens at or after it. It voids by `iat` alone; the marks below are made
+ * per namespace, where the caller can list the namespaces.
+ *
  * The kill switch compares the record's own creation time (DESIGN, Token times) without
  * trusting any clock or claim: it marks every record that exists when it runs, and the
  * spend reservation refuses a marked record. The epoch (`notBefore`) alone compares `iat`,
@@ -107,6 +113,14 @@ export interface TokenStore {
    * a marked record validates no request again. Returns the epoch in force.
    */
   killSwitch(namespace: string, notBefore: number): Promise<number>;
+  /**
+   * The account-wide kill switch: move the account's epoch to `notBefore`, or past the epoch
+   * in force if that is later (tokens minted since it are dated at it, and no mark voids
+   * them), and bump its version. Marks no record (see `killSwitch` per namespace). Returns the epoch.
+   */
+  accountKillSwitch(notBefore: number): Promise<number>;
+  /** The account-wide head: one small read, polled once per interval by every proxy. */
+  accountRevocation(): Promise<{ version: number; notBefore: number }>;
   /** The head only: cheap, polled often. */
   revocationVersion(namespace: string): Promise<{ version: number; notBefore: number }>;
   /** The head and every revoked id: read when the version changed. */

@@ -163,8 +163,8 @@ export class Tokens {
     }
     // A kill switch rounds its epoch up to the next second; a token minted after it, in that
     // same second, is dated at the epoch so that it is not void at birth.
-    const { notBefore } = await this.#tokens.revocationVersion(this.namespace);
-    const now = Math.max(Math.floor(this.#clock() / 1000), notBefore);
+    const epochs = await this.#epochs();
+    const now = Math.max(Math.floor(this.#clock() / 1000), ...epochs);
     const claims: TokenClaims = {
       jti: randomBytes(16).toString('base64url'),
       nonce: randomBytes(16).toString('base64url'),
@@ -208,7 +208,7 @@ export class Tokens {
     // record (it was not there yet), and a minting clock running ahead may have dated the
     // token after the new epoch: it would outlive the kill switch. The token string has left
     // no process yet, so dropping it is enough. A kill switch after this read marks the record.
-    if ((await this.#tokens.revocationVersion(this.namespace)).notBefore !== notBefore) {
+    if ((await this.#epochs()).some((epoch, i) => epoch !== epochs[i])) {
       throw new EggError(
         'ERR_CONFLICT',
         'egg killswitch ran while this token was being minted, so it was discarded',
@@ -224,7 +224,7 @@ export class Tokens {
   async list(): Promise<TokenListEntry[]> {
     const records = await this.#tokens.listTokens(this.namespace);
     const now = Math.floor(this.#clock() / 1000);
-    const { notBefore } = await this.#tokens.revocationVersion(this.namespace);
+    const notBefore = Math.max(...(await this.#epochs()));
     return records.map((r) => ({
       id: r.id,
       key: r.key,
@@ -341,6 +341,15 @@ export class Tokens {
     const epoch = await this.#tokens.killSwitch(this.namespace, Math.floor(this.#clock() / 1000) + 1);
     await this.#audit('token.killswitch', []);
     return { notBefore: new Date(epoch * 1000).toISOString() };
+  }
+
+  /** The kill switch epochs in force here: the namespace's and the account's (seconds). */
+  async #epochs(): Promise<[namespace: number, account: number]> {
+    const [namespace, account] = await Promise.all([
+      this.#tokens.revocationVersion(this.namespace),
+      this.#tokens.accountRevocation(),
+    ]);
+    return [namespace.notBefore, account.notBefore];
   }
 
   async #audit(action: string, targets: string[]): Promise<void> {

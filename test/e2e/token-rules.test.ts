@@ -234,4 +234,32 @@ describe('token times and origin binding (built CLI, local vault)', () => {
     expect(badGrace.code).toBe(2);
     expect(badGrace.stderr).toMatch(/^Error: --grace "2d" is not a duration between 0s and 24h/);
   });
+  it('voids with egg killswitch --all the tokens of two namespaces at a running proxy, and reports each', async () => {
+    expect(
+      run(['secrets', 'set', 'OPENAI_KEY', '-n', 'acme/api', '--upstream', upstream.url], CANARY).code,
+    ).toBe(0);
+    const web = run([...mintArgs, '--origin', ORIGIN]).stdout.trim();
+    const api = run([...mintArgs, '--origin', ORIGIN, '-n', 'acme/api']).stdout.trim();
+    expect([await status(web, ORIGIN), await status(api, ORIGIN)]).toEqual([200, 200]);
+
+    const killed = run(['killswitch', '--all']);
+    expect(killed.code).toBe(0);
+    expect(killed.stdout).toMatch(
+      /^Every token issued before \S+ is void, in every namespace\.\n {2}acme\/api: killed, records marked\n {2}acme\/web: killed, records marked\n$/,
+    );
+    const before = upstream.requests.length;
+    expect([await status(web, ORIGIN), await status(api, ORIGIN)]).toEqual([401, 401]);
+    expect(upstream.requests.length).toBe(before);
+    const json = JSON.parse(run(['killswitch', '--all', '--json']).stdout) as {
+      notBefore: string;
+      namespaces: { namespace: string; ok: boolean }[];
+    };
+    expect(json.namespaces.map((n) => [n.namespace, n.ok])).toEqual([
+      ['acme/api', true],
+      ['acme/web', true],
+    ]);
+    // Minted afterwards, in either namespace: valid at once.
+    const fresh = run([...mintArgs, '--origin', ORIGIN, '-n', 'acme/api']).stdout.trim();
+    expect(await status(fresh, ORIGIN)).toBe(200);
+  });
 });

@@ -95,6 +95,7 @@ describe('egg proxy on the local vault', () => {
       tokens: {
         putToken: async () => undefined,
         revocationVersion: async () => ({ version: 0, notBefore: 0 }),
+        accountRevocation: async () => ({ version: 0, notBefore: 0 }),
       } as never,
       secrets: world.secrets,
       actor: 't',
@@ -493,6 +494,7 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
         signer: world.signer,
         tokens: {
           revocationVersion: async () => ({ version: 0, notBefore: 0 }),
+          accountRevocation: async () => ({ version: 0, notBefore: 0 }),
           putToken: async () => undefined,
         } as unknown as TokenStore,
         secrets: world.secrets,
@@ -525,6 +527,7 @@ function sharedStateSuite(backend: 'sqlite' | 'dynamodb') {
         signer: world.signer,
         tokens: {
           revocationVersion: (ns: string) => store.revocationVersion(ns),
+          accountRevocation: () => store.accountRevocation(),
           putToken: (r: TokenRecord) => store.putToken({ ...r, namespace: NAMESPACE }),
         } as unknown as TokenStore,
         secrets: world.secrets,

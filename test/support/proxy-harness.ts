@@ -61,6 +61,14 @@ export class SwitchableTokenStore implements TokenStore {
   listTokens: TokenStore['listTokens'] = async (...a) => (this.#gate(), this.inner.listTokens(...a));
   revoke: TokenStore['revoke'] = async (...a) => (this.#gate(), this.inner.revoke(...a));
   killSwitch: TokenStore['killSwitch'] = async (...a) => (this.#gate(), this.inner.killSwitch(...a));
+  accountKillSwitch: TokenStore['accountKillSwitch'] = async (...a) => (
+    this.#gate(),
+    this.inner.accountKillSwitch(...a)
+  );
+  accountRevocation: TokenStore['accountRevocation'] = async () => (
+    this.#poll(),
+    this.inner.accountRevocation()
+  );
   #poll() {
     this.#gate();
     if (this.pollsDown) throw new EggError('ERR_STORE_UNAVAILABLE', 'revocation state is unreachable (test)');

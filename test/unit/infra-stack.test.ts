@@ -14,11 +14,14 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateTrustPolicy, parseTrustPolicy } from '../../src/doctor/trust-policy.js';
 import { auditPartition as storeAuditPartition } from '../../src/stores/dynamodb.js';
-import { tokenPartition as storeTokenPartition } from '../../src/tokens/dynamodb-token-store.js';
+import {
+  ACCOUNT_TOKEN_PARTITION as STORE_ACCOUNT_TOKEN_PARTITION,
+  tokenPartition as storeTokenPartition,
+} from '../../src/tokens/dynamodb-token-store.js';
 import { usagePartition as storeUsagePartition } from '../../src/tokens/dynamodb-usage.js';
 import { type BuildOptions, buildStack } from '../../infra/app.js';
 import { parseGrants } from '../../infra/grants.js';
-import { auditPartition, tokenPartition, usagePartition } from '../../infra/partitions.js';
+import { ACCOUNT_TOKEN_PARTITION, auditPartition, tokenPartition, usagePartition } from '../../infra/partitions.js';
 import { PROXY_IMAGE_CONTEXT } from '../../infra/proxy.js';
 import type { EggCartonStack } from '../../infra/stack.js';
 import {
@@ -240,6 +243,7 @@ describe('the table partitions', () => {
     expect(tokenPartition(A)).toBe(storeTokenPartition(A));
     expect(usagePartition(A)).toBe(storeUsagePartition(A));
     expect([auditPartition(A), tokenPartition(A)]).toEqual([`audit#${A}`, `tokens#${A}`]);
+    expect(ACCOUNT_TOKEN_PARTITION).toBe(STORE_ACCOUNT_TOKEN_PARTITION);
   });
 });
 
@@ -569,6 +573,13 @@ describe('a grant with mintTokens', () => {
         Resource: tableArn(),
         Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`usage#${B}`] } },
       },
+      {
+        Sid: 'AccountRevocationRead',
+        Effect: 'Allow',
+        Action: 'dynamodb:GetItem',
+        Resource: tableArn(),
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['tokens##account'] } },
+      },
       ...ttlDenies(tableArn(), `tokens#${B}`),
       {
         Sid: 'NamespaceDataKeys',
@@ -599,6 +610,10 @@ describe('a grant with mintTokens', () => {
     ['dynamodb:DeleteItem', [`tokens#${B}`], false],
     ['dynamodb:UpdateItem', [`tokens#${A}`], false],
     ['dynamodb:PutItem', [`tokens#${A}`], false],
+    // The account-wide kill switch: read to date a token after it, never moved by a minter.
+    ['dynamodb:GetItem', ['tokens##account'], true],
+    ['dynamodb:PutItem', ['tokens##account'], false],
+    ['dynamodb:UpdateItem', ['tokens##account'], false],
   ])('B’s role, %s on %j → %s', async (action, partitions, expected) => {
     expect(await item(roleStatements(B), action, partitions)).toBe(expected);
   });

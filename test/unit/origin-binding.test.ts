@@ -107,6 +107,7 @@ describe('minting with --allow-no-origin', () => {
     const tokens = {
       putToken: async (r: TokenRecord) => void records.push(r),
       revocationVersion: async () => ({ version: 0, notBefore: 0 }),
+      accountRevocation: async () => ({ version: 0, notBefore: 0 }),
     } as unknown as TokenStore;
     const signer = new LocalSigner(randomBytes(32));
     const minter = new Tokens({

@@ -136,3 +136,77 @@ describe('revocation watcher: failures that do not heal', () => {
     expect(w.warnings.map((line) => line.event)).toEqual(['revocation.poll.failed']);
   });
 });
+
+describe('revocation watcher: the account-wide kill switch', () => {
+  /** The namespace store of `world()`, plus an account head that can fail alone. */
+  function withAccount() {
+    const w = world();
+    const account = { version: 0, notBefore: 0 };
+    let down: Error | undefined;
+    let reads = 0;
+    const store = {
+      ...w.store,
+      accountRevocation: async () => {
+        reads++;
+        if (down !== undefined) throw down;
+        return { ...account };
+      },
+    };
+    return { ...w, store, account, fail: (e: Error | undefined) => (down = e), reads: () => reads };
+  }
+
+  it('revokes a token of any namespace issued before the account epoch, and none after it', async () => {
+    const w = withAccount();
+    const watcher = new RevocationWatcher({ store: w.store, clock: () => 0, logger: w.logger });
+    expect(await watcher.check(claims)).toBe('ok');
+    w.account.notBefore = 1001;
+    w.account.version = 1;
+    await watcher.pollNow();
+    expect(await watcher.check(claims)).toBe('revoked');
+    expect(await watcher.check(other)).toBe('revoked');
+    expect(await watcher.check({ ...other, iat: 1001 })).toBe('ok');
+  });
+
+  it('reads the account head once per poll, however many namespaces it serves', async () => {
+    const w = withAccount();
+    const watcher = new RevocationWatcher({ store: w.store, clock: () => 0, logger: w.logger });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => watcher.check({ ...claims, sub: `acme/ns${i}` })));
+    const before = w.reads();
+    await watcher.pollNow();
+    expect(w.reads() - before).toBe(1);
+  });
+
+  it('fails closed (unavailable) while the account head cannot be read, and heals after', async () => {
+    const w = withAccount();
+    let now = 0;
+    const watcher = new RevocationWatcher({
+      store: w.store,
+      clock: () => now,
+      maxStaleMs: 1000,
+      logger: w.logger,
+    });
+    expect(await watcher.check(claims)).toBe('ok');
+    w.fail(new Error('AccessDenied'));
+    now = 2000;
+    await watcher.pollNow();
+    expect(await watcher.check(claims)).toBe('unavailable');
+    // A namespace first seen while the account head is unreadable is refused too.
+    expect(await watcher.check(other)).toBe('unavailable');
+    w.fail(undefined);
+    await watcher.pollNow();
+    expect(await watcher.check(claims)).toBe('ok');
+  });
+
+  it('refuses every namespace for good once the account epoch goes backwards (an older copy restored)', async () => {
+    const w = withAccount();
+    const watcher = new RevocationWatcher({ store: w.store, clock: () => 0, logger: w.logger });
+    w.account.notBefore = 500;
+    w.account.version = 2;
+    expect(await watcher.check(claims)).toBe('ok');
+    w.account.notBefore = 0;
+    w.account.version = 1;
+    await watcher.pollNow();
+    expect(await watcher.check(claims)).toBe('unavailable');
+    expect(w.warnings.map((line) => line.event)).toEqual(['proxy.failed_closed']);
+  });
+});

@@ -278,6 +278,7 @@ describe('minting limits', () => {
     const tokens = {
       putToken: async () => undefined,
       revocationVersion: async () => ({ version: 0, notBefore: 0 }),
+      accountRevocation: async () => ({ version: 0, notBefore: 0 }),
       listTokens: async () => [],
       revoke: async (_ns: string, entries: { id: string }[]) => revoked.push(entries.map((e) => e.id)),
     } as unknown as TokenStore;

@@ -97,6 +97,25 @@ describe('token times', () => {
   });
 });
 
+/** Minting in a namespace never kill-switched, under the account head `accountRevocation`. */
+function underAccountEpoch(accountRevocation: TokenStore['accountRevocation'], clock: () => number): Tokens {
+  return new Tokens({
+    namespace: 'acme/web',
+    signer: new LocalSigner(randomBytes(32)),
+    tokens: {
+      revocationVersion: async () => ({ version: 0, notBefore: 0 }),
+      accountRevocation,
+      putToken: async () => undefined,
+    } as unknown as TokenStore,
+    secrets: {
+      getSecrets: async () => [{ name: 'OPENAI_KEY', upstream: 'https://api.openai.com', rev: 1 }],
+      appendAudit: async () => undefined,
+    } as unknown as SecretStore,
+    actor: 'test',
+    clock,
+  });
+}
+
 describe('minting while a kill switch runs', () => {
   it('discards a token whose mint raced a kill switch, so a fast clock cannot carry it past the mark', async () => {
     // The kill switch lands between the mint's read of the epoch and its record's write: the
@@ -113,6 +132,7 @@ describe('minting while a kill switch runs', () => {
       signer: new LocalSigner(randomBytes(32)),
       tokens: {
         revocationVersion: async () => heads.shift() ?? { version: 2, notBefore: NOW + 1 },
+        accountRevocation: async () => ({ version: 0, notBefore: 0 }),
         putToken: async (r: TokenRecord) => void written.push(r.id),
       } as unknown as TokenStore,
       secrets: {
@@ -136,5 +156,39 @@ describe('minting while a kill switch runs', () => {
       message: 'egg killswitch ran while this token was being minted, so it was discarded',
     });
     expect({ written: written.length, audited }).toEqual({ written: 1, audited: ['token.mint'] });
+  });
+  it('discards a token whose mint raced egg killswitch --all (the account epoch moved, no record was marked)', async () => {
+    const accounts = [
+      { version: 0, notBefore: 0 },
+      { version: 1, notBefore: NOW + 1 },
+    ];
+    const tokens = underAccountEpoch(
+      async () => accounts.shift() ?? { version: 1, notBefore: NOW + 1 },
+      () => (NOW + 25) * 1000,
+    );
+    await expect(
+      tokens.mint({
+        key: 'OPENAI_KEY',
+        origins: ['https://app.example.com'],
+        ttlSeconds: 60,
+        rps: 1,
+        spend: 1,
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_CONFLICT' });
+  });
+
+  it('dates a token minted after egg killswitch --all at the account epoch, so it is valid at once', async () => {
+    const tokens = underAccountEpoch(
+      async () => ({ version: 1, notBefore: NOW + 1 }),
+      () => NOW * 1000,
+    );
+    const minted = await tokens.mint({
+      key: 'OPENAI_KEY',
+      origins: ['https://app.example.com'],
+      ttlSeconds: 60,
+      rps: 1,
+      spend: 1,
+    });
+    expect(minted.claims.iat).toBe(NOW + 1);
   });
 });

@@ -37,6 +37,7 @@ function fakeStores() {
   const tokens = {
     putToken: async () => undefined,
     revocationVersion: async () => ({ version: 0, notBefore: 0 }),
+    accountRevocation: async () => ({ version: 0, notBefore: 0 }),
   } as unknown as TokenStore;
   return { secrets, tokens };
 }
