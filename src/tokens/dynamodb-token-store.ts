@@ -27,7 +27,14 @@ import { type Logger, nullLogger } from '../log.js';
 import { type RetryOptions, retry } from '../retry.js';
 import { DynamoDbUsage, THROTTLE_PREFIX_SK, throttleEntry } from './dynamodb-usage.js';
 import type { RevocationState, SpendResult, TokenRecord, TokenStore } from './token-store.js';
-import type { AlertChannelRecord, AlertRecord, Throttle, UsageStore, UsageWindow } from './usage-store.js';
+import type {
+  AlertChannelRecord,
+  AlertRecord,
+  RuleOverrides,
+  Throttle,
+  UsageStore,
+  UsageWindow,
+} from './usage-store.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -282,6 +289,18 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
 
   putAlertChannel(channel: AlertChannelRecord) {
     return this.#usage.putChannel(channel);
+  }
+
+  removeAlertChannel(namespace: string, id: string) {
+    return this.#usage.removeChannel(namespace, id);
+  }
+
+  ruleOverrides(namespace: string) {
+    return this.#usage.ruleOverrides(namespace);
+  }
+
+  putRuleOverrides(namespace: string, overrides: RuleOverrides) {
+    return this.#usage.putRuleOverrides(namespace, overrides);
   }
 
   alertChannels(namespace: string) {
