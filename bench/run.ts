@@ -3,6 +3,7 @@
  * The machine is shared and noisy, so figures are ratios measured in the same run.
  */
 import { benchAction } from './action.js';
+import { benchAlerts } from './alerts.js';
 import { benchImport, benchMasking, benchStartup } from './cli.js';
 import { benchMutation } from './mutation.js';
 import { benchProxy } from './proxy.js';
@@ -16,7 +17,7 @@ const only = process.argv
   .find((arg) => arg.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
-const SECTIONS = ['pull', 'startup', 'import', 'action', 'mask', 'rotate', 'proxy'];
+const SECTIONS = ['pull', 'startup', 'import', 'action', 'mask', 'rotate', 'proxy', 'alerts'];
 for (const name of only ?? []) {
   if (!SECTIONS.includes(name)) throw new Error(`--only: unknown section ${name} (${SECTIONS.join(', ')})`);
 }
@@ -110,6 +111,11 @@ if (want('rotate')) {
 if (want('proxy')) {
   process.stderr.write('bench: egg proxy vs a plain Node proxy vs the upstream directly…\n');
   rows.push(...(await benchProxy({ quick })).rows);
+}
+
+if (want('alerts')) {
+  process.stderr.write('bench: alert latency, anomaly → signed webhook at a loopback receiver…\n');
+  rows.push(...(await benchAlerts({ quick })).rows);
 }
 
 rows.push(...benchMutation());
