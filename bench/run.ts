@@ -4,6 +4,7 @@
  */
 import { benchAction } from './action.js';
 import { benchApi } from './api.js';
+import { benchAlerts } from './alerts.js';
 import { benchImport, benchMasking, benchStartup } from './cli.js';
 import { benchMutation } from './mutation.js';
 import { benchProxy } from './proxy.js';
@@ -17,7 +18,7 @@ const only = process.argv
   .find((arg) => arg.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
-const SECTIONS = ['pull', 'startup', 'import', 'action', 'mask', 'rotate', 'proxy', 'api'];
+const SECTIONS = ['pull', 'startup', 'import', 'action', 'mask', 'rotate', 'proxy', 'api', 'alerts'];
 for (const name of only ?? []) {
   if (!SECTIONS.includes(name)) throw new Error(`--only: unknown section ${name} (${SECTIONS.join(', ')})`);
 }
@@ -126,6 +127,11 @@ if (want('api')) {
     `${fmt(api.rps, 0)}/s with ${api.connections} connections (direct mode ${fmt(api.directRps, 0)}/s); ${fmt(api.rpsPerCore, 0)}/s per core of server CPU`,
     '',
   ]);
+}
+
+if (want('alerts')) {
+  process.stderr.write('bench: alert latency, anomaly → signed webhook at a loopback receiver…\n');
+  rows.push(...(await benchAlerts({ quick })).rows);
 }
 
 rows.push(...benchMutation());

@@ -10,6 +10,9 @@ type Load = () => Promise<{ default: Command.Class }>;
 export const COMMANDS: Record<string, Load> = {
   'alerts:add': () => import('./commands/alerts/add.js'),
   'alerts:list': () => import('./commands/alerts/list.js'),
+  'alerts:rm': () => import('./commands/alerts/rm.js'),
+  'alerts:rules': () => import('./commands/alerts/rules/index.js'),
+  'alerts:rules:set': () => import('./commands/alerts/rules/set.js'),
   'alerts:test': () => import('./commands/alerts/test.js'),
   'api:serve': () => import('./commands/api/serve.js'),
   'audit:checkpoint': () => import('./commands/audit/checkpoint.js'),

@@ -50,9 +50,9 @@ function handleCommandNotFound(): void {
   } as typeof runHook;
 }
 
-/** The id of the command argv runs (`secrets list` → `secrets:list`), if it names one. */
+/** The id of the command argv runs (`secrets list` → `secrets:list`, `alerts rules set` → `alerts:rules:set`), if it names one. */
 function commandId(argv: string[]): string | undefined {
-  const words = argv.slice(0, 2).filter((word) => !word.startsWith('-'));
+  const words = argv.slice(0, 3).filter((word) => !word.startsWith('-'));
   for (let n = words.length; n > 0; n--) {
     const id = words.slice(0, n).join(':');
     if (Object.hasOwn(COMMANDS, id)) return id;

@@ -8,7 +8,7 @@
  * request path, once per anomaly (the throttle's conditional write decides which proxy).
  */
 import { randomUUID } from 'node:crypto';
-import { errorLabel } from '../errors.js';
+import { EggError, errorLabel } from '../errors.js';
 import { wipe } from '../crypto/wipe.js';
 import type { Keyring } from '../keyrings/keyring.js';
 import { type Logger, nullLogger } from '../log.js';
@@ -33,7 +33,10 @@ export interface AlertBody {
 }
 
 export interface AlertsOptions {
-  store: Pick<UsageStore, 'putAlertChannel' | 'alertChannels' | 'recordAlert' | 'alerts'>;
+  store: Pick<
+    UsageStore,
+    'putAlertChannel' | 'removeAlertChannel' | 'alertChannels' | 'recordAlert' | 'alerts'
+  >;
   keyring: Keyring;
   audit: Pick<SecretStore, 'appendAudit'>;
   actor: string;
@@ -72,6 +75,19 @@ export class Alerts {
     } finally {
       wipe(secret);
     }
+  }
+
+  /**
+   * Remove a channel and its sealed secret: alerts stop going to it at once (every proxy reads
+   * the channels when it raises one). ERR_USAGE when the namespace has no such channel.
+   */
+  async removeChannel(namespace: string, id: string): Promise<{ id: string }> {
+    if (!(await this.#o.store.removeAlertChannel(namespace, id)))
+      throw new EggError('ERR_USAGE', `${namespace} has no alert channel ${id}`, {
+        hint: 'egg alerts list shows the channels and their ids',
+      });
+    await this.#audit(namespace, 'alert.channel.rm', [id], 'ok');
+    return { id };
   }
 
   /** The channels (never their secrets) and the newest alerts. */

@@ -9,6 +9,10 @@
  * Memory is bounded: at most `maxTokens` tokens are counted between two batches (the ids of
  * refused tokens come from requests, unverified); past it, new ids wait for the next batch.
  * A batch the store refuses is kept for the next one, within the same bound.
+ *
+ * Each namespace's rule settings (`egg alerts rules set`, rule-settings.ts) are read with the
+ * batch that needs them and kept for `RULES_REFRESH_MS`: a change reaches every proxy within
+ * that. A failed read keeps the settings last read (the defaults, before any).
  */
 import { errorLabel } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
@@ -27,6 +31,10 @@ import {
   type Finding,
   throttleFor,
 } from './anomaly-rules.js';
+import { rulesWith } from './rule-settings.js';
+
+/** How long a namespace's rule settings are used before they are read again. */
+export const RULES_REFRESH_MS = 5000;
 
 /** What raises an alert (alerts/alerts.ts). */
 export interface AlertRaiser {
@@ -40,9 +48,12 @@ export interface AlertRaiser {
 }
 
 export interface UsageMeterOptions {
-  store: Pick<UsageStore, 'addUsage' | 'setThrottle'>;
+  store: Pick<UsageStore, 'addUsage' | 'setThrottle' | 'ruleOverrides'>;
   alerts?: AlertRaiser;
+  /** The rules before a namespace's own settings: default DEFAULT_RULES. */
   rules?: AnomalyRules;
+  /** How long a namespace's rule settings are used before they are read again: default RULES_REFRESH_MS. */
+  rulesRefreshMs?: number;
   /** How often counts go to the store: default 1 s. */
   flushMs?: number;
   maxTokens?: number;
@@ -60,12 +71,15 @@ export class UsageMeter {
   readonly #alerts: AlertRaiser | undefined;
   readonly #rules: AnomalyRules;
   readonly #flushMs: number;
+  readonly #rulesRefreshMs: number;
   readonly #maxTokens: number;
   readonly #clock: () => number;
   readonly #logger: Logger;
   #pending = new Map<string, Pending>();
   /** Tokens this proxy knows are throttled, and until when (seconds): no second write, no second alert. */
   readonly #throttled = new Map<string, number>();
+  /** Each namespace's rules and when they were read (ms). */
+  readonly #namespaceRules = new Map<string, { rules: AnomalyRules; readAt: number }>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #failing = false;
@@ -75,6 +89,7 @@ export class UsageMeter {
     this.#alerts = options.alerts;
     this.#rules = options.rules ?? DEFAULT_RULES;
     this.#flushMs = options.flushMs ?? 1000;
+    this.#rulesRefreshMs = options.rulesRefreshMs ?? RULES_REFRESH_MS;
     this.#maxTokens = options.maxTokens ?? 10_000;
     this.#clock = options.clock ?? Date.now;
     this.#logger = options.logger ?? nullLogger;
@@ -153,15 +168,33 @@ export class UsageMeter {
       this.#failing = true;
       return;
     }
-    for (const t of totals)
-      for (const finding of findAnomalies(t, this.#rules, now)) await this.#act(finding, t, now);
+    for (const t of totals) {
+      const rules = await this.#rulesOf(t.namespace);
+      for (const finding of findAnomalies(t, rules, now)) await this.#act(finding, t, rules, now);
+    }
+  }
+
+  /** The namespace's rules: its settings over the base, read again after RULES_REFRESH_MS. */
+  async #rulesOf(namespace: string): Promise<AnomalyRules> {
+    const known = this.#namespaceRules.get(namespace);
+    const nowMs = this.#clock();
+    if (known !== undefined && nowMs - known.readAt < this.#rulesRefreshMs) return known.rules;
+    let rules = known?.rules ?? this.#rules;
+    try {
+      rules = rulesWith(this.#rules, await this.#store.ruleOverrides(namespace));
+    } catch (error) {
+      this.#logger.warn('usage.rules.failed', { namespace, error: errorLabel(error) });
+    }
+    if (this.#namespaceRules.size >= this.#maxTokens) this.#namespaceRules.clear();
+    this.#namespaceRules.set(namespace, { rules, readAt: nowMs });
+    return rules;
   }
 
   /** Throttle the token (once, through the store) and raise the alert if this proxy set it. */
-  async #act(finding: Finding, t: UsageTotals, now: number): Promise<void> {
+  async #act(finding: Finding, t: UsageTotals, rules: AnomalyRules, now: number): Promise<void> {
     const key = `${t.namespace}\n${t.id}`;
     if ((this.#throttled.get(key) ?? 0) > now) return;
-    const throttle = throttleFor(finding.rule, t.rps, this.#rules, now);
+    const throttle = throttleFor(finding.rule, t.rps, rules, now);
     try {
       const set = await this.#store.setThrottle(t.namespace, t.id, throttle);
       this.#throttled.set(key, throttle.until);

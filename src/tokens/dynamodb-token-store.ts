@@ -38,7 +38,14 @@ import {
   type TokenRecord,
   type TokenStore,
 } from './token-store.js';
-import type { AlertChannelRecord, AlertRecord, Throttle, UsageStore, UsageWindow } from './usage-store.js';
+import type {
+  AlertChannelRecord,
+  AlertRecord,
+  RuleOverrides,
+  Throttle,
+  UsageStore,
+  UsageWindow,
+} from './usage-store.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -86,7 +93,7 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
       table: this.#table,
       send: (operation, namespace, call) => this.#send(operation, namespace, call),
       tokenPartition,
-      bump: (namespace) => this.#bump(namespace),
+      bump: (namespace) => this.#bump(tokenPartition(namespace), namespace),
     });
   }
 
@@ -336,6 +343,18 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
 
   putAlertChannel(channel: AlertChannelRecord) {
     return this.#usage.putChannel(channel);
+  }
+
+  removeAlertChannel(namespace: string, id: string) {
+    return this.#usage.removeChannel(namespace, id);
+  }
+
+  ruleOverrides(namespace: string) {
+    return this.#usage.ruleOverrides(namespace);
+  }
+
+  putRuleOverrides(namespace: string, overrides: RuleOverrides) {
+    return this.#usage.putRuleOverrides(namespace, overrides);
   }
 
   alertChannels(namespace: string) {

@@ -9,8 +9,10 @@
  * - `tokens#<namespace>` `RV#th#<id>`: a token's throttle, beside the revocations, so the
  *   Query that reads them (revocationState) reads the throttles too; setting or lifting one
  *   bumps `RV#head`, and every proxy sees it at its next poll.
- * - `tokens#<namespace>` `AC#<id>`: a webhook channel (its secret sealed);
- *   `AL#<time>#<id>`: an alert as raised. Kept, as the audit trail is: no `expiresAt`.
+ * - `tokens#<namespace>` `AC#<id>`: a webhook channel (its secret sealed; a removed one keeps
+ *   only `removedAt`, since a minting role may update token items but not delete them);
+ *   `AL#<time>#<id>`: an alert as raised; `AR#rules`: the namespace's rule overrides. Kept,
+ *   as the audit trail is: no `expiresAt`.
  *
  * Cost (docs/alerts.md): a batch of n tokens is ⌈n/100⌉ BatchGetItem of their records (which
  * also drops ids nobody minted, before anything is written), n UpdateItem `ADD` on the
@@ -30,6 +32,7 @@ import {
   type AlertChannelRecord,
   type AlertRecord,
   emptyCounts,
+  type RuleOverrides,
   type Throttle,
   USAGE_FIELDS,
   USAGE_KEEP_SECONDS,
@@ -45,6 +48,7 @@ export const USAGE_PREFIX_SK = 'U#';
 export const THROTTLE_PREFIX_SK = 'RV#th#';
 export const CHANNEL_PREFIX_SK = 'AC#';
 export const ALERT_PREFIX_SK = 'AL#';
+export const RULES_SK = 'AR#rules';
 /** The partition of a namespace's usage counters. */
 export const usagePartition = (namespace: string): string => `usage#${namespace}`;
 
@@ -188,9 +192,41 @@ export class DynamoDbUsage {
     );
   }
 
+  async removeChannel(namespace: string, id: string): Promise<boolean> {
+    try {
+      await this.#update(namespace, `${CHANNEL_PREFIX_SK}${id}`, {
+        UpdateExpression: 'SET removedAt = :now REMOVE sealed, #url',
+        // False on a missing item and on one removed before: nothing is created.
+        ConditionExpression: 'attribute_exists(sealed)',
+        ExpressionAttributeNames: { '#url': 'url' },
+        ExpressionAttributeValues: { ':now': str(new Date().toISOString()) },
+      });
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  async ruleOverrides(namespace: string): Promise<RuleOverrides> {
+    const [item] = await this.#query(namespace, this.#o.tokenPartition(namespace), {
+      KeyConditionExpression: '#pk = :pk AND #sk = :sk',
+      ExpressionAttributeValues: { ':sk': str(RULES_SK) },
+    });
+    return JSON.parse(item?.overrides?.S ?? '{}') as RuleOverrides;
+  }
+
+  async putRuleOverrides(namespace: string, overrides: RuleOverrides): Promise<void> {
+    await this.#update(namespace, RULES_SK, {
+      UpdateExpression: 'SET overrides = :overrides',
+      ExpressionAttributeValues: { ':overrides': str(JSON.stringify(overrides)) },
+    });
+  }
+
   async channels(namespace: string): Promise<AlertChannelRecord[]> {
     const items = await this.#query(namespace, this.#o.tokenPartition(namespace), {
       KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      FilterExpression: 'attribute_not_exists(removedAt)',
       ExpressionAttributeValues: { ':prefix': str(CHANNEL_PREFIX_SK) },
     });
     return items

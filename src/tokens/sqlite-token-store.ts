@@ -33,7 +33,14 @@ import {
   type TokenRecord,
   type TokenStore,
 } from './token-store.js';
-import type { AlertChannelRecord, AlertRecord, Throttle, UsageStore, UsageWindow } from './usage-store.js';
+import type {
+  AlertChannelRecord,
+  AlertRecord,
+  RuleOverrides,
+  Throttle,
+  UsageStore,
+  UsageWindow,
+} from './usage-store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tokens (
@@ -282,6 +289,18 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
 
   async putAlertChannel(channel: AlertChannelRecord): Promise<void> {
     await this.#run(() => this.#usage.putChannel(channel));
+  }
+
+  async removeAlertChannel(namespace: string, id: string): Promise<boolean> {
+    return this.#run(() => this.#usage.removeChannel(namespace, id));
+  }
+
+  async ruleOverrides(namespace: string): Promise<RuleOverrides> {
+    return this.#run(() => this.#usage.ruleOverrides(namespace));
+  }
+
+  async putRuleOverrides(namespace: string, overrides: RuleOverrides): Promise<void> {
+    await this.#run(() => this.#usage.putRuleOverrides(namespace, overrides));
   }
 
   async alertChannels(namespace: string): Promise<AlertChannelRecord[]> {

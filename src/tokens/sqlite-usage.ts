@@ -8,6 +8,7 @@ import {
   type AlertChannelRecord,
   type AlertRecord,
   emptyCounts,
+  type RuleOverrides,
   type Throttle,
   USAGE_FIELDS,
   USAGE_KEEP_SECONDS,
@@ -45,6 +46,9 @@ CREATE TABLE IF NOT EXISTS token_throttles (
 CREATE TABLE IF NOT EXISTS alert_channels (
   namespace TEXT NOT NULL, id TEXT NOT NULL, url TEXT NOT NULL, sealed TEXT NOT NULL,
   created_at TEXT NOT NULL, PRIMARY KEY (namespace, id)
+) STRICT;
+CREATE TABLE IF NOT EXISTS alert_rules (
+  namespace TEXT NOT NULL PRIMARY KEY, overrides TEXT NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS token_alerts (
   namespace TEXT NOT NULL, id TEXT NOT NULL, token_id TEXT NOT NULL, rule TEXT NOT NULL,
@@ -161,6 +165,28 @@ export class SqliteUsage {
     this.#db
       .prepare('INSERT INTO alert_channels (namespace, id, url, sealed, created_at) VALUES (?, ?, ?, ?, ?)')
       .run(c.namespace, c.id, c.url, c.sealed, c.createdAt);
+  }
+
+  removeChannel(namespace: string, id: string): boolean {
+    const result = this.#db
+      .prepare('DELETE FROM alert_channels WHERE namespace = ? AND id = ?')
+      .run(namespace, id);
+    return Number(result.changes) === 1;
+  }
+
+  ruleOverrides(namespace: string): RuleOverrides {
+    const row = this.#db.prepare('SELECT overrides FROM alert_rules WHERE namespace = ?').get(namespace) as
+      Row | undefined;
+    return row === undefined ? {} : (JSON.parse(String(row.overrides)) as RuleOverrides);
+  }
+
+  putRuleOverrides(namespace: string, overrides: RuleOverrides): void {
+    this.#db
+      .prepare(
+        `INSERT INTO alert_rules (namespace, overrides) VALUES (?, ?)
+         ON CONFLICT (namespace) DO UPDATE SET overrides = excluded.overrides`,
+      )
+      .run(namespace, JSON.stringify(overrides));
   }
 
   channels(namespace: string): AlertChannelRecord[] {

@@ -115,6 +115,12 @@ export interface AlertRecord {
   time: string;
 }
 
+/**
+ * A namespace's changes to the anomaly rules' defaults (proxy/rule-settings.ts), by rule:
+ * turned off, and settings by their command-line name. Absent: the defaults.
+ */
+export type RuleOverrides = Record<string, { off?: true; settings?: Record<string, number> }>;
+
 export interface UsageStore {
   /**
    * Add `deltas` (each to its token and window), in one transaction, onto tokens recorded in
@@ -136,7 +142,12 @@ export interface UsageStore {
   /** The throttles of the namespace, in force or not (readers compare `until` with their clock). */
   throttles(namespace: string): Promise<Map<string, Throttle>>;
   putAlertChannel(channel: AlertChannelRecord): Promise<void>;
+  /** Remove a channel, its sealed secret with it; true when it was there. */
+  removeAlertChannel(namespace: string, id: string): Promise<boolean>;
   alertChannels(namespace: string): Promise<AlertChannelRecord[]>;
+  /** The namespace's rule overrides ({} when none). */
+  ruleOverrides(namespace: string): Promise<RuleOverrides>;
+  putRuleOverrides(namespace: string, overrides: RuleOverrides): Promise<void>;
   recordAlert(alert: AlertRecord): Promise<void>;
   /** The newest `limit` alerts of the namespace, newest first. */
   alerts(namespace: string, limit: number): Promise<AlertRecord[]>;

@@ -176,6 +176,67 @@ function alertsCli(backend: 'local' | 'aws') {
       for (const haystack of [...outputs.filter((o) => o !== added.stdout), proxyOutput])
         expect(haystack).not.toContain(secret.slice(6));
     });
+
+    it('tunes the rules of the namespace, refuses what is not a rule or a setting, and removes a channel', async () => {
+      const defaults = [
+        'RULE            STATE  SETTINGS',
+        'refusal-burst   on     threshold=20',
+        'rate-spike      on     factor=10 floor=60 min-windows=3',
+        'spend-velocity  on     life-fraction=0.25 min-spent-fraction=0.1',
+        'throttle        -      rps-fraction=0.1 seconds=900',
+      ];
+      const rules = await egg('alerts', 'rules', '-n', 'acme/tuned');
+      expect([rules.code, rules.stdout]).toEqual([0, `${defaults.join('\n')}\n`]);
+      const set = await egg('alerts', 'rules', 'set', 'refusal-burst', 'threshold=5', '-n', 'acme/tuned');
+      expect([set.code, set.stdout]).toEqual([
+        0,
+        `${[defaults[0], 'refusal-burst   on     threshold=5* (20)', ...defaults.slice(2)].join('\n')}\n`,
+      ]);
+      const off = await egg('alerts', 'rules', 'set', 'rate-spike', '--off', '--json', '-n', 'acme/tuned');
+      expect(JSON.parse(off.stdout).rules[1]).toEqual({
+        rule: 'rate-spike',
+        on: false,
+        settings: {
+          factor: { value: 10, default: 10 },
+          floor: { value: 60, default: 60 },
+          'min-windows': { value: 3, default: 3 },
+        },
+      });
+      // Another namespace keeps the defaults.
+      expect((await egg('alerts', 'rules')).stdout).toBe(`${defaults.join('\n')}\n`);
+      for (const [args, message] of [
+        [['nope'], 'there is no anomaly rule "nope"'],
+        [['refusal-burst', 'threshold=0'], 'refusal-burst threshold=0 is not allowed'],
+        [['throttle', '--off'], 'the throttle cannot be turned off'],
+        [['rate-spike'], 'say what to change in rate-spike'],
+      ] as const) {
+        const refused = await egg('alerts', 'rules', 'set', ...args, '-n', 'acme/tuned');
+        expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining(message)]);
+      }
+      const trail = JSON.parse((await egg('audit', '--json', '-n', 'acme/tuned')).stdout) as {
+        action: string;
+        targets: string[];
+        outcome: string;
+      }[];
+      expect(trail.map((r) => [r.action, r.targets, r.outcome])).toEqual([
+        ['alert.rules.set', ['refusal-burst'], 'threshold=5'],
+        ['alert.rules.set', ['rate-spike'], 'off'],
+      ]);
+
+      const { id } = JSON.parse(
+        (await egg('alerts', 'add', '--webhook', hookUrl, '--json', '-n', 'acme/tuned')).stdout,
+      ) as { id: string };
+      const removed = await egg('alerts', 'rm', id, '-n', 'acme/tuned');
+      expect([removed.code, removed.stdout]).toEqual([0, `Removed alert channel ${id} from acme/tuned.\n`]);
+      expect(JSON.parse((await egg('alerts', 'list', '--json', '-n', 'acme/tuned')).stdout).channels).toEqual(
+        [],
+      );
+      const again = await egg('alerts', 'rm', id, '-n', 'acme/tuned');
+      expect([again.code, again.stderr]).toEqual([
+        2,
+        `Error: acme/tuned has no alert channel ${id} (egg alerts list shows the channels and their ids).\n`,
+      ]);
+    });
   });
 }
 

@@ -42,8 +42,9 @@ describe('egg help and -h', () => {
   it.each(PURE_TOPICS)('egg %s -h lists the commands of the topic, as egg help does', (topic) => {
     const result = egg([topic, '-h']);
     expect(result).toMatchObject({ code: 0, stderr: '' });
+    // A command a level further down (`alerts rules set`) is listed under its topic (`alerts rules`).
     for (const id of VISIBLE.filter((id) => id.startsWith(`${topic}:`))) {
-      expect(result.stdout).toContain(`  ${words(id)} `);
+      expect(result.stdout).toContain(`  ${words(id).split(' ').slice(0, 2).join(' ')} `);
     }
     expect(egg(['help', topic]).stdout).toBe(result.stdout);
   });

@@ -116,7 +116,7 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
       receiver = await startReceiver();
       world = await createWorld(backend);
       await world.vault.set(KEY_NAME, Buffer.from(CANARY_KEY), { upstream: upstream.url });
-      counting = await startTestProxy(world, { pollMs: 100, usage: { flushMs: 100 } });
+      counting = await startTestProxy(world, { pollMs: 100, usage: { flushMs: 100, rulesRefreshMs: 0 } });
       // The second proxy counts nothing: what it enforces came through the store.
       other = await startTestProxy(world, { pollMs: 100 });
       secret = (await counting.alerts!.addWebhook(NAMESPACE, receiver.url)).secret;
@@ -154,12 +154,15 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
     it('a burst of refused origins and forged tokens naming one id raises one signed alert, and the other proxy throttles the token', async () => {
       const token = await world.mint({ allowNoOrigin: false, rps: 10, burst: 10 });
       const id = tokenIdOf(token);
+      // The whole burst in one batch, so the figures are exact whatever the store's speed.
+      await counting.meter!.close();
       for (let i = 0; i < 12; i++)
         expect(
           (await send(counting.url, { token, headers: { origin: 'https://evil.example' } })).status,
         ).toBe(403);
       for (let i = 0; i < 12; i++)
         expect((await send(counting.url, { token: forged(token) })).status).toBe(401);
+      counting.meter!.start();
 
       const alert = await onlyAlert(id);
       expect(alert).toMatchObject({
@@ -297,6 +300,35 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
         expect(trail.map((r) => r.action)).toEqual(['alert.channel.add', 'alert.raise']);
       } finally {
         await down.close();
+      }
+    });
+
+    it('honours the namespace rule settings: a rule turned off raises nothing, a lowered threshold fires at it', async () => {
+      const store = counting.store.inner as TokenStore & UsageStore;
+      try {
+        await store.putRuleOverrides(NAMESPACE, { 'refusal-burst': { off: true } });
+        const quiet = await world.mint();
+        for (let i = 0; i < 25; i++)
+          expect((await send(counting.url, { token: forged(quiet) })).status).toBe(401);
+        await counting.meter!.flush();
+        await counting.meter!.flush();
+        await counting.sender!.idle();
+        const now = Math.floor(Date.now() / 1000);
+        const [counted] = await store.readUsage(NAMESPACE, [tokenIdOf(quiet)], now - 120);
+        expect(counted).toMatchObject({ invalidToken: 25 });
+        expect(alertsFor(tokenIdOf(quiet))).toEqual([]);
+        expect((await store.throttles(NAMESPACE)).has(tokenIdOf(quiet))).toBe(false);
+
+        await store.putRuleOverrides(NAMESPACE, { 'refusal-burst': { settings: { threshold: 5 } } });
+        const touchy = await world.mint();
+        for (let i = 0; i < 5; i++)
+          expect((await send(counting.url, { token: forged(touchy) })).status).toBe(401);
+        expect(await onlyAlert(tokenIdOf(touchy))).toMatchObject({
+          rule: 'refusal-burst',
+          figures: { invalidToken: 5, threshold: 5 },
+        });
+      } finally {
+        await store.putRuleOverrides(NAMESPACE, {});
       }
     });
 

@@ -240,9 +240,30 @@ function conformance(name: string, setup: () => Promise<Harness>) {
         figures: { invalidToken: 20 + n, threshold: 20 },
         time: `2026-01-01T00:0${n}:00.000Z`,
       });
+      // Removed: gone from the list, its sealed secret with it, and a second removal finds nothing.
+      expect(await other.removeAlertChannel(ns, 'wh_2')).toBe(true);
+      expect(await store.alertChannels(ns)).toEqual([channel('wh_1', '2026-01-01T00:00:01.000Z')]);
+      expect(await store.removeAlertChannel(ns, 'wh_2')).toBe(false);
+      expect(await store.removeAlertChannel(ns, 'wh_never')).toBe(false);
+      expect(await store.alertChannels(ns)).toEqual([channel('wh_1', '2026-01-01T00:00:01.000Z')]);
+
       for (const n of [1, 3, 2]) await store.recordAlert(alert(n));
       expect(await other.alerts(ns, 2)).toEqual([alert(3), alert(2)]);
       expect(await other.alerts(ns, 10)).toEqual([alert(3), alert(2), alert(1)]);
+    });
+
+    it('keeps rule overrides per namespace, replaced whole', async () => {
+      const [ns, elsewhere] = [freshNamespace(), freshNamespace()];
+      expect(await store.ruleOverrides(ns)).toEqual({});
+      const first = {
+        'refusal-burst': { settings: { threshold: 50 } },
+        'rate-spike': { off: true as const },
+      };
+      await store.putRuleOverrides(ns, first);
+      expect(await other.ruleOverrides(ns)).toEqual(first);
+      await other.putRuleOverrides(ns, { throttle: { settings: { seconds: 60 } } });
+      expect(await store.ruleOverrides(ns)).toEqual({ throttle: { settings: { seconds: 60 } } });
+      expect(await store.ruleOverrides(elsewhere)).toEqual({});
     });
   });
 }

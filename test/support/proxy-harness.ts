@@ -219,7 +219,7 @@ export async function startTestProxy(
     lockWaitMs?: number;
     logger?: Logger;
     /** Count usage and run the anomaly rules (flushing every `flushMs`), alerting through `sender`. */
-    usage?: { flushMs?: number; rules?: AnomalyRules; sender?: WebhookSender };
+    usage?: { flushMs?: number; rules?: AnomalyRules; rulesRefreshMs?: number; sender?: WebhookSender };
   } = {},
 ): Promise<TestProxy> {
   const store = new SwitchableTokenStore(
@@ -257,6 +257,7 @@ export async function startTestProxy(
       alerts,
       ...(options.usage.flushMs === undefined ? {} : { flushMs: options.usage.flushMs }),
       ...(options.usage.rules === undefined ? {} : { rules: options.usage.rules }),
+      ...(options.usage.rulesRefreshMs === undefined ? {} : { rulesRefreshMs: options.usage.rulesRefreshMs }),
     });
     meter.start();
   }
