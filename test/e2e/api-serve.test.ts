@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GITHUB_ISSUER } from '../../src/api/principal.js';
 import { githubJob } from '../support/api-harness.js';
+import { eggAsync } from '../support/cli.js';
 import { type FakeJwks, startFakeJwks } from '../support/fake-jwks.js';
 import { type ServeProcess, startServe } from '../support/proxy-serve.js';
 
@@ -86,6 +87,51 @@ describe('egg api serve', () => {
     ];
     for (const token of tokens)
       expect((await call(token, 'GET', '/v1/namespaces/acme%2Fweb/secrets/API_KEY')).status).toBe(401);
+  });
+
+  it('egg members add, list and rm manage a namespace through the API, and a non-member is told it does not exist', async () => {
+    const alice = await people.sign({ sub: 'alice', aud: 'egg-cli' });
+    const bob = await people.sign({ sub: 'bob', aud: 'egg-cli' });
+    const env = (token: string) => ({
+      PATH: process.env.PATH,
+      EGG_HOME: home,
+      EGG_API_URL: serve.url,
+      EGG_API_TOKEN: token,
+    });
+    const job = 'repo:acme/web:environment:prod';
+    const added = await eggAsync(
+      ['members', 'add', '-n', 'acme/web', job, '--issuer', 'github', '--role', 'write'],
+      env(alice),
+    );
+    expect(added).toMatchObject({ code: 0, stderr: '' });
+    expect(added.stdout).toBe(`${job} (${GITHUB_ISSUER}) is a write member of acme/web.\n`);
+    const listed = await eggAsync(['members', 'list', '-n', 'acme/web', '--json'], env(alice));
+    expect(
+      JSON.parse(listed.stdout).members.map((m: { subject: string; role: string }) => [m.subject, m.role]),
+    ).toEqual([
+      ['alice', 'owner'],
+      [job, 'write'],
+      ['repo:acme@1001/web@2002:ref:refs/heads/main', 'read'],
+    ]);
+    const refused = await eggAsync(['members', 'list', '-n', 'acme/web'], env(bob));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      'Error: namespace acme/web does not exist, or you are not a member of it (ask its owner to add you (`egg members add`)).\n',
+    );
+    const removed = await eggAsync(
+      ['members', 'rm', '-n', 'acme/web', job, '--issuer', 'github'],
+      env(alice),
+    );
+    expect(removed).toMatchObject({
+      code: 0,
+      stdout: `${job} (${GITHUB_ISSUER}) is no longer a member of acme/web.\n`,
+    });
+    const plain = await eggAsync(['members', 'list', '-n', 'acme/web'], {
+      ...env(alice),
+      EGG_API_URL: 'http://egg.example.com',
+    });
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain('EGG_API_URL must be https');
   });
 
   it('stops on SIGTERM, and never printed the canary', async () => {

@@ -3,7 +3,7 @@
  * runs (each handler counts its calls), and the refusal is recorded in the service's trail.
  * The issuers are loopback fakes speaking real discovery and JWKS, the keys made with jose.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SERVICE_TRAIL } from '../../src/api/api.js';
 import { type ApiHarness, PEOPLE_AUDIENCE, startApiHarness } from '../support/api-harness.js';
 import { startFakeJwks } from '../support/fake-jwks.js';
@@ -85,6 +85,8 @@ const hostile: [string, () => Promise<string | undefined>, string][] = [
 ];
 
 describe('hostile JWTs', () => {
+  beforeEach(() => api.calls.clear());
+
   it.each(hostile)('%s, before any handler runs, and records the refusal', async (_name, token, outcome) => {
     const before = (await api.audit(SERVICE_TRAIL)).length;
     const answer = await api.call(await token(), 'GET', `/v1/namespaces/${NS}/secrets/API_KEY`);

@@ -6,14 +6,9 @@
  * an event whose gateway authorizer claims say "alice" carries no weight without her token.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpApiEvent, lambdaAdapter } from '../../src/api/lambda.js';
-import { resolveConfig } from '../../src/config.js';
-import { type ApiHarness, type Json, startApiHarness } from '../support/api-harness.js';
-import { createTestKmsKey, createTestTable, useTestAws } from '../support/aws.js';
+import { type ApiHarness, type Json, startApiHarness, startAwsApiHarness } from '../support/api-harness.js';
 
 type Send = (
   token: string | undefined,
@@ -196,27 +191,7 @@ function conformance(name: string, start: () => Promise<ApiHarness>, transport: 
 
 conformance('egg api serve on SQLite', () => startApiHarness(), 'server');
 conformance('the Lambda handler on SQLite', () => startApiHarness(), 'lambda');
-conformance(
-  'the Lambda handler on DynamoDB Local and KMS',
-  async () => {
-    useTestAws();
-    const [table, key] = await Promise.all([createTestTable('egg-api'), createTestKmsKey()]);
-    const home = mkdtempSync(join(tmpdir(), 'egg-api-aws-'));
-    const config = resolveConfig({
-      env: {
-        EGG_BACKEND: 'aws',
-        EGG_TABLE: table,
-        EGG_KMS_KEY_ID: key,
-        AWS_REGION: 'us-east-1',
-        EGG_HOME: home,
-      },
-      home,
-      cwd: home,
-    });
-    return startApiHarness({ config });
-  },
-  'lambda',
-);
+conformance('the Lambda handler on DynamoDB Local and KMS', () => startAwsApiHarness(), 'lambda');
 
 describe('the Lambda handler', () => {
   let api: ApiHarness;

@@ -15,6 +15,7 @@ import { serveApi } from '../../src/api/serve.js';
 import { type ApiService, openApiService } from '../../src/api/service.js';
 import { type EggConfig, resolveConfig } from '../../src/config.js';
 import type { AuditRecord } from '../../src/stores/store.js';
+import { createTestKmsKey, createTestTable, useTestAws } from './aws.js';
 import { type FakeJwks, startFakeJwks } from './fake-jwks.js';
 
 /** The people issuer's client id (a Cognito app client's, as `aud` of its ID tokens). */
@@ -102,6 +103,28 @@ export async function startApiHarness(options: { config?: EggConfig } = {}): Pro
       await server.close();
       await service.close();
       await Promise.all([people.close(), github.close()]);
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The harness on a fresh DynamoDB Local table and moto KMS key (the `aws` backend). */
+export async function startAwsApiHarness(): Promise<ApiHarness> {
+  useTestAws();
+  const [table, key] = await Promise.all([createTestTable('egg-api'), createTestKmsKey()]);
+  const home = mkdtempSync(join(tmpdir(), 'egg-api-aws-'));
+  const env = {
+    EGG_BACKEND: 'aws',
+    EGG_TABLE: table,
+    EGG_KMS_KEY_ID: key,
+    AWS_REGION: 'us-east-1',
+    EGG_HOME: home,
+  };
+  const harness = await startApiHarness({ config: resolveConfig({ env, home, cwd: home }) });
+  return {
+    ...harness,
+    close: async () => {
+      await harness.close();
       rmSync(home, { recursive: true, force: true });
     },
   };
