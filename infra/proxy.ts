@@ -81,6 +81,8 @@ export interface ProxyServiceProps {
   table: dynamodb.Table;
   key: kms.Key;
   signingKey: kms.Key;
+  /** The RSA key that unseals sealed provider keys at their first use (docs/sealed-keys.md). */
+  sealingKey: kms.Key;
   keyring: StackKeyring;
   options: ProxyOptions;
   grantTableEncryption: (role: iam.Role) => void;
@@ -274,6 +276,7 @@ export class ProxyService extends Construct {
           EGG_TABLE: table.tableName,
           EGG_KMS_KEY_ID: key.keyArn,
           EGG_SIGNING_KEY_ID: signingKey.keyArn,
+          EGG_SEALING_KEY_ID: props.sealingKey.keyArn,
           EGG_KEYRING: props.keyring,
           // Never rewrite a secret: the rotator re-encrypts what the proxy read.
           EGG_ROTATION: 'deferred',

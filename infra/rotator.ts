@@ -70,6 +70,8 @@ export interface RotatorProps {
   key: kms.Key;
   /** The Ed25519 key the rotator signs audit checkpoints with. */
   anchorKey: kms.Key;
+  /** The RSA key that unseals sealed provider keys (docs/sealed-keys.md): the rotator moves them under the keyring. */
+  sealingKey: kms.Key;
   keyring: StackKeyring;
   /** The directory holding the bundle's `index.js`. */
   codePath: string;
@@ -207,6 +209,7 @@ export class Rotator extends Construct {
         EGG_KMS_KEY_ID: key.keyArn,
         EGG_KEYRING: props.keyring,
         EGG_ANCHOR_KEY_ID: anchorKey.keyArn,
+        EGG_SEALING_KEY_ID: props.sealingKey.keyArn,
       },
     });
 

@@ -128,6 +128,8 @@ export class EggCartonStack extends Stack {
   readonly signingKey: kms.Key;
   /** Signs audit checkpoints (Ed25519): the rotator only. */
   readonly anchorKey: kms.Key;
+  /** Seals provider keys on their owner's side (RSA-3072, RSAES_OAEP_SHA_256; docs/sealed-keys.md). */
+  readonly sealingKey: kms.Key;
   readonly oidcProviderArn: string;
   readonly roles = new Map<string, iam.Role>();
   readonly rotator: Rotator;
@@ -224,6 +226,28 @@ export class EggCartonStack extends Stack {
       }),
     });
 
+    // Provider keys arrive sealed to its public key; only the roles that read them unseal.
+    this.sealingKey = new kms.Key(this, 'SealingKey', {
+      description: "Egg Carton: seals provider keys on their owner's side (RSA-OAEP-SHA-256)",
+      keySpec: kms.KeySpec.RSA_3072,
+      keyUsage: kms.KeyUsage.ENCRYPT_DECRYPT,
+      alias: 'alias/egg-carton-sealing',
+      removalPolicy: RemovalPolicy.RETAIN,
+      policy: new iam.PolicyDocument({
+        statements: [
+          adminStatement(adminPrincipals),
+          grantsOnlyForAwsResources(),
+          // The public key is public: it only seals. Decrypt is named per role (#grantUnseal).
+          new iam.PolicyStatement({
+            sid: 'PublicKeyThroughIam',
+            principals: [new iam.AccountRootPrincipal()],
+            actions: ['kms:GetPublicKey'],
+            resources: ['*'],
+          }),
+        ],
+      }),
+    });
+
     this.table = new dynamodb.Table(this, 'Table', {
       tableName: props.tableName ?? DEFAULT_TABLE_NAME,
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -273,6 +297,7 @@ export class EggCartonStack extends Stack {
       table: this.table,
       key: this.key,
       anchorKey: this.anchorKey,
+      sealingKey: this.sealingKey,
       keyring,
       codePath: props.rotatorCodePath ?? DEFAULT_ROTATOR_CODE_PATH,
       reservedConcurrency: props.rotatorReservedConcurrency ?? DEFAULT_ROTATOR_CONCURRENCY,
@@ -284,6 +309,7 @@ export class EggCartonStack extends Stack {
             table: this.table,
             key: this.key,
             signingKey: this.signingKey,
+            sealingKey: this.sealingKey,
             keyring,
             options: props.proxy,
             grantTableEncryption: (role) => this.#grantTableEncryption(role),
@@ -292,6 +318,10 @@ export class EggCartonStack extends Stack {
 
     this.accessTrail =
       props.cloudTrail === true ? new AccessTrail(this, 'AccessTrail', { table: this.table }) : undefined;
+
+    // The proxy's first read of a sealed key unseals it; the rotator moves it under the keyring.
+    this.#grantUnseal(this.rotator.role, 'Rotator');
+    if (this.proxy !== undefined) this.#grantUnseal(this.proxy.taskRole, 'Proxy');
 
     // Neither the rotator nor the proxy writes `expiresAt` anywhere (infra/ttl.ts).
     denyTtlWrites(this.rotator.role, this.table.tableArn);
@@ -307,6 +337,10 @@ export class EggCartonStack extends Stack {
     new CfnOutput(this, 'AnchorKeyArn', {
       value: this.anchorKey.keyArn,
       description: 'EGG_ANCHOR_KEY_ID: checks (and, for the rotator, signs) audit checkpoints',
+    });
+    new CfnOutput(this, 'SealingKeyArn', {
+      value: this.sealingKey.keyArn,
+      description: 'EGG_SEALING_KEY_ID: seals provider keys (egg secrets seal, the console)',
     });
     new CfnOutput(this, 'GitHubOidcProviderArn', { value: this.oidcProviderArn });
     new CfnOutput(this, 'RotatorFailureQueueUrl', {
@@ -355,6 +389,39 @@ export class EggCartonStack extends Stack {
         `IAM5[Action::${action}]`,
         'the actions DynamoDB asks for on the caller’s behalf to use a table encrypted with a customer managed key ("How Amazon DynamoDB uses AWS KMS"), on the data key only and only through DynamoDB (kms:ViaService)',
       );
+  }
+
+  /**
+   * Let `role` unseal sealed provider keys: `Decrypt` with RSAES_OAEP_SHA_256 only, and the
+   * public key, whose kid it checks first. KMS asymmetric decryption takes no encryption
+   * context, so this cannot be confined to a namespace: the table's leading keys confine
+   * which sealed items the role can read, and each blob's AAD binds it to its namespace and
+   * name (docs/sealed-keys.md).
+   */
+  #grantUnseal(role: iam.Role, sid: string): void {
+    const decrypt = {
+      actions: ['kms:Decrypt'],
+      conditions: { StringEquals: { 'kms:EncryptionAlgorithm': 'RSAES_OAEP_SHA_256' } },
+    };
+    role.addToPolicy(
+      new iam.PolicyStatement({ sid: 'UnsealProviderKeys', resources: [this.sealingKey.keyArn], ...decrypt }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SealingPublicKey',
+        actions: ['kms:GetPublicKey'],
+        resources: [this.sealingKey.keyArn],
+      }),
+    );
+    this.sealingKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `Unseal${sid}`,
+        principals: [new iam.AccountRootPrincipal()],
+        actions: decrypt.actions,
+        resources: ['*'],
+        conditions: { ...decrypt.conditions, ArnEquals: { 'aws:PrincipalArn': role.roleArn } },
+      }),
+    );
   }
 
   #grantRole(constructId: string, grant: Grant, audience: string): iam.Role {
@@ -433,6 +500,8 @@ export class EggCartonStack extends Stack {
       }),
     );
     this.#grantTableEncryption(role);
+    // A read may be a sealed provider key's first use; a writer may seal (its public key).
+    this.#grantUnseal(role, constructId);
     // To check its trail's checkpoints; the key policy lets IAM grant this (PublicKeyThroughIam).
     role.addToPolicy(
       new iam.PolicyStatement({

@@ -344,7 +344,7 @@ describe('CloudFormation intrinsics', () => {
     expect(evaluatePolicy([joined], request, { resolve }).decision).toBe('allow');
   });
 
-  it('names roles and tables from the template, leaving keys to the caller', () => {
+  it('names roles and tables from the template, and keys by a stand-in for their logical id', () => {
     const template = {
       Resources: {
         Role: { Type: 'AWS::IAM::Role', Properties: {} },
@@ -359,7 +359,7 @@ describe('CloudFormation intrinsics', () => {
     expect(fromTemplate({ Ref: 'NamedRole' })).toBe('egg-ci');
     expect(fromTemplate({ 'Fn::GetAtt': ['Table', 'Arn'] })).toBe(TABLE);
     expect(fromTemplate({ Ref: 'Table' })).toBe('egg');
-    expect(fromTemplate({ 'Fn::GetAtt': ['Key', 'Arn'] })).toBeUndefined();
+    expect(fromTemplate({ 'Fn::GetAtt': ['Key', 'Arn'] })).toBe('arn:aws:kms:us-east-1:123456789012:key/Key');
     expect(fromTemplate({ 'Fn::GetAtt': ['Table', 'StreamArn'] })).toBeUndefined();
   });
 

@@ -68,6 +68,7 @@ const TABLE = `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/egg-carton`;
 const DATA_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-00000000da7a`;
 const SIGNING_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-0000000051e9`;
 const ANCHOR_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-0000000a4c40`;
+const SEALING_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-4000-8000-00000005ea15`;
 /** A role's ARN as `cfnResolver` names it: the stack gives no RoleName, so its logical id. */
 const roleArn = (logicalId: string) => `arn:aws:iam::${ACCOUNT}:role/${logicalId}`;
 
@@ -123,6 +124,18 @@ const streamArn = () => ({ 'Fn::GetAtt': [idOf(stack, stack.table), 'StreamArn']
 const keyArn = () => ref(idOf(stack, stack.key));
 const signingKeyArn = () => ref(idOf(stack, stack.signingKey));
 const anchorKeyArn = () => ref(idOf(stack, stack.anchorKey));
+const sealingKeyArn = () => ref(idOf(stack, stack.sealingKey));
+/** Unsealing sealed provider keys (docs/sealed-keys.md): Decrypt with RSAES_OAEP_SHA_256, and the public key. */
+const unseal = () => [
+  {
+    Sid: 'UnsealProviderKeys',
+    Effect: 'Allow',
+    Action: 'kms:Decrypt',
+    Resource: sealingKeyArn(),
+    Condition: { StringEquals: { 'kms:EncryptionAlgorithm': 'RSAES_OAEP_SHA_256' } },
+  },
+  { Sid: 'SealingPublicKey', Effect: 'Allow', Action: 'kms:GetPublicKey', Resource: sealingKeyArn() },
+];
 /** Every grant may read the anchor key's public key, to check its trail's checkpoints. */
 const anchorPublicKey = () => ({
   Sid: 'AnchorPublicKey',
@@ -178,6 +191,7 @@ function resolverFor(s: EggCartonStack, templateJson: Json): IntrinsicResolver {
       [`${idOf(s, s.key)}.Arn`]: DATA_KEY,
       [`${idOf(s, s.signingKey)}.Arn`]: SIGNING_KEY,
       [`${idOf(s, s.anchorKey)}.Arn`]: ANCHOR_KEY,
+      [`${idOf(s, s.sealingKey)}.Arn`]: SEALING_KEY,
       [`${idOf(s, s.table)}.StreamArn`]: `${TABLE}/stream/2026-01-01T00:00:00.000`,
     },
   });
@@ -446,6 +460,7 @@ describe('a read-only grant (the default)', () => {
         Condition: { StringEquals: { 'kms:EncryptionContext:namespace': A } },
       },
       tableEncryption(),
+      ...unseal(),
       anchorPublicKey(),
     ]);
   });
@@ -464,8 +479,10 @@ describe('a read-only grant (the default)', () => {
       tableEncryption(),
     ]);
     expect(actions).not.toContain('kms:Sign');
-    // The one public key it may read is the anchor key's, to check its trail's checkpoints.
+    // The public keys it may read: the sealing key's (its kid is checked before unsealing) and
+    // the anchor key's, to check its trail's checkpoints.
     expect(roleStatements(A).filter((s) => list(s.Action).includes('kms:GetPublicKey'))).toEqual([
+      unseal()[1],
       anchorPublicKey(),
     ]);
   });
@@ -589,6 +606,7 @@ describe('a grant with mintTokens', () => {
         Condition: { StringEquals: { 'kms:EncryptionContext:namespace': B } },
       },
       tableEncryption(),
+      ...unseal(),
       anchorPublicKey(),
       {
         Sid: 'SignTokens',
@@ -661,6 +679,7 @@ describe('a grant with manageSecrets', () => {
         Condition: { StringEquals: { 'kms:EncryptionContext:namespace': C } },
       },
       tableEncryption(),
+      ...unseal(),
       anchorPublicKey(),
     ]);
   });
@@ -681,6 +700,59 @@ describe('a grant with manageSecrets', () => {
     ['kms:GenerateDataKey', context(A), false],
   ])('C’s role, %s with %j → %s', (action, ctx, expected) => {
     expect(allows(roleStatements(C), request(action, DATA_KEY, ctx))).toBe(expected);
+  });
+});
+
+describe('the sealing key', () => {
+  it('is an RSA_3072 encryption key, given as EGG_SEALING_KEY_ID to the rotator', () => {
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeySpec: 'RSA_3072',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { EGG_SEALING_KEY_ID: sealingKeyArn() } },
+    });
+    template.hasOutput('SealingKeyArn', { Value: sealingKeyArn() });
+  });
+
+  it.each([
+    ['read-only grant A', 'kms:Decrypt', { 'kms:EncryptionAlgorithm': ['RSAES_OAEP_SHA_256'] }, true],
+    ['read-only grant A', 'kms:Decrypt', { 'kms:EncryptionAlgorithm': ['RSAES_OAEP_SHA_1'] }, false],
+    ['read-only grant A', 'kms:GetPublicKey', {}, true],
+    ['the rotator', 'kms:Decrypt', { 'kms:EncryptionAlgorithm': ['RSAES_OAEP_SHA_256'] }, true],
+    ['read-only grant A', 'kms:Encrypt', {}, false],
+    ['read-only grant A', 'kms:CreateGrant', {}, false],
+  ])('%s: %s with %j → %s', (who, action, ctx, expected) => {
+    const role = who === 'the rotator' ? idOf(stack, stack.rotator.role) : roleId(A);
+    const principal = roleArn(role);
+    expect(
+      keyAccess(
+        { identity: statementsOf(json, role), keyPolicy: keyPolicy(json, idOf(stack, stack.sealingKey)) },
+        request(action, SEALING_KEY, ctx, principal),
+        principal,
+      ),
+    ).toBe(expected);
+  });
+
+  it('lets no principal of the account Decrypt unless the key policy names its role', () => {
+    const outsider = roleArn('SomeOtherRole');
+    const identity = [{ Effect: 'Allow', Action: 'kms:*', Resource: '*' }];
+    const ctx = { 'kms:EncryptionAlgorithm': ['RSAES_OAEP_SHA_256'] };
+    const keyStatements = keyPolicy(json, idOf(stack, stack.sealingKey));
+    expect(
+      keyAccess(
+        { identity, keyPolicy: keyStatements },
+        request('kms:Decrypt', SEALING_KEY, ctx, outsider),
+        outsider,
+      ),
+    ).toBe(false);
+    expect(
+      keyAccess(
+        { identity, keyPolicy: keyStatements },
+        request('kms:GetPublicKey', SEALING_KEY, {}, outsider),
+        outsider,
+      ),
+    ).toBe(true);
   });
 });
 
@@ -806,6 +878,7 @@ describe('the rotator', () => {
         Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
         Resource: ref(idOf(stack, stack.rotator.failures)),
       },
+      ...unseal(),
       ...ttlDenies(tableArn()),
     ]);
   });
@@ -922,6 +995,7 @@ describe('the proxy runtime', () => {
       { Name: 'EGG_TABLE', Value: { Ref: idOf(proxyStack, proxyStack.table) } },
       { Name: 'EGG_KMS_KEY_ID', Value: ref(idOf(proxyStack, proxyStack.key)) },
       { Name: 'EGG_SIGNING_KEY_ID', Value: ref(idOf(proxyStack, proxyStack.signingKey)) },
+      { Name: 'EGG_SEALING_KEY_ID', Value: ref(idOf(proxyStack, proxyStack.sealingKey)) },
       { Name: 'EGG_KEYRING', Value: 'kms' },
       { Name: 'EGG_ROTATION', Value: 'deferred' },
       { Name: 'EGG_REGION', Value: { Ref: 'AWS::Region' } },
@@ -1039,6 +1113,19 @@ describe('the proxy runtime', () => {
         Effect: 'Allow',
         Action: 'kms:GetPublicKey',
         Resource: ref(idOf(proxyStack, proxyStack.signingKey)),
+      },
+      {
+        Sid: 'UnsealProviderKeys',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: ref(idOf(proxyStack, proxyStack.sealingKey)),
+        Condition: { StringEquals: { 'kms:EncryptionAlgorithm': 'RSAES_OAEP_SHA_256' } },
+      },
+      {
+        Sid: 'SealingPublicKey',
+        Effect: 'Allow',
+        Action: 'kms:GetPublicKey',
+        Resource: ref(idOf(proxyStack, proxyStack.sealingKey)),
       },
       ...ttlDenies(ref(idOf(proxyStack, proxyStack.table)), undefined, 'usage#*'),
     ]);
