@@ -29,7 +29,8 @@ export async function main(argv: string[], root: string): Promise<void> {
   const help = argv.includes('-h') || argv.includes('--help');
   const ids = id === undefined || help || NEED_ALL.has(id) ? Object.keys(COMMANDS) : [id];
   const classes = await Promise.all(ids.map(async (id) => [id, (await COMMANDS[id]!()).default] as const));
-  const plugin = new Plugin({ isRoot: true, root, pjson });
+  // The classes are in the bundle: no oclif.manifest.json to look for (two reads that fail).
+  const plugin = new Plugin({ isRoot: true, root, pjson, ignoreManifest: true });
   Object.assign(plugin, { commandCache: Object.fromEntries(classes) });
   await plugin.load();
   handleCommandNotFound();

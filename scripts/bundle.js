@@ -11,16 +11,31 @@
  * TypeScript is only stripped here; `npm run typecheck` checks it.
  */
 import { statSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { buildConsoleWeb } from './console-web.js';
 
+/** A module whose exports are `name`'s, loaded on the first use of one of them. */
+const lazy = (name) =>
+  `let m; const load = () => (m ??= require('${name}')); module.exports = new Proxy({}, { get: (_, key) => load()[key], has: (_, key) => key in load() });`;
+
 /**
  * Modules oclif loads at start-up for features egg does not use, replaced in the bundle:
- * `egg` lists its commands (cli/index.ts), so nothing is globbed; cli/bin/egg.js checks the
- * Node version itself; `debug` loads only when DEBUG asks for oclif's debug output; and
- * oclif's platform is plain linux under WSL too (it reads /proc to tell, on every start).
+ * `egg` lists its commands (cli/index.ts), so nothing is globbed and no plugin is matched
+ * against a pattern (minimatch); cli/bin/egg.js checks the Node version itself; `debug`
+ * loads only when DEBUG asks for oclif's debug output; oclif's platform is plain linux
+ * under WSL too (it reads /proc to tell, on every start); and the built-ins oclif needs only
+ * for stdin arguments (readline), its performance marks (perf_hooks) and Windows' shell
+ * (child_process) load when they are first used.
  */
 const STUBS = {
+  minimatch: 'module.exports = { minimatch: (name, pattern) => name === pattern };',
+  'wsl-utils':
+    "module.exports = { isWsl: false, powerShellPath: (...a) => require('wsl-utils').powerShellPath(...a) };",
+  'node:readline': lazy('node:readline'),
+  'node:perf_hooks': lazy('node:perf_hooks'),
+  'node:child_process': lazy('node:child_process'),
   tinyglobby:
     "const none = () => { throw new Error('egg lists its commands explicitly'); }; module.exports = { glob: none, globSync: none };",
   semver: 'module.exports = { satisfies: () => true };',
@@ -31,6 +46,14 @@ module.exports = process.env.DEBUG ? require('debug/src/index.js') : Object.assi
 const stubs = {
   name: 'stubs',
   setup(build) {
+    // oclif's index checks the Node version against its own package.json, read from disk at
+    // every start; cli/bin/egg.js has already checked it against egg's.
+    build.onLoad({ filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/]index\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes('\ncheckNodeVersion();\n'))
+        throw new Error(`${args.path} no longer calls checkNodeVersion()`);
+      return { contents: source.replace('\ncheckNodeVersion();\n', '\n'), loader: 'js' };
+    });
     const filter = new RegExp(`^(${Object.keys(STUBS).join('|')})$`);
     build.onResolve({ filter }, (args) =>
       /node_modules[\\/](@oclif[\\/]core|wsl-utils)[\\/]/.test(args.importer)
@@ -46,39 +69,95 @@ const stubs = {
 };
 
 /**
+ * The packages only the AWS, GitHub and login commands use: the AWS SDK, Octokit, jose and
+ * oauth4webapi, half the bundle's bytes. Every start reads, decodes and compiles the bundle
+ * whole (with a code cache, still in proportion to its size), so the npm package's bundle
+ * holds them apart, in build/vendor.cjs, which a command loads when it first imports one.
+ * The binary keeps one file.
+ */
+const VENDOR = /^(@aws-sdk\/|@smithy\/|@octokit\/|jose$|oauth4webapi$)/;
+
+function vendorApart(specifiers) {
+  return {
+    name: 'vendor',
+    setup(build) {
+      build.onResolve({ filter: VENDOR }, (args) => {
+        specifiers.add(args.path);
+        return { path: args.path, namespace: 'vendor' };
+      });
+      build.onResolve({ filter: /^\.\/vendor\.cjs$/ }, () => ({ path: './vendor.cjs', external: true }));
+      build.onLoad({ filter: /.*/, namespace: 'vendor' }, (args) => ({
+        contents: `module.exports = require('./vendor.cjs')(${JSON.stringify(args.path)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+const COMMON = {
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node22',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+/**
  * `egg console`'s page, built once and put in place of src/console/assets.ts (which builds it
- * from the sources at run time): the package and the binary carry it, loaded only by that command.
+ * from the sources at run time), loaded only by that command. The binary holds it; the npm
+ * package reads it from build/console-assets.json, so the bundle every command reads at
+ * start-up does not carry it.
  */
 const web = await buildConsoleWeb();
-const consoleAssets = {
-  name: 'console-assets',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]src[\\/]console[\\/]assets\.ts$/ }, () => ({
-      contents: `const assets = ${JSON.stringify(web)}; export const consoleAssets = async () => assets;`,
-      loader: 'js',
-    }));
-  },
-};
+function consoleAssets(inline) {
+  return {
+    name: 'console-assets',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]src[\\/]console[\\/]assets\.ts$/ }, () => ({
+        contents: inline
+          ? `const assets = ${JSON.stringify(web)}; export const consoleAssets = async () => assets;`
+          : "export const consoleAssets = async () => JSON.parse(await require('node:fs/promises').readFile(require('node:path').join(__dirname, 'console-assets.json'), 'utf8'));",
+        loader: 'js',
+      }));
+    },
+  };
+}
 
 const ENTRIES = { 'build/egg.cjs': 'cli/main.ts', 'build/sea/egg.cjs': 'cli/sea.ts' };
 
 for (const [outfile, entry] of Object.entries(ENTRIES)) {
-  if (outfile.startsWith('build/sea/') && !process.argv.includes('--sea')) continue;
+  const sea = outfile.startsWith('build/sea/');
+  if (sea && !process.argv.includes('--sea')) continue;
+  const vendored = new Set();
   await build({
+    ...COMMON,
     entryPoints: [entry],
     outfile,
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node22',
-    minify: true,
-    legalComments: 'none',
-    logLevel: 'warning',
     // oclif loads TypeScript only to run a plugin's uncompiled sources in development.
     // node-pty is a native addon, which no bundle can hold: `egg run` loads it from the
     // package's node_modules on a terminal (the binary cannot, and falls back).
     external: ['typescript', '@lydell/node-pty'],
-    plugins: [stubs, consoleAssets],
+    plugins: sea ? [stubs, consoleAssets(true)] : [stubs, consoleAssets(false), vendorApart(vendored)],
   });
   process.stdout.write(`${outfile} ${statSync(outfile).size} B\n`);
+  if (sea) continue;
+  const assetsFile = join(dirname(outfile), 'console-assets.json');
+  await writeFile(assetsFile, JSON.stringify(web));
+  process.stdout.write(`${assetsFile} ${statSync(assetsFile).size} B\n`);
+  const vendorFile = join(dirname(outfile), 'vendor.cjs');
+  const loaders = [...vendored]
+    .sort()
+    .map((name) => `${JSON.stringify(name)}: () => require(${JSON.stringify(name)}),`);
+  await build({
+    ...COMMON,
+    stdin: {
+      contents: `const load = {\n${loaders.join('\n')}\n};\nmodule.exports = (name) => load[name]();\n`,
+      resolveDir: process.cwd(),
+      sourcefile: 'vendor.cjs',
+    },
+    outfile: vendorFile,
+  });
+  process.stdout.write(`${vendorFile} ${statSync(vendorFile).size} B\n`);
 }

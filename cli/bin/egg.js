@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `egg` entry point of the npm package. It checks the Node version, turns the compile
-// cache on, answers `--version` before anything loads, and runs the bundle (build/egg.cjs,
-// made by scripts/bundle.js): one file, and only the modules the command uses are evaluated.
+// The `egg` entry point of the npm package. It checks the Node version, answers `--version`
+// before anything loads, and runs the bundle (build/egg.cjs, made by scripts/bundle.js) from
+// a private code cache: one file, and only the modules the command uses are evaluated.
 const RELEASES = 'https://github.com/eggcarton/action/releases/latest';
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 13)) {
@@ -11,28 +11,113 @@ if (major < 22 || (major === 22 && minor < 13)) {
   );
   process.exit(1);
 }
-if (major === 22) {
-  // node:sqlite (the local vault) works on Node 22 but announces itself as experimental there.
-  const emitWarning = process.emitWarning;
-  process.emitWarning = function (warning, ...rest) {
-    if (String(warning).startsWith('SQLite is an experimental feature')) return;
-    return emitWarning.call(process, warning, ...rest);
-  };
-}
+/**
+ * Warnings for features egg relies on knowingly: node:sqlite (the local vault) works on
+ * Node 22 but announces itself as experimental there; and the bundle's few `import()`s
+ * (node-pty, some built-ins) resolve through Node's own loader (`load` below), a vm option
+ * Node 22 and 24 still call experimental.
+ */
+const KNOWN_WARNINGS = [
+  'SQLite is an experimental feature',
+  'vm.USE_MAIN_CONTEXT_DEFAULT_LOADER is an experimental feature',
+];
+const emitWarning = process.emitWarning;
+process.emitWarning = function (warning, ...rest) {
+  if (KNOWN_WARNINGS.some((known) => String(warning).startsWith(known))) return;
+  return emitWarning.call(process, warning, ...rest);
+};
 // Built-ins come from process.getBuiltinModule: an `import` of one makes Node build an ES
 // module namespace of all its exports, which costs several ms per module at every start.
-const { readFileSync } = process.getBuiltinModule('node:fs');
+const fs = process.getBuiltinModule('node:fs');
 const module = process.getBuiltinModule('node:module');
 const { fileURLToPath } = process.getBuiltinModule('node:url');
-module.enableCompileCache();
 
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   process.stdout.write(
     `${pkg.name}/${pkg.version} ${process.platform}-${process.arch} node-v${process.versions.node}\n`,
   );
 } else {
-  const { main } = module.createRequire(import.meta.url)('../../build/egg.cjs');
+  const bundle = fileURLToPath(new URL('../../build/egg.cjs', import.meta.url));
+  const { main } = load(bundle, privateCacheDir());
   await main(argv, fileURLToPath(new URL('../../build/', import.meta.url)));
+}
+
+/**
+ * `EGG_HOME/cache` when `EGG_HOME` is a directory of this user's that nobody else may
+ * write (home.ts makes it 0700); else undefined, and nothing is cached. A code cache is
+ * code: V8 runs what it holds without checking it against the source, so one that another
+ * user could plant (as in the world-writable temporary directory, Node's default for
+ * `module.enableCompileCache()`) would run as this user, beside the secrets.
+ */
+function privateCacheDir() {
+  const { join, resolve } = process.getBuiltinModule('node:path');
+  const home = resolve(process.env.EGG_HOME ?? join(process.getBuiltinModule('node:os').homedir(), '.egg'));
+  const uid = process.getuid?.();
+  try {
+    const stat = fs.lstatSync(home);
+    if (uid === undefined || !stat.isDirectory() || stat.uid !== uid || (stat.mode & 0o022) !== 0)
+      return undefined;
+    const dir = join(home, 'cache');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    return dir;
+  } catch (error) {
+    if (error.code === 'EEXIST') {
+      const dir = join(home, 'cache');
+      const stat = fs.lstatSync(dir);
+      return stat.isDirectory() && stat.uid === uid && (stat.mode & 0o077) === 0 ? dir : undefined;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Load the bundle with a V8 code cache made after the command ran, so it holds every
+ * function the command compiled, not only the top level that Node's compile cache keeps:
+ * the next start deserializes instead of parsing and compiling them again. The cache's name
+ * carries a CRC-32 of the bundle and the Node version, because V8 checks only the source's
+ * length; a cache V8 rejects (damaged, or other flags) is made again.
+ */
+function load(bundle, cacheDir) {
+  const vm = process.getBuiltinModule('node:vm');
+  const { dirname, join } = process.getBuiltinModule('node:path');
+  const source = fs.readFileSync(bundle);
+  let cacheFile;
+  let cachedData;
+  if (cacheDir) {
+    // build/vendor.cjs (the AWS SDK and the rest the bundle holds apart) through Node's own cache.
+    module.enableCompileCache(join(cacheDir, 'node'));
+    const crc = process.getBuiltinModule('node:zlib').crc32(source).toString(16);
+    cacheFile = join(cacheDir, `egg-${crc}-${process.version}-${process.arch}.v8`);
+    try {
+      cachedData = fs.readFileSync(cacheFile);
+    } catch {
+      // Not made yet: this run makes it.
+    }
+  }
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: bundle,
+    cachedData,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
+    process.once('exit', () => saveCache(script, cacheFile));
+  }
+  const exports = {};
+  const commonJs = { exports, filename: bundle };
+  script.runInThisContext()(exports, module.createRequire(bundle), commonJs, bundle, dirname(bundle));
+  return commonJs.exports;
+}
+
+/** Write the cache beside its final name and rename it there, so no reader sees half of one. */
+function saveCache(script, cacheFile) {
+  const partial = `${cacheFile}.${process.pid}`;
+  try {
+    fs.writeFileSync(partial, script.createCachedData(), { mode: 0o600, flag: 'wx' });
+    fs.renameSync(partial, cacheFile);
+  } catch {
+    // A cache is only an optimisation: a full disk or a race loses nothing.
+    fs.rmSync(partial, { force: true });
+  }
 }

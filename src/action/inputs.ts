@@ -158,6 +158,14 @@ function awsInputs(
       'the KMS key that signs the tokens (key spec ECC_NIST_EDWARDS25519, usage SIGN_VERIFY): a key id, key ARN, alias name or alias ARN',
     );
   }
+  if (step.exportAwsCredentials && step.webIdentityTokenFile) {
+    // The SDKs take AWS_ACCESS_KEY_ID before AWS_WEB_IDENTITY_TOKEN_FILE: one would be ignored.
+    throw conflict(
+      ['export-aws-credentials', 'web-identity-token-file'],
+      'both give later steps AWS credentials, and AWS SDKs would use the exported keys and ignore the token file',
+      'set one of them to "true"',
+    );
+  }
   if (aws.table === undefined) throw usage('table', required, `the DynamoDB table's name: ${TABLE_ALLOWED}`);
   if (aws.kmsKeyId === undefined)
     throw usage(
@@ -200,6 +208,13 @@ function localInputs(
       throw usage(name, 'applies only to backend "aws"', '"false" with backend "local"');
     }
   }
+  if (step.rotation === 'deferred') {
+    throw conflict(
+      ['rotation', 'backend'],
+      'are "deferred" and "local": deferred rotation leaves re-encryption to the rotator on AWS, and a local vault has none, so what the step reads would never be re-encrypted',
+      'rotation "inline" (the default) with backend "local"',
+    );
+  }
   const inputs: LocalInputs = { ...step, backend: 'local', keyring };
   if (eggHome !== '') inputs.eggHome = eggHome;
   return inputs;
@@ -207,6 +222,11 @@ function localInputs(
 
 function usage(input: string, problem: string, allowed: string): EggError {
   return new EggError('ERR_USAGE', `input "${input}" ${problem}; it takes ${allowed}`);
+}
+
+/** Inputs that each make sense alone but not together: refused naming both, never one chosen silently. */
+function conflict(inputs: readonly [string, string], problem: string, fix: string): EggError {
+  return new EggError('ERR_USAGE', `inputs "${inputs[0]}" and "${inputs[1]}" ${problem}; ${fix}`);
 }
 
 /** Quote what the user typed, cut to 60 characters (inputs hold names and settings, never values). */

@@ -5,13 +5,12 @@
  * the Action (main and post), the proxy, the rotator and the test harnesses. The AWS SDK is
  * imported only on the `aws` path, so local commands never pay for loading it.
  */
-import { Alerts } from '../alerts/alerts.js';
-import { WebhookSender } from '../alerts/webhook.js';
+import type { Alerts } from '../alerts/alerts.js';
 import type { EggConfig } from '../config.js';
 import { EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import type { TokenSigner } from '../tokens/signer.js';
-import { Tokens } from '../tokens/tokens.js';
+import type { Tokens } from '../tokens/tokens.js';
 import { isUsageStore, type UsageStore } from '../tokens/usage-store.js';
 import { Vault } from '../vault/vault.js';
 import type { Backend, BackendOptions, Identity } from './backend.js';
@@ -66,6 +65,8 @@ export function vaultOn(backend: Backend, config: EggConfig, logger: Logger = nu
  * (and, locally, created) only when a token is minted.
  */
 export async function tokensOn(backend: Backend, namespace: string): Promise<Tokens> {
+  // Loaded here, not above: token verification brings jose, which no secrets command needs.
+  const { Tokens } = await import('../tokens/tokens.js');
   let signer: Promise<TokenSigner> | undefined;
   const open = () => (signer ??= backend.signer({ create: true }));
   return new Tokens({
@@ -123,6 +124,10 @@ export async function usageOn(backend: Backend): Promise<UsageStore> {
 
 /** Alert channels and alerts of the backend (alerts/alerts.ts), acting as its actor. */
 export async function alertsOn(backend: Backend, logger: Logger = nullLogger): Promise<Alerts> {
+  const [{ Alerts }, { WebhookSender }] = await Promise.all([
+    import('../alerts/alerts.js'),
+    import('../alerts/webhook.js'),
+  ]);
   return new Alerts({
     store: await usageOn(backend),
     keyring: backend.keyring,

@@ -58,7 +58,6 @@ describe('readInputs', () => {
         outputs: 'true',
         'dotenv-file': 'app.env',
         'mask-encodings': 'json, base64,json',
-        'export-aws-credentials': 'true',
         'web-identity-token-file': 'true',
       },
       {
@@ -73,10 +72,11 @@ describe('readInputs', () => {
         outputs: true,
         dotenvFile: 'app.env',
         maskEncodings: ['json', 'base64'],
-        exportAwsCredentials: true,
+        exportAwsCredentials: false,
         webIdentityTokenFile: true,
       },
     ],
+    ['exported AWS keys', { ...AWS, 'export-aws-credentials': 'true' }, { exportAwsCredentials: true }],
     ['the longest session', { ...AWS, 'role-session-duration': '43200' }, { roleSessionDuration: 43_200 }],
     ['no mask encodings', { ...AWS, 'mask-encodings': 'none' }, { maskEncodings: [] }],
     [
@@ -289,6 +289,16 @@ describe('readInputs', () => {
       'a token file on local',
       { ...LOCAL, 'web-identity-token-file': 'true' },
       'input "web-identity-token-file" applies only to backend "aws"; it takes "false" with backend "local"',
+    ],
+    [
+      'exported AWS keys together with a web identity token file',
+      { ...AWS, 'export-aws-credentials': 'true', 'web-identity-token-file': 'true' },
+      'inputs "export-aws-credentials" and "web-identity-token-file" both give later steps AWS credentials, and AWS SDKs would use the exported keys and ignore the token file; set one of them to "true"',
+    ],
+    [
+      'deferred rotation on the local backend, which has no rotator',
+      { ...LOCAL, rotation: 'deferred' },
+      'inputs "rotation" and "backend" are "deferred" and "local": deferred rotation leaves re-encryption to the rotator on AWS, and a local vault has none, so what the step reads would never be re-encrypted; rotation "inline" (the default) with backend "local"',
     ],
   ])('refuses %s, naming the input and what it takes', (_label, inputs, message) => {
     expect(() => read(inputs)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', message }));
