@@ -34,6 +34,7 @@ export const COMMANDS: Record<string, Load> = {
   'secrets:list': () => import('./commands/secrets/list.js'),
   'secrets:pull': () => import('./commands/secrets/pull.js'),
   'secrets:rm': () => import('./commands/secrets/rm.js'),
+  'secrets:seal': () => import('./commands/secrets/seal.js'),
   'secrets:set': () => import('./commands/secrets/set.js'),
   'tokens:list': () => import('./commands/tokens/list.js'),
   'tokens:mint': () => import('./commands/tokens/mint.js'),

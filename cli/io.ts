@@ -1,4 +1,4 @@
-/** Small I/O helpers shared by commands: reading stdin, and a prompt that does not echo. (Private files: src/own-files.ts.) */
+/** Small I/O helpers shared by commands: reading stdin, a prompt that does not echo, and a secret's value from the one source given. (Private files: src/own-files.ts.) */
 import { EggError } from '../src/errors.js';
 
 /** All of stdin as bytes. */
@@ -87,5 +87,55 @@ export async function promptHidden(
     input.setRawMode(wasRaw);
     input.pause();
     output.write('\n');
+  }
+}
+
+/** The value to store, from the one source given (see the command's description). */
+export async function readSecretValue(
+  name: string,
+  argument: string | undefined,
+  flags: { 'from-file'?: string | undefined; 'from-env'?: string | undefined },
+): Promise<Buffer> {
+  if (argument !== undefined) {
+    process.stderr.write(
+      'Warning: a value given on the command line can be seen in your shell history and the process list; use the prompt, --from-env or stdin instead.\n',
+    );
+    return Buffer.from(argument);
+  }
+  const file = flags['from-file'];
+  if (file !== undefined) return readValueFile(file);
+  const variable = flags['from-env'];
+  if (variable !== undefined) {
+    const text = process.env[variable];
+    if (text === undefined)
+      throw new EggError('ERR_USAGE', `--from-env ${variable}: no such variable is set`, {
+        hint: `export ${variable} first, or pick the variable that holds the value`,
+      });
+    return Buffer.from(text);
+  }
+  if (process.stdin.isTTY) {
+    return promptHidden(
+      `Value for ${name} (not shown; Enter to finish, Ctrl-C to cancel): `,
+      process.stdin as TerminalInput,
+    );
+  }
+  return readStdin();
+}
+
+async function readValueFile(file: string): Promise<Buffer> {
+  const { readFileSync } = await import('node:fs');
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : `cannot read it (${code ?? 'unknown error'})`;
+    throw new EggError('ERR_USAGE', `--from-file ${file}: ${why}; nothing was stored`);
   }
 }

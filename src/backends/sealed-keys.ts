@@ -5,9 +5,10 @@
  * that can be checked without unsealing and stores it as it is. The plaintext is never in
  * this process at creation time; the first read unseals it.
  */
-import { parseSealed, type SealingPublicKey } from '../crypto/seal.js';
-import { assertNamespace } from '../names.js';
+import { parseSealed, seal, type SealingPublicKey } from '../crypto/seal.js';
+import { assertNamespace, assertSecretName, assertValue } from '../names.js';
 import { canonicalInject, parseUpstream } from '../tokens/upstream.js';
+import { assertProviderKey } from '../vault/provider-key.js';
 import { type SecretMeta, Vault } from '../vault/vault.js';
 import type { Backend } from './backend.js';
 
@@ -66,4 +67,27 @@ export async function putSealedProviderKey(
     actor: backend.actor,
   });
   return vault.putSealed(input.name, sealed, { upstream, inject });
+}
+
+/**
+ * Seal `value` on this side with the namespace's sealing public key, then store only the
+ * sealed blob (`egg secrets seal`): the store, and on aws every AWS call, sees ciphertext
+ * only. The value is checked as a provider key first (sendable in a header as it is); the
+ * caller wipes it.
+ */
+export async function sealProviderKey(
+  backend: Backend,
+  input: Omit<SealedProviderKeyInput, 'sealed'> & { value: Uint8Array },
+): Promise<SecretMeta> {
+  const { value, ...where } = input;
+  assertSecretName(where.name);
+  assertValue(value);
+  assertProviderKey(where.name, value);
+  const sealed = await seal({
+    publicKey: await sealingPublicKey(backend, where.namespace),
+    namespace: where.namespace,
+    name: where.name,
+    value,
+  });
+  return putSealedProviderKey(backend, { ...where, sealed });
 }

@@ -82,7 +82,7 @@ export class KmsSealingKey implements SealingKey {
     const spec = output.KeySpec ?? output.CustomerMasterKeySpec;
     if (output.KeyUsage !== 'ENCRYPT_DECRYPT' || spec !== `RSA_${SEALING_MODULUS_BITS}`)
       throw unusable(
-        `is ${spec ?? 'of no reported spec'} for ${output.KeyUsage ?? 'no reported use'}, not RSA_${SEALING_MODULUS_BITS} for ENCRYPT_DECRYPT`,
+        `is ${spec ?? 'of an unknown spec'}${output.KeyUsage === undefined ? '' : ` for ${output.KeyUsage}`}, not RSA_${SEALING_MODULUS_BITS} for ENCRYPT_DECRYPT`,
       );
     if (!output.EncryptionAlgorithms?.includes(ALGORITHM)) throw unusable(`does not allow ${ALGORITHM}`);
     if (output.PublicKey === undefined) throw unusable('has no public key');

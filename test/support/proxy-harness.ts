@@ -88,7 +88,7 @@ export interface ProxyWorld {
   keyring: import('../../src/keyrings/keyring.js').Keyring;
   /** SQLite: the vault file every connection opens. */
   vaultPath?: string;
-  /** The key that seals provider keys (sealed-keys tests): the local key pair, or `sealingKeyId`'s. */
+  /** The key that seals provider keys: the local key pair, or the `sealing` option's. */
   sealing: SealingKey;
   secrets: SecretStore;
   vault: Vault;
@@ -109,7 +109,7 @@ export interface ProxyWorld {
 
 export async function createWorld(
   backend: 'sqlite' | 'dynamodb',
-  options: { signer?: TokenSigner; sealingKeyId?: string } = {},
+  options: { signer?: TokenSigner; sealing?: SealingKey } = {},
 ): Promise<ProxyWorld> {
   const signer = options.signer ?? new LocalSigner(randomBytes(32));
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -140,12 +140,11 @@ export async function createWorld(
       rotation: 'inline',
       table,
       kmsKeyId,
-      ...(options.sealingKeyId === undefined ? {} : { sealingKeyId: options.sealingKeyId }),
     };
     const aws = await openAwsBackend(config, { actor: 'test' });
     secrets = aws.store;
     keyring = aws.keyring;
-    sealing = aws.sealing;
+    sealing = options.sealing ?? aws.sealing;
     cleanups.push(() => aws.close());
     // Each proxy a process of its own: its own client.
     openTokenStore = async () =>

@@ -18,13 +18,15 @@ export default class SecretsList extends EggCommand {
       const rows = secrets.map((s) => [s.name, String(s.rev), String(s.gen), s.updatedAt]);
       this.log(table(['NAME', 'REV', 'GEN', 'UPDATED'], rows));
     }
-    return secrets.map(({ name, rev, gen, createdAt, updatedAt, upstream }) => ({
+    return secrets.map(({ name, rev, gen, createdAt, updatedAt, upstream, sealed }) => ({
       name,
       rev,
       gen,
       createdAt,
       updatedAt,
       ...(upstream === undefined ? {} : { upstream }),
+      // Stored sealed and not used since (docs/sealed-keys.md).
+      ...(sealed === undefined ? {} : { sealed }),
     }));
   }
 }

@@ -2,8 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { assertSecretName } from '../../../src/names.js';
 import { canonicalInject, parseUpstream } from '../../../src/tokens/upstream.js';
 import { EggCommand } from '../../base.js';
-import { EggError } from '../../../src/errors.js';
-import { promptHidden, readStdin, type TerminalInput } from '../../io.js';
+import { readSecretValue } from '../../io.js';
 
 export default class SecretsSet extends EggCommand {
   static override summary = 'Store a secret.';
@@ -57,7 +56,7 @@ export default class SecretsSet extends EggCommand {
       ...(flags.upstream === undefined ? {} : { upstream: parseUpstream(flags.upstream) }),
       ...(flags.inject === undefined ? {} : { inject: canonicalInject(flags.inject) }),
     };
-    const value = await readValue(args.name, args.value, flags);
+    const value = await readSecretValue(args.name, args.value, flags);
     try {
       const meta = await this.withVault(config, (vault) => vault.set(args.name, value, proxy), {
         create: true,
@@ -68,55 +67,5 @@ export default class SecretsSet extends EggCommand {
     } finally {
       value.fill(0);
     }
-  }
-}
-
-/** The value to store, from the one source given (see the command's description). */
-async function readValue(
-  name: string,
-  argument: string | undefined,
-  flags: { 'from-file'?: string | undefined; 'from-env'?: string | undefined },
-): Promise<Buffer> {
-  if (argument !== undefined) {
-    process.stderr.write(
-      'Warning: a value given on the command line can be seen in your shell history and the process list; use the prompt, --from-env or stdin instead.\n',
-    );
-    return Buffer.from(argument);
-  }
-  const file = flags['from-file'];
-  if (file !== undefined) return readValueFile(file);
-  const variable = flags['from-env'];
-  if (variable !== undefined) {
-    const text = process.env[variable];
-    if (text === undefined)
-      throw new EggError('ERR_USAGE', `--from-env ${variable}: no such variable is set`, {
-        hint: `export ${variable} first, or pick the variable that holds the value`,
-      });
-    return Buffer.from(text);
-  }
-  if (process.stdin.isTTY) {
-    return promptHidden(
-      `Value for ${name} (not shown; Enter to finish, Ctrl-C to cancel): `,
-      process.stdin as TerminalInput,
-    );
-  }
-  return readStdin();
-}
-
-async function readValueFile(file: string): Promise<Buffer> {
-  const { readFileSync } = await import('node:fs');
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : `cannot read it (${code ?? 'unknown error'})`;
-    throw new EggError('ERR_USAGE', `--from-file ${file}: ${why}; nothing was stored`);
   }
 }
