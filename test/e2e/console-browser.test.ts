@@ -298,10 +298,11 @@ describe.skipIf(!HAVE_CHROMIUM)(
     it('blocks an inline handler by CSP even when markup reaches the DOM', async () => {
       messages.length = 0;
       await page.evaluate(
-        `document.body.insertAdjacentHTML('beforeend', '<img src="/no-such-image" onerror="window.__pwned=3">')`,
+        `document.body.insertAdjacentHTML('beforeend', '<img id="csp-probe" src="/no-such-image" onerror="window.__pwned=3">')`,
       );
       await eventually(() => messages.join('\n')).toMatch(/Content Security Policy/);
       expect(await page.evaluate('window.__pwned')).toBeUndefined();
+      await page.evaluate("document.getElementById('csp-probe').remove()");
     });
 
     it('revokes with one click, and the running proxy refuses the token', async () => {
