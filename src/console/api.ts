@@ -9,7 +9,7 @@ import type { BackendKind } from '../config.js';
 import type { SealingPublicKey } from '../crypto/seal.js';
 import { EggError } from '../errors.js';
 import type { AuditRecord } from '../stores/store.js';
-import { parseTags, parseTtl } from '../tokens/claims.js';
+import { parseDuration, parseTags } from '../tokens/claims.js';
 import type { TokenListEntry, Tokens } from '../tokens/tokens.js';
 import {
   emptyCounts,
@@ -165,13 +165,7 @@ export class ConsoleApi {
   /** Mint from the form: `{ key, origins, allowNoOrigin, ttl: "1h", rps, burst?, spend, cost?, tags: ["k=v"] }`. */
   async mint(input: unknown) {
     const body = asBody(input);
-    const ttl = text(body, 'ttl');
-    let ttlSeconds: number;
-    try {
-      ttlSeconds = parseTtl(ttl);
-    } catch {
-      throw badField('ttl', 'a lifetime such as 90s, 15m or 1h (at most 24h)');
-    }
+    const ttlSeconds = parseDuration(text(body, 'ttl'), 'Lifetime', 1, 'lifetime');
     const burst = whole(body, 'burst');
     const cost = whole(body, 'cost');
     const minted = await this.#options.tokens.mint({
@@ -193,6 +187,24 @@ export class ConsoleApi {
     const ids = texts(asBody(input), 'ids');
     if (ids.length === 0) throw badField('ids', 'at least one token id');
     return this.#options.tokens.revoke(ids);
+  }
+
+  /**
+   * Rotate `{ id, grace: "5m" }`: a successor with the same claims, shown once; the old token
+   * stops after the grace (0: at once), by every proxy's own clock.
+   */
+  async rotate(input: unknown) {
+    const body = asBody(input);
+    const grace = parseDuration(text(body, 'grace'), 'Grace', 0);
+    const rotated = await this.#options.tokens.rotate(text(body, 'id'), grace);
+    const { successor } = rotated;
+    return {
+      token: successor.token,
+      id: successor.id,
+      expiresAt: successor.expiresAt,
+      replaces: rotated.id,
+      stopsAt: rotated.stopsAt,
+    };
   }
 
   /** The kill switch, only with `{ confirm }` equal to the namespace's name. */

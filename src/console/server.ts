@@ -66,9 +66,11 @@ function statusOf(error: EggError): number {
     case 'ERR_INVALID_NAMESPACE':
       return 400;
     case 'ERR_SECRET_NOT_FOUND':
+    case 'ERR_TOKEN_NOT_FOUND':
     case 'ERR_NAMESPACE_NOT_FOUND':
       return 404;
     case 'ERR_CONFLICT':
+    case 'ERR_TOKEN_NOT_ACTIVE':
       return 409;
     default:
       return 500;
@@ -145,6 +147,8 @@ export function consoleHandler(
         return json(res, 200, await api.mint(body));
       case '/api/tokens/revoke':
         return json(res, 200, await api.revoke(body));
+      case '/api/tokens/rotate':
+        return json(res, 200, await api.rotate(body));
       case '/api/killswitch':
         return json(res, 200, await api.killSwitch(body));
       case '/api/provider-keys':

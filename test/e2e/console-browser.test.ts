@@ -38,6 +38,9 @@ const HOSTILE_INJECT = 'x-note: <img src=x onerror=window.__pwned=2>{}';
 if (!HAVE_CHROMIUM)
   console.warn(`console-browser.test.ts: ${SKIP_REASON}; the console's browser tests do not run.`);
 
+/** A page updates on its own time (a 2 s poll; RSA work on a busy machine): wait for it, up to 15 s. */
+const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
+
 const closeServer = (server: Server | undefined) =>
   server === undefined
     ? Promise.resolve()
@@ -197,7 +200,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(page.url()).toBe(`${origin}/`);
       const [cookie] = await owner.cookies(origin);
       expect(cookie).toMatchObject({ name: 'egg_console', httpOnly: true, sameSite: 'Strict', path: '/' });
-      await expect.poll(() => page.locator('[data-namespace]').textContent()).toBe(NAMESPACE);
+      await eventually(() => page.locator('[data-namespace]').textContent()).toBe(NAMESPACE);
       expect(response?.headers()['content-security-policy']).toBe(
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
       );
@@ -260,7 +263,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.getByLabel('Tags (key=value, space separated)').fill('app=web release=42');
       await page.getByRole('button', { name: 'Mint token' }).click();
       const shown = page.locator('[data-token-value]');
-      await expect.poll(() => shown.inputValue()).toMatch(/^egg_/);
+      await eventually(() => shown.inputValue()).toMatch(/^egg_/);
       token = await shown.inputValue();
       tokenId = ((await page.locator('.minted h3').textContent()) ?? '').replace('Token ', '');
       await page.screenshot({ path: new URL('tokens-minted.png', SHOTS).pathname, fullPage: true });
@@ -286,19 +289,20 @@ describe.skipIf(!HAVE_CHROMIUM)(
 
     it('shows names an attacker stored as text and runs none of them', async () => {
       const hostileRow = page.locator('tr[data-token="AAAAAAAAAAAAAAAAAAAAAA"]');
-      await expect.poll(() => hostileRow.locator('ul.tags').textContent()).toBe(`note=${HOSTILE_TAG}`);
+      await eventually(() => hostileRow.locator('ul.tags').textContent()).toBe(`note=${HOSTILE_TAG}`);
       await page.goto(`${origin}/#keys`);
-      await expect.poll(() => page.locator('main table').textContent()).toContain(HOSTILE_INJECT.slice(8));
+      await eventually(() => page.locator('main table').textContent()).toContain(HOSTILE_INJECT.slice(8));
       expect(await page.evaluate('window.__pwned')).toBeUndefined();
     });
 
     it('blocks an inline handler by CSP even when markup reaches the DOM', async () => {
       messages.length = 0;
       await page.evaluate(
-        `document.body.insertAdjacentHTML('beforeend', '<img src="/no-such-image" onerror="window.__pwned=3">')`,
+        `document.body.insertAdjacentHTML('beforeend', '<img id="csp-probe" src="/no-such-image" onerror="window.__pwned=3">')`,
       );
-      await expect.poll(() => messages.join('\n')).toMatch(/Content Security Policy/);
+      await eventually(() => messages.join('\n')).toMatch(/Content Security Policy/);
       expect(await page.evaluate('window.__pwned')).toBeUndefined();
+      await page.evaluate("document.getElementById('csp-probe').remove()");
     });
 
     it('revokes with one click, and the running proxy refuses the token', async () => {
@@ -319,17 +323,53 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(auditActions()).toContain('token.revoke');
     });
 
+    it('rotates with one click: the successor works at once and, with no grace, the old token stops', async () => {
+      const minted = egg(
+        [
+          'tokens',
+          'mint',
+          '--key',
+          'OPENAI_KEY',
+          '--allow-no-origin',
+          '--rps',
+          '5',
+          '--spend',
+          '100',
+          '--json',
+        ],
+        { env },
+      );
+      const old = JSON.parse(minted.stdout) as { token: string; id: string };
+      await page.goto(`${origin}/#tokens`);
+      await page.getByLabel('After a rotation, the old token keeps working for').selectOption('0');
+      await page.getByRole('button', { name: `Rotate token ${old.id}` }).click();
+      const shown = page.locator('[data-rotated] [data-token-value]');
+      await eventually(() => shown.count()).toBe(1);
+      const successor = await shown.inputValue();
+      expect(successor).toMatch(/^egg_/);
+      expect(successor).not.toBe(old.token);
+      const call = async (t: string) =>
+        (await fetch(`${proxy.url}/v1/echo`, { headers: { authorization: `Bearer ${t}` } })).status;
+      expect(await call(successor)).toBe(200);
+      let status = 0;
+      for (const started = Date.now(); status !== 401 && Date.now() - started < 10_000;)
+        status = await call(old.token);
+      expect(status).toBe(401);
+      expect(await call(successor)).toBe(200);
+      expect(auditActions()).toContain('token.rotate');
+    });
+
     it('shows the verification with its unanchored tail, filters the trail and exports it as JSON lines', async () => {
       expect(egg(['audit', 'checkpoint'], { env }).code).toBe(0);
       expect(egg(['secrets', 'set', 'LATER'], { env, input: 'x' }).code).toBe(0);
       await page.goto(`${origin}/#audit`);
-      await expect.poll(() => page.locator('[data-unanchored]').getAttribute('data-unanchored')).toBe('1');
+      await eventually(() => page.locator('[data-unanchored]').getAttribute('data-unanchored')).toBe('1');
       expect(await page.locator('.verdict').textContent()).toContain('1 record after it is unanchored');
       expect(await page.locator('tr.unanchored').count()).toBe(1);
       await page.screenshot({ path: new URL('audit.png', SHOTS).pathname, fullPage: true });
       await page.getByLabel('Action contains').fill('token.revoke');
       await page.getByRole('button', { name: 'Filter' }).click();
-      await expect.poll(() => page.locator('table.audit tbody tr').count()).toBe(1);
+      await eventually(() => page.locator('table.audit tbody tr').count()).toBe(1);
       expect(await page.locator('table.audit tbody tr').textContent()).toContain(tokenId);
       const [download] = await Promise.all([
         page.waitForEvent('download'),
@@ -355,7 +395,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(name).toBe('Audit trail');
       expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).not.toBe('none');
       await page.keyboard.press('Enter');
-      await expect.poll(() => page.evaluate('location.hash')).toBe('#audit');
+      await eventually(() => page.evaluate('location.hash')).toBe('#audit');
     });
 
     it('reflows at 200 % zoom: nothing wider than the window', async () => {
@@ -398,9 +438,9 @@ describe.skipIf(!HAVE_CHROMIUM)(
         await page.getByLabel('Provider origin (pinned upstream)').fill(upstream.url);
         await page.getByLabel('Provider API key').fill(SEALED_CANARY);
         await page.getByRole('button', { name: 'Seal and store' }).click();
-        await expect.poll(() => page.locator('.status').textContent()).toContain('Stored SEALED_KEY');
+        await eventually(() => page.locator('.status').textContent()).toContain('Stored SEALED_KEY');
         expect(await page.getByLabel('Provider API key').inputValue()).toBe('');
-        await expect.poll(() => page.locator('main table').textContent()).toContain('sealed, not used yet');
+        await eventually(() => page.locator('main table').textContent()).toContain('sealed, not used yet');
         await page.screenshot({ path: new URL('keys.png', SHOTS).pathname, fullPage: true });
       } finally {
         page.off('request', record);
@@ -447,7 +487,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(await button.isDisabled()).toBe(true);
       await confirm.fill(NAMESPACE);
       await button.click();
-      await expect.poll(() => page.locator('.status.ok').textContent()).toContain('Kill switch');
+      await eventually(() => page.locator('.status.ok').textContent()).toContain('Kill switch');
       expect(auditActions()).toContain('token.killswitch');
       // Nothing the console printed carries the provider key.
       expect(consoleProcess.stderr()).not.toContain(PROVIDER_KEY);

@@ -64,7 +64,7 @@ describe('the npm package', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('holds exactly the bundle (with the packages it loads apart), its launcher, package.json, README and LICENSE, and needs no other package', () => {
+  it('holds exactly the bundle (with the packages it loads apart, and the console page), its launcher, package.json, README and LICENSE, and needs no other package', () => {
     expect(packed.files.map((f) => f.path).sort()).toEqual([
       'LICENSE',
       'README.md',

@@ -105,7 +105,7 @@ const LAYERS: readonly (readonly string[])[] = [
   // The composition root: configuration and one identity to every adapter.
   ['backends'],
   // The edges (and cli/, above all of src/).
-  ['action', 'proxy', 'rotator', 'run', 'doctor', 'github'],
+  ['action', 'proxy', 'rotator', 'run', 'doctor', 'github', 'console'],
 ];
 
 /** `src/vault/vault.ts` → `vault`; `src/config.ts` → `config`. */

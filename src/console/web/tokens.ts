@@ -20,7 +20,17 @@ interface Row {
   row: HTMLTableRowElement;
   cells: HTMLTableCellElement[];
   revoke: HTMLButtonElement;
+  rotate: HTMLButtonElement;
 }
+
+/** The grace choices for a rotation: how long the old token keeps working. */
+const GRACES = [
+  ['0', 'no grace (stops at once)'],
+  ['1m', '1 minute'],
+  ['5m', '5 minutes'],
+  ['15m', '15 minutes'],
+  ['1h', '1 hour'],
+] as const;
 
 export function tokensPage(namespace: string, usageKept: boolean): { element: HTMLElement; stop(): void } {
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
@@ -61,8 +71,14 @@ export function tokensPage(namespace: string, usageKept: boolean): { element: HT
       'Revoke',
     );
     revoke.addEventListener('click', () => void revokeToken(token.id, revoke));
-    put(cells[7]!, revoke);
-    row = { row: h('tr', { 'data-token': token.id }, ...cells), cells, revoke };
+    const rotate = h(
+      'button',
+      { type: 'button', class: 'secondary', 'aria-label': `Rotate token ${token.id}` },
+      'Rotate',
+    );
+    rotate.addEventListener('click', () => void rotateToken(token.id, rotate));
+    put(cells[7]!, h('div', { class: 'row-actions' }, rotate, revoke));
+    row = { row: h('tr', { 'data-token': token.id }, ...cells), cells, revoke, rotate };
     rows.set(token.id, row);
     return row;
   }
@@ -74,7 +90,7 @@ export function tokensPage(namespace: string, usageKept: boolean): { element: HT
     for (const token of tokens) {
       seen.add(token.id);
       const fresh = !rows.has(token.id);
-      const { row, cells, revoke } = rowFor(token);
+      const { row, cells, revoke, rotate } = rowFor(token);
       if (fresh) body.prepend(row);
       const t = token.usage.totals;
       const ok = Math.max(0, t.requests - t.clientErrors - t.serverErrors);
@@ -83,6 +99,9 @@ export function tokensPage(namespace: string, usageKept: boolean): { element: HT
       put(
         cells[2]!,
         h('span', { class: `badge ${token.status}` }, token.status),
+        token.revokesAt !== undefined &&
+          token.status === 'active' &&
+          h('span', { class: 'badge throttled' }, 'stops ', time(token.revokesAt)),
         token.throttle &&
           h(
             'span',
@@ -124,6 +143,7 @@ export function tokensPage(namespace: string, usageKept: boolean): { element: HT
         h('ul', { class: 'tags' }, ...Object.entries(token.tags).map(([k, v]) => h('li', {}, `${k}=${v}`))),
       );
       revoke.disabled = token.status !== 'active';
+      rotate.disabled = token.status !== 'active' || token.revokesAt !== undefined;
     }
     for (const [id, { row }] of rows)
       if (!seen.has(id)) {
@@ -161,6 +181,34 @@ export function tokensPage(namespace: string, usageKept: boolean): { element: HT
     await refresh();
   }
 
+  const grace = h(
+    'select',
+    { name: 'grace' },
+    ...GRACES.map(([value, label]) => h('option', { value, selected: value === '5m' }, label)),
+  );
+  const rotated = h('div', { class: 'minted', 'data-rotated': true, hidden: true });
+
+  async function rotateToken(id: string, button: HTMLButtonElement) {
+    button.disabled = true;
+    try {
+      const next = await postJson<{
+        token: string;
+        id: string;
+        expiresAt: string;
+        replaces: string;
+        stopsAt: string;
+      }>('/api/tokens/rotate', { id, grace: grace.value });
+      say(
+        `Rotated ${id}: ${next.id} replaces it; ${id} stops at ${new Date(next.stopsAt).toLocaleString()}.`,
+      );
+      showToken(rotated, next);
+    } catch (error) {
+      button.disabled = false;
+      say(`Could not rotate ${id}: ${describe(error)}`, 'error');
+    }
+    await refresh();
+  }
+
   const timer = setInterval(() => void refresh(), POLL_MS);
   void refresh();
 
@@ -172,6 +220,8 @@ export function tokensPage(namespace: string, usageKept: boolean): { element: HT
       { 'aria-labelledby': 'tokens-title' },
       h('h2', { id: 'tokens-title' }, 'Tokens'),
       status,
+      rotated,
+      field('After a rotation, the old token keeps working for', grace),
       !usageKept &&
         h('p', { class: 'muted' }, 'This backend keeps no usage counts yet: the charts stay empty.'),
       h('div', { class: 'scroll' }, table),
