@@ -21,7 +21,12 @@ import {
 import { usagePartition as storeUsagePartition } from '../../src/tokens/dynamodb-usage.js';
 import { type BuildOptions, buildStack } from '../../infra/app.js';
 import { parseGrants } from '../../infra/grants.js';
-import { ACCOUNT_TOKEN_PARTITION, auditPartition, tokenPartition, usagePartition } from '../../infra/partitions.js';
+import {
+  ACCOUNT_TOKEN_PARTITION,
+  auditPartition,
+  tokenPartition,
+  usagePartition,
+} from '../../infra/partitions.js';
 import { PROXY_IMAGE_CONTEXT } from '../../infra/proxy.js';
 import type { EggCartonStack } from '../../infra/stack.js';
 import {
