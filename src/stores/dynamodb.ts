@@ -827,6 +827,8 @@ function fromSecret(item: SecretItem): Item {
   if (item.upstream !== undefined) out.upstream = { S: item.upstream };
   if (item.inject !== undefined) out.inject = { S: item.inject };
   if (item.setBy !== undefined) out.setBy = { S: item.setBy };
+  // Never `expiresAt`: that is the table's TTL attribute, and DynamoDB would delete the item.
+  if (item.expires !== undefined) out.expires = { S: item.expires };
   return out;
 }
 
@@ -851,6 +853,7 @@ function toSecret(namespace: string, item: Item): SecretItem {
   if (item.upstream?.S !== undefined) secret.upstream = item.upstream.S;
   if (item.inject?.S !== undefined) secret.inject = item.inject.S;
   if (item.setBy?.S !== undefined) secret.setBy = item.setBy.S;
+  if (item.expires?.S !== undefined) secret.expires = item.expires.S;
   return secret;
 }
 

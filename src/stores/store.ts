@@ -26,6 +26,8 @@ export interface SecretItem {
   inject?: string;
   /** Who set this value (the actor of the `set`, `import` or `rollback`); absent on items from before versions. */
   setBy?: string;
+  /** When this value expires (ISO 8601; src/expiry.ts); absent: never. Not DynamoDB's TTL attribute. */
+  expires?: string;
 }
 
 /** Under what condition a write may happen; a failed condition is `false`, not an error. */

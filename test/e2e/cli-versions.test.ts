@@ -5,6 +5,8 @@
  * trail, nor stored in plain text.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { openLocalBackend } from '../../src/backends/local.js';
+import { Vault } from '../../src/vault/vault.js';
 import { findLeaks } from '../support/cli.js';
 import { CliSession } from '../support/cli-session.js';
 
@@ -14,6 +16,60 @@ const backends = [
   { backend: 'local' as const },
   ...(inject('aws') === null ? [] : [{ backend: 'aws' as const }]),
 ];
+
+describe('reads of an expired secret (local)', () => {
+  const session = new CliSession('local');
+  beforeAll(async () => {
+    expect((await session.start('expired', 'acme/api')).code).toBe(0);
+    // The CLI refuses an expiry in the past, so the test writes one through the vault.
+    const backend = openLocalBackend(session.env.EGG_HOME as string);
+    try {
+      const vault = new Vault({ ...backend, namespace: 'acme/api', actor: 'test' });
+      await vault.set('OLD_TOKEN', Buffer.from(CANARY), { expires: '2020-01-01T00:00:00.000Z' });
+      await vault.set('FRESH', Buffer.from('fresh'));
+    } finally {
+      await backend.close();
+    }
+  });
+  afterAll(() => session.close());
+
+  it('warns on stderr and still reads, in get, pull and run', () => {
+    const warning =
+      /^Warning: OLD_TOKEN expired \d+ days ago \(2020-01-01T00:00:00.000Z\); set a new value with `egg secrets set OLD_TOKEN --expires …`\n$/;
+    const get = session.run(['secrets', 'get', 'OLD_TOKEN']);
+    expect(get).toMatchObject({ code: 0, stdout: CANARY });
+    expect(get.stderr).toMatch(warning);
+    const pull = session.run(['secrets', 'pull', '--format', 'json']);
+    expect(pull.code).toBe(0);
+    expect(pull.stderr).toMatch(warning);
+    const run = session.quiet([
+      'run',
+      '--',
+      process.execPath,
+      '-e',
+      'process.stdout.write(String(process.env.FRESH.length))',
+    ]);
+    expect(run).toMatchObject({ code: 0, stdout: '5' });
+    expect(run.stderr).toMatch(warning);
+  });
+
+  it('fails with --strict, printing no value', () => {
+    for (const args of [
+      ['secrets', 'get', 'OLD_TOKEN', '--strict'],
+      ['secrets', 'pull', '--strict'],
+      ['run', '--strict', '--', process.execPath, '-e', 'process.stdout.write("ran")'],
+    ]) {
+      const result = session.quiet(args);
+      expect(result).toMatchObject({ code: 1, stdout: '' });
+      expect(result.stderr).toContain('secret expired: OLD_TOKEN; --strict refuses to read it');
+    }
+    expect(session.quiet(['secrets', 'get', 'FRESH', '--strict'])).toMatchObject({
+      code: 0,
+      stdout: 'fresh',
+    });
+    for (const output of session.outputs) expect(findLeaks(output, CANARY)).toEqual([]);
+  });
+});
 
 describe.each(backends)('egg secrets history, get --rev, rollback and keep ($backend)', ({ backend }) => {
   const session = new CliSession(backend);
@@ -104,6 +160,24 @@ describe.each(backends)('egg secrets history, get --rev, rollback and keep ($bac
       versions: { rev: number }[];
     };
     expect(json.versions.map((v) => v.rev)).toEqual([1]);
+  });
+
+  it('stores an expiry with --expires, and lists what expires soon', () => {
+    const set = quiet(['secrets', 'set', 'LEASE', '--expires', '2d'], 'leased');
+    expect(set.code).toBe(0);
+    expect(set.stdout).toMatch(/^Set LEASE in acme\/api \(rev 1, expires \d{4}-\d\d-\d\dT[\d:.]+Z\)\.\n$/);
+    const list = quiet(['secrets', 'list']);
+    expect(list.stdout.split('\n')[0]).toMatch(/ EXPIRES$/);
+    expect(list.stdout).toMatch(/\nLEASE .* \(expires in 47 hours\)\n/);
+    expect(list.stderr).toBe('1 expired or expiring within 14 days: LEASE\n');
+    expect(quiet(['secrets', 'get', 'LEASE', '--strict'])).toMatchObject({
+      code: 0,
+      stdout: 'leased',
+      stderr: '',
+    });
+    const refused = quiet(['secrets', 'set', 'LEASE', '--expires', '2020-01-01'], 'x');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--expires 2020-01-01 is not in the future');
   });
 
   it('never shows the canary where it was not asked for, nor stores it in plain text', async () => {

@@ -20,6 +20,9 @@ export default class SecretsGet extends EggCommand {
       description: 'Read this earlier version (see `egg secrets history NAME`); it is re-encrypted too.',
       min: 1,
     }),
+    strict: Flags.boolean({
+      summary: 'Fail, printing nothing, when a secret read has expired (default: warn).',
+    }),
   };
 
   async run() {
@@ -28,6 +31,7 @@ export default class SecretsGet extends EggCommand {
     const secret = await this.withVault(config, (vault) =>
       flags.rev === undefined ? vault.get(args.name) : vault.getVersion(args.name, flags.rev),
     );
+    this.checkExpiry([secret], flags.strict);
     try {
       if (this.jsonEnabled()) {
         const utf8 = isUtf8(secret.value);
