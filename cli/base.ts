@@ -12,7 +12,8 @@ import { cliIdentity } from '../src/backends/identity.js';
 import { openBackend, tokensOn, vaultOn } from '../src/backends/open-backend.js';
 import type { TokenSigner } from '../src/tokens/signer.js';
 import type { Tokens } from '../src/tokens/tokens.js';
-import type { Vault } from '../src/vault/vault.js';
+import type { PulledSecret, Vault } from '../src/vault/vault.js';
+import { expiredError, expiredWarning, isExpired } from '../src/expiry.js';
 
 const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_NAME', 'ERR_INVALID_NAMESPACE', 'ERR_INVALID_CONFIG']);
 
@@ -62,6 +63,22 @@ export abstract class EggCommand extends Command {
     } finally {
       await backend.close();
     }
+  }
+
+  /**
+   * Warn on stderr for each expired secret that was read, or, under `strict`, wipe every
+   * value read and refuse them all (`ERR_SECRET_EXPIRED`). The read itself was audited.
+   */
+  protected checkExpiry(secrets: readonly PulledSecret[], strict: boolean): void {
+    const now = new Date();
+    const expired = secrets.filter((secret) => isExpired(secret.expires, now));
+    if (expired.length === 0) return;
+    if (strict) {
+      for (const secret of secrets) secret.value.fill(0);
+      throw expiredError(expired.map((secret) => secret.name));
+    }
+    for (const secret of expired)
+      process.stderr.write(`Warning: ${expiredWarning(secret.name, secret.expires as string, now)}\n`);
   }
 
   /** `withBackend` with the vault of the configured namespace. */

@@ -10,6 +10,8 @@ export type EggErrorCode =
   | 'ERR_INVALID_VALUE'
   | 'ERR_INVALID_CONFIG'
   | 'ERR_SECRET_NOT_FOUND'
+  /** A read with `--strict` of a secret past its expiry (src/expiry.ts). */
+  | 'ERR_SECRET_EXPIRED'
   | 'ERR_DECRYPTION_FAILED'
   | 'ERR_CONFLICT'
   | 'ERR_ACCESS_DENIED'

@@ -19,6 +19,9 @@ export default class Run extends EggCommand {
   static override flags = {
     mask: Flags.boolean({ summary: 'Mask secret values in the output.', default: true, allowNo: true }),
     only: Flags.string({ summary: 'Inject only these secrets (repeatable).', multiple: true }),
+    strict: Flags.boolean({
+      summary: 'Fail, running nothing, when a secret read has expired (default: warn).',
+    }),
   };
 
   async run() {
@@ -31,6 +34,7 @@ export default class Run extends EggCommand {
     }
     const config = this.eggConfig(flags);
     const { secrets } = await this.withVault(config, (vault) => vault.pull(flags.only));
+    this.checkExpiry(secrets, flags.strict);
     const env: Record<string, string | undefined> = { ...process.env };
     for (const secret of secrets) {
       if (isText(secret.value)) env[secret.name] = secret.value.toString('utf8');

@@ -3,6 +3,7 @@
  * takes the runner's `getInput` and touches nothing else, so it is tested with a table of
  * plain objects. Every message names the input and says what it allows.
  */
+import { SOON_DAYS } from '../expiry.js';
 import { EggError } from '../errors.js';
 import { isNamespace, isSecretName } from '../names.js';
 import { MASK_ENCODINGS, type MaskEncoding } from '../run/mask-forms.js';
@@ -30,6 +31,8 @@ interface StepInputs {
   maskEncodings: MaskEncoding[];
   exportAwsCredentials: boolean;
   webIdentityTokenFile: boolean;
+  /** Warn (an annotation) for each secret pulled that expires within this many days, or has expired. */
+  expiryWarningDays: number;
   /** Tokens to mint after the pull (`mint-tokens`); absent when none. */
   mintTokens?: TokenSpec[];
 }
@@ -104,6 +107,7 @@ export function readInputs(getInput: GetInput): ActionInputs {
     maskEncodings: maskEncodings(getInput('mask-encodings')),
     exportAwsCredentials: bool(getInput, 'export-aws-credentials', false),
     webIdentityTokenFile: bool(getInput, 'web-identity-token-file', false),
+    expiryWarningDays: days(getInput, 'expiry-warning-days', SOON_DAYS),
   };
   const dotenvFile = fileName(getInput('dotenv-file'));
   if (dotenvFile !== undefined) step.dotenvFile = dotenvFile;
@@ -254,6 +258,14 @@ function matching(getInput: GetInput, name: string, pattern: RegExp, allowed: st
   if (value === '') return undefined;
   if (!pattern.test(value)) throw usage(name, `is ${shown(value)}`, allowed);
   return value;
+}
+
+function days(getInput: GetInput, name: string, fallback: number): number {
+  const value = getInput(name);
+  if (value === '') return fallback;
+  if (!/^\d{1,4}$/.test(value) || Number(value) > 3650)
+    throw usage(name, `is ${shown(value)}`, 'whole days from 0 to 3650 (0: warn only for expired secrets)');
+  return Number(value);
 }
 
 function duration(getInput: GetInput): number {

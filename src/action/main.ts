@@ -9,6 +9,7 @@
  * Order matters: nothing that can carry a value (env file, output file, dotenv file) is
  * written before every mask for every value is registered.
  */
+import { describeExpiry, expiresWithin, isExpired } from '../expiry.js';
 import { join } from 'node:path';
 import type { Backend } from '../backends/backend.js';
 import { osActor } from '../actor.js';
@@ -234,6 +235,12 @@ async function report(
   );
   if (exports.length === 0)
     runner.warning(`namespace ${inputs.namespace} holds no secrets; nothing was exported`);
+  const now = new Date();
+  for (const { name, expires } of result.secrets)
+    if (expires !== undefined && expiresWithin(expires, now, inputs.expiryWarningDays))
+      runner.warning(
+        `${name} ${describeExpiry(expires, now)} (${expires}); ${isExpired(expires, now) ? 'store a new value' : 'store a new value before then'}`,
+      );
   if (failed > 0)
     runner.warning(
       `${failed} data key rotation${failed === 1 ? '' : 's'} failed; the secrets were read but keep their previous data key`,

@@ -957,6 +957,8 @@ function fromSecret(item: SecretItem): Item {
   if (item.inject !== undefined) out.inject = { S: item.inject };
   if (item.setBy !== undefined) out.setBy = { S: item.setBy };
   if (item.sealed) out.sealed = { BOOL: true };
+  // Never `expiresAt`: that is the table's TTL attribute, and DynamoDB would delete the item.
+  if (item.expires !== undefined) out.expires = { S: item.expires };
   return out;
 }
 
@@ -982,6 +984,7 @@ function toSecret(namespace: string, item: Item): SecretItem {
   if (item.inject?.S !== undefined) secret.inject = item.inject.S;
   if (item.setBy?.S !== undefined) secret.setBy = item.setBy.S;
   if (item.sealed?.BOOL === true) secret.sealed = true;
+  if (item.expires?.S !== undefined) secret.expires = item.expires.S;
   return secret;
 }
 

@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS secret_versions (
   namespace TEXT NOT NULL, name TEXT NOT NULL,
   ciphertext BLOB NOT NULL, iv BLOB NOT NULL, tag BLOB NOT NULL, wrapped_key BLOB NOT NULL, key_id TEXT NOT NULL,
   rev INTEGER NOT NULL, gen INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-  upstream TEXT, inject TEXT, set_by TEXT,
+  upstream TEXT, inject TEXT, set_by TEXT, expires TEXT,
   PRIMARY KEY (namespace, name, rev)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS namespace_settings (namespace TEXT PRIMARY KEY, versions_kept INTEGER NOT NULL) STRICT;
@@ -146,9 +146,10 @@ export class SqliteStore implements SecretStore, MemberStore {
       this.#db.exec(CHECKPOINT_SCHEMA);
       this.#db.exec(NAMESPACE_SCHEMA);
       this.#db.exec(VERSION_SCHEMA);
-      // Who set each value arrived with versions; a vault from before gains the column.
-      if (!this.#columns('secrets').has('set_by'))
-        this.#db.exec('ALTER TABLE secrets ADD COLUMN set_by TEXT');
+      // Who set each value and when it expires arrived with versions; a vault from before gains the columns.
+      const columns = this.#columns('secrets');
+      for (const column of ['set_by', 'expires'])
+        if (!columns.has(column)) this.#db.exec(`ALTER TABLE secrets ADD COLUMN ${column} TEXT`);
       addSealedColumn(this.#db, 'secrets');
       addSealedColumn(this.#db, 'secret_versions');
       this.#db.exec(MEMBER_SCHEMA);
@@ -249,8 +250,8 @@ export class SqliteStore implements SecretStore, MemberStore {
     if (condition.kind === 'absent') {
       const result = this.#db
         .prepare(
-          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, sealed)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, expires, sealed)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         )
         .run(item.namespace, item.name, ...values);
       return result.changes === 1;
@@ -260,7 +261,7 @@ export class SqliteStore implements SecretStore, MemberStore {
     const result = this.#db
       .prepare(
         `UPDATE secrets SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ?, key_id = ?, rev = ?, gen = ?,
-           created_at = ?, updated_at = ?, upstream = ?, inject = ?, set_by = ?, sealed = ?
+           created_at = ?, updated_at = ?, upstream = ?, inject = ?, set_by = ?, expires = ?, sealed = ?
          WHERE namespace = ? AND name = ? AND ${where}`,
       )
       .run(...values, item.namespace, item.name, ...params);
@@ -272,8 +273,8 @@ export class SqliteStore implements SecretStore, MemberStore {
   #keepVersion(item: SecretItem): boolean {
     const result = this.#db
       .prepare(
-        `INSERT INTO secret_versions (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, sealed)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO secret_versions (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, expires, sealed)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
       .run(...versionValues(item));
     return result.changes === 1;
@@ -617,6 +618,7 @@ function toSecret(row: Row): SecretItem {
   if (typeof row.upstream === 'string') item.upstream = row.upstream;
   if (typeof row.inject === 'string') item.inject = row.inject;
   if (typeof row.set_by === 'string') item.setBy = row.set_by;
+  if (typeof row.expires === 'string') item.expires = row.expires;
   if (Number(row.sealed) === 1) item.sealed = true;
   return item;
 }
@@ -638,6 +640,7 @@ function versionValues(item: SecretItem): SQLInputValue[] {
     item.upstream ?? null,
     item.inject ?? null,
     item.setBy ?? null,
+    item.expires ?? null,
     item.sealed ? 1 : null,
   ];
 }

@@ -32,6 +32,8 @@ export interface SecretItem {
    * first read unseals it and its rotation writes it under the keyring, without this mark.
    */
   sealed?: true;
+  /** When this value expires (ISO 8601; src/expiry.ts); absent: never. Not DynamoDB's TTL attribute. */
+  expires?: string;
 }
 
 /** Under what condition a write may happen; a failed condition is `false`, not an error. */

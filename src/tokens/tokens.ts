@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EggError } from '../errors.js';
+import { isExpired } from '../expiry.js';
 import { assertNamespace, assertSecretName } from '../names.js';
 import type { SecretStore } from '../stores/store.js';
 import { chainRecord } from '../vault/audit.js';
@@ -158,6 +159,15 @@ export class Tokens {
         `${input.key} has no pinned upstream, so no token can be minted for it`,
         {
           hint: `set it again with its provider origin: egg secrets set ${input.key} --upstream https://api.example.com`,
+        },
+      );
+    }
+    if (isExpired(secret.expires, new Date(this.#clock()))) {
+      throw new EggError(
+        'ERR_SECRET_EXPIRED',
+        `${input.key} expired at ${secret.expires}, so no token can be minted for it`,
+        {
+          hint: `store the new key with an expiry: egg secrets set ${input.key} --expires 90d`,
         },
       );
     }

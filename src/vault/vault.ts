@@ -69,6 +69,7 @@ export interface SecretMeta {
   inject?: string;
   /** Stored sealed and not read since (docs/sealed-keys.md). */
   sealed?: true;
+  expires?: string;
 }
 
 /** One line of `egg secrets history`: never the value. */
@@ -99,6 +100,8 @@ export interface PulledSecret {
   /** Proxy metadata, from the same read as the value. */
   upstream?: string;
   inject?: string;
+  /** When this value expires (the caller decides what an expired read means). */
+  expires?: string;
 }
 
 /** What happened to each read item's data key: replaced, lost a race, failed, or left to the rotator. */
@@ -128,6 +131,8 @@ interface Opened {
 export interface SetOptions {
   upstream?: string;
   inject?: string;
+  /** When the new value expires (ISO 8601, src/expiry.ts). A value set without one never does. */
+  expires?: string;
 }
 
 /** One secret of an import: its name and value (the caller wipes the value). */
@@ -193,7 +198,11 @@ export class Vault {
       if (upstream !== undefined) meta.upstream = upstream;
       if (inject !== undefined) meta.inject = inject;
       const key = await this.#keyring.generate(this.#context(name));
-      return this.#encrypt(name, value, stamp.rev, stamp.gen, key, { ...stamp.times, ...meta });
+      return this.#encrypt(name, value, stamp.rev, stamp.gen, key, {
+        ...stamp.times,
+        ...(options.expires === undefined ? {} : { expires: options.expires }),
+        ...meta,
+      });
     };
   }
 
@@ -560,7 +569,7 @@ export class Vault {
           same ? item.rev : item.rev + 1,
           item.gen + 1,
           key,
-          same ? restOf(item) : { ...restOf(item), updatedAt: now, setBy: this.#actor },
+          same ? restOf(item) : { ...withoutExpiry(restOf(item)), updatedAt: now, setBy: this.#actor },
         );
         const condition: WriteCondition = { kind: 'rev-gen', rev: item.rev, gen: item.gen };
         // A changed value keeps the one it replaces, as a set does; an unchanged one was only rotated.
@@ -887,15 +896,23 @@ function toMeta(item: SecretItem): SecretMeta {
   if (item.upstream !== undefined) meta.upstream = item.upstream;
   if (item.inject !== undefined) meta.inject = item.inject;
   if (item.sealed) meta.sealed = true;
+  if (item.expires !== undefined) meta.expires = item.expires;
   return meta;
 }
 
-/** The proxy metadata of `item`, for a `PulledSecret`. */
-function proxyOf(item: SecretItem): Pick<PulledSecret, 'upstream' | 'inject'> {
+/** The proxy metadata and expiry of `item`, for a `PulledSecret` (or a rotation of it). */
+function proxyOf(item: SecretItem): Pick<PulledSecret, 'upstream' | 'inject' | 'expires'> {
   return {
     ...(item.upstream === undefined ? {} : { upstream: item.upstream }),
     ...(item.inject === undefined ? {} : { inject: item.inject }),
+    ...(item.expires === undefined ? {} : { expires: item.expires }),
   };
+}
+
+/** A changed value does not inherit the expiry of the one it replaces. */
+function withoutExpiry<T extends { expires?: string }>(rest: T): Omit<T, 'expires'> {
+  const { expires: _expires, ...kept } = rest;
+  return kept;
 }
 
 /** What a rotation carries over unchanged: everything but the sealed value, its key, and `gen`. */

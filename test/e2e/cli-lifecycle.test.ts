@@ -4,51 +4,32 @@
  * or nothing, one audit record; `egg namespaces`; a mistyped namespace or secret name fails
  * with "did you mean". The canary is never in any output it was not asked for, nor stored.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createDynamoDbClient } from '../../src/aws/clients.js';
-import { createTestKmsKey, useTestAws } from '../support/aws.js';
-import { egg, findLeaks } from '../support/cli.js';
+import { findLeaks } from '../support/cli.js';
+import { CliSession } from '../support/cli-session.js';
 
 const CANARY = 'lifecycle-canary-5d2e81c0-DO-NOT-LEAK';
 
-const backends = [{ backend: 'local' }, ...(inject('aws') === null ? [] : [{ backend: 'aws' }])];
+const backends = [
+  { backend: 'local' as const },
+  ...(inject('aws') === null ? [] : [{ backend: 'aws' as const }]),
+];
 
 describe.each(backends)('egg secrets import and namespaces ($backend)', ({ backend }) => {
+  const session = new CliSession(backend);
+  const { outputs } = session;
+  const run = session.run.bind(session);
+  const quiet = session.quiet.bind(session);
   let base: string;
-  let env: NodeJS.ProcessEnv;
-  let table: string | undefined;
-  const outputs: string[] = [];
-  const run = (args: string[], input?: string | Buffer) =>
-    egg(args, { env, cwd: base, ...(input === undefined ? {} : { input }) });
-  const quiet = (args: string[], input?: string | Buffer) => {
-    const result = run(args, input);
-    outputs.push(result.stdout, result.stderr);
-    return result;
-  };
 
   beforeAll(async () => {
-    base = mkdtempSync(join(tmpdir(), 'egg-lifecycle-'));
-    env = { EGG_HOME: join(base, 'home'), EGG_NAMESPACE: 'acme/api' };
-    if (backend === 'aws') {
-      useTestAws();
-      table = `egg-lc-${randomBytes(4).toString('hex')}`;
-      env = {
-        ...env,
-        EGG_BACKEND: 'aws',
-        EGG_TABLE: table,
-        EGG_KMS_KEY_ID: await createTestKmsKey(),
-        EGG_KEYRING: 'kms-hierarchical',
-      };
-      expect(quiet(['init', '--create-table']).code).toBe(0);
-    } else expect(quiet(['init']).code).toBe(0);
+    expect((await session.start('lc', 'acme/api')).code).toBe(0);
+    base = session.base;
     writeFileSync(join(base, '.env'), `CANARY='${CANARY}'\nDB_URL='postgres://db/app'\nMULTI="one\\ntwo"\n`);
   });
-  afterAll(() => rmSync(base, { recursive: true, force: true }));
+  afterAll(() => session.close());
 
   it('shows what an import would do, names only, and writes nothing', () => {
     const result = quiet(['secrets', 'import', '.env', '--dry-run']);
@@ -154,21 +135,6 @@ describe.each(backends)('egg secrets import and namespaces ($backend)', ({ backe
   it('never shows the canary where it was not asked for, nor stores it in plain text', async () => {
     expect(outputs.length).toBeGreaterThan(20);
     for (const output of outputs) expect(findLeaks(output, CANARY)).toEqual([]);
-    if (table === undefined) {
-      expect(findLeaks(readFileSync(join(base, 'home', 'vault.db')), CANARY)).toEqual([]);
-      return;
-    }
-    const client = await createDynamoDbClient();
-    try {
-      const { Items = [] } = await client.send(new ScanCommand({ TableName: table }));
-      for (const item of Items) {
-        const raw = Buffer.concat(
-          Object.values(item).map((v) => (v.B ? Buffer.from(v.B) : Buffer.from(JSON.stringify(v)))),
-        );
-        expect(findLeaks(raw, CANARY)).toEqual([]);
-      }
-    } finally {
-      client.destroy();
-    }
+    expect((await session.storedLeaks(CANARY)).leaks).toEqual([]);
   });
 });

@@ -97,11 +97,26 @@ describe('old key material is erased from the SQLite files', () => {
 
     await vault.set('API_KEY', Buffer.from('a longer value than the one before, set over it'));
     const third = await stored('API_KEY');
-    expect(remnants([first, second])).toEqual([]);
+    expect(remnants([first])).toEqual([]);
+    // The value a set replaces is kept as a version (docs/versions.md), until rm.
+    expect(remnants([second])).not.toEqual([]);
 
     await vault.remove('API_KEY');
     expect(remnants([first, second, third])).toEqual([]);
     expect((await vault.get('KEEP')).value.toString()).toBe('stays');
+    expect(warnings).toEqual([]);
+  });
+
+  it('leaves no replaced value when the namespace keeps no versions, nor a version it drops', async () => {
+    await vault.set('API_KEY', Buffer.from(`sk_live_${randomBytes(24).toString('hex')}`));
+    await vault.set('KEEP', Buffer.from('stays'));
+    await anotherConnection();
+    const first = await stored('API_KEY');
+    await vault.set('API_KEY', Buffer.from(`sk_live_${randomBytes(24).toString('hex')}`));
+    expect(remnants([first])).not.toEqual([]);
+    await vault.setVersionsKept(0);
+    await vault.set('API_KEY', Buffer.from(`sk_live_${randomBytes(24).toString('hex')}`));
+    expect(remnants([first])).toEqual([]);
     expect(warnings).toEqual([]);
   });
 

@@ -224,6 +224,24 @@ describe.each(backends)('versions on %s', (_label, open) => {
     expect(new Set(values).size).toBe(9);
   });
 
+  it('keeps an expiry with its value: through rotations, in its version, and not into the next value', async () => {
+    const ns = freshNamespace();
+    const expires = '2030-01-01T00:00:00.000Z';
+    const meta = await vault(ns).set('LEASED', Buffer.from('one'), { expires });
+    expect(meta.expires).toBe(expires);
+    expect((await vault(ns).get('LEASED')).expires).toBe(expires);
+    expect((await vault(ns).get('LEASED')).expires).toBe(expires);
+    expect((await vault(ns).list()).map((m) => [m.name, m.expires])).toEqual([['LEASED', expires]]);
+    await vault(ns).set('LEASED', Buffer.from('two'));
+    const current = await vault(ns).get('LEASED');
+    expect(current).not.toHaveProperty('expires');
+    expect((await vault(ns).getVersion('LEASED', 1)).expires).toBe(expires);
+    await vault(ns).import([{ name: 'LEASED', value: Buffer.from('two') }]);
+    await vault(ns).set('LEASED', Buffer.from('three'), { expires });
+    await vault(ns).import([{ name: 'LEASED', value: Buffer.from('four') }]);
+    expect(await vault(ns).get('LEASED')).not.toHaveProperty('expires');
+  });
+
   it('never holds the canary in plaintext: not in an item, a version, or the audit trail', async () => {
     const ns = freshNamespace();
     await vault(ns).set('CANARY', Buffer.from(CANARY));

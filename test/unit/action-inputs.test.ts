@@ -30,6 +30,7 @@ const AWS_DEFAULTS: ActionInputs = {
   maskEncodings: ['base64', 'url', 'json'],
   exportAwsCredentials: false,
   webIdentityTokenFile: false,
+  expiryWarningDays: 14,
 };
 
 describe('readInputs', () => {
@@ -118,6 +119,11 @@ describe('readInputs', () => {
   });
 
   it.each<[string, Record<string, string>, string]>([
+    [
+      'an expiry window that is not whole days',
+      { ...AWS, 'expiry-warning-days': '2w' },
+      'input "expiry-warning-days" is "2w"; it takes whole days from 0 to 3650 (0: warn only for expired secrets)',
+    ],
     [
       'a yes for a boolean',
       { ...AWS, 'export-env': 'yes' },

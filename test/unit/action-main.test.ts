@@ -126,6 +126,41 @@ describe('main step', () => {
     expect(calls.filter((c) => c[0] === 'setFailed')).toEqual([]);
   });
 
+  it('warns, as an annotation, for each secret that expires within the window or has expired', async () => {
+    const { store, keyring } = openLocalBackend(home);
+    const vault = new Vault({ store, keyring, namespace: 'acme/leases', actor: 'test' });
+    const day = 24 * 60 * 60 * 1000;
+    const soon = new Date(Date.now() + 3 * day + 60_000).toISOString();
+    const later = new Date(Date.now() + 30 * day + 60_000).toISOString();
+    await vault.set('GONE', Buffer.from('a'), { expires: '2020-01-01T00:00:00.000Z' });
+    await vault.set('SOON', Buffer.from('b'), { expires: soon });
+    await vault.set('LATER', Buffer.from('c'), { expires: later });
+    await vault.set('NEVER', Buffer.from('d'));
+    keyring.close();
+    await store.close();
+    const warnings = async (inputs: Record<string, string>) => {
+      const { runner, calls } = recordingRunner({
+        backend: 'local',
+        'egg-home': home,
+        namespace: 'acme/leases',
+        'mask-encodings': 'none',
+        ...inputs,
+      });
+      await runMain({ runner, env: env() });
+      expect(calls.filter((c) => c[0] === 'setFailed')).toEqual([]);
+      return calls.filter((c) => c[0] === 'warning').map((c) => c[1] as string);
+    };
+    const gone = expect.stringMatching(
+      /^GONE expired \d+ days ago \(2020-01-01T00:00:00.000Z\); store a new value$/,
+    );
+    expect(await warnings({})).toEqual([
+      gone,
+      `SOON expires in 3 days (${soon}); store a new value before then`,
+    ]);
+    expect(await warnings({ 'expiry-warning-days': '0' })).toEqual([gone]);
+    expect(await warnings({ 'expiry-warning-days': '31' })).toHaveLength(3);
+  });
+
   it('refuses a binary secret for the environment, naming it, before any mask or export', async () => {
     const { runner, calls } = recordingRunner({ backend: 'local', 'egg-home': home, namespace: 'acme/web' });
     await runMain({ runner, env: env() });

@@ -22,6 +22,8 @@ import { parseInject, parseUpstream } from '../../src/tokens/upstream.js';
 import { TokenVerifier } from '../../src/tokens/verifier.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12);
+/** When the provider key LEASED_KEY expires: a day after NOW. */
+const LEASE_ENDS = new Date(NOW + 24 * 60 * 60 * 1000).toISOString();
 
 /** Stores that hold just enough for minting: one secret with an upstream. */
 function fakeStores() {
@@ -31,7 +33,9 @@ function fakeStores() {
         ? [{ name: 'OPENAI_KEY', upstream: 'https://api.openai.com', rev: 1 }]
         : names?.[0] === 'PLAIN'
           ? [{ name: 'PLAIN', rev: 1 }]
-          : [],
+          : names?.[0] === 'LEASED_KEY'
+            ? [{ name: 'LEASED_KEY', upstream: 'https://api.openai.com', rev: 1, expires: LEASE_ENDS }]
+            : [],
     appendAudit: async () => ({}),
   } as unknown as SecretStore;
   const tokens = {
@@ -192,6 +196,16 @@ describe('minting', () => {
     expect(a.claims.nonce).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(a.claims.nonce).not.toBe(b.claims.nonce);
     expect(JSON.stringify(records)).not.toContain(a.claims.nonce);
+  });
+
+  it('refuses to mint for an expired provider key, from the instant it expires', async () => {
+    const { mint } = await setup();
+    const lease = Date.parse(LEASE_ENDS);
+    expect((await mint(lease - 1000, { key: 'LEASED_KEY' })).claims.key).toBe('LEASED_KEY');
+    await expect(mint(lease, { key: 'LEASED_KEY' })).rejects.toMatchObject({
+      code: 'ERR_SECRET_EXPIRED',
+      message: `LEASED_KEY expired at ${LEASE_ENDS}, so no token can be minted for it`,
+    });
   });
 
   it('refuses to mint for a secret without a pinned upstream, or one that does not exist', async () => {

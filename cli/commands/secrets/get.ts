@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { EggCommand } from '../../base.js';
 
 export default class SecretsGet extends EggCommand {
@@ -9,16 +9,29 @@ export default class SecretsGet extends EggCommand {
   static override examples = [
     '<%= config.bin %> secrets get STRIPE_KEY',
     '<%= config.bin %> secrets get TLS_CERT > cert.pem',
+    '<%= config.bin %> secrets get DB_PASSWORD --rev 3 > previous.txt',
   ];
   static override enableJsonFlag = true;
   static override args = {
     name: Args.string({ ignoreStdin: true, description: 'Secret name.', required: true }),
   };
+  static override flags = {
+    rev: Flags.integer({
+      description: 'Read this earlier version (see `egg secrets history NAME`); it is re-encrypted too.',
+      min: 1,
+    }),
+    strict: Flags.boolean({
+      summary: 'Fail, printing nothing, when a secret read has expired (default: warn).',
+    }),
+  };
 
   async run() {
     const { args, flags } = await this.parse(SecretsGet);
     const config = this.eggConfig(flags);
-    const secret = await this.withVault(config, (vault) => vault.get(args.name));
+    const secret = await this.withVault(config, (vault) =>
+      flags.rev === undefined ? vault.get(args.name) : vault.getVersion(args.name, flags.rev),
+    );
+    this.checkExpiry([secret], flags.strict);
     try {
       if (this.jsonEnabled()) {
         const utf8 = isUtf8(secret.value);

@@ -1,3 +1,4 @@
+import { describeExpiry, expiresWithin, SOON_DAYS } from '../../../src/expiry.js';
 import { EggCommand } from '../../base.js';
 
 export default class SecretsList extends EggCommand {
@@ -15,10 +16,22 @@ export default class SecretsList extends EggCommand {
     if (secrets.length === 0) {
       this.log(`No secrets in ${config.namespace}. Add one with \`egg secrets set NAME\`.`);
     } else {
-      const rows = secrets.map((s) => [s.name, String(s.rev), String(s.gen), s.updatedAt]);
-      this.log(table(['NAME', 'REV', 'GEN', 'UPDATED'], rows));
+      const now = new Date();
+      const expiry = (expires: string | undefined) =>
+        expires === undefined
+          ? ''
+          : expiresWithin(expires, now, SOON_DAYS)
+            ? `${expires} (${describeExpiry(expires, now)})`
+            : expires;
+      const rows = secrets.map((s) => [s.name, String(s.rev), String(s.gen), s.updatedAt, expiry(s.expires)]);
+      this.log(table(['NAME', 'REV', 'GEN', 'UPDATED', 'EXPIRES'], rows));
+      const soon = secrets.filter((s) => expiresWithin(s.expires, now, SOON_DAYS)).map((s) => s.name);
+      if (soon.length > 0)
+        process.stderr.write(
+          `${soon.length} expired or expiring within ${SOON_DAYS} days: ${soon.join(', ')}\n`,
+        );
     }
-    return secrets.map(({ name, rev, gen, createdAt, updatedAt, upstream, sealed }) => ({
+    return secrets.map(({ name, rev, gen, createdAt, updatedAt, upstream, sealed, expires }) => ({
       name,
       rev,
       gen,
@@ -27,6 +40,7 @@ export default class SecretsList extends EggCommand {
       ...(upstream === undefined ? {} : { upstream }),
       // Stored sealed and not used since (docs/sealed-keys.md).
       ...(sealed === undefined ? {} : { sealed }),
+      ...(expires === undefined ? {} : { expires }),
     }));
   }
 }

@@ -21,6 +21,9 @@ export default class SecretsPull extends EggCommand {
     format: Flags.string({ char: 'f', summary: 'Output format.', options: [...FORMATS], default: 'dotenv' }),
     json: Flags.boolean({ summary: 'Same as --format json.' }),
     out: Flags.string({ char: 'o', summary: 'Write to this file (mode 0600) instead of stdout.' }),
+    strict: Flags.boolean({
+      summary: 'Fail, printing nothing, when a secret read has expired (default: warn).',
+    }),
   };
 
   async run() {
@@ -29,6 +32,7 @@ export default class SecretsPull extends EggCommand {
     const names = argv.length === 0 ? undefined : (argv as string[]);
     const format = (flags.json ? 'json' : flags.format) as Format;
     const { secrets } = await this.withVault(config, (vault) => vault.pull(names));
+    this.checkExpiry(secrets, flags.strict);
     let output: Buffer | undefined;
     try {
       output = formatSecrets(secrets, format);

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { assertSecretName } from '../../../src/names.js';
 import { canonicalInject, parseUpstream } from '../../../src/tokens/upstream.js';
+import { parseExpiry } from '../../../src/expiry.js';
 import { EggCommand } from '../../base.js';
 import { readSecretValue } from '../../io.js';
 
@@ -41,6 +42,10 @@ export default class SecretsSet extends EggCommand {
       summary:
         'Make this a provider key: the only origin `egg proxy serve` may send it to (https://host[:port]).',
     }),
+    expires: Flags.string({
+      summary:
+        'When the value expires: a duration (90d, 12h, 2w) or a date (2026-06-30). Reads warn after it.',
+    }),
     inject: Flags.string({
       summary:
         "How the proxy sends the key: a header template with {} for the key. Default: 'Authorization: Bearer {}'.",
@@ -55,6 +60,7 @@ export default class SecretsSet extends EggCommand {
     const proxy = {
       ...(flags.upstream === undefined ? {} : { upstream: parseUpstream(flags.upstream) }),
       ...(flags.inject === undefined ? {} : { inject: canonicalInject(flags.inject) }),
+      ...(flags.expires === undefined ? {} : { expires: parseExpiry(flags.expires, new Date()) }),
     };
     const value = await readSecretValue(args.name, args.value, flags);
     try {
@@ -62,7 +68,8 @@ export default class SecretsSet extends EggCommand {
         create: true,
       });
       const pinned = meta.upstream === undefined ? '' : `, pinned to ${meta.upstream}`;
-      this.log(`Set ${meta.name} in ${config.namespace} (rev ${meta.rev}${pinned}).`);
+      const expires = meta.expires === undefined ? '' : `, expires ${meta.expires}`;
+      this.log(`Set ${meta.name} in ${config.namespace} (rev ${meta.rev}${pinned}${expires}).`);
       return { namespace: config.namespace, ...meta };
     } finally {
       value.fill(0);
