@@ -146,12 +146,12 @@ export class SqliteStore implements SecretStore, MemberStore {
       this.#db.exec(CHECKPOINT_SCHEMA);
       this.#db.exec(NAMESPACE_SCHEMA);
       this.#db.exec(VERSION_SCHEMA);
-      // Who set each value and when it expires arrived with versions; a vault from before gains the columns.
-      const columns = this.#columns('secrets');
-      for (const column of ['set_by', 'expires'])
-        if (!columns.has(column)) this.#db.exec(`ALTER TABLE secrets ADD COLUMN ${column} TEXT`);
-      addSealedColumn(this.#db, 'secrets');
-      addSealedColumn(this.#db, 'secret_versions');
+      // Who set each value and when it expires arrived with versions, and the sealed mark with
+      // sealed provider keys: a vault from before gains the columns.
+      addColumn(this.#db, 'secrets', 'set_by', 'TEXT');
+      addColumn(this.#db, 'secrets', 'expires', 'TEXT');
+      addColumn(this.#db, 'secrets', 'sealed', 'INTEGER');
+      addColumn(this.#db, 'secret_versions', 'sealed', 'INTEGER');
       this.#db.exec(MEMBER_SCHEMA);
       if (options.busyTimeoutMs !== undefined)
         this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
@@ -182,12 +182,6 @@ export class SqliteStore implements SecretStore, MemberStore {
       this.#db.exec('COMMIT');
     }
     return items;
-  }
-
-  #columns(table: string): Set<string> {
-    return new Set(
-      (this.#db.prepare(`PRAGMA table_info(${table})`).all() as Row[]).map((row) => String(row.name)),
-    );
   }
 
   async putSecret(item: SecretItem, condition: WriteCondition): Promise<boolean> {
@@ -646,15 +640,19 @@ function versionValues(item: SecretItem): SQLInputValue[] {
 }
 
 /**
- * The `sealed` mark of a sealed provider key (issue 14), added to a table made before it.
- * Two processes opening one old vault at once may both try: the loser's "duplicate column"
- * means the column is there.
+ * Add `column` to a table made before it existed. Two processes opening one old (or one
+ * new) vault at once may both try: the loser's "duplicate column" means the column is there.
  */
-function addSealedColumn(db: DatabaseSync, table: 'secrets' | 'secret_versions'): void {
+function addColumn(
+  db: DatabaseSync,
+  table: 'secrets' | 'secret_versions',
+  column: 'set_by' | 'expires' | 'sealed',
+  type: 'TEXT' | 'INTEGER',
+): void {
   const columns = db.prepare(`PRAGMA table_info(${table})`).all();
-  if (columns.some((column) => column.name === 'sealed')) return;
+  if (columns.some((existing) => existing.name === column)) return;
   try {
-    db.exec(`ALTER TABLE ${table} ADD COLUMN sealed INTEGER`);
+    db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
   } catch (error) {
     if (!/duplicate column name/i.test((error as Error).message)) throw error;
   }
