@@ -163,6 +163,7 @@ export class DynamoDbStore implements SecretStore, MemberStore {
    */
   async putSecrets(writes: readonly SecretWrite[]): Promise<boolean> {
     if (writes.length === 0) return true;
+    if (writes.length === 1) return this.#putOne(writes[0] as SecretWrite);
     const actions: TransactWriteItem[] = [];
     let bytes = 0;
     let versions = 0;
@@ -710,6 +711,59 @@ export class DynamoDbStore implements SecretStore, MemberStore {
   }
 
   /** A conditional write: `false` when the condition failed. */
+  /**
+   * One secret's write (`set`, `rollback`) without a transaction. infra/ttl.ts refuses every
+   * write whose request names no attributes, which is how IAM sees a transaction's items, so
+   * a grant role may write items only one by one. In this order, and still safe:
+   * 1. the version it replaces, only if no version of that rev is kept (else `false`, as a
+   *    transaction would say: another writer replacing the same rev got there first);
+   * 2. the item, on its condition (else `false`, and the version step 1 wrote is deleted
+   *    again: once step 1 won, only a racing `rm`, which meant every version to go, fails it);
+   * 3. the versions past the namespace's count, one DeleteItem each. A failed delete is
+   *    logged and left for the next set, which drops it again.
+   */
+  async #putOne({ item, condition, keep, drop }: SecretWrite): Promise<boolean> {
+    if (keep !== undefined) {
+      const version = new PutItemCommand({
+        TableName: this.table,
+        Item: fromVersion(keep),
+        ...conditionOf({ kind: 'absent' }),
+      });
+      if (!(await this.#conditional('PutItem', item.namespace, () => this.#client.send(version)))) return false;
+    }
+    if (!(await this.putSecret(item, condition))) {
+      // Undo step 1, so a lost write keeps nothing (a racing `rm` meant every version to go).
+      if (keep !== undefined) {
+        const undo = new DeleteItemCommand({
+          TableName: this.table,
+          Key: versionKey(keep.namespace, keep.name, keep.rev),
+          ConditionExpression: '#gen = :gen',
+          ExpressionAttributeNames: { '#gen': 'gen' },
+          ExpressionAttributeValues: { ':gen': num(keep.gen) },
+        });
+        await this.#conditional('DeleteItem', item.namespace, () => this.#client.send(undo));
+      }
+      return false;
+    }
+    for (const rev of drop ?? []) {
+      const remove = new DeleteItemCommand({
+        TableName: this.table,
+        Key: versionKey(item.namespace, item.name, rev),
+      });
+      try {
+        await this.#send('DeleteItem', item.namespace, () => this.#client.send(remove));
+      } catch (error) {
+        this.#logger.warn('secret.version_drop_failed', {
+          namespace: item.namespace,
+          name: item.name,
+          rev,
+          error: error instanceof Error ? error.name : 'unknown',
+        });
+      }
+    }
+    return true;
+  }
+
   async #conditional(operation: string, namespace: string, send: () => Promise<unknown>): Promise<boolean> {
     try {
       await this.#send(operation, namespace, send);

@@ -95,6 +95,7 @@ const LAYERS: readonly (readonly string[])[] = [
     'trust',
     'config',
     'subjects',
+    'expiry',
   ],
   // Primitives and the ports' adapters.
   ['crypto', 'formats', 'aws', 'auth', 'keyrings', 'stores', 'local-vault'],
@@ -105,7 +106,7 @@ const LAYERS: readonly (readonly string[])[] = [
   // The composition root: configuration and one identity to every adapter.
   ['backends'],
   // The edges (and cli/, above all of src/).
-  ['action', 'proxy', 'rotator', 'run', 'doctor', 'github', 'console'],
+  ['action', 'proxy', 'rotator', 'run', 'doctor', 'github', 'console', 'api'],
 ];
 
 /** `src/vault/vault.ts` → `vault`; `src/config.ts` → `config`. */
