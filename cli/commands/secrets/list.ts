@@ -23,8 +23,16 @@ export default class SecretsList extends EggCommand {
           : expiresWithin(expires, now, SOON_DAYS)
             ? `${expires} (${describeExpiry(expires, now)})`
             : expires;
-      const rows = secrets.map((s) => [s.name, String(s.rev), String(s.gen), s.updatedAt, expiry(s.expires)]);
-      this.log(table(['NAME', 'REV', 'GEN', 'UPDATED', 'EXPIRES'], rows));
+      // The EXPIRES column only when something expires: a namespace without expiries lists as it always did.
+      const expiring = secrets.some((s) => s.expires !== undefined);
+      const rows = secrets.map((s) => [
+        s.name,
+        String(s.rev),
+        String(s.gen),
+        s.updatedAt,
+        ...(expiring ? [expiry(s.expires)] : []),
+      ]);
+      this.log(table(['NAME', 'REV', 'GEN', 'UPDATED', ...(expiring ? ['EXPIRES'] : [])], rows));
       const soon = secrets.filter((s) => expiresWithin(s.expires, now, SOON_DAYS)).map((s) => s.name);
       if (soon.length > 0)
         process.stderr.write(
