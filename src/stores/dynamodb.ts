@@ -729,7 +729,8 @@ export class DynamoDbStore implements SecretStore, MemberStore {
         Item: fromVersion(keep),
         ...conditionOf({ kind: 'absent' }),
       });
-      if (!(await this.#conditional('PutItem', item.namespace, () => this.#client.send(version)))) return false;
+      if (!(await this.#conditional('PutItem', item.namespace, () => this.#client.send(version))))
+        return false;
     }
     if (!(await this.putSecret(item, condition))) {
       // Undo step 1, so a lost write keeps nothing (a racing `rm` meant every version to go).
