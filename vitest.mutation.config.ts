@@ -23,6 +23,7 @@ export default defineConfig({
       'test/unit/origin-binding.test.ts',
       'test/unit/proxy-checks.test.ts',
       'test/unit/proxy-framing.test.ts',
+      'test/unit/sealed-keys.test.ts',
       'test/unit/stored-formats.test.ts',
       'test/unit/token-claims.test.ts',
       'test/unit/token-times.test.ts',

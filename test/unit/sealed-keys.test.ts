@@ -271,7 +271,21 @@ describe('parseSealed', () => {
 
   it.each<[string, unknown, string]>([
     ['an array', [good], 'is not a JSON object'],
+    ['null', null, 'is not a JSON object'],
+    ['a string', JSON.stringify(good), 'is not a JSON object'],
     ['an extra field', { ...good, name: 'OPENAI_KEY' }, 'has a field the format does not have (name)'],
+    [
+      'extra fields, named in order',
+      { ...good, zone: 'x', name: 'OPENAI_KEY' },
+      'has a field the format does not have (name, zone)',
+    ],
+    ['a kid that is not a string', { ...good, kid: 7 }, 'names no sealing key ("kid")'],
+    ['an iv that is not a string', { ...good, iv: [1, 2] }, 'has no base64url "iv"'],
+    [
+      'a ciphertext with a character outside base64url',
+      { ...good, ciphertext: 'AAAA.AAA' },
+      'has no base64url "ciphertext"',
+    ],
     ['version 2', { ...good, v: 2 }, 'is not format version 1 ("v": 1)'],
     ['another algorithm', { ...good, alg: 'RSA-OAEP+A256GCM' }, 'does not use "alg": "RSA-OAEP-256+A256GCM"'],
     ['no kid', { ...good, kid: '' }, 'names no sealing key ("kid")'],
@@ -304,5 +318,16 @@ describe('parseSealed', () => {
         hint,
       }),
     );
+  });
+});
+
+describe('seal', () => {
+  it('refuses to seal to a public key that is not RSA-3072', async () => {
+    const spki = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .publicKey.export({ type: 'spki', format: 'der' })
+      .toString('base64url');
+    await expect(
+      seal({ publicKey: { kid: 'rsa:short', spki }, namespace: 'acme', name: 'K', value: Buffer.from('v') }),
+    ).rejects.toThrow('a sealing key is RSA-3072, not RSA-2048');
   });
 });
