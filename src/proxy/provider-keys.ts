@@ -19,6 +19,7 @@ import { MemorySeal, type MemorySealed } from '../crypto/memory-seal.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
 import { isSqliteLocked } from '../stores/sqlite-file.js';
+import { parsePrice, type PriceTable } from '../tokens/price.js';
 import { DEFAULT_INJECT, type InjectTemplate, parseInject, parseUpstream } from '../tokens/upstream.js';
 import type { PulledSecret } from '../vault/vault.js';
 
@@ -27,6 +28,8 @@ export interface KeyLease {
   readonly value: Buffer;
   readonly upstream: string;
   readonly inject: InjectTemplate;
+  /** The key's price table: its requests spend real units (usage-cost.ts). Absent: per request. */
+  readonly price?: PriceTable | undefined;
   release(): void;
 }
 
@@ -44,6 +47,7 @@ export interface ProviderKeyVault {
 interface Entry {
   upstream: string;
   inject: InjectTemplate;
+  price: PriceTable | undefined;
   expiresAt: number;
   /** The default: the value sealed under the cache key. */
   sealed: MemorySealed | undefined;
@@ -140,6 +144,7 @@ export class ProviderKeys implements KeySource {
       value,
       upstream: held.upstream,
       inject: held.inject,
+      price: held.price,
       release: () => {
         if (released) return;
         released = true;
@@ -167,6 +172,7 @@ export class ProviderKeys implements KeySource {
       const entry: Entry = {
         upstream: parseUpstream(secret.upstream),
         inject: parseInject(secret.inject ?? DEFAULT_INJECT),
+        price: secret.price === undefined ? undefined : parsePrice(secret.price),
         expiresAt: this.#clock() + this.#ttlMs,
         sealed: undefined,
         plaintext: undefined,

@@ -112,6 +112,7 @@ export async function serveProxy(
     spend: state.tokens,
     keys: state.keys,
     log: options.log,
+    logger,
     ...(options.upstreamTimeoutMs === undefined ? {} : { upstreamTimeoutMs: options.upstreamTimeoutMs }),
   };
   const server = tls === undefined ? createProxyServer(proxyOptions) : createProxyServer(proxyOptions, tls);
@@ -148,7 +149,10 @@ export async function serveProxy(
 interface ProxyState {
   /** The backend everything was opened on (none when the store could not be opened safely). */
   backend?: Backend;
-  tokens: Pick<TokenStore, 'revocationVersion' | 'revocationState' | 'accountRevocation' | 'reserveSpend'>;
+  tokens: Pick<
+    TokenStore,
+    'revocationVersion' | 'revocationState' | 'accountRevocation' | 'reserveSpend' | 'adjustSpend'
+  >;
   keys: KeySource;
   /** Usage counting, anomaly rules and alerts, where the store keeps usage (SQLite). */
   usage?: UsageMeter;
@@ -236,6 +240,7 @@ function closedState(error: StoreUnusable): ProxyState {
       revocationState: async () => fail(),
       accountRevocation: async () => fail(),
       reserveSpend: fail,
+      adjustSpend: async () => fail(),
     },
     keys: { lease: fail, close: () => {} },
     unusable: error,

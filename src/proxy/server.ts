@@ -39,6 +39,10 @@ import { tokenFromHeaders } from './token-header.js';
 import { UpstreamPools } from './upstream-pools.js';
 import { namedToken } from './named-token.js';
 import type { UsageMeter } from './usage-meter.js';
+import { isMetered, readBody, RealSpend, type RealSpendTarget } from './real-spend.js';
+import type { UsageTap } from './usage-cost.js';
+import type { PriceTable } from '../tokens/price.js';
+import { type Logger, nullLogger } from '../log.js';
 import { upstreamTargets } from './upstream-target.js';
 
 export interface ProxyOptions {
@@ -46,7 +50,8 @@ export interface ProxyOptions {
   revocations: Pick<RevocationWatcher, 'check'> &
     Partial<Pick<RevocationWatcher, 'failClosed' | 'throttleOf'>>;
   rate: Pick<RateLimiter, 'take'>;
-  spend: Pick<TokenStore, 'reserveSpend'>;
+  /** Spend reservations; `adjustSpend` settles what a priced key's request really cost (real-spend.ts). */
+  spend: Pick<TokenStore, 'reserveSpend' | 'adjustSpend'>;
   /** Per-token usage counting and anomaly rules (usage-meter.ts); none when absent. */
   usage?: Pick<UsageMeter, 'record'>;
   keys: KeySource;
@@ -59,6 +64,8 @@ export interface ProxyOptions {
   maxBodyBytes?: number;
   /** Upstream connections, one keep-alive pool per provider key (default: a fresh set). */
   pools?: UpstreamPools;
+  /** Where a spend that could not be settled is reported (never a body). */
+  logger?: Logger;
 }
 
 /** Headers are bounded by Node (431 beyond this); a token by MAX_TOKEN_CHARS (401). */
@@ -70,6 +77,9 @@ interface Exchange {
   /** The verified token's namespace, and the spend its request reserved (usage counting). */
   namespace: string | null;
   spent: number;
+  /** A priced key's request: its reservation, settled from the answer's usage (real-spend.ts). */
+  real: RealSpend | undefined;
+  tap: UsageTap | undefined;
   /** The token string as presented, kept for usage counting when it did not verify. */
   presented: string | undefined;
   /** How the body goes upstream (framing.ts). */
@@ -102,6 +112,7 @@ export class ProxyHandler {
   readonly #clock: () => number;
   readonly #maxBody: number;
   readonly #pools: UpstreamPools;
+  readonly #logger: Logger;
   readonly #isoTime = isoClock();
   readonly #upstreamTarget = upstreamTargets();
   /** Upstream silence (no answer yet, or a body that stops) past the bound: 504, or a cut. */
@@ -112,6 +123,7 @@ export class ProxyHandler {
     this.#clock = options.clock ?? Date.now;
     this.#maxBody = options.maxBodyBytes ?? 100 * 1024 * 1024;
     this.#pools = options.pools ?? new UpstreamPools();
+    this.#logger = options.logger ?? nullLogger;
     this.#silence = new InactivityWatch<Exchange>(options.upstreamTimeoutMs ?? 120_000, (exchange) =>
       exchange.upstream?.destroy(new UpstreamTimeout()),
     );
@@ -124,6 +136,8 @@ export class ProxyHandler {
       token: null,
       namespace: null,
       spent: 0,
+      real: undefined,
+      tap: undefined,
       presented: undefined,
       framing: null,
       bytesIn: 0,
@@ -268,7 +282,58 @@ export class ProxyHandler {
     } catch (error) {
       return refuse(res, leaseRefusal(error, cors));
     }
+    if (isMetered(req.method, lease.price)) {
+      lease.release();
+      const target = { namespace: claims.sub, id: claims.jti, digest: verdict.digest, cap: claims.spend };
+      return this.#metered(req, res, cors, exchange, target, claims.key, lease.price);
+    }
     this.#forward(req, res, lease, cors, exchange, `${claims.sub}\n${claims.key}`);
+  }
+
+  /**
+   * A priced key's request (real-spend.ts): the body read whole, the worst case reserved,
+   * then the key leased again (from its cache) and the body forwarded.
+   */
+  async #metered(
+    req: IncomingMessage,
+    res: ServerResponse,
+    cors: Readonly<Record<string, string>>,
+    exchange: Exchange,
+    target: RealSpendTarget,
+    keyName: string,
+    price: PriceTable,
+  ) {
+    const real = new RealSpend(this.#options.spend, target, price, exchange.spent, this.#logger);
+    const body = await readBody(req, this.#maxBody);
+    if (typeof body === 'string') {
+      real.cancel();
+      exchange.spent = 0;
+      return body === 'failed' ? res.destroy() : refuse(res, { ...REFUSALS.tooLarge, headers: cors });
+    }
+    exchange.bytesIn = body.length;
+    let spend: SpendResult;
+    try {
+      spend = await real.reserve(body);
+    } catch {
+      real.cancel();
+      return refuse(res, { ...REFUSALS.unavailable, headers: { ...cors, ...REFUSALS.unavailable.headers } });
+    }
+    exchange.spent = real.reserved;
+    if (!spend.ok) {
+      exchange.spent = 0;
+      return refuse(res, spendRefusal(spend, cors));
+    }
+    let lease: KeyLease;
+    try {
+      const leasing = this.#options.keys.lease(target.namespace, keyName);
+      lease = isPromise(leasing) ? await leasing : leasing;
+    } catch (error) {
+      real.cancel();
+      exchange.spent = 0;
+      return refuse(res, leaseRefusal(error, cors));
+    }
+    exchange.real = real;
+    this.#forward(req, res, lease, cors, exchange, `${target.namespace}\n${keyName}`, body);
   }
 
   /**
@@ -333,6 +398,7 @@ export class ProxyHandler {
     cors: Readonly<Record<string, string>>,
     exchange: Exchange,
     pool: string,
+    body?: Buffer,
   ) {
     const upstreamReq = this.#openUpstream(req, res, lease, cors, exchange, pool);
     if (upstreamReq === undefined) return;
@@ -352,6 +418,7 @@ export class ProxyHandler {
       answered = true;
       exchange.lastTick = this.#silence.tick;
       const raw = upstreamRes.rawHeaders;
+      exchange.tap = exchange.real?.answered(upstreamRes.headers['content-type']);
       res.writeHead(upstreamRes.statusCode ?? 502, responseHeaders(raw, cors));
       // A streamed answer (no length: SSE, chunked) gets its status and headers at once;
       // a sized one sends them with the first body bytes, in one write.
@@ -361,11 +428,13 @@ export class ProxyHandler {
       // pipe()'s per-request listener bookkeeping.
       upstreamRes.on('data', (chunk: Buffer) => {
         exchange.bytesOut += chunk.length;
+        exchange.tap?.write(chunk);
         exchange.lastTick = this.#silence.tick;
         if (!res.write(chunk)) upstreamRes.pause();
       });
       upstreamRes.on('end', () => {
         this.#silence.delete(exchange);
+        if (exchange.real !== undefined) exchange.spent = exchange.real.settle();
         // Answered before the whole body came: nobody will read the rest upstream, so the
         // request goes now rather than hold its socket (the client's rest is read and dropped).
         if (!req.complete) upstreamReq.destroy();
@@ -374,6 +443,11 @@ export class ProxyHandler {
       upstreamRes.on('error', () => res.destroy());
       res.on('drain', () => upstreamRes.resume());
     });
+    if (body !== undefined) {
+      // Read whole already (a priced key's request): sent in one write.
+      upstreamReq.end(body);
+      return;
+    }
     req.on('data', (chunk: Buffer) => {
       exchange.bytesIn += chunk.length;
       if (exchange.bytesIn > this.#maxBody) {

@@ -1010,6 +1010,7 @@ function fromSecret(item: SecretItem): Item {
   };
   if (item.upstream !== undefined) out.upstream = { S: item.upstream };
   if (item.inject !== undefined) out.inject = { S: item.inject };
+  if (item.price !== undefined) out.price = { S: item.price };
   if (item.setBy !== undefined) out.setBy = { S: item.setBy };
   if (item.sealed) out.sealed = { BOOL: true };
   // Never `expiresAt`: that is the table's TTL attribute, and DynamoDB would delete the item.
@@ -1037,6 +1038,7 @@ function toSecret(namespace: string, item: Item): SecretItem {
   };
   if (item.upstream?.S !== undefined) secret.upstream = item.upstream.S;
   if (item.inject?.S !== undefined) secret.inject = item.inject.S;
+  if (item.price?.S !== undefined) secret.price = item.price.S;
   if (item.setBy?.S !== undefined) secret.setBy = item.setBy.S;
   if (item.sealed?.BOOL === true) secret.sealed = true;
   if (item.expires?.S !== undefined) secret.expires = item.expires.S;

@@ -152,6 +152,9 @@ export class SqliteStore implements SecretStore, MemberStore {
       addColumn(this.#db, 'secrets', 'expires', 'TEXT');
       addColumn(this.#db, 'secrets', 'sealed', 'INTEGER');
       addColumn(this.#db, 'secret_versions', 'sealed', 'INTEGER');
+      // A provider key's price table arrived with spend in real units (issue 10 item 6).
+      addColumn(this.#db, 'secrets', 'price', 'TEXT');
+      addColumn(this.#db, 'secret_versions', 'price', 'TEXT');
       this.#db.exec(MEMBER_SCHEMA);
       if (options.busyTimeoutMs !== undefined)
         this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
@@ -244,8 +247,8 @@ export class SqliteStore implements SecretStore, MemberStore {
     if (condition.kind === 'absent') {
       const result = this.#db
         .prepare(
-          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, expires, sealed)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          `INSERT INTO secrets (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, expires, sealed, price)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         )
         .run(item.namespace, item.name, ...values);
       return result.changes === 1;
@@ -255,7 +258,7 @@ export class SqliteStore implements SecretStore, MemberStore {
     const result = this.#db
       .prepare(
         `UPDATE secrets SET ciphertext = ?, iv = ?, tag = ?, wrapped_key = ?, key_id = ?, rev = ?, gen = ?,
-           created_at = ?, updated_at = ?, upstream = ?, inject = ?, set_by = ?, expires = ?, sealed = ?
+           created_at = ?, updated_at = ?, upstream = ?, inject = ?, set_by = ?, expires = ?, sealed = ?, price = ?
          WHERE namespace = ? AND name = ? AND ${where}`,
       )
       .run(...values, item.namespace, item.name, ...params);
@@ -267,8 +270,8 @@ export class SqliteStore implements SecretStore, MemberStore {
   #keepVersion(item: SecretItem): boolean {
     const result = this.#db
       .prepare(
-        `INSERT INTO secret_versions (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, expires, sealed)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO secret_versions (namespace, name, ciphertext, iv, tag, wrapped_key, key_id, rev, gen, created_at, updated_at, upstream, inject, set_by, expires, sealed, price)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
       .run(...versionValues(item));
     return result.changes === 1;
@@ -614,6 +617,7 @@ function toSecret(row: Row): SecretItem {
   if (typeof row.set_by === 'string') item.setBy = row.set_by;
   if (typeof row.expires === 'string') item.expires = row.expires;
   if (Number(row.sealed) === 1) item.sealed = true;
+  if (typeof row.price === 'string') item.price = row.price;
   return item;
 }
 
@@ -636,6 +640,7 @@ function versionValues(item: SecretItem): SQLInputValue[] {
     item.setBy ?? null,
     item.expires ?? null,
     item.sealed ? 1 : null,
+    item.price ?? null,
   ];
 }
 
@@ -646,7 +651,7 @@ function versionValues(item: SecretItem): SQLInputValue[] {
 function addColumn(
   db: DatabaseSync,
   table: 'secrets' | 'secret_versions',
-  column: 'set_by' | 'expires' | 'sealed',
+  column: 'set_by' | 'expires' | 'sealed' | 'price',
   type: 'TEXT' | 'INTEGER',
 ): void {
   const columns = db.prepare(`PRAGMA table_info(${table})`).all();

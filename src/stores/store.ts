@@ -24,6 +24,8 @@ export interface SecretItem {
   /** Proxy metadata: the pinned upstream origin and the injection header template. */
   upstream?: string;
   inject?: string;
+  /** A provider key's price table (tokens/price.ts, canonical form): its tokens spend real units. */
+  price?: string;
   /** Who set this value (the actor of the `set`, `import` or `rollback`); absent on items from before versions. */
   setBy?: string;
   /**

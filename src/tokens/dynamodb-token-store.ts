@@ -321,6 +321,30 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
     }
   }
 
+  async adjustSpend(namespace: string, id: string, digest: string, delta: number): Promise<void> {
+    try {
+      await this.#send('UpdateItem', namespace, () =>
+        this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.#table,
+            Key: { pk: str(tokenPartition(namespace)), sk: str(`${TOKEN_PREFIX_SK}${id}`) },
+            // No cap: the request was forwarded, and this is what it cost. A give-back that
+            // would take the counter below 0 is refused (a settled reservation cannot be).
+            UpdateExpression: 'ADD spent :c',
+            ConditionExpression: delta < 0 ? 'digest = :d AND spent >= :back' : 'digest = :d',
+            ExpressionAttributeValues: {
+              ':c': num(delta),
+              ':d': str(digest),
+              ...(delta < 0 ? { ':back': num(-delta) } : {}),
+            },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+  }
+
   addUsage(deltas: readonly UsageWindow[]) {
     return this.#usage.add(deltas);
   }

@@ -85,7 +85,8 @@ interface PendingReservation {
   id: string;
   digest: string;
   cost: number;
-  cap: number;
+  /** The cap; undefined for an adjustment (adjustSpend), which has none. */
+  cap: number | undefined;
   resolve: (result: SpendResult) => void;
   reject: (error: unknown) => void;
 }
@@ -103,6 +104,7 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
   #unusable: StoreUnusable | undefined;
   readonly #reserve;
   readonly #spentOf;
+  readonly #adjust;
   readonly #head;
   /** Reservations waiting for this turn's group commit (reserveSpend). */
   #batch: PendingReservation[] = [];
@@ -129,6 +131,9 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
     // Add to the counter only on the token's own row, unmarked, and only while it stays within the cap.
     this.#reserve = this.#db.prepare(
       'UPDATE tokens SET spent = spent + ?1 WHERE namespace = ?2 AND id = ?3 AND digest = ?4 AND killed_at = 0 AND spent + ?1 <= ?5',
+    );
+    this.#adjust = this.#db.prepare(
+      'UPDATE tokens SET spent = MAX(0, spent + ?1) WHERE namespace = ?2 AND id = ?3 AND digest = ?4',
     );
     this.#spentOf = this.#db.prepare(
       'SELECT spent, killed_at FROM tokens WHERE namespace = ? AND id = ? AND digest = ?',
@@ -340,6 +345,22 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
     });
   }
 
+  adjustSpend(namespace: string, id: string, digest: string, delta: number): Promise<void> {
+    if (this.#unusable !== undefined) return Promise.reject(this.#unusable);
+    return new Promise((resolve, reject) => {
+      this.#batch.push({
+        namespace,
+        id,
+        digest,
+        cost: delta,
+        cap: undefined,
+        resolve: () => resolve(),
+        reject,
+      });
+      if (this.#batch.length === 1) setImmediate(() => void this.#commitBatch());
+    });
+  }
+
   async #commitBatch(): Promise<void> {
     const batch = this.#batch;
     this.#batch = [];
@@ -353,7 +374,11 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
         this.#checkFile();
       }
       results = await this.#transaction(() =>
-        batch.map((r) => this.#reserveNow(r.namespace, r.id, r.digest, r.cost, r.cap)),
+        batch.map((r) =>
+          r.cap === undefined
+            ? (this.#adjust.run(r.cost, r.namespace, r.id, r.digest), RESERVED)
+            : this.#reserveNow(r.namespace, r.id, r.digest, r.cost, r.cap),
+        ),
       );
     } catch (error) {
       let failure = error;

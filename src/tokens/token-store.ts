@@ -139,6 +139,13 @@ export interface TokenStore {
     cost: number,
     cap: number,
   ): SpendResult | Promise<SpendResult>;
+  /**
+   * Add `delta` (negative: give back) to the spend counter of token `id`'s record, whatever
+   * the cap: the real cost of a priced request, settled against what it reserved
+   * (proxy/usage-cost.ts). Only the record with `digest` in `namespace` changes, and the counter
+   * never goes below 0. SQLite commits it with the turn's reservations.
+   */
+  adjustSpend(namespace: string, id: string, digest: string, delta: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -67,6 +67,8 @@ export interface SecretMeta {
   updatedAt: string;
   upstream?: string;
   inject?: string;
+  /** A provider key's price table (tokens/price.ts): its tokens spend real units. */
+  price?: string;
   /** Stored sealed and not read since (docs/sealed-keys.md). */
   sealed?: true;
   expires?: string;
@@ -100,6 +102,7 @@ export interface PulledSecret {
   /** Proxy metadata, from the same read as the value. */
   upstream?: string;
   inject?: string;
+  price?: string;
   /** When this value expires (the caller decides what an expired read means). */
   expires?: string;
 }
@@ -131,6 +134,8 @@ interface Opened {
 export interface SetOptions {
   upstream?: string;
   inject?: string;
+  /** A price table in canonical form (tokens/price.ts); kept from the current item when absent. */
+  price?: string;
   /** When the new value expires (ISO 8601, src/expiry.ts). A value set without one never does. */
   expires?: string;
 }
@@ -197,6 +202,8 @@ export class Vault {
       if (upstream !== undefined) assertProviderKey(name, value);
       if (upstream !== undefined) meta.upstream = upstream;
       if (inject !== undefined) meta.inject = inject;
+      const price = options.price ?? current?.price;
+      if (price !== undefined && upstream !== undefined) meta.price = price;
       const key = await this.#keyring.generate(this.#context(name));
       return this.#encrypt(name, value, stamp.rev, stamp.gen, key, {
         ...stamp.times,
@@ -216,7 +223,7 @@ export class Vault {
   async putSealed(
     name: string,
     sealed: SealedKey,
-    options: { upstream: string; inject?: string | undefined },
+    options: { upstream: string; inject?: string | undefined; price?: string | undefined },
   ): Promise<SecretMeta> {
     assertSecretName(name);
     const { kid } = await this.#sealingKey().publicKey();
@@ -237,6 +244,7 @@ export class Vault {
       ...stamp.times,
       upstream: options.upstream,
       ...(options.inject === undefined ? {} : { inject: options.inject }),
+      ...(options.price === undefined ? {} : { price: options.price }),
       sealed: true,
     }));
     await this.#audit({ action: 'set-sealed', targets: [name], outcome: 'ok' });
@@ -895,16 +903,18 @@ function toMeta(item: SecretItem): SecretMeta {
   };
   if (item.upstream !== undefined) meta.upstream = item.upstream;
   if (item.inject !== undefined) meta.inject = item.inject;
+  if (item.price !== undefined) meta.price = item.price;
   if (item.sealed) meta.sealed = true;
   if (item.expires !== undefined) meta.expires = item.expires;
   return meta;
 }
 
 /** The proxy metadata and expiry of `item`, for a `PulledSecret` (or a rotation of it). */
-function proxyOf(item: SecretItem): Pick<PulledSecret, 'upstream' | 'inject' | 'expires'> {
+function proxyOf(item: SecretItem): Pick<PulledSecret, 'upstream' | 'inject' | 'price' | 'expires'> {
   return {
     ...(item.upstream === undefined ? {} : { upstream: item.upstream }),
     ...(item.inject === undefined ? {} : { inject: item.inject }),
+    ...(item.price === undefined ? {} : { price: item.price }),
     ...(item.expires === undefined ? {} : { expires: item.expires }),
   };
 }

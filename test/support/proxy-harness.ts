@@ -86,6 +86,7 @@ export class SwitchableTokenStore implements TokenStore {
     this.#gate(),
     this.inner.reserveSpend(...a)
   );
+  adjustSpend: TokenStore['adjustSpend'] = async (...a) => (this.#gate(), this.inner.adjustSpend(...a));
   close = () => this.inner.close();
 }
 

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { assertSecretName } from '../../../src/names.js';
+import { formatPrice, parsePrice } from '../../../src/tokens/price.js';
 import { canonicalInject, parseUpstream } from '../../../src/tokens/upstream.js';
 import { parseExpiry } from '../../../src/expiry.js';
 import { EggCommand } from '../../base.js';
@@ -16,6 +17,7 @@ export default class SecretsSet extends EggCommand {
     '<%= config.bin %> secrets set NPM_TOKEN --from-env NPM_TOKEN    # e.g. a variable your CI provides',
     '<%= config.bin %> secrets set OPENAI_KEY --upstream https://api.openai.com',
     "<%= config.bin %> secrets set ANTHROPIC_KEY --from-env ANTHROPIC_API_KEY --upstream https://api.anthropic.com --inject 'x-api-key: {}'",
+    '<%= config.bin %> secrets set OPENAI_KEY --upstream https://api.openai.com --price input=2.5,output=10   # per 1M tokens',
   ];
   static override enableJsonFlag = true;
   static override args = {
@@ -51,6 +53,16 @@ export default class SecretsSet extends EggCommand {
         "How the proxy sends the key: a header template with {} for the key. Default: 'Authorization: Bearer {}'.",
       dependsOn: ['upstream'],
     }),
+    price: Flags.string({
+      summary:
+        "What its tokens spend per token kind, when the upstream reports usage: 'input=2.5,output=10' (optionally cache-read=, cache-write=, max-output=TOKENS). Caps are then in micro-units (docs/spend.md).",
+    }),
+    'price-unit': Flags.string({
+      summary: 'What the --price figures are per: per-1M tokens (default) or per-1K.',
+      options: ['per-1M', 'per-1K'],
+      default: 'per-1M',
+      dependsOn: ['price'],
+    }),
   };
 
   async run() {
@@ -60,6 +72,9 @@ export default class SecretsSet extends EggCommand {
     const proxy = {
       ...(flags.upstream === undefined ? {} : { upstream: parseUpstream(flags.upstream) }),
       ...(flags.inject === undefined ? {} : { inject: canonicalInject(flags.inject) }),
+      ...(flags.price === undefined
+        ? {}
+        : { price: formatPrice(parsePrice(flags.price, flags['price-unit'] as 'per-1M' | 'per-1K')) }),
       ...(flags.expires === undefined ? {} : { expires: parseExpiry(flags.expires, new Date()) }),
     };
     const value = await readSecretValue(args.name, args.value, flags);
@@ -69,7 +84,8 @@ export default class SecretsSet extends EggCommand {
       });
       const pinned = meta.upstream === undefined ? '' : `, pinned to ${meta.upstream}`;
       const expires = meta.expires === undefined ? '' : `, expires ${meta.expires}`;
-      this.log(`Set ${meta.name} in ${config.namespace} (rev ${meta.rev}${pinned}${expires}).`);
+      const priced = meta.price === undefined ? '' : `, priced ${meta.price} per 1M tokens`;
+      this.log(`Set ${meta.name} in ${config.namespace} (rev ${meta.rev}${pinned}${priced}${expires}).`);
       return { namespace: config.namespace, ...meta };
     } finally {
       value.fill(0);
