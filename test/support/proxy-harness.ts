@@ -274,6 +274,7 @@ export async function startTestProxy(
     spend: store,
     keys,
     log: (line) => logs.push(line),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.upstreamTimeoutMs === undefined ? {} : { upstreamTimeoutMs: options.upstreamTimeoutMs }),
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
