@@ -174,205 +174,210 @@ function micro(input: number, output: number, cacheRead = 0): number {
   return Math.ceil((input * 2_500_000 + output * 10_000_000 + cacheRead * 250_000) / 1_000_000);
 }
 
-describe('spend in real units through egg proxy', () => {
-  let upstream: Awaited<ReturnType<typeof startMeteredUpstream>>;
-  let world: ProxyWorld;
-  let proxy: TestProxy;
-  const warnings: string[] = [];
-  const logger: Logger = {
-    debug: () => {},
-    info: (event, fields) => warnings.push(`${event} ${JSON.stringify(fields)}`),
-    warn: (event, fields) => warnings.push(`${event} ${JSON.stringify(fields)}`),
-  };
+for (const backend of ['sqlite', 'dynamodb'] as const)
+  describe(`spend in real units through egg proxy (${backend})`, () => {
+    let upstream: Awaited<ReturnType<typeof startMeteredUpstream>>;
+    let world: ProxyWorld;
+    let proxy: TestProxy;
+    const warnings: string[] = [];
+    const logger: Logger = {
+      debug: () => {},
+      info: (event, fields) => warnings.push(`${event} ${JSON.stringify(fields)}`),
+      warn: (event, fields) => warnings.push(`${event} ${JSON.stringify(fields)}`),
+    };
 
-  beforeAll(async () => {
-    upstream = await startMeteredUpstream();
-    world = await createWorld('sqlite');
-    const price = formatPrice(parsePrice('input=2.5,output=10,cache-read=0.25,max-output=1000'));
-    await world.vault.set(KEY_NAME, Buffer.from('sk-openai-canary'), { upstream: upstream.url, price });
-    await world.vault.set(ANTHROPIC_KEY, Buffer.from('sk-ant-canary'), {
-      upstream: upstream.url,
-      inject: canonicalInject('x-api-key: {}'),
-      price,
+    beforeAll(async () => {
+      upstream = await startMeteredUpstream();
+      world = await createWorld(backend);
+      const price = formatPrice(parsePrice('input=2.5,output=10,cache-read=0.25,max-output=1000'));
+      await world.vault.set(KEY_NAME, Buffer.from('sk-openai-canary'), { upstream: upstream.url, price });
+      await world.vault.set(ANTHROPIC_KEY, Buffer.from('sk-ant-canary'), {
+        upstream: upstream.url,
+        inject: canonicalInject('x-api-key: {}'),
+        price,
+      });
+      proxy = await startTestProxy(world, { logger });
     });
-    proxy = await startTestProxy(world, { logger });
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await world?.close();
-    await upstream?.close();
-  });
-
-  const client = (token: string) =>
-    new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: token, maxRetries: 0, timeout: 10_000 });
-
-  /** What the token's record holds, once every settlement is committed. */
-  async function spentOf(token: string): Promise<number> {
-    const id = namedToken(token)?.jti;
-    const record = (await proxy.store.inner.listTokens(NAMESPACE)).find((t) => t.id === id);
-    return record?.spent ?? Number.NaN;
-  }
-
-  function anthropicRequest(token: string, body: object) {
-    return fetch(`${proxy.url}/v1/messages`, {
-      method: 'POST',
-      headers: { 'x-api-key': token, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-      body: JSON.stringify(body),
+    afterAll(async () => {
+      await proxy?.close();
+      await world?.close();
+      await upstream?.close();
     });
-  }
 
-  it('charges a non-streamed OpenAI answer exactly its tokens × price, not a usage quoted in its text', async () => {
-    upstream.state.behaviour = { input: 1234, output: 567 };
-    const token = await world.mint();
-    const answer = await client(token).chat.completions.create({
-      model: 'gpt-fake',
-      messages: [{ role: 'user', content: PROMPT }],
-      max_tokens: 800,
-    });
-    expect(answer.usage?.completion_tokens).toBe(567);
-    await expect.poll(() => spentOf(token)).toBe(micro(1234, 567));
-    expect(micro(1234, 567)).toBe(8755);
-  });
+    const client = (token: string) =>
+      new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: token, maxRetries: 0, timeout: 10_000 });
 
-  it('charges a streamed OpenAI answer (include_usage) exactly its tokens × price, cached prompt tokens at their price', async () => {
-    upstream.state.behaviour = { input: 3000, output: 41, cacheRead: 2000 };
-    const token = await world.mint();
-    const stream = await client(token).chat.completions.create({
-      model: 'gpt-fake',
-      messages: [{ role: 'user', content: PROMPT }],
-      max_completion_tokens: 500,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    let text = '';
-    let usage: OpenAI.CompletionUsage | undefined | null;
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta.content ?? '';
-      usage = chunk.usage ?? usage;
+    /** What the token's record holds, once every settlement is committed. */
+    async function spentOf(token: string): Promise<number> {
+      const id = namedToken(token)?.jti;
+      const record = (await proxy.store.inner.listTokens(NAMESPACE)).find((t) => t.id === id);
+      return record?.spent ?? Number.NaN;
     }
-    expect(text).toBe(COMPLETION);
-    expect(usage?.prompt_tokens).toBe(3000);
-    await expect.poll(() => spentOf(token)).toBe(micro(1000, 41, 2000));
-  });
 
-  it('charges an Anthropic-shaped answer exactly its tokens × price, streamed (cumulative message_delta) or not', async () => {
-    upstream.state.behaviour = { input: 900, output: 250, cacheRead: 100 };
-    const plain = await world.mint({ key: ANTHROPIC_KEY });
-    const answer = await anthropicRequest(plain, {
-      model: 'claude-fake',
-      max_tokens: 300,
-      messages: [{ role: 'user', content: PROMPT }],
-    });
-    expect(answer.status).toBe(200);
-    expect(((await answer.json()) as { usage: { output_tokens: number } }).usage.output_tokens).toBe(250);
-    await expect.poll(() => spentOf(plain)).toBe(micro(900, 250, 100));
-
-    const streamed = await world.mint({ key: ANTHROPIC_KEY });
-    const events = await anthropicRequest(streamed, {
-      model: 'claude-fake',
-      max_tokens: 300,
-      stream: true,
-      messages: [{ role: 'user', content: PROMPT }],
-    });
-    expect(await events.text()).toContain('message_stop');
-    await expect.poll(() => spentOf(streamed)).toBe(micro(900, 250, 100));
-  });
-
-  it('forwards only the concurrent requests whose worst case fits the remaining cap (no overspend)', async () => {
-    const release = Promise.withResolvers<void>();
-    upstream.state.behaviour = { input: 10, output: 10, hold: release.promise };
-    const body = JSON.stringify({
-      model: 'claude-fake',
-      max_tokens: 100,
-      messages: [{ role: 'user', content: PROMPT }],
-    });
-    // Every byte an input token at 2.5, plus 100 output tokens at 10.
-    const worst = Math.ceil((Buffer.byteLength(body) * 2_500_000 + 100 * 10_000_000) / 1_000_000);
-    const token = await world.mint({ key: ANTHROPIC_KEY, spend: 3 * worst + Math.floor(worst / 2) });
-    const received = upstream.state.received;
-    const answers = Array.from({ length: 8 }, () =>
-      fetch(`${proxy.url}/v1/messages`, {
+    function anthropicRequest(token: string, body: object) {
+      return fetch(`${proxy.url}/v1/messages`, {
         method: 'POST',
-        headers: { 'x-api-key': token, 'content-type': 'application/json' },
-        body,
-      }),
-    );
-    // The refusals come while the three that fit are held upstream.
-    const refusals: number[] = [];
-    for (const a of answers) void a.then((r) => r.status === 402 && refusals.push(r.status));
-    await expect.poll(() => refusals.length).toBe(5);
-    await expect.poll(() => upstream.state.received - received).toBe(3);
-    expect(await spentOf(token)).toBe(3 * worst);
-    release.resolve();
-    const statuses = await Promise.all(answers.map(async (a) => (await a).status));
-    expect(statuses.filter((s) => s === 200)).toHaveLength(3);
-    await expect.poll(() => spentOf(token)).toBe(3 * micro(10, 10));
-  });
-
-  it('charges an upstream that reports more than was reserved what it reported, and caps the token after', async () => {
-    upstream.state.behaviour = { input: 50, output: 2_000_000 };
-    const token = await world.mint({ spend: 1_000_000 });
-    await client(token).chat.completions.create({
-      model: 'gpt-fake',
-      messages: [{ role: 'user', content: PROMPT }],
-      max_tokens: 10,
-    });
-    await expect.poll(() => spentOf(token)).toBe(micro(50, 2_000_000));
-    expect(micro(50, 2_000_000)).toBeGreaterThan(1_000_000);
-    const refused = await fetch(`${proxy.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-fake', max_tokens: 1, messages: [] }),
-    });
-    expect(refused.status).toBe(402);
-  });
-
-  it('keeps the whole reservation of a stream cut before its usage, and of an answer that reports none', async () => {
-    upstream.state.behaviour = { input: 10, output: 10, cut: true };
-    const cut = await world.mint({ key: ANTHROPIC_KEY });
-    const body = JSON.stringify({ model: 'claude-fake', max_tokens: 200, stream: true, messages: [] });
-    const worst = Math.ceil((Buffer.byteLength(body) * 2_500_000 + 200 * 10_000_000) / 1_000_000);
-    const answer = await anthropicRequest(cut, JSON.parse(body) as object);
-    await expect(answer.text()).rejects.toThrow();
-    await expect.poll(() => spentOf(cut)).toBe(worst);
-
-    // Streamed without stream_options.include_usage: no usage chunk, the worst case stays.
-    upstream.state.behaviour = { input: 10, output: 10 };
-    const silent = await world.mint();
-    const request = { model: 'gpt-fake', stream: true, messages: [] };
-    const noMax = Math.ceil(
-      (Buffer.byteLength(JSON.stringify(request)) * 2_500_000 + 1000 * 10_000_000) / 1_000_000,
-    );
-    const stream = await fetch(`${proxy.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${silent}`, 'content-type': 'application/json' },
-      body: JSON.stringify(request),
-    });
-    expect(await stream.text()).toContain('[DONE]');
-    // No max_tokens: the table's max-output (1000) was reserved, and stays.
-    await expect.poll(() => spentOf(silent)).toBe(noMax);
-  });
-
-  it('refuses a request whose worst case the remaining cap cannot cover, without forwarding it', async () => {
-    upstream.state.behaviour = { input: 1, output: 1 };
-    const token = await world.mint({ spend: 5000 });
-    const received = upstream.state.received;
-    const refused = await fetch(`${proxy.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-fake', messages: [{ role: 'user', content: PROMPT }] }),
-    });
-    expect(refused.status).toBe(402);
-    expect(upstream.state.received).toBe(received);
-    // The per-request cost reserved first is given back: nothing was spent.
-    await expect.poll(() => spentOf(token)).toBe(0);
-  });
-
-  it('writes no prompt or completion text to any log line or warning', () => {
-    expect(proxy.logs.length).toBeGreaterThan(5);
-    for (const line of [...proxy.logs, ...warnings]) {
-      expect(line).not.toContain('PROMPT-TEXT');
-      expect(line).not.toContain('COMPLETION-TEXT');
+        headers: {
+          'x-api-key': token,
+          'content-type': 'application/json',
+          'anthropic-version': '2023-06-01',
+        },
+        body: JSON.stringify(body),
+      });
     }
+
+    it('charges a non-streamed OpenAI answer exactly its tokens × price, not a usage quoted in its text', async () => {
+      upstream.state.behaviour = { input: 1234, output: 567 };
+      const token = await world.mint();
+      const answer = await client(token).chat.completions.create({
+        model: 'gpt-fake',
+        messages: [{ role: 'user', content: PROMPT }],
+        max_tokens: 800,
+      });
+      expect(answer.usage?.completion_tokens).toBe(567);
+      await expect.poll(() => spentOf(token)).toBe(micro(1234, 567));
+      expect(micro(1234, 567)).toBe(8755);
+    });
+
+    it('charges a streamed OpenAI answer (include_usage) exactly its tokens × price, cached prompt tokens at their price', async () => {
+      upstream.state.behaviour = { input: 3000, output: 41, cacheRead: 2000 };
+      const token = await world.mint();
+      const stream = await client(token).chat.completions.create({
+        model: 'gpt-fake',
+        messages: [{ role: 'user', content: PROMPT }],
+        max_completion_tokens: 500,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      let text = '';
+      let usage: OpenAI.CompletionUsage | undefined | null;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        usage = chunk.usage ?? usage;
+      }
+      expect(text).toBe(COMPLETION);
+      expect(usage?.prompt_tokens).toBe(3000);
+      await expect.poll(() => spentOf(token)).toBe(micro(1000, 41, 2000));
+    });
+
+    it('charges an Anthropic-shaped answer exactly its tokens × price, streamed (cumulative message_delta) or not', async () => {
+      upstream.state.behaviour = { input: 900, output: 250, cacheRead: 100 };
+      const plain = await world.mint({ key: ANTHROPIC_KEY });
+      const answer = await anthropicRequest(plain, {
+        model: 'claude-fake',
+        max_tokens: 300,
+        messages: [{ role: 'user', content: PROMPT }],
+      });
+      expect(answer.status).toBe(200);
+      expect(((await answer.json()) as { usage: { output_tokens: number } }).usage.output_tokens).toBe(250);
+      await expect.poll(() => spentOf(plain)).toBe(micro(900, 250, 100));
+
+      const streamed = await world.mint({ key: ANTHROPIC_KEY });
+      const events = await anthropicRequest(streamed, {
+        model: 'claude-fake',
+        max_tokens: 300,
+        stream: true,
+        messages: [{ role: 'user', content: PROMPT }],
+      });
+      expect(await events.text()).toContain('message_stop');
+      await expect.poll(() => spentOf(streamed)).toBe(micro(900, 250, 100));
+    });
+
+    it('forwards only the concurrent requests whose worst case fits the remaining cap (no overspend)', async () => {
+      const release = Promise.withResolvers<void>();
+      upstream.state.behaviour = { input: 10, output: 10, hold: release.promise };
+      const body = JSON.stringify({
+        model: 'claude-fake',
+        max_tokens: 100,
+        messages: [{ role: 'user', content: PROMPT }],
+      });
+      // Every byte an input token at 2.5, plus 100 output tokens at 10.
+      const worst = Math.ceil((Buffer.byteLength(body) * 2_500_000 + 100 * 10_000_000) / 1_000_000);
+      const token = await world.mint({ key: ANTHROPIC_KEY, spend: 3 * worst + Math.floor(worst / 2) });
+      const received = upstream.state.received;
+      const answers = Array.from({ length: 8 }, () =>
+        fetch(`${proxy.url}/v1/messages`, {
+          method: 'POST',
+          headers: { 'x-api-key': token, 'content-type': 'application/json' },
+          body,
+        }),
+      );
+      // The refusals come while the three that fit are held upstream.
+      const refusals: number[] = [];
+      for (const a of answers) void a.then((r) => r.status === 402 && refusals.push(r.status));
+      await expect.poll(() => refusals.length).toBe(5);
+      await expect.poll(() => upstream.state.received - received).toBe(3);
+      expect(await spentOf(token)).toBe(3 * worst);
+      release.resolve();
+      const statuses = await Promise.all(answers.map(async (a) => (await a).status));
+      expect(statuses.filter((s) => s === 200)).toHaveLength(3);
+      await expect.poll(() => spentOf(token)).toBe(3 * micro(10, 10));
+    });
+
+    it('charges an upstream that reports more than was reserved what it reported, and caps the token after', async () => {
+      upstream.state.behaviour = { input: 50, output: 2_000_000 };
+      const token = await world.mint({ spend: 1_000_000 });
+      await client(token).chat.completions.create({
+        model: 'gpt-fake',
+        messages: [{ role: 'user', content: PROMPT }],
+        max_tokens: 10,
+      });
+      await expect.poll(() => spentOf(token)).toBe(micro(50, 2_000_000));
+      expect(micro(50, 2_000_000)).toBeGreaterThan(1_000_000);
+      const refused = await fetch(`${proxy.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-fake', max_tokens: 1, messages: [] }),
+      });
+      expect(refused.status).toBe(402);
+    });
+
+    it('keeps the whole reservation of a stream cut before its usage, and of an answer that reports none', async () => {
+      upstream.state.behaviour = { input: 10, output: 10, cut: true };
+      const cut = await world.mint({ key: ANTHROPIC_KEY });
+      const body = JSON.stringify({ model: 'claude-fake', max_tokens: 200, stream: true, messages: [] });
+      const worst = Math.ceil((Buffer.byteLength(body) * 2_500_000 + 200 * 10_000_000) / 1_000_000);
+      const answer = await anthropicRequest(cut, JSON.parse(body) as object);
+      await expect(answer.text()).rejects.toThrow();
+      await expect.poll(() => spentOf(cut)).toBe(worst);
+
+      // Streamed without stream_options.include_usage: no usage chunk, the worst case stays.
+      upstream.state.behaviour = { input: 10, output: 10 };
+      const silent = await world.mint();
+      const request = { model: 'gpt-fake', stream: true, messages: [] };
+      const noMax = Math.ceil(
+        (Buffer.byteLength(JSON.stringify(request)) * 2_500_000 + 1000 * 10_000_000) / 1_000_000,
+      );
+      const stream = await fetch(`${proxy.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${silent}`, 'content-type': 'application/json' },
+        body: JSON.stringify(request),
+      });
+      expect(await stream.text()).toContain('[DONE]');
+      // No max_tokens: the table's max-output (1000) was reserved, and stays.
+      await expect.poll(() => spentOf(silent)).toBe(noMax);
+    });
+
+    it('refuses a request whose worst case the remaining cap cannot cover, without forwarding it', async () => {
+      upstream.state.behaviour = { input: 1, output: 1 };
+      const token = await world.mint({ spend: 5000 });
+      const received = upstream.state.received;
+      const refused = await fetch(`${proxy.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-fake', messages: [{ role: 'user', content: PROMPT }] }),
+      });
+      expect(refused.status).toBe(402);
+      expect(upstream.state.received).toBe(received);
+      // The per-request cost reserved first is given back: nothing was spent.
+      await expect.poll(() => spentOf(token)).toBe(0);
+    });
+
+    it('writes no prompt or completion text to any log line or warning', () => {
+      expect(proxy.logs.length).toBeGreaterThan(5);
+      for (const line of [...proxy.logs, ...warnings]) {
+        expect(line).not.toContain('PROMPT-TEXT');
+        expect(line).not.toContain('COMPLETION-TEXT');
+      }
+    });
   });
-});
