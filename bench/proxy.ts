@@ -145,11 +145,16 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
     await vault.set('BENCH_KEY', Buffer.from(`sk-bench-${randomBytes(16).toString('hex')}`), {
       upstream: upstream.url,
     });
+    // The same upstream behind a priced key: spend in real units (src/proxy/real-spend.ts).
+    await vault.set('BENCH_PRICED', Buffer.from(`sk-bench-${randomBytes(16).toString('hex')}`), {
+      upstream: upstream.url,
+      price: 'input=2.5,output=10',
+    });
     await close();
     const tokens = await openTokens(config, { actor: 'bench' });
-    const mint = async (spend = 1e9) =>
+    const mint = async (spend = 1e9, key = 'BENCH_KEY') =>
       tokens.tokens.mint({
-        key: 'BENCH_KEY',
+        key,
         origins: ['https://app.example.com'],
         // The load generator is a non-browser client: it sends no Origin.
         allowNoOrigin: true,
@@ -159,6 +164,8 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
         spend,
       });
     const token = (await mint()).token;
+    // Each request reserves its worst case (no max_tokens: 32,768 output tokens) until settled.
+    const pricedToken = (await mint(1e12, 'BENCH_PRICED')).token;
     // The request log goes to a file, as it would to a log collector.
     const logFd = openSync(join(base, 'requests.log'), 'a', 0o600);
     const egg = await start(
@@ -184,6 +191,7 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
       { name: 'plain proxy', url: plain.url, token: undefined, pid: plain.child.pid! },
       { name: 'egg proxy', url: egg.url, token, pid: egg.child.pid! },
       { name: 'egg proxy, no usage counting', url: bare.url, token, pid: bare.child.pid! },
+      { name: 'egg proxy, real-unit spend', url: egg.url, token: pricedToken, pid: egg.child.pid! },
     ];
     // Warm up every path (JIT, keep-alive sockets, the key cache).
     for (const t of targets) await saturate(t.url, t.token, 8, 500);
@@ -214,6 +222,7 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
     const p = sat.get('plain proxy')!;
     const e = sat.get('egg proxy')!;
     const b = sat.get('egg proxy, no usage counting')!;
+    const r = sat.get('egg proxy, real-unit spend')!;
     const f = (x: number, n = 2) => x.toFixed(n);
     const rows: [string, string, string][] = [
       [
@@ -229,6 +238,11 @@ export async function benchProxy(options: { quick?: boolean } = {}): Promise<Pro
       [
         'usage counting and rules (egg vs egg --no-usage)',
         `rps ${f(e.rps, 0)} vs ${f(b.rps, 0)} → ${f(e.rps / b.rps)}× · CPU ${f(e.cpuPerReq, 0)} vs ${f(b.cpuPerReq, 0)} µs → ${f(e.cpuPerReq / b.cpuPerReq)}× · without it: ${f(b.rps / p.rps)}× plain rps, ${f(b.cpuPerReq / p.cpuPerReq)}× plain CPU`,
+        '',
+      ],
+      [
+        'spend in real units (priced key vs per-request, same egg proxy)',
+        `rps ${f(r.rps, 0)} vs ${f(e.rps, 0)} → ${f(r.rps / e.rps)}× · CPU ${f(r.cpuPerReq, 0)} vs ${f(e.cpuPerReq, 0)} µs → ${f(r.cpuPerReq / e.cpuPerReq)}× · p50 @1,000 rps ${f(r.p50)} vs ${f(e.p50)} ms`,
         '',
       ],
       [

@@ -3,7 +3,12 @@
 import http from 'node:http';
 
 const [role, arg] = process.argv.slice(2);
-const body = JSON.stringify({ ok: true, text: 'x'.repeat(200) });
+// With an OpenAI-shaped usage block, which a priced key's requests are charged from.
+const body = JSON.stringify({
+  ok: true,
+  text: 'x'.repeat(200),
+  usage: { prompt_tokens: 9, completion_tokens: 50, total_tokens: 59 },
+});
 let server;
 if (role === 'upstream') {
   server = http.createServer((req, res) => {
