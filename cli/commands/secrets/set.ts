@@ -60,7 +60,6 @@ export default class SecretsSet extends EggCommand {
     'price-unit': Flags.string({
       summary: 'What the --price figures are per: per-1M tokens (default) or per-1K.',
       options: ['per-1M', 'per-1K'],
-      default: 'per-1M',
       dependsOn: ['price'],
     }),
   };
@@ -74,7 +73,11 @@ export default class SecretsSet extends EggCommand {
       ...(flags.inject === undefined ? {} : { inject: canonicalInject(flags.inject) }),
       ...(flags.price === undefined
         ? {}
-        : { price: formatPrice(parsePrice(flags.price, flags['price-unit'] as 'per-1M' | 'per-1K')) }),
+        : {
+            price: formatPrice(
+              parsePrice(flags.price, (flags['price-unit'] ?? 'per-1M') as 'per-1M' | 'per-1K'),
+            ),
+          }),
       ...(flags.expires === undefined ? {} : { expires: parseExpiry(flags.expires, new Date()) }),
     };
     const value = await readSecretValue(args.name, args.value, flags);
