@@ -36,6 +36,11 @@ export interface KeyLease {
 export interface KeySource {
   /** A lease on the key; a cached key is leased at once, without a promise. */
   lease(namespace: string, name: string): KeyLease | Promise<KeyLease>;
+  /**
+   * The price table of a key the cache holds (null: held, unpriced), or undefined when it is
+   * not held: no vault read, no key opened.
+   */
+  priceOf?(namespace: string, name: string): PriceTable | null | undefined;
   close(): void;
 }
 
@@ -99,6 +104,12 @@ export class ProviderKeys implements KeySource {
       this.#evict(id, entry);
     }
     return this.#leaseMiss(id, namespace, name);
+  }
+
+  priceOf(namespace: string, name: string): PriceTable | null | undefined {
+    const entry = this.#entries.get(`${namespace}\n${name}`);
+    if (entry === undefined || entry.expiresAt <= this.#clock()) return undefined;
+    return entry.price ?? null;
   }
 
   /**

@@ -53,20 +53,27 @@ export class RealSpend {
   readonly #logger: Logger;
   /** What the token's record holds for this request now (micro-units). */
   #reserved: number;
+  /** Whether a reservation was written yet: the proof of the token's record (none: `reserve` writes one). */
+  #written: boolean;
   #tap: UsageTap | undefined;
 
-  /** `reserved`: what the proxy reserved already (the token's per-request cost). */
+  /**
+   * `reserved`: what the proxy reserved already (the token's per-request cost), or undefined
+   * when nothing was: then `reserve` always writes, even a worst case of 0, since that write
+   * is what proves the token has a record in its namespace.
+   */
   constructor(
     store: Pick<TokenStore, 'reserveSpend' | 'adjustSpend'>,
     target: RealSpendTarget,
     price: PriceTable,
-    reserved: number,
+    reserved: number | undefined,
     logger: Logger,
   ) {
     this.#store = store;
     this.#target = target;
     this.#price = price;
-    this.#reserved = reserved;
+    this.#reserved = reserved ?? 0;
+    this.#written = reserved !== undefined;
     this.#logger = logger;
   }
 
@@ -77,10 +84,12 @@ export class RealSpend {
   /** Reserve the worst case of `body` beyond what is held; refused at the cap, the rest is given back. */
   async reserve(body: Buffer): Promise<SpendResult> {
     const worst = worstCase(body, this.#price);
-    if (worst <= this.#reserved) return { ok: true };
+    if (this.#written && worst <= this.#reserved) return { ok: true };
     const t = this.#target;
-    const result = await this.#store.reserveSpend(t.namespace, t.id, t.digest, worst - this.#reserved, t.cap);
-    if (result.ok) this.#reserved = worst;
+    const more = Math.max(0, worst - this.#reserved);
+    const result = await this.#store.reserveSpend(t.namespace, t.id, t.digest, more, t.cap);
+    this.#written = true;
+    if (result.ok) this.#reserved += more;
     else this.cancel();
     return result;
   }

@@ -253,6 +253,13 @@ export class ProxyHandler {
       if (!slow.ok) return refuse(res, throttleRefusal(slow.retryAfterSeconds, cors));
     }
 
+    // A priced key the key cache holds: its request's worst case is the one reservation.
+    const price = this.#options.keys.priceOf?.(claims.sub, claims.key) ?? undefined;
+    if (isMetered(req.method, price)) {
+      const target = { namespace: claims.sub, id: claims.jti, digest: verdict.digest, cap: claims.spend };
+      return this.#metered(req, res, cors, exchange, target, claims.key, price, undefined);
+    }
+
     // One conditional write on the token's record: the reservation, and the proof that the
     // token was minted in its own namespace (a valid signature alone is not enough).
     let spend: SpendResult;
@@ -266,10 +273,7 @@ export class ProxyHandler {
       );
       spend = isPromise(reserving) ? await reserving : reserving;
     } catch (error) {
-      // The file under the store changed (sqlite-file.ts): the whole proxy fails closed now,
-      // and says why once, rather than at the next revocation poll.
-      if (error instanceof StoreUnusable) this.#options.revocations.failClosed?.(error);
-      return refuse(res, { ...REFUSALS.unavailable, headers: { ...cors, ...REFUSALS.unavailable.headers } });
+      return this.#storeFailed(res, error, cors);
     }
     // No live record (never minted here, another digest, marked by a kill switch): 401.
     if (!spend.ok) return refuse(res, spendRefusal(spend, cors));
@@ -285,14 +289,24 @@ export class ProxyHandler {
     if (isMetered(req.method, lease.price)) {
       lease.release();
       const target = { namespace: claims.sub, id: claims.jti, digest: verdict.digest, cap: claims.spend };
-      return this.#metered(req, res, cors, exchange, target, claims.key, lease.price);
+      return this.#metered(req, res, cors, exchange, target, claims.key, lease.price, claims.cost);
     }
     this.#forward(req, res, lease, cors, exchange, `${claims.sub}\n${claims.key}`);
   }
 
+  /** 503: spend state cannot be confirmed. */
+  #storeFailed(res: ServerResponse, error: unknown, cors: Readonly<Record<string, string>>) {
+    // The file under the store changed (sqlite-file.ts): the whole proxy fails closed now,
+    // and says why once, rather than at the next revocation poll.
+    if (error instanceof StoreUnusable) this.#options.revocations.failClosed?.(error);
+    return refuse(res, { ...REFUSALS.unavailable, headers: { ...cors, ...REFUSALS.unavailable.headers } });
+  }
+
   /**
-   * A priced key's request (real-spend.ts): the body read whole, the worst case reserved,
-   * then the key leased again (from its cache) and the body forwarded.
+   * A priced key's request (real-spend.ts): the body read whole, its worst case reserved
+   * beyond what `reserved` holds already (the per-request cost, when the key's price was not
+   * known before it; undefined when nothing was reserved), then the key leased (from its cache) and the body forwarded. The
+   * reservation is also the proof of the token's record, as on the per-request path.
    */
   async #metered(
     req: IncomingMessage,
@@ -302,8 +316,9 @@ export class ProxyHandler {
     target: RealSpendTarget,
     keyName: string,
     price: PriceTable,
+    reserved: number | undefined,
   ) {
-    const real = new RealSpend(this.#options.spend, target, price, exchange.spent, this.#logger);
+    const real = new RealSpend(this.#options.spend, target, price, reserved, this.#logger);
     const body = await readBody(req, this.#maxBody);
     if (typeof body === 'string') {
       real.cancel();
@@ -314,9 +329,10 @@ export class ProxyHandler {
     let spend: SpendResult;
     try {
       spend = await real.reserve(body);
-    } catch {
+    } catch (error) {
       real.cancel();
-      return refuse(res, { ...REFUSALS.unavailable, headers: { ...cors, ...REFUSALS.unavailable.headers } });
+      exchange.spent = 0;
+      return this.#storeFailed(res, error, cors);
     }
     exchange.spent = real.reserved;
     if (!spend.ok) {

@@ -15,6 +15,7 @@ import type { Logger } from '../../src/log.js';
 import { namedToken } from '../../src/proxy/named-token.js';
 import { formatPrice, parsePrice } from '../../src/tokens/price.js';
 import { canonicalInject } from '../../src/tokens/upstream.js';
+import { claimsAt, signClaims } from '../support/hostile-minter.js';
 import {
   createWorld,
   KEY_NAME,
@@ -25,6 +26,8 @@ import {
 } from '../support/proxy-harness.js';
 
 const ANTHROPIC_KEY = 'ANTHROPIC_KEY';
+/** A priced key whose requests cost nothing: the worst case reserved is 0. */
+const FREE_KEY = 'FREE_KEY';
 const PROMPT = 'PROMPT-TEXT-7f3a: tell me a secret';
 const COMPLETION = 'COMPLETION-TEXT-91bc';
 
@@ -195,6 +198,10 @@ for (const backend of ['sqlite', 'dynamodb'] as const)
         upstream: upstream.url,
         inject: canonicalInject('x-api-key: {}'),
         price,
+      });
+      await world.vault.set(FREE_KEY, Buffer.from('sk-free-canary'), {
+        upstream: upstream.url,
+        price: formatPrice(parsePrice('input=0,output=0')),
       });
       proxy = await startTestProxy(world, { logger });
     });
@@ -371,6 +378,23 @@ for (const backend of ['sqlite', 'dynamodb'] as const)
       expect(upstream.state.received).toBe(received);
       // The per-request cost reserved first is given back: nothing was spent.
       await expect.poll(() => spentOf(token)).toBe(0);
+    });
+
+    it('refuses a signed token with no record on a priced key whose worst case is 0 (the reservation still proves the record)', async () => {
+      upstream.state.behaviour = { input: 1, output: 1 };
+      const post = (token: string) =>
+        fetch(`${proxy.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'gpt-fake', max_tokens: 5, messages: [] }),
+        });
+      // A minted token first: the key's price is in the proxy's key cache from then on.
+      expect((await post(await world.mint({ key: FREE_KEY }))).status).toBe(200);
+      const received = upstream.state.received;
+      const claims = claimsAt(Math.floor(Date.now() / 1000), { native: true }, NAMESPACE, FREE_KEY);
+      const unrecorded = await signClaims(world.signer, claims);
+      expect((await post(unrecorded)).status).toBe(401);
+      expect(upstream.state.received).toBe(received);
     });
 
     it('writes no prompt or completion text to any log line or warning', () => {
