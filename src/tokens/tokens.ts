@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EggError } from '../errors.js';
+import { decimal } from './price.js';
 import { isExpired } from '../expiry.js';
 import { assertNamespace, assertSecretName } from '../names.js';
 import type { SecretStore } from '../stores/store.js';
@@ -65,6 +66,13 @@ export interface TokenListEntry {
   status: 'active' | 'expired' | 'revoked';
   /** When a revocation still to come takes effect (a rotation's grace); absent when none. */
   revokesAt?: string;
+  /**
+   * Its key has a price table (docs/spend.md): `spend` and `spent` are micro-units of the
+   * price's unit, and `spentUnits` / `spendUnits` show them in the unit.
+   */
+  priced?: true;
+  spentUnits?: string;
+  spendUnits?: string;
 }
 
 export interface RotatedToken {
@@ -233,6 +241,7 @@ export class Tokens {
   /** The namespace's tokens (never the token strings), oldest first. */
   async list(): Promise<TokenListEntry[]> {
     const records = await this.#tokens.listTokens(this.namespace);
+    const priced = await this.#pricedKeys();
     const now = Math.floor(this.#clock() / 1000);
     const notBefore = Math.max(...(await this.#epochs()));
     return records.map((r) => ({
@@ -257,7 +266,24 @@ export class Tokens {
       ...(r.revokeAt !== undefined && r.revokeAt > now && r.exp > now
         ? { revokesAt: new Date(r.revokeAt * 1000).toISOString() }
         : {}),
+      ...(priced.has(r.key)
+        ? { priced: true as const, spentUnits: decimal(r.spent), spendUnits: decimal(r.spend) }
+        : {}),
     }));
+  }
+
+  /**
+   * The namespace's provider keys with a price table (their metadata, nothing decrypted). A
+   * caller that may list tokens but not read secret items sees none priced: the figures are
+   * then shown as counted, in micro-units.
+   */
+  async #pricedKeys(): Promise<Set<string>> {
+    try {
+      const items = await this.#secrets.getSecrets(this.namespace);
+      return new Set(items.filter((item) => item.price !== undefined).map((item) => item.name));
+    } catch {
+      return new Set();
+    }
   }
 
   /**

@@ -244,6 +244,9 @@ for (const backend of ['sqlite', 'dynamodb'] as const)
       expect(answer.usage?.completion_tokens).toBe(567);
       await expect.poll(() => spentOf(token)).toBe(micro(1234, 567));
       expect(micro(1234, 567)).toBe(8755);
+      // Listed in the price's unit (egg tokens list, the console).
+      const listed = (await world.tokens.list()).find((t) => t.id === namedToken(token)?.jti);
+      expect(listed).toMatchObject({ priced: true, spentUnits: '0.008755', spendUnits: '1' });
     });
 
     it('charges a streamed OpenAI answer (include_usage) exactly its tokens × price, cached prompt tokens at their price', async () => {

@@ -43,4 +43,29 @@ describe('egg secrets set of a provider key', () => {
     expect(again.code).toBe(1);
     expect(egg(['secrets', 'get', 'OPENAI_KEY'], { env }).stdoutBytes.toString()).toBe(KEY);
   });
+
+  it('keeps a price table with the key (per-1K scaled to per million), keeps it on the next set, and refuses one that is not a table', () => {
+    const set = egg(
+      [
+        'secrets',
+        'set',
+        'PRICED_KEY',
+        '--upstream',
+        UPSTREAM,
+        '--price',
+        'input=0.0025,output=0.01',
+        '--price-unit',
+        'per-1K',
+        '--json',
+      ],
+      { env, input: KEY },
+    );
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({ name: 'PRICED_KEY', price: 'input=2.5,output=10' });
+    const again = egg(['secrets', 'set', 'PRICED_KEY', '--json'], { env, input: `${KEY}2` });
+    expect(JSON.parse(again.stdout)).toMatchObject({ price: 'input=2.5,output=10', rev: 2 });
+    const bad = egg(['secrets', 'set', 'PRICED_KEY', '--price', 'input=2.5'], { env, input: KEY });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('is not a price table');
+  });
 });

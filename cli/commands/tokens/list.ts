@@ -21,7 +21,7 @@ export default class TokensList extends EggCommand {
           t.key,
           t.status,
           t.expiresAt,
-          `${t.spent}/${t.spend}`,
+          t.priced ? `${t.spentUnits}/${t.spendUnits} units` : `${t.spent}/${t.spend}`,
           Object.entries(t.tags)
             .map(([k, v]) => `${k}=${v}`)
             .join(','),

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { usageOn } from '../../../src/backends/open-backend.js';
+import { tokensOn, usageOn } from '../../../src/backends/open-backend.js';
+import { decimal } from '../../../src/tokens/price.js';
 import { EggError } from '../../../src/errors.js';
 import { parseTtl } from '../../../src/tokens/claims.js';
 import { sumUsage, throttleShown } from '../../../src/tokens/usage-store.js';
@@ -43,9 +44,13 @@ export default class TokensUsage extends EggCommand {
       const now = Math.floor(Date.now() / 1000);
       const sums = sumUsage(await store.readUsage(config.namespace, argv as string[], now - seconds));
       const throttles = await store.throttles(config.namespace);
+      // Tokens of a priced key spend micro-units (docs/spend.md): shown in the unit.
+      const listed = await (await tokensOn(backend, config.namespace)).list();
+      const priced = new Set(listed.filter((t) => t.priced).map((t) => t.id));
       const tokens = [...sums].map(([id, counts]) => ({
         id,
         ...counts,
+        ...(priced.has(id) ? { priced: true as const, spendUnits: decimal(counts.spend) } : {}),
         ...throttleShown(throttles.get(id), now),
       }));
       if (tokens.length === 0) this.log(`No token usage in ${config.namespace} in the last ${flags.since}.`);
@@ -73,7 +78,7 @@ export default class TokensUsage extends EggCommand {
               String(t.refusedOrigin),
               String(t.invalidToken),
               String(t.rateLimited + t.throttled),
-              String(t.spend),
+              'spendUnits' in t ? `${t.spendUnits} units` : String(t.spend),
               String(t.bytesIn),
               String(t.bytesOut),
               'throttle' in t ? `${t.throttle.rule} until ${t.throttle.until}` : '',

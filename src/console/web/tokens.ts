@@ -130,7 +130,14 @@ export function tokensPage(namespace: string, usageKept: boolean): { element: HT
       put(
         cells[5]!,
         spendMeter(token.spent, token.spend),
-        h('span', { class: 'figure' }, `${token.spent} / ${token.spend}`),
+        h(
+          'span',
+          { class: 'figure' },
+          // A priced key's tokens spend micro-units: shown in the price's unit (docs/spend.md).
+          token.priced
+            ? `${token.spentUnits} / ${token.spendUnits} units`
+            : `${token.spent} / ${token.spend}`,
+        ),
       );
       put(
         cells[6]!,
@@ -262,7 +269,7 @@ function mintSection(
     field('Lifetime', ttl, '90s, 15m, 1h; at most 24h.'),
     field('Requests per second', rps),
     field('Burst (optional)', burst),
-    field('Spend cap (cost units)', spend),
+    field('Spend cap (cost units; micro-units for a priced key)', spend),
     field('Cost of one request', cost),
     field('Tags (key=value, space separated)', tags),
     h('div', { class: 'actions' }, submit),
