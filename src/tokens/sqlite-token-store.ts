@@ -133,7 +133,7 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
       'UPDATE tokens SET spent = spent + ?1 WHERE namespace = ?2 AND id = ?3 AND digest = ?4 AND killed_at = 0 AND spent + ?1 <= ?5',
     );
     this.#adjust = this.#db.prepare(
-      'UPDATE tokens SET spent = MAX(0, spent + ?1) WHERE namespace = ?2 AND id = ?3 AND digest = ?4',
+      'UPDATE tokens SET spent = spent + ?1 WHERE namespace = ?2 AND id = ?3 AND digest = ?4 AND spent + ?1 >= 0',
     );
     this.#spentOf = this.#db.prepare(
       'SELECT spent, killed_at FROM tokens WHERE namespace = ? AND id = ? AND digest = ?',

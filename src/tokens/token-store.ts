@@ -142,8 +142,9 @@ export interface TokenStore {
   /**
    * Add `delta` (negative: give back) to the spend counter of token `id`'s record, whatever
    * the cap: the real cost of a priced request, settled against what it reserved
-   * (proxy/usage-cost.ts). Only the record with `digest` in `namespace` changes, and the counter
-   * never goes below 0. SQLite commits it with the turn's reservations.
+   * (proxy/real-spend.ts). Only the record with `digest` in `namespace` changes, and a give-back
+   * that would take the counter below 0 changes nothing (it stays charged: closed). SQLite
+   * commits it with the turn's reservations.
    */
   adjustSpend(namespace: string, id: string, digest: string, delta: number): Promise<void>;
   close(): Promise<void>;

@@ -235,7 +235,7 @@ describe('the proxy', () => {
     expect(await newestAudit(READER)).toEqual(record);
   });
 
-  it('still reserves spend on a token record and appends its read records', async () => {
+  it('still reserves and settles spend on a token record and appends its read records', async () => {
     const minter = await sut.openAs(role(MINTER));
     await minter.tokens.putToken(tokenRecord(MINTER, 'tk3'));
     const proxy = await sut.openAs(proxyRole());
@@ -246,6 +246,15 @@ describe('the proxy', () => {
     await expect(proxy.tokens.reserveSpend(MINTER, 'tk3', 'another', 1, 100)).resolves.toEqual({
       ok: false,
       reason: 'unknown-token',
+    });
+    // A priced request's settlement (docs/spend.md): the same kind of write on the same record.
+    await proxy.tokens.adjustSpend(MINTER, 'tk3', 'digest-tk3', 40);
+    // A give-back past the counter changes nothing: 41 stays.
+    await proxy.tokens.adjustSpend(MINTER, 'tk3', 'digest-tk3', -100);
+    await proxy.tokens.adjustSpend(MINTER, 'tk3', 'digest-tk3', -1);
+    await expect(proxy.tokens.reserveSpend(MINTER, 'tk3', 'digest-tk3', 60, 100)).resolves.toEqual({
+      ok: true,
+      spent: 100,
     });
     const vault = new Vault({ ...proxy, namespace: MINTER, actor: 'proxy', rotation: 'deferred' });
     await vault.pull(['API_KEY']);

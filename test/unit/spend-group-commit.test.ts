@@ -54,6 +54,27 @@ describe('spend reservations in one turn share one write transaction', () => {
 
   const spent = async (id: string) => (await store.listTokens(NS)).find((t) => t.id === id)?.spent;
 
+  it("settles a priced request's real cost in the turn's batch: past the cap when charged, no give-back below 0, only on its own record", async () => {
+    // Reserved 6 of 10, then the answer reported 13: charged past the cap, and refused after.
+    expect(await store.reserveSpend(NS, A, 'da', 6, 10)).toEqual({ ok: true });
+    const [, settled, after] = await Promise.all([
+      store.reserveSpend(NS, A, 'da', 1, 10),
+      store.adjustSpend(NS, A, 'da', 7),
+      store.reserveSpend(NS, A, 'da', 1, 10),
+    ]);
+    expect(settled).toBeUndefined();
+    expect(after).toEqual({ ok: false, reason: 'spend-cap', spent: 14 });
+    // A give-back larger than the counter changes nothing (as DynamoDB's condition); one within it does.
+    await store.adjustSpend(NS, A, 'da', -100);
+    expect(await spent(A)).toBe(14);
+    await store.adjustSpend(NS, A, 'da', -14);
+    expect(await spent(A)).toBe(0);
+    // Another digest or namespace changes nothing.
+    await store.adjustSpend(NS, B, 'not-its-digest', 50);
+    await store.adjustSpend('acme/other', B, 'db', 50);
+    expect(await spent(B)).toBe(0);
+  });
+
   it('grants exactly the cap when 300 reservations for one token arrive in the same turn', async () => {
     const results = await Promise.all(
       Array.from({ length: 300 }, () => store.reserveSpend(NS, A, 'da', 1, 10)),
