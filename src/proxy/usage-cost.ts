@@ -5,8 +5,8 @@
  *
  * The worst case is an upper bound the client cannot talk down: every byte of the body
  * counted as an input token at the dearest input price (a token is at least one byte of the
- * text it encodes), plus `max_tokens` (or `max_completion_tokens`, the larger when both are
- * named) times `n` choices at the output price; a request that names no maximum reserves the
+ * text it encodes), plus `max_tokens` (or `max_completion_tokens` or `max_output_tokens`, the
+ * largest when several are named) times `n` choices at the output price; a request that names no maximum reserves the
  * table's `max-output`. The real cost rounds up to a whole micro-unit.
  *
  * `UsageTap` reads the answer as it streams past, without holding it: for server-sent events
@@ -34,7 +34,10 @@ export function worstCase(body: Buffer, price: PriceTable): number {
   } catch {
     // Not JSON: the upstream will refuse it, and the bound below still holds.
   }
-  const named = [request.max_tokens, request.max_completion_tokens].filter(isCount);
+  // Chat completions and Anthropic's messages, and OpenAI's Responses API (`max_output_tokens`).
+  const named = [request.max_tokens, request.max_completion_tokens, request.max_output_tokens].filter(
+    isCount,
+  );
   const maxOutput = named.length === 0 ? price.maxOutput : Math.max(...named);
   const choices = isCount(request.n) ? request.n : 1;
   const inputPrice = Math.max(price.input, price.cacheRead, price.cacheWrite);

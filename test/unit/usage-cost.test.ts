@@ -54,6 +54,8 @@ describe('worst case and cost', () => {
     const body = Buffer.from(JSON.stringify({ max_tokens: 40, max_completion_tokens: 60, n: 3 }));
     // bytes × 2.5 + 60 × 3 × 10, rounded up.
     expect(worstCase(body, price)).toBe(Math.ceil(body.length * 2.5) + 1800);
+    const responses = Buffer.from(JSON.stringify({ max_output_tokens: 70 }));
+    expect(worstCase(responses, price)).toBe(Math.ceil(responses.length * 2.5) + 700);
   });
 
   it("reserves the table's max-output for a request that names no maximum, or is not JSON", () => {
