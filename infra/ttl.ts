@@ -15,7 +15,8 @@
  *   at all. `ForAnyValue` is false on a missing key (and `ForAllValues` true), so a request
  *   shape for which AWS does not compute the key (AWS documents none for the items of
  *   `TransactWriteItems`, which are authorized as PutItem and UpdateItem) would otherwise
- *   slip past the first deny: it is refused instead. No writer of ours uses transactions.
+ *   slip past the first deny: it is refused instead. No writer of ours puts or updates items in
+ *   a transaction (`rm` deletes in one: DeleteItem, which neither deny covers).
  * A minting role's denies exclude its own token partition (`ForAnyValue:StringNotEquals` on
  * `dynamodb:LeadingKeys`: some item of the request is elsewhere), and the proxy's exclude the
  * usage partitions (`usage#*`), where it writes per-token counters that expire after a day

@@ -27,8 +27,6 @@ export type EggErrorCode =
   /** The local kek is not the key vault.db was created with. */
   | 'ERR_VAULT_KEY_MISMATCH'
   | 'ERR_STORE_UNAVAILABLE'
-  /** An all-or-nothing batch (`egg secrets import`) is more than the store applies at once. */
-  | 'ERR_BATCH_TOO_LARGE'
   /** The namespace holds nothing and never did (docs/namespaces.md). */
   | 'ERR_NAMESPACE_NOT_FOUND'
   /** No token with that id was minted in the namespace (`egg tokens rotate`). */

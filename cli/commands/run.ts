@@ -1,6 +1,6 @@
-import { isUtf8 } from 'node:buffer';
 import { Flags } from '@oclif/core';
 import { EggError } from '../../src/errors.js';
+import { isEnvText, leftOut, NOT_ENV_TEXT } from '../../src/formats/bytes.js';
 import { CommandNotRunnable, runChild } from '../../src/run/run.js';
 import { secretMasks } from '../../src/run/secret-masks.js';
 import { EggCommand } from '../base.js';
@@ -37,10 +37,10 @@ export default class Run extends EggCommand {
     this.checkExpiry(secrets, flags.strict);
     const env: Record<string, string | undefined> = { ...process.env };
     for (const secret of secrets) {
-      if (isText(secret.value)) env[secret.name] = secret.value.toString('utf8');
+      if (isEnvText(secret.value)) env[secret.name] = secret.value.toString('utf8');
       else
         process.stderr.write(
-          `Warning: ${secret.name} is not UTF-8 text without NUL bytes, so it was not injected.\n`,
+          `Warning: ${leftOut(secret.name, NOT_ENV_TEXT, "the command's environment")}.\n`,
         );
     }
     const masks = flags.mask ? secretMasks(secrets.map((s) => s.value)) : undefined;
@@ -66,9 +66,4 @@ export default class Run extends EggCommand {
       for (const secret of secrets) secret.value.fill(0);
     }
   }
-}
-
-/** Whether an environment variable can carry `value` exactly: UTF-8 text without NUL. */
-function isText(value: Buffer): boolean {
-  return !value.includes(0) && isUtf8(value);
 }

@@ -17,6 +17,7 @@ import { openLocalBackend } from '../backends/local.js';
 import type { EggConfig } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
+import { isEnvText, leftOut, NOT_ENV_TEXT } from '../formats/bytes.js';
 import { formatSecrets } from '../formats/index.js';
 import { defaultHome } from '../home.js';
 import type { Logger } from '../log.js';
@@ -57,10 +58,12 @@ export async function run(options: RunOptions = {}): Promise<void> {
   }
 }
 
-/** What the pull hands on: the result, each secret as exported, and the dotenv file's bytes. */
+/** What the pull hands on: the result, each secret as exported, those left out, and the dotenv file's bytes. */
 interface Pulled {
   result: PullResult;
   exports: Export[];
+  /** Secrets whose values an environment variable cannot carry (`isEnvText`): not exported, each warned of. */
+  leftOut: string[];
   dotenv: Buffer | undefined;
 }
 
@@ -79,6 +82,10 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
   let pulled: Pulled | undefined;
   try {
     pulled = await pull(inputs, backend, logger);
+    for (const name of pulled.leftOut)
+      runner.warning(
+        `${leftOut(name, NOT_ENV_TEXT, 'the environment, the outputs and the dotenv file')}; read it with \`egg secrets get ${name}\` or \`egg secrets pull --format json\``,
+      );
     mask(inputs, pulled.exports, runner);
     // Tokens: each masked and its id recorded as soon as it exists; set as outputs below,
     // so a key that cannot be minted for leaves nothing exported.
@@ -117,8 +124,9 @@ async function openStepBackend(
 
 /**
  * Read the secrets (rotating their data keys), each as it will be exported: UTF-8 text
- * under a name that replaces nothing the runner needs; and the dotenv file's bytes. Any
- * refusal here comes before a single mask or write.
+ * without NUL (any other is left out, as `egg run` leaves it out) under a name that
+ * replaces nothing the runner needs; and the dotenv file's bytes. Any refusal here comes
+ * before a single mask or write.
  */
 async function pull(inputs: ActionInputs, backend: Backend, logger: Logger): Promise<Pulled> {
   const vault = new Vault({ ...backend, namespace: inputs.namespace, logger, rotation: inputs.rotation });
@@ -128,11 +136,14 @@ async function pull(inputs: ActionInputs, backend: Backend, logger: Logger): Pro
   );
   try {
     const byName = new Map(result.secrets.map((secret) => [secret.name, secret.value]));
-    const exports = (mappings ?? result.secrets.map((s) => ({ env: s.name, name: s.name }))).map((m) => ({
-      ...m,
+    const exports: Export[] = [];
+    const left = new Set<string>();
+    for (const m of mappings ?? result.secrets.map((s) => ({ env: s.name, name: s.name }))) {
       // A pull without allowMissing returned every name asked for, or threw.
-      value: textOf(m.name, byName.get(m.name) ?? Buffer.alloc(0)),
-    }));
+      const value = byName.get(m.name) ?? Buffer.alloc(0);
+      if (isEnvText(value)) exports.push({ ...m, value: value.toString('utf8') });
+      else left.add(m.name);
+    }
     if (inputs.exportEnv) for (const e of exports) assertExportable(e);
     const dotenv =
       inputs.dotenvFile === undefined
@@ -141,7 +152,7 @@ async function pull(inputs: ActionInputs, backend: Backend, logger: Logger): Pro
             exports.map((e) => ({ name: e.env, value: Buffer.from(e.value, 'utf8') })),
             'dotenv',
           );
-    return { result, exports, dotenv };
+    return { result, exports, leftOut: [...left], dotenv };
   } catch (error) {
     for (const secret of result.secrets) wipe(secret.value);
     throw error;
@@ -218,7 +229,7 @@ function exportAll(
 /** Names and counts in the log and the job summary, and the audit head the pull saw; never a value. */
 async function report(
   inputs: ActionInputs,
-  { result, exports }: Pulled,
+  { result, exports, leftOut: left }: Pulled,
   dotenvPath: string | undefined,
   minted: readonly { key: string; minted: MintedToken }[],
   runner: Runner,
@@ -233,7 +244,7 @@ async function report(
         ? '.'
         : ` (skipped ${skipped}, failed ${failed}, deferred ${deferred}).`),
   );
-  if (exports.length === 0)
+  if (exports.length === 0 && left.length === 0)
     runner.warning(`namespace ${inputs.namespace} holds no secrets; nothing was exported`);
   const now = new Date();
   for (const { name, expires } of result.secrets)
@@ -431,31 +442,6 @@ function exportAws(
 /** The local vault: `egg-home`, else EGG_HOME or ~/.egg. */
 function localHome(inputs: LocalInputs, env: NodeJS.ProcessEnv): string {
   return inputs.eggHome ?? defaultHome(env);
-}
-
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
-/** A value as text for the environment: UTF-8 without NUL, or an error naming the secret. */
-function textOf(name: string, value: Buffer): string {
-  let text: string;
-  try {
-    text = decoder.decode(value);
-  } catch {
-    throw new EggError(
-      'ERR_INVALID_VALUE',
-      `secret ${name} is not UTF-8 text, so it cannot be exported to the environment`,
-      {
-        hint: 'store it base64-encoded, or read it with the egg CLI',
-      },
-    );
-  }
-  if (text.includes('\0')) {
-    throw new EggError(
-      'ERR_INVALID_VALUE',
-      `secret ${name} contains a NUL character, which an environment variable cannot carry`,
-    );
-  }
-  return text;
 }
 
 /** Names the runner or later steps depend on; a secret must not silently replace them. */

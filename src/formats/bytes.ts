@@ -102,14 +102,43 @@ export function isJsWhitespace(codePoint: number): boolean {
   );
 }
 
-/** The refusal every format gives for a value it cannot carry: it names the secret, never the value. */
-export function unrepresentable(name: string, reason: string, instead: string): EggError {
-  return new EggError('ERR_UNREPRESENTABLE_VALUE', `${name} ${reason}; ${instead}`);
+/** A format's refusal of one value: it names the secret, says why and what to do instead, never the value. */
+export class Unrepresentable extends EggError {
+  constructor(
+    readonly secret: string,
+    readonly reason: string,
+    readonly instead: string,
+  ) {
+    super('ERR_UNREPRESENTABLE_VALUE', `${secret} ${reason}; ${instead}`);
+    this.name = 'Unrepresentable';
+  }
 }
 
-/** The way out for a value no text format can carry. */
+/** The refusal every format gives for a value it cannot carry. */
+export function unrepresentable(name: string, reason: string, instead: string): Unrepresentable {
+  return new Unrepresentable(name, reason, instead);
+}
+
+/** The way out for a value no text format but JSON can carry. */
 export function rawInstead(name: string): string {
-  return `write it raw with \`egg secrets get ${name} > FILE\``;
+  return `use --format json, or write it raw with \`egg secrets get ${name} > FILE\``;
+}
+
+/** Why a value is not `isEnvText`, as `leftOut` says it. */
+export const NOT_ENV_TEXT = 'is not UTF-8 text without NUL bytes';
+
+/** Whether an environment variable can carry `value` exactly: UTF-8 text without NUL. */
+export function isEnvText(value: Uint8Array): boolean {
+  return !value.includes(NUL) && isUtf8(value);
+}
+
+/**
+ * The one warning for a secret left out because where it was going cannot carry it
+ * (`egg run`, `egg secrets pull`, the Action): it names the secret, never the value.
+ * @example leftOut('CERT', NOT_ENV_TEXT, "the command's environment")
+ */
+export function leftOut(name: string, why: string, where: string): string {
+  return `${name} ${why}, so it was left out of ${where}`;
 }
 
 export const NUL = 0x00;

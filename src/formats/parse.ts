@@ -1,6 +1,7 @@
 /**
  * Reading the `pull` formats back (`egg secrets import`): `dotenv` as the `dotenv` npm
- * package's parser reads it, `json` (one flat object of strings), and `docker` as
+ * package's parser reads it, `json` (one flat object of strings, and of `{"base64": "…"}`
+ * for bytes that are not UTF-8: json.ts), and `docker` as
  * `docker --env-file` reads it, so what `pull` writes reads back byte for byte. A file that
  * does not say its format is detected: `{` opens JSON; a file that reads the same both ways
  * is dotenv; one holding a value wrapped in quotes as docker reads it is dotenv (`pull`
@@ -9,6 +10,7 @@
  */
 import { EggError } from '../errors.js';
 import { isUtf8 } from './bytes.js';
+import { BASE64_KEY } from './json.js';
 
 export const IMPORT_FORMATS = ['dotenv', 'json', 'docker'] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
@@ -35,7 +37,10 @@ export function parseSecrets(
   }
   return {
     format: chosen,
-    secrets: pairs.map(([name, value]) => ({ name, value: Buffer.from(value, 'utf8') })),
+    secrets: pairs.map(([name, value]) => ({
+      name,
+      value: typeof value === 'string' ? Buffer.from(value, 'utf8') : value,
+    })),
   };
 }
 
@@ -120,8 +125,8 @@ function parseDocker(file: Buffer): [string, string][] {
   return pairs;
 }
 
-/** One flat JSON object whose every value is a string (what `pull --format json` writes). */
-function parseJson(file: Buffer): [string, string][] {
+/** One flat JSON object whose every value is a string or `{"base64": "…"}` (what `pull --format json` writes). */
+function parseJson(file: Buffer): [string, string | Buffer][] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(file.toString('utf8').replace(/^\ufeff/, ''));
@@ -131,10 +136,24 @@ function parseJson(file: Buffer): [string, string][] {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw unreadable('is not one JSON object of names to strings');
   return Object.entries(parsed).map(([name, value]) => {
-    if (typeof value !== 'string')
-      throw unreadable(`gives ${name} a ${value === null ? 'null' : typeof value}, not a string`);
-    return [name, value];
+    if (typeof value === 'string') return [name, value];
+    const bytes = fromBase64(value);
+    if (bytes === undefined)
+      throw unreadable(
+        `gives ${name} ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`}, not a string or {"${BASE64_KEY}": "…"}`,
+      );
+    return [name, bytes];
   });
+}
+
+/** The bytes of `{"base64": "…"}` in canonical padded base64, or undefined for anything else. */
+function fromBase64(value: unknown): Buffer | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const keys = Object.keys(value);
+  const text = (value as Record<string, unknown>)[BASE64_KEY];
+  if (keys.length !== 1 || typeof text !== 'string') return undefined;
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
 }
 
 function unreadable(what: string): EggError {

@@ -33,11 +33,10 @@ import { awsErrorName, identityProblem, isConditionFailed } from '../aws/errors.
 import { DecryptionFailed, EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import { isNamespace } from '../names.js';
-import { isTransient, type RetryOptions, retry, sleep } from '../retry.js';
+import { isTransient, mapLimit, type RetryOptions, retry, sleep } from '../retry.js';
 import type {
   AuditCheckpoint,
   AuditRecord,
-  BatchLimit,
   MemberRecord,
   MemberRole,
   MemberStore,
@@ -48,7 +47,7 @@ import type {
   SecretWrite,
   WriteCondition,
 } from './store.js';
-import { batchTooLarge, MEMBER_ROLES } from './store.js';
+import { MEMBER_ROLES } from './store.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -61,11 +60,10 @@ export const AUDIT_PREFIX = 'A#';
 export const VERSION_PREFIX = 'V#';
 export const versionSortKey = (name: string, rev: number): string =>
   `${VERSION_PREFIX}${name}#${String(rev).padStart(12, '0')}`;
-/**
- * TransactWriteItems takes at most 100 actions and 4 MB in all (DynamoDB API Reference,
- * TransactWriteItems; DynamoDB developer guide, "Transactions: capacity management").
- */
-export const TRANSACTION_LIMIT: BatchLimit = { items: 100, bytes: 4 * 1024 * 1024 };
+/** TransactWriteItems takes at most 100 actions (DynamoDB API Reference, TransactWriteItems). */
+export const TRANSACTION_MAX_ITEMS = 100;
+/** How many secrets of one `putSecrets` are written at once. */
+const WRITE_CONCURRENCY = 16;
 /** The attribute a table's TTL reaps items by: token records and revocations carry it. */
 export const TTL_ATTRIBUTE = 'expiresAt';
 /** BatchGetItem takes at most 100 keys a call (DynamoDB API Reference, BatchGetItem). */
@@ -112,7 +110,6 @@ export interface DynamoDbStoreOptions {
 
 export class DynamoDbStore implements SecretStore, MemberStore {
   readonly kind = 'dynamodb' as const;
-  readonly batchLimit = TRANSACTION_LIMIT;
   readonly table: string;
   readonly #client: DynamoDBClient;
   readonly #logger: Logger;
@@ -157,45 +154,86 @@ export class DynamoDbStore implements SecretStore, MemberStore {
   }
 
   /**
-   * One TransactWriteItems, with a client request token so that the SDK's own retry of a
-   * transaction that had landed is not taken for a lost race. Cancelled for a failed
-   * condition or a conflicting transaction: `false`, and the caller reads again.
+   * Every write, or none, without a transaction: infra/ttl.ts refuses every write whose
+   * request names no attributes, which is how IAM sees a transaction's items, so a grant role
+   * may write items only one by one (`#putOne` says how one goes). Up to `WRITE_CONCURRENCY`
+   * at once, each as its kept version and then its item on its condition; the versions past
+   * what the namespace keeps are dropped only once every write has landed. When one fails (a
+   * condition: `false`, and the caller reads again; anything else: thrown), no more are
+   * started, and those already written are put back as they were read (`#undo`), so the
+   * namespace is as before. Not atomic to readers: a read meanwhile may see some written and
+   * others not. A process that dies part-way leaves what it wrote: the same batch, built
+   * again from a new read, finishes it (values already there are left as they are).
    */
   async putSecrets(writes: readonly SecretWrite[]): Promise<boolean> {
     if (writes.length === 0) return true;
     if (writes.length === 1) return this.#putOne(writes[0] as SecretWrite);
-    const actions: TransactWriteItem[] = [];
-    let bytes = 0;
-    let versions = 0;
-    for (const { item, condition, keep, drop } of writes) {
-      const current = fromSecret(item);
-      bytes += itemSize(current);
-      actions.push({ Put: { TableName: this.table, Item: current, ...conditionOf(condition) } });
-      if (keep !== undefined) {
-        const version = fromVersion(keep);
-        bytes += itemSize(version);
-        versions++;
-        actions.push({ Put: { TableName: this.table, Item: version, ...conditionOf({ kind: 'absent' }) } });
+    let failure: { error?: unknown } | undefined;
+    const outcomes = await mapLimit(writes, WRITE_CONCURRENCY, async (write) => {
+      if (failure !== undefined) return false;
+      try {
+        const written = await this.#putItem(write);
+        if (!written) failure ??= {};
+        return written;
+      } catch (error) {
+        failure ??= { error };
+        return false;
       }
-      for (const rev of drop ?? []) {
-        versions++;
-        actions.push({ Delete: { TableName: this.table, Key: versionKey(item.namespace, item.name, rev) } });
-      }
-    }
-    if (actions.length > TRANSACTION_LIMIT.items || bytes > TRANSACTION_LIMIT.bytes)
-      throw batchTooLarge(writes.length, bytes, TRANSACTION_LIMIT, versions);
-    const namespace = writes[0]?.item.namespace ?? '';
-    const command = new TransactWriteItemsCommand({
-      ClientRequestToken: randomUUID(),
-      TransactItems: actions,
     });
-    try {
-      await this.#send('TransactWriteItems', namespace, () => this.#client.send(command));
+    if (failure === undefined) {
+      for (const write of writes) await this.#dropVersions(write);
       return true;
-    } catch (error) {
-      if (isLostTransaction(error)) return false;
-      throw error;
     }
+    await this.#undo(writes.filter((_, i) => outcomes[i] === true));
+    if (failure.error !== undefined) throw failure.error;
+    return false;
+  }
+
+  /**
+   * Put back, newest first, what `written` replaced: an added secret is deleted, a changed or
+   * rotated one is written again as it was read (`previous`; the version it kept is then
+   * deleted), each only while it is still what this batch wrote. One that another writer
+   * changed since, or that cannot be written, stays: an ERR_CONFLICT names them.
+   */
+  async #undo(written: readonly SecretWrite[]): Promise<void> {
+    const stuck: string[] = [];
+    for (const { item, condition, keep, previous } of [...written].reverse()) {
+      const ours = conditionOf({ kind: 'rev-gen', rev: item.rev, gen: item.gen });
+      const was = previous ?? keep;
+      try {
+        const undone =
+          condition.kind === 'absent'
+            ? await this.#conditional('DeleteItem', item.namespace, () =>
+                this.#client.send(
+                  new DeleteItemCommand({
+                    TableName: this.table,
+                    Key: secretKey(item.namespace, item.name),
+                    ...ours,
+                  }),
+                ),
+              )
+            : was !== undefined &&
+              (await this.putSecret(was, { kind: 'rev-gen', rev: item.rev, gen: item.gen }));
+        if (!undone) {
+          stuck.push(item.name);
+          continue;
+        }
+        if (keep !== undefined) await this.#unkeep(keep);
+      } catch (error) {
+        this.#logger.warn('secret.undo_failed', {
+          namespace: item.namespace,
+          name: item.name,
+          error: error instanceof Error ? error.name : 'unknown',
+        });
+        stuck.push(item.name);
+      }
+    }
+    if (stuck.length > 0)
+      throw new EggError(
+        'ERR_CONFLICT',
+        `a write failed part-way, and ${stuck.length === 1 ? 'this secret' : 'these secrets'} could not be put back as ${stuck.length === 1 ? 'it was' : 'they were'}: ${stuck.sort().join(', ')}`,
+        { hint: 'run the same import again to finish it' },
+      );
   }
 
   /** One Query of at most one key in the namespace's partition: a secret, its KEK or its marker. */
@@ -298,7 +336,7 @@ export class DynamoDbStore implements SecretStore, MemberStore {
       return this.#conditional('DeleteItem', namespace, () =>
         this.#client.send(new DeleteItemCommand(current)),
       );
-    const together = revs.slice(0, TRANSACTION_LIMIT.items - 1);
+    const together = revs.slice(0, TRANSACTION_MAX_ITEMS - 1);
     const command = new TransactWriteItemsCommand({
       ClientRequestToken: randomUUID(),
       TransactItems: [
@@ -722,7 +760,14 @@ export class DynamoDbStore implements SecretStore, MemberStore {
    * 3. the versions past the namespace's count, one DeleteItem each. A failed delete is
    *    logged and left for the next set, which drops it again.
    */
-  async #putOne({ item, condition, keep, drop }: SecretWrite): Promise<boolean> {
+  async #putOne(write: SecretWrite): Promise<boolean> {
+    if (!(await this.#putItem(write))) return false;
+    await this.#dropVersions(write);
+    return true;
+  }
+
+  /** Steps 1 and 2 of `#putOne`. */
+  async #putItem({ item, condition, keep }: SecretWrite): Promise<boolean> {
     if (keep !== undefined) {
       const version = new PutItemCommand({
         TableName: this.table,
@@ -734,18 +779,26 @@ export class DynamoDbStore implements SecretStore, MemberStore {
     }
     if (!(await this.putSecret(item, condition))) {
       // Undo step 1, so a lost write keeps nothing (a racing `rm` meant every version to go).
-      if (keep !== undefined) {
-        const undo = new DeleteItemCommand({
-          TableName: this.table,
-          Key: versionKey(keep.namespace, keep.name, keep.rev),
-          ConditionExpression: '#gen = :gen',
-          ExpressionAttributeNames: { '#gen': 'gen' },
-          ExpressionAttributeValues: { ':gen': num(keep.gen) },
-        });
-        await this.#conditional('DeleteItem', item.namespace, () => this.#client.send(undo));
-      }
+      if (keep !== undefined) await this.#unkeep(keep);
       return false;
     }
+    return true;
+  }
+
+  /** Delete the version `keep` wrote, while it is still that one. */
+  async #unkeep(keep: SecretItem): Promise<void> {
+    const undo = new DeleteItemCommand({
+      TableName: this.table,
+      Key: versionKey(keep.namespace, keep.name, keep.rev),
+      ConditionExpression: '#gen = :gen',
+      ExpressionAttributeNames: { '#gen': 'gen' },
+      ExpressionAttributeValues: { ':gen': num(keep.gen) },
+    });
+    await this.#conditional('DeleteItem', keep.namespace, () => this.#client.send(undo));
+  }
+
+  /** Step 3 of `#putOne`. */
+  async #dropVersions({ item, drop }: SecretWrite): Promise<void> {
     for (const rev of drop ?? []) {
       const remove = new DeleteItemCommand({
         TableName: this.table,
@@ -762,7 +815,6 @@ export class DynamoDbStore implements SecretStore, MemberStore {
         });
       }
     }
-    return true;
   }
 
   async #conditional(operation: string, namespace: string, send: () => Promise<unknown>): Promise<boolean> {
@@ -953,23 +1005,6 @@ function isLostTransaction(error: unknown): boolean {
   if (awsErrorName(error) !== 'TransactionCanceledException') return false;
   const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
   return reasons.some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
-}
-
-/**
- * An item's size as DynamoDB counts it: each attribute's name plus its value (a string's
- * UTF-8 bytes, a binary's bytes, a number's digits, roughly). DynamoDB developer guide,
- * "Item sizes and formats".
- */
-export function itemSize(item: Item): number {
-  let size = 0;
-  for (const [name, value] of Object.entries(item)) {
-    size += Buffer.byteLength(name);
-    if (value.S !== undefined) size += Buffer.byteLength(value.S);
-    else if (value.B !== undefined) size += value.B.byteLength;
-    else if (value.N !== undefined) size += value.N.length;
-    else size += 1;
-  }
-  return size;
 }
 
 function secretKey(namespace: string, name: string): Item {

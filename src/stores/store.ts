@@ -3,7 +3,6 @@
  * Stores hold ciphertext, wrapped keys and metadata only; they never see plaintext.
  * Every write is conditional, so concurrent writers cannot silently overwrite each other.
  */
-import { EggError } from '../errors.js';
 
 /** A secret as stored: never plaintext, never an unwrapped key. */
 export interface SecretItem {
@@ -100,19 +99,14 @@ export interface SecretWrite {
   keep?: SecretItem;
   /** Revs of the secret's kept versions to delete in the same transaction (beyond what its namespace keeps). */
   drop?: readonly number[];
+  /** The item as read that `item` replaces: a store that writes a batch item by item puts it back if the batch fails. */
+  previous?: SecretItem;
 }
 
 /** How many earlier versions of each secret a namespace keeps unless it says otherwise. */
 export const DEFAULT_VERSIONS_KEPT = 10;
 /** The most a namespace may keep: `rm` deletes a secret and all its versions in one transaction. */
 export const MAX_VERSIONS_KEPT = 50;
-
-/** The most one all-or-nothing batch may hold (DynamoDB's transaction limits); none when unbounded. */
-export interface BatchLimit {
-  items: number;
-  /** Total item size in bytes, as DynamoDB counts it (names plus values of every attribute). */
-  bytes: number;
-}
 
 /** A namespace and how many secrets it holds. */
 export interface NamespaceCount {
@@ -122,15 +116,15 @@ export interface NamespaceCount {
 
 export interface SecretStore {
   readonly kind: 'sqlite' | 'dynamodb';
-  /** Undefined when one `putSecrets` may hold any number of writes. */
-  readonly batchLimit?: BatchLimit;
   /** The named items that exist, in no particular order; `names` undefined means every secret. */
   getSecrets(namespace: string, names?: readonly string[]): Promise<SecretItem[]>;
   /** Write `item` if `condition` holds; `false` when it does not. */
   putSecret(item: SecretItem, condition: WriteCondition): Promise<boolean>;
   /**
    * Apply every write if every condition holds, else none: `false` when one condition
-   * failed. SQLite: one transaction; DynamoDB: one TransactWriteItems (see `batchLimit`).
+   * failed. SQLite: one transaction. DynamoDB: item by item (no transaction, which the
+   * grant roles may not write), what was written put back when one fails; readers may see
+   * a batch half-written meanwhile.
    */
   putSecrets(writes: readonly SecretWrite[]): Promise<boolean>;
   /**
@@ -226,32 +220,4 @@ export interface MemberStore {
 
 export function isMemberStore(store: object): store is MemberStore {
   return typeof (store as Partial<MemberStore>).claimNamespace === 'function';
-}
-
-/**
- * The one sentence for a batch that the store cannot apply at once; nothing was written.
- * `versions`: the writes of earlier versions (kept or dropped) the batch also holds, each
- * one more item of the transaction.
- */
-export function batchTooLarge(
-  items: number,
-  bytes: number | undefined,
-  limit: BatchLimit,
-  versions = 0,
-): EggError {
-  const mb = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} MB`;
-  const size = bytes === undefined ? '' : ` (${mb(bytes)} stored)`;
-  if (versions === 0)
-    return new EggError(
-      'ERR_BATCH_TOO_LARGE',
-      `${items} secrets${size} are more than one DynamoDB transaction holds (${limit.items} secrets, ${mb(limit.bytes)}), and an import is all or nothing, so nothing was written`,
-      { hint: `split the file into imports of at most ${limit.items} secrets` },
-    );
-  return new EggError(
-    'ERR_BATCH_TOO_LARGE',
-    `${items} secrets and ${versions} earlier versions kept or dropped${size} are more than one DynamoDB transaction holds (${limit.items} items, ${mb(limit.bytes)}), and an import is all or nothing, so nothing was written`,
-    {
-      hint: `split the file into smaller imports: each secret is one item, and each changed one takes one more for the version it keeps and one for each it drops`,
-    },
-  );
 }

@@ -27,7 +27,7 @@ import type {
   SecretWrite,
   WriteCondition,
 } from '../stores/store.js';
-import { batchTooLarge, DEFAULT_VERSIONS_KEPT, MAX_VERSIONS_KEPT } from '../stores/store.js';
+import { DEFAULT_VERSIONS_KEPT, MAX_VERSIONS_KEPT } from '../stores/store.js';
 import {
   type AnchorKey,
   type CheckpointSigner,
@@ -492,9 +492,9 @@ export class Vault {
   }
 
   /**
-   * Store every entry, or none (`egg secrets import`): one transaction on SQLite, one
-   * TransactWriteItems on DynamoDB, refused before any work when the store cannot take them
-   * at once (`ERR_BATCH_TOO_LARGE`). The secrets that exist are read to compare; each one
+   * Store every entry, or none (`egg secrets import`): one transaction on SQLite; on
+   * DynamoDB item by item, what was written put back if one write fails (`putSecrets`:
+   * readers may see it half-done, and a re-run finishes one cut short). The secrets that exist are read to compare; each one
    * written gets a data key of its own: a new value a new `rev`, an unchanged value only a
    * new data key (the read's rotation), all conditional on what was read, so a concurrent
    * write makes the whole import read again. One audit record, `import`, names them all.
@@ -510,9 +510,6 @@ export class Vault {
         throw new EggError('ERR_USAGE', `${name} is given twice; an import sets each secret once`);
       seen.add(name);
     }
-    const limit = this.#store.batchLimit;
-    if (limit !== undefined && entries.length > limit.items)
-      throw batchTooLarge(entries.length, undefined, limit);
     const byName = new Map(entries.map((entry) => [entry.name, entry.value]));
     if (options.dryRun) {
       const { secrets } = await this.pull(names, { allowMissing: true });
@@ -583,8 +580,13 @@ export class Vault {
         // A changed value keeps the one it replaces, as a set does; an unchanged one was only rotated.
         writes.push(
           same
-            ? { item: next, condition }
-            : { item: next, condition, ...versionChanges(item, history.revs.get(item.name), history.kept) },
+            ? { item: next, condition, previous: item }
+            : {
+                item: next,
+                condition,
+                previous: item,
+                ...versionChanges(item, history.revs.get(item.name), history.kept),
+              },
         );
       }
     } finally {

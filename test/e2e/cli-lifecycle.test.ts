@@ -2,13 +2,16 @@
  * Issue 12, items 2 and 3, end to end through the built CLI on both backends (SQLite, and
  * DynamoDB Local + moto's KMS): `egg secrets import` in every format with `--dry-run`, all
  * or nothing, one audit record; `egg namespaces`; a mistyped namespace or secret name fails
- * with "did you mean". The canary is never in any output it was not asked for, nor stored.
+ * with "did you mean"; and (item 7) a binary value left out of the text formats with a
+ * warning, refused with --strict, and carried by json as base64 that import reads back. The
+ * canary is never in any output it was not asked for, nor stored.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findLeaks } from '../support/cli.js';
 import { CliSession } from '../support/cli-session.js';
+import { formatReaders } from '../support/format-readers.js';
 
 const CANARY = 'lifecycle-canary-5d2e81c0-DO-NOT-LEAK';
 
@@ -134,6 +137,123 @@ describe.each(backends)('egg secrets import and namespaces ($backend)', ({ backe
 
   it('never shows the canary where it was not asked for, nor stores it in plain text', async () => {
     expect(outputs.length).toBeGreaterThan(20);
+    for (const output of outputs) expect(findLeaks(output, CANARY)).toEqual([]);
+    expect((await session.storedLeaks(CANARY)).leaks).toEqual([]);
+  });
+});
+
+describe.each(backends)('binary values in pull, run and import ($backend)', ({ backend }) => {
+  const session = new CliSession(backend);
+  const { outputs } = session;
+  const run = session.run.bind(session);
+  const quiet = session.quiet.bind(session);
+  /** Not UTF-8, with NUL and the canary inside. */
+  const BIN = Buffer.concat([
+    Buffer.from([0xff, 0xfe, 0x00, 0x80]),
+    Buffer.from(CANARY),
+    Buffer.from([0x0a, 0xc3]),
+  ]);
+  /** UTF-8, but with a NUL no environment variable can carry. */
+  const NULTXT = Buffer.from(`nul\0${CANARY}`);
+  const instead = (name: string) =>
+    `use --format json, or write it raw with \`egg secrets get ${name} > FILE\``;
+  const warned: Record<string, string> = {
+    dotenv:
+      `Warning: BIN is not valid UTF-8, which a dotenv file cannot carry, so it was left out of the dotenv output; ${instead('BIN')}.\n` +
+      `Warning: NULTXT contains a NUL byte, which an environment variable cannot carry, so it was left out of the dotenv output; ${instead('NULTXT')}.\n`,
+    shell:
+      `Warning: BIN contains a NUL byte, which a shell variable cannot carry, so it was left out of the shell output; ${instead('BIN')}.\n` +
+      `Warning: NULTXT contains a NUL byte, which a shell variable cannot carry, so it was left out of the shell output; ${instead('NULTXT')}.\n`,
+    docker:
+      `Warning: BIN is not valid UTF-8, which docker --env-file refuses, so it was left out of the docker output; ${instead('BIN')}.\n` +
+      `Warning: NULTXT contains a NUL byte, which an environment variable cannot carry, so it was left out of the docker output; ${instead('NULTXT')}.\n`,
+  };
+
+  beforeAll(async () => {
+    expect((await session.start('bin', 'acme/bin')).code).toBe(0);
+    writeFileSync(join(session.base, 'bin.dat'), BIN);
+    writeFileSync(join(session.base, 'nul.dat'), NULTXT);
+    expect(quiet(['secrets', 'set', 'BIN', '--from-file', 'bin.dat']).code).toBe(0);
+    expect(quiet(['secrets', 'set', 'NULTXT', '--from-file', 'nul.dat']).code).toBe(0);
+    expect(quiet(['secrets', 'set', 'TEXT'], 'plain').code).toBe(0);
+  });
+  afterAll(() => session.close());
+
+  it('stores --from-file bytes exactly, and get writes them raw to stdout', () => {
+    expect(run(['secrets', 'get', 'BIN']).stdoutBytes).toEqual(BIN);
+    expect(run(['secrets', 'get', 'NULTXT']).stdoutBytes).toEqual(NULTXT);
+  });
+
+  it('leaves a value dotenv, shell or docker cannot carry out, with a warning naming it, and writes the rest', () => {
+    const read = formatReaders(session.base);
+    for (const format of ['dotenv', 'shell', 'docker'] as const) {
+      const result = quiet(['secrets', 'pull', '--format', format]);
+      expect({ format, code: result.code, stderr: result.stderr }).toEqual({
+        format,
+        code: 0,
+        stderr: warned[format],
+      });
+      expect(read[format](result.stdoutBytes)).toEqual(new Map([['TEXT', Buffer.from('plain')]]));
+    }
+    expect(quiet(['secrets', 'pull', '--out', 'out.env'])).toMatchObject({
+      code: 0,
+      stderr: `${warned.dotenv}Wrote 1 secrets to out.env (mode 0600).\n`,
+    });
+  });
+
+  it('refuses the pull with --strict in one sentence, printing nothing', () => {
+    expect(quiet(['secrets', 'pull', '--strict'])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `Error: BIN is not valid UTF-8, which a dotenv file cannot carry; ${instead('BIN')}.\n`,
+    });
+    expect(quiet(['secrets', 'pull', '--strict', '--format', 'shell', 'TEXT', 'NULTXT'])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `Error: NULTXT contains a NUL byte, which a shell variable cannot carry; ${instead('NULTXT')}.\n`,
+    });
+  });
+
+  it('carries it in --format json as {"base64": …}, which import reads back to the exact bytes', () => {
+    const pulled = run(['secrets', 'pull', '--format', 'json', '--strict']);
+    expect(pulled).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(pulled.stdout)).toEqual({
+      BIN: { base64: BIN.toString('base64') },
+      NULTXT: NULTXT.toString(),
+      TEXT: 'plain',
+    });
+    expect(quiet(['secrets', 'import', '-', '-n', 'acme/bin-copy'], pulled.stdoutBytes)).toMatchObject({
+      code: 0,
+      stdout:
+        'Imported 3 secrets (json) into acme/bin-copy:\n  add: BIN, NULTXT, TEXT\n  change: -\n  leave alone: -\n',
+    });
+    expect(run(['secrets', 'get', 'BIN', '-n', 'acme/bin-copy']).stdoutBytes).toEqual(BIN);
+    expect(run(['secrets', 'get', 'NULTXT', '-n', 'acme/bin-copy']).stdoutBytes).toEqual(NULTXT);
+    expect(quiet(['secrets', 'import', '-'], pulled.stdoutBytes).stdout).toContain(
+      '  add: -\n  change: -\n  leave alone: BIN, NULTXT, TEXT\n',
+    );
+  });
+
+  it("leaves it out of egg run's environment with the same warning", () => {
+    const result = quiet([
+      'run',
+      '--',
+      'sh',
+      '-c',
+      'test -z "${BIN+x}" && test -z "${NULTXT+x}" && test -n "$TEXT"',
+    ]);
+    expect(result).toMatchObject({
+      code: 0,
+      stderr:
+        "Warning: BIN is not UTF-8 text without NUL bytes, so it was left out of the command's environment.\n" +
+        "Warning: NULTXT is not UTF-8 text without NUL bytes, so it was left out of the command's environment.\n",
+    });
+  });
+
+  it('never shows the canary where it was not asked for, nor in the audit trail, nor stored in plain text', async () => {
+    quiet(['audit', '--json']);
+    quiet(['audit', '--json', '-n', 'acme/bin-copy']);
+    expect(outputs.length).toBeGreaterThan(15);
     for (const output of outputs) expect(findLeaks(output, CANARY)).toEqual([]);
     expect((await session.storedLeaks(CANARY)).leaks).toEqual([]);
   });

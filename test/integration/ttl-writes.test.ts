@@ -21,6 +21,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGrants } from '../../infra/grants.js';
+import { parseSecrets } from '../../src/formats/parse.js';
 import type { TokenRecord } from '../../src/tokens/token-store.js';
 import { Vault } from '../../src/vault/vault.js';
 import { type RoleClients, type StackUnderTest, synthesizeForTest } from '../support/stack-roles.js';
@@ -154,6 +155,68 @@ describe('a grant that manages secrets', () => {
     await new Vault({ ...writer, namespace: WRITER, actor: 'job:w' }).set('DB_URL', Buffer.from('db'));
     await new Vault({ ...writer, namespace: WRITER, actor: 'job:w' }).remove('DB_URL');
     expect(writer.gateway?.denied).toEqual([expect.objectContaining({ action: 'dynamodb:PutItem' })]);
+  });
+});
+
+describe('a grant that manages secrets, importing', () => {
+  const envFile = (values: Record<string, string>) =>
+    Buffer.from(
+      Object.entries(values)
+        .map(([name, value]) => `${name}='${value}'\n`)
+        .join(''),
+    );
+  const values = async (vault: Vault) => {
+    const { secrets } = await vault.pull();
+    return Object.fromEntries(secrets.map((s) => [s.name, s.value.toString()]));
+  };
+
+  it('imports a .env through a deployed grant role', async () => {
+    const writer = await sut.openAs(role(WRITER));
+    const vault = new Vault({ ...writer, namespace: WRITER, actor: 'job:w' });
+    const first = parseSecrets(envFile({ IMP_A: 'a1', IMP_B: 'b1', IMP_C: 'c1' })).secrets;
+    expect(await vault.import(first)).toEqual({
+      added: ['IMP_A', 'IMP_B', 'IMP_C'],
+      changed: [],
+      unchanged: [],
+    });
+    const second = parseSecrets(envFile({ IMP_A: 'a2', IMP_B: 'b2', IMP_C: 'c1' })).secrets;
+    expect(await vault.import(second)).toEqual({
+      added: [],
+      changed: ['IMP_A', 'IMP_B'],
+      unchanged: ['IMP_C'],
+    });
+    expect(await values(vault)).toMatchObject({ IMP_A: 'a2', IMP_B: 'b2', IMP_C: 'c1' });
+    expect((await vault.history('IMP_A')).map((v) => v.rev)).toEqual([2, 1]);
+    expect(writer.gateway?.denied).toEqual([]);
+  });
+
+  it('finishes an import cut short when it is run again, leaving what it wrote alone', async () => {
+    const writer = await sut.openAs(role(WRITER));
+    const vault = new Vault({ ...writer, namespace: WRITER, actor: 'job:w' });
+    const file = envFile({ CUT_A: 'a', CUT_B: 'b', CUT_C: 'c' });
+    // A process that died after writing CUT_A of the three.
+    await vault.set('CUT_A', Buffer.from('a'));
+    expect(await vault.import(parseSecrets(file).secrets)).toEqual({
+      added: ['CUT_B', 'CUT_C'],
+      changed: [],
+      unchanged: ['CUT_A'],
+    });
+    expect(await vault.import(parseSecrets(file).secrets)).toMatchObject({ added: [], changed: [] });
+    expect(await values(vault)).toMatchObject({ CUT_A: 'a', CUT_B: 'b', CUT_C: 'c' });
+    expect((await vault.history('CUT_A')).map((v) => v.rev)).toEqual([1]);
+    expect(writer.gateway?.denied).toEqual([]);
+  });
+
+  it('removes a secret with kept versions through a deployed grant role (a transaction of Deletes is authorized as DeleteItem)', async () => {
+    const writer = await sut.openAs(role(WRITER));
+    const vault = new Vault({ ...writer, namespace: WRITER, actor: 'job:w' });
+    await vault.set('RM_ME', Buffer.from('one'));
+    await vault.set('RM_ME', Buffer.from('two'));
+    expect((await writer.store.versionRevs(WRITER, ['RM_ME'])).get('RM_ME')).toEqual([1]);
+    await vault.remove('RM_ME');
+    expect(await writer.store.getSecrets(WRITER, ['RM_ME'])).toEqual([]);
+    expect((await writer.store.versionRevs(WRITER, ['RM_ME'])).get('RM_ME')).toBeUndefined();
+    expect(writer.gateway?.denied).toEqual([]);
   });
 });
 

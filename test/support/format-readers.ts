@@ -26,8 +26,14 @@ export function readWithFastDotenv(output: Buffer): Map<string, Buffer> {
   return toBytes(dotenv.parse(output, { fast: true }));
 }
 
-function toBytes(record: Record<string, string>): Map<string, Buffer> {
-  return new Map(Object.entries(record).map(([k, v]) => [k, Buffer.from(v, 'utf8')]));
+/** Strings as UTF-8, and `{"base64": "…"}` (json.ts) as the bytes it holds. */
+function toBytes(record: Record<string, string | { base64: string }>): Map<string, Buffer> {
+  return new Map(
+    Object.entries(record).map(([k, v]) => [
+      k,
+      typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v.base64, 'base64'),
+    ]),
+  );
 }
 
 /** Source the file in `sh` (dash here) with an empty environment and dump it with `env -0`. */

@@ -161,16 +161,33 @@ describe('main step', () => {
     expect(await warnings({ 'expiry-warning-days': '31' })).toHaveLength(3);
   });
 
-  it('refuses a binary secret for the environment, naming it, before any mask or export', async () => {
-    const { runner, calls } = recordingRunner({ backend: 'local', 'egg-home': home, namespace: 'acme/web' });
+  it('leaves a binary secret out of the environment, outputs and dotenv file with a warning naming it, and exports the rest', async () => {
+    const { runner, calls } = recordingRunner({
+      backend: 'local',
+      'egg-home': home,
+      namespace: 'acme/web',
+      secrets: 'TOKEN\nBINARY',
+      outputs: 'true',
+      'dotenv-file': 'bin.env',
+      'mask-encodings': 'none',
+    });
     await runMain({ runner, env: env() });
-    expect(calls).toEqual([
-      ['saveState', 'tokens', '[]'],
+    const path = join(temp, 'bin.env');
+    expect(calls.filter((c) => c[0] === 'setFailed')).toEqual([]);
+    expect(calls.filter((c) => c[0] === 'warning')).toEqual([
       [
-        'setFailed',
-        'secret BINARY is not UTF-8 text, so it cannot be exported to the environment.\nStore it base64-encoded, or read it with the egg CLI.',
+        'warning',
+        'BINARY is not UTF-8 text without NUL bytes, so it was left out of the environment, the outputs and the dotenv file; read it with `egg secrets get BINARY` or `egg secrets pull --format json`',
       ],
     ]);
+    expect(calls.filter((c) => c[0] === 'exportVariable')).toEqual([['exportVariable', 'TOKEN', 'tok-123']]);
+    expect(calls).toContainEqual(['setOutput', 'secret-names', 'TOKEN']);
+    expect(calls.some((c) => c[1] === 'BINARY' && c[0] !== 'warning')).toBe(false);
+    expect(parseDotenv(readFileSync(path))).toEqual({ TOKEN: 'tok-123' });
+    // The warning comes before any mask or export, as a refusal did.
+    expect(calls.findIndex((c) => c[0] === 'warning')).toBeLessThan(
+      calls.findIndex((c) => c[0] === 'setSecret'),
+    );
   });
 
   it('calls setFailed once, with the first bad input', async () => {

@@ -63,7 +63,8 @@ function attempt(list: { name: string; value: Buffer }[], format: Format): Buffe
 /** The documented refusals where they are a short rule; undefined where none is (dotenv). */
 const REFUSES: Partial<Record<Format, (value: Buffer) => boolean>> = {
   shell: (v) => v.includes(0),
-  json: (v) => !isUtf8(v),
+  // JSON carries every value: bytes that are not UTF-8 as {"base64": "…"}.
+  json: () => false,
   docker: (v) =>
     !isUtf8(v) ||
     v.includes(0) ||

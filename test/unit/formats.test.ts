@@ -7,8 +7,18 @@ import { join } from 'node:path';
 import dotenv from 'dotenv';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EggError } from '../../src/errors.js';
-import { ByteWriter, codePointAt, isJsWhitespace, lastCodePoint } from '../../src/formats/bytes.js';
+import {
+  ByteWriter,
+  codePointAt,
+  isEnvText,
+  isJsWhitespace,
+  lastCodePoint,
+  leftOut,
+  NOT_ENV_TEXT,
+  type Unrepresentable,
+} from '../../src/formats/bytes.js';
 import { DOCKER_MAX_LINE_BYTES, FORMATS, type Format, formatSecrets } from '../../src/formats/index.js';
+import { parseSecrets } from '../../src/formats/parse.js';
 
 /** Every value below goes through every format and the real tool that reads it. */
 const HOSTILE: Record<string, Buffer> = {
@@ -67,16 +77,13 @@ const DOCKER_TOO_LONG = `is too long for docker --env-file, whose lines are at m
 /** The exact refusal for each (format, value); every other pair must round-trip. */
 const REFUSED: Record<Format, Record<string, string>> = {
   shell: {
-    nul: 'contains a NUL byte, which a shell variable cannot carry; write it raw with `egg secrets get nul > FILE`',
+    nul: 'contains a NUL byte, which a shell variable cannot carry; use --format json, or write it raw with `egg secrets get nul > FILE`',
   },
-  json: {
-    non_utf8:
-      'is not valid UTF-8, which JSON text cannot carry; write it raw with `egg secrets get non_utf8 > FILE`',
-  },
+  json: {},
   dotenv: {
-    nul: 'contains a NUL byte, which an environment variable cannot carry; write it raw with `egg secrets get nul > FILE`',
+    nul: 'contains a NUL byte, which an environment variable cannot carry; use --format json, or write it raw with `egg secrets get nul > FILE`',
     non_utf8:
-      'is not valid UTF-8, which a dotenv file cannot carry; write it raw with `egg secrets get non_utf8 > FILE`',
+      'is not valid UTF-8, which a dotenv file cannot carry; use --format json, or write it raw with `egg secrets get non_utf8 > FILE`',
     cr_and_literal_n:
       'contains a carriage return and a literal \\n or \\r, a mix that no dotenv quoting reads back exactly; use --format json or shell',
     quotes_hash:
@@ -95,9 +102,9 @@ const REFUSED: Record<Format, Record<string, string>> = {
       'contains a line break, which docker --env-file cannot carry; use --format json or dotenv',
     big: 'contains a line break, which docker --env-file cannot carry; use --format json or dotenv',
     big_line: DOCKER_TOO_LONG,
-    nul: 'contains a NUL byte, which an environment variable cannot carry; write it raw with `egg secrets get nul > FILE`',
+    nul: 'contains a NUL byte, which an environment variable cannot carry; use --format json, or write it raw with `egg secrets get nul > FILE`',
     non_utf8:
-      'is not valid UTF-8, which docker --env-file refuses; write it raw with `egg secrets get non_utf8 > FILE`',
+      'is not valid UTF-8, which docker --env-file refuses; use --format json, or write it raw with `egg secrets get non_utf8 > FILE`',
     double_quoted:
       'starts and ends with the same quote character, which docker versions may read differently (docker/cli#3630); use --format json or dotenv',
     single_quoted:
@@ -141,8 +148,14 @@ const READ: Record<Format, (output: Buffer) => Map<string, Buffer>> = {
   docker: (output) => parseDockerEnvFile(output),
 };
 
-function toBytes(record: Record<string, string>): Map<string, Buffer> {
-  return new Map(Object.entries(record).map(([k, v]) => [k, Buffer.from(v, 'utf8')]));
+/** Strings as UTF-8, and `{"base64": "…"}` (json.ts) as the bytes it holds. */
+function toBytes(record: Record<string, string | { base64: string }>): Map<string, Buffer> {
+  return new Map(
+    Object.entries(record).map(([k, v]) => [
+      k,
+      typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v.base64, 'base64'),
+    ]),
+  );
 }
 
 /** Source the file in `sh` (dash here) with an empty environment and dump it with `env -0`. */
@@ -265,18 +278,34 @@ describe.each(FORMATS)('the %s format', (format) => {
     }
   });
 
-  it('refuses the whole batch when one value cannot be carried, naming that one', () => {
-    const bad = format === 'json' ? HOSTILE.non_utf8! : HOSTILE.nul!;
-    const error = refusal(() =>
-      formatSecrets(
-        [
-          { name: 'GOOD', value: b('fine') },
-          { name: 'BAD', value: bad },
-        ],
-        format,
-      ),
+  it.runIf(format !== 'json')(
+    'refuses the whole batch when one value cannot be carried, naming that one; with skip, leaves out only that one',
+    () => {
+      const secrets = [
+        { name: 'GOOD', value: b('fine') },
+        { name: 'BAD', value: HOSTILE.nul! },
+        { name: 'LAST', value: b('last') },
+      ];
+      const error = refusal(() => formatSecrets(secrets, format));
+      expect(error.message.startsWith('BAD ')).toBe(true);
+      const skipped: Unrepresentable[] = [];
+      const output = formatSecrets(secrets, format, { skip: (refused) => skipped.push(refused) });
+      expect(READ[format](output)).toEqual(
+        new Map([
+          ['GOOD', b('fine')],
+          ['LAST', b('last')],
+        ]),
+      );
+      expect(skipped.map((r) => [r.secret, `${r.secret} ${r.reason}; ${r.instead}`])).toEqual([
+        ['BAD', error.message],
+      ]);
+    },
+  );
+
+  it('leaves out with skip only what it cannot carry, never an invalid name', () => {
+    expect(() => formatSecrets([{ name: '1BAD', value: b('x') }], format, { skip: () => undefined })).toThrow(
+      EggError,
     );
-    expect(error.message.startsWith('BAD ')).toBe(true);
   });
 });
 
@@ -292,6 +321,31 @@ describe('formatSecrets', () => {
     expect(formatSecrets([{ name: 'A', value: b('a b ') }], 'docker').toString()).toBe('A=a b \n');
     expect(formatSecrets([], 'json').toString()).toBe('{}\n');
     expect(formatSecrets([], 'dotenv').length).toBe(0);
+  });
+
+  it('writes a value that is not UTF-8 as {"base64": "…"} in JSON, of every length, and parseSecrets reads it back to the bytes', () => {
+    const bytes = Buffer.from([0xff, 0x00, 0xfe, 0x80, 0x41, 0xc3, 0x28, 0x0a]);
+    for (let length = 1; length <= bytes.length; length++) {
+      const value = Buffer.concat([Buffer.from([0xff]), bytes.subarray(1, length)]);
+      const output = formatSecrets(
+        [
+          { name: 'TEXT', value: b('plain') },
+          { name: 'BIN', value },
+        ],
+        'json',
+      );
+      expect(output.toString()).toBe(
+        `{\n  "TEXT": "plain",\n  "BIN": {"base64": "${value.toString('base64')}"}\n}\n`,
+      );
+      expect(parseSecrets(output).secrets).toEqual([
+        { name: 'TEXT', value: b('plain') },
+        { name: 'BIN', value },
+      ]);
+    }
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => 255 - i));
+    expect(JSON.parse(formatSecrets([{ name: 'ALL', value: all }], 'json').toString())).toEqual({
+      ALL: { base64: all.toString('base64') },
+    });
   });
 
   it('escapes JSON exactly as JSON.stringify does', () => {
@@ -515,6 +569,16 @@ describe('the docker format against docker --env-file rules', () => {
 });
 
 describe('the byte helpers the formats share', () => {
+  it('takes for environment text exactly UTF-8 without NUL, and says so in the one warning', () => {
+    expect(isEnvText(b('plain é ✓'))).toBe(true);
+    expect(isEnvText(b(''))).toBe(true);
+    expect(isEnvText(b('a\0b'))).toBe(false);
+    expect(isEnvText(Buffer.from([0x41, 0xff]))).toBe(false);
+    expect(leftOut('CERT', NOT_ENV_TEXT, "the command's environment")).toBe(
+      "CERT is not UTF-8 text without NUL bytes, so it was left out of the command's environment",
+    );
+  });
+
   it('grows a writer past any one write, keeping the bytes and zeroing the buffer it leaves', () => {
     const out = new ByteWriter(0);
     out.ascii('KEY=');

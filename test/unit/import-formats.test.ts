@@ -112,7 +112,7 @@ describe('parseSecrets reads back what pull writes', () => {
     });
     expect(refused('{"A": 1}')).toEqual({
       code: 'ERR_USAGE',
-      message: 'the file gives A a number, not a string',
+      message: 'the file gives A a number, not a string or {"base64": "…"}',
     });
     expect(refused('{"A": "s3cr3t-canary",}')).toEqual({
       code: 'ERR_USAGE',
@@ -256,8 +256,29 @@ describe('the JSON parser', () => {
     ['a string', '"x"', 'the file is not one JSON object of names to strings'],
     ['a number', '1', 'the file is not one JSON object of names to strings'],
     ['null', 'null', 'the file is not one JSON object of names to strings'],
-    ['a null value', '{"A": null}', 'the file gives A a null, not a string'],
-    ['an object value', '{"A": {}}', 'the file gives A a object, not a string'],
+    ['a null value', '{"A": null}', 'the file gives A null, not a string or {"base64": "…"}'],
+    ['an object value', '{"A": {}}', 'the file gives A an object, not a string or {"base64": "…"}'],
+    ['an array value', '{"A": ["QQ=="]}', 'the file gives A an array, not a string or {"base64": "…"}'],
+    [
+      'a marker with more keys',
+      '{"A": {"base64": "QQ==", "x": 1}}',
+      'the file gives A an object, not a string or {"base64": "…"}',
+    ],
+    [
+      'a marker holding a number',
+      '{"A": {"base64": 1}}',
+      'the file gives A an object, not a string or {"base64": "…"}',
+    ],
+    [
+      'base64 that is not canonical',
+      '{"A": {"base64": "QQ"}}',
+      'the file gives A an object, not a string or {"base64": "…"}',
+    ],
+    [
+      'base64 with other characters',
+      '{"A": {"base64": "Q Q=="}}',
+      'the file gives A an object, not a string or {"base64": "…"}',
+    ],
   ])('refuses %s, naming the secret and never a value', (_, file, message) => {
     expect(read(file, 'json')).toEqual({ code: 'ERR_USAGE', message });
   });
