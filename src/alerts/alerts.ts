@@ -13,9 +13,10 @@ import { wipe } from '../crypto/wipe.js';
 import type { Keyring } from '../keyrings/keyring.js';
 import { type Logger, nullLogger } from '../log.js';
 import type { SecretStore } from '../stores/store.js';
-import type { AlertRecord, UsageStore } from '../tokens/usage-store.js';
+import type { AlertRecord, ChannelKind, UsageStore } from '../tokens/usage-store.js';
 import { chainRecord } from '../vault/audit.js';
 import { newWebhookSecret, openChannelSecret, sealChannelSecret } from './channel-secret.js';
+import { slackBody } from './slack.js';
 import { assertWebhookUrl, type Delivery, type WebhookSender } from './webhook.js';
 
 /** The JSON body a receiver gets. */
@@ -30,6 +31,14 @@ export interface AlertBody {
   /** What the proxies do about it now: the token's lower rate until then. */
   throttle?: { rps: number; until: string };
   test?: true;
+}
+
+/** What a webhook receives: the signed JSON body above, or Slack's incoming-webhook body (slack.ts). */
+export type WebhookShape = 'json' | 'slack';
+
+/** The body a webhook channel of `kind` posts for `alert`. */
+function webhookBody(kind: ChannelKind, alert: AlertBody): string {
+  return kind === 'slack' ? slackBody(alert) : JSON.stringify(alert);
 }
 
 export interface AlertsOptions {
@@ -56,9 +65,17 @@ export class Alerts {
     this.#logger = options.logger ?? nullLogger;
   }
 
-  /** Add a webhook channel; its secret is returned this once (stored sealed only). */
-  async addWebhook(namespace: string, url: string): Promise<{ id: string; url: string; secret: string }> {
+  /**
+   * Add a webhook channel posting in `shape` (both signed); its secret is returned this once
+   * (stored sealed only).
+   */
+  async addWebhook(
+    namespace: string,
+    url: string,
+    shape: WebhookShape = 'json',
+  ): Promise<{ id: string; kind: ChannelKind; url: string; secret: string }> {
     const parsed = assertWebhookUrl(url);
+    const kind = shape === 'slack' ? 'slack' : 'webhook';
     const id = `wh_${randomUUID().slice(0, 8)}`;
     const secret = newWebhookSecret();
     try {
@@ -66,12 +83,13 @@ export class Alerts {
       await this.#o.store.putAlertChannel({
         namespace,
         id,
+        kind,
         url: parsed.href,
         sealed,
         createdAt: new Date(this.#clock()).toISOString(),
       });
       await this.#audit(namespace, 'alert.channel.add', [id], 'ok');
-      return { id, url: parsed.href, secret: secret.toString() };
+      return { id, kind, url: parsed.href, secret: secret.toString() };
     } finally {
       wipe(secret);
     }
@@ -94,6 +112,7 @@ export class Alerts {
   async list(namespace: string, limit = 20) {
     const channels = (await this.#o.store.alertChannels(namespace)).map((c) => ({
       id: c.id,
+      kind: c.kind,
       url: c.url,
       createdAt: c.createdAt,
     }));
@@ -108,8 +127,8 @@ export class Alerts {
     try {
       const body = await this.#keep(alert);
       // The sender owns each secret from here, and wipes it once its delivery is done.
-      for (const { url, secret, id } of await this.#channels(alert.namespace))
-        this.#o.sender.send(url, secret, JSON.stringify(body), id);
+      for (const { url, secret, id, kind } of await this.#channels(alert.namespace))
+        this.#o.sender.send(url, secret, webhookBody(kind, body), id);
       return body;
     } catch (error) {
       this.#logger.warn('alert.failed', {
@@ -126,12 +145,12 @@ export class Alerts {
     const body = await this.#keep({ namespace, tokenId: '-', rule: 'test', figures: {}, test: true });
     const channels = await this.#channels(namespace);
     return Promise.all(
-      channels.map(async ({ url, secret, id }) => {
+      channels.map(async ({ url, secret, id, kind }) => {
         try {
           return {
             channel: id,
             url: url.href,
-            delivery: await this.#o.sender.deliver(url, secret, JSON.stringify(body), id),
+            delivery: await this.#o.sender.deliver(url, secret, webhookBody(kind, body), id),
           };
         } finally {
           wipe(secret);
@@ -168,6 +187,7 @@ export class Alerts {
       try {
         opened.push({
           id: c.id,
+          kind: c.kind,
           url: assertWebhookUrl(c.url),
           secret: await openChannelSecret(this.#o.keyring, namespace, c.id, c.sealed),
         });

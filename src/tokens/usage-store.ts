@@ -96,13 +96,30 @@ export interface Throttle {
   until: number;
 }
 
-/** A webhook channel as stored: the HMAC secret only sealed (alerts/channel-secret.ts). */
+/**
+ * What a channel sends and where: `webhook` posts the signed JSON body to `url`, `slack` the
+ * same alert in the shape of Slack's incoming webhooks (also signed), `sns` publishes to the
+ * topic ARN in `url`, `eventbridge` puts an event on the bus named in `url`.
+ */
+export const CHANNEL_KINDS = ['webhook', 'slack', 'sns', 'eventbridge'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+
+/**
+ * A channel as stored. A webhook's HMAC secret is kept only sealed (alerts/channel-secret.ts);
+ * SNS and EventBridge channels have none (`sealed` empty): AWS authenticates the publisher.
+ */
 export interface AlertChannelRecord {
   namespace: string;
   id: string;
+  kind: ChannelKind;
   url: string;
   sealed: string;
   createdAt: string;
+}
+
+/** A stored kind, as this version reads it: rows from before kinds are webhooks. */
+export function channelKind(stored: string | undefined): ChannelKind {
+  return (CHANNEL_KINDS as readonly string[]).includes(stored ?? '') ? (stored as ChannelKind) : 'webhook';
 }
 
 /** An alert as raised and kept: names, ids and figures, never a token, a key or a body. */
