@@ -204,3 +204,36 @@ export function sumUsage(windows: readonly UsageWindow[]): Map<string, UsageCoun
   }
   return sums;
 }
+
+/** One token's usage as its owner sees it: its counts over the windows read, and its throttle. */
+export type TokenUsage = { id: string } & UsageCounts & ReturnType<typeof throttleShown>;
+
+/** What `egg tokens usage` shows, and each refresh of `--watch`. */
+export interface UsageReport {
+  namespace: string;
+  /** The first window read from, and when the report was read (ISO 8601). */
+  since: string;
+  at: string;
+  tokens: TokenUsage[];
+}
+
+/**
+ * The usage of `ids` (every token with usage when empty) in `namespace` over the
+ * `sinceSeconds` before `now` (seconds), with the throttles in force.
+ */
+export async function readUsageReport(
+  store: Pick<UsageStore, 'readUsage' | 'throttles'>,
+  namespace: string,
+  ids: readonly string[],
+  sinceSeconds: number,
+  now: number,
+): Promise<UsageReport> {
+  const sums = sumUsage(await store.readUsage(namespace, ids, now - sinceSeconds));
+  const throttles = await store.throttles(namespace);
+  return {
+    namespace,
+    since: new Date((now - sinceSeconds) * 1000).toISOString(),
+    at: new Date(now * 1000).toISOString(),
+    tokens: [...sums].map(([id, counts]) => ({ id, ...counts, ...throttleShown(throttles.get(id), now) })),
+  };
+}
