@@ -16,22 +16,11 @@ import type { SecretStore } from '../stores/store.js';
 import type { AlertRecord, ChannelKind, UsageStore } from '../tokens/usage-store.js';
 import { chainRecord } from '../vault/audit.js';
 import { newWebhookSecret, openChannelSecret, sealChannelSecret } from './channel-secret.js';
+import type { AlertBody } from './alert-body.js';
 import { slackBody } from './slack.js';
 import { assertWebhookUrl, type Delivery, type WebhookSender } from './webhook.js';
 
-/** The JSON body a receiver gets. */
-export interface AlertBody {
-  type: 'egg.alert';
-  id: string;
-  namespace: string;
-  tokenId: string;
-  rule: string;
-  figures: Record<string, number>;
-  time: string;
-  /** What the proxies do about it now: the token's lower rate until then. */
-  throttle?: { rps: number; until: string };
-  test?: true;
-}
+export type { AlertBody } from './alert-body.js';
 
 /** What a webhook receives: the signed JSON body above, or Slack's incoming-webhook body (slack.ts). */
 export type WebhookShape = 'json' | 'slack';

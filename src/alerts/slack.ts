@@ -8,7 +8,7 @@
  * as Slack says to (api.slack.com/reference/surfaces/formatting#escaping), so a namespace or a
  * figure can never turn into a link or an `@channel`.
  */
-import type { AlertBody } from './alerts.js';
+import type { AlertBody } from './alert-body.js';
 
 const escape = (text: string): string =>
   text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
