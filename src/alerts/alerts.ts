@@ -18,7 +18,8 @@ import { chainRecord } from '../vault/audit.js';
 import { newWebhookSecret, openChannelSecret, sealChannelSecret } from './channel-secret.js';
 import type { AlertBody } from './alert-body.js';
 import { slackBody } from './slack.js';
-import { assertWebhookUrl, type Delivery, type WebhookSender } from './webhook.js';
+import { assertEventBus, assertTopicArn, type AwsAlertPublisher, DEFAULT_EVENT_BUS } from './aws-channels.js';
+import { type Attempt, assertWebhookUrl, type Delivery, type WebhookSender } from './webhook.js';
 
 export type { AlertBody } from './alert-body.js';
 
@@ -30,6 +31,11 @@ function webhookBody(kind: ChannelKind, alert: AlertBody): string {
   return kind === 'slack' ? slackBody(alert) : JSON.stringify(alert);
 }
 
+/** A channel ready to deliver: a webhook with its secret, or an AWS target. */
+type OpenedChannel =
+  | { id: string; kind: ChannelKind; url: URL; secret: Buffer }
+  | { id: string; kind: ChannelKind; target: string };
+
 export interface AlertsOptions {
   store: Pick<
     UsageStore,
@@ -39,6 +45,8 @@ export interface AlertsOptions {
   audit: Pick<SecretStore, 'appendAudit'>;
   actor: string;
   sender: WebhookSender;
+  /** SNS and EventBridge, on the aws backend only (aws-channels.ts). */
+  aws?: AwsAlertPublisher;
   clock?: () => number;
   logger?: Logger;
 }
@@ -69,19 +77,49 @@ export class Alerts {
     const secret = newWebhookSecret();
     try {
       const sealed = await sealChannelSecret(this.#o.keyring, namespace, id, secret);
-      await this.#o.store.putAlertChannel({
-        namespace,
-        id,
-        kind,
-        url: parsed.href,
-        sealed,
-        createdAt: new Date(this.#clock()).toISOString(),
-      });
-      await this.#audit(namespace, 'alert.channel.add', [id], 'ok');
+      await this.#put(namespace, id, kind, parsed.href, sealed);
       return { id, kind, url: parsed.href, secret: secret.toString() };
     } finally {
       wipe(secret);
     }
+  }
+
+  /** Add an SNS topic channel (aws backend): alerts are published to `arn` as JSON. */
+  async addSnsTopic(namespace: string, arn: string): Promise<{ id: string; kind: ChannelKind; url: string }> {
+    this.#requireAws('--sns-topic');
+    const id = `sns_${randomUUID().slice(0, 8)}`;
+    await this.#put(namespace, id, 'sns', assertTopicArn(arn), '');
+    return { id, kind: 'sns', url: arn };
+  }
+
+  /** Add an EventBridge channel (aws backend): alerts are put on `bus` as `egg.carton` events. */
+  async addEventBus(
+    namespace: string,
+    bus: string = DEFAULT_EVENT_BUS,
+  ): Promise<{ id: string; kind: ChannelKind; url: string }> {
+    this.#requireAws('--eventbridge');
+    const id = `eb_${randomUUID().slice(0, 8)}`;
+    await this.#put(namespace, id, 'eventbridge', assertEventBus(bus), '');
+    return { id, kind: 'eventbridge', url: bus };
+  }
+
+  #requireAws(flag: string): void {
+    if (this.#o.aws === undefined)
+      throw new EggError('ERR_USAGE', `${flag} channels need the aws backend`, {
+        hint: 'run with --backend aws (EGG_BACKEND=aws); on the local backend, use --webhook',
+      });
+  }
+
+  async #put(namespace: string, id: string, kind: ChannelKind, url: string, sealed: string): Promise<void> {
+    await this.#o.store.putAlertChannel({
+      namespace,
+      id,
+      kind,
+      url,
+      sealed,
+      createdAt: new Date(this.#clock()).toISOString(),
+    });
+    await this.#audit(namespace, 'alert.channel.add', [id], 'ok');
   }
 
   /**
@@ -116,8 +154,10 @@ export class Alerts {
     try {
       const body = await this.#keep(alert);
       // The sender owns each secret from here, and wipes it once its delivery is done.
-      for (const { url, secret, id, kind } of await this.#channels(alert.namespace))
-        this.#o.sender.send(url, secret, webhookBody(kind, body), id);
+      for (const c of await this.#channels(alert.namespace)) {
+        if ('secret' in c) this.#o.sender.send(c.url, c.secret, webhookBody(c.kind, body), c.id);
+        else this.#o.sender.queue(c.id, this.#awsAttempt(c, body));
+      }
       return body;
     } catch (error) {
       this.#logger.warn('alert.failed', {
@@ -134,18 +174,30 @@ export class Alerts {
     const body = await this.#keep({ namespace, tokenId: '-', rule: 'test', figures: {}, test: true });
     const channels = await this.#channels(namespace);
     return Promise.all(
-      channels.map(async ({ url, secret, id, kind }) => {
+      channels.map(async (c) => {
+        if (!('secret' in c))
+          return {
+            channel: c.id,
+            url: c.target,
+            delivery: await this.#o.sender.retrying(c.id, this.#awsAttempt(c, body)),
+          };
         try {
           return {
-            channel: id,
-            url: url.href,
-            delivery: await this.#o.sender.deliver(url, secret, webhookBody(kind, body), id),
+            channel: c.id,
+            url: c.url.href,
+            delivery: await this.#o.sender.deliver(c.url, c.secret, webhookBody(c.kind, body), c.id),
           };
         } finally {
-          wipe(secret);
+          wipe(c.secret);
         }
       }),
     );
+  }
+
+  /** One attempt of an AWS channel's delivery (#channels opens them only with a publisher). */
+  #awsAttempt(c: { kind: ChannelKind; target: string }, body: AlertBody): () => Promise<Attempt> {
+    const aws = this.#o.aws!;
+    return c.kind === 'sns' ? () => aws.publish(c.target, body) : () => aws.putEvent(c.target, body);
   }
 
   async #keep(alert: Omit<AlertBody, 'type' | 'id' | 'time'>): Promise<AlertBody> {
@@ -168,12 +220,18 @@ export class Alerts {
     return body;
   }
 
-  /** The channels with their secrets opened (each wiped by the caller once used). */
-  async #channels(namespace: string) {
+  /** The channels, webhooks' secrets opened (each wiped by the caller once used). */
+  async #channels(namespace: string): Promise<OpenedChannel[]> {
     const records = await this.#o.store.alertChannels(namespace);
-    const opened = [];
+    const opened: OpenedChannel[] = [];
     for (const c of records) {
       try {
+        if (c.kind === 'sns' || c.kind === 'eventbridge') {
+          if (this.#o.aws === undefined)
+            throw new EggError('ERR_USAGE', `${c.kind} channels need the aws backend`);
+          opened.push({ id: c.id, kind: c.kind, target: c.url });
+          continue;
+        }
         opened.push({
           id: c.id,
           kind: c.kind,
