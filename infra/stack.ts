@@ -20,6 +20,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { EggError } from '../src/errors.js';
 import { AccessTrail } from './access-trail.js';
+import { Alerting } from './alerting.js';
 import type { Grant } from './grants.js';
 import { LoginPool, type LoginPoolOptions } from './login-pool.js';
 import { acceptFinding } from './nag.js';
@@ -110,6 +111,8 @@ export interface EggCartonStackProps extends StackProps {
   rotatorReservedConcurrency?: number | false;
   /** The proxy runtime (ECS Fargate behind a load balancer). Default: not deployed. */
   proxy?: ProxyOptions;
+  /** With the proxy, an SNS topic for alerts and the right to put them on the default bus (infra/alerting.ts). Default true. */
+  alerting?: boolean;
   /** A Cognito user pool for `egg login --flow browser`. Default: not deployed. */
   loginPool?: LoginPoolOptions;
   /** The table's point-in-time recovery period, 1 to 35 days (`RecoveryPeriodInDays`). Default 7. */
@@ -134,6 +137,7 @@ export class EggCartonStack extends Stack {
   readonly roles = new Map<string, iam.Role>();
   readonly rotator: Rotator;
   readonly proxy: ProxyService | undefined;
+  readonly alerting: Alerting | undefined;
   readonly loginPool: LoginPool | undefined;
   readonly accessTrail: AccessTrail | undefined;
 
@@ -314,6 +318,10 @@ export class EggCartonStack extends Stack {
             options: props.proxy,
             grantTableEncryption: (role) => this.#grantTableEncryption(role),
           })
+        : undefined;
+    this.alerting =
+      this.proxy !== undefined && props.alerting !== false
+        ? new Alerting(this, 'Alerting', { publisher: this.proxy.taskRole })
         : undefined;
 
     this.accessTrail =

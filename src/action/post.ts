@@ -79,7 +79,7 @@ export async function revokeMintedTokens(
       { hint: revokeHint(ids, env, undefined) },
     );
   }
-  let result: { revoked: string[]; unknown: string[] };
+  let result: Revoked;
   try {
     result =
       vault.backend === 'local'
@@ -97,6 +97,11 @@ export async function revokeMintedTokens(
   }
   const n = result.revoked.length;
   runner.info(`Revoked ${n} token${n === 1 ? '' : 's'} minted by this job in ${vault.namespace}.`);
+  if (typeof result.summary === 'string') await runner.appendSummary(result.summary);
+  else
+    runner.warning(
+      `Could not read the usage of the tokens this job minted, so the job summary leaves it out: ${(failureMessage(result.summary.error).split('\n')[0] as string).replace(/\.$/, '')}.`,
+    );
   if (result.unknown.length > 0) {
     runner.warning(
       `${result.unknown.length} recorded token id(s) were not found in ${vault.namespace} (revoked anyway): ${result.unknown.join(', ')}`,
@@ -116,12 +121,15 @@ function revokeHint(ids: readonly string[], env: NodeJS.ProcessEnv, vault: Token
   return `revoke them with \`${command.join(' ')}\` (ids: ${ids.join(', ')})`;
 }
 
+/** What revoking did, and the usage summary read before it (or why it could not be read). */
+interface Revoked {
+  revoked: string[];
+  unknown: string[];
+  summary: string | { error: unknown };
+}
+
 /** The local vault the main step minted in, as the OS user and run (main's actor). */
-async function revokeLocal(
-  vault: LocalTokenVault,
-  ids: readonly string[],
-  actor: string,
-): Promise<{ revoked: string[]; unknown: string[] }> {
+async function revokeLocal(vault: LocalTokenVault, ids: readonly string[], actor: string): Promise<Revoked> {
   const { openLocalBackend } = await import('../backends/local.js');
   const backend = openLocalBackend(vault.home, {}, { actor });
   try {
@@ -142,7 +150,7 @@ async function revokeAws(
   ids: readonly string[],
   runner: Runner,
   env: NodeJS.ProcessEnv,
-): Promise<{ revoked: string[]; unknown: string[] }> {
+): Promise<Revoked> {
   const [{ exchangeToken, sdkCredentials }, { openAwsBackend }] = await Promise.all([
     import('./aws-credentials.js'),
     import('../backends/aws.js'),
@@ -173,12 +181,13 @@ async function revokeAws(
   }
 }
 
-/** Revoke `ids` in `namespace` with a Tokens that can revoke and audit but never sign. */
-async function revokeIn(
-  namespace: string,
-  backend: Backend,
-  ids: readonly string[],
-): Promise<{ revoked: string[]; unknown: string[] }> {
+/**
+ * Read the usage of `ids` for the job summary, then revoke them in `namespace` with a Tokens
+ * that can revoke and audit but never sign. A usage read that fails never holds back the
+ * revocation.
+ */
+async function revokeIn(namespace: string, backend: Backend, ids: readonly string[]): Promise<Revoked> {
+  const summary = await readSummary(namespace, backend, ids).catch((error: unknown) => ({ error }));
   const { Tokens } = await import('../tokens/tokens.js');
   const refuse = (): never => {
     throw new EggError('ERR_USAGE', 'the post step only revokes tokens');
@@ -190,7 +199,27 @@ async function revokeIn(
     secrets: backend.store,
     actor: backend.actor,
   });
-  return tokens.revoke(ids);
+  return { ...(await tokens.revoke(ids)), summary };
+}
+
+/** The job summary's usage table for `ids` (action/usage-summary.ts). */
+async function readSummary(namespace: string, backend: Backend, ids: readonly string[]): Promise<string> {
+  const [{ usageSummary }, { isUsageStore, readUsageReport, USAGE_KEEP_SECONDS }] = await Promise.all([
+    import('./usage-summary.js'),
+    import('../tokens/usage-store.js'),
+  ]);
+  const store = await backend.tokenStore();
+  if (!isUsageStore(store)) throw new TypeError(`the ${store.kind} token store keeps no usage`);
+  const wanted = new Set(ids);
+  const records = (await store.listTokens(namespace)).filter((r) => wanted.has(r.id));
+  const report = await readUsageReport(
+    store,
+    namespace,
+    ids,
+    USAGE_KEEP_SECONDS,
+    Math.floor(Date.now() / 1000),
+  );
+  return usageSummary(namespace, ids, records, report);
 }
 
 /** The vault the main step saved, checked field by field: it decides which role this step assumes. */

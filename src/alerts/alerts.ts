@@ -13,24 +13,28 @@ import { wipe } from '../crypto/wipe.js';
 import type { Keyring } from '../keyrings/keyring.js';
 import { type Logger, nullLogger } from '../log.js';
 import type { SecretStore } from '../stores/store.js';
-import type { AlertRecord, UsageStore } from '../tokens/usage-store.js';
+import type { AlertRecord, ChannelKind, UsageStore } from '../tokens/usage-store.js';
 import { chainRecord } from '../vault/audit.js';
 import { newWebhookSecret, openChannelSecret, sealChannelSecret } from './channel-secret.js';
-import { assertWebhookUrl, type Delivery, type WebhookSender } from './webhook.js';
+import type { AlertBody } from './alert-body.js';
+import { slackBody } from './slack.js';
+import { assertEventBus, assertTopicArn, type AwsAlertPublisher, DEFAULT_EVENT_BUS } from './aws-channels.js';
+import { type Attempt, assertWebhookUrl, type Delivery, type WebhookSender } from './webhook.js';
 
-/** The JSON body a receiver gets. */
-export interface AlertBody {
-  type: 'egg.alert';
-  id: string;
-  namespace: string;
-  tokenId: string;
-  rule: string;
-  figures: Record<string, number>;
-  time: string;
-  /** What the proxies do about it now: the token's lower rate until then. */
-  throttle?: { rps: number; until: string };
-  test?: true;
+export type { AlertBody } from './alert-body.js';
+
+/** What a webhook receives: the signed JSON body above, or Slack's incoming-webhook body (slack.ts). */
+export type WebhookShape = 'json' | 'slack';
+
+/** The body a webhook channel of `kind` posts for `alert`. */
+function webhookBody(kind: ChannelKind, alert: AlertBody): string {
+  return kind === 'slack' ? slackBody(alert) : JSON.stringify(alert);
 }
+
+/** A channel ready to deliver: a webhook with its secret, or an AWS target. */
+type OpenedChannel =
+  | { id: string; kind: ChannelKind; url: URL; secret: Buffer }
+  | { id: string; kind: ChannelKind; target: string };
 
 export interface AlertsOptions {
   store: Pick<
@@ -41,6 +45,8 @@ export interface AlertsOptions {
   audit: Pick<SecretStore, 'appendAudit'>;
   actor: string;
   sender: WebhookSender;
+  /** SNS and EventBridge, on the aws backend only (aws-channels.ts). */
+  aws?: AwsAlertPublisher;
   clock?: () => number;
   logger?: Logger;
 }
@@ -56,25 +62,64 @@ export class Alerts {
     this.#logger = options.logger ?? nullLogger;
   }
 
-  /** Add a webhook channel; its secret is returned this once (stored sealed only). */
-  async addWebhook(namespace: string, url: string): Promise<{ id: string; url: string; secret: string }> {
+  /**
+   * Add a webhook channel posting in `shape` (both signed); its secret is returned this once
+   * (stored sealed only).
+   */
+  async addWebhook(
+    namespace: string,
+    url: string,
+    shape: WebhookShape = 'json',
+  ): Promise<{ id: string; kind: ChannelKind; url: string; secret: string }> {
     const parsed = assertWebhookUrl(url);
+    const kind = shape === 'slack' ? 'slack' : 'webhook';
     const id = `wh_${randomUUID().slice(0, 8)}`;
     const secret = newWebhookSecret();
     try {
       const sealed = await sealChannelSecret(this.#o.keyring, namespace, id, secret);
-      await this.#o.store.putAlertChannel({
-        namespace,
-        id,
-        url: parsed.href,
-        sealed,
-        createdAt: new Date(this.#clock()).toISOString(),
-      });
-      await this.#audit(namespace, 'alert.channel.add', [id], 'ok');
-      return { id, url: parsed.href, secret: secret.toString() };
+      await this.#put(namespace, id, kind, parsed.href, sealed);
+      return { id, kind, url: parsed.href, secret: secret.toString() };
     } finally {
       wipe(secret);
     }
+  }
+
+  /** Add an SNS topic channel (aws backend): alerts are published to `arn` as JSON. */
+  async addSnsTopic(namespace: string, arn: string): Promise<{ id: string; kind: ChannelKind; url: string }> {
+    this.#requireAws('--sns-topic');
+    const id = `sns_${randomUUID().slice(0, 8)}`;
+    await this.#put(namespace, id, 'sns', assertTopicArn(arn), '');
+    return { id, kind: 'sns', url: arn };
+  }
+
+  /** Add an EventBridge channel (aws backend): alerts are put on `bus` as `egg.carton` events. */
+  async addEventBus(
+    namespace: string,
+    bus: string = DEFAULT_EVENT_BUS,
+  ): Promise<{ id: string; kind: ChannelKind; url: string }> {
+    this.#requireAws('--eventbridge');
+    const id = `eb_${randomUUID().slice(0, 8)}`;
+    await this.#put(namespace, id, 'eventbridge', assertEventBus(bus), '');
+    return { id, kind: 'eventbridge', url: bus };
+  }
+
+  #requireAws(flag: string): void {
+    if (this.#o.aws === undefined)
+      throw new EggError('ERR_USAGE', `${flag} channels need the aws backend`, {
+        hint: 'run with --backend aws (EGG_BACKEND=aws); on the local backend, use --webhook',
+      });
+  }
+
+  async #put(namespace: string, id: string, kind: ChannelKind, url: string, sealed: string): Promise<void> {
+    await this.#o.store.putAlertChannel({
+      namespace,
+      id,
+      kind,
+      url,
+      sealed,
+      createdAt: new Date(this.#clock()).toISOString(),
+    });
+    await this.#audit(namespace, 'alert.channel.add', [id], 'ok');
   }
 
   /**
@@ -94,6 +139,7 @@ export class Alerts {
   async list(namespace: string, limit = 20) {
     const channels = (await this.#o.store.alertChannels(namespace)).map((c) => ({
       id: c.id,
+      kind: c.kind,
       url: c.url,
       createdAt: c.createdAt,
     }));
@@ -108,8 +154,10 @@ export class Alerts {
     try {
       const body = await this.#keep(alert);
       // The sender owns each secret from here, and wipes it once its delivery is done.
-      for (const { url, secret, id } of await this.#channels(alert.namespace))
-        this.#o.sender.send(url, secret, JSON.stringify(body), id);
+      for (const c of await this.#channels(alert.namespace)) {
+        if ('secret' in c) this.#o.sender.send(c.url, c.secret, webhookBody(c.kind, body), c.id);
+        else this.#o.sender.queue(c.id, this.#awsAttempt(c, body));
+      }
       return body;
     } catch (error) {
       this.#logger.warn('alert.failed', {
@@ -126,18 +174,30 @@ export class Alerts {
     const body = await this.#keep({ namespace, tokenId: '-', rule: 'test', figures: {}, test: true });
     const channels = await this.#channels(namespace);
     return Promise.all(
-      channels.map(async ({ url, secret, id }) => {
+      channels.map(async (c) => {
+        if (!('secret' in c))
+          return {
+            channel: c.id,
+            url: c.target,
+            delivery: await this.#o.sender.retrying(c.id, this.#awsAttempt(c, body)),
+          };
         try {
           return {
-            channel: id,
-            url: url.href,
-            delivery: await this.#o.sender.deliver(url, secret, JSON.stringify(body), id),
+            channel: c.id,
+            url: c.url.href,
+            delivery: await this.#o.sender.deliver(c.url, c.secret, webhookBody(c.kind, body), c.id),
           };
         } finally {
-          wipe(secret);
+          wipe(c.secret);
         }
       }),
     );
+  }
+
+  /** One attempt of an AWS channel's delivery (#channels opens them only with a publisher). */
+  #awsAttempt(c: { kind: ChannelKind; target: string }, body: AlertBody): () => Promise<Attempt> {
+    const aws = this.#o.aws!;
+    return c.kind === 'sns' ? () => aws.publish(c.target, body) : () => aws.putEvent(c.target, body);
   }
 
   async #keep(alert: Omit<AlertBody, 'type' | 'id' | 'time'>): Promise<AlertBody> {
@@ -160,14 +220,21 @@ export class Alerts {
     return body;
   }
 
-  /** The channels with their secrets opened (each wiped by the caller once used). */
-  async #channels(namespace: string) {
+  /** The channels, webhooks' secrets opened (each wiped by the caller once used). */
+  async #channels(namespace: string): Promise<OpenedChannel[]> {
     const records = await this.#o.store.alertChannels(namespace);
-    const opened = [];
+    const opened: OpenedChannel[] = [];
     for (const c of records) {
       try {
+        if (c.kind === 'sns' || c.kind === 'eventbridge') {
+          if (this.#o.aws === undefined)
+            throw new EggError('ERR_USAGE', `${c.kind} channels need the aws backend`);
+          opened.push({ id: c.id, kind: c.kind, target: c.url });
+          continue;
+        }
         opened.push({
           id: c.id,
+          kind: c.kind,
           url: assertWebhookUrl(c.url),
           secret: await openChannelSecret(this.#o.keyring, namespace, c.id, c.sealed),
         });

@@ -101,7 +101,15 @@ export interface Delivery {
   last: string;
 }
 
-/** Sends signed bodies; `send` never waits for the network (`idle` does, for tests and shutdown). */
+/** One attempt's outcome: delivered, or not (and whether another attempt may help). */
+export interface Attempt {
+  ok: boolean;
+  retry: boolean;
+  /** The status, or the error's label. */
+  last: string;
+}
+
+/** Sends signed bodies (and queues the AWS channels' deliveries); `send` never waits for the network (`idle` does, for tests and shutdown). */
 export class WebhookSender {
   readonly #timeoutMs: number;
   readonly #attempts: number;
@@ -127,49 +135,72 @@ export class WebhookSender {
    * sender owns `secret` from now on and wipes it once the delivery is done.
    */
   send(url: URL, secret: Buffer, body: string, label: string): boolean {
+    return this.queue(
+      label,
+      () => this.#post(url, secret, body),
+      () => wipe(secret),
+    );
+  }
+
+  /** Deliver with retries; resolves (never rejects) once delivered or given up. */
+  deliver(url: URL, secret: Buffer, body: string, label: string): Promise<Delivery> {
+    return this.retrying(label, () => this.#post(url, secret, body));
+  }
+
+  /**
+   * Queue any channel's delivery (an SNS publish, an EventBridge event: aws-channels.ts) under
+   * the same bound, retries and backoff; `done` runs once it settles.
+   */
+  queue(label: string, attempt: () => Promise<Attempt>, done: () => void = () => {}): boolean {
     if (this.#inFlight.size >= this.#maxQueued) {
-      wipe(secret);
+      done();
       this.#logger.warn('alert.dropped', { channel: label, reason: 'too many deliveries waiting' });
       return false;
     }
-    const delivery = this.deliver(url, secret, body, label);
+    const delivery = this.retrying(label, attempt);
     this.#inFlight.add(delivery);
     void delivery.finally(() => {
-      wipe(secret);
+      done();
       this.#inFlight.delete(delivery);
     });
     return true;
   }
 
-  /** Deliver with retries; resolves (never rejects) once delivered or given up. */
-  async deliver(url: URL, secret: Buffer, body: string, label: string): Promise<Delivery> {
+  /** Try `attempt` up to `attempts` times with full-jitter backoff; never rejects. */
+  async retrying(label: string, attempt: () => Promise<Attempt>): Promise<Delivery> {
     let last = '';
-    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
-      if (attempt > 1) await sleep(Math.random() * this.#backoffMs * 2 ** (attempt - 2));
-      let retry = true;
+    for (let n = 1; n <= this.#attempts; n++) {
+      if (n > 1) await sleep(Math.random() * this.#backoffMs * 2 ** (n - 2));
+      let outcome: Attempt;
       try {
-        const res = await this.#fetch(url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'user-agent': 'egg-carton-alerts',
-            [SIGNATURE_HEADER]: signBody(secret, Math.floor(this.#clock() / 1000), body),
-          },
-          body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(this.#timeoutMs),
-        });
-        await res.body?.cancel();
-        last = String(res.status);
-        if (res.status >= 200 && res.status < 300) return { ok: true, attempts: attempt, last };
-        // The receiver says the request itself is wrong: sending it again will not help.
-        retry = res.status >= 500 || res.status === 408 || res.status === 429 || res.status < 400;
+        outcome = await attempt();
       } catch (error) {
-        last = errorLabel(error);
+        outcome = { ok: false, retry: true, last: errorLabel(error) };
       }
-      if (!retry) return this.#gaveUp(label, attempt, last);
+      last = outcome.last;
+      if (outcome.ok) return { ok: true, attempts: n, last };
+      if (!outcome.retry) return this.#gaveUp(label, n, last);
     }
     return this.#gaveUp(label, this.#attempts, last);
+  }
+
+  async #post(url: URL, secret: Buffer, body: string): Promise<Attempt> {
+    const res = await this.#fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'egg-carton-alerts',
+        [SIGNATURE_HEADER]: signBody(secret, Math.floor(this.#clock() / 1000), body),
+      },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+    await res.body?.cancel();
+    const ok = res.status >= 200 && res.status < 300;
+    // The receiver says the request itself is wrong: sending it again will not help.
+    const retry = res.status >= 500 || res.status === 408 || res.status === 429 || res.status < 400;
+    return { ok, retry, last: String(res.status) };
   }
 
   /** Every queued delivery settled. */

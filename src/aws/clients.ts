@@ -11,9 +11,11 @@
  * command that needs only DynamoDB never loads KMS.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { KMSClient } from '@aws-sdk/client-kms';
+import type { SNSClient } from '@aws-sdk/client-sns';
 
-export type AwsService = 'dynamodb' | 'kms';
+export type AwsService = 'dynamodb' | 'kms' | 'sns' | 'events';
 
 /** One request sent to AWS: each attempt of `retry()` counts as one. */
 export interface AwsCall {
@@ -88,6 +90,22 @@ export async function createKmsClient(options: AwsClientOptions = {}): Promise<K
   const { KMSClient } = await import('@aws-sdk/client-kms');
   const client = new KMSClient(baseConfig(options));
   if (options.onCall !== undefined) client.middlewareStack.add(observer('kms', options.onCall), OBSERVER);
+  return client;
+}
+
+/** SNS, for alert channels (alerts/aws-channels.ts): built only when an alert goes to a topic. */
+export async function createSnsClient(options: AwsClientOptions = {}): Promise<SNSClient> {
+  const { SNSClient } = await import('@aws-sdk/client-sns');
+  const client = new SNSClient(baseConfig(options));
+  if (options.onCall !== undefined) client.middlewareStack.add(observer('sns', options.onCall), OBSERVER);
+  return client;
+}
+
+/** EventBridge, for alert channels: built only when an alert goes to an event bus. */
+export async function createEventBridgeClient(options: AwsClientOptions = {}): Promise<EventBridgeClient> {
+  const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
+  const client = new EventBridgeClient(baseConfig(options));
+  if (options.onCall !== undefined) client.middlewareStack.add(observer('events', options.onCall), OBSERVER);
   return client;
 }
 

@@ -6,6 +6,7 @@
  * module is imported; the KMS client is built on the first KMS call, so a process that only
  * revokes tokens (the Action's post step) never loads it.
  */
+import type { AwsAlertPublisher } from '../alerts/aws-channels.js';
 import type { KeyMetadata, KMSClient } from '@aws-sdk/client-kms';
 import type { AwsClientOptions } from '../aws/clients.js';
 import { awsErrorName, identityProblem } from '../aws/errors.js';
@@ -156,6 +157,7 @@ export async function openAwsBackend(
   let tokens: Promise<TokenStore> | undefined;
   let signer: Promise<TokenSigner> | undefined;
   let anchor: Promise<TokenSigner | undefined> | undefined;
+  let publisher: Promise<AwsAlertPublisher> | undefined;
   return {
     kind: 'aws',
     store,
@@ -172,6 +174,10 @@ export async function openAwsBackend(
         config.anchorKeyId === undefined
           ? Promise.resolve(undefined)
           : kmsSigner(config.anchorKeyId, 'EGG_ANCHOR_KEY_ID')),
+    alertPublisher: () =>
+      (publisher ??= import('../alerts/aws-channels.js').then(
+        ({ AwsAlertPublisher }) => new AwsAlertPublisher({ clientOptions }),
+      )),
     close: async () => {
       keyring.close();
       sealing.close();
@@ -179,6 +185,7 @@ export async function openAwsBackend(
       await Promise.all([store.close(), opened?.close()]);
       dynamodb.destroy();
       (await kms?.catch(() => undefined))?.destroy();
+      await (await publisher?.catch(() => undefined))?.close();
     },
   };
 }

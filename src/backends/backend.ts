@@ -5,6 +5,7 @@
  * Types only, importing only the ports' types, so every layer above the ports may import
  * this without loading an adapter, and no arrow runs back up.
  */
+import type { AwsAlertPublisher } from '../alerts/aws-channels.js';
 import type { AwsCall, AwsCredentials, AwsCredentialsProvider } from '../aws/clients.js';
 import type { BackendKind } from '../config.js';
 import type { Keyring } from '../keyrings/keyring.js';
@@ -65,5 +66,10 @@ export interface Backend {
   signer(options?: { create?: boolean }): Promise<TokenSigner>;
   /** The audit anchor's signer: `EGG_HOME/anchor-key` (made when `create`), or `EGG_ANCHOR_KEY_ID`; undefined on aws without one. */
   anchorSigner(options?: { create?: boolean }): Promise<TokenSigner | undefined>;
+  /**
+   * On aws, what publishes alerts to SNS topics and EventBridge buses with the identity's
+   * credentials (alerts/aws-channels.ts); its SDK clients load on the first alert. Absent locally.
+   */
+  alertPublisher?(): Promise<AwsAlertPublisher>;
   close(): Promise<void>;
 }

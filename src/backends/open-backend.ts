@@ -132,6 +132,7 @@ export async function alertsOn(backend: Backend, logger: Logger = nullLogger): P
     actor: backend.actor,
     // Commands wait for their deliveries (`egg alerts test`): three attempts, not six.
     sender: new WebhookSender({ logger, attempts: 3 }),
+    ...(backend.alertPublisher === undefined ? {} : { aws: await backend.alertPublisher() }),
     logger,
   });
 }

@@ -200,6 +200,7 @@ async function openState(
     ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
     ...(options.plaintextKeys === undefined ? {} : { plaintext: options.plaintextKeys }),
   });
+  const aws = options.usage !== false ? await backend.alertPublisher?.() : undefined;
   const usage =
     options.usage !== false && isUsageStore(tokens)
       ? new UsageMeter({
@@ -210,6 +211,7 @@ async function openState(
             audit: backend.store,
             actor: backend.actor,
             sender: new WebhookSender({ logger }),
+            ...(aws === undefined ? {} : { aws }),
             logger,
           }),
           logger,

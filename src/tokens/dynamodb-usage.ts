@@ -9,7 +9,7 @@
  * - `tokens#<namespace>` `RV#th#<id>`: a token's throttle, beside the revocations, so the
  *   Query that reads them (revocationState) reads the throttles too; setting or lifting one
  *   bumps `RV#head`, and every proxy sees it at its next poll.
- * - `tokens#<namespace>` `AC#<id>`: a webhook channel (its secret sealed; a removed one keeps
+ * - `tokens#<namespace>` `AC#<id>`: an alert channel (a webhook's secret sealed; a removed one keeps
  *   only `removedAt`, since a minting role may update token items but not delete them);
  *   `AL#<time>#<id>`: an alert as raised; `AR#rules`: the namespace's rule overrides. Kept,
  *   as the audit trail is: no `expiresAt`.
@@ -31,6 +31,7 @@ import { isConditionFailed } from '../aws/errors.js';
 import {
   type AlertChannelRecord,
   type AlertRecord,
+  channelKind,
   emptyCounts,
   type RuleOverrides,
   type Throttle,
@@ -182,8 +183,9 @@ export class DynamoDbUsage {
           Item: {
             pk: str(this.#o.tokenPartition(c.namespace)),
             sk: str(`${CHANNEL_PREFIX_SK}${c.id}`),
+            kind: str(c.kind),
             url: str(c.url),
-            sealed: str(c.sealed),
+            ...(c.sealed === '' ? {} : { sealed: str(c.sealed) }),
             createdAt: str(c.createdAt),
           },
           ConditionExpression: 'attribute_not_exists(pk)',
@@ -196,8 +198,9 @@ export class DynamoDbUsage {
     try {
       await this.#update(namespace, `${CHANNEL_PREFIX_SK}${id}`, {
         UpdateExpression: 'SET removedAt = :now REMOVE sealed, #url',
-        // False on a missing item and on one removed before: nothing is created.
-        ConditionExpression: 'attribute_exists(sealed)',
+        // False on a missing item and on one removed before: nothing is created. (`url`, not
+        // `sealed`: an SNS or EventBridge channel seals no secret.)
+        ConditionExpression: 'attribute_exists(#url)',
         ExpressionAttributeNames: { '#url': 'url' },
         ExpressionAttributeValues: { ':now': str(new Date().toISOString()) },
       });
@@ -233,6 +236,7 @@ export class DynamoDbUsage {
       .map((i) => ({
         namespace,
         id: (i.sk?.S ?? '').slice(CHANNEL_PREFIX_SK.length),
+        kind: channelKind(i.kind?.S),
         url: i.url?.S ?? '',
         sealed: i.sealed?.S ?? '',
         createdAt: i.createdAt?.S ?? '',

@@ -70,6 +70,8 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: st
   ['tokens', 'killed_at', 'INTEGER NOT NULL DEFAULT -1'],
   // When a revocation takes effect (seconds); 0, as every entry before it, is at once.
   ['token_revocations', 'at', 'INTEGER NOT NULL DEFAULT 0'],
+  // What an alert channel sends (usage-store.ts ChannelKind); every channel before it was a webhook.
+  ['alert_channels', 'kind', "TEXT NOT NULL DEFAULT 'webhook'"],
 ];
 
 /** The account-wide head's row in `token_heads`: `#` never occurs in a namespace (names.ts). */
@@ -417,7 +419,7 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
   #migrate(): void {
     const missing = () => {
       const present = new Set(
-        ['tokens', 'token_revocations'].flatMap((table) =>
+        [...new Set(ADDED_COLUMNS.map(([table]) => table))].flatMap((table) =>
           (this.#db.prepare(`PRAGMA table_info(${table})`).all() as Row[]).map(
             (c) => `${table}.${String(c.name)}`,
           ),

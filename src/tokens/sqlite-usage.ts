@@ -7,6 +7,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import {
   type AlertChannelRecord,
   type AlertRecord,
+  channelKind,
   emptyCounts,
   type RuleOverrides,
   type Throttle,
@@ -45,7 +46,7 @@ CREATE TABLE IF NOT EXISTS token_throttles (
 ) STRICT;
 CREATE TABLE IF NOT EXISTS alert_channels (
   namespace TEXT NOT NULL, id TEXT NOT NULL, url TEXT NOT NULL, sealed TEXT NOT NULL,
-  created_at TEXT NOT NULL, PRIMARY KEY (namespace, id)
+  created_at TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'webhook', PRIMARY KEY (namespace, id)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS alert_rules (
   namespace TEXT NOT NULL PRIMARY KEY, overrides TEXT NOT NULL
@@ -163,8 +164,10 @@ export class SqliteUsage {
 
   putChannel(c: AlertChannelRecord): void {
     this.#db
-      .prepare('INSERT INTO alert_channels (namespace, id, url, sealed, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(c.namespace, c.id, c.url, c.sealed, c.createdAt);
+      .prepare(
+        'INSERT INTO alert_channels (namespace, id, kind, url, sealed, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(c.namespace, c.id, c.kind, c.url, c.sealed, c.createdAt);
   }
 
   removeChannel(namespace: string, id: string): boolean {
@@ -196,6 +199,7 @@ export class SqliteUsage {
     return rows.map((r) => ({
       namespace,
       id: String(r.id),
+      kind: channelKind(String(r.kind)),
       url: String(r.url),
       sealed: String(r.sealed),
       createdAt: String(r.created_at),

@@ -96,13 +96,30 @@ export interface Throttle {
   until: number;
 }
 
-/** A webhook channel as stored: the HMAC secret only sealed (alerts/channel-secret.ts). */
+/**
+ * What a channel sends and where: `webhook` posts the signed JSON body to `url`, `slack` the
+ * same alert in the shape of Slack's incoming webhooks (also signed), `sns` publishes to the
+ * topic ARN in `url`, `eventbridge` puts an event on the bus named in `url`.
+ */
+export const CHANNEL_KINDS = ['webhook', 'slack', 'sns', 'eventbridge'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+
+/**
+ * A channel as stored. A webhook's HMAC secret is kept only sealed (alerts/channel-secret.ts);
+ * SNS and EventBridge channels have none (`sealed` empty): AWS authenticates the publisher.
+ */
 export interface AlertChannelRecord {
   namespace: string;
   id: string;
+  kind: ChannelKind;
   url: string;
   sealed: string;
   createdAt: string;
+}
+
+/** A stored kind, as this version reads it: rows from before kinds are webhooks. */
+export function channelKind(stored: string | undefined): ChannelKind {
+  return (CHANNEL_KINDS as readonly string[]).includes(stored ?? '') ? (stored as ChannelKind) : 'webhook';
 }
 
 /** An alert as raised and kept: names, ids and figures, never a token, a key or a body. */
@@ -186,4 +203,37 @@ export function sumUsage(windows: readonly UsageWindow[]): Map<string, UsageCoun
     for (const f of USAGE_FIELDS) sum[f] += w[f];
   }
   return sums;
+}
+
+/** One token's usage as its owner sees it: its counts over the windows read, and its throttle. */
+export type TokenUsage = { id: string } & UsageCounts & ReturnType<typeof throttleShown>;
+
+/** What `egg tokens usage` shows, and each refresh of `--watch`. */
+export interface UsageReport {
+  namespace: string;
+  /** The first window read from, and when the report was read (ISO 8601). */
+  since: string;
+  at: string;
+  tokens: TokenUsage[];
+}
+
+/**
+ * The usage of `ids` (every token with usage when empty) in `namespace` over the
+ * `sinceSeconds` before `now` (seconds), with the throttles in force.
+ */
+export async function readUsageReport(
+  store: Pick<UsageStore, 'readUsage' | 'throttles'>,
+  namespace: string,
+  ids: readonly string[],
+  sinceSeconds: number,
+  now: number,
+): Promise<UsageReport> {
+  const sums = sumUsage(await store.readUsage(namespace, ids, now - sinceSeconds));
+  const throttles = await store.throttles(namespace);
+  return {
+    namespace,
+    since: new Date((now - sinceSeconds) * 1000).toISOString(),
+    at: new Date(now * 1000).toISOString(),
+    tokens: [...sums].map(([id, counts]) => ({ id, ...counts, ...throttleShown(throttles.get(id), now) })),
+  };
 }

@@ -11,6 +11,8 @@ import type { EggConfig } from '../../src/config.js';
 import { openLocalBackend } from '../../src/backends/local.js';
 import { openLocalSigner } from '../../src/backends/local.js';
 import { openTokens } from '../../src/backends/open-backend.js';
+import { SqliteTokenStore } from '../../src/tokens/sqlite-token-store.js';
+import { emptyCounts, windowOf } from '../../src/tokens/usage-store.js';
 import { TokenVerifier } from '../../src/tokens/verifier.js';
 import { Vault } from '../../src/vault/vault.js';
 import { commandData, newJob, type StepResult } from '../support/action-runner.js';
@@ -149,6 +151,77 @@ describe('the Action mints tokens (local backend)', () => {
     // Canary: the provider keys are in no output, log, summary or state.
     noLeaks(main, post);
     expect(findLeaks([...main.state.values()].join('\n'), CANARY)).toEqual([]);
+  });
+
+  it('writes the usage of the tokens it minted to the job summary, read before the post step revokes them', async () => {
+    const job = newJob(base);
+    const main = await job.main(
+      inputs(
+        [
+          'OPENAI_KEY origins=https://app.example.com rps=5 spend=1000',
+          'OTHER_KEY origins=https://other.example.com rps=1 spend=50 cost=5',
+        ].join('\n'),
+      ),
+    );
+    expect(main).toMatchObject({ code: 0, stderr: '' });
+    const [a, b] = JSON.parse(main.state.get('tokens') as string) as [string, string];
+    // What a proxy would have written: counters, spend reserved on the record, a throttle.
+    const store = new SqliteTokenStore(join(home, 'vault.db'));
+    const now = Math.floor(Date.now() / 1000);
+    try {
+      await store.addUsage([
+        {
+          namespace: NAMESPACE,
+          id: a,
+          window: windowOf(now),
+          ...emptyCounts(),
+          requests: 12,
+          clientErrors: 3,
+          serverErrors: 1,
+          refusedOrigin: 2,
+          rateLimited: 1,
+          throttled: 2,
+          spend: 8,
+        },
+        { namespace: NAMESPACE, id: b, window: windowOf(now), ...emptyCounts(), invalidToken: 4 },
+      ]);
+      const digest = (await store.listTokens(NAMESPACE)).find((t) => t.id === a)!.digest;
+      expect(await store.reserveSpend(NAMESPACE, a, digest, 8, 1000)).toEqual({ ok: true });
+      expect(
+        await store.setThrottle(NAMESPACE, a, { rule: 'rate-spike', rps: 1, since: now, until: now + 900 }),
+      ).toBe(true);
+    } finally {
+      await store.close();
+    }
+
+    const post = await job.post();
+    expect(post).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: 'Revoked 2 tokens minted by this job in acme/web.\n',
+    });
+    const at = /up to (\S+), before/.exec(post.summary)?.[1];
+    expect(post.summary).toBe(
+      [
+        '### Token usage in `acme/web`',
+        '',
+        `As counted by the proxies up to ${at}, before the post step revoked the tokens.`,
+        '',
+        '| Token id | Key | Requests | 4xx | 5xx | Spend / cap | Refused origins | Invalid-token attempts | Rate-limited or throttled |',
+        '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+        `| \`${a}\` | \`OPENAI_KEY\` | 12 | 3 | 1 | 8 / 1000 | 2 | 0 | 3 (throttled: rate-spike) |`,
+        `| \`${b}\` | \`OTHER_KEY\` | 0 | 0 | 0 | 0 / 50 | 0 | 4 | 0 |`,
+        '',
+      ].join('\n'),
+    );
+    expect(Date.parse(at!)).toBeGreaterThanOrEqual(now * 1000);
+    expect((await listed()).filter((t) => t.id === a || t.id === b).map((t) => t.status)).toEqual([
+      'revoked',
+      'revoked',
+    ]);
+    for (const token of [main.outputs.get('token-OPENAI_KEY'), main.outputs.get('token-OTHER_KEY')])
+      expect(post.summary).not.toContain(token);
+    noLeaks(main, post);
   });
 
   it('takes a JSON list', async () => {

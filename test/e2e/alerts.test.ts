@@ -170,7 +170,7 @@ function alertsCli(backend: 'local' | 'aws') {
         channels: unknown[];
         alerts: { rule: string }[];
       };
-      expect(listed.channels).toEqual([{ id, url: hookUrl, createdAt: expect.any(String) }]);
+      expect(listed.channels).toEqual([{ id, kind: 'webhook', url: hookUrl, createdAt: expect.any(String) }]);
       expect(listed.alerts.map((a) => a.rule)).toEqual(['refusal-burst', 'test']);
       // The secret was printed once, by `alerts add`, and nowhere since.
       for (const haystack of [...outputs.filter((o) => o !== added.stdout), proxyOutput])

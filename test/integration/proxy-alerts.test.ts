@@ -332,6 +332,46 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
       }
     });
 
+    it('a Slack-shaped channel gets the alert as text and blocks, signed, naming the token id and no secret', async () => {
+      const slack = await startReceiver();
+      try {
+        const ns = 'acme/slack';
+        const added = await counting.alerts!.addWebhook(ns, slack.url, 'slack');
+        expect(added.kind).toBe('slack');
+        const tested = await counting.alerts!.test(ns);
+        expect(tested.map((t) => t.delivery)).toEqual([{ ok: true, attempts: 1, last: '204' }]);
+        const token = await world.mint();
+        const tokenId = tokenIdOf(token);
+        const raised = await counting.alerts!.raise({
+          namespace: ns,
+          tokenId,
+          rule: 'rate-spike',
+          figures: { requests: 600, threshold: 60 },
+          throttle: { rps: 1, until: '2026-12-03T11:17:07.000Z' },
+        });
+        await counting.sender!.idle();
+        expect(slack.received).toHaveLength(2);
+        for (const r of slack.received) {
+          expect(signatureHolds(added.secret, r.signature, r.body)).toBe(true);
+          expect(r.body).not.toContain(token);
+          expect(r.body).not.toContain(CANARY_KEY);
+          expect(r.body).not.toContain(added.secret);
+        }
+        const [test, alert] = slack.received.map(
+          (r) => JSON.parse(r.body) as { text: string; blocks: { type: string }[] },
+        );
+        expect(test!.text).toBe('Egg Carton test alert for acme/slack');
+        expect(alert!.text).toBe(`Egg Carton alert: rate-spike on token ${tokenId} in acme/slack`);
+        expect(JSON.stringify(alert!.blocks)).toContain(raised!.time);
+        expect(JSON.stringify(alert!.blocks)).toContain('requests=600  threshold=60');
+        expect((await counting.alerts!.list(ns)).channels).toEqual([
+          { id: added.id, kind: 'slack', url: slack.url, createdAt: expect.any(String) },
+        ]);
+      } finally {
+        await slack.close();
+      }
+    });
+
     it('refuses a webhook URL that would send alerts in clear text off the machine', async () => {
       await expect(
         counting.alerts!.addWebhook(NAMESPACE, 'http://hooks.example.com/egg'),

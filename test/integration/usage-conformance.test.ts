@@ -6,7 +6,8 @@
  * alerts round-trip. DynamoDB's cost per batch follows at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -220,16 +221,33 @@ function conformance(name: string, setup: () => Promise<Harness>) {
       const channel = (id: string, createdAt: string) => ({
         namespace: ns,
         id,
+        kind: 'webhook' as const,
         url: `https://hooks.example.com/${id}`,
         sealed: `{"sealed":"${id}"}`,
         createdAt,
       });
+      // A channel with no secret (SNS, EventBridge) keeps its kind and target, and is removed as a webhook is.
+      const topic = {
+        namespace: ns,
+        id: 'sns_1',
+        kind: 'sns' as const,
+        url: 'arn:aws:sns:eu-west-1:123456789012:egg-alerts',
+        sealed: '',
+        createdAt: '2026-01-01T00:00:03.000Z',
+      };
       await store.putAlertChannel(channel('wh_2', '2026-01-01T00:00:02.000Z'));
       await store.putAlertChannel(channel('wh_1', '2026-01-01T00:00:01.000Z'));
+      await store.putAlertChannel({ ...channel('sl_1', '2026-01-01T00:00:02.500Z'), kind: 'slack' });
+      await store.putAlertChannel(topic);
       expect(await other.alertChannels(ns)).toEqual([
         channel('wh_1', '2026-01-01T00:00:01.000Z'),
         channel('wh_2', '2026-01-01T00:00:02.000Z'),
+        { ...channel('sl_1', '2026-01-01T00:00:02.500Z'), kind: 'slack' },
+        topic,
       ]);
+      expect(await other.removeAlertChannel(ns, 'sl_1')).toBe(true);
+      expect(await store.removeAlertChannel(ns, 'sns_1')).toBe(true);
+      expect(await store.removeAlertChannel(ns, 'sns_1')).toBe(false);
       expect(await other.alertChannels(freshNamespace())).toEqual([]);
 
       const alert = (n: number) => ({
@@ -314,6 +332,49 @@ describe('DynamoDbTokenStore usage on DynamoDB Local', () => {
       expect(counter.count('dynamodb')).toBe(152);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('SqliteTokenStore alert channels from a vault file before channel kinds', () => {
+  it('reads the webhooks it kept as webhooks and keeps new kinds beside them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egg-usage-kinds-'));
+    try {
+      const path = join(dir, 'vault.db');
+      const old = new DatabaseSync(path);
+      old.exec(`CREATE TABLE alert_channels (
+        namespace TEXT NOT NULL, id TEXT NOT NULL, url TEXT NOT NULL, sealed TEXT NOT NULL,
+        created_at TEXT NOT NULL, PRIMARY KEY (namespace, id)) STRICT;
+        INSERT INTO alert_channels VALUES ('acme/web', 'wh_old', 'https://hooks.example.com/old', '{}', '2026-01-01T00:00:00.000Z');`);
+      old.close();
+      chmodSync(path, 0o600);
+      const store = new SqliteTokenStore(path);
+      try {
+        const slack = {
+          namespace: 'acme/web',
+          id: 'wh_new',
+          kind: 'slack' as const,
+          url: 'https://hooks.slack.com/services/T/B/X',
+          sealed: '{}',
+          createdAt: '2026-01-01T00:00:01.000Z',
+        };
+        await store.putAlertChannel(slack);
+        expect(await store.alertChannels('acme/web')).toEqual([
+          {
+            namespace: 'acme/web',
+            id: 'wh_old',
+            kind: 'webhook',
+            url: 'https://hooks.example.com/old',
+            sealed: '{}',
+            createdAt: '2026-01-01T00:00:00.000Z',
+          },
+          slack,
+        ]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -27,8 +27,8 @@ export default class AlertsList extends EggCommand {
       else
         this.log(
           table(
-            ['CHANNEL', 'URL', 'ADDED'],
-            channels.map((c) => [c.id, c.url, c.createdAt]),
+            ['CHANNEL', 'KIND', 'TO', 'ADDED'],
+            channels.map((c) => [c.id, c.kind, c.url, c.createdAt]),
           ),
         );
       this.log('');

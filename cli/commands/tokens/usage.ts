@@ -1,19 +1,44 @@
 import { Args, Flags } from '@oclif/core';
 import { tokensOn, usageOn } from '../../../src/backends/open-backend.js';
+import { EggError, errorLabel } from '../../../src/errors.js';
 import { decimal } from '../../../src/tokens/price.js';
-import { EggError } from '../../../src/errors.js';
 import { parseTtl } from '../../../src/tokens/claims.js';
-import { sumUsage, throttleShown } from '../../../src/tokens/usage-store.js';
+import { readUsageReport, type UsageReport } from '../../../src/tokens/usage-store.js';
+import { watchUsage } from '../../../src/tokens/usage-watch.js';
 import { EggCommand } from '../../base.js';
 import { table } from '../secrets/list.js';
+
+/** A duration flag as seconds, or ERR_USAGE naming the flag. */
+function seconds(flag: string, value: string): number {
+  try {
+    return parseTtl(value);
+  } catch {
+    throw new EggError(
+      'ERR_USAGE',
+      `--${flag} ${JSON.stringify(value)} is not a duration between 1s and 24h`,
+      {
+        hint: 'use a number with s, m or h, e.g. 90s, 15m, 1h',
+      },
+    );
+  }
+}
+
+/** Rows a text takes on a terminal `columns` wide (long lines wrap). */
+function rows(text: string, columns: number): number {
+  return text
+    .split('\n')
+    .slice(0, -1)
+    .reduce((sum, line) => sum + Math.max(1, Math.ceil(line.length / columns)), 0);
+}
 
 export default class TokensUsage extends EggCommand {
   static override summary = 'Show what each token was used for: requests, refusals, spend, bytes, throttles.';
   static override description =
-    'Counted by every running proxy and written once a second, so the figures are at most a few seconds old. Windows are a minute long; --since goes back at most 24h.';
+    'Counted by every running proxy and written once a second, so the figures are at most a few seconds old. Windows are a minute long; --since goes back at most 24h. With --watch the figures refresh every --interval until Ctrl-C (or SIGTERM): in place on a terminal, as lines when stdout is not one, as one JSON object a line with --json.';
   static override examples = [
     '<%= config.bin %> tokens usage',
     '<%= config.bin %> tokens usage 3q2-7wZbQ0mB1cXyT4uVnA --since 15m --json',
+    '<%= config.bin %> tokens usage --watch --since 5m',
   ];
   static override strict = false;
   static override enableJsonFlag = true;
@@ -22,41 +47,19 @@ export default class TokensUsage extends EggCommand {
   };
   static override flags = {
     since: Flags.string({ summary: 'How far back: 90s, 15m, 1h (at most 24h).', default: '1h' }),
+    watch: Flags.boolean({ summary: 'Refresh until Ctrl-C.', default: false }),
+    interval: Flags.string({ summary: 'With --watch, how often to refresh: 2s, 10s, 1m.', default: '2s' }),
   };
 
   async run() {
     const { argv, flags } = await this.parse(TokensUsage);
-    let seconds: number;
-    try {
-      seconds = parseTtl(flags.since);
-    } catch {
-      throw new EggError(
-        'ERR_USAGE',
-        `--since ${JSON.stringify(flags.since)} is not a duration between 1s and 24h`,
-        {
-          hint: 'use a number with s, m or h, e.g. 90s, 15m, 1h',
-        },
-      );
-    }
+    const since = seconds('since', flags.since);
+    const interval = seconds('interval', flags.interval);
     const config = this.eggConfig(flags);
-    return this.withBackend(config, async (backend) => {
-      const store = await usageOn(backend);
-      const now = Math.floor(Date.now() / 1000);
-      const sums = sumUsage(await store.readUsage(config.namespace, argv as string[], now - seconds));
-      const throttles = await store.throttles(config.namespace);
-      // Tokens of a priced key spend micro-units (docs/spend.md): shown in the unit.
-      const listed = await (await tokensOn(backend, config.namespace)).list();
-      const priced = new Set(listed.filter((t) => t.priced).map((t) => t.id));
-      const tokens = [...sums].map(([id, counts]) => ({
-        id,
-        ...counts,
-        ...(priced.has(id) ? { priced: true as const, spendUnits: decimal(counts.spend) } : {}),
-        ...throttleShown(throttles.get(id), now),
-      }));
-      if (tokens.length === 0) this.log(`No token usage in ${config.namespace} in the last ${flags.since}.`);
-      else
-        this.log(
-          table(
+    const render = (report: UsageReport) =>
+      report.tokens.length === 0
+        ? `No token usage in ${config.namespace} in the last ${flags.since}.`
+        : table(
             [
               'ID',
               'REQUESTS',
@@ -70,7 +73,7 @@ export default class TokensUsage extends EggCommand {
               'BYTES-OUT',
               'THROTTLED',
             ],
-            tokens.map((t) => [
+            report.tokens.map((t) => [
               t.id,
               String(t.requests),
               String(t.clientErrors),
@@ -81,11 +84,72 @@ export default class TokensUsage extends EggCommand {
               'spendUnits' in t ? `${t.spendUnits} units` : String(t.spend),
               String(t.bytesIn),
               String(t.bytesOut),
-              'throttle' in t ? `${t.throttle.rule} until ${t.throttle.until}` : '',
+              t.throttle === undefined ? '' : `${t.throttle.rule} until ${t.throttle.until}`,
             ]),
-          ),
+          );
+    return this.withBackend(config, async (backend) => {
+      const store = await usageOn(backend);
+      const tokens = await tokensOn(backend, config.namespace);
+      const read = async () => {
+        // Tokens of a priced key spend micro-units (docs/spend.md): shown in the unit.
+        const priced = new Set((await tokens.list()).filter((t) => t.priced).map((t) => t.id));
+        const report = await readUsageReport(
+          store,
+          config.namespace,
+          argv as string[],
+          since,
+          Math.floor(Date.now() / 1000),
         );
-      return { namespace: config.namespace, since: new Date((now - seconds) * 1000).toISOString(), tokens };
+        return {
+          ...report,
+          tokens: report.tokens.map((t) =>
+            priced.has(t.id) ? { ...t, priced: true as const, spendUnits: decimal(t.spend) } : t,
+          ),
+        };
+      };
+      if (!flags.watch) {
+        const report = await read();
+        this.log(render(report));
+        return report;
+      }
+      await this.#watch(read, interval, (report) => {
+        const header = `Usage in ${config.namespace}, last ${flags.since}, at ${report.at} (every ${flags.interval}; Ctrl-C to stop)`;
+        return `${header}\n\n${render(report)}\n`;
+      });
+      return undefined;
     });
+  }
+
+  /**
+   * Refresh until SIGINT or SIGTERM: a frame redrawn over the last one on a terminal (cursor up,
+   * clear down), frames one after another otherwise, a JSON line each with --json.
+   */
+  async #watch(read: () => Promise<UsageReport>, interval: number, frame: (report: UsageReport) => string) {
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const json = this.jsonEnabled();
+    const terminal = !json && process.stdout.isTTY === true;
+    let drawn = 0;
+    try {
+      await watchUsage({
+        read,
+        intervalMs: interval * 1000,
+        signal: stop.signal,
+        onReport: (report) => {
+          if (json) return void process.stdout.write(`${JSON.stringify(report)}\n`);
+          const text = frame(report);
+          if (!terminal) return void process.stdout.write(`${text}\n`);
+          // Up to the first row of the last frame, clear to the end of the screen, draw.
+          process.stdout.write(`${drawn > 0 ? `\x1b[${drawn}F\x1b[0J` : ''}${text}`);
+          drawn = rows(text, process.stdout.columns || 80);
+        },
+        onError: (error) => this.logger.warn('usage.read-failed', { error: errorLabel(error) }),
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
