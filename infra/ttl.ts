@@ -22,6 +22,13 @@
  * (src/tokens/dynamodb-usage.ts) and nothing else lives: it can reap counters, never a
  * token record or a revocation.
  *
+ * The service's API (infra/service.ts) writes the members of a namespace with transactions
+ * (src/stores/dynamodb.ts `#transact`: the owner's lock, the member and its reverse item
+ * change together). Its `NoUnnamedWrites` therefore also excludes the partitions named
+ * `transactional` (`members#*`, `principal#*`), and nothing else: an unnamed write to an
+ * audit trail, a checkpoint or a secret stays refused. Such a transaction item could carry
+ * `expiresAt` into a membership unseen, which is no more than that role's DeleteItem there.
+ *
  * Not covered, because no role is granted them: BatchWriteItem and the PartiQL actions.
  */
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -41,6 +48,7 @@ export function denyTtlWrites(
   role: iam.IRole,
   tableArn: string,
   writable?: { partition: string } | { prefix: string },
+  transactional?: readonly string[],
 ): void {
   const elsewhere =
     writable === undefined
@@ -48,16 +56,30 @@ export function denyTtlWrites(
       : 'partition' in writable
         ? { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [writable.partition] } }
         : { 'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': [`${writable.prefix}*`] } };
-  const deny = (sid: string, condition: Record<string, Record<string, string | string[]>>) =>
+  if (transactional !== undefined && (writable === undefined || 'partition' in writable))
+    throw new TypeError('transactional partitions go with a writable prefix');
+  const unnamedElsewhere =
+    transactional === undefined || writable === undefined || 'partition' in writable
+      ? elsewhere
+      : {
+          'ForAnyValue:StringNotLike': {
+            'dynamodb:LeadingKeys': [writable.prefix, ...transactional].map((p) => `${p}*`),
+          },
+        };
+  const deny = (
+    sid: string,
+    condition: Record<string, Record<string, string | string[]>>,
+    where: Record<string, Record<string, string[]>>,
+  ) =>
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid,
         effect: iam.Effect.DENY,
         actions: [...ATTRIBUTE_WRITE_ACTIONS],
         resources: [tableArn],
-        conditions: { ...condition, ...elsewhere },
+        conditions: { ...condition, ...where },
       }),
     );
-  deny('NoTtlWrites', { 'ForAnyValue:StringEquals': { 'dynamodb:Attributes': [TTL_ATTRIBUTE] } });
-  deny('NoUnnamedWrites', { Null: { 'dynamodb:Attributes': 'true' } });
+  deny('NoTtlWrites', { 'ForAnyValue:StringEquals': { 'dynamodb:Attributes': [TTL_ATTRIBUTE] } }, elsewhere);
+  deny('NoUnnamedWrites', { Null: { 'dynamodb:Attributes': 'true' } }, unnamedElsewhere);
 }
