@@ -6,9 +6,11 @@
  * simulator for who may write what, with cdk-nag, and with the real API running as the
  * Lambda's role through the IAM gateway on DynamoDB Local and moto.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { PutItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -16,6 +18,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildOptions, buildStack } from '../../infra/app.js';
 import { parseGrants } from '../../infra/grants.js';
+import { MEMBERS_PARTITION_PREFIX, PRINCIPAL_PARTITION_PREFIX } from '../../infra/partitions.js';
 import { DEFAULT_SERVICE_AUDIENCE, DEFAULT_SERVICE_THROTTLE } from '../../infra/service.js';
 import { TTL_ATTRIBUTE } from '../../infra/ttl.js';
 import { GITHUB_ISSUER } from '../../src/api/principal.js';
@@ -178,6 +181,48 @@ describe('the HTTP API', () => {
   });
 });
 
+describe('npm run synth -- --service', () => {
+  const synth = (...args: string[]) =>
+    promisify(execFile)(
+      process.execPath,
+      ['--import', './test/support/ts-hooks.mjs', 'infra/synth.ts', ...args],
+      {
+        cwd: new URL('../../', import.meta.url).pathname,
+        env: { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_PROFILE: 'egg-none', AWS_REGION: '' },
+      },
+    );
+  const grantsFile = join(dir, 'no-grants.json');
+  writeFileSync(grantsFile, '[]\n');
+
+  it('synthesizes the API with the flags’ audience and throttle, the bundle as an asset', async () => {
+    const out = join(dir, 'cdk.out.cli');
+    const { stdout } = await synth(
+      ...['--grants', grantsFile, '--out', out, '--rotator-code', join(dir, 'rotator')],
+      ...['--cognito-domain-prefix', 'egg-cli-test', '--service', '--service-code', join(dir, 'api')],
+      ...['--service-audience', 'https://egg.acme.dev', '--service-rate', '5', '--service-burst', '7'],
+    );
+    expect(stdout).toContain('synthesized EggCarton with 0 grant role(s)');
+    const cli = Template.fromJSON(JSON.parse(readFileSync(join(out, 'EggCarton.template.json'), 'utf8')));
+    cli.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 7 },
+    });
+    cli.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      JwtConfiguration: { Issuer: GITHUB_ISSUER, Audience: ['https://egg.acme.dev'] },
+    });
+  }, 180_000);
+
+  it('refuses a service flag without --service, and a rate without a burst', async () => {
+    await expect(synth('--service-audience', 'x')).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--service-audience needs --service'),
+    });
+    await expect(synth('--service', '--service-rate', '5')).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--service-rate and --service-burst go together'),
+    });
+  }, 180_000);
+});
+
 describe('the service mode refuses', () => {
   const code = (fn: () => unknown) => {
     try {
@@ -214,6 +259,11 @@ describe('the service mode refuses', () => {
 });
 
 describe('the Lambda role as the only writer', () => {
+  it('knows the members’ partitions as the store writes them', () => {
+    expect(membersPartition(NS)).toBe(`${MEMBERS_PARTITION_PREFIX}${NS}`);
+    expect(principalPartition('p')).toBe(`${PRINCIPAL_PARTITION_PREFIX}p`);
+  });
+
   const roles = ofType('AWS::IAM::Role').map(([logical]) => logical);
   const partitions = [NS, `audit#${NS}`, `anchor#${NS}`, `tokens#${NS}`, `usage#${NS}`, membersPartition(NS)];
   const mayWrite = itemWriteCheck(template, TABLE, resolve);
