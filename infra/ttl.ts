@@ -41,7 +41,8 @@ export const ATTRIBUTE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem
 /**
  * Adds the two denies to `role` for `tableArn`; `writable` is where the role may write
  * `expiresAt`, if anywhere: one partition (a minting grant's `tokens#<namespace>`) or the
- * partitions under a prefix (the proxy's `usage#`).
+ * partitions under a prefix (the proxy's `usage#`); `transactional`, the prefixes of further
+ * partitions where it may make transaction items (the service API's `members#`, `principal#`).
  * @example denyTtlWrites(role, table.tableArn, mintTokens ? { partition: tokenPartition(namespace) } : undefined)
  */
 export function denyTtlWrites(
@@ -56,16 +57,17 @@ export function denyTtlWrites(
       : 'partition' in writable
         ? { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [writable.partition] } }
         : { 'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': [`${writable.prefix}*`] } };
-  if (transactional !== undefined && (writable === undefined || 'partition' in writable))
-    throw new TypeError('transactional partitions go with a writable prefix');
-  const unnamedElsewhere =
-    transactional === undefined || writable === undefined || 'partition' in writable
-      ? elsewhere
-      : {
-          'ForAnyValue:StringNotLike': {
-            'dynamodb:LeadingKeys': [writable.prefix, ...transactional].map((p) => `${p}*`),
-          },
-        };
+  // Transaction items (no attributes named) also in the `transactional` partitions: only
+  // beside a writable prefix, so the deny below can name them all in one StringNotLike.
+  let unnamedElsewhere: Record<string, Record<string, string[]>> = elsewhere;
+  if (transactional !== undefined) {
+    if (writable === undefined || 'partition' in writable)
+      throw new TypeError('transactional partitions go with a writable prefix');
+    const prefixes = [writable.prefix, ...transactional];
+    unnamedElsewhere = {
+      'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': prefixes.map((p) => `${p}*`) },
+    };
+  }
   const deny = (
     sid: string,
     condition: Record<string, Record<string, string | string[]>>,
