@@ -7,10 +7,12 @@
  *                         `RV#th#<id>` throttles, `AC#<id>` alert channels, `AL#…` alerts
  *   `usage#<namespace>`   `U#<id>#<window>` per-token usage counters (the proxy writes them)
  *   `anchor#<namespace>`  `C#<seq>` signed audit checkpoints (only the rotator writes here)
+ *   `members#<namespace>` `O#owner`, `M#<principal>` the service mode's members (the API writes them)
+ *   `principal#<principal>` `N#<namespace>` a member's namespaces (the API writes them)
  *   `tokens##account`     `RV#head` the account-wide kill switch (`egg killswitch --all`):
  *                         every proxy reads it (its `tokens#*` grant), a minting grant may
  *                         only read it, and no grant writes it (an administrator does)
- * A namespace never contains `#` (src/names.ts), so the five never collide, and IAM's
+ * A namespace never contains `#` (src/names.ts), so they never collide, and IAM's
  * `dynamodb:LeadingKeys` (the partition key of every item a request touches) can grant
  * each separately: that is what lets a CI role read its secrets without writing them.
  * Must match src/stores/dynamodb.ts, src/tokens/dynamodb-token-store.ts and
@@ -21,6 +23,8 @@ export const AUDIT_PARTITION_PREFIX = 'audit#';
 export const TOKEN_PARTITION_PREFIX = 'tokens#';
 export const ANCHOR_PARTITION_PREFIX = 'anchor#';
 export const USAGE_PARTITION_PREFIX = 'usage#';
+export const MEMBERS_PARTITION_PREFIX = 'members#';
+export const PRINCIPAL_PARTITION_PREFIX = 'principal#';
 
 /** `acme/web` → `audit#acme/web`. */
 export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_PREFIX}${namespace}`;
@@ -48,7 +52,10 @@ export function namespacePartitions(): Record<string, Record<string, string[]>> 
   return { 'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': ['*#*'] } };
 }
 
-/** Every item the request touches is in a partition starting with `prefix` (`audit#`, `tokens#`). */
-export function prefixedPartitions(prefix: string): Record<string, Record<string, string[]>> {
-  return { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${prefix}*`] } };
+/** Every item the request touches is in a partition starting with `prefix` (`audit#`, `tokens#`), or one of `more`. */
+export function prefixedPartitions(
+  prefix: string,
+  ...more: string[]
+): Record<string, Record<string, string[]>> {
+  return { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [prefix, ...more].map((p) => `${p}*`) } };
 }

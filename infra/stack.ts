@@ -34,6 +34,7 @@ import {
   usagePartition,
 } from './partitions.js';
 import { type ProxyOptions, ProxyService } from './proxy.js';
+import { ServiceApi, type ServiceOptions } from './service.js';
 import { DEFAULT_ROTATOR_CONCURRENCY, Rotator, type StackKeyring } from './rotator.js';
 import { denyTtlWrites, TTL_ATTRIBUTE } from './ttl.js';
 
@@ -119,6 +120,8 @@ export interface EggCartonStackProps extends StackProps {
   pointInTimeRecoveryDays?: number;
   /** A CloudTrail trail of every KMS call and every item call on the table (infra/access-trail.ts). Default: none. */
   cloudTrail?: boolean;
+  /** The service mode's HTTP API (infra/service.ts); needs `loginPool`, refuses `grants`. Default: not deployed. */
+  service?: ServiceOptions;
 }
 
 /** The rotator's bundle as `npm run package` writes it. */
@@ -140,6 +143,7 @@ export class EggCartonStack extends Stack {
   readonly alerting: Alerting | undefined;
   readonly loginPool: LoginPool | undefined;
   readonly accessTrail: AccessTrail | undefined;
+  readonly service: ServiceApi | undefined;
 
   constructor(scope: Construct, id: string, props: EggCartonStackProps) {
     // The deployer's own credentials do every call (no bootstrap roles are assumed, and
@@ -284,6 +288,19 @@ export class EggCartonStack extends Stack {
     this.loginPool =
       props.loginPool === undefined ? undefined : new LoginPool(this, 'Login', props.loginPool);
 
+    if (props.service !== undefined && props.grants.length > 0)
+      throw new EggError(
+        'ERR_INVALID_CONFIG',
+        `the service mode has no grant roles (the API is the only writer of the table), but the grants list ${props.grants.length}`,
+        {
+          hint: 'make each grant a membership (egg members add), then deploy with an empty grants file (docs/service.md)',
+        },
+      );
+    if (props.service !== undefined && this.loginPool === undefined)
+      throw new EggError('ERR_INVALID_CONFIG', 'the service mode signs people in with the Cognito pool', {
+        hint: 'pass --cognito-domain-prefix with --service (docs/service.md)',
+      });
+
     const constructIds = new Map<string, string>();
     for (const grant of props.grants) {
       const constructId = grantConstructId(grant.id);
@@ -326,6 +343,22 @@ export class EggCartonStack extends Stack {
 
     this.accessTrail =
       props.cloudTrail === true ? new AccessTrail(this, 'AccessTrail', { table: this.table }) : undefined;
+
+    this.service =
+      props.service === undefined || this.loginPool === undefined
+        ? undefined
+        : new ServiceApi(this, 'Service', {
+            table: this.table,
+            key: this.key,
+            signingKey: this.signingKey,
+            anchorKey: this.anchorKey,
+            sealingKey: this.sealingKey,
+            keyring,
+            loginPool: this.loginPool,
+            options: props.service,
+            grantTableEncryption: (role) => this.#grantTableEncryption(role),
+            grantUnseal: (role, sid) => this.#grantUnseal(role, sid),
+          });
 
     // The proxy's first read of a sealed key unseals it; the rotator moves it under the keyring.
     this.#grantUnseal(this.rotator.role, 'Rotator');

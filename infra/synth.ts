@@ -8,6 +8,7 @@
  *     [--proxy (--proxy-certificate-arn ARN | --allow-plain-http) [--proxy-desired-count N]]
  *     [--cognito-domain-prefix PREFIX [--cognito-redirect-port N]
  *       [--google-client-id ID --google-client-secret-name SECRETS_MANAGER_NAME]]
+ *     [--service [--service-audience AUD] [--service-rate N --service-burst N] [--service-code DIR]]
  *
  * The rotator's bundle must exist (`npm run package` writes dist/rotator/). Deploy the
  * result with `npx aws-cdk@2 deploy --app build/cdk.out` after a one-time `cdk bootstrap`
@@ -42,6 +43,11 @@ function main(): void {
       'cognito-redirect-port': { type: 'string' },
       'google-client-id': { type: 'string' },
       'google-client-secret-name': { type: 'string' },
+      service: { type: 'boolean' },
+      'service-audience': { type: 'string' },
+      'service-rate': { type: 'string' },
+      'service-burst': { type: 'string' },
+      'service-code': { type: 'string' },
     },
     strict: true,
   });
@@ -63,6 +69,13 @@ function main(): void {
   const googleSecret = values['google-client-secret-name'];
   if ((googleId === undefined) !== (googleSecret === undefined))
     throw usage('--google-client-id and --google-client-secret-name go together');
+  const serviceOnly = ['service-audience', 'service-rate', 'service-burst', 'service-code'] as const;
+  for (const flag of serviceOnly)
+    if (values[flag] !== undefined && values.service !== true) throw usage(`--${flag} needs --service`);
+  const rate = values['service-rate'];
+  const burst = values['service-burst'];
+  if ((rate === undefined) !== (burst === undefined))
+    throw usage('--service-rate and --service-burst go together');
   const redirectPort = values['cognito-redirect-port'];
   const pitrDays = values['pitr-days'];
   const { app, stack } = buildStack({
@@ -115,6 +128,24 @@ function main(): void {
               : { google: { clientId: googleId, clientSecretName: googleSecret } }),
           },
         }),
+    ...(values.service === true
+      ? {
+          service: {
+            ...(values['service-audience'] === undefined
+              ? {}
+              : { githubAudience: values['service-audience'] }),
+            ...(rate === undefined || burst === undefined
+              ? {}
+              : {
+                  throttle: {
+                    rateLimit: wholeNumber(rate, '--service-rate', 1),
+                    burstLimit: wholeNumber(burst, '--service-burst', 1),
+                  },
+                }),
+            ...(values['service-code'] === undefined ? {} : { codePath: values['service-code'] }),
+          },
+        }
+      : {}),
   });
   const assembly = app.synth();
   const template = assembly.getStackByName(stack.stackName).templateFullPath;

@@ -23,6 +23,13 @@
  * (src/tokens/dynamodb-usage.ts) and nothing else lives: it can reap counters, never a
  * token record or a revocation.
  *
+ * The service's API (infra/service.ts) writes the members of a namespace with transactions
+ * (src/stores/dynamodb.ts `#transact`: the owner's lock, the member and its reverse item
+ * change together). Its `NoUnnamedWrites` therefore also excludes the partitions named
+ * `transactional` (`members#*`, `principal#*`), and nothing else: an unnamed write to an
+ * audit trail, a checkpoint or a secret stays refused. Such a transaction item could carry
+ * `expiresAt` into a membership unseen, which is no more than that role's DeleteItem there.
+ *
  * Not covered, because no role is granted them: BatchWriteItem and the PartiQL actions.
  */
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -35,13 +42,15 @@ export const ATTRIBUTE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem
 /**
  * Adds the two denies to `role` for `tableArn`; `writable` is where the role may write
  * `expiresAt`, if anywhere: one partition (a minting grant's `tokens#<namespace>`) or the
- * partitions under a prefix (the proxy's `usage#`).
+ * partitions under a prefix (the proxy's `usage#`); `transactional`, the prefixes of further
+ * partitions where it may make transaction items (the service API's `members#`, `principal#`).
  * @example denyTtlWrites(role, table.tableArn, mintTokens ? { partition: tokenPartition(namespace) } : undefined)
  */
 export function denyTtlWrites(
   role: iam.IRole,
   tableArn: string,
   writable?: { partition: string } | { prefix: string },
+  transactional?: readonly string[],
 ): void {
   const elsewhere =
     writable === undefined
@@ -49,16 +58,31 @@ export function denyTtlWrites(
       : 'partition' in writable
         ? { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [writable.partition] } }
         : { 'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': [`${writable.prefix}*`] } };
-  const deny = (sid: string, condition: Record<string, Record<string, string | string[]>>) =>
+  // Transaction items (no attributes named) also in the `transactional` partitions: only
+  // beside a writable prefix, so the deny below can name them all in one StringNotLike.
+  let unnamedElsewhere: Record<string, Record<string, string[]>> = elsewhere;
+  if (transactional !== undefined) {
+    if (writable === undefined || 'partition' in writable)
+      throw new TypeError('transactional partitions go with a writable prefix');
+    const prefixes = [writable.prefix, ...transactional];
+    unnamedElsewhere = {
+      'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': prefixes.map((p) => `${p}*`) },
+    };
+  }
+  const deny = (
+    sid: string,
+    condition: Record<string, Record<string, string | string[]>>,
+    where: Record<string, Record<string, string[]>>,
+  ) =>
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid,
         effect: iam.Effect.DENY,
         actions: [...ATTRIBUTE_WRITE_ACTIONS],
         resources: [tableArn],
-        conditions: { ...condition, ...elsewhere },
+        conditions: { ...condition, ...where },
       }),
     );
-  deny('NoTtlWrites', { 'ForAnyValue:StringEquals': { 'dynamodb:Attributes': [TTL_ATTRIBUTE] } });
-  deny('NoUnnamedWrites', { Null: { 'dynamodb:Attributes': 'true' } });
+  deny('NoTtlWrites', { 'ForAnyValue:StringEquals': { 'dynamodb:Attributes': [TTL_ATTRIBUTE] } }, elsewhere);
+  deny('NoUnnamedWrites', { Null: { 'dynamodb:Attributes': 'true' } }, unnamedElsewhere);
 }

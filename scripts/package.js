@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm run package`: bundles the Action with ncc into dist/main/ and dist/post/, and the
- * rotator Lambda into dist/rotator/ (minified,
+ * `npm run package`: bundles the Action with ncc into dist/main/ and dist/post/, the
+ * rotator Lambda into dist/rotator/ and the service's API Lambda into dist/api/ (minified,
  * TypeScript transpiled by ncc; `npm run typecheck` does the type checking), then refuses a
  * bundle that ncc could not fully resolve or that holds oclif.
  */
@@ -15,6 +15,8 @@ const ENTRIES = {
   post: 'src/action/post-entry.ts',
   // The deferred rotator's Lambda (infra/stack.ts deploys this directory as its code).
   rotator: 'src/rotator/lambda.ts',
+  // The service mode's API Lambda (infra/service.ts deploys this directory as its code).
+  api: 'src/api/lambda.ts',
 };
 let failed = false;
 

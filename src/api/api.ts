@@ -21,7 +21,7 @@ import type { ApiContext, ApiResponse, Call, Handler } from './handlers.js';
 import { handlers as defaultHandlers } from './handlers.js';
 import { Unauthenticated } from './jwt.js';
 import { type Caller, membershipOf, roleAllows } from './principal.js';
-import { parseRoute, RequestRefused, type Route, type RouteName } from './routes.js';
+import { parseDecodedRoute, parseRoute, RequestRefused, type Route, type RouteName } from './routes.js';
 
 export type { ApiResponse } from './handlers.js';
 
@@ -35,6 +35,8 @@ export const MAX_BODY_BYTES = 128 * 1024;
 export interface ApiRequest {
   method: string;
   path: string;
+  /** The gateway percent-decoded `path` (API Gateway HTTP APIs): the route is found by `parseDecodedRoute`. */
+  pathDecoded?: boolean;
   query: string;
   /** Lowercase names. */
   headers: Readonly<Record<string, string | undefined>>;
@@ -103,7 +105,11 @@ export function createApi(options: ApiOptions): Api {
     let response: ApiResponse;
     let outcome = 'ok';
     try {
-      route = parseRoute(request.method, request.path, request.query);
+      route = (request.pathDecoded === true ? parseDecodedRoute : parseRoute)(
+        request.method,
+        request.path,
+        request.query,
+      );
       const member =
         route.role === undefined && route.name !== 'namespaces.create'
           ? undefined

@@ -3,8 +3,13 @@
  * Lambda proxy integrations for HTTP APIs", API Gateway developer guide). The gateway's JWT
  * authorizer has checked the token before the Lambda runs; the handler checks it again, the
  * same way `egg api serve` does (defence in depth: a route left without the authorizer, or an
- * invocation that did not come through the gateway, gets no further). The path is the
- * event's `rawPath`, as sent, parsed once by routes.ts.
+ * invocation that did not come through the gateway, gets no further).
+ *
+ * The path is the event's `rawPath`, which an HTTP API hands over percent-decoded (a
+ * namespace's `%2F` arrives as `/`), so it is routed by `parseDecodedRoute`, which refuses
+ * a path that could name two namespaces; an event whose `rawPath` kept its escapes is parsed
+ * as sent. Routes under `/ci` (`CI_PATH_PREFIX`) are the same routes behind the gateway's
+ * GitHub Actions authorizer (infra/service.ts): the prefix is dropped once.
  *
  * Configuration comes from the environment as everywhere (`EGG_BACKEND=aws`, `EGG_TABLE`, …),
  * the issuers from `EGG_API_ISSUERS`; the backend is opened on the first event and kept for
@@ -15,6 +20,7 @@ import { EggError } from '../errors.js';
 import { jsonLogger } from '../log.js';
 import { type Api, MAX_BODY_BYTES } from './api.js';
 import { readIssuers } from './jwt.js';
+import { CI_PATH_PREFIX } from './routes.js';
 import { encodeResponse } from './serve.js';
 import { type ApiService, openApiService } from './service.js';
 
@@ -60,7 +66,10 @@ export function lambdaAdapter(api: Api): (event: HttpApiEvent) => Promise<HttpAp
           }
         : await api({
             method: event.requestContext.http.method,
-            path: event.rawPath,
+            path: event.rawPath.startsWith(`${CI_PATH_PREFIX}/`)
+              ? event.rawPath.slice(CI_PATH_PREFIX.length)
+              : event.rawPath,
+            pathDecoded: true,
             query: event.rawQueryString ?? '',
             headers,
             body,

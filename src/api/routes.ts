@@ -78,6 +78,12 @@ const ROUTES: readonly RouteSpec[] = [
 ];
 
 const PREFIX = '/v1/namespaces';
+/** infra/service.ts serves the same routes under this prefix for GitHub Actions' tokens (their own authorizer). */
+export const CI_PATH_PREFIX = '/ci';
+/** The path every namespace route sits under; `GET` on it lists the caller's namespaces. */
+export const NAMESPACES_PATH = PREFIX;
+/** The methods of the routes under `/v1/namespaces/{ns}` (infra/service.ts routes exactly these). */
+export const NAMESPACE_METHODS: readonly string[] = [...new Set(ROUTES.map((spec) => spec.method))].sort();
 const NAMESPACE_SEGMENT = /^(?:[a-z0-9._-]|%2[Ff])+$/;
 
 /**
@@ -138,4 +144,38 @@ function parseQuery(query: string, allowed: readonly string[]): Record<string, s
     params[key] = value;
   }
   return params;
+}
+
+/**
+ * `parseRoute` for a path a gateway has already percent-decoded, as API Gateway HTTP APIs
+ * do to `rawPath` (docs/service.md, "The path through API Gateway"): `acme%2Fweb` arrives as
+ * `acme/web`, so where the namespace ends is no longer written. Every split of the segments
+ * into a namespace and a tail is tried; exactly one may parse, else the request is refused
+ * (400) rather than guessed, so no request is ever read as another namespace's. A path
+ * still holding a `%` was not decoded (or carried a `%25`): it is parsed as sent.
+ * @example
+ * parseDecodedRoute('GET', '/v1/namespaces/acme/web/secrets/API_KEY', '')
+ * // { name: 'secrets.get', namespace: 'acme/web', secret: 'API_KEY', role: 'read', query: {} }
+ */
+export function parseDecodedRoute(method: string, path: string, query: string): Route {
+  if (path.includes('%') || !path.startsWith(`${PREFIX}/`)) return parseRoute(method, path, query);
+  const segments = path.slice(PREFIX.length + 1).split('/');
+  const parsed: Route[] = [];
+  let first: unknown;
+  for (let cut = 1; cut <= segments.length; cut++) {
+    const tail = segments.slice(cut);
+    const candidate = `${PREFIX}/${segments.slice(0, cut).join('%2F')}${tail.length === 0 ? '' : `/${tail.join('/')}`}`;
+    try {
+      parsed.push(parseRoute(method, candidate, query));
+    } catch (error) {
+      first ??= error;
+    }
+  }
+  if (parsed.length === 1) return parsed[0] as Route;
+  if (parsed.length > 1)
+    throw new RequestRefused(
+      400,
+      `the path could name namespace ${parsed.map((r) => r.namespace).join(' or ')} once the gateway has decoded its %2F: refused rather than guessed`,
+    );
+  throw first;
 }

@@ -24,6 +24,7 @@ import {
   parseArn,
   type RequestContext,
   resolvedValues,
+  roleStatementsFromTemplate,
   statementsOf,
 } from './iam-policy.js';
 
@@ -177,4 +178,31 @@ export async function allowsItem(
       resolve: orPlaceholder(resolve),
     })) === 'allow'
   );
+}
+
+/**
+ * Whether a role of a synthesized template may make an item write on one partition of
+ * `table`, naming `attributes` (undefined: none, as a transaction item).
+ * @example
+ * const mayWrite = itemWriteCheck(template, TABLE_ARN, resolve);
+ * await mayWrite(roleId, 'dynamodb:PutItem', 'audit#acme/web', ['pk', 'sk']); // true
+ */
+export function itemWriteCheck(
+  template: Readonly<Record<string, unknown>>,
+  table: string,
+  resolve: IntrinsicResolver,
+): (role: string, action: string, partition: string, attributes: string[] | undefined) => Promise<boolean> {
+  return (role, action, partition, attributes) =>
+    allowsItem(
+      roleStatementsFromTemplate(template, role),
+      {
+        action,
+        resource: table,
+        context: {
+          'dynamodb:LeadingKeys': [partition],
+          ...(attributes === undefined ? {} : { 'dynamodb:Attributes': attributes }),
+        },
+      },
+      resolve,
+    );
 }

@@ -13,8 +13,8 @@ import { buildStack } from '../../infra/app.js';
 import { parseGrants } from '../../infra/grants.js';
 import { TTL_ATTRIBUTE } from '../../infra/ttl.js';
 import { TTL_ATTRIBUTE as STORE_TTL_ATTRIBUTE } from '../../src/stores/dynamodb.js';
-import { cfnResolver, roleStatementsFromTemplate } from '../support/iam-policy.js';
-import { allowsItem } from '../support/iam-simulator.js';
+import { cfnResolver } from '../support/iam-policy.js';
+import { itemWriteCheck } from '../support/iam-simulator.js';
 
 const ACCOUNT = '123456789012';
 const TABLE = `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/egg-carton`;
@@ -47,19 +47,7 @@ const proxyRole = stack.getLogicalId(stack.proxy?.taskRole.node.defaultChild as 
 const partitions = [READER, MINTER, WRITER].flatMap((n) => [n, `audit#${n}`, `tokens#${n}`, `usage#${n}`]);
 
 /** Whether `role` may make a write on `partition` whose request names `attributes` (none: undefined). */
-const mayWrite = (role: string, action: string, partition: string, attributes: string[] | undefined) =>
-  allowsItem(
-    roleStatementsFromTemplate(template, role),
-    {
-      action,
-      resource: TABLE,
-      context: {
-        'dynamodb:LeadingKeys': [partition],
-        ...(attributes === undefined ? {} : { 'dynamodb:Attributes': attributes }),
-      },
-    },
-    resolve,
-  );
+const mayWrite = itemWriteCheck(template, TABLE, resolve);
 /** The partitions on which `role` may make the write. */
 const writablePartitions = async (role: string, action: string, attributes: string[] | undefined) => {
   const allowed: string[] = [];
