@@ -6,6 +6,7 @@ import { EggCommand } from '../../base.js';
 import { readStdin } from '../../io.js';
 
 export default class SecretsImport extends EggCommand {
+  static override apiLater = true;
   static override summary = 'Store every secret of a dotenv, JSON or docker env-file at once, or none.';
   static override description =
     'Reads FILE (or stdin for -) as `egg secrets pull` writes it: dotenv, one flat JSON object, or a docker env-file, detected unless --format says. All secrets are written in one transaction or none are; each gets its own data key. --dry-run names what would be added, changed or left alone, never a value. One audit record names them all.';
