@@ -60,14 +60,7 @@ export abstract class EggCommand extends Command {
     options: Omit<BackendOptions, 'logger'> & { actor?: string } = {},
   ): Promise<T> {
     const { actor, ...backendOptions } = options;
-    if (config.backend === 'api') {
-      const later = (this.constructor as typeof EggCommand).apiLater ? ' yet' : '';
-      throw new EggError(
-        'ERR_USAGE',
-        `egg ${(this.id ?? 'this command').replaceAll(':', ' ')} is not available with the api backend${later}`,
-        { hint: 'it opens a vault of its own: use --backend local or aws' },
-      );
-    }
+    this.refuseApi(config);
     const identity = await cliIdentity(config, this.logger, actor);
     const backend = await openBackend(config, identity, { ...backendOptions, logger: this.logger });
     try {
@@ -91,6 +84,17 @@ export abstract class EggCommand extends Command {
     }
     for (const secret of expired)
       process.stderr.write(`Warning: ${expiredWarning(secret.name, secret.expires as string, now)}\n`);
+  }
+
+  /** Refuse the api backend, for a command that opens a vault of its own (`withBackend` does). */
+  protected refuseApi(config: EggConfig): void {
+    if (config.backend !== 'api') return;
+    const later = (this.constructor as typeof EggCommand).apiLater ? ' yet' : '';
+    throw new EggError(
+      'ERR_USAGE',
+      `egg ${(this.id ?? 'this command').replaceAll(':', ' ')} is not available with the api backend${later}`,
+      { hint: 'it opens a vault of its own: use --backend local or aws' },
+    );
   }
 
   /**
