@@ -268,6 +268,8 @@ export const handlers: Readonly<Record<RouteName, Handler>> = {
       secrets: result.secrets.map(secretJson),
       missing: result.missing,
       rotation: result.rotation,
+      // The read's own record (names, hashes, no value): the head of the trail this caller saw.
+      audit: result.audit,
     });
   },
 

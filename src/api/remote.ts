@@ -45,6 +45,11 @@ async function listNamespaces(client: ApiClient): Promise<NamespaceSummary[]> {
   return namespaces;
 }
 
+/** The vault of `namespace` on the API at `url` (checked by the caller) with the bearer `token`: the Action's. */
+export function apiVault(url: string, token: string, namespace: string): ApiVault {
+  return new ApiVault(new RemoteNamespace(new ApiClient(url, token), namespace));
+}
+
 /** Calls on one namespace; a namespace the caller cannot see gets the hint of a close one it can. */
 class RemoteNamespace {
   constructor(
@@ -126,12 +131,12 @@ export class ApiVault implements VaultPort {
     await this.#ns.call('DELETE', `/secrets/${encodeURIComponent(name)}`);
   }
 
-  async pull(names?: readonly string[]): Promise<Pick<PullResult, 'secrets' | 'missing' | 'rotation'>> {
+  async pull(names?: readonly string[]): Promise<PullResult> {
     const answer = (await this.#ns.call('POST', '/pull', names === undefined ? {} : { names })) as Omit<
       PullResult,
-      'secrets' | 'audit'
+      'secrets'
     > & { secrets: SecretJson[] };
-    return { secrets: answer.secrets.map(pulled), missing: answer.missing, rotation: answer.rotation };
+    return { ...answer, secrets: answer.secrets.map(pulled) };
   }
 
   async history(name: string): Promise<SecretVersion[]> {

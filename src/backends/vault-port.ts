@@ -17,7 +17,8 @@ export interface VaultPort {
   getVersion(name: string, rev: number): Promise<PulledSecret>;
   list(): Promise<SecretMeta[]>;
   remove(name: string): Promise<void>;
-  pull(names?: readonly string[]): Promise<Pick<PullResult, 'secrets' | 'missing' | 'rotation'>>;
+  /** The secrets read, and the read record the vault appended (the audit head the reader saw). */
+  pull(names?: readonly string[]): Promise<PullResult>;
   history(name: string): Promise<SecretVersion[]>;
   auditTrail(): Promise<AuditRecord[]>;
 }
