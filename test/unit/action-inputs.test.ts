@@ -783,6 +783,9 @@ describe('backend api', () => {
     for (const url of [
       'http://egg.example.com',
       'ftp://egg.example.com',
+      'ftp://127.0.0.1',
+      'https://user@egg.example.com',
+      'https://:pw@egg.example.com',
       'egg.example.com',
       'https://user:pw@egg.example.com',
       'https://egg.example.com/?x=1',
@@ -838,5 +841,23 @@ describe('backend api', () => {
     expect(() => read({ ...LOCAL, 'api-audience': 'egg-ci' })).toThrow(
       'inputs "api-audience" and "backend" are set and "local": api-audience applies only to backend "api"; leave api-audience empty',
     );
+  });
+});
+
+describe('expiry-warning-days and secrets comments', () => {
+  it('takes whole days up to 3650, and nothing else', () => {
+    expect(read({ ...AWS, 'expiry-warning-days': '30' })).toMatchObject({ expiryWarningDays: 30 });
+    expect(read({ ...AWS, 'expiry-warning-days': '0' })).toMatchObject({ expiryWarningDays: 0 });
+    expect(read({ ...AWS, 'expiry-warning-days': '3650' })).toMatchObject({ expiryWarningDays: 3650 });
+    for (const value of ['a12', '12345', '3651'])
+      expect(() => read({ ...AWS, 'expiry-warning-days': value })).toThrow(
+        `input "expiry-warning-days" is "${value}"; it takes whole days from 0 to 3650 (0: warn only for expired secrets)`,
+      );
+  });
+
+  it('skips an indented comment line in secrets', () => {
+    expect(read({ ...AWS, secrets: '  # the key\nAPI_KEY' })).toMatchObject({
+      secrets: [{ env: 'API_KEY', name: 'API_KEY' }],
+    });
   });
 });
