@@ -28,6 +28,7 @@ export interface ConfigInput {
   oidcScopes?: string | undefined;
   roleArn?: string | undefined;
   oidcRedirectPort?: string | undefined;
+  apiUrl?: string | undefined;
 }
 
 /** Settings with no default: copied into the config only when some layer gives them. */
@@ -43,6 +44,7 @@ export const OPTIONAL_FIELDS = [
   'oidcScopes',
   'roleArn',
   'oidcRedirectPort',
+  'apiUrl',
 ] as const;
 
 export const FIELDS = ['backend', 'namespace', 'keyring', 'rotation', ...OPTIONAL_FIELDS] as const;
@@ -60,7 +62,8 @@ export type Setting = (typeof FIELDS)[number];
  * - `sealingKeyId`: which key's public half seals provider keys (another's could unseal them);
  * - `rotation`: `deferred` leaves a read secret under its old data key until a rotator runs;
  * - `oidcIssuer`, `oidcClientId`, `roleArn`: whom `egg login` signs in with and which role,
- *   hence which account's credentials every later command uses.
+ *   hence which account's credentials every later command uses;
+ * - `apiUrl`: which API the api backend sends secrets to and reads them from.
  * Not routing: `oidcScopes` (must include `openid`; the role's trust policy decides) and
  * `oidcRedirectPort` (a loopback port egg listens on itself; PKCE protects the code).
  */
@@ -78,6 +81,7 @@ export const ROUTING_SETTINGS: readonly Setting[] = [
   'oidcIssuer',
   'oidcClientId',
   'roleArn',
+  'apiUrl',
 ];
 
 export const PROJECT_FILE = '.egg.json';

@@ -26,7 +26,8 @@ import { type TrustStatus, trustStatus } from './trust.js';
 export type { ConfigInput, Setting } from './config-file.js';
 export { PROJECT_FILE, ROUTING_SETTINGS } from './config-file.js';
 
-export type BackendKind = 'local' | 'aws';
+/** Where the vault is: SQLite under EGG_HOME, DynamoDB and KMS, or on the server of `EGG_API_URL` (service mode). */
+export type BackendKind = 'local' | 'aws' | 'api';
 
 /** Where data keys come from (src/keyrings/): the local KEK, a KMS data key per secret, or a KMS-wrapped namespace KEK. */
 export type KeyringKind = 'local' | 'kms' | 'kms-hierarchical';
@@ -60,6 +61,8 @@ export interface EggConfig {
   roleArn?: string;
   /** `egg login` in a browser: the loopback redirect's port (a whole number; default in src/login). */
   oidcRedirectPort?: string;
+  /** The api backend: the API's URL (https, or http on loopback; checked by src/api/client.ts). */
+  apiUrl?: string;
   /** Where each given setting came from: `--namespace`, `EGG_TABLE`, a file's path. */
   sources?: Partial<Record<Setting, string>>;
   /** The project file that was read, and the routing settings it gave (trusted, or it would be refused). */
@@ -79,6 +82,7 @@ const FLAG_NAMES: Partial<Record<Setting, string>> = {
   oidcScopes: '--scopes',
   roleArn: '--role-arn',
   oidcRedirectPort: '--redirect-port',
+  apiUrl: '--api-url',
 };
 
 /** The `EGG_*` variable of each setting (the region also comes from the SDK's own variables). */
@@ -98,6 +102,7 @@ const ENV_NAMES: Record<Setting, readonly string[]> = {
   oidcScopes: ['EGG_OIDC_SCOPES'],
   roleArn: ['EGG_ROLE_ARN'],
   oidcRedirectPort: ['EGG_OIDC_REDIRECT_PORT'],
+  apiUrl: ['EGG_API_URL'],
 };
 
 /** One layer of configuration: its settings and what to call the source of each. */
@@ -163,9 +168,9 @@ export function resolveConfig(
   const from = (key: Setting) => sourceSuffix({ sources }, key);
 
   const backend = pick('backend') ?? 'local';
-  if (backend !== 'local' && backend !== 'aws') {
+  if (backend !== 'local' && backend !== 'aws' && backend !== 'api') {
     throw new EggError('ERR_INVALID_CONFIG', `unknown backend "${backend}"${from('backend')}`, {
-      hint: 'use "local" or "aws"',
+      hint: 'use "local", "aws" or "api"',
     });
   }
   const namespace = pick('namespace') ?? 'default';

@@ -48,8 +48,8 @@ export default class Killswitch extends EggCommand {
           });
         return result;
       });
-    return this.withTokens(config, async (tokens) => {
-      const result = await tokens.killSwitch();
+    return this.withBackend(config, async (backend) => {
+      const result = await (await tokensOn(backend, config.namespace)).killSwitch();
       this.log(`Every token of ${config.namespace} issued before ${result.notBefore} is void.`);
       return { namespace: config.namespace, ...result };
     });

@@ -32,6 +32,7 @@ Either way it anchors the audit trail: it signs a checkpoint of the newest recor
     const { follow } = await import('../../src/rotator/follow.js');
     const { flags } = await this.parse(Rotate);
     const config = this.eggConfig(flags);
+    this.refuseApi(config);
     const anchored = config.backend === 'local' || config.anchorKeyId !== undefined;
     if (!anchored)
       process.stderr.write('egg rotate: not anchoring the audit trail: EGG_ANCHOR_KEY_ID is not set\n');

@@ -33,7 +33,7 @@ export default class Run extends EggCommand {
       });
     }
     const config = this.eggConfig(flags);
-    const { secrets } = await this.withVault(config, (vault) => vault.pull(flags.only));
+    const { secrets } = await this.withSecrets(config, (vault) => vault.pull(flags.only));
     this.checkExpiry(secrets, flags.strict);
     const env: Record<string, string | undefined> = { ...process.env };
     for (const secret of secrets) {

@@ -1,10 +1,12 @@
+import { EggError } from '../../src/errors.js';
+import type { EggConfig } from '../../src/config.js';
 import { EggCommand } from '../base.js';
 
 export default class Whoami extends EggCommand {
   static override summary =
-    'Show who egg acts as: the login session, or on the local backend the OS user and the vault.';
+    'Show who egg acts as: the login session, on the local backend the OS user and the vault, with the api backend the API and its token’s subject.';
   static override description =
-    "Reads the login session under EGG_HOME (no network): the issuer, your subject and email, the role and when its credentials expire. Never prints a token. With no session, the local backend acts as the OS user (the name the audit trail records) on the vault under EGG_HOME; on the aws backend it exits 1 (egg then uses the AWS SDK's default credentials).";
+    "Reads the login session under EGG_HOME (no network): the issuer, your subject and email, the role and when its credentials expire. Never prints a token. With no session, the local backend acts as the OS user (the name the audit trail records) on the vault under EGG_HOME; on the aws backend it exits 1 (egg then uses the AWS SDK's default credentials). With the api backend it names the API (EGG_API_URL) and the issuer, subject and expiry of the token it sends, read from the token without asking the API.";
   static override examples = ['<%= config.bin %> whoami', '<%= config.bin %> whoami --json'];
   static override enableJsonFlag = true;
 
@@ -12,6 +14,7 @@ export default class Whoami extends EggCommand {
     const { whoami } = await import('../../src/login/login.js');
     const { flags } = await this.parse(Whoami);
     const config = this.eggConfig(flags);
+    if (config.backend === 'api') return this.apiCaller(config);
     const me = whoami(config.home, { logger: this.logger });
     if (me === undefined && config.backend === 'local') {
       const { osActor } = await import('../../src/actor.js');
@@ -47,5 +50,42 @@ export default class Whoami extends EggCommand {
     this.log(`Credentials: ${state} until ${me.credentialsExpireAt}`);
     this.log(`Token store: ${me.tokenStore}`);
     return me;
+  }
+
+  /** The api backend's caller: the API's URL and the bearer's claims (never the bearer). */
+  private async apiCaller(config: EggConfig) {
+    const [{ apiUrlOf }, { apiBearer }, { decodeJwt }] = await Promise.all([
+      import('../../src/api/client.js'),
+      import('../../src/api/bearer.js'),
+      import('jose'),
+    ]);
+    const url = apiUrlOf(config);
+    let claims: { iss?: unknown; sub?: unknown; exp?: unknown };
+    try {
+      claims = decodeJwt(await apiBearer(process.env, config.home));
+    } catch (error) {
+      if (error instanceof EggError) throw error;
+      throw new EggError('ERR_UNAUTHENTICATED', 'the API token is not a JWT', {
+        hint: 'set EGG_API_TOKEN to an ID token from an issuer the API trusts',
+      });
+    }
+    const text = (value: unknown) => (typeof value === 'string' ? value : 'unknown');
+    const expiresAt = typeof claims.exp === 'number' ? new Date(claims.exp * 1000).toISOString() : undefined;
+    const expired = expiresAt !== undefined && Date.parse(expiresAt) <= Date.now();
+    this.log('Backend:     api');
+    this.log(`API:         ${url}`);
+    this.log(`Issuer:      ${text(claims.iss)}`);
+    this.log(`Subject:     ${text(claims.sub)} (the audit trail records this name)`);
+    if (expiresAt !== undefined)
+      this.log(`Token:       ${expired ? 'expired at' : 'valid until'} ${expiresAt}`);
+    this.log(`Namespace:   ${config.namespace}`);
+    return {
+      backend: 'api',
+      api: url,
+      issuer: text(claims.iss),
+      subject: text(claims.sub),
+      ...(expiresAt === undefined ? {} : { expiresAt, expired }),
+      namespace: config.namespace,
+    };
   }
 }

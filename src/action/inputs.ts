@@ -56,7 +56,19 @@ export interface LocalInputs extends StepInputs {
   eggHome?: string;
 }
 
-export type ActionInputs = AwsInputs | LocalInputs;
+/**
+ * An `api` step (service mode, docs/service.md): the vault is on the API's server, and the
+ * job's OIDC token, requested for `apiAudience`, is the bearer of every call (no STS).
+ */
+export interface ApiInputs extends StepInputs {
+  backend: 'api';
+  /** https, or http on loopback only. */
+  apiUrl: string;
+  /** The audience of the job's OIDC token; the API's URL without its path when not given. */
+  apiAudience: string;
+}
+
+export type ActionInputs = AwsInputs | LocalInputs | ApiInputs;
 
 /** One token to mint for the job (`mint-tokens`): the provider key, its origins, lifetime and caps. */
 export interface TokenSpec {
@@ -87,6 +99,8 @@ export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 export const TABLE = /^[A-Za-z0-9_.-]{3,255}$/;
 export const AUDIENCE = /^[\x21-\x7e]{1,256}$/;
+/** The `audience` STS expects by default (action.yml's default too). */
+const STS_AUDIENCE = 'sts.amazonaws.com';
 const KMS_KEY_ID = /^[A-Za-z0-9:/_.=+@-]{1,2048}$/;
 /** STS accepts 900 s up to the role's maximum session duration, itself at most 12 h. */
 const MIN_DURATION = 900;
@@ -94,10 +108,9 @@ const MAX_DURATION = 43_200;
 
 /** Read and validate every input; throws `EggError('ERR_USAGE')` naming the first bad input. */
 export function readInputs(getInput: GetInput): ActionInputs {
-  const backend = oneOf(getInput, 'backend', ['aws', 'local'], 'aws');
+  const backend = oneOf(getInput, 'backend', ['aws', 'local', 'api'], 'aws');
   const step: StepInputs = {
-    audience:
-      matching(getInput, 'audience', AUDIENCE, 'printable characters without spaces') ?? 'sts.amazonaws.com',
+    audience: matching(getInput, 'audience', AUDIENCE, 'printable characters without spaces') ?? STS_AUDIENCE,
     roleSessionDuration: duration(getInput),
     namespace: namespace(getInput),
     rotation: oneOf(getInput, 'rotation', ['inline', 'deferred'], 'inline'),
@@ -115,9 +128,91 @@ export function readInputs(getInput: GetInput): ActionInputs {
   const eggHome = getInput('egg-home');
   const mintTokens = tokenSpecs(getInput('mint-tokens'));
   if (mintTokens.length > 0) step.mintTokens = mintTokens;
+  const api = apiSettings(getInput);
+  if (backend !== 'api')
+    for (const [name, value] of Object.entries(api))
+      if (value !== undefined)
+        throw conflict(
+          [name, 'backend'],
+          `are set and "${backend}": ${name} applies only to backend "api"`,
+          `leave ${name} empty`,
+        );
+  if (backend === 'api') return apiInputs(getInput, step, aws, api, eggHome);
   return backend === 'aws'
     ? awsInputs(getInput, step, aws, eggHome)
     : localInputs(getInput, step, aws, eggHome);
+}
+
+/** The api-only inputs as given (each checked for form), undefined where empty. */
+function apiSettings(getInput: GetInput) {
+  return {
+    'api-url': apiUrl(getInput('api-url')),
+    'api-audience': matching(getInput, 'api-audience', AUDIENCE, 'printable characters without spaces'),
+  };
+}
+
+const API_URL_ALLOWED =
+  'the API’s https URL (http only on loopback), with no user, query or fragment, e.g. https://egg.example.com';
+
+function apiUrl(value: string): string | undefined {
+  if (value === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw usage('api-url', `is ${shown(value)}`, API_URL_ALLOWED);
+  }
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
+  const scheme = url.protocol === 'https:' || (url.protocol === 'http:' && loopback);
+  if (!scheme || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '')
+    throw usage('api-url', `is ${shown(value)}`, API_URL_ALLOWED);
+  return url.href;
+}
+
+/**
+ * An api step: refuses every aws input, `egg-home`, the STS `audience`, deferred rotation (the
+ * server decides) and `mint-tokens` (not through the API yet), each naming it with `backend`.
+ */
+function apiInputs(
+  getInput: GetInput,
+  step: StepInputs,
+  aws: ReturnType<typeof awsSettings>,
+  api: ReturnType<typeof apiSettings>,
+  eggHome: string,
+): ApiInputs {
+  const url = api['api-url'];
+  if (url === undefined) throw usage('api-url', 'is required with backend "api"', API_URL_ALLOWED);
+  const given: [string, boolean][] = [
+    ['role-to-assume', aws.role !== undefined],
+    ['aws-region', aws.region !== undefined],
+    ['table', aws.table !== undefined],
+    ['kms-key-id', aws.kmsKeyId !== undefined],
+    ['signing-key-id', aws.signingKeyId !== undefined],
+    ['keyring', getInput('keyring') !== ''],
+    // action.yml gives these two defaults: only another value is refused.
+    ['audience', !['', STS_AUDIENCE].includes(getInput('audience'))],
+    ['role-session-duration', !['', String(MIN_DURATION)].includes(getInput('role-session-duration'))],
+    ['export-aws-credentials', step.exportAwsCredentials],
+    ['web-identity-token-file', step.webIdentityTokenFile],
+    ['egg-home', eggHome !== ''],
+    ['mint-tokens', step.mintTokens !== undefined],
+  ];
+  for (const [name, set] of given)
+    if (set)
+      throw conflict(
+        [name, 'backend'],
+        `are set and "api": ${name} does not apply to backend "api"${name === 'mint-tokens' ? ' yet' : ''}`,
+        name === 'audience'
+          ? 'give the OIDC token’s audience as api-audience'
+          : `leave ${name} empty with backend "api"`,
+      );
+  if (step.rotation === 'deferred')
+    throw conflict(
+      ['rotation', 'backend'],
+      'are "deferred" and "api": the API re-encrypts what it reads as its own configuration says',
+      'rotation "inline" (the default) with backend "api"',
+    );
+  return { ...step, backend: 'api', apiUrl: url, apiAudience: api['api-audience'] ?? new URL(url).origin };
 }
 
 /** The aws-only inputs as given (each checked for form), undefined where empty. */

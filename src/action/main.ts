@@ -1,6 +1,7 @@
 /**
  * The Action's main step: (aws) OIDC token → STS → DynamoDB and KMS with the temporary
- * credentials, or (local) the SQLite vault in `egg-home`; pull with per-read rotation;
+ * credentials, (local) the SQLite vault in `egg-home`, or (api) the job's OIDC token as the
+ * bearer of the API's pull; pull with per-read rotation;
  * register every mask; then write the dotenv file, export env, set outputs; record what was
  * written for the post step; summarise names and counts, and the audit head the pull saw (its
  * own read record: a trail later cut below it, or rewritten at it, disagrees with this job's
@@ -23,6 +24,9 @@ import { defaultHome } from '../home.js';
 import type { Logger } from '../log.js';
 import { type PullResult, Vault } from '../vault/vault.js';
 import { sessionNameFor } from '../auth/sts.js';
+import { fetchIdToken } from '../auth/oidc-token.js';
+import { apiVault } from '../api/remote.js';
+import type { VaultPort } from '../backends/vault-port.js';
 import { explainAccessDenied } from './access-denied.js';
 import { type Exchanged, exchangeToken, sdkCredentials } from './aws-credentials.js';
 import { runnerTemp, writeRunnerFile } from './files.js';
@@ -78,23 +82,26 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     inputs.dotenvFile !== undefined || (inputs.backend === 'aws' && inputs.webIdentityTokenFile)
       ? runnerTemp(env)
       : undefined;
-  const { backend, session } = await openStepBackend(inputs, runner, env, logger);
+  const { vault, backend, session } = await openStep(inputs, runner, env, logger);
   let pulled: Pulled | undefined;
   try {
-    pulled = await pull(inputs, backend, logger);
+    pulled = await pull(inputs, vault);
     for (const name of pulled.leftOut)
       runner.warning(
         `${leftOut(name, NOT_ENV_TEXT, 'the environment, the outputs and the dotenv file')}; read it with \`egg secrets get ${name}\` or \`egg secrets pull --format json\``,
       );
     mask(inputs, pulled.exports, runner);
     // Tokens: each masked and its id recorded as soon as it exists; set as outputs below,
-    // so a key that cannot be minted for leaves nothing exported.
-    const minted = inputs.mintTokens === undefined ? [] : await mintTokens(inputs, backend, runner, env);
+    // so a key that cannot be minted for leaves nothing exported. (inputs.ts refuses them with api.)
+    const minted =
+      inputs.mintTokens === undefined || backend === undefined
+        ? []
+        : await mintTokens(inputs, backend, runner, env);
     const files = temp === undefined ? NOTHING_WRITTEN : write(inputs, pulled, session, temp, runner, env);
     exportAll(inputs, pulled.exports, session, files, minted, runner, env);
     await report(inputs, pulled, files.dotenvPath, minted, runner);
   } catch (error) {
-    if (inputs.backend === 'local') throw error;
+    if (inputs.backend !== 'aws') throw error;
     throw explainAccessDenied(error, {
       roleArn: inputs.roleToAssume,
       namespace: inputs.namespace,
@@ -105,21 +112,35 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     });
   } finally {
     for (const secret of pulled?.result.secrets ?? []) wipe(secret.value);
-    await backend.close();
+    await backend?.close();
   }
 }
 
-/** The aws step's backend on its STS session, or the local vault as the OS user and run. */
-async function openStepBackend(
+/** What a step pulls from: a vault opened here, or the API's. */
+type StepVault = Pick<VaultPort, 'pull'>;
+
+/**
+ * The aws step's vault on its STS session, the local vault as the OS user, or (api) the
+ * namespace on the API with the job's OIDC token (masked on arrival), which opens nothing here.
+ */
+async function openStep(
   inputs: ActionInputs,
   runner: Runner,
   env: NodeJS.ProcessEnv,
   logger: Logger,
-): Promise<{ backend: Backend; session?: AwsSession }> {
-  if (inputs.backend === 'local')
-    return { backend: openLocalBackend(localHome(inputs, env), {}, { actor: osActor(env) }) };
+): Promise<{ vault: StepVault; backend?: Backend; session?: AwsSession }> {
+  if (inputs.backend === 'api') {
+    const token = await fetchIdToken(inputs.apiAudience, { env, logger, mask: (v) => runner.setSecret(v) });
+    return { vault: apiVault(inputs.apiUrl, token, inputs.namespace) };
+  }
+  const vaultOf = (backend: Backend) =>
+    new Vault({ ...backend, namespace: inputs.namespace, logger, rotation: inputs.rotation });
+  if (inputs.backend === 'local') {
+    const backend = openLocalBackend(localHome(inputs, env), {}, { actor: osActor(env) });
+    return { vault: vaultOf(backend), backend };
+  }
   const session = await openAws(inputs, runner, env, logger);
-  return { backend: session.backend, session };
+  return { vault: vaultOf(session.backend), backend: session.backend, session };
 }
 
 /**
@@ -128,8 +149,7 @@ async function openStepBackend(
  * replaces nothing the runner needs; and the dotenv file's bytes. Any refusal here comes
  * before a single mask or write.
  */
-async function pull(inputs: ActionInputs, backend: Backend, logger: Logger): Promise<Pulled> {
-  const vault = new Vault({ ...backend, namespace: inputs.namespace, logger, rotation: inputs.rotation });
+async function pull(inputs: ActionInputs, vault: StepVault): Promise<Pulled> {
   const mappings = inputs.secrets === '*' ? undefined : inputs.secrets;
   const result = await vault.pull(
     mappings === undefined ? undefined : [...new Set(mappings.map((m) => m.name))],
@@ -291,6 +311,7 @@ async function mintTokens(
       .map(([name, value]) => `${name}=${value}`),
   );
   // Names only: GITHUB_STATE is readable by later steps, and the post step re-assumes the role itself.
+  if (inputs.backend === 'api') throw new TypeError('mint-tokens is refused with backend "api"');
   const vault: TokenVault =
     inputs.backend === 'local'
       ? { backend: 'local', home: localHome(inputs, env), namespace: inputs.namespace }
@@ -372,7 +393,7 @@ async function openAws(
  * The modules openAwsBackend imports (src/backends/aws.ts, clients.ts), and those its token
  * store and signer import for `mint-tokens`, to load them early.
  */
-function awsModules(inputs: ActionInputs): Promise<unknown>[] {
+function awsModules(inputs: AwsInputs): Promise<unknown>[] {
   return [
     import('../aws/clients.js'),
     import('@aws-sdk/client-dynamodb'),

@@ -1,10 +1,13 @@
 /**
- * A client of the API (docs/service.md) for the CLI: `EGG_API_URL` (https, or http on
- * loopback, so a bearer token never crosses a network in the clear) and the JWT in
- * `EGG_API_TOKEN`. The API's errors come back as the `EggError`s they were on the server, so
- * the CLI prints and exits as in the other modes. (`egg login` does not supply the token yet.)
+ * A client of the API (docs/service.md) for the CLI: the API at `EGG_API_URL` (https, or http
+ * on loopback, so a bearer token never crosses a network in the clear) with the bearer
+ * `apiBearer` finds (bearer.ts). The API's errors come back as the `EggError`s they were on
+ * the server, so the CLI prints and exits as in the other modes.
  */
+import type { EggConfig } from '../config.js';
+import { sourceSuffix } from '../config.js';
 import { EggError, type EggErrorCode } from '../errors.js';
+import { apiBearer } from './bearer.js';
 
 /** The codes the API answers with that the CLI knows (others become ERR_STORE_UNAVAILABLE). */
 const KNOWN: readonly string[] = [
@@ -36,30 +39,15 @@ export class ApiClient {
     this.#token = token;
   }
 
-  /** The client of `EGG_API_URL` with `EGG_API_TOKEN`, or an error naming the missing one. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): ApiClient {
-    const url = env.EGG_API_URL;
-    const token = env.EGG_API_TOKEN;
-    if (url === undefined || url === '')
-      throw new EggError('ERR_INVALID_CONFIG', 'EGG_API_URL is not set', {
-        hint: 'set it to the URL `egg api serve` printed, or to your deployment’s API URL',
-      });
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new EggError('ERR_INVALID_CONFIG', 'EGG_API_URL is not a URL');
-    }
-    const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(parsed.hostname);
-    if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback))
-      throw new EggError('ERR_INVALID_CONFIG', `EGG_API_URL must be https (it is ${parsed.origin})`, {
-        hint: 'your token would cross the network in the clear; plain http is allowed on loopback only',
-      });
-    if (token === undefined || token === '')
-      throw new EggError('ERR_LOGIN_REQUIRED', 'EGG_API_TOKEN is not set', {
-        hint: 'set it to an ID token from an issuer the API trusts',
-      });
-    return new ApiClient(parsed.href, token);
+  /**
+   * The client of the configured API URL (`EGG_API_URL`, `apiUrl` in .egg.json) with the
+   * bearer of `apiBearer`, or an error naming what is missing or wrong.
+   */
+  static async connect(
+    config: Pick<EggConfig, 'apiUrl' | 'home' | 'sources'>,
+    env: NodeJS.ProcessEnv = process.env,
+  ): Promise<ApiClient> {
+    return new ApiClient(apiUrlOf(config), await apiBearer(env, config.home));
   }
 
   /** One call: the answer's JSON, or the API's error as an `EggError`. */
@@ -91,4 +79,28 @@ export class ApiClient {
       ...(error?.hint === undefined ? {} : { hint: error.hint }),
     });
   }
+}
+
+/** The configured API URL, parsed and checked: https, or http on loopback only. */
+export function apiUrlOf(config: Pick<EggConfig, 'apiUrl' | 'sources'>): string {
+  const url = config.apiUrl;
+  if (url === undefined)
+    throw new EggError('ERR_INVALID_CONFIG', 'the api backend needs EGG_API_URL', {
+      hint: 'set it to the URL `egg api serve` printed, or to your deployment’s API URL',
+    });
+  const from = sourceSuffix(config, 'apiUrl');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new EggError('ERR_INVALID_CONFIG', `the API URL is not a URL${from}`);
+  }
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(parsed.hostname);
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback))
+    throw new EggError('ERR_INVALID_CONFIG', `the API URL must be https (it is ${parsed.origin})${from}`, {
+      hint: 'your token would cross the network in the clear; plain http is allowed on loopback only',
+    });
+  if (parsed.username !== '' || parsed.password !== '' || parsed.search !== '' || parsed.hash !== '')
+    throw new EggError('ERR_INVALID_CONFIG', `the API URL must name no user, query or fragment${from}`);
+  return parsed.href;
 }

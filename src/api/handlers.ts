@@ -11,6 +11,7 @@ import { tokensOn } from '../backends/open-backend.js';
 import type { RotationStrategy } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
+import { parseExpiry } from '../expiry.js';
 import { type Logger, nullLogger } from '../log.js';
 import { readAnchorKey } from '../rotator/anchor-key.js';
 import {
@@ -217,20 +218,32 @@ export const handlers: Readonly<Record<RouteName, Handler>> = {
   'secrets.list': async (context, call) => ok({ secrets: await vaultFor(context, call).list() }),
 
   'secrets.get': async (context, call) => {
-    const secret = await vaultFor(context, call).get(call.route.secret as string);
+    const name = call.route.secret as string;
+    const { rev } = call.route.query;
+    if (rev !== undefined && !/^[1-9][0-9]{0,11}$/.test(rev))
+      throw new EggError('ERR_USAGE', '"rev" must be a revision number');
+    const vault = vaultFor(context, call);
+    const secret = rev === undefined ? await vault.get(name) : await vault.getVersion(name, Number(rev));
     return ok(secretJson(secret));
   },
+
+  'secrets.history': async (context, call) =>
+    ok({ versions: await vaultFor(context, call).history(call.route.secret as string) }),
 
   'secrets.set': async (context, call) => {
     const body = bodyObject(call);
     const encoded = required(field(body, 'value', isBase64, 'the value in base64'), 'value');
     const upstream = field(body, 'upstream', isString, 'an https origin');
     const inject = field(body, 'inject', isString, 'a header template');
+    const until = field(body, 'expires', isString, 'a time (ISO 8601) or a duration');
+    const clock = context.clock ?? (() => new Date());
+    const expires = until === undefined ? undefined : parseExpiry(until, clock(), '"expires"');
     const value = Buffer.from(encoded, 'base64');
     try {
       const meta = await vaultFor(context, call).set(call.route.secret as string, value, {
         ...(upstream === undefined ? {} : { upstream }),
         ...(inject === undefined ? {} : { inject }),
+        ...(expires === undefined ? {} : { expires }),
       });
       return ok(meta);
     } finally {
@@ -255,6 +268,8 @@ export const handlers: Readonly<Record<RouteName, Handler>> = {
       secrets: result.secrets.map(secretJson),
       missing: result.missing,
       rotation: result.rotation,
+      // The read's own record (names, hashes, no value): the head of the trail this caller saw.
+      audit: result.audit,
     });
   },
 
@@ -282,7 +297,17 @@ export const handlers: Readonly<Record<RouteName, Handler>> = {
     if (cost !== undefined) input.cost = cost;
     if (tags !== undefined) input.tags = tags;
     const minted = await (await tokensFor(context, call)).mint(input);
-    return ok({ token: minted.token, id: minted.id, expiresAt: minted.expiresAt }, 201);
+    return ok(
+      { token: minted.token, id: minted.id, expiresAt: minted.expiresAt, claims: minted.claims },
+      201,
+    );
+  },
+
+  'tokens.rotate': async (context, call) => {
+    const body = bodyObject(call);
+    const id = required(field(body, 'id', isString, 'a token id'), 'id');
+    const grace = required(field(body, 'graceSeconds', isCount, 'a whole number of seconds'), 'graceSeconds');
+    return ok(await (await tokensFor(context, call)).rotate(id, grace), 201);
   },
 
   'tokens.revoke': async (context, call) => {

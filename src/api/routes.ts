@@ -18,9 +18,11 @@ export type RouteName =
   | 'secrets.set'
   | 'secrets.rm'
   | 'secrets.pull'
+  | 'secrets.history'
   | 'tokens.list'
   | 'tokens.mint'
   | 'tokens.revoke'
+  | 'tokens.rotate'
   | 'audit.list'
   | 'audit.verify'
   | 'members.list'
@@ -52,7 +54,7 @@ export class RequestRefused extends EggError {
 }
 
 interface RouteSpec {
-  /** The path after `/v1/namespaces/{ns}`: `''`, `secrets`, `secrets/*`, `tokens/revoke`, … */
+  /** The path after `/v1/namespaces/{ns}`: `''`, `secrets`, `secrets/*` (`*`: a name), `secrets/*` + `/history`, `tokens/revoke`, … */
   tail: string;
   method: string;
   name: RouteName;
@@ -63,13 +65,15 @@ interface RouteSpec {
 const ROUTES: readonly RouteSpec[] = [
   { tail: '', method: 'PUT', name: 'namespaces.create' },
   { tail: 'secrets', method: 'GET', name: 'secrets.list', role: 'read' },
-  { tail: 'secrets/*', method: 'GET', name: 'secrets.get', role: 'read' },
+  { tail: 'secrets/*', method: 'GET', name: 'secrets.get', role: 'read', query: ['rev'] },
   { tail: 'secrets/*', method: 'PUT', name: 'secrets.set', role: 'write' },
   { tail: 'secrets/*', method: 'DELETE', name: 'secrets.rm', role: 'write' },
+  { tail: 'secrets/*/history', method: 'GET', name: 'secrets.history', role: 'read' },
   { tail: 'pull', method: 'POST', name: 'secrets.pull', role: 'read' },
   { tail: 'tokens', method: 'GET', name: 'tokens.list', role: 'read' },
   { tail: 'tokens', method: 'POST', name: 'tokens.mint', role: 'write' },
   { tail: 'tokens/revoke', method: 'POST', name: 'tokens.revoke', role: 'write' },
+  { tail: 'tokens/rotate', method: 'POST', name: 'tokens.rotate', role: 'write' },
   { tail: 'audit', method: 'GET', name: 'audit.list', role: 'read', query: ['after'] },
   { tail: 'audit/verify', method: 'GET', name: 'audit.verify', role: 'read' },
   { tail: 'members', method: 'GET', name: 'members.list', role: 'read' },
@@ -105,8 +109,10 @@ export function parseRoute(method: string, path: string, query: string): Route {
   }
   const namespace = encoded.replace(/%2F/gi, '/');
   assertNamespace(namespace);
-  const secret = rest[0] === 'secrets' && rest.length === 2 ? rest[1] : undefined;
-  const tail = secret === undefined ? rest.join('/') : 'secrets/*';
+  // `secrets/NAME` and `secrets/NAME/history`: the name is the one segment after `secrets`.
+  const named = rest[0] === 'secrets' && (rest.length === 2 || (rest.length === 3 && rest[2] === 'history'));
+  const secret = named ? rest[1] : undefined;
+  const tail = secret === undefined ? rest.join('/') : ['secrets', '*', ...rest.slice(2)].join('/');
   const specs = ROUTES.filter((spec) => spec.tail === tail);
   if (specs.length === 0) throw notFound();
   const spec = specs.find((s) => s.method === method);

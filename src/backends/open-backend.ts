@@ -1,7 +1,9 @@
 /**
  * The composition root (STYLE, Composition): `openBackend(config, identity)` turns
  * configuration and one identity into every adapter that identity uses: SQLite and the local
- * keyring for the embedded default, DynamoDB and KMS for `aws`. Every edge asks it: the CLI,
+ * keyring for the embedded default, DynamoDB and KMS for `aws`. `openSession` gives the
+ * commands a vault port (vault-port.ts) on any of those or, for `api`, on the API's server,
+ * where this process opens no store and no keyring. Every edge asks it: the CLI,
  * the Action (main and post), the proxy, the rotator and the test harnesses. The AWS SDK is
  * imported only on the `aws` path, so local commands never pay for loading it.
  */
@@ -15,6 +17,7 @@ import { isUsageStore, type UsageStore } from '../tokens/usage-store.js';
 import { Vault } from '../vault/vault.js';
 import type { Backend, BackendOptions, Identity } from './backend.js';
 import { openLocalBackend } from './local.js';
+import type { VaultSession } from './vault-port.js';
 
 /**
  * Refuse a keyring the backend does not have: the local backend has only the local KEK,
@@ -42,6 +45,12 @@ export async function openBackend(
   options: BackendOptions = {},
 ): Promise<Backend> {
   assertKeyringFits(config);
+  if (config.backend === 'api')
+    throw new EggError(
+      'ERR_USAGE',
+      'this needs a vault of its own, and the api backend keeps the vault on the API’s server',
+      { hint: 'use --backend local or aws for it' },
+    );
   if (config.backend === 'local') return openLocalBackend(config.home, options, identity);
   const { openAwsBackend } = await import('./aws.js');
   return openAwsBackend(config, identity, options);
@@ -82,6 +91,35 @@ export async function tokensOn(backend: Backend, namespace: string): Promise<Tok
     secrets: backend.store,
     actor: backend.actor,
   });
+}
+
+/**
+ * The configured namespace's vault, tokens and namespaces for one command, wherever the vault
+ * is: on the backend opened for `identity`, or, with the api backend, on the API's server
+ * (the caller is then the bearer's subject, and `identity` is not used).
+ */
+export async function openSession(
+  config: EggConfig,
+  identity: Identity,
+  options: BackendOptions = {},
+): Promise<VaultSession> {
+  if (config.backend === 'api') {
+    const { openApiSession } = await import('../api/remote.js');
+    return openApiSession(config);
+  }
+  const backend = await openBackend(config, identity, options);
+  const vault = vaultOn(backend, config, options.logger);
+  return {
+    kind: backend.kind,
+    vault,
+    tokens: () => tokensOn(backend, config.namespace),
+    namespaces: () => backend.store.listNamespaces(),
+    verifyAudit: async () => {
+      const { readAnchorKey } = await import('../rotator/anchor-key.js');
+      return vault.verifyAudit({ anchorKey: () => readAnchorKey(backend) });
+    },
+    close: () => backend.close(),
+  };
 }
 
 /** A vault on a backend opened for it; `close()` closes the backend. */

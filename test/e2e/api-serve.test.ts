@@ -131,7 +131,9 @@ describe('egg api serve', () => {
       EGG_API_URL: 'http://egg.example.com',
     });
     expect(plain.code).toBe(2);
-    expect(plain.stderr).toContain('EGG_API_URL must be https');
+    expect(plain.stderr).toContain(
+      'the API URL must be https (it is http://egg.example.com) (from EGG_API_URL)',
+    );
   });
 
   it('stops on SIGTERM, and never printed the canary', async () => {

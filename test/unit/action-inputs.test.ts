@@ -139,7 +139,11 @@ describe('readInputs', () => {
       { ...AWS, 'export-aws-credentials': '1' },
       'input "export-aws-credentials" is "1"; it takes "true" or "false"',
     ],
-    ['an unknown backend', { backend: 'gcp' }, 'input "backend" is "gcp"; it takes "aws" or "local"'],
+    [
+      'an unknown backend',
+      { backend: 'gcp' },
+      'input "backend" is "gcp"; it takes "aws" or "local" or "api"',
+    ],
     [
       'aws without a role',
       { 'aws-region': 'us-east-1' },
@@ -753,4 +757,107 @@ it('says what kms-key-id takes when it refuses one', () => {
       message: 'input "kms-key-id" is "a key"; it takes a KMS key id, key ARN, alias name or alias ARN',
     }),
   );
+});
+
+describe('backend api', () => {
+  const API = { backend: 'api', 'api-url': 'https://egg.example.com' };
+  const { roleToAssume: _r, awsRegion: _a, table: _t, kmsKeyId: _k, keyring: _y, ...STEP } = AWS_DEFAULTS;
+
+  it('fills every default: the URL as parsed, the audience its origin', () => {
+    expect(read(API)).toEqual({
+      ...STEP,
+      backend: 'api',
+      apiUrl: 'https://egg.example.com/',
+      apiAudience: 'https://egg.example.com',
+    });
+    expect(read({ ...API, 'api-url': 'https://egg.example.com:8443/v1' })).toMatchObject({
+      apiUrl: 'https://egg.example.com:8443/v1',
+      apiAudience: 'https://egg.example.com:8443',
+    });
+    expect(read({ ...API, 'api-audience': 'egg-ci' })).toMatchObject({ apiAudience: 'egg-ci' });
+  });
+
+  it('takes http on loopback only, and no user, query or fragment', () => {
+    for (const url of ['http://127.0.0.1:8788', 'http://localhost:1', 'http://[::1]:2'])
+      expect(read({ ...API, 'api-url': url })).toMatchObject({ backend: 'api' });
+    for (const url of [
+      'http://egg.example.com',
+      'ftp://egg.example.com',
+      'ftp://127.0.0.1',
+      'https://user@egg.example.com',
+      'https://:pw@egg.example.com',
+      'egg.example.com',
+      'https://user:pw@egg.example.com',
+      'https://egg.example.com/?x=1',
+      'https://egg.example.com/#f',
+    ])
+      expect(() => read({ ...API, 'api-url': url })).toThrow(
+        `input "api-url" is ${JSON.stringify(url)}; it takes the API’s https URL (http only on loopback), with no user, query or fragment, e.g. https://egg.example.com`,
+      );
+    expect(() => read({ backend: 'api' })).toThrow('input "api-url" is required with backend "api"');
+    expect(() => read({ ...API, 'api-audience': 'has space' })).toThrow(
+      'input "api-audience" is "has space"; it takes printable characters without spaces',
+    );
+  });
+
+  it.each([
+    ['role-to-assume', ROLE],
+    ['aws-region', 'eu-west-1'],
+    ['table', 'egg-prod'],
+    ['kms-key-id', 'alias/egg'],
+    ['signing-key-id', 'alias/sign'],
+    ['keyring', 'kms'],
+    ['role-session-duration', '1800'],
+    ['export-aws-credentials', 'true'],
+    ['web-identity-token-file', 'true'],
+    ['egg-home', '/tmp/egg'],
+  ])('refuses %s with backend api, naming both', (name, value) => {
+    expect(() => read({ ...API, [name]: value })).toThrow(
+      `inputs "${name}" and "backend" are set and "api": ${name} does not apply to backend "api"; leave ${name} empty with backend "api"`,
+    );
+  });
+
+  it('refuses another STS audience, mint-tokens (not yet) and deferred rotation, and takes action.yml’s defaults', () => {
+    expect(() => read({ ...API, audience: 'egg-ci' })).toThrow(
+      'inputs "audience" and "backend" are set and "api": audience does not apply to backend "api"; give the OIDC token’s audience as api-audience',
+    );
+    expect(() =>
+      read({ ...API, 'mint-tokens': 'OPENAI_KEY origins=https://a.example rps=1 spend=1' }),
+    ).toThrow(
+      'inputs "mint-tokens" and "backend" are set and "api": mint-tokens does not apply to backend "api" yet; leave mint-tokens empty with backend "api"',
+    );
+    expect(() => read({ ...API, rotation: 'deferred' })).toThrow(
+      'inputs "rotation" and "backend" are "deferred" and "api": the API re-encrypts what it reads as its own configuration says; rotation "inline" (the default) with backend "api"',
+    );
+    expect(
+      read({ ...API, audience: 'sts.amazonaws.com', 'role-session-duration': '900', rotation: 'inline' }),
+    ).toMatchObject({ backend: 'api' });
+  });
+
+  it('refuses api-url and api-audience with the other backends, naming both', () => {
+    expect(() => read({ ...AWS, 'api-url': 'https://egg.example.com' })).toThrow(
+      'inputs "api-url" and "backend" are set and "aws": api-url applies only to backend "api"; leave api-url empty',
+    );
+    expect(() => read({ ...LOCAL, 'api-audience': 'egg-ci' })).toThrow(
+      'inputs "api-audience" and "backend" are set and "local": api-audience applies only to backend "api"; leave api-audience empty',
+    );
+  });
+});
+
+describe('expiry-warning-days and secrets comments', () => {
+  it('takes whole days up to 3650, and nothing else', () => {
+    expect(read({ ...AWS, 'expiry-warning-days': '30' })).toMatchObject({ expiryWarningDays: 30 });
+    expect(read({ ...AWS, 'expiry-warning-days': '0' })).toMatchObject({ expiryWarningDays: 0 });
+    expect(read({ ...AWS, 'expiry-warning-days': '3650' })).toMatchObject({ expiryWarningDays: 3650 });
+    for (const value of ['a12', '12345', '3651'])
+      expect(() => read({ ...AWS, 'expiry-warning-days': value })).toThrow(
+        `input "expiry-warning-days" is "${value}"; it takes whole days from 0 to 3650 (0: warn only for expired secrets)`,
+      );
+  });
+
+  it('skips an indented comment line in secrets', () => {
+    expect(read({ ...AWS, secrets: '  # the key\nAPI_KEY' })).toMatchObject({
+      secrets: [{ env: 'API_KEY', name: 'API_KEY' }],
+    });
+  });
 });

@@ -98,6 +98,24 @@ describe('parseRoute', () => {
       { name: 'audit.list', namespace: 'a', role: 'read', query: { after: '3' } },
     ],
     [
+      'GET',
+      '/v1/namespaces/a/secrets/K',
+      'rev=2',
+      { name: 'secrets.get', namespace: 'a', secret: 'K', role: 'read', query: { rev: '2' } },
+    ],
+    [
+      'GET',
+      '/v1/namespaces/a/secrets/history/history',
+      '',
+      { name: 'secrets.history', namespace: 'a', secret: 'history', role: 'read', query: {} },
+    ],
+    [
+      'POST',
+      '/v1/namespaces/a/tokens/rotate',
+      '',
+      { name: 'tokens.rotate', namespace: 'a', role: 'write', query: {} },
+    ],
+    [
       'POST',
       '/v1/namespaces/a/members/remove',
       '',
@@ -110,6 +128,10 @@ describe('parseRoute', () => {
   it.each([
     ['GET', '/v1/namespaces/a/secrets/K/', '', 404, 'no such resource'],
     ['GET', '/v1/namespaces/a/nothing', '', 404, 'no such resource'],
+    ['GET', '/v1/namespaces/a/secrets/K/versions', '', 404, 'no such resource'],
+    ['GET', '/v1/namespaces/a/secrets/K/history/x', '', 404, 'no such resource'],
+    ['PUT', '/v1/namespaces/a/secrets/K/history', '', 405, 'PUT is not allowed here'],
+    ['GET', '/v1/namespaces/a/secrets/K/history', 'rev=1', 400, 'unknown query parameter "rev"'],
     ['GET', '/v2/namespaces', '', 404, 'no such resource'],
     ['PATCH', '/v1/namespaces/a/secrets/K', '', 405, 'PATCH is not allowed here'],
     ['POST', '/v1/namespaces', '', 405, 'POST is not allowed here'],

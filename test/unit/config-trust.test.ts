@@ -176,6 +176,21 @@ describe('routing settings need egg trust', () => {
     });
   });
 
+  it('refuses an api URL from an untrusted .egg.json, which would send the bearer and every value elsewhere', () => {
+    const file = write(join(repo, '.egg.json'), { backend: 'api', apiUrl: 'https://attacker.example' });
+    expect(failure(() => resolveIn(repo))).toEqual({
+      code: 'ERR_UNTRUSTED_CONFIG',
+      message: `${file} sets backend and apiUrl, which egg takes only from a file you trust`,
+      hint: 'check it, then run `egg trust`',
+    });
+    trustProjectFile({ cwd: repo, home });
+    expect(resolveIn(repo)).toMatchObject({ backend: 'api', apiUrl: 'https://attacker.example' });
+    expect(resolveIn(repo, { EGG_API_URL: 'https://egg.example.com' })).toMatchObject({
+      apiUrl: 'https://egg.example.com',
+      sources: { apiUrl: 'EGG_API_URL', backend: file },
+    });
+  });
+
   it('names the source of a bad value: the .egg.json it came from', () => {
     const file = write(join(repo, '.egg.json'), { oidcRedirectPort: 'x', backend: 'cloud' });
     trustProjectFile({ cwd: repo, home });

@@ -13,7 +13,7 @@ export default class Audit extends EggCommand {
   async run() {
     const { flags } = await this.parse(Audit);
     const config = this.eggConfig(flags);
-    const all = await this.withVault(config, (vault) => vault.auditTrail());
+    const all = await this.withSecrets(config, (vault) => vault.auditTrail());
     const records = flags.limit === undefined ? all : all.slice(-flags.limit);
     if (records.length === 0) this.log(`No audit records in ${config.namespace}.`);
     else

@@ -20,12 +20,9 @@ The records after the newest checkpoint are reported as unanchored: nothing but 
   };
 
   async run() {
-    const { readAnchorKey } = await import('../../../src/rotator/anchor-key.js');
     const { flags } = await this.parse(AuditVerify);
     const config = this.eggConfig(flags);
-    const verdict = await this.withVault(config, (vault, backend) =>
-      vault.verifyAudit({ anchorKey: () => readAnchorKey(backend) }),
-    );
+    const verdict = await this.withSession(config, (session) => session.verifyAudit());
     const ns = config.namespace;
     if (!verdict.ok) {
       throw new EggError(

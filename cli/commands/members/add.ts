@@ -21,7 +21,9 @@ export default class MembersAdd extends EggCommand {
     const { ApiClient, namespacePath } = await import('../../../src/api/client.js');
     const { args, flags } = await this.parse(MembersAdd);
     const config = this.eggConfig(flags);
-    const member = (await ApiClient.fromEnv().request('POST', `${namespacePath(config.namespace)}/members`, {
+    const member = (await (
+      await ApiClient.connect(config)
+    ).request('POST', `${namespacePath(config.namespace)}/members`, {
       subject: args.subject,
       role: flags.role,
       ...(flags.issuer === undefined ? {} : { issuer: flags.issuer }),

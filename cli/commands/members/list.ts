@@ -10,10 +10,9 @@ export default class MembersList extends EggCommand {
     const { ApiClient, namespacePath } = await import('../../../src/api/client.js');
     const { flags } = await this.parse(MembersList);
     const config = this.eggConfig(flags);
-    const { members } = (await ApiClient.fromEnv().request(
-      'GET',
-      `${namespacePath(config.namespace)}/members`,
-    )) as {
+    const { members } = (await (
+      await ApiClient.connect(config)
+    ).request('GET', `${namespacePath(config.namespace)}/members`)) as {
       members: { issuer: string; subject: string; role: string }[];
     };
     for (const member of members) this.log(`${member.role.padEnd(6)} ${member.subject} (${member.issuer})`);

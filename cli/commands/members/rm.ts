@@ -19,14 +19,12 @@ export default class MembersRm extends EggCommand {
     const { ApiClient, namespacePath } = await import('../../../src/api/client.js');
     const { args, flags } = await this.parse(MembersRm);
     const config = this.eggConfig(flags);
-    const { removed } = (await ApiClient.fromEnv().request(
-      'POST',
-      `${namespacePath(config.namespace)}/members/remove`,
-      {
-        subject: args.subject,
-        ...(flags.issuer === undefined ? {} : { issuer: flags.issuer }),
-      },
-    )) as { removed: { issuer: string; subject: string; role: string } };
+    const { removed } = (await (
+      await ApiClient.connect(config)
+    ).request('POST', `${namespacePath(config.namespace)}/members/remove`, {
+      subject: args.subject,
+      ...(flags.issuer === undefined ? {} : { issuer: flags.issuer }),
+    })) as { removed: { issuer: string; subject: string; role: string } };
     this.log(`${removed.subject} (${removed.issuer}) is no longer a member of ${config.namespace}.`);
     return { namespace: config.namespace, removed };
   }

@@ -28,7 +28,7 @@ export default class SecretsGet extends EggCommand {
   async run() {
     const { args, flags } = await this.parse(SecretsGet);
     const config = this.eggConfig(flags);
-    const secret = await this.withVault(config, (vault) =>
+    const secret = await this.withSecrets(config, (vault) =>
       flags.rev === undefined ? vault.get(args.name) : vault.getVersion(args.name, flags.rev),
     );
     this.checkExpiry([secret], flags.strict);

@@ -18,7 +18,7 @@ export default class SecretsHistory extends EggCommand {
   async run() {
     const { args, flags } = await this.parse(SecretsHistory);
     const config = this.eggConfig(flags);
-    const versions = await this.withVault(config, (vault) => vault.history(args.name));
+    const versions = await this.withSecrets(config, (vault) => vault.history(args.name));
     this.log(
       table(
         ['REV', 'TIME', 'ACTOR', 'SIZE', ''],

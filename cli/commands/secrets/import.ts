@@ -6,6 +6,7 @@ import { EggCommand } from '../../base.js';
 import { readStdin } from '../../io.js';
 
 export default class SecretsImport extends EggCommand {
+  static override apiLater = true;
   static override summary = 'Store every secret of a dotenv, JSON or docker env-file at once, or none.';
   static override description =
     'Reads FILE (or stdin for -) as `egg secrets pull` writes it: dotenv, one flat JSON object, or a docker env-file, detected unless --format says. All secrets are written or none are: on the local vault in one transaction; on DynamoDB one by one (the grant roles may not write transactions), so a reader may see the import half-done, a failure puts back what was written, and a run cut short is finished by running it again. Each secret gets its own data key. --dry-run names what would be added, changed or left alone, never a value. One audit record names them all.';

@@ -2,6 +2,7 @@ import { Args } from '@oclif/core';
 import { EggCommand } from '../../base.js';
 
 export default class SecretsKeep extends EggCommand {
+  static override apiLater = true;
   static override summary = 'Show or set how many earlier versions of each secret the namespace keeps.';
   static override description =
     '10 unless set, at most 50; 0 keeps none. Each secret deletes the versions past the count at its next set, so nothing older stays recoverable. Setting it is audited.';

@@ -12,7 +12,7 @@ export default class SecretsList extends EggCommand {
   async run() {
     const { flags } = await this.parse(SecretsList);
     const config = this.eggConfig(flags);
-    const secrets = await this.withVault(config, (vault) => vault.list());
+    const secrets = await this.withSecrets(config, (vault) => vault.list());
     if (secrets.length === 0) {
       this.log(`No secrets in ${config.namespace}. Add one with \`egg secrets set NAME\`.`);
     } else {

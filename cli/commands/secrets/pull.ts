@@ -33,7 +33,7 @@ export default class SecretsPull extends EggCommand {
     const config = this.eggConfig(flags);
     const names = argv.length === 0 ? undefined : (argv as string[]);
     const format = (flags.json ? 'json' : flags.format) as Format;
-    const { secrets } = await this.withVault(config, (vault) => vault.pull(names));
+    const { secrets } = await this.withSecrets(config, (vault) => vault.pull(names));
     this.checkExpiry(secrets, flags.strict);
     let output: Buffer | undefined;
     let skipped = 0;

@@ -14,7 +14,7 @@ export default class SecretsRm extends EggCommand {
     const { argv, flags } = await this.parse(SecretsRm);
     const config = this.eggConfig(flags);
     const names = argv as string[];
-    await this.withVault(config, async (vault) => {
+    await this.withSecrets(config, async (vault) => {
       for (const name of names) {
         await vault.remove(name);
         this.log(`Removed ${name} from ${config.namespace}.`);

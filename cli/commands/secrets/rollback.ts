@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { EggCommand } from '../../base.js';
 
 export default class SecretsRollback extends EggCommand {
+  static override apiLater = true;
   static override summary = 'Make an earlier version of a secret the current one again, as a new rev.';
   static override description =
     'The value of rev N is written as the next rev under a fresh data key; the value it replaces is kept as a version, like any set. Audited as `rollback NAME@N`.';

@@ -82,7 +82,7 @@ export default class SecretsSet extends EggCommand {
     };
     const value = await readSecretValue(args.name, args.value, flags);
     try {
-      const meta = await this.withVault(config, (vault) => vault.set(args.name, value, proxy), {
+      const meta = await this.withSecrets(config, (vault) => vault.set(args.name, value, proxy), {
         create: true,
       });
       const pinned = meta.upstream === undefined ? '' : `, pinned to ${meta.upstream}`;
