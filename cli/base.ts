@@ -25,8 +25,9 @@ export abstract class EggCommand extends Command {
       helpGroup: 'GLOBAL',
     }),
     backend: Flags.string({
-      summary: 'Where secrets live: "local" (SQLite under EGG_HOME) or "aws" (DynamoDB + KMS).',
-      options: ['local', 'aws'],
+      summary:
+        'Where secrets live: "local" (SQLite under EGG_HOME), "aws" (DynamoDB + KMS) or "api" (the service at EGG_API_URL).',
+      options: ['local', 'aws', 'api'],
       helpGroup: 'GLOBAL',
     }),
   };

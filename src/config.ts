@@ -26,7 +26,8 @@ import { type TrustStatus, trustStatus } from './trust.js';
 export type { ConfigInput, Setting } from './config-file.js';
 export { PROJECT_FILE, ROUTING_SETTINGS } from './config-file.js';
 
-export type BackendKind = 'local' | 'aws';
+/** `api`: the service mode's HTTP API (docs/service.md) at EGG_API_URL, with a JWT. */
+export type BackendKind = 'local' | 'aws' | 'api';
 
 /** Where data keys come from (src/keyrings/): the local KEK, a KMS data key per secret, or a KMS-wrapped namespace KEK. */
 export type KeyringKind = 'local' | 'kms' | 'kms-hierarchical';
@@ -163,9 +164,9 @@ export function resolveConfig(
   const from = (key: Setting) => sourceSuffix({ sources }, key);
 
   const backend = pick('backend') ?? 'local';
-  if (backend !== 'local' && backend !== 'aws') {
+  if (backend !== 'local' && backend !== 'aws' && backend !== 'api') {
     throw new EggError('ERR_INVALID_CONFIG', `unknown backend "${backend}"${from('backend')}`, {
-      hint: 'use "local" or "aws"',
+      hint: 'use "local", "aws" or "api"',
     });
   }
   const namespace = pick('namespace') ?? 'default';

@@ -4,7 +4,7 @@ export default class Whoami extends EggCommand {
   static override summary =
     'Show who egg acts as: the login session, or on the local backend the OS user and the vault.';
   static override description =
-    "Reads the login session under EGG_HOME (no network): the issuer, your subject and email, the role and when its credentials expire. Never prints a token. With no session, the local backend acts as the OS user (the name the audit trail records) on the vault under EGG_HOME; on the aws backend it exits 1 (egg then uses the AWS SDK's default credentials).";
+    "Reads the login session under EGG_HOME (no network): the issuer, your subject and email, the role and when its credentials expire (with --backend api logins, the ID token's audience and expiry). Never prints a token. With no session, the local backend acts as the OS user (the name the audit trail records) on the vault under EGG_HOME; on the aws backend it exits 1 (egg then uses the AWS SDK's default credentials).";
   static override examples = ['<%= config.bin %> whoami', '<%= config.bin %> whoami --json'];
   static override enableJsonFlag = true;
 
@@ -30,13 +30,26 @@ export default class Whoami extends EggCommand {
       process.exitCode = 1;
       if (!this.jsonEnabled())
         process.stderr.write(
-          "Not logged in (run `egg login`); until then the aws backend uses the AWS SDK's default credentials.\n",
+          config.backend === 'api'
+            ? 'Not logged in (run `egg login --backend api`); until then the api backend needs EGG_API_TOKEN.\n'
+            : "Not logged in (run `egg login`); until then the aws backend uses the AWS SDK's default credentials.\n",
         );
       return { loggedIn: false, backend: config.backend };
     }
     this.log(`Issuer:      ${me.issuer}`);
     this.log(`Subject:     ${me.subject}`);
     if (me.email !== undefined) this.log(`Email:       ${me.email}`);
+    if ('backend' in me) {
+      this.log(`Backend:     api (the ID token's audience: ${me.audience})`);
+      const state = me.idTokenExpired
+        ? me.refreshable
+          ? 'expired; refreshed on next use'
+          : 'expired; run `egg login --backend api`'
+        : 'valid';
+      this.log(`ID token:    ${state} until ${me.idTokenExpiresAt}`);
+      this.log(`Token store: ${me.tokenStore}`);
+      return me;
+    }
     this.log(`Role:        ${me.roleArn}`);
     this.log(`Session:     ${me.assumedRoleArn}`);
     const state = me.credentialsExpired

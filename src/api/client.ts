@@ -1,10 +1,13 @@
 /**
  * A client of the API (docs/service.md) for the CLI: `EGG_API_URL` (https, or http on
- * loopback, so a bearer token never crosses a network in the clear) and the JWT in
- * `EGG_API_TOKEN`. The API's errors come back as the `EggError`s they were on the server, so
- * the CLI prints and exits as in the other modes. (`egg login` does not supply the token yet.)
+ * loopback, so a bearer token never crosses a network in the clear) and the JWT of
+ * `apiBearer`: `EGG_API_TOKEN`, else the `egg login --backend api` session's ID token. The
+ * API's errors come back as the `EggError`s they were on the server, so the CLI prints and
+ * exits as in the other modes.
  */
 import { EggError, type EggErrorCode } from '../errors.js';
+import { defaultHome } from '../home.js';
+import { apiBearer } from './bearer.js';
 
 /** The codes the API answers with that the CLI knows (others become ERR_STORE_UNAVAILABLE). */
 const KNOWN: readonly string[] = [
@@ -36,10 +39,16 @@ export class ApiClient {
     this.#token = token;
   }
 
-  /** The client of `EGG_API_URL` with `EGG_API_TOKEN`, or an error naming the missing one. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): ApiClient {
+  /**
+   * The client of `EGG_API_URL` with the bearer token of `apiBearer` (`EGG_API_TOKEN`, else the
+   * login session in `home`), or an error naming what is missing. The URL is checked first,
+   * so no token is read or refreshed for a URL it would not be sent to.
+   */
+  static async fromEnv(
+    env: NodeJS.ProcessEnv = process.env,
+    home: string = defaultHome(env),
+  ): Promise<ApiClient> {
     const url = env.EGG_API_URL;
-    const token = env.EGG_API_TOKEN;
     if (url === undefined || url === '')
       throw new EggError('ERR_INVALID_CONFIG', 'EGG_API_URL is not set', {
         hint: 'set it to the URL `egg api serve` printed, or to your deployment’s API URL',
@@ -55,11 +64,7 @@ export class ApiClient {
       throw new EggError('ERR_INVALID_CONFIG', `EGG_API_URL must be https (it is ${parsed.origin})`, {
         hint: 'your token would cross the network in the clear; plain http is allowed on loopback only',
       });
-    if (token === undefined || token === '')
-      throw new EggError('ERR_LOGIN_REQUIRED', 'EGG_API_TOKEN is not set', {
-        hint: 'set it to an ID token from an issuer the API trusts',
-      });
-    return new ApiClient(parsed.href, token);
+    return new ApiClient(parsed.href, await apiBearer(env, home));
   }
 
   /** One call: the answer's JSON, or the API's error as an `EggError`. */

@@ -42,6 +42,11 @@ export async function openBackend(
   options: BackendOptions = {},
 ): Promise<Backend> {
   assertKeyringFits(config);
+  // The service mode has no store of its own on this side: its commands speak to the API (src/api/client.ts).
+  if (config.backend === 'api')
+    throw new EggError('ERR_INVALID_CONFIG', 'this command does not work with the api backend yet', {
+      hint: 'use --backend local or aws, or the commands that speak to the API (egg members)',
+    });
   if (config.backend === 'local') return openLocalBackend(config.home, options, identity);
   const { openAwsBackend } = await import('./aws.js');
   return openAwsBackend(config, identity, options);

@@ -120,7 +120,7 @@ describe('egg doctor on a laptop (local backend)', () => {
           name: 'configuration',
           status: 'fail',
           detail: 'unknown backend "cloud" (from EGG_BACKEND)',
-          fix: 'use "local" or "aws"',
+          fix: 'use "local", "aws" or "api"',
         },
       ],
     });
