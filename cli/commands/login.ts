@@ -4,13 +4,15 @@ import { DEFAULT_REDIRECT_PORT, resolveLoginSettings } from '../../src/login/set
 import { EggCommand } from '../base.js';
 
 export default class Login extends EggCommand {
-  static override summary = 'Log in with your identity provider and get short-lived AWS credentials.';
+  static override summary =
+    'Log in with your identity provider and get short-lived AWS credentials, or the API’s token.';
   static override description =
-    'Runs the OAuth device flow (RFC 8628) against the configured OIDC issuer, or, for issuers without it (Amazon Cognito), the authorization code flow with PKCE in a browser on this machine, its redirect coming back to http://127.0.0.1:PORT/callback. The verified ID token is exchanged with STS for the role, as CI does. The refresh token is kept in the OS keychain (macOS Keychain, or libsecret’s secret-tool) or else in a 0600 file under EGG_HOME; credentials refresh on their own before they expire. Prompts and links go to stderr, so --json output stays clean.';
+    'Runs the OAuth device flow (RFC 8628) against the configured OIDC issuer, or, for issuers without it (Amazon Cognito), the authorization code flow with PKCE in a browser on this machine, its redirect coming back to http://127.0.0.1:PORT/callback. The verified ID token is exchanged with STS for the role, as CI does; with the api backend (--backend api, EGG_BACKEND=api) no role is needed, and the ID token itself is sent to the API (its audience is the client id), refreshed when less than two minutes remain. The refresh token is kept in the OS keychain (macOS Keychain, or libsecret’s secret-tool) or else in a 0600 file under EGG_HOME; credentials refresh on their own before they expire. Prompts and links go to stderr, so --json output stays clean.';
   static override examples = [
     '<%= config.bin %> login --issuer https://login.example.com --client-id egg-cli --role-arn arn:aws:iam::123456789012:role/egg-people',
     '# with EGG_OIDC_ISSUER, EGG_OIDC_CLIENT_ID and EGG_ROLE_ARN set (or in .egg.json):\n<%= config.bin %> login',
     '# an Amazon Cognito user pool (no device flow): sign in in the browser\n<%= config.bin %> login --flow browser --scopes "openid email"',
+    '# the service mode: an ID token for the API at EGG_API_URL\n<%= config.bin %> login --backend api --issuer https://login.example.com --client-id egg-cli',
   ];
   static override enableJsonFlag = true;
   static override flags = {
@@ -21,7 +23,9 @@ export default class Login extends EggCommand {
     scopes: Flags.string({
       summary: 'Space-separated scopes. Default: EGG_OIDC_SCOPES or "openid email offline_access".',
     }),
-    'role-arn': Flags.string({ summary: 'IAM role to assume with the ID token. Default: EGG_ROLE_ARN.' }),
+    'role-arn': Flags.string({
+      summary: 'IAM role to assume with the ID token (not with --backend api). Default: EGG_ROLE_ARN.',
+    }),
     region: Flags.string({ summary: 'AWS region of the STS endpoint. Default: AWS_REGION, or us-east-1.' }),
     flow: Flags.string({
       summary:
@@ -81,9 +85,14 @@ export default class Login extends EggCommand {
       },
     });
     this.log(`Logged in to ${me.issuer} as ${me.email ?? me.subject}.`);
-    this.log(
-      `Role ${me.roleArn}; credentials valid until ${me.credentialsExpireAt}, refreshed automatically.`,
-    );
+    if ('backend' in me)
+      this.log(
+        `For the API (the ID token's audience: ${me.audience}); valid until ${me.idTokenExpiresAt}, ${me.refreshable ? 'refreshed automatically' : 'then run `egg login --backend api` again'}.`,
+      );
+    else
+      this.log(
+        `Role ${me.roleArn}; credentials valid until ${me.credentialsExpireAt}, refreshed automatically.`,
+      );
     this.log(`Refresh token kept in ${me.tokenStore}.`);
     return me;
   }

@@ -6,7 +6,7 @@ export default class Whoami extends EggCommand {
   static override summary =
     'Show who egg acts as: the login session, on the local backend the OS user and the vault, with the api backend the API and its token’s subject.';
   static override description =
-    "Reads the login session under EGG_HOME (no network): the issuer, your subject and email, the role and when its credentials expire. Never prints a token. With no session, the local backend acts as the OS user (the name the audit trail records) on the vault under EGG_HOME; on the aws backend it exits 1 (egg then uses the AWS SDK's default credentials). With the api backend it names the API (EGG_API_URL) and the issuer, subject and expiry of the token it sends, read from the token without asking the API.";
+    "Reads the login session under EGG_HOME (no network): the issuer, your subject and email, the role and when its credentials expire (with --backend api logins, the ID token's audience and expiry). Never prints a token. With no session, the local backend acts as the OS user (the name the audit trail records) on the vault under EGG_HOME; on the aws backend it exits 1 (egg then uses the AWS SDK's default credentials). With the api backend and EGG_API_TOKEN set, it names the API (EGG_API_URL) and the issuer, subject and expiry of that token, read from the token without asking the API.";
   static override examples = ['<%= config.bin %> whoami', '<%= config.bin %> whoami --json'];
   static override enableJsonFlag = true;
 
@@ -14,7 +14,8 @@ export default class Whoami extends EggCommand {
     const { whoami } = await import('../../src/login/login.js');
     const { flags } = await this.parse(Whoami);
     const config = this.eggConfig(flags);
-    if (config.backend === 'api') return this.apiCaller(config);
+    // An explicit EGG_API_TOKEN wins over the login session (src/api/bearer.ts): show whose it is.
+    if (config.backend === 'api' && (process.env.EGG_API_TOKEN ?? '') !== '') return this.apiCaller(config);
     const me = whoami(config.home, { logger: this.logger });
     if (me === undefined && config.backend === 'local') {
       const { osActor } = await import('../../src/actor.js');
@@ -33,13 +34,26 @@ export default class Whoami extends EggCommand {
       process.exitCode = 1;
       if (!this.jsonEnabled())
         process.stderr.write(
-          "Not logged in (run `egg login`); until then the aws backend uses the AWS SDK's default credentials.\n",
+          config.backend === 'api'
+            ? 'Not logged in (run `egg login --backend api`); until then the api backend needs EGG_API_TOKEN.\n'
+            : "Not logged in (run `egg login`); until then the aws backend uses the AWS SDK's default credentials.\n",
         );
       return { loggedIn: false, backend: config.backend };
     }
     this.log(`Issuer:      ${me.issuer}`);
     this.log(`Subject:     ${me.subject}`);
     if (me.email !== undefined) this.log(`Email:       ${me.email}`);
+    if ('backend' in me) {
+      this.log(`Backend:     api (the ID token's audience: ${me.audience})`);
+      const state = me.idTokenExpired
+        ? me.refreshable
+          ? 'expired; refreshed on next use'
+          : 'expired; run `egg login --backend api`'
+        : 'valid';
+      this.log(`ID token:    ${state} until ${me.idTokenExpiresAt}`);
+      this.log(`Token store: ${me.tokenStore}`);
+      return me;
+    }
     this.log(`Role:        ${me.roleArn}`);
     this.log(`Session:     ${me.assumedRoleArn}`);
     const state = me.credentialsExpired

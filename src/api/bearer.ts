@@ -1,21 +1,20 @@
 /**
- * The one place the CLI finds the bearer token it sends to the API (service mode,
- * docs/service.md): today `EGG_API_TOKEN`. `egg login` will supply and refresh it from its
- * session under `home` here, so every caller (`ApiClient`) gets it the same way.
+ * The bearer token the CLI sends to the API (docs/service.md): `EGG_API_TOKEN` when it is set
+ * (an explicit token wins: a CI job's OIDC token, or one a script obtained itself), else the
+ * ID token of the `egg login --backend api` session in `home`, refreshed first when less than
+ * two minutes of it remain (src/login/login.ts `sessionIdToken`, under the session lock, so
+ * concurrent `egg` processes refresh once). The login code loads only when it is needed.
  */
-import { EggError } from '../errors.js';
 
 /**
- * The JWT to send as `Authorization: Bearer …`, or `ERR_LOGIN_REQUIRED` saying how to get one.
+ * The JWT for the API's `Authorization: Bearer`, or `ERR_LOGIN_REQUIRED` saying to run
+ * `egg login --backend api`.
  * @example
  * const client = new ApiClient(url, await apiBearer(process.env, config.home));
  */
 export async function apiBearer(env: NodeJS.ProcessEnv, home: string): Promise<string> {
-  void home; // the login session's place, once `egg login` supplies the token
-  const token = env.EGG_API_TOKEN;
-  if (token === undefined || token === '')
-    throw new EggError('ERR_LOGIN_REQUIRED', 'no token for the API: EGG_API_TOKEN is not set', {
-      hint: 'set it to an ID token from an issuer the API trusts',
-    });
-  return token;
+  const explicit = env.EGG_API_TOKEN;
+  if (explicit !== undefined && explicit !== '') return explicit;
+  const { sessionIdToken } = await import('../login/login.js');
+  return sessionIdToken(home, { env });
 }

@@ -4,11 +4,14 @@
  * Login: discovery → either device authorization (the user approves in a browser, RFC 8628)
  * and polling, or the authorization code grant with PKCE over a loopback redirect (RFC 7636,
  * RFC 8252) for issuers without the device grant (Amazon Cognito) → the same from here on:
- * ID token verified → STS `AssumeRoleWithWebIdentity` with it, exactly as CI does
- * (src/auth/sts.ts) → the refresh token to the keychain (or a 0600 file), the session and
- * its credentials to `$EGG_HOME/login.json`. Later commands take the cached credentials
- * while more than five minutes remain, and otherwise refresh: refresh grant → new ID token
- * (same subject) → STS again, storing the rotated refresh token when the issuer sends one.
+ * ID token verified → for the aws backend, STS `AssumeRoleWithWebIdentity` with it, exactly
+ * as CI does (src/auth/sts.ts); for the api backend, the ID token itself is the API's bearer
+ * token (docs/service.md) → the refresh token to the keychain (or a 0600 file), the session
+ * with its credentials or ID token to `$EGG_HOME/login.json`. Later commands take the cached
+ * credentials while more than five minutes remain (the ID token, two), and otherwise refresh:
+ * refresh grant → new ID token (same subject) → STS again on aws, storing the rotated
+ * refresh token when the issuer sends one. Refreshes hold one lock, so concurrent `egg`
+ * processes refresh once.
  */
 import { join } from 'node:path';
 import type { AuthorizationServer } from 'oauth4webapi';
@@ -34,15 +37,23 @@ import {
   type TokenSet,
 } from './oauth.js';
 import {
+  type ApiSession,
+  type AwsSession,
   type CachedCredentials,
   deleteSession,
   readSession,
   type Session,
+  sessionExpiry,
   sessionPath,
   withSessionLock,
   writeSession,
 } from './session.js';
-import { type LoginSettings, REFRESH_WINDOW_MS } from './settings.js';
+import {
+  type AwsLoginSettings,
+  ID_TOKEN_REFRESH_WINDOW_MS,
+  type LoginSettings,
+  REFRESH_WINDOW_MS,
+} from './settings.js';
 import { detectTokenStore, FileTokenStore, type RefreshTokenStore, tokenStoreOfKind } from './token-store.js';
 
 /** Side effects, swappable for tests: the network, the clock, waiting, the environment. */
@@ -88,8 +99,8 @@ export interface LoginInteraction {
   callbackTimeoutMs?: number;
 }
 
-/** Who is logged in; never a token. */
-export interface WhoAmI {
+/** Who is logged in for the aws backend; never a token. */
+export interface AwsWhoAmI {
   loggedIn: true;
   issuer: string;
   subject: string;
@@ -102,6 +113,23 @@ export interface WhoAmI {
   tokenStore: string;
 }
 
+/** Who is logged in for the api backend: the ID token's audience and expiry, never the token. */
+export interface ApiWhoAmI {
+  loggedIn: true;
+  backend: 'api';
+  issuer: string;
+  subject: string;
+  email?: string;
+  /** The ID token's `aud`: the client id, which the API must list as an audience of the issuer. */
+  audience: string;
+  idTokenExpiresAt: string;
+  idTokenExpired: boolean;
+  refreshable: boolean;
+  tokenStore: string;
+}
+
+export type WhoAmI = AwsWhoAmI | ApiWhoAmI;
+
 export interface LogoutReport {
   loggedIn: boolean;
   issuer?: string;
@@ -113,6 +141,8 @@ export interface LogoutReport {
   deleted: string[];
   /** STS credentials cannot be revoked one by one; those issued stay valid until then. */
   credentialsValidUntil?: string;
+  /** api backend: the API checks a JWT without asking the issuer, so the deleted ID token stays valid until then. */
+  idTokenValidUntil?: string;
 }
 
 function resolved(deps: LoginDeps) {
@@ -141,7 +171,16 @@ export async function login(
   const tokens =
     flow === 'device' ? await deviceFlow(oidc, settings, deps) : await browserFlow(oidc, settings, deps);
   const { idToken, identity } = requireIdToken(tokens);
-  const credentials = await exchange(settings, idToken, identity, env, deps);
+  // What the login is for, before anything of an earlier login is replaced: a refused STS call keeps it.
+  const target =
+    settings.backend === 'api'
+      ? { backend: 'api' as const, idToken: cacheIdToken(idToken, identity) }
+      : {
+          roleArn: settings.roleArn,
+          region: settings.region,
+          durationSeconds: settings.durationSeconds,
+          credentials: cache(await exchange(settings, idToken, identity, env, deps)),
+        };
 
   // Replace whatever an earlier login left: its refresh token first, wherever it was kept.
   await forgetStoredTokens(home, env, deps.platform);
@@ -154,18 +193,19 @@ export async function login(
     issuer: settings.issuer,
     clientId: settings.clientId,
     scopes: settings.scopes,
-    roleArn: settings.roleArn,
-    region: settings.region,
-    durationSeconds: settings.durationSeconds,
     subject: identity.subject,
     ...(identity.email === undefined ? {} : { email: identity.email }),
     tokenStore: tokenStore?.kind ?? 'file',
     refreshable: tokenStore !== undefined,
     loggedInAt: now().toISOString(),
-    credentials: cache(credentials),
+    ...target,
   };
   writeSession(home, session);
-  logger.debug('login.ok', { issuer: settings.issuer, subject: identity.subject, role: settings.roleArn });
+  logger.debug('login.ok', {
+    issuer: settings.issuer,
+    subject: identity.subject,
+    ...(session.backend === 'api' ? { backend: 'api' } : { role: session.roleArn }),
+  });
   return describe(session, now(), tokenStore?.location ?? 'none (the issuer sent no refresh token)');
 }
 
@@ -276,6 +316,20 @@ export function whoami(home: string, deps: LoginDeps = {}): WhoAmI | undefined {
 }
 
 function describe(session: Session, now: Date, tokenStore: string): WhoAmI {
+  if (session.backend === 'api') {
+    return {
+      loggedIn: true,
+      backend: 'api',
+      issuer: session.issuer,
+      subject: session.subject,
+      ...(session.email === undefined ? {} : { email: session.email }),
+      audience: session.clientId,
+      idTokenExpiresAt: session.idToken.expiresAt,
+      idTokenExpired: Date.parse(session.idToken.expiresAt) <= now.getTime(),
+      refreshable: session.refreshable,
+      tokenStore,
+    };
+  }
   return {
     loggedIn: true,
     issuer: session.issuer,
@@ -325,7 +379,9 @@ export async function logout(home: string, deps: LoginDeps = {}): Promise<Logout
     }
   }
   if (store !== undefined && (await store.delete())) deleted.push(`refresh token (${store.location})`);
-  if (deleteSession(home)) deleted.push(`login session and cached AWS credentials (${sessionPath(home)})`);
+  const what =
+    session.backend === 'api' ? 'login session and its ID token' : 'login session and cached AWS credentials';
+  if (deleteSession(home)) deleted.push(`${what} (${sessionPath(home)})`);
   return {
     loggedIn: true,
     issuer: session.issuer,
@@ -333,7 +389,9 @@ export async function logout(home: string, deps: LoginDeps = {}): Promise<Logout
     revocation,
     ...(revocationError === undefined ? {} : { revocationError }),
     deleted,
-    credentialsValidUntil: session.credentials.expiration,
+    ...(session.backend === 'api'
+      ? { idTokenValidUntil: session.idToken.expiresAt }
+      : { credentialsValidUntil: session.credentials.expiration }),
   };
 }
 
@@ -342,31 +400,51 @@ export async function logout(home: string, deps: LoginDeps = {}): Promise<Logout
  * holds the session lock and re-reads the session, so concurrent processes refresh once.
  */
 export async function sessionCredentials(home: string, deps: LoginDeps = {}): Promise<StsCredentials> {
+  return uncache((await freshSession(home, deps, awsSession, REFRESH_WINDOW_MS)).credentials);
+}
+
+/**
+ * The api backend's bearer token: the session's ID token, refreshed first (under the same
+ * lock) when fewer than two minutes remain of its `exp`.
+ */
+export async function sessionIdToken(home: string, deps: LoginDeps = {}): Promise<string> {
+  return (await freshSession(home, deps, apiSession, ID_TOKEN_REFRESH_WINDOW_MS)).idToken.token;
+}
+
+/**
+ * The session `pick` accepts, refreshed first when less than `windowMs` remains of what it
+ * caches: under the session lock, after reading the session again, since another process
+ * may have refreshed it while this one waited.
+ */
+async function freshSession<S extends Session>(
+  home: string,
+  deps: LoginDeps,
+  pick: (session: Session | undefined) => S,
+  windowMs: number,
+): Promise<S> {
   const { now, sleep } = resolved(deps);
-  const fresh = (session: Session | undefined) =>
-    session !== undefined && Date.parse(session.credentials.expiration) - now().getTime() > REFRESH_WINDOW_MS;
-  const session = requireSession(readSession(home));
-  if (fresh(session)) return uncache(session.credentials);
+  const fresh = (session: S) => Date.parse(sessionExpiry(session)) - now().getTime() > windowMs;
+  const session = pick(readSession(home));
+  if (fresh(session)) return session;
   return withSessionLock(
     home,
     async () => {
-      const current = requireSession(readSession(home));
-      if (fresh(current)) return uncache(current.credentials);
-      return refresh(home, current, deps);
+      const current = pick(readSession(home));
+      return fresh(current) ? current : pick(await refresh(home, current, deps));
     },
     { sleep },
   );
 }
 
-async function refresh(home: string, session: Session, deps: LoginDeps): Promise<StsCredentials> {
+async function refresh(home: string, session: Session, deps: LoginDeps): Promise<Session> {
   const { now, env, logger, http } = resolved(deps);
+  const hint = `run \`${loginCommand(session)}\` again`;
   const again = (message: string, cause?: unknown) =>
-    new EggError('ERR_LOGIN_REQUIRED', message, {
-      hint: 'run `egg login` again',
-      ...(cause === undefined ? {} : { cause }),
-    });
-  if (!session.refreshable)
-    throw again('your login’s credentials have expired and the issuer gave no refresh token');
+    new EggError('ERR_LOGIN_REQUIRED', message, { hint, ...(cause === undefined ? {} : { cause }) });
+  if (!session.refreshable) {
+    const what = session.backend === 'api' ? 'ID token has' : 'credentials have';
+    throw again(`your login’s ${what} expired and the issuer gave no refresh token`);
+  }
   const store = storeOf(home, session, env, deps.platform);
   const refreshToken = await store.load();
   if (refreshToken === undefined) throw again(`the login’s refresh token is missing from ${store.location}`);
@@ -381,19 +459,47 @@ async function refresh(home: string, session: Session, deps: LoginDeps): Promise
     if (identity.subject !== session.subject) {
       throw new EggError('ERR_OIDC', 'the refreshed ID token names another subject than the login');
     }
-    const credentials = await exchange(session, idToken, identity, env, deps);
-    writeSession(home, {
-      ...session,
-      ...(identity.email === undefined ? {} : { email: identity.email }),
-      credentials: cache(credentials),
-    });
+    const email = identity.email === undefined ? {} : { email: identity.email };
+    const next: Session =
+      session.backend === 'api'
+        ? { ...session, ...email, idToken: cacheIdToken(idToken, identity) }
+        : { ...session, ...email, credentials: cache(await exchange(session, idToken, identity, env, deps)) };
+    writeSession(home, next);
     logger.debug('login.refreshed', { issuer: session.issuer, subject: session.subject });
-    return credentials;
+    return next;
   } catch (error) {
-    if (isEggError(error, 'ERR_LOGIN_REQUIRED')) throw error;
+    // The issuer's refusal (invalid_grant) is already one sentence; it gets this login's hint.
+    if (isEggError(error, 'ERR_LOGIN_REQUIRED'))
+      throw new EggError('ERR_LOGIN_REQUIRED', error.message, { hint, cause: error });
     const reason = error instanceof Error ? error.message : String(error);
     throw again(`could not refresh your login: ${reason}`, error);
   }
+}
+
+/** The command that logs in again for `session`'s backend. */
+function loginCommand(session: Session | undefined): string {
+  return session?.backend === 'api' ? 'egg login --backend api' : 'egg login';
+}
+
+/** The aws backend's session, or why there is none. */
+function awsSession(session: Session | undefined): AwsSession {
+  if (requireSession(session, 'egg login').backend !== 'api') return session as AwsSession;
+  throw new EggError(
+    'ERR_LOGIN_REQUIRED',
+    'your login is for the api backend, which has no AWS credentials',
+    {
+      hint: 'run `egg login` with a role (--role-arn) to use the aws backend',
+    },
+  );
+}
+
+/** The api backend's session, or why there is none. */
+function apiSession(session: Session | undefined): ApiSession {
+  const current = requireSession(session, 'egg login --backend api');
+  if (current.backend === 'api') return current;
+  throw new EggError('ERR_LOGIN_REQUIRED', 'your login is for the aws backend (a role), not for the API', {
+    hint: 'run `egg login --backend api`',
+  });
 }
 
 /**
@@ -420,7 +526,7 @@ export async function loginCredentialsProvider(
 }
 
 async function exchange(
-  settings: Pick<LoginSettings, 'roleArn' | 'region' | 'durationSeconds'>,
+  settings: Pick<AwsLoginSettings, 'roleArn' | 'region' | 'durationSeconds'>,
   idToken: string,
   identity: { subject: string; email?: string },
   env: NodeJS.ProcessEnv,
@@ -462,9 +568,9 @@ function requireIdToken(tokens: TokenSet): { idToken: string; identity: Identity
   return { idToken: tokens.idToken, identity: tokens.identity };
 }
 
-function requireSession(session: Session | undefined): Session {
+function requireSession(session: Session | undefined, command: string): Session {
   if (session === undefined) {
-    throw new EggError('ERR_LOGIN_REQUIRED', 'you are not logged in', { hint: 'run `egg login`' });
+    throw new EggError('ERR_LOGIN_REQUIRED', 'you are not logged in', { hint: `run \`${command}\`` });
   }
   return session;
 }
@@ -540,6 +646,10 @@ function cache(credentials: StsCredentials): CachedCredentials {
     expiration: credentials.expiration.toISOString(),
     assumedRoleArn: credentials.assumedRoleArn,
   };
+}
+
+function cacheIdToken(token: string, identity: Identity): ApiSession['idToken'] {
+  return { token, expiresAt: identity.expiresAt.toISOString() };
 }
 
 function uncache(credentials: CachedCredentials): StsCredentials {

@@ -1,10 +1,11 @@
 /**
  * The login session on disk: `$EGG_HOME/login.json`, mode 0600, refused when it is a
- * symlink or open to others. It holds who logged in where, for which role, which store
- * keeps the refresh token, and the cached STS credentials with their expiry: every `egg`
- * command is its own process, and caching saves each of them a refresh grant and an STS
- * call (the AWS CLI caches its SSO credentials the same way, in `~/.aws/cli/cache`). The
- * refresh token is never in this file.
+ * symlink or open to others. It holds who logged in where, which store keeps the refresh
+ * token, and what the login is for: on the aws backend the role and the cached STS
+ * credentials with their expiry, on the api backend the ID token the API takes as its bearer
+ * token, with its `exp`. Every `egg` command is its own process, and caching saves each of
+ * them a refresh grant (and an STS call); the AWS CLI caches its SSO credentials the same way,
+ * in `~/.aws/cli/cache`. The refresh token is never in this file.
  */
 import { closeSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,21 +26,45 @@ export interface CachedCredentials {
   assumedRoleArn: string;
 }
 
-export interface Session {
+/** The API's bearer token: the issuer's verified ID token, and its `exp`. */
+export interface CachedIdToken {
+  token: string;
+  expiresAt: string;
+}
+
+interface SessionBase {
   version: 1;
   issuer: string;
   clientId: string;
   scopes: string;
-  roleArn: string;
-  region: string;
-  durationSeconds: number;
   subject: string;
   email?: string;
   tokenStore: RefreshTokenStoreKind;
   /** Whether the issuer gave a refresh token (without one, the session ends with its credentials). */
   refreshable: boolean;
   loggedInAt: string;
+}
+
+/** A login for the aws backend (sessions written before the api backend have no `backend`). */
+export interface AwsSession extends SessionBase {
+  backend?: 'aws';
+  roleArn: string;
+  region: string;
+  durationSeconds: number;
   credentials: CachedCredentials;
+}
+
+/** A login for the api backend: no role, no STS; the ID token is the API's bearer token. */
+export interface ApiSession extends SessionBase {
+  backend: 'api';
+  idToken: CachedIdToken;
+}
+
+export type Session = AwsSession | ApiSession;
+
+/** When what the session caches (STS credentials, or the ID token) stops being usable. */
+export function sessionExpiry(session: Session): string {
+  return session.backend === 'api' ? session.idToken.expiresAt : session.credentials.expiration;
 }
 
 export function sessionPath(home: string): string {
@@ -86,26 +111,27 @@ function damaged(path: string): EggError {
 function isSession(value: unknown): value is Session {
   if (typeof value !== 'object' || value === null) return false;
   const s = value as Record<string, unknown>;
-  const strings = [
-    'issuer',
-    'clientId',
-    'scopes',
-    'roleArn',
-    'region',
-    'subject',
-    'tokenStore',
-    'loggedInAt',
-  ];
+  const strings = ['issuer', 'clientId', 'scopes', 'subject', 'tokenStore', 'loggedInAt'];
   if (s.version !== 1 || !strings.every((key) => typeof s[key] === 'string')) return false;
   if (!['file', 'secret-tool', 'keychain'].includes(s.tokenStore as string)) return false;
-  const c = s.credentials as Record<string, unknown> | undefined;
+  if (s.backend === 'api') return hasStrings(s.idToken, ['token', 'expiresAt']);
+  if (s.backend !== undefined && s.backend !== 'aws') return false;
   return (
-    typeof c === 'object' &&
-    c !== null &&
-    ['accessKeyId', 'secretAccessKey', 'sessionToken', 'expiration', 'assumedRoleArn'].every(
-      (key) => typeof c[key] === 'string',
-    )
+    ['roleArn', 'region'].every((key) => typeof s[key] === 'string') &&
+    hasStrings(s.credentials, [
+      'accessKeyId',
+      'secretAccessKey',
+      'sessionToken',
+      'expiration',
+      'assumedRoleArn',
+    ])
   );
+}
+
+function hasStrings(value: unknown, keys: readonly string[]): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return keys.every((key) => typeof record[key] === 'string');
 }
 
 /**

@@ -79,6 +79,8 @@ export interface FakeIssuer {
   liveRefreshTokens: Set<string>;
   /** How the authorization endpoint answers from now on (default `approve`). */
   authorizeWith(answer: AuthorizeAnswer): void;
+  /** Answer refresh grants only after `ms` (a slow issuer: concurrent clients' refreshes then overlap). */
+  slowRefresh(ms: number): void;
   /** Requests to the authorization endpoint, in order. */
   authorizations: AuthorizationSeen[];
   /** Every token it handed out (ID, refresh, device codes, authorization codes, access) and every PKCE verifier it was shown, for leak checks. */
@@ -102,6 +104,7 @@ export async function startFakeIssuer(options: FakeIssuerOptions = {}): Promise<
   let overrides: Record<string, unknown> = {};
   let foreignKey = false;
   let authorizeAnswer: AuthorizeAnswer = 'approve';
+  let refreshDelayMs = 0;
   const authorizations: AuthorizationSeen[] = [];
   /** device_code → polls so far, and whether it was used up. */
   const devices = new Map<string, { polls: number; done: boolean }>();
@@ -242,6 +245,7 @@ export async function startFakeIssuer(options: FakeIssuerOptions = {}): Promise<
         });
       }
       if (rotate) liveRefreshTokens.delete(presented);
+      if (refreshDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, refreshDelayMs));
       const body = await tokens(rotate);
       return json(200, body);
     }
@@ -309,6 +313,9 @@ export async function startFakeIssuer(options: FakeIssuerOptions = {}): Promise<
     },
     authorizeWith: (answer) => {
       authorizeAnswer = answer;
+    },
+    slowRefresh: (ms) => {
+      refreshDelayMs = ms;
     },
     authorizations,
     liveRefreshTokens,

@@ -16,9 +16,11 @@ import {
   loginCredentialsProvider,
   logout,
   sessionCredentials,
+  sessionIdToken,
   whoami,
 } from '../../src/login/login.js';
 import { type Session, writeSession } from '../../src/login/session.js';
+import { apiBearer } from '../../src/api/bearer.js';
 import { type LoginSettings, resolveLoginSettings } from '../../src/login/settings.js';
 import { FileTokenStore } from '../../src/login/token-store.js';
 import { findLeaks } from '../support/cli.js';
@@ -306,7 +308,9 @@ describe('egg login', () => {
     // The new credentials are cached: the next call refreshes nothing.
     expect((await sessionCredentials(home, deps())).accessKeyId).toBe(refreshed.accessKeyId);
     expect(issuer.requests.filter((r) => r === '/token:refresh_token')).toHaveLength(1);
-    expect(record(whoami(home, deps()))?.credentialsExpireAt).toBe(refreshed.expiration.toISOString());
+    expect(record(whoami(home, deps()))).toMatchObject({
+      credentialsExpireAt: refreshed.expiration.toISOString(),
+    });
   });
 
   it('gives the AWS SDK a provider that refreshes the session itself', async () => {
@@ -424,6 +428,174 @@ describe('egg login', () => {
     });
     expect(readFileSync(elsewhere, 'utf8')).toBe('untouched');
   });
+
+  describe('for the api backend', () => {
+    let apiSettings: LoginSettings;
+    const refreshGrants = () => issuer.requests.filter((r) => r === '/token:refresh_token').length;
+    /** The error's code, message and hint (the hint names the command to run). */
+    const failure = async (promise: Promise<unknown>) => {
+      const error = (await promise.then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as { code: string; message: string; hint?: string } | undefined;
+      outputs.push(`${error?.message} ${error?.hint}`);
+      return { code: error?.code, message: error?.message, hint: error?.hint };
+    };
+    const storedIdToken = () =>
+      (JSON.parse(readFileSync(join(home, SESSION_FILE), 'utf8')) as { idToken: { token: string } }).idToken
+        .token;
+
+    beforeEach(() => {
+      apiSettings = resolveLoginSettings(
+        resolveConfig({
+          flags: { backend: 'api', oidcIssuer: issuer.issuer, oidcClientId: issuer.clientId },
+          env: {},
+          cwd: base,
+          home,
+        }),
+        {},
+      );
+    });
+
+    it('logs in without a role or STS, keeping the verified ID token and its exp in the 0600 session', async () => {
+      const me = record(await login(home, apiSettings, deps()));
+      expect(sts.calls).toEqual([]);
+      expect(me).toEqual({
+        loggedIn: true,
+        backend: 'api',
+        issuer: issuer.issuer,
+        subject: 'user-8a1f',
+        email: 'ada@example.com',
+        audience: issuer.clientId,
+        idTokenExpiresAt: new Date(Math.floor((Date.now() + offset) / 1000) * 1000 + 3600_000).toISOString(),
+        idTokenExpired: false,
+        refreshable: true,
+        tokenStore: join(home, REFRESH_TOKEN_FILE),
+      });
+      expect(statSync(join(home, SESSION_FILE)).mode & 0o777).toBe(0o600);
+      // The session holds the ID token the issuer gave (the API's bearer), never the refresh token.
+      const session = readFileSync(join(home, SESSION_FILE), 'utf8');
+      expect(issuer.issuedSecrets).toContain(storedIdToken());
+      for (const token of issuer.liveRefreshTokens) expect(session).not.toContain(token);
+      expect(record(whoami(home, deps()))).toEqual(me);
+      // Its audience is the client id: what the API must list for this issuer.
+      const claims = JSON.parse(Buffer.from(storedIdToken().split('.')[1]!, 'base64url').toString()) as {
+        aud: string;
+      };
+      expect(claims.aud).toBe(issuer.clientId);
+    });
+
+    it('gives the cached ID token while more than two minutes remain, then refreshes it once, with rotation', async () => {
+      record(await login(home, apiSettings, deps()));
+      // The device flow's polls moved the clock; the hour counts from here.
+      const loggedIn = offset;
+      const first = storedIdToken();
+      const firstRefreshToken = readFileSync(join(home, REFRESH_TOKEN_FILE), 'utf8').trim();
+      expect(await apiBearer({}, home)).toBe(first);
+      offset = loggedIn + 57 * 60_000;
+      expect(await sessionIdToken(home, deps())).toBe(first);
+      expect(refreshGrants()).toBe(0);
+
+      // 58 minutes and a second later, 1:59 remain of the hour: refresh.
+      offset = loggedIn + 58 * 60_000 + 1000;
+      const refreshed = await sessionIdToken(home, deps());
+      expect(refreshGrants()).toBe(1);
+      expect(refreshed).not.toBe(first);
+      expect(refreshed).toBe(storedIdToken());
+      expect(issuer.liveRefreshTokens.has(firstRefreshToken)).toBe(false);
+      expect(issuer.liveRefreshTokens.has(readFileSync(join(home, REFRESH_TOKEN_FILE), 'utf8').trim())).toBe(
+        true,
+      );
+      expect(await sessionIdToken(home, deps())).toBe(refreshed);
+      expect(refreshGrants()).toBe(1);
+      expect(record(whoami(home, deps()))).toMatchObject({ idTokenExpired: false });
+      expect(sts.calls).toEqual([]);
+    });
+
+    it('refreshes once when several callers find it expired at the same time (the session lock)', async () => {
+      record(await login(home, apiSettings, deps()));
+      offset += 61 * 60_000;
+      expect(record(whoami(home, deps()))).toMatchObject({ idTokenExpired: true });
+      // The waiters really wait (100 ms at a time) while the first caller refreshes.
+      const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+      const tokens = await Promise.all([1, 2, 3].map(() => sessionIdToken(home, deps({ sleep: wait }))));
+      expect(refreshGrants()).toBe(1);
+      expect(new Set(tokens)).toEqual(new Set([storedIdToken()]));
+    });
+
+    it('an explicit EGG_API_TOKEN wins over the session, which is then not even read', async () => {
+      record(await login(home, apiSettings, deps()));
+      chmodSync(join(home, SESSION_FILE), 0o644);
+      expect(await apiBearer({ EGG_API_TOKEN: 'explicit.jwt.here' }, home)).toBe('explicit.jwt.here');
+      expect(refreshGrants()).toBe(0);
+    });
+
+    it('without a login, or with an aws login, says to run egg login --backend api', async () => {
+      expect(await failure(apiBearer({}, home))).toEqual({
+        code: 'ERR_LOGIN_REQUIRED',
+        message: 'you are not logged in',
+        hint: 'run `egg login --backend api`',
+      });
+      record(await login(home, settings, deps()));
+      expect(await failure(apiBearer({}, home))).toEqual({
+        code: 'ERR_LOGIN_REQUIRED',
+        message: 'your login is for the aws backend (a role), not for the API',
+        hint: 'run `egg login --backend api`',
+      });
+    });
+
+    it('an api login gives the aws backend no credentials, saying why', async () => {
+      record(await login(home, apiSettings, deps()));
+      expect(await failure(loginCredentialsProvider(home, deps()))).toEqual({
+        code: 'ERR_LOGIN_REQUIRED',
+        message: 'your login is for the api backend, which has no AWS credentials',
+        hint: 'run `egg login` with a role (--role-arn) to use the aws backend',
+      });
+    });
+
+    it('says to log in again with --backend api when the refresh token was revoked', async () => {
+      record(await login(home, apiSettings, deps()));
+      issuer.liveRefreshTokens.clear();
+      offset = 60 * 60_000;
+      expect(await failure(sessionIdToken(home, deps()))).toEqual({
+        code: 'ERR_LOGIN_REQUIRED',
+        message: 'your login has expired or was revoked at the issuer',
+        hint: 'run `egg login --backend api` again',
+      });
+    });
+
+    it('refuses a refreshed ID token about another subject, and keeps the old one', async () => {
+      record(await login(home, apiSettings, deps()));
+      const first = storedIdToken();
+      issuer.setIdTokenClaims({ sub: 'user-mallory' });
+      offset = 60 * 60_000;
+      expect(await failure(sessionIdToken(home, deps()))).toMatchObject({
+        code: 'ERR_LOGIN_REQUIRED',
+        message: 'could not refresh your login: the refreshed ID token names another subject than the login',
+      });
+      expect(storedIdToken()).toBe(first);
+    });
+
+    it('logout revokes the refresh token, deletes the session and its ID token, and says until when that token was valid', async () => {
+      const me = record(await login(home, apiSettings, deps()));
+      const token = readFileSync(join(home, REFRESH_TOKEN_FILE), 'utf8').trim();
+      const report = record(await logout(home, deps()));
+      // As the aws logout's report, but about the ID token instead of STS credentials.
+      const { deleted, idTokenValidUntil, credentialsValidUntil } = report;
+      expect({ deleted, idTokenValidUntil, credentialsValidUntil }).toEqual({
+        deleted: [
+          `refresh token (${join(home, REFRESH_TOKEN_FILE)})`,
+          `login session and its ID token (${join(home, SESSION_FILE)})`,
+        ],
+        idTokenValidUntil: (me as { idTokenExpiresAt: string }).idTokenExpiresAt,
+        credentialsValidUntil: undefined,
+      });
+      expect(report.revocation).toBe('revoked');
+      expect(issuer.revoked).toContain(token);
+      expect(issuer.liveRefreshTokens.has(token)).toBe(false);
+      expect(whoami(home, deps())).toBeUndefined();
+    });
+  });
 });
 
 describe('login settings', () => {
@@ -464,6 +636,20 @@ describe('login settings', () => {
       region: 'eu-west-1',
       redirectPort: 0,
     });
+  });
+
+  it('needs no role for the api backend, and leaves a configured one out', () => {
+    const expected = {
+      backend: 'api',
+      issuer: 'https://login.example.com',
+      clientId: 'egg',
+      scopes: 'openid email offline_access',
+      redirectPort: 27843,
+    };
+    expect(settingsOf({ ...good, backend: 'api' })()).toEqual(expected);
+    expect(settingsOf({ oidcIssuer: good.oidcIssuer, oidcClientId: 'egg', backend: 'api' })()).toEqual(
+      expected,
+    );
   });
 
   it.each([
