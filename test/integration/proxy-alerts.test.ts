@@ -110,13 +110,18 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
     let counting: TestProxy;
     let other: TestProxy;
     let secret: string;
+    /** The counting proxy's meter clock, pinned by a test that needs all its requests in one window. */
+    const meterClock: { pinnedMs: number | undefined } = { pinnedMs: undefined };
 
     beforeAll(async () => {
       upstream = await startFakeUpstream();
       receiver = await startReceiver();
       world = await createWorld(backend);
       await world.vault.set(KEY_NAME, Buffer.from(CANARY_KEY), { upstream: upstream.url });
-      counting = await startTestProxy(world, { pollMs: 100, usage: { flushMs: 100, rulesRefreshMs: 0 } });
+      counting = await startTestProxy(world, {
+        pollMs: 100,
+        usage: { flushMs: 100, rulesRefreshMs: 0, clock: () => meterClock.pinnedMs ?? Date.now() },
+      });
       // The second proxy counts nothing: what it enforces came through the store.
       other = await startTestProxy(world, { pollMs: 100 });
       secret = (await counting.alerts!.addWebhook(NAMESPACE, receiver.url)).secret;
@@ -207,21 +212,31 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
     it('a rate far above the token own baseline raises one alert', async () => {
       const token = await world.mint();
       const id = tokenIdOf(token);
-      // An hour of quiet history: 2 requests in each of 3 earlier windows.
-      const store = counting.store.inner as TokenStore & UsageStore;
+      // The meter's clock pinned inside one window: its 60 requests are counted in that
+      // window whenever they run, even across a minute boundary of the real clock.
       const now = windowOf(Math.floor(Date.now() / 1000));
-      await store.addUsage(
-        [1, 2, 3].map((k) => ({
-          namespace: NAMESPACE,
-          id,
-          window: now - k * USAGE_WINDOW_SECONDS,
-          ...emptyCounts(),
-          requests: 2,
-        })),
-      );
-      for (let i = 0; i < 60; i++) expect((await send(counting.url, { token })).status).toBe(200);
-      const alert = await onlyAlert(id);
-      expect(alert).toMatchObject({ rule: 'rate-spike', figures: { baselinePerWindow: 2, threshold: 60 } });
+      meterClock.pinnedMs = (now + USAGE_WINDOW_SECONDS / 2) * 1000;
+      try {
+        // An hour of quiet history: 2 requests in each of 3 earlier windows.
+        const store = counting.store.inner as TokenStore & UsageStore;
+        await store.addUsage(
+          [1, 2, 3].map((k) => ({
+            namespace: NAMESPACE,
+            id,
+            window: now - k * USAGE_WINDOW_SECONDS,
+            ...emptyCounts(),
+            requests: 2,
+          })),
+        );
+        for (let i = 0; i < 60; i++) expect((await send(counting.url, { token })).status).toBe(200);
+        const alert = await onlyAlert(id);
+        expect(alert).toMatchObject({
+          rule: 'rate-spike',
+          figures: { requests: 60, baselinePerWindow: 2, threshold: 60 },
+        });
+      } finally {
+        meterClock.pinnedMs = undefined;
+      }
     });
 
     it('spend that would exhaust the cap long before expiry raises one alert', async () => {

@@ -219,7 +219,14 @@ export async function startTestProxy(
     lockWaitMs?: number;
     logger?: Logger;
     /** Count usage and run the anomaly rules (flushing every `flushMs`), alerting through `sender`. */
-    usage?: { flushMs?: number; rules?: AnomalyRules; rulesRefreshMs?: number; sender?: WebhookSender };
+    usage?: {
+      flushMs?: number;
+      rules?: AnomalyRules;
+      rulesRefreshMs?: number;
+      sender?: WebhookSender;
+      /** The meter's clock (the window a flush counts in): default `Date.now`. */
+      clock?: () => number;
+    };
   } = {},
 ): Promise<TestProxy> {
   const store = new SwitchableTokenStore(
@@ -258,6 +265,7 @@ export async function startTestProxy(
       ...(options.usage.flushMs === undefined ? {} : { flushMs: options.usage.flushMs }),
       ...(options.usage.rules === undefined ? {} : { rules: options.usage.rules }),
       ...(options.usage.rulesRefreshMs === undefined ? {} : { rulesRefreshMs: options.usage.rulesRefreshMs }),
+      ...(options.usage.clock === undefined ? {} : { clock: options.usage.clock }),
     });
     meter.start();
   }
