@@ -10,6 +10,9 @@
  * refused tokens come from requests, unverified); past it, new ids wait for the next batch.
  * A batch the store refuses is kept for the next one, within the same bound.
  *
+ * With client limits (client-limits.ts), the batch also carries the client addresses each
+ * token admitted here since the last one, and brings back the window's set from every proxy.
+ *
  * Each namespace's rule settings (`egg alerts rules set`, rule-settings.ts) are read with the
  * batch that needs them and kept for `RULES_REFRESH_MS`: a change reaches every proxy within
  * that. A failed read keeps the settings last read (the defaults, before any).
@@ -22,6 +25,7 @@ import {
   type UsageCounts,
   type UsageStore,
   type UsageTotals,
+  type UsageWindow,
   windowOf,
 } from '../tokens/usage-store.js';
 import {
@@ -31,6 +35,7 @@ import {
   type Finding,
   throttleFor,
 } from './anomaly-rules.js';
+import type { ClientLimits } from './client-limits.js';
 import { rulesWith } from './rule-settings.js';
 
 /** How long a namespace's rule settings are used before they are read again. */
@@ -50,6 +55,8 @@ export interface AlertRaiser {
 export interface UsageMeterOptions {
   store: Pick<UsageStore, 'addUsage' | 'setThrottle' | 'ruleOverrides'>;
   alerts?: AlertRaiser;
+  /** The proxy's client limits, whose addresses go to the store with each batch. */
+  clients?: Pick<ClientLimits, 'drain' | 'learn'>;
   /** The rules before a namespace's own settings: default DEFAULT_RULES. */
   rules?: AnomalyRules;
   /** How long a namespace's rule settings are used before they are read again: default RULES_REFRESH_MS. */
@@ -69,6 +76,7 @@ interface Pending extends UsageCounts {
 export class UsageMeter {
   readonly #store: UsageMeterOptions['store'];
   readonly #alerts: AlertRaiser | undefined;
+  readonly #clients: UsageMeterOptions['clients'];
   readonly #rules: AnomalyRules;
   readonly #flushMs: number;
   readonly #rulesRefreshMs: number;
@@ -87,6 +95,7 @@ export class UsageMeter {
   constructor(options: UsageMeterOptions) {
     this.#store = options.store;
     this.#alerts = options.alerts;
+    this.#clients = options.clients;
     this.#rules = options.rules ?? DEFAULT_RULES;
     this.#flushMs = options.flushMs ?? 1000;
     this.#rulesRefreshMs = options.rulesRefreshMs ?? RULES_REFRESH_MS;
@@ -136,7 +145,7 @@ export class UsageMeter {
     }
     if (code === 'token_invalid') c.invalidToken++;
     else if (code === 'origin_not_allowed') c.refusedOrigin++;
-    else if (code === 'rate_limited') c.rateLimited++;
+    else if (code === 'rate_limited' || code === 'client_rate_limited') c.rateLimited++;
     else if (code === 'token_throttled') c.throttled++;
     c.spend += spend;
     c.bytesIn += bytesIn;
@@ -152,14 +161,41 @@ export class UsageMeter {
   }
 
   async #flush(): Promise<void> {
-    if (this.#pending.size === 0) return;
+    const reports = this.#clients?.drain() ?? [];
+    if (this.#pending.size === 0 && reports.length === 0) return;
     const pending = this.#pending;
     this.#pending = new Map();
     const now = Math.floor(this.#clock() / 1000);
     const window = windowOf(now);
+    const deltas = new Map<string, UsageWindow>();
+    for (const [key, p] of pending)
+      deltas.set(
+        `${key}
+${window}`,
+        { ...p, window },
+      );
+    // Each token's clients go with its counts of the same window (a window that has turned
+    // since gets a delta of its own), and its limit with them to the rules.
+    const limits = new Map<string, { max: number; refused: number }>();
+    for (const r of reports) {
+      const key = `${r.namespace}
+${r.id}
+${r.window}`;
+      limits.set(key, { max: r.maxClients, refused: r.refused });
+      const delta = deltas.get(key);
+      if (delta === undefined)
+        deltas.set(key, {
+          namespace: r.namespace,
+          id: r.id,
+          window: r.window,
+          ...emptyCounts(),
+          clients: r.clients,
+        });
+      else delta.clients = r.clients;
+    }
     let totals: UsageTotals[];
     try {
-      totals = await this.#store.addUsage([...pending.values()].map((p) => ({ ...p, window })));
+      totals = await this.#store.addUsage([...deltas.values()]);
       if (this.#failing) this.#logger.info('usage.flush.recovered', {});
       this.#failing = false;
     } catch (error) {
@@ -169,8 +205,12 @@ export class UsageMeter {
       return;
     }
     for (const t of totals) {
+      if (t.clients !== undefined) this.#clients?.learn(t.namespace, t.id, t.window, t.clients);
       const rules = await this.#rulesOf(t.namespace);
-      for (const finding of findAnomalies(t, rules, now)) await this.#act(finding, t, rules, now);
+      const clients = limits.get(`${t.namespace}
+${t.id}
+${t.window}`);
+      for (const finding of findAnomalies(t, rules, now, clients)) await this.#act(finding, t, rules, now);
     }
   }
 

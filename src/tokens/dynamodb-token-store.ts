@@ -118,6 +118,8 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
             tags: { M: Object.fromEntries(Object.entries(r.tags).map(([k, v]) => [k, str(v)])) },
             actor: str(r.actor),
             ...(r.allowNoOrigin ? { allowNoOrigin: { BOOL: true } } : {}),
+            ...(r.maxClients === undefined ? {} : { maxClients: num(r.maxClients) }),
+            ...(r.clientRps === undefined ? {} : { clientRps: num(r.clientRps) }),
             killedAt: num(0),
             expiresAt: num(r.exp + 86400),
           },
@@ -150,6 +152,8 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
         tags: Object.fromEntries(Object.entries(i.tags?.M ?? {}).map(([k, v]) => [k, v.S ?? ''])),
         actor: i.actor?.S ?? '',
         allowNoOrigin: i.allowNoOrigin?.BOOL === true,
+        ...(i.maxClients?.N === undefined ? {} : { maxClients: Number(i.maxClients.N) }),
+        ...(i.clientRps?.N === undefined ? {} : { clientRps: Number(i.clientRps.N) }),
         // Marked by a kill switch, or from before the mark existed (no killedAt): void.
         revoked: state.revoked.has(id) || iat < state.notBefore || i.killedAt?.N !== '0',
         ...(state.revokeAt?.has(id) === true ? { revokeAt: state.revokeAt.get(id)?.at ?? 0 } : {}),

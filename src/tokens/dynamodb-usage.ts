@@ -5,7 +5,9 @@
  *   zero-padded to 10 digits, so a Query walks a token's windows in order), with
  *   `expiresAt` a day after the window. The only items here that a table TTL reaps, and the
  *   only partition where the proxy may write `expiresAt` (infra/ttl.ts): its own partition,
- *   so a proxy that may reap counters still cannot reap a revocation.
+ *   so a proxy that may reap counters still cannot reap a revocation. A token with client
+ *   limits also has `clients` there: a string set of its clients' address digests
+ *   (`ADD` is a set union), at most `--max-clients` × the proxies (proxy/client-limits.ts).
  * - `tokens#<namespace>` `RV#th#<id>`: a token's throttle, beside the revocations, so the
  *   Query that reads them (revocationState) reads the throttles too; setting or lifting one
  *   bumps `RV#head`, and every proxy sees it at its next poll.
@@ -89,7 +91,7 @@ export class DynamoDbUsage {
       deltas.map(async (d): Promise<UsageTotals | undefined> => {
         const record = records.get(`${d.namespace}\n${d.id}`);
         if (record === undefined) return undefined;
-        const [counts, baseline] = await Promise.all([this.#addOne(d), this.#baseline(d)]);
+        const [{ counts, clients }, baseline] = await Promise.all([this.#addOne(d), this.#baseline(d)]);
         return {
           namespace: d.namespace,
           id: d.id,
@@ -100,6 +102,7 @@ export class DynamoDbUsage {
           cap: Number(record.spend?.N ?? 0),
           spent: Number(record.spent?.N ?? 0),
           exp: Number(record.exp?.N ?? 0),
+          ...(d.clients === undefined ? {} : { clients }),
         };
       }),
     );
@@ -323,23 +326,30 @@ export class DynamoDbUsage {
     return found;
   }
 
-  /** Add one delta to its window's counters; the window's totals from every proxy. */
-  async #addOne(d: UsageWindow): Promise<UsageCounts> {
-    const names = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`#c${i}`, f]));
-    const values = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`:c${i}`, num(d[f])]));
+  /** Add one delta to its window's counters (and clients); the window's totals from every proxy. */
+  async #addOne(d: UsageWindow): Promise<{ counts: UsageCounts; clients: string[] }> {
+    const adds = USAGE_FIELDS.map((_, i) => `#c${i} :c${i}`);
+    const names: Record<string, string> = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`#c${i}`, f]));
+    const values: Item = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`:c${i}`, num(d[f])]));
+    // An empty set cannot be written: a delta with no new clients only reads the set back.
+    if (d.clients !== undefined && d.clients.length > 0) {
+      adds.push('#clients :clients');
+      names['#clients'] = 'clients';
+      values[':clients'] = { SS: [...new Set(d.clients)] };
+    }
     const { Attributes } = await this.#o.send('UpdateItem', d.namespace, () =>
       this.#o.client.send(
         new UpdateItemCommand({
           TableName: this.#o.table,
           Key: { pk: str(usagePartition(d.namespace)), sk: str(windowKey(d.id, d.window)) },
-          UpdateExpression: `SET expiresAt = :expires ADD ${USAGE_FIELDS.map((_, i) => `#c${i} :c${i}`).join(', ')}`,
+          UpdateExpression: `SET expiresAt = :expires ADD ${adds.join(', ')}`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: { ...values, ':expires': num(d.window + USAGE_KEEP_SECONDS) },
           ReturnValues: 'ALL_NEW',
         }),
       ),
     );
-    return countsOf(Attributes ?? {});
+    return { counts: countsOf(Attributes ?? {}), clients: [...(Attributes?.clients?.SS ?? [])].sort() };
   }
 
   /** The hour before the window: one Query per token and window, kept until the window ends. */
