@@ -76,9 +76,9 @@ export function findAnomalies(
         windowSeconds: USAGE_WINDOW_SECONDS,
       });
   }
-  if (rules.rateSpike !== false && t.baseline.windows >= rules.rateSpike.minWindows) {
+  const threshold = rateSpikeThreshold(t, rules);
+  if (threshold !== undefined) {
     const baseline = t.baseline.requests / t.baseline.windows;
-    const threshold = Math.max(rules.rateSpike.floor, Math.ceil(rules.rateSpike.factor * baseline));
     if (c.requests >= threshold)
       finding('rate-spike', {
         requests: c.requests,
@@ -117,6 +117,16 @@ export function findAnomalies(
       });
   }
   return found;
+}
+
+/** The requests in a window at which `rate-spike` fires on `t`; undefined while it is not armed. */
+export function rateSpikeThreshold(
+  t: Pick<UsageTotals, 'baseline'>,
+  rules: Pick<AnomalyRules, 'rateSpike'>,
+): number | undefined {
+  const spike = rules.rateSpike;
+  if (spike === false || t.baseline.windows < spike.minWindows) return undefined;
+  return Math.max(spike.floor, Math.ceil(spike.factor * (t.baseline.requests / t.baseline.windows)));
 }
 
 /** The throttle a finding sets on a token of `rps`. */

@@ -6,6 +6,12 @@
  * anomaly rules read them (anomaly-rules.ts), and a rule that fires throttles the token
  * through the store; the proxy whose conditional write set the throttle raises the one alert.
  *
+ * A burst does not wait for the next batch: when a token's counts reach a rule's threshold
+ * (its refusals the refusal-burst threshold, its requests the rate-spike threshold of its
+ * last totals, a client refused past `--max-clients`), counting the window's totals from
+ * every proxy as of the last batch, the batch goes at once, so the alert comes sooner. Each
+ * crossing happens once per token and window, and batches still run one at a time.
+ *
  * Memory is bounded: at most `maxTokens` tokens are counted between two batches (the ids of
  * refused tokens come from requests, unverified); past it, new ids wait for the next batch.
  * A batch the store refuses is kept for the next one, within the same bound.
@@ -33,6 +39,7 @@ import {
   DEFAULT_RULES,
   findAnomalies,
   type Finding,
+  rateSpikeThreshold,
   throttleFor,
 } from './anomaly-rules.js';
 import type { ClientLimits } from './client-limits.js';
@@ -88,8 +95,13 @@ export class UsageMeter {
   readonly #throttled = new Map<string, number>();
   /** Each namespace's rules and when they were read (ms). */
   readonly #namespaceRules = new Map<string, { rules: AnomalyRules; readAt: number }>();
+  /** Each token's window totals as of the last batch: where its next crossing is. */
+  readonly #seen = new Map<string, { refused: number; requests: number; spikeAt: number | undefined }>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  /** An early batch is asked for: at the next turn, or after the batch under way. */
+  #soon = false;
+  #again = false;
   #failing = false;
 
   constructor(options: UsageMeterOptions) {
@@ -150,12 +162,44 @@ export class UsageMeter {
     c.spend += spend;
     c.bytesIn += bytesIn;
     c.bytesOut += bytesOut;
+    if (code !== undefined || verified) this.#watch(key, c, code);
+  }
+
+  /** Send the batch at once when this request takes the token to a rule's threshold. */
+  #watch(key: string, c: Pending, code: string | undefined): void {
+    const rules = this.#namespaceRules.get(c.namespace)?.rules ?? this.#rules;
+    const seen = this.#seen.get(key);
+    const refused = (seen?.refused ?? 0) + c.invalidToken + c.refusedOrigin;
+    const requests = (seen?.requests ?? 0) + c.requests;
+    if (
+      (code === 'too_many_clients' && rules.clientFanout !== false) ||
+      (rules.refusalBurst !== false && refused === rules.refusalBurst.threshold) ||
+      (seen?.spikeAt !== undefined && requests === seen.spikeAt)
+    )
+      this.#flushSoon();
+  }
+
+  #flushSoon(): void {
+    if (this.#flushing !== undefined) {
+      this.#again = true;
+      return;
+    }
+    if (this.#soon) return;
+    this.#soon = true;
+    setImmediate(() => {
+      this.#soon = false;
+      void this.flush();
+    });
   }
 
   /** Send the counts to the store and act on what the rules find (one batch at a time). */
   flush(): Promise<void> {
     this.#flushing ??= this.#flush().finally(() => {
       this.#flushing = undefined;
+      if (this.#again) {
+        this.#again = false;
+        void this.flush();
+      }
     });
     return this.#flushing;
   }
@@ -204,7 +248,9 @@ ${r.window}`;
       this.#failing = true;
       return;
     }
+    if (this.#seen.size > this.#maxTokens) this.#seen.clear();
     for (const t of totals) {
+      if (t.window === window) this.#remember(t, await this.#rulesOf(t.namespace));
       if (t.clients !== undefined) this.#clients?.learn(t.namespace, t.id, t.window, t.clients);
       const rules = await this.#rulesOf(t.namespace);
       const clients = limits.get(`${t.namespace}
@@ -212,6 +258,16 @@ ${t.id}
 ${t.window}`);
       for (const finding of findAnomalies(t, rules, now, clients)) await this.#act(finding, t, rules, now);
     }
+  }
+
+  /** Where the token's next crossings are (#watch), from its window's totals. */
+  #remember(t: UsageTotals, rules: AnomalyRules): void {
+    const spikeAt = rateSpikeThreshold(t, rules);
+    this.#seen.set(`${t.namespace}\n${t.id}`, {
+      refused: t.counts.invalidToken + t.counts.refusedOrigin,
+      requests: t.counts.requests,
+      spikeAt,
+    });
   }
 
   /** The namespace's rules: its settings over the base, read again after RULES_REFRESH_MS. */

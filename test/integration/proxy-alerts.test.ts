@@ -239,6 +239,21 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
       }
     });
 
+    it("a burst that reaches a rule's threshold is sent at once, not at the next batch", async () => {
+      // A proxy whose timed batch is an hour away: only the early batch can bring the alert.
+      const slow = await startTestProxy(world, { usage: { flushMs: 3_600_000, rulesRefreshMs: 0 } });
+      try {
+        const token = await world.mint();
+        const id = tokenIdOf(token);
+        for (let i = 0; i < 20; i++)
+          expect((await send(slow.url, { token: forged(token) })).status).toBe(401);
+        const [arrived] = await eventually(() => (alertsFor(id).length > 0 ? alertsFor(id) : undefined));
+        expect(arrived!.alert).toMatchObject({ rule: 'refusal-burst', figures: { invalidToken: 20 } });
+      } finally {
+        await slow.close();
+      }
+    });
+
     it('spend that would exhaust the cap long before expiry raises one alert', async () => {
       const token = await world.mint({ spend: 100, cost: 5, ttlSeconds: 600 });
       const id = tokenIdOf(token);
