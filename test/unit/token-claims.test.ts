@@ -16,6 +16,7 @@ import {
   MAX_TTL_SECONDS,
   normalizeOrigin,
   checkMint,
+  parseDuration,
   notAnOrigin,
   parseTags,
   parseTtl,
@@ -418,6 +419,11 @@ describe('minting limits', () => {
           hint: 'use a number with s, m or h, e.g. 90s, 15m, 1h',
         }),
       );
+    // A grace (from 0) is a duration by default.
+    expect(parseDuration('0', '--grace', 0)).toBe(0);
+    expect(() => parseDuration('1w', '--grace', 0)).toThrow(
+      expect.objectContaining({ message: '--grace "1w" is not a duration between 0s and 24h' }),
+    );
   });
 
   it('parses tags at the first =, and refuses bad ones by name', () => {
