@@ -609,6 +609,12 @@ function mintUsage(at: string, problem: MintProblem, fields: Record<string, unkn
         `${at} has ${problem.field} ${shown(String(fields[problem.field]))}`,
         `${problem.field}= a whole number from 1 to ${MAX_CAP}`,
       );
+    case 'max-clients':
+      return usage(
+        'mint-tokens',
+        `${at} has max-clients ${problem.value}`,
+        `max-clients= a whole number from 1 to ${problem.max}`,
+      );
     case 'cost-above-spend':
       return usage(
         'mint-tokens',

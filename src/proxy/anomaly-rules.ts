@@ -8,19 +8,24 @@
  *   id, and is trying it where it does not work.
  * - `rate-spike`: far more requests in the window than the token's own recent baseline
  *   (the mean of its active windows in the hour before); armed once it has a baseline.
+ * - `client-fanout`: a token minted with `--max-clients` refused new client addresses past
+ *   it in the window, or the proxies together admitted more than it allows
+ *   (client-limits.ts): the token is being shared, or was leaked and is used from many places.
  * - `spend-velocity`: at the spend rate of this window, the cap would be gone long before
  *   the token expires.
  */
 import type { UsageTotals } from '../tokens/usage-store.js';
 import { USAGE_WINDOW_SECONDS } from '../tokens/usage-store.js';
 
-export type RuleName = 'refusal-burst' | 'rate-spike' | 'spend-velocity';
+export type RuleName = 'refusal-burst' | 'rate-spike' | 'client-fanout' | 'spend-velocity';
 
 export interface AnomalyRules {
   /** Refused requests (invalid token + refused origin) in one window that fire. */
   refusalBurst: { threshold: number } | false;
   /** Fires at `factor` × the baseline's requests per window, and never below `floor`. */
   rateSpike: { factor: number; floor: number; minWindows: number } | false;
+  /** New client addresses refused past `--max-clients` (at one proxy, between two batches) that fire. */
+  clientFanout: { threshold: number } | false;
   /**
    * Fires once `minSpentFraction` of the cap is spent and, at this window's rate, the rest
    * would last less than `lifeFraction` of the token's remaining life.
@@ -33,6 +38,7 @@ export interface AnomalyRules {
 export const DEFAULT_RULES: AnomalyRules = {
   refusalBurst: { threshold: 20 },
   rateSpike: { factor: 10, floor: 60, minWindows: 3 },
+  clientFanout: { threshold: 1 },
   spendVelocity: { lifeFraction: 0.25, minSpentFraction: 0.1 },
   throttle: { rpsFraction: 0.1, seconds: 900 },
 };
@@ -45,8 +51,17 @@ export interface Finding {
   figures: Record<string, number>;
 }
 
-/** The rules that fire on `t` at `now` (seconds), in the order above. */
-export function findAnomalies(t: UsageTotals, rules: AnomalyRules, now: number): Finding[] {
+/**
+ * The rules that fire on `t` at `now` (seconds), in the order above. `clients`: for a token
+ * with client limits, its `--max-clients` and the new addresses this proxy refused since
+ * the last batch (the window's distinct addresses, from every proxy, are `t.clients`).
+ */
+export function findAnomalies(
+  t: UsageTotals,
+  rules: AnomalyRules,
+  now: number,
+  clients?: { max: number; refused: number },
+): Finding[] {
   const found: Finding[] = [];
   const finding = (rule: RuleName, figures: Record<string, number>) =>
     found.push({ namespace: t.namespace, tokenId: t.id, rule, figures });
@@ -61,14 +76,24 @@ export function findAnomalies(t: UsageTotals, rules: AnomalyRules, now: number):
         windowSeconds: USAGE_WINDOW_SECONDS,
       });
   }
-  if (rules.rateSpike !== false && t.baseline.windows >= rules.rateSpike.minWindows) {
+  const threshold = rateSpikeThreshold(t, rules);
+  if (threshold !== undefined) {
     const baseline = t.baseline.requests / t.baseline.windows;
-    const threshold = Math.max(rules.rateSpike.floor, Math.ceil(rules.rateSpike.factor * baseline));
     if (c.requests >= threshold)
       finding('rate-spike', {
         requests: c.requests,
         baselinePerWindow: Math.round(baseline * 100) / 100,
         threshold,
+        windowSeconds: USAGE_WINDOW_SECONDS,
+      });
+  }
+  if (rules.clientFanout !== false && clients !== undefined) {
+    const distinct = t.clients?.length ?? 0;
+    if (clients.refused >= rules.clientFanout.threshold || distinct > clients.max)
+      finding('client-fanout', {
+        distinctClients: distinct,
+        maxClients: clients.max,
+        refusedClients: clients.refused,
         windowSeconds: USAGE_WINDOW_SECONDS,
       });
   }
@@ -92,6 +117,16 @@ export function findAnomalies(t: UsageTotals, rules: AnomalyRules, now: number):
       });
   }
   return found;
+}
+
+/** The requests in a window at which `rate-spike` fires on `t`; undefined while it is not armed. */
+export function rateSpikeThreshold(
+  t: Pick<UsageTotals, 'baseline'>,
+  rules: Pick<AnomalyRules, 'rateSpike'>,
+): number | undefined {
+  const spike = rules.rateSpike;
+  if (spike === false || t.baseline.windows < spike.minWindows) return undefined;
+  return Math.max(spike.floor, Math.ceil(spike.factor * (t.baseline.requests / t.baseline.windows)));
 }
 
 /** The throttle a finding sets on a token of `rps`. */

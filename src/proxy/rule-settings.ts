@@ -32,6 +32,7 @@ export const RULE_SETTINGS: Record<RuleSettingTarget, Record<string, SettingSpec
     floor: { field: 'floor', min: 1, max: 10_000_000, integer: true },
     'min-windows': { field: 'minWindows', min: 1, max: 60, integer: true },
   },
+  'client-fanout': { threshold: { field: 'threshold', min: 1, max: 1_000_000, integer: true } },
   'spend-velocity': {
     'life-fraction': { field: 'lifeFraction', min: 0, max: 1, integer: false, exclusiveMin: true },
     'min-spent-fraction': { field: 'minSpentFraction', min: 0, max: 1, integer: false },
@@ -42,9 +43,10 @@ export const RULE_SETTINGS: Record<RuleSettingTarget, Record<string, SettingSpec
   },
 };
 
-const FIELD_OF: Record<RuleName, 'refusalBurst' | 'rateSpike' | 'spendVelocity'> = {
+const FIELD_OF: Record<RuleName, 'refusalBurst' | 'rateSpike' | 'clientFanout' | 'spendVelocity'> = {
   'refusal-burst': 'refusalBurst',
   'rate-spike': 'rateSpike',
+  'client-fanout': 'clientFanout',
   'spend-velocity': 'spendVelocity',
 };
 

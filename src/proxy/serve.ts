@@ -26,6 +26,7 @@ import { type KeySource, ProviderKeys } from './provider-keys.js';
 import { Alerts } from '../alerts/alerts.js';
 import { WebhookSender } from '../alerts/webhook.js';
 import { isUsageStore } from '../tokens/usage-store.js';
+import { ClientLimits } from './client-limits.js';
 import { RateLimiter } from './rate.js';
 import { UsageMeter } from './usage-meter.js';
 import { RevocationWatcher } from './revocation.js';
@@ -106,6 +107,7 @@ export async function serveProxy(
   state.usage?.start();
   const proxyOptions = {
     ...(state.usage === undefined ? {} : { usage: state.usage }),
+    ...(state.clients === undefined ? {} : { clients: state.clients }),
     verifier: new TokenVerifier({ publicKey }),
     revocations,
     rate: new RateLimiter(),
@@ -156,6 +158,8 @@ interface ProxyState {
   keys: KeySource;
   /** Usage counting, anomaly rules and alerts, where the store keeps usage (SQLite). */
   usage?: UsageMeter;
+  /** Tokens' client limits (client-limits.ts), shared through `usage` when there is one. */
+  clients?: ClientLimits;
   /** Set when the store could not be opened safely: every request is refused. */
   unusable?: StoreUnusable;
   close(): Promise<void>;
@@ -201,10 +205,12 @@ async function openState(
     ...(options.plaintextKeys === undefined ? {} : { plaintext: options.plaintextKeys }),
   });
   const aws = options.usage !== false ? await backend.alertPublisher?.() : undefined;
+  const clients = new ClientLimits();
   const usage =
     options.usage !== false && isUsageStore(tokens)
       ? new UsageMeter({
           store: tokens,
+          clients,
           alerts: new Alerts({
             store: tokens,
             keyring: backend.keyring,
@@ -222,6 +228,7 @@ async function openState(
     tokens,
     keys,
     ...(usage === undefined ? {} : { usage }),
+    clients,
     close: async () => {
       // What was counted since the last batch goes to the store before it closes.
       await usage?.close();

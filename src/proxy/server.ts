@@ -1,7 +1,7 @@
 /**
  * The edge proxy (DESIGN, Host-bound tokens and the edge proxy). Each request runs the
  * flow in DESIGN's order:
- *   token shape and checksum → signature and time → revocation → Origin → rate → spend
+ *   token shape and checksum → signature and time → revocation → Origin → client limits → rate → spend
  *   (which also requires the token's record in its own namespace) → provider key → inject it, strip the egg token → forward to the pinned upstream,
  *   streaming both bodies → one JSON log line → the key buffer released once the
  *   upstream request is written.
@@ -23,6 +23,7 @@ import https from 'node:https';
 import type { SpendResult, TokenStore } from '../tokens/token-store.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import { isSendableProviderKey } from '../vault/provider-key.js';
+import { type ClientLimits, clientRefusal } from './client-limits.js';
 import { declaredBodyAllowed, rateRefusal, spendRefusal, throttleRefusal } from './caps.js';
 import { type BodyFraming, FORWARDED_METHODS, isPathTarget, requestFraming } from './framing.js';
 import { corsHeaders, hasContentLength, requestHeaders, responseHeaders } from './headers.js';
@@ -52,6 +53,8 @@ export interface ProxyOptions {
   rate: Pick<RateLimiter, 'take'>;
   /** Spend reservations; `adjustSpend` settles what a priced key's request really cost (real-spend.ts). */
   spend: Pick<TokenStore, 'reserveSpend' | 'adjustSpend'>;
+  /** Per-token client limits, `--max-clients` and `--client-rps` (client-limits.ts); none when absent. */
+  clients?: Pick<ClientLimits, 'check'>;
   /** Per-token usage counting and anomaly rules (usage-meter.ts); none when absent. */
   usage?: Pick<UsageMeter, 'record'>;
   keys: KeySource;
@@ -243,6 +246,9 @@ export class ProxyHandler {
     if (!declaredBodyAllowed(req.headers['content-length'], this.#maxBody))
       return refuse(res, { ...REFUSALS.tooLarge, headers: cors });
 
+    // The token's client limits first: a refused client takes nothing from the token's bucket.
+    const client = this.#options.clients?.check(claims, req.socket.remoteAddress);
+    if (client !== undefined && !client.ok) return refuse(res, clientRefusal(client, cors));
     const rate = this.#options.rate.take(claims.jti, claims.rps, claims.burst);
     if (!rate.ok) return refuse(res, rateRefusal(rate.retryAfterSeconds, cors));
     // Throttled by an anomaly rule (usage-meter.ts), seen at the last revocation poll: a

@@ -6,9 +6,18 @@
  * anomaly rules read them (anomaly-rules.ts), and a rule that fires throttles the token
  * through the store; the proxy whose conditional write set the throttle raises the one alert.
  *
+ * A burst does not wait for the next batch: when a token's counts reach a rule's threshold
+ * (its refusals the refusal-burst threshold, its requests the rate-spike threshold of its
+ * last totals, a client refused past `--max-clients`), counting the window's totals from
+ * every proxy as of the last batch, the batch goes at once, so the alert comes sooner. Each
+ * crossing happens once per token and window, and batches still run one at a time.
+ *
  * Memory is bounded: at most `maxTokens` tokens are counted between two batches (the ids of
  * refused tokens come from requests, unverified); past it, new ids wait for the next batch.
  * A batch the store refuses is kept for the next one, within the same bound.
+ *
+ * With client limits (client-limits.ts), the batch also carries the client addresses each
+ * token admitted here since the last one, and brings back the window's set from every proxy.
  *
  * Each namespace's rule settings (`egg alerts rules set`, rule-settings.ts) are read with the
  * batch that needs them and kept for `RULES_REFRESH_MS`: a change reaches every proxy within
@@ -22,6 +31,7 @@ import {
   type UsageCounts,
   type UsageStore,
   type UsageTotals,
+  type UsageWindow,
   windowOf,
 } from '../tokens/usage-store.js';
 import {
@@ -29,8 +39,10 @@ import {
   DEFAULT_RULES,
   findAnomalies,
   type Finding,
+  rateSpikeThreshold,
   throttleFor,
 } from './anomaly-rules.js';
+import type { ClientLimits } from './client-limits.js';
 import { rulesWith } from './rule-settings.js';
 
 /** How long a namespace's rule settings are used before they are read again. */
@@ -50,6 +62,8 @@ export interface AlertRaiser {
 export interface UsageMeterOptions {
   store: Pick<UsageStore, 'addUsage' | 'setThrottle' | 'ruleOverrides'>;
   alerts?: AlertRaiser;
+  /** The proxy's client limits, whose addresses go to the store with each batch. */
+  clients?: Pick<ClientLimits, 'drain' | 'learn'>;
   /** The rules before a namespace's own settings: default DEFAULT_RULES. */
   rules?: AnomalyRules;
   /** How long a namespace's rule settings are used before they are read again: default RULES_REFRESH_MS. */
@@ -69,6 +83,7 @@ interface Pending extends UsageCounts {
 export class UsageMeter {
   readonly #store: UsageMeterOptions['store'];
   readonly #alerts: AlertRaiser | undefined;
+  readonly #clients: UsageMeterOptions['clients'];
   readonly #rules: AnomalyRules;
   readonly #flushMs: number;
   readonly #rulesRefreshMs: number;
@@ -80,13 +95,19 @@ export class UsageMeter {
   readonly #throttled = new Map<string, number>();
   /** Each namespace's rules and when they were read (ms). */
   readonly #namespaceRules = new Map<string, { rules: AnomalyRules; readAt: number }>();
+  /** Each token's window totals as of the last batch: where its next crossing is. */
+  readonly #seen = new Map<string, { refused: number; requests: number; spikeAt: number | undefined }>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  /** An early batch is asked for: at the next turn, or after the batch under way. */
+  #soon = false;
+  #again = false;
   #failing = false;
 
   constructor(options: UsageMeterOptions) {
     this.#store = options.store;
     this.#alerts = options.alerts;
+    this.#clients = options.clients;
     this.#rules = options.rules ?? DEFAULT_RULES;
     this.#flushMs = options.flushMs ?? 1000;
     this.#rulesRefreshMs = options.rulesRefreshMs ?? RULES_REFRESH_MS;
@@ -136,30 +157,89 @@ export class UsageMeter {
     }
     if (code === 'token_invalid') c.invalidToken++;
     else if (code === 'origin_not_allowed') c.refusedOrigin++;
-    else if (code === 'rate_limited') c.rateLimited++;
+    else if (code === 'rate_limited' || code === 'client_rate_limited') c.rateLimited++;
     else if (code === 'token_throttled') c.throttled++;
     c.spend += spend;
     c.bytesIn += bytesIn;
     c.bytesOut += bytesOut;
+    if (code !== undefined || verified) this.#watch(key, c, code);
+  }
+
+  /** Send the batch at once when this request takes the token to a rule's threshold. */
+  #watch(key: string, c: Pending, code: string | undefined): void {
+    const rules = this.#namespaceRules.get(c.namespace)?.rules ?? this.#rules;
+    const seen = this.#seen.get(key);
+    const refused = (seen?.refused ?? 0) + c.invalidToken + c.refusedOrigin;
+    const requests = (seen?.requests ?? 0) + c.requests;
+    if (
+      (code === 'too_many_clients' && rules.clientFanout !== false) ||
+      (rules.refusalBurst !== false && refused === rules.refusalBurst.threshold) ||
+      (seen?.spikeAt !== undefined && requests === seen.spikeAt)
+    )
+      this.#flushSoon();
+  }
+
+  #flushSoon(): void {
+    if (this.#flushing !== undefined) {
+      this.#again = true;
+      return;
+    }
+    if (this.#soon) return;
+    this.#soon = true;
+    setImmediate(() => {
+      this.#soon = false;
+      void this.flush();
+    });
   }
 
   /** Send the counts to the store and act on what the rules find (one batch at a time). */
   flush(): Promise<void> {
     this.#flushing ??= this.#flush().finally(() => {
       this.#flushing = undefined;
+      if (this.#again) {
+        this.#again = false;
+        void this.flush();
+      }
     });
     return this.#flushing;
   }
 
   async #flush(): Promise<void> {
-    if (this.#pending.size === 0) return;
+    const reports = this.#clients?.drain() ?? [];
+    if (this.#pending.size === 0 && reports.length === 0) return;
     const pending = this.#pending;
     this.#pending = new Map();
     const now = Math.floor(this.#clock() / 1000);
     const window = windowOf(now);
+    const deltas = new Map<string, UsageWindow>();
+    for (const [key, p] of pending)
+      deltas.set(
+        `${key}
+${window}`,
+        { ...p, window },
+      );
+    // Each token's clients go with its counts of the same window (a window that has turned
+    // since gets a delta of its own), and its limit with them to the rules.
+    const limits = new Map<string, { max: number; refused: number }>();
+    for (const r of reports) {
+      const key = `${r.namespace}
+${r.id}
+${r.window}`;
+      limits.set(key, { max: r.maxClients, refused: r.refused });
+      const delta = deltas.get(key);
+      if (delta === undefined)
+        deltas.set(key, {
+          namespace: r.namespace,
+          id: r.id,
+          window: r.window,
+          ...emptyCounts(),
+          clients: r.clients,
+        });
+      else delta.clients = r.clients;
+    }
     let totals: UsageTotals[];
     try {
-      totals = await this.#store.addUsage([...pending.values()].map((p) => ({ ...p, window })));
+      totals = await this.#store.addUsage([...deltas.values()]);
       if (this.#failing) this.#logger.info('usage.flush.recovered', {});
       this.#failing = false;
     } catch (error) {
@@ -168,10 +248,26 @@ export class UsageMeter {
       this.#failing = true;
       return;
     }
+    if (this.#seen.size > this.#maxTokens) this.#seen.clear();
     for (const t of totals) {
+      if (t.window === window) this.#remember(t, await this.#rulesOf(t.namespace));
+      if (t.clients !== undefined) this.#clients?.learn(t.namespace, t.id, t.window, t.clients);
       const rules = await this.#rulesOf(t.namespace);
-      for (const finding of findAnomalies(t, rules, now)) await this.#act(finding, t, rules, now);
+      const clients = limits.get(`${t.namespace}
+${t.id}
+${t.window}`);
+      for (const finding of findAnomalies(t, rules, now, clients)) await this.#act(finding, t, rules, now);
     }
+  }
+
+  /** Where the token's next crossings are (#watch), from its window's totals. */
+  #remember(t: UsageTotals, rules: AnomalyRules): void {
+    const spikeAt = rateSpikeThreshold(t, rules);
+    this.#seen.set(`${t.namespace}\n${t.id}`, {
+      refused: t.counts.invalidToken + t.counts.refusedOrigin,
+      requests: t.counts.requests,
+      spikeAt,
+    });
   }
 
   /** The namespace's rules: its settings over the base, read again after RULES_REFRESH_MS. */

@@ -35,6 +35,14 @@ export interface TokenClaims {
   spend: number;
   /** Cost of one request, in the same units. */
   cost: number;
+  /**
+   * `--max-clients`: distinct client addresses the token may be used from in one usage window
+   * (a minute, across every proxy); a new address past it is refused. Absent: no limit
+   * (tokens minted before it keep working as they were).
+   */
+  maxClients?: number;
+  /** `--client-rps`: sustained requests per second from one client address (per proxy). Absent: none. */
+  clientRps?: number;
   iat: number;
   nbf: number;
   exp: number;
@@ -45,6 +53,11 @@ export interface TokenClaims {
 export const MAX_TTL_SECONDS = 24 * 3600;
 export const MAX_ORIGINS = 32;
 export const MAX_TAGS = 16;
+/**
+ * Most distinct client addresses a token may allow: each proxy keeps, and the store shares,
+ * the addresses of a window, so this bounds both (src/proxy/client-limits.ts).
+ */
+export const MAX_CLIENTS = 1000;
 /** Caps are integers up to this (far below 2^53, so sums stay exact). */
 export const MAX_CAP = 1e12;
 /** A token id: 16 random bytes in base64url. */
@@ -133,6 +146,8 @@ export interface MintRequest {
   burst?: number | undefined;
   spend: number;
   cost?: number | undefined;
+  maxClients?: number | undefined;
+  clientRps?: number | undefined;
 }
 
 /** What a request that keeps the rules mints: canonical origins (once each), and every cap. */
@@ -142,6 +157,9 @@ export interface MintLimits {
   burst: number;
   spend: number;
   cost: number;
+  /** Present only when asked for. */
+  maxClients?: number;
+  clientRps?: number;
 }
 
 /** The first mint rule a request breaks; each edge says it in its own words (flags, mint-tokens fields). */
@@ -150,16 +168,20 @@ export type MintProblem =
   | { rule: 'too-many-origins'; count: number }
   | { rule: 'origin'; value: string }
   | { rule: 'ttl'; seconds: number; max: number }
-  | { rule: 'cap'; field: 'rps' | 'burst' | 'spend' | 'cost'; value: number }
+  | { rule: 'cap'; field: 'rps' | 'burst' | 'spend' | 'cost' | 'client-rps'; value: number }
+  | { rule: 'max-clients'; value: number; max: number }
   | { rule: 'cost-above-spend'; cost: number; spend: number };
 
 const isCap = (value: number) => Number.isSafeInteger(value) && value >= 1 && value <= MAX_CAP;
+const isClients = (value: unknown) =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= MAX_CLIENTS;
 
 /**
  * The mint rules, in one place for the CLI, the Action and `Tokens.mint`: 1 to MAX_ORIGINS
  * origins (none only for a native app), each exactly an origin; a lifetime of whole seconds
  * up to `maxTtlSeconds` (24 h; the Action passes a job's 6 h); caps from 1 to MAX_CAP, with
- * burst defaulting to rps and cost to 1; and a cost no larger than spend.
+ * burst defaulting to rps and cost to 1; a cost no larger than spend; and, when asked for,
+ * client limits: 1 to MAX_CLIENTS addresses, a per-client rate from 1 to MAX_CAP.
  */
 export function checkMint(
   request: MintRequest,
@@ -188,7 +210,18 @@ export function checkMint(
     if (!isCap(caps[field])) return fail({ rule: 'cap', field, value: caps[field] });
   }
   if (caps.cost > caps.spend) return fail({ rule: 'cost-above-spend', cost: caps.cost, spend: caps.spend });
-  return { ok: true, limits: { origins, ...caps } };
+  const clients: { maxClients?: number; clientRps?: number } = {};
+  if (request.maxClients !== undefined) {
+    if (!isClients(request.maxClients))
+      return fail({ rule: 'max-clients', value: request.maxClients, max: MAX_CLIENTS });
+    clients.maxClients = request.maxClients;
+  }
+  if (request.clientRps !== undefined) {
+    if (!isCap(request.clientRps))
+      return fail({ rule: 'cap', field: 'client-rps', value: request.clientRps });
+    clients.clientRps = request.clientRps;
+  }
+  return { ok: true, limits: { origins, ...caps, ...clients } };
 }
 
 /**
@@ -197,7 +230,8 @@ export function checkMint(
  * every rule holds here and not only in `Tokens.mint`:
  * - times (DESIGN, Token times): `iat <= nbf < exp` and `exp - min(iat, nbf) <= 24 h`, so a
  *   token cannot be dated after it becomes valid (the kill switch compares `iat`);
- * - origins: canonical, at most 32, at least one unless `native` is exactly `true`.
+ * - origins: canonical, at most 32, at least one unless `native` is exactly `true`;
+ * - client limits: absent (a token from before them), or within their bounds.
  */
 export function isTokenClaims(
   payload: Record<string, unknown>,
@@ -225,6 +259,8 @@ export function isTokenClaims(
     int(p.spend) &&
     int(p.cost) &&
     (p.cost as number) <= (p.spend as number) &&
+    (p.maxClients === undefined || isClients(p.maxClients)) &&
+    (p.clientRps === undefined || int(p.clientRps)) &&
     time(p.iat) &&
     time(p.nbf) &&
     time(p.exp) &&

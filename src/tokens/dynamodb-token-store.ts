@@ -7,14 +7,15 @@
  *   marked the record): the proxy's `ADD spent :cost`, conditional on the digest, on
  *   `killedAt = 0` and on `spent <= cap - cost`, is also its proof that the token was
  *   minted here and outlived every kill switch;
- * - `RV#head` the revocation head: `version` (ADD 1 on every change), `notBefore`;
+ * - `RV#head` the revocation head: `version` (ADD 1 on every change), `notBefore`, and the
+ *   anomaly throttles (`th#<id>`, dynamodb-usage.ts);
  * - `RV#t#<id>` a revoked token id, with `exp`, and `at` when it takes effect later (a
  *   rotation's grace; absent: at once).
  * The account-wide head (`egg killswitch --all`) is `RV#head` in the partition `tokens##account`,
  * which no namespace can name (`#` never occurs in one) and which the proxy's `tokens#*` grant
  * reads; a minting grant may read it, never write it (infra/stack.ts).
  * Entries carry `expiresAt` (epoch seconds) for a table TTL to reap after expiry.
- * Usage counters, throttles (`RV#th#<id>`) and alerts: dynamodb-usage.ts.
+ * Usage counters, throttles and alerts: dynamodb-usage.ts.
  * docs/tokens.md lists the calls each operation makes.
  */
 import {
@@ -29,7 +30,13 @@ import { awsErrorName, identityProblem, isConditionFailed } from '../aws/errors.
 import { EggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
 import { type RetryOptions, retry } from '../retry.js';
-import { DynamoDbUsage, THROTTLE_PREFIX_SK, throttleEntry } from './dynamodb-usage.js';
+import {
+  DynamoDbUsage,
+  headThrottles,
+  REVOCATION_HEAD_SK,
+  THROTTLE_PREFIX_SK,
+  throttleEntry,
+} from './dynamodb-usage.js';
 import {
   addEntry,
   type RevocationEntry,
@@ -51,7 +58,7 @@ type Item = Record<string, AttributeValue>;
 
 export const TOKEN_PREFIX_SK = 'TK#';
 export const REVOCATION_PREFIX_SK = 'RV#';
-export const REVOCATION_HEAD_SK = 'RV#head';
+export { REVOCATION_HEAD_SK };
 export const REVOKED_PREFIX_SK = 'RV#t#';
 /** The partition of the account-wide revocation head (`tokens#` + a name no namespace can have). */
 export const ACCOUNT_TOKEN_PARTITION = 'tokens##account';
@@ -118,6 +125,8 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
             tags: { M: Object.fromEntries(Object.entries(r.tags).map(([k, v]) => [k, str(v)])) },
             actor: str(r.actor),
             ...(r.allowNoOrigin ? { allowNoOrigin: { BOOL: true } } : {}),
+            ...(r.maxClients === undefined ? {} : { maxClients: num(r.maxClients) }),
+            ...(r.clientRps === undefined ? {} : { clientRps: num(r.clientRps) }),
             killedAt: num(0),
             expiresAt: num(r.exp + 86400),
           },
@@ -150,6 +159,8 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
         tags: Object.fromEntries(Object.entries(i.tags?.M ?? {}).map(([k, v]) => [k, v.S ?? ''])),
         actor: i.actor?.S ?? '',
         allowNoOrigin: i.allowNoOrigin?.BOOL === true,
+        ...(i.maxClients?.N === undefined ? {} : { maxClients: Number(i.maxClients.N) }),
+        ...(i.clientRps?.N === undefined ? {} : { clientRps: Number(i.clientRps.N) }),
         // Marked by a kill switch, or from before the mark existed (no killedAt): void.
         revoked: state.revoked.has(id) || iat < state.notBefore || i.killedAt?.N !== '0',
         ...(state.revokeAt?.has(id) === true ? { revokeAt: state.revokeAt.get(id)?.at ?? 0 } : {}),
@@ -247,6 +258,8 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
         new GetItemCommand({
           TableName: this.#table,
           Key: { pk: str(partition), sk: str(REVOCATION_HEAD_SK) },
+          // Not the throttles the head also holds: the poll reads only these two numbers.
+          ProjectionExpression: 'version, notBefore',
           ConsistentRead: true,
         }),
       ),
@@ -262,6 +275,7 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
       if (sk === REVOCATION_HEAD_SK) {
         state.version = Number(item.version?.N ?? 0);
         state.notBefore = Number(item.notBefore?.N ?? 0);
+        for (const [id, throttle] of headThrottles(item)) state.throttles?.set(id, throttle);
       } else if (sk.startsWith(REVOKED_PREFIX_SK)) {
         addEntry(
           state,
@@ -270,7 +284,9 @@ export class DynamoDbTokenStore implements TokenStore, UsageStore {
           Number(item.at?.N ?? 0),
         );
       } else if (sk.startsWith(THROTTLE_PREFIX_SK)) {
-        state.throttles?.set(...throttleEntry(item));
+        // A legacy item: the head's own throttle (read first, 'RV#head' < 'RV#th#') is newer.
+        const [id, throttle] = throttleEntry(item);
+        if (state.throttles?.has(id) !== true) state.throttles?.set(id, throttle);
       }
     }
     return state;

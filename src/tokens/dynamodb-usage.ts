@@ -5,10 +5,18 @@
  *   zero-padded to 10 digits, so a Query walks a token's windows in order), with
  *   `expiresAt` a day after the window. The only items here that a table TTL reaps, and the
  *   only partition where the proxy may write `expiresAt` (infra/ttl.ts): its own partition,
- *   so a proxy that may reap counters still cannot reap a revocation.
- * - `tokens#<namespace>` `RV#th#<id>`: a token's throttle, beside the revocations, so the
- *   Query that reads them (revocationState) reads the throttles too; setting or lifting one
- *   bumps `RV#head`, and every proxy sees it at its next poll.
+ *   so a proxy that may reap counters still cannot reap a revocation. A token with client
+ *   limits also has `clients` there: a string set of its clients' address digests
+ *   (`ADD` is a set union), at most `--max-clients` × the proxies (proxy/client-limits.ts).
+ * - `tokens#<namespace>` `RV#head`, attribute `th#<id>`: a token's throttle (`rule`, `rps`,
+ *   `since`, `until`), on the revocation head itself, so setting or lifting one is one
+ *   conditional UpdateItem that also bumps the head's version (no transaction: every role's
+ *   TTL deny refuses them, infra/ttl.ts), and every proxy sees it at its next poll, in the
+ *   Query that reads the revocations. A throttle that has ended is removed from the head by
+ *   the next throttle set in the namespace (conditional on its having ended), so the head
+ *   holds about as many as are in force. Throttles are not items of their own, so nothing
+ *   needs a TTL the proxy could not write in `tokens#` (before, they were `RV#th#<id>` items,
+ *   which never expired; those still in force are still read and lifted).
  * - `tokens#<namespace>` `AC#<id>`: an alert channel (a webhook's secret sealed; a removed one keeps
  *   only `removedAt`, since a minting role may update token items but not delete them);
  *   `AL#<time>#<id>`: an alert as raised; `AR#rules`: the namespace's rule overrides. Kept,
@@ -46,7 +54,14 @@ import {
 type Item = Record<string, AttributeValue>;
 
 export const USAGE_PREFIX_SK = 'U#';
+/** Legacy throttle items (before throttles moved onto the head): read and lifted, never written. */
 export const THROTTLE_PREFIX_SK = 'RV#th#';
+/** A namespace's revocation head (dynamodb-token-store.ts). */
+export const REVOCATION_HEAD_SK = 'RV#head';
+/** The head's attribute of token `id`'s throttle. */
+export const THROTTLE_ATTRIBUTE_PREFIX = 'th#';
+/** Ended throttles removed from the head with one new throttle, at most. */
+const MAX_REMOVED = 20;
 export const CHANNEL_PREFIX_SK = 'AC#';
 export const ALERT_PREFIX_SK = 'AL#';
 export const RULES_SK = 'AR#rules';
@@ -79,6 +94,8 @@ export class DynamoDbUsage {
   readonly #o: DynamoDbUsageOptions;
   /** `<namespace>\n<id>\n<window>` → that window's baseline. */
   readonly #baselines = new Map<string, { windows: number; requests: number }>();
+  /** Per namespace: the throttles its head held, ended, at this store's last throttle write. */
+  readonly #ended = new Map<string, string[]>();
 
   constructor(options: DynamoDbUsageOptions) {
     this.#o = options;
@@ -90,7 +107,7 @@ export class DynamoDbUsage {
       deltas.map(async (d): Promise<UsageTotals | undefined> => {
         const record = records.get(`${d.namespace}\n${d.id}`);
         if (record === undefined) return undefined;
-        const [counts, baseline] = await Promise.all([this.#addOne(d), this.#baseline(d)]);
+        const [{ counts, clients }, baseline] = await Promise.all([this.#addOne(d), this.#baseline(d)]);
         return {
           namespace: d.namespace,
           id: d.id,
@@ -101,6 +118,7 @@ export class DynamoDbUsage {
           cap: Number(record.spend?.N ?? 0),
           spent: Number(record.spent?.N ?? 0),
           exp: Number(record.exp?.N ?? 0),
+          ...(d.clients === undefined ? {} : { clients }),
         };
       }),
     );
@@ -128,29 +146,89 @@ export class DynamoDbUsage {
       .sort((a, b) => (a.id === b.id ? a.window - b.window : a.id < b.id ? -1 : 1));
   }
 
+  /**
+   * One conditional UpdateItem on the head: the throttle and the version bump together. A
+   * throttle in force at `since` stays as it is (one anomaly, one throttle, one alert); so
+   * does a legacy `RV#th#` item in force, read first only when the head holds no throttle.
+   * Ended throttles on the head (as its last write showed) go with it, each only if still ended.
+   */
   async setThrottle(namespace: string, id: string, t: Throttle): Promise<boolean> {
+    if (((await this.#legacyThrottles(namespace)).get(id)?.until ?? 0) > t.since) return false;
+    const ended = [...(this.#ended.get(namespace) ?? [])].filter((e) => e !== id).slice(0, MAX_REMOVED);
+    const names: Record<string, string> = { '#th': `${THROTTLE_ATTRIBUTE_PREFIX}${id}`, '#until': 'until' };
+    ended.forEach((e, i) => (names[`#e${i}`] = `${THROTTLE_ATTRIBUTE_PREFIX}${e}`));
+    const write = (remove: readonly string[]) =>
+      this.#o.send('UpdateItem', namespace, () =>
+        this.#o.client.send(
+          new UpdateItemCommand({
+            TableName: this.#o.table,
+            Key: { pk: str(this.#o.tokenPartition(namespace)), sk: str(REVOCATION_HEAD_SK) },
+            UpdateExpression: `SET #th = :throttle ADD version :one${remove.length > 0 ? ` REMOVE ${remove.map((_, i) => `#e${i}`).join(', ')}` : ''}`,
+            ConditionExpression: [
+              '(attribute_not_exists(#th) OR #th.#until <= :since)',
+              ...remove.map((_, i) => `(attribute_not_exists(#e${i}) OR #e${i}.#until <= :since)`),
+            ].join(' AND '),
+            ExpressionAttributeNames: Object.fromEntries(
+              Object.entries(names).filter(
+                ([k]) => !k.startsWith('#e') || Number(k.slice(2)) < remove.length,
+              ),
+            ),
+            ExpressionAttributeValues: {
+              ':throttle': {
+                M: { rule: str(t.rule), rps: num(t.rps), since: num(t.since), until: num(t.until) },
+              },
+              ':one': num(1),
+              ':since': num(t.since),
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      );
+    let written;
     try {
-      await this.#update(namespace, `${THROTTLE_PREFIX_SK}${id}`, {
-        UpdateExpression: 'SET #rule = :rule, rps = :rps, since = :since, #until = :until',
-        // A throttle in force at `since` stays as it is: one anomaly, one throttle, one alert.
-        ConditionExpression: 'attribute_not_exists(#until) OR #until <= :since',
-        ExpressionAttributeNames: { '#rule': 'rule', '#until': 'until' },
-        ExpressionAttributeValues: {
-          ':rule': str(t.rule),
-          ':rps': num(t.rps),
-          ':since': num(t.since),
-          ':until': num(t.until),
-        },
-      });
+      written = await write(ended);
     } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw error;
+      if (!isConditionFailed(error)) throw error;
+      // Another proxy set this throttle, or set again one this write would have removed.
+      this.#ended.delete(namespace);
+      if (ended.length === 0) return false;
+      try {
+        written = await write([]);
+      } catch (again) {
+        if (isConditionFailed(again)) return false;
+        throw again;
+      }
     }
-    await this.#o.bump(namespace);
+    this.#remember(namespace, written.Attributes ?? {}, t.since);
     return true;
   }
 
+  /** The throttles on the head that had ended at `now`, for the namespace's next throttle to remove. */
+  #remember(namespace: string, head: Item, now: number): void {
+    const ended = [...headThrottles(head)].filter(([, t]) => t.until <= now).map(([id]) => id);
+    if (this.#ended.size >= MAX_BASELINES) this.#ended.clear();
+    if (ended.length > 0) this.#ended.set(namespace, ended);
+    else this.#ended.delete(namespace);
+  }
+
   async liftThrottle(namespace: string, id: string, now: number): Promise<boolean> {
+    try {
+      await this.#update(namespace, REVOCATION_HEAD_SK, {
+        UpdateExpression: 'SET #th.#until = :now ADD version :one',
+        // False when the head holds no such throttle: nothing is created.
+        ConditionExpression: '#th.#until > :now',
+        ExpressionAttributeNames: { '#th': `${THROTTLE_ATTRIBUTE_PREFIX}${id}`, '#until': 'until' },
+        ExpressionAttributeValues: { ':now': num(now), ':one': num(1) },
+      });
+      return true;
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+    return this.#liftLegacy(namespace, id, now);
+  }
+
+  /** Lift a legacy `RV#th#` throttle item (and bump the head). */
+  async #liftLegacy(namespace: string, id: string, now: number): Promise<boolean> {
     try {
       await this.#update(namespace, `${THROTTLE_PREFIX_SK}${id}`, {
         UpdateExpression: 'SET #until = :now',
@@ -168,6 +246,18 @@ export class DynamoDbUsage {
   }
 
   async throttles(namespace: string): Promise<Map<string, Throttle>> {
+    const [legacy, [head]] = await Promise.all([
+      this.#legacyThrottles(namespace),
+      this.#query(namespace, this.#o.tokenPartition(namespace), {
+        KeyConditionExpression: '#pk = :pk AND #sk = :sk',
+        ExpressionAttributeValues: { ':sk': str(REVOCATION_HEAD_SK) },
+      }),
+    ]);
+    return new Map([...legacy, ...headThrottles(head ?? {})]);
+  }
+
+  /** Legacy `RV#th#` items (none are written any more). */
+  async #legacyThrottles(namespace: string): Promise<Map<string, Throttle>> {
     const items = await this.#query(namespace, this.#o.tokenPartition(namespace), {
       KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
       ExpressionAttributeValues: { ':prefix': str(THROTTLE_PREFIX_SK) },
@@ -327,23 +417,30 @@ export class DynamoDbUsage {
     return found;
   }
 
-  /** Add one delta to its window's counters; the window's totals from every proxy. */
-  async #addOne(d: UsageWindow): Promise<UsageCounts> {
-    const names = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`#c${i}`, f]));
-    const values = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`:c${i}`, num(d[f])]));
+  /** Add one delta to its window's counters (and clients); the window's totals from every proxy. */
+  async #addOne(d: UsageWindow): Promise<{ counts: UsageCounts; clients: string[] }> {
+    const adds = USAGE_FIELDS.map((_, i) => `#c${i} :c${i}`);
+    const names: Record<string, string> = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`#c${i}`, f]));
+    const values: Item = Object.fromEntries(USAGE_FIELDS.map((f, i) => [`:c${i}`, num(d[f])]));
+    // An empty set cannot be written: a delta with no new clients only reads the set back.
+    if (d.clients !== undefined && d.clients.length > 0) {
+      adds.push('#clients :clients');
+      names['#clients'] = 'clients';
+      values[':clients'] = { SS: [...new Set(d.clients)] };
+    }
     const { Attributes } = await this.#o.send('UpdateItem', d.namespace, () =>
       this.#o.client.send(
         new UpdateItemCommand({
           TableName: this.#o.table,
           Key: { pk: str(usagePartition(d.namespace)), sk: str(windowKey(d.id, d.window)) },
-          UpdateExpression: `SET expiresAt = :expires ADD ${USAGE_FIELDS.map((_, i) => `#c${i} :c${i}`).join(', ')}`,
+          UpdateExpression: `SET expiresAt = :expires ADD ${adds.join(', ')}`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: { ...values, ':expires': num(d.window + USAGE_KEEP_SECONDS) },
           ReturnValues: 'ALL_NEW',
         }),
       ),
     );
-    return countsOf(Attributes ?? {});
+    return { counts: countsOf(Attributes ?? {}), clients: [...(Attributes?.clients?.SS ?? [])].sort() };
   }
 
   /** The hour before the window: one Query per token and window, kept until the window ends. */
@@ -419,7 +516,23 @@ export class DynamoDbUsage {
   }
 }
 
-/** A `RV#th#<id>` item as `[id, throttle]` (revocationState reads them with the revocations). */
+/** The throttles on a revocation head (`th#<id>` attributes), by token id. */
+export function headThrottles(head: Item): Map<string, Throttle> {
+  const throttles = new Map<string, Throttle>();
+  for (const [name, value] of Object.entries(head)) {
+    if (!name.startsWith(THROTTLE_ATTRIBUTE_PREFIX) || value.M === undefined) continue;
+    const t = value.M;
+    throttles.set(name.slice(THROTTLE_ATTRIBUTE_PREFIX.length), {
+      rule: t.rule?.S ?? '',
+      rps: Number(t.rps?.N ?? 0),
+      since: Number(t.since?.N ?? 0),
+      until: Number(t.until?.N ?? 0),
+    });
+  }
+  return throttles;
+}
+
+/** A legacy `RV#th#<id>` item as `[id, throttle]` (revocationState reads them with the revocations). */
 export function throttleEntry(item: Item): [string, Throttle] {
   return [
     (item.sk?.S ?? '').slice(THROTTLE_PREFIX_SK.length),

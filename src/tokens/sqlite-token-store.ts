@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS tokens (
   iat INTEGER NOT NULL, exp INTEGER NOT NULL, tags TEXT NOT NULL, actor TEXT NOT NULL,
   digest TEXT NOT NULL DEFAULT '', spent INTEGER NOT NULL DEFAULT 0,
   allow_no_origin INTEGER NOT NULL DEFAULT 0, killed_at INTEGER NOT NULL DEFAULT -1,
+  max_clients INTEGER NOT NULL DEFAULT 0, client_rps INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (namespace, id)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS token_revocations (
@@ -68,6 +69,9 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: st
   ['tokens', 'spent', 'INTEGER NOT NULL DEFAULT 0'],
   ['tokens', 'allow_no_origin', 'INTEGER NOT NULL DEFAULT 0'],
   ['tokens', 'killed_at', 'INTEGER NOT NULL DEFAULT -1'],
+  // `--max-clients` and `--client-rps`; 0 is none.
+  ['tokens', 'max_clients', 'INTEGER NOT NULL DEFAULT 0'],
+  ['tokens', 'client_rps', 'INTEGER NOT NULL DEFAULT 0'],
   // When a revocation takes effect (seconds); 0, as every entry before it, is at once.
   ['token_revocations', 'at', 'INTEGER NOT NULL DEFAULT 0'],
   // What an alert channel sends (usage-store.ts ChannelKind); every channel before it was a webhook.
@@ -148,8 +152,8 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
     await this.#run(() =>
       this.#db
         .prepare(
-          `INSERT INTO tokens (namespace, id, digest, key, origins, rps, burst, spend, cost, iat, exp, tags, actor, allow_no_origin, killed_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+          `INSERT INTO tokens (namespace, id, digest, key, origins, rps, burst, spend, cost, iat, exp, tags, actor, allow_no_origin, killed_at, max_clients, client_rps)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
         )
         .run(
           r.namespace,
@@ -166,6 +170,8 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
           JSON.stringify(r.tags),
           r.actor,
           r.allowNoOrigin ? 1 : 0,
+          r.maxClients ?? 0,
+          r.clientRps ?? 0,
         ),
     );
   }
@@ -195,6 +201,8 @@ export class SqliteTokenStore implements TokenStore, UsageStore {
       tags: JSON.parse(String(row.tags)) as Record<string, string>,
       actor: String(row.actor),
       allowNoOrigin: Number(row.allow_no_origin) === 1,
+      ...(Number(row.max_clients) > 0 ? { maxClients: Number(row.max_clients) } : {}),
+      ...(Number(row.client_rps) > 0 ? { clientRps: Number(row.client_rps) } : {}),
       revoked: Number(row.revoked) === 1,
       ...(Number(row.revoke_at ?? 0) > 0 ? { revokeAt: Number(row.revoke_at) } : {}),
       spent: Number(row.spent),

@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS token_usage (
   ${COUNTER_COLUMNS.map((c) => `${c} INTEGER NOT NULL DEFAULT 0`).join(', ')},
   PRIMARY KEY (namespace, id, window)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS token_clients (
+  namespace TEXT NOT NULL, id TEXT NOT NULL, window INTEGER NOT NULL, client TEXT NOT NULL,
+  PRIMARY KEY (namespace, id, window, client)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS token_throttles (
   namespace TEXT NOT NULL, id TEXT NOT NULL, rule TEXT NOT NULL, rps INTEGER NOT NULL,
   since INTEGER NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (namespace, id)
@@ -67,6 +71,8 @@ export class SqliteUsage {
   readonly #add: StatementSync;
   readonly #record: StatementSync;
   readonly #baseline: StatementSync;
+  readonly #addClient: StatementSync;
+  readonly #clients: StatementSync;
   #prunedAt = 0;
 
   constructor(db: DatabaseSync) {
@@ -81,6 +87,12 @@ export class SqliteUsage {
        ${COUNTER_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}
        RETURNING ${COUNTER_COLUMNS.join(', ')}`,
     );
+    this.#addClient = db.prepare(
+      'INSERT INTO token_clients (namespace, id, window, client) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    );
+    this.#clients = db.prepare(
+      'SELECT client FROM token_clients WHERE namespace = ? AND id = ? AND window = ? ORDER BY client',
+    );
     this.#record = db.prepare('SELECT rps, spend, spent, exp FROM tokens WHERE namespace = ? AND id = ?');
     this.#baseline = db.prepare(
       `SELECT COUNT(*) AS windows, COALESCE(SUM(requests), 0) AS requests FROM token_usage
@@ -94,6 +106,7 @@ export class SqliteUsage {
       const row = this.#add.get(d.namespace, d.id, d.window, ...USAGE_FIELDS.map((f) => d[f])) as
         Row | undefined;
       if (row === undefined) continue;
+      for (const client of d.clients ?? []) this.#addClient.run(d.namespace, d.id, d.window, client);
       const record = this.#record.get(d.namespace, d.id) as Row;
       const baseline = this.#baseline.get(d.namespace, d.id, d.window - 3600, d.window) as Row;
       totals.push({
@@ -106,12 +119,18 @@ export class SqliteUsage {
         cap: Number(record.spend),
         spent: Number(record.spent),
         exp: Number(record.exp),
+        ...(d.clients === undefined
+          ? {}
+          : {
+              clients: (this.#clients.all(d.namespace, d.id, d.window) as Row[]).map((r) => String(r.client)),
+            }),
       });
     }
     const now = deltas[0]?.window ?? 0;
     if (now - this.#prunedAt >= PRUNE_EVERY_SECONDS) {
       this.#prunedAt = now;
       this.#db.prepare('DELETE FROM token_usage WHERE window < ?').run(now - USAGE_KEEP_SECONDS);
+      this.#db.prepare('DELETE FROM token_clients WHERE window < ?').run(now - USAGE_KEEP_SECONDS);
     }
     return totals;
   }

@@ -51,6 +51,9 @@ export interface TokenRecord {
   actor: string;
   /** Minted with `--allow-no-origin` (claim `native`); false for records from before it existed. */
   allowNoOrigin: boolean;
+  /** `--max-clients` and `--client-rps` (claims.ts), when minted with them; kept so a rotation keeps them. */
+  maxClients?: number;
+  clientRps?: number;
 }
 
 /** A revocation that takes effect at `at` (seconds), of a token that expires at `exp`. */

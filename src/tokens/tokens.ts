@@ -39,6 +39,9 @@ export interface MintInput {
   burst?: number;
   spend: number;
   cost?: number;
+  /** `--max-clients`, `--client-rps` (claims.ts). */
+  maxClients?: number;
+  clientRps?: number;
   tags?: Record<string, string>;
 }
 
@@ -60,6 +63,9 @@ export interface TokenListEntry {
   spend: number;
   spent: number;
   cost: number;
+  /** Present when minted with them. */
+  maxClients?: number;
+  clientRps?: number;
   issuedAt: string;
   expiresAt: string;
   tags: Record<string, string>;
@@ -116,6 +122,8 @@ function mintError(problem: MintProblem): EggError {
       return new EggError('ERR_USAGE', `--ttl must be a lifetime from 1s to ${problem.max / 3600}h`);
     case 'cap':
       return new EggError('ERR_USAGE', `--${problem.field} must be a whole number from 1 to ${MAX_CAP}`);
+    case 'max-clients':
+      return new EggError('ERR_USAGE', `--max-clients must be a whole number from 1 to ${problem.max}`);
     case 'cost-above-spend':
       return new EggError('ERR_USAGE', '--cost is larger than --spend: no request could pass');
   }
@@ -126,6 +134,17 @@ function assertTokenId(id: string): void {
     throw new EggError('ERR_USAGE', `${JSON.stringify(id.slice(0, 40))} is not a token id`, {
       hint: 'token ids are 22 characters; see them with `egg tokens list`',
     });
+}
+
+/** The client limits of a mint, a record or a list entry: only those it has. */
+function clientLimits(from: { maxClients?: number | undefined; clientRps?: number | undefined }): {
+  maxClients?: number;
+  clientRps?: number;
+} {
+  return {
+    ...(from.maxClients === undefined ? {} : { maxClients: from.maxClients }),
+    ...(from.clientRps === undefined ? {} : { clientRps: from.clientRps }),
+  };
 }
 
 const b64u = (value: string | Uint8Array) => Buffer.from(value).toString('base64url');
@@ -155,6 +174,7 @@ export class Tokens {
     const checked = checkMint(input);
     if (!checked.ok) throw mintError(checked.problem);
     const { origins, rps, burst, spend, cost } = checked.limits;
+    const clients = clientLimits(checked.limits);
     const [secret] = await this.#secrets.getSecrets(this.namespace, [input.key]);
     if (secret === undefined) {
       throw new EggError('ERR_SECRET_NOT_FOUND', `secret not found in ${this.namespace}: ${input.key}`, {
@@ -194,6 +214,7 @@ export class Tokens {
       burst,
       spend,
       cost,
+      ...clients,
       iat: now,
       nbf: now,
       exp: now + input.ttlSeconds,
@@ -215,6 +236,7 @@ export class Tokens {
       burst,
       spend,
       cost,
+      ...clients,
       iat: claims.iat,
       exp: claims.exp,
       tags: claims.tags ?? {},
@@ -254,6 +276,7 @@ export class Tokens {
       spend: r.spend,
       spent: r.spent,
       cost: r.cost,
+      ...clientLimits(r),
       issuedAt: new Date(r.iat * 1000).toISOString(),
       expiresAt: new Date(r.exp * 1000).toISOString(),
       tags: r.tags,
@@ -318,6 +341,7 @@ export class Tokens {
       burst: entry.burst,
       spend: entry.spend,
       cost: entry.cost,
+      ...clientLimits(entry),
       tags: entry.tags,
     });
     const exp = Math.floor(Date.parse(entry.expiresAt) / 1000);

@@ -67,6 +67,11 @@ export interface UsageWindow extends UsageCounts {
   namespace: string;
   id: string;
   window: number;
+  /**
+   * A token with client limits (proxy/client-limits.ts): the digests of client addresses to
+   * add to the window's set (possibly none); the totals then carry the whole set.
+   */
+  clients?: readonly string[];
 }
 
 /**
@@ -85,6 +90,8 @@ export interface UsageTotals {
   cap: number;
   spent: number;
   exp: number;
+  /** The window's client address digests from every proxy, when the delta carried `clients`. */
+  clients?: string[];
 }
 
 /** A lower rate for a bounded time, set by an anomaly rule (or lifted by the owner). */
@@ -142,6 +149,7 @@ export interface UsageStore {
   /**
    * Add `deltas` (each to its token and window), in one transaction, onto tokens recorded in
    * their namespace; the others are dropped. Returns the totals of every token that took one.
+   * A delta's `clients` join its window's set of client addresses (a set: each once).
    */
   addUsage(deltas: readonly UsageWindow[]): Promise<UsageTotals[]>;
   /** The windows of `ids` (every token when empty) that start at or after `since` (seconds). */

@@ -153,6 +153,8 @@ function pick(p: TokenClaims): TokenClaims {
     nbf: p.nbf,
     exp: p.exp,
   };
+  if (p.maxClients !== undefined) claims.maxClients = p.maxClients;
+  if (p.clientRps !== undefined) claims.clientRps = p.clientRps;
   if (p.tags !== undefined) claims.tags = { ...p.tags };
   return Object.freeze(claims);
 }

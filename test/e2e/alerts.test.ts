@@ -182,6 +182,7 @@ function alertsCli(backend: 'local' | 'aws') {
         'RULE            STATE  SETTINGS',
         'refusal-burst   on     threshold=20',
         'rate-spike      on     factor=10 floor=60 min-windows=3',
+        'client-fanout   on     threshold=1',
         'spend-velocity  on     life-fraction=0.25 min-spent-fraction=0.1',
         'throttle        -      rps-fraction=0.1 seconds=900',
       ];

@@ -110,13 +110,18 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
     let counting: TestProxy;
     let other: TestProxy;
     let secret: string;
+    /** The counting proxy's meter clock, pinned by a test that needs all its requests in one window. */
+    const meterClock: { pinnedMs: number | undefined } = { pinnedMs: undefined };
 
     beforeAll(async () => {
       upstream = await startFakeUpstream();
       receiver = await startReceiver();
       world = await createWorld(backend);
       await world.vault.set(KEY_NAME, Buffer.from(CANARY_KEY), { upstream: upstream.url });
-      counting = await startTestProxy(world, { pollMs: 100, usage: { flushMs: 100, rulesRefreshMs: 0 } });
+      counting = await startTestProxy(world, {
+        pollMs: 100,
+        usage: { flushMs: 100, rulesRefreshMs: 0, clock: () => meterClock.pinnedMs ?? Date.now() },
+      });
       // The second proxy counts nothing: what it enforces came through the store.
       other = await startTestProxy(world, { pollMs: 100 });
       secret = (await counting.alerts!.addWebhook(NAMESPACE, receiver.url)).secret;
@@ -154,7 +159,8 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
     it('a burst of refused origins and forged tokens naming one id raises one signed alert, and the other proxy throttles the token', async () => {
       const token = await world.mint({ allowNoOrigin: false, rps: 10, burst: 10 });
       const id = tokenIdOf(token);
-      // The whole burst in one batch, so the figures are exact whatever the store's speed.
+      // No timed batch during the burst: the one that counts it goes early, when the 20th
+      // refusal reaches the threshold (the forged tokens after it may join it or the next).
       await counting.meter!.close();
       for (let i = 0; i < 12; i++)
         expect(
@@ -170,9 +176,10 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
         namespace: NAMESPACE,
         tokenId: id,
         rule: 'refusal-burst',
-        figures: { refusedOrigin: 12, invalidToken: 12, threshold: 20, windowSeconds: 60 },
+        figures: { refusedOrigin: 12, threshold: 20, windowSeconds: 60 },
         throttle: { rps: 1 },
       });
+      expect((alert.figures as { invalidToken: number }).invalidToken).toBeGreaterThanOrEqual(8);
 
       // Throttled to 1 r/s at the proxy that counted nothing: the second request in a row is 429.
       const refused = await eventually(async () => {
@@ -207,21 +214,47 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
     it('a rate far above the token own baseline raises one alert', async () => {
       const token = await world.mint();
       const id = tokenIdOf(token);
-      // An hour of quiet history: 2 requests in each of 3 earlier windows.
-      const store = counting.store.inner as TokenStore & UsageStore;
-      const now = windowOf(Math.floor(Date.now() / 1000));
-      await store.addUsage(
-        [1, 2, 3].map((k) => ({
-          namespace: NAMESPACE,
-          id,
-          window: now - k * USAGE_WINDOW_SECONDS,
-          ...emptyCounts(),
-          requests: 2,
-        })),
-      );
-      for (let i = 0; i < 60; i++) expect((await send(counting.url, { token })).status).toBe(200);
-      const alert = await onlyAlert(id);
-      expect(alert).toMatchObject({ rule: 'rate-spike', figures: { baselinePerWindow: 2, threshold: 60 } });
+      // The meter's clock stopped now (never ahead of the real one, which the meter's other
+      // caches compare with): its 60 requests are counted in this window whenever they run,
+      // even across a minute boundary of the real clock.
+      meterClock.pinnedMs = Date.now();
+      const now = windowOf(Math.floor(meterClock.pinnedMs / 1000));
+      try {
+        // An hour of quiet history: 2 requests in each of 3 earlier windows.
+        const store = counting.store.inner as TokenStore & UsageStore;
+        await store.addUsage(
+          [1, 2, 3].map((k) => ({
+            namespace: NAMESPACE,
+            id,
+            window: now - k * USAGE_WINDOW_SECONDS,
+            ...emptyCounts(),
+            requests: 2,
+          })),
+        );
+        for (let i = 0; i < 60; i++) expect((await send(counting.url, { token })).status).toBe(200);
+        const alert = await onlyAlert(id);
+        expect(alert).toMatchObject({
+          rule: 'rate-spike',
+          figures: { requests: 60, baselinePerWindow: 2, threshold: 60 },
+        });
+      } finally {
+        meterClock.pinnedMs = undefined;
+      }
+    });
+
+    it("a burst that reaches a rule's threshold is sent at once, not at the next batch", async () => {
+      // A proxy whose timed batch is an hour away: only the early batch can bring the alert.
+      const slow = await startTestProxy(world, { usage: { flushMs: 3_600_000, rulesRefreshMs: 0 } });
+      try {
+        const token = await world.mint();
+        const id = tokenIdOf(token);
+        for (let i = 0; i < 20; i++)
+          expect((await send(slow.url, { token: forged(token) })).status).toBe(401);
+        const [arrived] = await eventually(() => (alertsFor(id).length > 0 ? alertsFor(id) : undefined));
+        expect(arrived!.alert).toMatchObject({ rule: 'refusal-burst', figures: { invalidToken: 20 } });
+      } finally {
+        await slow.close();
+      }
     });
 
     it('spend that would exhaust the cap long before expiry raises one alert', async () => {

@@ -43,7 +43,10 @@ function rotateSuite(backend: 'sqlite' | 'dynamodb') {
       await upstream?.close();
     });
 
-    const mint = (tags: Record<string, string> = {}): Promise<MintedToken> =>
+    const mint = (
+      tags: Record<string, string> = {},
+      clients: { maxClients?: number; clientRps?: number } = {},
+    ): Promise<MintedToken> =>
       world.tokens.mint({
         key: KEY_NAME,
         origins: [APP_ORIGIN],
@@ -52,6 +55,7 @@ function rotateSuite(backend: 'sqlite' | 'dynamodb') {
         burst: 60,
         spend: 500,
         cost: 2,
+        ...clients,
         tags,
       });
     const call = async (token: string) =>
@@ -89,6 +93,18 @@ function rotateSuite(backend: 'sqlite' | 'dynamodb') {
       });
       expect(listed.find((t) => t.id === successor.id)).toMatchObject({ status: 'active', spent: 0 });
       expect(listed.find((t) => t.id === successor.id)?.revokesAt).toBeUndefined();
+    });
+
+    it('a successor keeps the client limits of the token it replaces', async () => {
+      const old = await mint({}, { maxClients: 3, clientRps: 2 });
+      const { successor } = await world.tokens.rotate(old.id, 0);
+      expect([successor.claims.maxClients, successor.claims.clientRps]).toEqual([3, 2]);
+      expect((await world.tokens.list()).find((t) => t.id === successor.id)).toMatchObject({
+        maxClients: 3,
+        clientRps: 2,
+      });
+      const plain = await world.tokens.rotate((await mint()).id, 0);
+      expect(plain.successor.claims).not.toHaveProperty('maxClients');
     });
 
     it('the successor works at once, the old token through the grace, and is refused after it', async () => {

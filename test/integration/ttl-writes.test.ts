@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGrants } from '../../infra/grants.js';
 import { parseSecrets } from '../../src/formats/parse.js';
 import type { TokenRecord } from '../../src/tokens/token-store.js';
+import { emptyCounts, type UsageStore } from '../../src/tokens/usage-store.js';
 import { Vault } from '../../src/vault/vault.js';
 import { type RoleClients, type StackUnderTest, synthesizeForTest } from '../support/stack-roles.js';
 
@@ -289,6 +290,50 @@ describe('the proxy', () => {
     ).rejects.toMatchObject(denied);
     expect(await stored(`tokens#${MINTER}`, 'TK#tk2')).toEqual(before);
     expect((await stored(`tokens#${MINTER}`, 'RV#head'))?.expiresAt).toBeUndefined();
+  });
+
+  it('writes its usage as the proxy does: counters and client set with expiresAt in usage#, a throttle and its lift in one write on the head, an alert', async () => {
+    const minter = await sut.openAs(role(MINTER));
+    await minter.tokens.putToken(tokenRecord(MINTER, 'tk4'));
+    const proxy = await sut.openAs(proxyRole());
+    const store = proxy.tokens as typeof proxy.tokens & UsageStore;
+    const window = Math.floor(Date.now() / 60_000) * 60;
+    const [totals] = await store.addUsage([
+      { namespace: MINTER, id: 'tk4', window, ...emptyCounts(), requests: 3, clients: ['cA', 'cB'] },
+    ]);
+    expect(totals).toMatchObject({ counts: { requests: 3 }, clients: ['cA', 'cB'] });
+    expect((await stored(`usage#${MINTER}`, `U#tk4#${String(window).padStart(10, '0')}`))?.expiresAt).toEqual(
+      {
+        N: String(window + 86_400),
+      },
+    );
+    const now = Math.floor(Date.now() / 1000);
+    expect(
+      await store.setThrottle(MINTER, 'tk4', { rule: 'rate-spike', rps: 1, since: now, until: now + 60 }),
+    ).toBe(true);
+    expect(await store.liftThrottle(MINTER, 'tk4', now + 1)).toBe(true);
+    await store.recordAlert({
+      namespace: MINTER,
+      id: 'al1',
+      tokenId: 'tk4',
+      rule: 'rate-spike',
+      figures: { requests: 3 },
+      time: new Date().toISOString(),
+    });
+    expect(proxy.gateway?.denied).toEqual([]);
+    // The head holds the throttle; it never carries expiresAt.
+    expect((await stored(`tokens#${MINTER}`, 'RV#head'))?.expiresAt).toBeUndefined();
+    // The same counter write aimed at the token partition is refused: expiresAt is only for usage#.
+    await expect(
+      proxy.dynamodb.send(
+        new UpdateItemCommand({
+          TableName: sut.table,
+          Key: key(`tokens#${MINTER}`, `U#tk4#${String(window).padStart(10, '0')}`),
+          UpdateExpression: 'SET expiresAt = :t ADD requests :one',
+          ExpressionAttributeValues: { ':t': PAST, ':one': { N: '1' } },
+        }),
+      ),
+    ).rejects.toMatchObject(denied);
   });
 
   it('refuses its audit append carrying expiresAt', async () => {

@@ -112,6 +112,26 @@ function conformance(name: string, setup: () => Promise<Harness>) {
       });
     });
 
+    it("joins two proxies' client addresses into one set per window, and gives it back only when asked", async () => {
+      const ns = freshNamespace();
+      const r = record(ns, { maxClients: 3 });
+      await store.putToken(r);
+      const withClients = (clients: string[], window = T0): UsageWindow => ({
+        ...delta(ns, r.id, window, { requests: 1 }),
+        clients,
+      });
+      expect((await store.addUsage([withClients(['cA', 'cB'])]))[0]?.clients).toEqual(['cA', 'cB']);
+      // The other proxy adds one it shares and one of its own: each address once.
+      expect((await other.addUsage([withClients(['cB', 'cC'])]))[0]?.clients).toEqual(['cA', 'cB', 'cC']);
+      // No new addresses: the set is read back, unchanged.
+      expect((await store.addUsage([withClients([])]))[0]?.clients).toEqual(['cA', 'cB', 'cC']);
+      // Another window has a set of its own; a delta without `clients` gets none back.
+      expect((await store.addUsage([withClients(['cD'], T0 + 60)]))[0]?.clients).toEqual(['cD']);
+      const [plain] = await store.addUsage([delta(ns, r.id, T0, { requests: 1 })]);
+      expect(plain).not.toHaveProperty('clients');
+      expect(plain?.counts.requests).toBe(4);
+    });
+
     it('counts nothing for an id nobody minted in the namespace, however many requests name it', async () => {
       const ns = freshNamespace();
       const elsewhere = record(freshNamespace());

@@ -22,6 +22,7 @@ import { WebhookSender } from '../../src/alerts/webhook.js';
 import type { AnomalyRules } from '../../src/proxy/anomaly-rules.js';
 import { RateLimiter } from '../../src/proxy/rate.js';
 import { UsageMeter } from '../../src/proxy/usage-meter.js';
+import { ClientLimits } from '../../src/proxy/client-limits.js';
 import { isUsageStore } from '../../src/tokens/usage-store.js';
 import { DEFAULT_POLL_MS, RevocationWatcher } from '../../src/proxy/revocation.js';
 import { createProxyServer } from '../../src/proxy/server.js';
@@ -220,7 +221,14 @@ export async function startTestProxy(
     lockWaitMs?: number;
     logger?: Logger;
     /** Count usage and run the anomaly rules (flushing every `flushMs`), alerting through `sender`. */
-    usage?: { flushMs?: number; rules?: AnomalyRules; rulesRefreshMs?: number; sender?: WebhookSender };
+    usage?: {
+      flushMs?: number;
+      rules?: AnomalyRules;
+      rulesRefreshMs?: number;
+      sender?: WebhookSender;
+      /** The meter's clock (the window a flush counts in): default `Date.now`. */
+      clock?: () => number;
+    };
   } = {},
 ): Promise<TestProxy> {
   const store = new SwitchableTokenStore(
@@ -240,6 +248,9 @@ export async function startTestProxy(
     vault: (ns) => vaults.get(ns) ?? (vaults.set(ns, world.newVault(ns)).get(ns) as Vault),
     ...(options.keyTtlMs === undefined ? {} : { ttlMs: options.keyTtlMs }),
   });
+  // The meter's clock when it has one: both must agree on the window.
+  const clientClock = options.usage?.clock ?? options.clock;
+  const clients = new ClientLimits(clientClock === undefined ? {} : { clock: clientClock });
   let meter: UsageMeter | undefined;
   let alerts: Alerts | undefined;
   const sender = options.usage?.sender ?? new WebhookSender({ backoffMs: 50 });
@@ -256,14 +267,17 @@ export async function startTestProxy(
     meter = new UsageMeter({
       store: store.inner,
       alerts,
+      clients,
       ...(options.usage.flushMs === undefined ? {} : { flushMs: options.usage.flushMs }),
       ...(options.usage.rules === undefined ? {} : { rules: options.usage.rules }),
       ...(options.usage.rulesRefreshMs === undefined ? {} : { rulesRefreshMs: options.usage.rulesRefreshMs }),
+      ...(options.usage.clock === undefined ? {} : { clock: options.usage.clock }),
     });
     meter.start();
   }
   const server = createProxyServer({
     ...(meter === undefined ? {} : { usage: meter }),
+    clients,
     verifier: new TokenVerifier({
       publicKey: await world.signer.publicKey(),
       ...(options.clock === undefined ? {} : { clock: options.clock }),

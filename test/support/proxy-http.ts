@@ -15,6 +15,8 @@ export function send(
     headers?: Record<string, string>;
     body?: string | Buffer;
     token?: string;
+    /** The client socket's own address (the loopback range gives many: 127.0.0.2, 127.0.0.3, …). */
+    localAddress?: string;
   } = {},
 ): Promise<RawResponse> {
   const url = new URL(base);
@@ -30,6 +32,7 @@ export function send(
         headers,
         agent: false,
         setHost: headers.host === undefined,
+        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
       },
       (res) => {
         const chunks: Buffer[] = [];

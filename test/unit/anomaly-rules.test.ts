@@ -44,6 +44,43 @@ describe('anomaly rules with their defaults', () => {
     expect(findAnomalies(t, DEFAULT_RULES, WINDOW + 10).map((f) => f.rule)).toEqual(rules);
   });
 
+  it('fires client-fanout on a refused new client, or on more distinct clients than allowed, and only with a limit', () => {
+    const clients = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
+    const fired = (t: UsageTotals, limit?: { max: number; refused: number }) =>
+      findAnomalies(t, DEFAULT_RULES, WINDOW + 10, limit);
+    expect(fired(totals({ requests: 9 }, { clients: clients(3) }), { max: 3, refused: 0 })).toEqual([]);
+    expect(fired(totals({ requests: 9 }, { clients: clients(3) }), { max: 3, refused: 1 })).toEqual([
+      {
+        namespace: 'acme/web',
+        tokenId: 'a'.repeat(22),
+        rule: 'client-fanout',
+        figures: { distinctClients: 3, maxClients: 3, refusedClients: 1, windowSeconds: 60 },
+      },
+    ]);
+    // Two proxies that each admitted 2 before either learnt of the other's: 4 of 3 allowed.
+    expect(
+      fired(totals({ requests: 9 }, { clients: clients(4) }), { max: 3, refused: 0 }).map((f) => f.rule),
+    ).toEqual(['client-fanout']);
+    expect(fired(totals({ requests: 9 }, { clients: clients(40) }))).toEqual([]);
+    expect(
+      findAnomalies(totals({}, { clients: clients(4) }), { ...DEFAULT_RULES, clientFanout: false }, WINDOW, {
+        max: 3,
+        refused: 5,
+      }),
+    ).toEqual([]);
+    expect(
+      findAnomalies(
+        totals({}, { clients: clients(3) }),
+        { ...DEFAULT_RULES, clientFanout: { threshold: 5 } },
+        WINDOW,
+        {
+          max: 3,
+          refused: 4,
+        },
+      ),
+    ).toEqual([]);
+  });
+
   it('turns a rule off with false', () => {
     const t = totals({ invalidToken: 50 });
     expect(findAnomalies(t, { ...DEFAULT_RULES, refusalBurst: false }, WINDOW + 10)).toEqual([]);

@@ -79,7 +79,7 @@ describe('anomaly rule settings per namespace', () => {
       expect.objectContaining({
         code: 'ERR_USAGE',
         message: 'there is no anomaly rule "rate-spikes"',
-        hint: 'name one of refusal-burst, rate-spike, spend-velocity, throttle; egg alerts rules lists them',
+        hint: 'name one of refusal-burst, rate-spike, client-fanout, spend-velocity, throttle; egg alerts rules lists them',
       }),
     );
     expect(() => assertRuleTarget('constructor')).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
@@ -146,6 +146,7 @@ describe('anomaly rule settings per namespace', () => {
           'min-windows': { value: 3, default: 3 },
         },
       },
+      { rule: 'client-fanout', on: true, settings: { threshold: { value: 1, default: 1 } } },
       {
         rule: 'spend-velocity',
         on: true,

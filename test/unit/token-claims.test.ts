@@ -10,11 +10,13 @@ import type { SecretStore } from '../../src/stores/store.js';
 import {
   isTokenClaims,
   MAX_CAP,
+  MAX_CLIENTS,
   MAX_ORIGINS,
   MAX_TAGS,
   MAX_TTL_SECONDS,
   normalizeOrigin,
   checkMint,
+  parseDuration,
   notAnOrigin,
   parseTags,
   parseTtl,
@@ -88,6 +90,14 @@ describe('a correctly signed token with bad claims', () => {
     ['has a jti in a list', { jti: ['AAAAAAAAAAAAAAAAAAAAAA'] }],
     ['has a nonce in a list', { nonce: ['BBBBBBBBBBBBBBBBBBBBBB'] }],
     ['names its secret in a list', { key: ['OPENAI_KEY'] }],
+    ['allows 0 clients', { maxClients: 0 }],
+    ['allows more clients than any token may', { maxClients: 1001 }],
+    ['allows a fractional number of clients', { maxClients: 2.5 }],
+    ['allows clients given as a string', { maxClients: '3' }],
+    ['allows clients given as null', { maxClients: null }],
+    ['has a per-client rate of 0', { clientRps: 0 }],
+    ['has a per-client rate above the cap of caps', { clientRps: MAX_CAP + 1 }],
+    ['has a per-client rate given as a string', { clientRps: '2' }],
   ];
   for (const [name, over] of cases) {
     it(`is refused when it ${name}`, async () => {
@@ -107,6 +117,8 @@ describe('a correctly signed token with bad claims', () => {
       { tags: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`t${i}`, 'v'])) },
       { iat: NOW - 10, nbf: NOW },
       { origins: ['http://[::1]:8080', 'http://127.0.0.1:3000'] },
+      { maxClients: 1, clientRps: 1 },
+      { maxClients: 1000, clientRps: MAX_CAP },
     ];
     for (const over of edges) {
       const verdict = await verifier.verify(await sign(over));
@@ -166,6 +178,12 @@ describe('a correctly signed token with bad claims', () => {
     if (!plain.ok) throw new Error(`refused: ${plain.reason}`);
     expect(plain.claims).not.toHaveProperty('tags');
     expect(plain.claims).not.toHaveProperty('native');
+    // A token from before client limits has none, and is served as before.
+    expect(plain.claims).not.toHaveProperty('maxClients');
+    expect(plain.claims).not.toHaveProperty('clientRps');
+    const limited = await verifier.verify(await sign({ maxClients: 3, clientRps: 2 }));
+    if (!limited.ok) throw new Error(`refused: ${limited.reason}`);
+    expect([limited.claims.maxClients, limited.claims.clientRps]).toEqual([3, 2]);
   });
 });
 
@@ -183,7 +201,9 @@ describe('isTokenClaims', () => {
   });
 
   it('pins the limits of the contract', () => {
-    expect([MAX_TTL_SECONDS, MAX_ORIGINS, MAX_TAGS, MAX_CAP]).toEqual([86400, 32, 16, 1e12]);
+    expect([MAX_TTL_SECONDS, MAX_ORIGINS, MAX_TAGS, MAX_CAP, MAX_CLIENTS]).toEqual([
+      86400, 32, 16, 1e12, 1000,
+    ]);
   });
 });
 
@@ -309,6 +329,10 @@ describe('minting limits', () => {
     ['a spend of 1e13', { spend: 1e13 }, '--spend must be a whole number from 1 to 1000000000000'],
     ['a cost of 0', { cost: 0 }, '--cost must be a whole number from 1 to 1000000000000'],
     ['a cost above the spend', { cost: 101 }, '--cost is larger than --spend: no request could pass'],
+    ['--max-clients 0', { maxClients: 0 }, '--max-clients must be a whole number from 1 to 1000'],
+    ['--max-clients 1001', { maxClients: 1001 }, '--max-clients must be a whole number from 1 to 1000'],
+    ['--client-rps 0', { clientRps: 0 }, '--client-rps must be a whole number from 1 to 1000000000000'],
+    ['--client-rps 0.5', { clientRps: 0.5 }, '--client-rps must be a whole number from 1 to 1000000000000'],
     ['no origin', { origins: [] }, 'give 1 to 32 --origin values, or --allow-no-origin for a native app'],
     [
       '33 origins',
@@ -360,6 +384,29 @@ describe('minting limits', () => {
     });
   });
 
+  it('mints client limits only when asked, each at its bounds', async () => {
+    const plain = await minter().mint({});
+    expect(plain.claims).not.toHaveProperty('maxClients');
+    expect(plain.claims).not.toHaveProperty('clientRps');
+    const low = await minter().mint({ maxClients: 1, clientRps: 1 });
+    expect([low.claims.maxClients, low.claims.clientRps]).toEqual([1, 1]);
+    const high = await minter().mint({ maxClients: MAX_CLIENTS, clientRps: MAX_CAP });
+    expect([high.claims.maxClients, high.claims.clientRps]).toEqual([MAX_CLIENTS, MAX_CAP]);
+    const request = { origins: ['https://a.example'], ttlSeconds: 60, rps: 1, spend: 1 };
+    expect(checkMint({ ...request, maxClients: MAX_CLIENTS + 1 })).toEqual({
+      ok: false,
+      problem: { rule: 'max-clients', value: MAX_CLIENTS + 1, max: MAX_CLIENTS },
+    });
+    expect(checkMint({ ...request, clientRps: MAX_CAP + 1 })).toEqual({
+      ok: false,
+      problem: { rule: 'cap', field: 'client-rps', value: MAX_CAP + 1 },
+    });
+    expect(checkMint({ ...request, maxClients: 2, clientRps: 3 })).toMatchObject({
+      ok: true,
+      limits: { maxClients: 2, clientRps: 3 },
+    });
+  });
+
   it('parses lifetimes in each unit, up to a day, and names the value when it refuses', () => {
     expect([parseTtl('1s'), parseTtl('2m'), parseTtl('3h'), parseTtl('1d'), parseTtl(' 86400 ')]).toEqual([
       1, 120, 10800, 86400, 86400,
@@ -372,6 +419,11 @@ describe('minting limits', () => {
           hint: 'use a number with s, m or h, e.g. 90s, 15m, 1h',
         }),
       );
+    // A grace (from 0) is a duration by default.
+    expect(parseDuration('0', '--grace', 0)).toBe(0);
+    expect(() => parseDuration('1w', '--grace', 0)).toThrow(
+      expect.objectContaining({ message: '--grace "1w" is not a duration between 0s and 24h' }),
+    );
   });
 
   it('parses tags at the first =, and refuses bad ones by name', () => {

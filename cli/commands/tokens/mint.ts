@@ -10,6 +10,7 @@ export default class TokensMint extends EggCommand {
     '<%= config.bin %> tokens mint --key OPENAI_KEY --origin https://app.example.com --ttl 1h --rps 5 --spend 1000',
     '<%= config.bin %> tokens mint --key OPENAI_KEY --origin https://a.example.com --origin http://localhost:5173 --ttl 15m --rps 2 --burst 10 --spend 500 --cost 5 --tag run=1234 --json',
     '<%= config.bin %> tokens mint --key OPENAI_KEY --allow-no-origin --ttl 1h --rps 1 --spend 100',
+    '<%= config.bin %> tokens mint --key OPENAI_KEY --allow-no-origin --ttl 1h --rps 20 --spend 1000 --max-clients 3 --client-rps 2',
   ];
   static override enableJsonFlag = true;
   static override flags = {
@@ -32,6 +33,15 @@ export default class TokensMint extends EggCommand {
       min: 1,
     }),
     cost: Flags.integer({ summary: 'Cost units of one request.', default: 1, min: 1 }),
+    'max-clients': Flags.integer({
+      summary:
+        'Distinct client addresses allowed in a minute, across every proxy; a new one past it gets 429 and alerts. Default: no limit.',
+      min: 1,
+    }),
+    'client-rps': Flags.integer({
+      summary: 'Sustained requests per second from one client address (per proxy). Default: no limit.',
+      min: 1,
+    }),
     tag: Flags.string({ summary: 'A key=value tag (revoke by it later); repeatable.', multiple: true }),
   };
 
@@ -50,6 +60,8 @@ export default class TokensMint extends EggCommand {
         ...(flags.burst === undefined ? {} : { burst: flags.burst }),
         spend: flags.spend,
         cost: flags.cost,
+        ...(flags['max-clients'] === undefined ? {} : { maxClients: flags['max-clients'] }),
+        ...(flags['client-rps'] === undefined ? {} : { clientRps: flags['client-rps'] }),
         tags,
       });
       this.log(minted.token);
