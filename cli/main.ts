@@ -4,6 +4,8 @@
  * package.json and no command file from disk. Only the command argv names is loaded, with
  * the modules it imports. The npm package's `egg` and the standalone binary both start here.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Config, execute, type Interfaces, Plugin } from '@oclif/core';
 import pkg from '../package.json' with { type: 'json' };
 import { COMMANDS } from './index.js';
@@ -34,6 +36,7 @@ export async function main(argv: string[], root: string): Promise<void> {
   Object.assign(plugin, { commandCache: Object.fromEntries(classes) });
   await plugin.load();
   handleCommandNotFound();
+  readThemeOnlyWhenThere();
   await execute({ args: argv, loadOptions: { root, pjson, plugins: new Map([[plugin.name, plugin]]) } });
 }
 
@@ -48,6 +51,19 @@ function handleCommandNotFound(): void {
     if (event === 'command_not_found') commandNotFound(this, (options as { id: string }).id);
     return runHook.call(this, event, options, ...rest);
   } as typeof runHook;
+}
+
+/**
+ * oclif reads the user's theme (`~/.config/eggcarton/theme.json`) at every start with an
+ * asynchronous read, which loads node:fs/promises and starts libuv's thread pool for a file
+ * that is almost never there. Look for it first, synchronously; when it is there, oclif
+ * reads it as before. (egg's package.json sets no default theme, so none is lost.)
+ */
+function readThemeOnlyWhenThere(): void {
+  const loadTheme = Config.prototype.loadTheme;
+  Config.prototype.loadTheme = async function (this: Config) {
+    return existsSync(join(this.configDir, 'theme.json')) ? loadTheme.call(this) : undefined;
+  };
 }
 
 /** The id of the command argv runs (`secrets list` → `secrets:list`, `alerts rules set` → `alerts:rules:set`), if it names one. */

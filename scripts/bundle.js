@@ -26,8 +26,11 @@ const lazy = (name) =>
  * against a pattern (minimatch); cli/bin/egg.js checks the Node version itself; `debug`
  * loads only when DEBUG asks for oclif's debug output; oclif's platform is plain linux
  * under WSL too (it reads /proc to tell, on every start); and the built-ins oclif needs only
- * for stdin arguments (readline), its performance marks (perf_hooks) and Windows' shell
- * (child_process) load when they are first used.
+ * for stdin arguments (readline), its performance marks (perf_hooks), Windows' shell
+ * (child_process) and its file reads (fs/promises, with watchers, directories and readline
+ * behind it: main.ts reads the theme only when it exists) load when they are first used;
+ * so does lilconfig, which reads a plugin's rc files (egg hands oclif its package.json) and
+ * touches `fs.promises` as it loads.
  */
 const STUBS = {
   minimatch: 'module.exports = { minimatch: (name, pattern) => name === pattern };',
@@ -36,6 +39,8 @@ const STUBS = {
   'node:readline': lazy('node:readline'),
   'node:perf_hooks': lazy('node:perf_hooks'),
   'node:child_process': lazy('node:child_process'),
+  'node:fs/promises': lazy('node:fs/promises'),
+  lilconfig: lazy('lilconfig'),
   tinyglobby:
     "const none = () => { throw new Error('egg lists its commands explicitly'); }; module.exports = { glob: none, globSync: none };",
   semver: 'module.exports = { satisfies: () => true };',
@@ -53,6 +58,30 @@ const stubs = {
       if (!source.includes('\ncheckNodeVersion();\n'))
         throw new Error(`${args.path} no longer calls checkNodeVersion()`);
       return { contents: source.replace('\ncheckNodeVersion();\n', '\n'), loader: 'js' };
+    });
+    // oclif's screen.js reads the terminal's width from process.stdout and process.stderr as
+    // it loads, which makes both streams (and loads net and tty for a pipe or a terminal)
+    // at every start; only help, errors and spinners use the widths. Read them when used.
+    build.onLoad({ filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/]screen\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const eager = [
+        'exports.stdtermwidth = columns || termwidth(process.stdout);',
+        'exports.errtermwidth = columns || termwidth(process.stderr);',
+      ];
+      if (!eager.every((line) => source.includes(line)))
+        throw new Error(`${args.path} no longer sets its widths as it did`);
+      const lazy = eager.reduce(
+        (text, line) =>
+          text.replace(
+            line,
+            line.replace(
+              /^exports\.(\w+) = (.*);$/,
+              "Object.defineProperty(exports, '$1', { get: () => $2, enumerable: true });",
+            ),
+          ),
+        source,
+      );
+      return { contents: lazy, loader: 'js' };
     });
     const filter = new RegExp(`^(${Object.keys(STUBS).join('|')})$`);
     build.onResolve({ filter }, (args) =>

@@ -101,6 +101,17 @@ describe('SecretMasker', () => {
     }
   });
 
+  it('masks occurrences found out of order in one chunk (a later pass finds earlier ones)', () => {
+    // Each value gets its own pass, longest first, so the short value's occurrences, before
+    // and after the long one's, are found after it.
+    const masker = new SecretMasker([b('abc'), b('a-long-secret-value-of-26b')]);
+    const out = Buffer.concat([
+      masker.push(b('abc, then a-long-secret-value-of-26b, then abc.')),
+      masker.end(),
+    ]);
+    expect(out.toString()).toBe('***, then ***, then ***.');
+  });
+
   it('masks the union of overlapping values as one run', () => {
     const cases: [string[], string, string][] = [
       [['abc', 'abcdef'], 'xabcdefx', 'x***x'],
