@@ -17,7 +17,6 @@ import { isUsageStore, type UsageStore } from '../tokens/usage-store.js';
 import { Vault } from '../vault/vault.js';
 import type { Backend, BackendOptions, Identity } from './backend.js';
 import { openLocalBackend } from './local.js';
-import type { VaultSession } from './vault-port.js';
 
 /**
  * Refuse a keyring the backend does not have: the local backend has only the local KEK,
@@ -91,35 +90,6 @@ export async function tokensOn(backend: Backend, namespace: string): Promise<Tok
     secrets: backend.store,
     actor: backend.actor,
   });
-}
-
-/**
- * The configured namespace's vault, tokens and namespaces for one command, wherever the vault
- * is: on the backend opened for `identity`, or, with the api backend, on the API's server
- * (the caller is then the bearer's subject, and `identity` is not used).
- */
-export async function openSession(
-  config: EggConfig,
-  identity: Identity,
-  options: BackendOptions = {},
-): Promise<VaultSession> {
-  if (config.backend === 'api') {
-    const { openApiSession } = await import('../api/remote.js');
-    return openApiSession(config);
-  }
-  const backend = await openBackend(config, identity, options);
-  const vault = vaultOn(backend, config, options.logger);
-  return {
-    kind: backend.kind,
-    vault,
-    tokens: () => tokensOn(backend, config.namespace),
-    namespaces: () => backend.store.listNamespaces(),
-    verifyAudit: async () => {
-      const { readAnchorKey } = await import('../rotator/anchor-key.js');
-      return vault.verifyAudit({ anchorKey: () => readAnchorKey(backend) });
-    },
-    close: () => backend.close(),
-  };
 }
 
 /** A vault on a backend opened for it; `close()` closes the backend. */

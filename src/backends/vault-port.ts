@@ -2,7 +2,7 @@
  * What the secrets, tokens, audit and namespaces commands ask of a vault, whichever backend
  * holds it: the `Vault` and `Tokens` of a local or aws backend satisfy these as they are, and
  * the api backend's remote ones (src/api/remote.ts) call the API for each. `openSession`
- * (open-backend.ts) chooses; a command never asks which backend it has. Types only.
+ * (cli/session.ts) chooses; a command never asks which backend it has. Types only.
  */
 import type { BackendKind } from '../config.js';
 import type { AuditRecord } from '../stores/store.js';

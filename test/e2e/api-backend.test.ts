@@ -220,8 +220,8 @@ describe('EGG_BACKEND=api', () => {
   it('refuses without a token, over plain http off loopback, and for commands that need a vault of their own', async () => {
     expect(await eggAsync(['secrets', 'list'], env(undefined))).toMatchObject({
       code: 1,
-      stderr:
-        'Error: no token for the API: EGG_API_TOKEN is not set (set it to an ID token from an issuer the API trusts).\n',
+      // No EGG_API_TOKEN and no `egg login --backend api` session (src/api/bearer.ts).
+      stderr: 'Error: you are not logged in (run `egg login --backend api`).\n',
     });
     const plain = await egg(['secrets', 'list'], alice, { EGG_API_URL: 'http://egg.example.com' });
     expect(plain.code).toBe(2);

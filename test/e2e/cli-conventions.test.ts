@@ -167,7 +167,7 @@ _egg_autocomplete; printf '%s\\n' "\${COMPREPLY[@]}"`;
           .map((row) => row.split('\t')[0]);
       };
       expect(complete('egg secrets li')).toEqual(['list']);
-      expect(complete('egg secrets list --backend ')).toEqual(['aws', 'local']);
+      expect(complete('egg secrets list --backend ')).toEqual(['api', 'aws', 'local']);
       expect(complete('egg au')).toEqual(['audit', 'autocomplete']);
       expect(complete('egg audit --')).not.toContain('--fix');
     },

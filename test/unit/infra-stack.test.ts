@@ -1075,7 +1075,7 @@ describe('the proxy runtime', () => {
     );
   });
 
-  it('has exactly: read secrets, append reads, token items and spend, Decrypt, the public key', () => {
+  it('has exactly: read secrets, append reads, token items and spend, Decrypt, the public key, alerts to its topic and bus', () => {
     expect(proxyStatements()).toEqual([
       {
         Sid: 'SecretReads',
@@ -1118,6 +1118,31 @@ describe('the proxy runtime', () => {
         Effect: 'Allow',
         Action: 'kms:GetPublicKey',
         Resource: ref(idOf(proxyStack, proxyStack.signingKey)),
+      },
+      // Alerts to the stack's SNS topic and the default event bus (infra/alerting.ts).
+      {
+        Effect: 'Allow',
+        Action: 'sns:Publish',
+        Resource: { Ref: idOf(proxyStack, proxyStack.alerting?.topic as never) },
+      },
+      {
+        Sid: 'AlertEvents',
+        Effect: 'Allow',
+        Action: 'events:PutEvents',
+        Resource: {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':events:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              ':event-bus/default',
+            ],
+          ],
+        },
       },
       {
         Sid: 'UnsealProviderKeys',
