@@ -541,24 +541,37 @@ function lineSpecs(text: string): RawSpec[] {
 }
 
 function jsonSpecs(text: string): RawSpec[] {
+  return jsonObjects(text, 'mint-tokens', ['key', ...SPEC_FIELDS], MINT_ALLOWED).map(
+    ({ key, ...fields }) => ({
+      key,
+      fields,
+    }),
+  );
+}
+
+/**
+ * Text that starts with "[" read as a JSON list of objects with only `fields`, refused naming
+ * `input` otherwise. (Valid JSON that starts with "[" is a list.)
+ */
+function jsonObjects(
+  text: string,
+  input: string,
+  fields: readonly string[],
+  allowed: string,
+): Record<string, unknown>[] {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw usage('mint-tokens', 'starts with "[" but is not valid JSON', MINT_ALLOWED);
+    throw usage(input, 'starts with "[" but is not valid JSON', allowed);
   }
-  if (!Array.isArray(value)) throw usage('mint-tokens', 'is not a JSON list', MINT_ALLOWED);
-  return value.map((item: unknown, index) => {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      throw usage('mint-tokens', `item ${index + 1} is not an object`, MINT_ALLOWED);
-    }
-    const { key, ...rest } = item as Record<string, unknown>;
-    for (const name of Object.keys(rest)) {
-      if (!(SPEC_FIELDS as readonly string[]).includes(name)) {
-        throw usage('mint-tokens', `item ${index + 1} has the unknown field ${shown(name)}`, MINT_ALLOWED);
-      }
-    }
-    return { key, fields: rest };
+  return (value as unknown[]).map((item: unknown, index) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      throw usage(input, `item ${index + 1} is not an object`, allowed);
+    for (const name of Object.keys(item))
+      if (!fields.includes(name))
+        throw usage(input, `item ${index + 1} has the unknown field ${shown(name)}`, allowed);
+    return item as Record<string, unknown>;
   });
 }
 
@@ -682,7 +695,6 @@ const DEFAULT_GRACE_SECONDS = 300;
 /** `rotate-tokens`: one `NAME=TOKEN_ID [grace=5m]` a line, or a JSON list of {name, id, grace}. */
 function rotateSpecs(text: string): RotateSpec[] {
   const trimmed = text.trim();
-  if (trimmed === '') return [];
   const raw = trimmed.startsWith('[') ? jsonRotations(trimmed) : lineRotations(trimmed);
   if (raw.length > MAX_MINTED_TOKENS)
     throw usage('rotate-tokens', `asks for ${raw.length} tokens`, `at most ${MAX_MINTED_TOKENS} tokens`);
@@ -725,27 +737,15 @@ function lineRotations(text: string): RawRotation[] {
     .map((line, index) => {
       const [pair, ...rest] = line.split(/\s+/) as [string, ...string[]];
       const eq = pair.indexOf('=');
-      const grace = rest.length === 1 && rest[0]?.startsWith('grace=') ? rest[0].slice(6) : undefined;
+      const grace = rest[0]?.startsWith('grace=') ? rest[0].slice(6) : undefined;
       if (eq < 1 || rest.length !== (grace === undefined ? 0 : 1))
         throw usage('rotate-tokens', `line ${index + 1} is ${shown(line)}`, ROTATE_ALLOWED);
-      return { name: pair.slice(0, eq), id: pair.slice(eq + 1), ...(grace === undefined ? {} : { grace }) };
+      return { name: pair.slice(0, eq), id: pair.slice(eq + 1), grace };
     });
 }
 
 function jsonRotations(text: string): RawRotation[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw usage('rotate-tokens', 'starts with "[" but is not valid JSON', ROTATE_ALLOWED);
-  }
-  if (!Array.isArray(value)) throw usage('rotate-tokens', 'is not a JSON list', ROTATE_ALLOWED);
-  return value.map((item: unknown, index) => {
-    if (typeof item !== 'object' || item === null || Array.isArray(item))
-      throw usage('rotate-tokens', `item ${index + 1} is not an object`, ROTATE_ALLOWED);
-    const { name, id, grace, ...rest } = item as Record<string, unknown>;
-    for (const field of Object.keys(rest))
-      throw usage('rotate-tokens', `item ${index + 1} has the unknown field ${shown(field)}`, ROTATE_ALLOWED);
-    return { name, id, grace };
-  });
+  return jsonObjects(text, 'rotate-tokens', ['name', 'id', 'grace'], ROTATE_ALLOWED).map(
+    ({ name, id, grace }) => ({ name, id, grace }),
+  );
 }

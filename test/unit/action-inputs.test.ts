@@ -907,7 +907,7 @@ describe('rotate-tokens', () => {
   });
 
   it('rotates nothing for blank text, a comment or an empty JSON list', () => {
-    for (const text of ['', '  \n ', '[]', '# only a comment'])
+    for (const text of ['', '  \n ', '[]', ' [ ] ', '# only a comment'])
       expect(read({ ...LOCAL, 'rotate-tokens': text }), JSON.stringify(text)).not.toHaveProperty(
         'rotateTokens',
       );
@@ -995,6 +995,21 @@ describe('rotate-tokens', () => {
       'a JSON name that is no string',
       JSON.stringify([{ name: 7, id: ID }]),
       `input "rotate-tokens" token 1 has the name "7", which is not a name; it takes ${ALLOWED}; NAME is a letter or _, then letters, digits or _`,
+    ],
+    [
+      'a JSON name that is a list holding a name',
+      JSON.stringify([{ name: ['A'], id: ID }]),
+      `input "rotate-tokens" token 1 has the name "A", which is not a name; it takes ${ALLOWED}; NAME is a letter or _, then letters, digits or _`,
+    ],
+    [
+      'a JSON id that is a list holding an id',
+      JSON.stringify([{ name: 'A', id: [ID] }]),
+      `input "rotate-tokens" token 1 (A) has the id "${ID}"; it takes ${ALLOWED}`,
+    ],
+    [
+      'a JSON grace that is a list holding a duration',
+      JSON.stringify([{ name: 'A', id: ID, grace: ['90s'] }]),
+      `input "rotate-tokens" token 1 (A) has grace "90s"; it takes ${ALLOWED}`,
     ],
     [
       'a JSON id that is no string',
