@@ -6,7 +6,6 @@
  * entries every proxy enforces by its own clock, which the post step never touches.
  */
 import type { Backend } from '../backends/backend.js';
-import { EggError } from '../errors.js';
 import { maskForms } from '../run/mask-forms.js';
 import type { RotatedToken, Tokens } from '../tokens/tokens.js';
 import type { ActionInputs } from './inputs.js';
@@ -35,18 +34,22 @@ export async function rotateTokens(
   backend: Backend,
   runner: Runner,
 ): Promise<Rotations> {
-  const { tokensOn } = await import('../backends/open-backend.js');
+  // Loaded here: the token modules bring jose, which a step without tokens never needs.
+  const [{ tokensOn }, tokensModule] = await Promise.all([
+    import('../backends/open-backend.js'),
+    import('../tokens/tokens.js'),
+  ]);
   const tokens = await tokensOn(backend, inputs.namespace);
   const listed = new Map((await tokens.list()).map((t) => [t.id, t]));
-  for (const { name, id } of inputs.rotateTokens ?? []) {
-    const entry = listed.get(id);
-    if (entry?.status !== 'active' || entry.revokesAt !== undefined)
-      throw new EggError(
-        entry === undefined ? 'ERR_TOKEN_NOT_FOUND' : 'ERR_TOKEN_NOT_ACTIVE',
-        `rotate-tokens ${name}: ${entry === undefined ? `no token ${id} was minted in ${inputs.namespace}` : entry.status === 'active' ? `token ${id} is already being revoked (at ${entry.revokesAt ?? ''})` : `token ${id} is ${entry.status}, so there is nothing to rotate`}`,
-        { hint: 'see the active tokens with `egg tokens list`; no token was rotated' },
-      );
-  }
+  const assertRotatable: typeof tokensModule.assertRotatable = tokensModule.assertRotatable;
+  for (const { name, id } of inputs.rotateTokens ?? [])
+    assertRotatable(
+      listed.get(id),
+      id,
+      inputs.namespace,
+      'see the active tokens with `egg tokens list`; no token was rotated',
+      `rotate-tokens ${name}: `,
+    );
   const done: Rotation[] = [];
   const undo = () => voidSuccessors(tokens, done, runner);
   for (const { name, id, graceSeconds } of inputs.rotateTokens ?? []) {
