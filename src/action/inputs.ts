@@ -7,7 +7,14 @@ import { SOON_DAYS } from '../expiry.js';
 import { EggError } from '../errors.js';
 import { isNamespace, isSecretName } from '../names.js';
 import { MASK_ENCODINGS, type MaskEncoding } from '../run/mask-forms.js';
-import { checkMint, MAX_CAP, MAX_ORIGINS, MAX_TTL_SECONDS, type MintProblem } from '../tokens/claims.js';
+import {
+  checkMint,
+  MAX_CAP,
+  MAX_ORIGINS,
+  MAX_TTL_SECONDS,
+  type MintProblem,
+  TOKEN_ID,
+} from '../tokens/claims.js';
 
 /** One requested secret: the vault `name`, exported as `env`. */
 export interface SecretMapping {
@@ -35,6 +42,8 @@ interface StepInputs {
   expiryWarningDays: number;
   /** Tokens to mint after the pull (`mint-tokens`); absent when none. */
   mintTokens?: TokenSpec[];
+  /** Tokens to rotate after the pull (`rotate-tokens`); absent when none. */
+  rotateTokens?: RotateSpec[];
 }
 
 /** An `aws` step: the role it assumes, and the table and keys it uses. */
@@ -45,7 +54,7 @@ export interface AwsInputs extends StepInputs {
   awsRegion: string;
   table: string;
   kmsKeyId: string;
-  /** The KMS Ed25519 key that signs minted tokens; present whenever `mintTokens` is. */
+  /** The KMS Ed25519 key that signs minted tokens; present whenever `mintTokens` or `rotateTokens` is. */
   signingKeyId?: string;
 }
 
@@ -82,6 +91,16 @@ export interface TokenSpec {
   burst?: number;
   spend: number;
   cost?: number;
+}
+
+/**
+ * One token to rotate (`rotate-tokens`): its successor is the output `token-NAME`, and the
+ * token `id` stops being accepted `graceSeconds` from now.
+ */
+export interface RotateSpec {
+  name: string;
+  id: string;
+  graceSeconds: number;
 }
 
 /** A token lives no longer than the job may: GitHub ends a job after 6 h (and the token tool's own max). */
@@ -128,6 +147,15 @@ export function readInputs(getInput: GetInput): ActionInputs {
   const eggHome = getInput('egg-home');
   const mintTokens = tokenSpecs(getInput('mint-tokens'));
   if (mintTokens.length > 0) step.mintTokens = mintTokens;
+  const rotateTokens = rotateSpecs(getInput('rotate-tokens'));
+  if (rotateTokens.length > 0) step.rotateTokens = rotateTokens;
+  for (const { name } of rotateTokens)
+    if (mintTokens.some((spec) => spec.key === name))
+      throw conflict(
+        ['mint-tokens', 'rotate-tokens'],
+        `both name ${name}: each sets the output token-${name}`,
+        'give each output name once',
+      );
   const api = apiSettings(getInput);
   if (backend !== 'api')
     for (const [name, value] of Object.entries(api))
@@ -196,12 +224,13 @@ function apiInputs(
     ['web-identity-token-file', step.webIdentityTokenFile],
     ['egg-home', eggHome !== ''],
     ['mint-tokens', step.mintTokens !== undefined],
+    ['rotate-tokens', step.rotateTokens !== undefined],
   ];
   for (const [name, set] of given)
     if (set)
       throw conflict(
         [name, 'backend'],
-        `are set and "api": ${name} does not apply to backend "api"${name === 'mint-tokens' ? ' yet' : ''}`,
+        `are set and "api": ${name} does not apply to backend "api"${name.endsWith('-tokens') ? ' yet' : ''}`,
         name === 'audience'
           ? 'give the OIDC token’s audience as api-audience'
           : `leave ${name} empty with backend "api"`,
@@ -250,10 +279,11 @@ function awsInputs(
   if (aws.region === undefined) throw usage('aws-region', required, 'an AWS region such as us-east-1');
   if (eggHome !== '')
     throw usage('egg-home', 'applies only to backend "local"', 'an empty value with backend "aws"');
-  if (step.mintTokens !== undefined && aws.signingKeyId === undefined) {
+  const tokens = step.mintTokens !== undefined ? 'mint-tokens' : 'rotate-tokens';
+  if ((step.mintTokens ?? step.rotateTokens) !== undefined && aws.signingKeyId === undefined) {
     throw usage(
       'signing-key-id',
-      'is required with backend "aws" when mint-tokens is set',
+      `is required with backend "aws" when ${tokens} is set`,
       'the KMS key that signs the tokens (key spec ECC_NIST_EDWARDS25519, usage SIGN_VERIFY): a key id, key ARN, alias name or alias ARN',
     );
   }
@@ -511,24 +541,37 @@ function lineSpecs(text: string): RawSpec[] {
 }
 
 function jsonSpecs(text: string): RawSpec[] {
+  return jsonObjects(text, 'mint-tokens', ['key', ...SPEC_FIELDS], MINT_ALLOWED).map(
+    ({ key, ...fields }) => ({
+      key,
+      fields,
+    }),
+  );
+}
+
+/**
+ * Text that starts with "[" read as a JSON list of objects with only `fields`, refused naming
+ * `input` otherwise. (Valid JSON that starts with "[" is a list.)
+ */
+function jsonObjects(
+  text: string,
+  input: string,
+  fields: readonly string[],
+  allowed: string,
+): Record<string, unknown>[] {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw usage('mint-tokens', 'starts with "[" but is not valid JSON', MINT_ALLOWED);
+    throw usage(input, 'starts with "[" but is not valid JSON', allowed);
   }
-  if (!Array.isArray(value)) throw usage('mint-tokens', 'is not a JSON list', MINT_ALLOWED);
-  return value.map((item: unknown, index) => {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      throw usage('mint-tokens', `item ${index + 1} is not an object`, MINT_ALLOWED);
-    }
-    const { key, ...rest } = item as Record<string, unknown>;
-    for (const name of Object.keys(rest)) {
-      if (!(SPEC_FIELDS as readonly string[]).includes(name)) {
-        throw usage('mint-tokens', `item ${index + 1} has the unknown field ${shown(name)}`, MINT_ALLOWED);
-      }
-    }
-    return { key, fields: rest };
+  return (value as unknown[]).map((item: unknown, index) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      throw usage(input, `item ${index + 1} is not an object`, allowed);
+    for (const name of Object.keys(item))
+      if (!fields.includes(name))
+        throw usage(input, `item ${index + 1} has the unknown field ${shown(name)}`, allowed);
+    return item as Record<string, unknown>;
   });
 }
 
@@ -642,4 +685,67 @@ function flag(value: unknown, name: string, at: string): boolean {
   if (value === undefined || value === false || value === 'false') return false;
   if (value === true || value === 'true') return true;
   throw usage('mint-tokens', `${at} has ${name} ${shown(String(value))}`, `${name}=true or ${name}=false`);
+}
+
+const ROTATE_ALLOWED =
+  'one token a line, `NAME=TOKEN_ID [grace=5m]`, or a JSON list of {"name", "id", "grace"}: NAME names the output token-NAME, TOKEN_ID is a token id (22 letters, digits, "_" or "-", see `egg tokens list`), grace is 0, 90s, 5m or 1h, at most 24h (default 5m)';
+/** How long a rotated token keeps working when its line gives no grace (as `egg tokens rotate`). */
+const DEFAULT_GRACE_SECONDS = 300;
+
+/** `rotate-tokens`: one `NAME=TOKEN_ID [grace=5m]` a line, or a JSON list of {name, id, grace}. */
+function rotateSpecs(text: string): RotateSpec[] {
+  const trimmed = text.trim();
+  const raw = trimmed.startsWith('[') ? jsonRotations(trimmed) : lineRotations(trimmed);
+  if (raw.length > MAX_MINTED_TOKENS)
+    throw usage('rotate-tokens', `asks for ${raw.length} tokens`, `at most ${MAX_MINTED_TOKENS} tokens`);
+  const specs: RotateSpec[] = [];
+  for (const [index, { name, id, grace }] of raw.entries()) {
+    const at = `token ${index + 1}`;
+    if (typeof name !== 'string' || !isSecretName(name))
+      throw usage(
+        'rotate-tokens',
+        `${at} has the name ${shown(String(name))}, which is not a name`,
+        `${ROTATE_ALLOWED}; NAME is a letter or _, then letters, digits or _`,
+      );
+    if (typeof id !== 'string' || !TOKEN_ID.test(id))
+      throw usage('rotate-tokens', `${at} (${name}) has the id ${shown(String(id))}`, ROTATE_ALLOWED);
+    const graceSeconds = grace === undefined ? DEFAULT_GRACE_SECONDS : seconds(grace);
+    if (!(graceSeconds <= MAX_TTL_SECONDS))
+      throw usage('rotate-tokens', `${at} (${name}) has grace ${shown(String(grace))}`, ROTATE_ALLOWED);
+    for (const [field, value] of [
+      ['name', name],
+      ['id', id],
+    ] as const)
+      if (specs.some((spec) => spec[field] === value))
+        throw usage('rotate-tokens', `names ${value} twice`, `${ROTATE_ALLOWED}; each ${field} once`);
+    specs.push({ name, id, graceSeconds });
+  }
+  return specs;
+}
+
+interface RawRotation {
+  name: unknown;
+  id: unknown;
+  grace?: unknown;
+}
+
+function lineRotations(text: string): RawRotation[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line, index) => {
+      const [pair, ...rest] = line.split(/\s+/) as [string, ...string[]];
+      const eq = pair.indexOf('=');
+      const grace = rest[0]?.startsWith('grace=') ? rest[0].slice(6) : undefined;
+      if (eq < 1 || rest.length !== (grace === undefined ? 0 : 1))
+        throw usage('rotate-tokens', `line ${index + 1} is ${shown(line)}`, ROTATE_ALLOWED);
+      return { name: pair.slice(0, eq), id: pair.slice(eq + 1), grace };
+    });
+}
+
+function jsonRotations(text: string): RawRotation[] {
+  return jsonObjects(text, 'rotate-tokens', ['name', 'id', 'grace'], ROTATE_ALLOWED).map(
+    ({ name, id, grace }) => ({ name, id, grace }),
+  );
 }

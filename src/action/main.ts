@@ -37,6 +37,7 @@ import { actionsRunner, type Runner } from './runner.js';
 import { STATE_FILES, STATE_TOKEN_VAULT, STATE_TOKENS, type TokenVault } from './state.js';
 import { parseTags } from '../tokens/claims.js';
 import type { MintedToken } from '../tokens/tokens.js';
+import { type Rotation, rotateTokens } from './rotate-tokens.js';
 
 export interface RunOptions {
   runner?: Runner;
@@ -97,9 +98,22 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
       inputs.mintTokens === undefined || backend === undefined
         ? []
         : await mintTokens(inputs, backend, runner, env);
-    const files = temp === undefined ? NOTHING_WRITTEN : write(inputs, pulled, session, temp, runner, env);
-    exportAll(inputs, pulled.exports, session, files, minted, runner, env);
-    await report(inputs, pulled, files.dotenvPath, minted, runner);
+    // Rotations: every id checked before the first; each successor masked at once, voided
+    // again if the step fails before its outputs are set.
+    const rotations =
+      inputs.rotateTokens === undefined || backend === undefined
+        ? undefined
+        : await rotateTokens(inputs, backend, runner);
+    const rotated = rotations?.done ?? [];
+    let files: Written;
+    try {
+      files = temp === undefined ? NOTHING_WRITTEN : write(inputs, pulled, session, temp, runner, env);
+      exportAll(inputs, pulled.exports, session, files, minted, rotated, runner, env);
+    } catch (error) {
+      await rotations?.undo();
+      throw error;
+    }
+    await report(inputs, pulled, files.dotenvPath, minted, rotated, runner);
   } catch (error) {
     if (inputs.backend !== 'aws') throw error;
     throw explainAccessDenied(error, {
@@ -234,6 +248,7 @@ function exportAll(
   session: AwsSession | undefined,
   { dotenvPath, tokenFile }: Written,
   minted: readonly { key: string; minted: MintedToken }[],
+  rotated: readonly Rotation[],
   runner: Runner,
   env: NodeJS.ProcessEnv,
 ): void {
@@ -244,6 +259,12 @@ function exportAll(
   runner.setOutput('secret-names', exports.map((e) => e.env).join(','));
   for (const { key, minted: token } of minted) runner.setOutput(`token-${key}`, token.token);
   if (minted.length > 0) runner.setOutput('token-ids', minted.map((m) => m.minted.id).join(','));
+  for (const { name, rotated: r } of rotated) runner.setOutput(`token-${name}`, r.successor.token);
+  if (rotated.length > 0)
+    runner.setOutput(
+      'rotated-token-ids',
+      rotated.map((r) => `${r.rotated.id}:${r.rotated.successor.id}`).join(','),
+    );
 }
 
 /** Names and counts in the log and the job summary, and the audit head the pull saw; never a value. */
@@ -252,6 +273,7 @@ async function report(
   { result, exports, leftOut: left }: Pulled,
   dotenvPath: string | undefined,
   minted: readonly { key: string; minted: MintedToken }[],
+  rotations: readonly Rotation[],
   runner: Runner,
 ): Promise<void> {
   const { rotated, skipped, failed, deferred } = result.rotation;
@@ -281,11 +303,16 @@ async function report(
       `Minted a token for ${key}: id ${token.id}, expires ${token.expiresAt}, output token-${key}.`,
     );
   }
+  for (const { name, rotated: r } of rotations) {
+    runner.info(
+      `Rotated token ${r.id} for ${name}: successor ${r.successor.id}, expires ${r.successor.expiresAt}, output token-${name} (not revoked by the post step); ${r.id} stops at ${r.stopsAt}.`,
+    );
+  }
   // The pull's own append returned it: no extra request.
   runner.info(
     `Audit trail of ${inputs.namespace}: this job's read is record ${result.audit.seq}, hash ${result.audit.hash.slice(0, 16)}.`,
   );
-  await runner.appendSummary(summary(inputs, exports, result, dotenvPath, minted));
+  await runner.appendSummary(summary(inputs, exports, result, dotenvPath, minted, rotations));
 }
 
 /**
@@ -402,7 +429,7 @@ function awsModules(inputs: AwsInputs): Promise<unknown>[] {
     inputs.keyring === 'kms-hierarchical'
       ? import('../keyrings/kms-hierarchical.js')
       : import('../keyrings/kms.js'),
-    ...(inputs.mintTokens === undefined
+    ...(inputs.mintTokens === undefined && inputs.rotateTokens === undefined
       ? []
       : [
           import('../backends/open-backend.js'),
@@ -487,6 +514,7 @@ function summary(
   { rotation, audit }: Pick<Awaited<ReturnType<Vault['pull']>>, 'rotation' | 'audit'>,
   dotenvPath: string | undefined,
   minted: readonly { key: string; minted: MintedToken }[] = [],
+  rotated: readonly Rotation[] = [],
 ): string {
   const where = [
     inputs.exportEnv ? 'environment' : undefined,
@@ -520,6 +548,19 @@ function summary(
       '| --- | --- | --- | --- |',
       ...minted.map(
         ({ key, minted: t }) => `| \`${key}\` | \`token-${key}\` | \`${t.id}\` | ${t.expiresAt} |`,
+      ),
+      '',
+    );
+  }
+  if (rotated.length > 0) {
+    lines.push(
+      `Rotated **${rotated.length}** token${rotated.length === 1 ? '' : 's'}; the successors are not revoked by the post step:`,
+      '',
+      '| Output | Old token id | Stops at | Successor id | Expires |',
+      '| --- | --- | --- | --- | --- |',
+      ...rotated.map(
+        ({ name, rotated: r }) =>
+          `| \`token-${name}\` | \`${r.id}\` | ${r.stopsAt} | \`${r.successor.id}\` | ${r.successor.expiresAt} |`,
       ),
       '',
     );

@@ -90,6 +90,31 @@ export interface RotatedToken {
   stopsAt: string;
 }
 
+/**
+ * Refuse token `id` (its list entry, undefined when not minted in `namespace`) if it cannot be
+ * rotated: unknown, not active, or already on its way out. `prefix` leads the message.
+ */
+export function assertRotatable(
+  entry: TokenListEntry | undefined,
+  id: string,
+  namespace: string,
+  hint: string,
+  prefix = '',
+): asserts entry is TokenListEntry {
+  const why =
+    entry === undefined
+      ? `no token ${id} was minted in ${namespace}`
+      : entry.status !== 'active'
+        ? `token ${id} is ${entry.status}, so there is nothing to rotate`
+        : entry.revokesAt !== undefined
+          ? `token ${id} is already being revoked (at ${entry.revokesAt})`
+          : undefined;
+  if (why !== undefined)
+    throw new EggError(entry === undefined ? 'ERR_TOKEN_NOT_FOUND' : 'ERR_TOKEN_NOT_ACTIVE', prefix + why, {
+      hint,
+    });
+}
+
 /** The longest grace a rotation allows: a token's longest life. */
 export const MAX_GRACE_SECONDS = MAX_TTL_SECONDS;
 
@@ -321,17 +346,12 @@ export class Tokens {
       throw new TypeError(`graceSeconds must be a whole number from 0 to ${MAX_GRACE_SECONDS}`);
     assertTokenId(id);
     const entry = (await this.list()).find((t) => t.id === id);
-    if (entry?.status !== 'active' || entry.revokesAt !== undefined) {
-      const why =
-        entry === undefined
-          ? `no token ${id} was minted in ${this.namespace}`
-          : entry.status === 'active'
-            ? `token ${id} is already being revoked (at ${entry.revokesAt ?? ''})`
-            : `token ${id} is ${entry.status}, so there is nothing to rotate`;
-      throw new EggError(entry === undefined ? 'ERR_TOKEN_NOT_FOUND' : 'ERR_TOKEN_NOT_ACTIVE', why, {
-        hint: 'see the active tokens with `egg tokens list`; mint a new one with `egg tokens mint`',
-      });
-    }
+    assertRotatable(
+      entry,
+      id,
+      this.namespace,
+      'see the active tokens with `egg tokens list`; mint a new one with `egg tokens mint`',
+    );
     const successor = await this.mint({
       key: entry.key,
       origins: entry.origins,

@@ -861,3 +861,200 @@ describe('expiry-warning-days and secrets comments', () => {
     });
   });
 });
+
+describe('rotate-tokens', () => {
+  const ID = '3q2-7wZbQ0mB1cXyT4uVnA';
+  const ID2 = 'AAAAAAAAAAAAAAAAAAAAA_';
+  const rotate = (text: string, extra: Record<string, string> = {}) =>
+    read({ ...LOCAL, 'rotate-tokens': text, ...extra }).rotateTokens;
+  const ALLOWED =
+    'one token a line, `NAME=TOKEN_ID [grace=5m]`, or a JSON list of {"name", "id", "grace"}: NAME names the output token-NAME, TOKEN_ID is a token id (22 letters, digits, "_" or "-", see `egg tokens list`), grace is 0, 90s, 5m or 1h, at most 24h (default 5m)';
+  const refused = (text: string, message: string, extra: Record<string, string> = {}) =>
+    expect(() => rotate(text, extra)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', message }));
+
+  it('reads one NAME=TOKEN_ID a line with an optional grace (default 5m), skipping comments', () => {
+    expect(
+      rotate(
+        [
+          `WEB_TOKEN=${ID} grace=1h`,
+          '# shipped in 1.2',
+          '',
+          `  APP=${ID2}  `,
+          `NOW=${'B'.repeat(22)} grace=0`,
+        ].join('\r\n'),
+      ),
+    ).toEqual([
+      { name: 'WEB_TOKEN', id: ID, graceSeconds: 3600 },
+      { name: 'APP', id: ID2, graceSeconds: 300 },
+      { name: 'NOW', id: 'B'.repeat(22), graceSeconds: 0 },
+    ]);
+  });
+
+  it('takes a JSON list, grace as a duration or plain seconds', () => {
+    expect(
+      rotate(
+        JSON.stringify([
+          { name: 'A', id: ID, grace: '90s' },
+          { name: 'B', id: ID2, grace: 86400 },
+          { name: 'C', id: 'C'.repeat(22) },
+        ]),
+      ),
+    ).toEqual([
+      { name: 'A', id: ID, graceSeconds: 90 },
+      { name: 'B', id: ID2, graceSeconds: 86400 },
+      { name: 'C', id: 'C'.repeat(22), graceSeconds: 300 },
+    ]);
+  });
+
+  it('rotates nothing for blank text, a comment or an empty JSON list', () => {
+    for (const text of ['', '  \n ', '[]', ' [ ] ', '# only a comment'])
+      expect(read({ ...LOCAL, 'rotate-tokens': text }), JSON.stringify(text)).not.toHaveProperty(
+        'rotateTokens',
+      );
+  });
+
+  it('takes at most 20 tokens', () => {
+    const lines = (n: number) =>
+      Array.from({ length: n }, (_, i) => `T${i}=${String(i).padStart(2, '0')}${'x'.repeat(20)}`).join('\n');
+    expect(rotate(lines(20))).toHaveLength(20);
+    refused(lines(21), 'input "rotate-tokens" asks for 21 tokens; it takes at most 20 tokens');
+  });
+
+  it.each([
+    ['a line without =', ID, `input "rotate-tokens" line 1 is "${ID}"; it takes ${ALLOWED}`],
+    ['a line starting with =', `=${ID}`, `input "rotate-tokens" line 1 is "=${ID}"; it takes ${ALLOWED}`],
+    [
+      'a field other than grace',
+      `A=${ID} ttl=5m`,
+      `input "rotate-tokens" line 1 is "A=${ID} ttl=5m"; it takes ${ALLOWED}`,
+    ],
+    [
+      'two graces',
+      `A=${ID} grace=1m grace=2m`,
+      `input "rotate-tokens" line 1 is "A=${ID} grace=1m grace=2m"; it takes ${ALLOWED}`,
+    ],
+    ['a bad line after a good one', `A=${ID}\nB`, `input "rotate-tokens" line 2 is "B"; it takes ${ALLOWED}`],
+    [
+      'a name that is not a name',
+      `sk-live=${ID}`,
+      `input "rotate-tokens" token 1 has the name "sk-live", which is not a name; it takes ${ALLOWED}; NAME is a letter or _, then letters, digits or _`,
+    ],
+    [
+      'an id that is not a token id',
+      'A=short',
+      `input "rotate-tokens" token 1 (A) has the id "short"; it takes ${ALLOWED}`,
+    ],
+    [
+      'an id one character too long',
+      `A=${ID}x`,
+      `input "rotate-tokens" token 1 (A) has the id "${ID}x"; it takes ${ALLOWED}`,
+    ],
+    [
+      'a grace above 24h',
+      `A=${ID} grace=25h`,
+      `input "rotate-tokens" token 1 (A) has grace "25h"; it takes ${ALLOWED}`,
+    ],
+    [
+      'a grace that is not a duration',
+      `A=${ID} grace=5min`,
+      `input "rotate-tokens" token 1 (A) has grace "5min"; it takes ${ALLOWED}`,
+    ],
+    [
+      'a negative grace',
+      JSON.stringify([{ name: 'A', id: ID, grace: -1 }]),
+      `input "rotate-tokens" token 1 (A) has grace "-1"; it takes ${ALLOWED}`,
+    ],
+    [
+      'a name twice',
+      `A=${ID}\nA=${ID2}`,
+      `input "rotate-tokens" names A twice; it takes ${ALLOWED}; each name once`,
+    ],
+    [
+      'an id twice',
+      `A=${ID}\nB=${ID}`,
+      `input "rotate-tokens" names ${ID} twice; it takes ${ALLOWED}; each id once`,
+    ],
+    ['broken JSON', '[{', `input "rotate-tokens" starts with "[" but is not valid JSON; it takes ${ALLOWED}`],
+    [
+      'a JSON item that is no object',
+      '[1]',
+      `input "rotate-tokens" item 1 is not an object; it takes ${ALLOWED}`,
+    ],
+    [
+      'a JSON null',
+      '[{"name":"A","id":"x"},null]',
+      `input "rotate-tokens" item 2 is not an object; it takes ${ALLOWED}`,
+    ],
+    ['a JSON list item', '[[]]', `input "rotate-tokens" item 1 is not an object; it takes ${ALLOWED}`],
+    [
+      'an unknown JSON field',
+      JSON.stringify([{ name: 'A', id: ID, ttl: 5 }]),
+      `input "rotate-tokens" item 1 has the unknown field "ttl"; it takes ${ALLOWED}`,
+    ],
+    [
+      'a JSON name that is no string',
+      JSON.stringify([{ name: 7, id: ID }]),
+      `input "rotate-tokens" token 1 has the name "7", which is not a name; it takes ${ALLOWED}; NAME is a letter or _, then letters, digits or _`,
+    ],
+    [
+      'a JSON name that is a list holding a name',
+      JSON.stringify([{ name: ['A'], id: ID }]),
+      `input "rotate-tokens" token 1 has the name "A", which is not a name; it takes ${ALLOWED}; NAME is a letter or _, then letters, digits or _`,
+    ],
+    [
+      'a JSON id that is a list holding an id',
+      JSON.stringify([{ name: 'A', id: [ID] }]),
+      `input "rotate-tokens" token 1 (A) has the id "${ID}"; it takes ${ALLOWED}`,
+    ],
+    [
+      'a JSON grace that is a list holding a duration',
+      JSON.stringify([{ name: 'A', id: ID, grace: ['90s'] }]),
+      `input "rotate-tokens" token 1 (A) has grace "90s"; it takes ${ALLOWED}`,
+    ],
+    [
+      'a JSON id that is no string',
+      JSON.stringify([{ name: 'A', id: 7 }]),
+      `input "rotate-tokens" token 1 (A) has the id "7"; it takes ${ALLOWED}`,
+    ],
+  ])('refuses %s, naming the input', (_label, text, message) => refused(text, message));
+
+  it('refuses a NAME that is also a mint-tokens KEY, naming both inputs', () => {
+    refused(
+      `K=${ID}`,
+      'inputs "mint-tokens" and "rotate-tokens" both name K: each sets the output token-K; give each output name once',
+      {
+        'mint-tokens': 'J origins=https://a.example rps=1 spend=1\nK origins=https://a.example rps=1 spend=1',
+      },
+    );
+    expect(
+      read({
+        ...LOCAL,
+        'rotate-tokens': `K=${ID}`,
+        'mint-tokens': 'J origins=https://a.example rps=1 spend=1',
+      }),
+    ).toMatchObject({ rotateTokens: [{ name: 'K' }], mintTokens: [{ key: 'J' }] });
+  });
+
+  it('refuses rotate-tokens with backend api, naming both inputs', () => {
+    expect(() =>
+      read({ backend: 'api', 'api-url': 'https://egg.example.com', 'rotate-tokens': `K=${ID}` }),
+    ).toThrow(
+      'inputs "rotate-tokens" and "backend" are set and "api": rotate-tokens does not apply to backend "api" yet; leave rotate-tokens empty with backend "api"',
+    );
+  });
+
+  it('needs signing-key-id on backend aws, and reads it', () => {
+    expect(() => read({ ...AWS, 'rotate-tokens': `K=${ID}` })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_USAGE',
+        message:
+          'input "signing-key-id" is required with backend "aws" when rotate-tokens is set; it takes the KMS key that signs the tokens (key spec ECC_NIST_EDWARDS25519, usage SIGN_VERIFY): a key id, key ARN, alias name or alias ARN',
+      }),
+    );
+    expect(read({ ...AWS, 'rotate-tokens': `K=${ID}`, 'signing-key-id': 'alias/sign' })).toEqual({
+      ...AWS_DEFAULTS,
+      rotateTokens: [{ name: 'K', id: ID, graceSeconds: 300 }],
+      signingKeyId: 'alias/sign',
+    });
+  });
+});
