@@ -35,8 +35,10 @@ export interface KillSwitchAllResult {
 /** The account-wide kill switch, then each listed namespace's; see the module comment. */
 export async function killSwitchAll(options: KillSwitchAllOptions): Promise<KillSwitchAllResult> {
   const clock = options.clock ?? Date.now;
-  // +1: a token minted in this very second (iat == now) is void too, as for one namespace.
-  const epoch = await options.tokens.accountKillSwitch(Math.floor(clock() / 1000) + 1);
+  // +2: a token minted in this very second (iat == now) is void too, and so is one dated at a
+  // namespace's kill switch epoch (tokens.ts dates a token at the epochs in force), which is
+  // at most now + 1 when that switch was thrown in this same second.
+  const epoch = await options.tokens.accountKillSwitch(Math.floor(clock() / 1000) + 2);
   const result: KillSwitchAllResult = { notBefore: new Date(epoch * 1000).toISOString(), namespaces: [] };
   let namespaces: string[];
   try {

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EggError } from '../../src/errors.js';
+import { RevocationWatcher } from '../../src/proxy/revocation.js';
 import { killSwitchAll } from '../../src/tokens/kill-switch-all.js';
 import type { TokenStore } from '../../src/tokens/token-store.js';
 import { Tokens } from '../../src/tokens/tokens.js';
@@ -132,6 +133,54 @@ function killSwitchAllSuite(backend: 'sqlite' | 'dynamodb') {
       expect((await world.tokens.list()).map((t) => t.status)).not.toContain('active');
       // A token minted in the same second is dated at the epoch: valid at once.
       expect(await call(await mintIn(other))).toBe(200);
+    });
+
+    it('voids a token dated at a namespace kill switch epoch by an account kill switch in the same second', async () => {
+      // One second for everything, ahead of every epoch the other tests moved: a namespace's
+      // kill switch (epoch s+1), a token minted after it (dated at s+1), then the account's
+      // kill switch in that same second, with no namespace listed and so no record marked.
+      const at = (Math.floor(Date.now() / 1000) + 3600) * 1000 + 100;
+      const namespace = 'acme/same-second';
+      await world
+        .newVault(namespace)
+        .set(KEY_NAME, Buffer.from('sk-same-second'), { upstream: upstream.url });
+      const tokens = new Tokens({
+        namespace,
+        signer: world.signer,
+        tokens: store,
+        secrets: world.secrets,
+        actor: 'test',
+        clock: () => at,
+      });
+      await tokens.killSwitch();
+      const minted = await tokens.mint({
+        key: KEY_NAME,
+        origins: [APP_ORIGIN],
+        allowNoOrigin: true,
+        ttlSeconds: 600,
+        rps: 100,
+        spend: 1000,
+      });
+      const [record] = await tokens.list();
+      expect(record?.status).toBe('active');
+      await killSwitchAll({
+        tokens: store,
+        listNamespaces: async () => {
+          throw new EggError('ERR_ACCESS_DENIED', 'access denied: dynamodb:Scan');
+        },
+        tokensIn,
+        clock: () => at,
+      });
+      expect((await tokens.list()).map((t) => [t.id, t.status])).toEqual([[minted.id, 'revoked']]);
+      // What every proxy checks: the token's iat against the account head it polls.
+      const watcher = new RevocationWatcher({ store });
+      try {
+        expect(await watcher.check({ jti: minted.id, sub: namespace, iat: Math.floor(at / 1000) + 1 })).toBe(
+          'revoked',
+        );
+      } finally {
+        watcher.close();
+      }
     });
 
     it('reports a namespace whose kill switch failed, and still kills the others', async () => {
