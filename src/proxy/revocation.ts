@@ -131,8 +131,13 @@ export class RevocationWatcher {
     this.#logger.warn('proxy.failed_closed', { reason: error.message, fix: error.hint });
   }
 
-  /** Poll every namespace in use now (tests; the timer calls it too). */
+  /**
+   * Poll every namespace in use, reading the store after this call (tests: a change just
+   * made is then in force). A poll of the timer's already under way may have read before
+   * the change, and is confirmed as of when it began: it is waited for, then another is made.
+   */
   async pollNow(): Promise<void> {
+    await Promise.all([this.#accountPolling, ...[...this.#namespaces.values()].map((s) => s.polling)]);
     await Promise.all([this.#pollAccount(), ...[...this.#namespaces.keys()].map((ns) => this.#poll(ns))]);
   }
 

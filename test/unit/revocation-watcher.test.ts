@@ -210,3 +210,55 @@ describe('revocation watcher: the account-wide kill switch', () => {
     expect(w.warnings.map((line) => line.event)).toEqual(['proxy.failed_closed']);
   });
 });
+
+describe('revocation watcher: pollNow reads the store after it is called', () => {
+  /** `world()` whose version reads can be held: each answers with the version as it was when asked. */
+  function heldReads() {
+    const w = world();
+    let release: (() => void) | undefined;
+    let held: Promise<void> | undefined;
+    const store = {
+      ...w.store,
+      revocationVersion: async (ns: string) => {
+        const seen = await w.store.revocationVersion(ns);
+        await held;
+        return seen;
+      },
+    };
+    return {
+      ...w,
+      store,
+      hold: () => (held = new Promise<void>((resolve) => (release = resolve))),
+      release: () => release?.(),
+    };
+  }
+
+  it('a revocation written while a poll is under way is in force once pollNow returns', async () => {
+    const w = heldReads();
+    const watcher = new RevocationWatcher({ store: w.store, clock: () => 0, logger: w.logger });
+    expect(await watcher.check(claims)).toBe('ok');
+    w.hold();
+    // The timer's poll, as it were: it has read the version and waits on the network.
+    const underWay = watcher.pollNow();
+    w.state('acme/web').revoked.set(claims.jti, 99_999_999_999);
+    w.state('acme/web').version = 1;
+    const asked = watcher.pollNow();
+    w.release();
+    await Promise.all([underWay, asked]);
+    expect(await watcher.check(claims)).toBe('revoked');
+  });
+
+  it('state is confirmed as of the call, not as of a poll that began before the clock moved', async () => {
+    const w = heldReads();
+    let now = 0;
+    const watcher = new RevocationWatcher({ store: w.store, clock: () => now, logger: w.logger });
+    expect(await watcher.check(claims)).toBe('ok');
+    w.hold();
+    const underWay = watcher.pollNow();
+    now = 240_000;
+    const asked = watcher.pollNow();
+    w.release();
+    await Promise.all([underWay, asked]);
+    expect(await watcher.check(claims)).toBe('ok');
+  });
+});
