@@ -156,21 +156,37 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
       return first!.alert;
     }
 
+    /**
+     * Run `body` with the counting proxy's meter clock stopped now (never ahead of the real
+     * one, which the meter's other caches compare with): what it counts falls in one window
+     * whenever it runs, even across a minute boundary of the real clock, where a rule's
+     * threshold would otherwise be split between two windows and never reached.
+     */
+    async function inOneWindow<T>(body: (window: number) => Promise<T>): Promise<T> {
+      meterClock.pinnedMs = Date.now();
+      try {
+        return await body(windowOf(Math.floor(meterClock.pinnedMs / 1000)));
+      } finally {
+        meterClock.pinnedMs = undefined;
+      }
+    }
+
     it('a burst of refused origins and forged tokens naming one id raises one signed alert, and the other proxy throttles the token', async () => {
       const token = await world.mint({ allowNoOrigin: false, rps: 10, burst: 10 });
       const id = tokenIdOf(token);
       // No timed batch during the burst: the one that counts it goes early, when the 20th
       // refusal reaches the threshold (the forged tokens after it may join it or the next).
-      await counting.meter!.close();
-      for (let i = 0; i < 12; i++)
-        expect(
-          (await send(counting.url, { token, headers: { origin: 'https://evil.example' } })).status,
-        ).toBe(403);
-      for (let i = 0; i < 12; i++)
-        expect((await send(counting.url, { token: forged(token) })).status).toBe(401);
-      counting.meter!.start();
-
-      const alert = await onlyAlert(id);
+      const alert = await inOneWindow(async () => {
+        await counting.meter!.close();
+        for (let i = 0; i < 12; i++)
+          expect(
+            (await send(counting.url, { token, headers: { origin: 'https://evil.example' } })).status,
+          ).toBe(403);
+        for (let i = 0; i < 12; i++)
+          expect((await send(counting.url, { token: forged(token) })).status).toBe(401);
+        counting.meter!.start();
+        return onlyAlert(id);
+      });
       expect(alert).toMatchObject({
         type: 'egg.alert',
         namespace: NAMESPACE,
@@ -214,12 +230,8 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
     it('a rate far above the token own baseline raises one alert', async () => {
       const token = await world.mint();
       const id = tokenIdOf(token);
-      // The meter's clock stopped now (never ahead of the real one, which the meter's other
-      // caches compare with): its 60 requests are counted in this window whenever they run,
-      // even across a minute boundary of the real clock.
-      meterClock.pinnedMs = Date.now();
-      const now = windowOf(Math.floor(meterClock.pinnedMs / 1000));
-      try {
+      // Its 60 requests are counted in the window of now whenever they run.
+      await inOneWindow(async (now) => {
         // An hour of quiet history: 2 requests in each of 3 earlier windows.
         const store = counting.store.inner as TokenStore & UsageStore;
         await store.addUsage(
@@ -237,14 +249,16 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
           rule: 'rate-spike',
           figures: { requests: 60, baselinePerWindow: 2, threshold: 60 },
         });
-      } finally {
-        meterClock.pinnedMs = undefined;
-      }
+      });
     });
 
     it("a burst that reaches a rule's threshold is sent at once, not at the next batch", async () => {
       // A proxy whose timed batch is an hour away: only the early batch can bring the alert.
-      const slow = await startTestProxy(world, { usage: { flushMs: 3_600_000, rulesRefreshMs: 0 } });
+      // Its meter clock stopped now: the 20 refusals fall in one window.
+      const pinnedMs = Date.now();
+      const slow = await startTestProxy(world, {
+        usage: { flushMs: 3_600_000, rulesRefreshMs: 0, clock: () => pinnedMs },
+      });
       try {
         const token = await world.mint();
         const id = tokenIdOf(token);
@@ -269,12 +283,14 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
       receiver.state.failNext = 3;
       const token = await world.mint({ allowNoOrigin: false });
       const id = tokenIdOf(token);
-      for (let i = 0; i < 20; i++)
-        await send(counting.url, { token, headers: { origin: 'https://evil.example' } });
-      await eventually(() => (receiver.received.some((r) => r.answered === 503) ? true : undefined));
-      // The receiver is failing: requests still go through.
-      expect((await send(counting.url, { token, headers: { origin: APP_ORIGIN } })).status).toBe(200);
-      await onlyAlert(id);
+      await inOneWindow(async () => {
+        for (let i = 0; i < 20; i++)
+          await send(counting.url, { token, headers: { origin: 'https://evil.example' } });
+        await eventually(() => (receiver.received.some((r) => r.answered === 503) ? true : undefined));
+        // The receiver is failing: requests still go through.
+        expect((await send(counting.url, { token, headers: { origin: APP_ORIGIN } })).status).toBe(200);
+        await onlyAlert(id);
+      });
       const attempts = receiver.received.filter(
         (r) => (JSON.parse(r.body) as { tokenId: string }).tokenId === id,
       );
@@ -338,31 +354,38 @@ function alertsSuite(backend: 'sqlite' | 'dynamodb') {
 
     it('honours the namespace rule settings: a rule turned off raises nothing, a lowered threshold fires at it', async () => {
       const store = counting.store.inner as TokenStore & UsageStore;
-      try {
-        await store.putRuleOverrides(NAMESPACE, { 'refusal-burst': { off: true } });
-        const quiet = await world.mint();
-        for (let i = 0; i < 25; i++)
-          expect((await send(counting.url, { token: forged(quiet) })).status).toBe(401);
-        await counting.meter!.flush();
-        await counting.meter!.flush();
-        await counting.sender!.idle();
-        const now = Math.floor(Date.now() / 1000);
-        const [counted] = await store.readUsage(NAMESPACE, [tokenIdOf(quiet)], now - 120);
-        expect(counted).toMatchObject({ invalidToken: 25 });
-        expect(alertsFor(tokenIdOf(quiet))).toEqual([]);
-        expect((await store.throttles(NAMESPACE)).has(tokenIdOf(quiet))).toBe(false);
+      // Each token's refusals in one window: split by a minute boundary, the 5 below would
+      // never reach their threshold of 5 (and the 25 would be two rows of usage).
+      await inOneWindow(async (window) => {
+        try {
+          await store.putRuleOverrides(NAMESPACE, { 'refusal-burst': { off: true } });
+          const quiet = await world.mint();
+          for (let i = 0; i < 25; i++)
+            expect((await send(counting.url, { token: forged(quiet) })).status).toBe(401);
+          // Stored by a batch (one the store refused goes again with the next), then that
+          // batch's rules run to their end.
+          const counted = await eventually(async () => {
+            const [row] = await store.readUsage(NAMESPACE, [tokenIdOf(quiet)], window);
+            return row !== undefined && row.invalidToken >= 25 ? row : undefined;
+          });
+          expect(counted).toMatchObject({ window, invalidToken: 25 });
+          await counting.meter!.flush();
+          await counting.sender!.idle();
+          expect(alertsFor(tokenIdOf(quiet))).toEqual([]);
+          expect((await store.throttles(NAMESPACE)).has(tokenIdOf(quiet))).toBe(false);
 
-        await store.putRuleOverrides(NAMESPACE, { 'refusal-burst': { settings: { threshold: 5 } } });
-        const touchy = await world.mint();
-        for (let i = 0; i < 5; i++)
-          expect((await send(counting.url, { token: forged(touchy) })).status).toBe(401);
-        expect(await onlyAlert(tokenIdOf(touchy))).toMatchObject({
-          rule: 'refusal-burst',
-          figures: { invalidToken: 5, threshold: 5 },
-        });
-      } finally {
-        await store.putRuleOverrides(NAMESPACE, {});
-      }
+          await store.putRuleOverrides(NAMESPACE, { 'refusal-burst': { settings: { threshold: 5 } } });
+          const touchy = await world.mint();
+          for (let i = 0; i < 5; i++)
+            expect((await send(counting.url, { token: forged(touchy) })).status).toBe(401);
+          expect(await onlyAlert(tokenIdOf(touchy))).toMatchObject({
+            rule: 'refusal-burst',
+            figures: { invalidToken: 5, threshold: 5 },
+          });
+        } finally {
+          await store.putRuleOverrides(NAMESPACE, {});
+        }
+      });
     });
 
     it('a Slack-shaped channel gets the alert as text and blocks, signed, naming the token id and no secret', async () => {
