@@ -6,51 +6,30 @@
  */
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openLocalSigner } from '../../src/backends/local.js';
 import { openTokens } from '../../src/backends/open-backend.js';
 import type { EggConfig } from '../../src/config.js';
 import type { MintedToken, TokenListEntry } from '../../src/tokens/tokens.js';
 import { commandData, newJob } from '../support/action-runner.js';
 import { findLeaks } from '../support/cli.js';
-import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
-import {
-  APP_ORIGIN,
-  createWorld,
-  KEY_NAME,
-  NAMESPACE,
-  type ProxyWorld,
-  startTestProxy,
-  type TestProxy,
-} from '../support/proxy-harness.js';
-import { send } from '../support/proxy-http.js';
+import { APP_ORIGIN, KEY_NAME, NAMESPACE, useProxyRig } from '../support/proxy-harness.js';
 
 const CANARY = 'sk-rotate-canary-9c2d41e7-DO-NOT-LEAK';
 
 describe('the Action rotates shipped tokens (local backend, running proxy)', () => {
-  let upstream: FakeUpstream;
-  let world: ProxyWorld;
-  let proxy: TestProxy;
+  // The proxy verifies with the vault's own signing key: the one `egg tokens` and the Action use.
+  const rig = useProxyRig('sqlite', CANARY, {
+    signer: (world) => openLocalSigner(dirname(world.vaultPath as string), true),
+  });
+  const { call, advance } = rig;
   let home: string;
   let config: EggConfig;
-  /** How far ahead of the wall clock the proxy's clock runs. */
-  let offsetMs = 0;
 
   beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    world = await createWorld('sqlite');
-    home = dirname(world.vaultPath as string);
+    home = dirname(rig.world.vaultPath as string);
     config = { backend: 'local', home, namespace: NAMESPACE, keyring: 'local', rotation: 'inline' };
-    await world.vault.set(KEY_NAME, Buffer.from(CANARY), { upstream: upstream.url });
-    await world.vault.set('PLAIN', Buffer.from(`plain-${CANARY}`));
-    // The proxy verifies with the vault's own signing key: the one `egg tokens` and the Action use.
-    const signer = openLocalSigner(home, true);
-    proxy = await startTestProxy({ ...world, signer }, { clock: () => Date.now() + offsetMs });
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await world?.close();
-    await upstream?.close();
+    await rig.world.vault.set('PLAIN', Buffer.from(`plain-${CANARY}`));
   });
 
   /** A release's token, minted as `egg tokens mint` mints it. */
@@ -77,13 +56,6 @@ describe('the Action rotates shipped tokens (local backend, running proxy)', () 
       await close();
     }
   };
-  const call = async (token: string) =>
-    (await send(proxy.url, { token, headers: { origin: APP_ORIGIN } })).status;
-  /** Move the proxy's clock, and let it read the store as of then. */
-  const advance = async (seconds: number) => {
-    offsetMs += seconds * 1000;
-    await proxy.watcher.pollNow();
-  };
   // Jobs live beside the vault's home, in the world's directory (removed with it).
   const inputs = (rotate: string, extra: Record<string, string> = {}) => ({
     backend: 'local',
@@ -97,7 +69,7 @@ describe('the Action rotates shipped tokens (local backend, running proxy)', () 
 
   it('the successor is masked and works at once, the old token through the grace only, and the post step leaves the successor alive', async () => {
     const old = await ship('1.2');
-    await proxy.watcher.pollNow();
+    await rig.proxy.watcher.pollNow();
     expect(await call(old.token)).toBe(200);
 
     const job = newJob(dirname(home));
@@ -121,7 +93,7 @@ describe('the Action rotates shipped tokens (local backend, running proxy)', () 
     // Not recorded for the post step: it revokes only what mint-tokens minted.
     expect(JSON.parse(main.state.get('tokens') as string)).toEqual([]);
 
-    await proxy.watcher.pollNow();
+    await rig.proxy.watcher.pollNow();
     expect(await call(successor)).toBe(200);
     expect(await call(old.token)).toBe(200);
 
@@ -137,9 +109,9 @@ describe('the Action rotates shipped tokens (local backend, running proxy)', () 
     expect(await call(old.token)).toBe(200);
     expect(await call(successor)).toBe(200);
     await advance(61);
-    const before = upstream.requests.length;
+    const before = rig.upstream.requests.length;
     expect(await call(old.token)).toBe(401);
-    expect(upstream.requests.length).toBe(before);
+    expect(rig.upstream.requests.length).toBe(before);
     expect(await call(successor)).toBe(200);
 
     for (const step of [main, post]) {

@@ -4,45 +4,25 @@
  * with `--allow-no-origin` may be used without one. "Never forwarded" is checked on the
  * fake upstream's own record.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
+import { describe, expect, it } from 'vitest';
 import { claimsAt, mintHostile } from '../support/hostile-minter.js';
-import {
-  APP_ORIGIN,
-  createWorld,
-  KEY_NAME,
-  NAMESPACE,
-  type ProxyWorld,
-  startTestProxy,
-  type TestProxy,
-} from '../support/proxy-harness.js';
+import { APP_ORIGIN, KEY_NAME, NAMESPACE, useProxyRig } from '../support/proxy-harness.js';
 import { send } from '../support/proxy-http.js';
 
 const CANARY_KEY = 'sk-origin-canary-71c2e0d4-DO-NOT-LEAK';
 
 describe('origin binding at the proxy', () => {
-  let upstream: FakeUpstream;
-  let world: ProxyWorld;
-  let proxy: TestProxy;
-
-  beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    world = await createWorld('sqlite');
-    await world.vault.set(KEY_NAME, Buffer.from(CANARY_KEY), { upstream: upstream.url });
-    proxy = await startTestProxy(world);
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await world?.close();
-    await upstream?.close();
-  });
+  const rig = useProxyRig('sqlite', CANARY_KEY);
 
   /** Status and error code of each request, and how many reached the upstream. */
   async function attempt(token: string, origins: (string | undefined)[]) {
-    const before = upstream.requests.length;
+    const before = rig.upstream.requests.length;
     const answers = [];
     for (const origin of origins) {
-      const res = await send(proxy.url, { token, ...(origin === undefined ? {} : { headers: { origin } }) });
+      const res = await send(rig.proxy.url, {
+        token,
+        ...(origin === undefined ? {} : { headers: { origin } }),
+      });
       answers.push({
         origin,
         status: res.status,
@@ -51,11 +31,11 @@ describe('origin binding at the proxy', () => {
         acao: res.headers['access-control-allow-origin'],
       });
     }
-    return { answers, forwarded: upstream.requests.length - before };
+    return { answers, forwarded: rig.upstream.requests.length - before };
   }
 
   it('refuses (403) a request with no Origin for a token bound to web origins, and never calls the upstream', async () => {
-    const token = await world.mint({ origins: [APP_ORIGIN], allowNoOrigin: false });
+    const token = await rig.world.mint({ origins: [APP_ORIGIN], allowNoOrigin: false });
     expect(await attempt(token, [undefined])).toEqual({
       answers: [{ origin: undefined, status: 403, code: 'origin_not_allowed', acao: undefined }],
       forwarded: 0,
@@ -68,7 +48,7 @@ describe('origin binding at the proxy', () => {
   });
 
   it('forwards a request with no Origin only for a token minted with --allow-no-origin, without CORS headers', async () => {
-    const token = await world.mint({ origins: [APP_ORIGIN], allowNoOrigin: true });
+    const token = await rig.world.mint({ origins: [APP_ORIGIN], allowNoOrigin: true });
     expect(await attempt(token, [undefined, APP_ORIGIN, 'https://evil.example'])).toEqual({
       answers: [
         { origin: undefined, status: 200, code: undefined, acao: undefined },
@@ -80,7 +60,7 @@ describe('origin binding at the proxy', () => {
   });
 
   it('refuses (403) every Origin for a native-only token, which carries no origins', async () => {
-    const token = await world.mint({ origins: [], allowNoOrigin: true });
+    const token = await rig.world.mint({ origins: [], allowNoOrigin: true });
     expect(await attempt(token, [APP_ORIGIN, 'null', undefined])).toEqual({
       answers: [
         { origin: APP_ORIGIN, status: 403, code: 'origin_not_allowed', acao: undefined },
@@ -92,7 +72,7 @@ describe('origin binding at the proxy', () => {
   });
 
   it('refuses (403) Origin null, an empty Origin and the default port written out, even for a native token', async () => {
-    const token = await world.mint({ origins: [APP_ORIGIN], allowNoOrigin: true });
+    const token = await rig.world.mint({ origins: [APP_ORIGIN], allowNoOrigin: true });
     const refused = ['null', '', 'https://app.example.com:443', 'https://app.example.com/'];
     const { answers, forwarded } = await attempt(token, refused);
     expect(answers.map((a) => [a.origin, a.status, a.acao])).toEqual(refused.map((o) => [o, 403, undefined]));
@@ -100,7 +80,7 @@ describe('origin binding at the proxy', () => {
   });
 
   it('compares scheme and host ASCII case-insensitively and echoes the Origin as sent', async () => {
-    const token = await world.mint({ origins: ['http://localhost:5173'], allowNoOrigin: false });
+    const token = await rig.world.mint({ origins: ['http://localhost:5173'], allowNoOrigin: false });
     expect(await attempt(token, ['HTTP://LocalHost:5173', 'http://localhost:5174'])).toEqual({
       answers: [
         { origin: 'HTTP://LocalHost:5173', status: 200, code: undefined, acao: 'HTTP://LocalHost:5173' },
@@ -111,7 +91,7 @@ describe('origin binding at the proxy', () => {
   });
 
   it('refuses (401) a signed, recorded token with no origins and a no-origin flag that is not exactly true', async () => {
-    const store = await world.openTokenStore();
+    const store = await rig.world.openTokenStore();
     try {
       const now = Math.floor(Date.now() / 1000);
       for (const over of [
@@ -119,7 +99,7 @@ describe('origin binding at the proxy', () => {
         { origins: [], native: 'true' },
         { origins: ['null'], native: 1 },
       ]) {
-        const token = await mintHostile(world.signer, store, claimsAt(now, over, NAMESPACE, KEY_NAME));
+        const token = await mintHostile(rig.world.signer, store, claimsAt(now, over, NAMESPACE, KEY_NAME));
         expect({ over, ...(await attempt(token, [undefined, 'null'])) }).toEqual({
           over,
           answers: [

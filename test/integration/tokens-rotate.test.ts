@@ -8,46 +8,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenStore } from '../../src/tokens/token-store.js';
 import type { MintedToken } from '../../src/tokens/tokens.js';
-import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream.js';
-import {
-  APP_ORIGIN,
-  createWorld,
-  KEY_NAME,
-  NAMESPACE,
-  type ProxyWorld,
-  startTestProxy,
-  type TestProxy,
-} from '../support/proxy-harness.js';
+import { APP_ORIGIN, KEY_NAME, NAMESPACE, startTestProxy, useProxyRig } from '../support/proxy-harness.js';
 import { send } from '../support/proxy-http.js';
 
 function rotateSuite(backend: 'sqlite' | 'dynamodb') {
   describe(`egg tokens rotate (${backend})`, () => {
-    let upstream: FakeUpstream;
-    let world: ProxyWorld;
-    let proxy: TestProxy;
+    const rig = useProxyRig(backend, 'sk-rotate-test');
+    const { call, advance } = rig;
     let store: TokenStore;
-    /** How far ahead of the wall clock the proxy's clock runs. */
-    let offsetMs = 0;
 
     beforeAll(async () => {
-      upstream = await startFakeUpstream();
-      world = await createWorld(backend);
-      await world.vault.set(KEY_NAME, Buffer.from('sk-rotate-test'), { upstream: upstream.url });
-      store = await world.openTokenStore();
-      proxy = await startTestProxy(world, { clock: () => Date.now() + offsetMs });
+      store = await rig.world.openTokenStore();
     });
     afterAll(async () => {
-      await proxy?.close();
       await store?.close();
-      await world?.close();
-      await upstream?.close();
     });
 
     const mint = (
       tags: Record<string, string> = {},
       clients: { maxClients?: number; clientRps?: number } = {},
     ): Promise<MintedToken> =>
-      world.tokens.mint({
+      rig.world.tokens.mint({
         key: KEY_NAME,
         origins: [APP_ORIGIN],
         ttlSeconds: 3600,
@@ -58,17 +39,9 @@ function rotateSuite(backend: 'sqlite' | 'dynamodb') {
         ...clients,
         tags,
       });
-    const call = async (token: string) =>
-      (await send(proxy.url, { token, headers: { origin: APP_ORIGIN } })).status;
-    /** Move the proxy's clock, and let it read the store as of then (else its state is stale). */
-    const advance = async (seconds: number) => {
-      offsetMs += seconds * 1000;
-      await proxy.watcher.pollNow();
-    };
-
     it('mints a successor with the same claims and tags, a fresh id and the full lifetime', async () => {
       const old = await mint({ run: '41' });
-      const rotated = await world.tokens.rotate(old.id, 300);
+      const rotated = await rig.world.tokens.rotate(old.id, 300);
       const { successor } = rotated;
       expect(successor.id).not.toBe(old.id);
       expect(successor.token).not.toBe(old.token);
@@ -86,7 +59,7 @@ function rotateSuite(backend: 'sqlite' | 'dynamodb') {
       expect(successor.claims.exp - successor.claims.iat).toBe(old.claims.exp - old.claims.iat);
       expect(rotated.id).toBe(old.id);
       expect(Date.parse(rotated.stopsAt) / 1000 - successor.claims.iat).toBeGreaterThanOrEqual(300);
-      const listed = await world.tokens.list();
+      const listed = await rig.world.tokens.list();
       expect(listed.find((t) => t.id === old.id)).toMatchObject({
         status: 'active',
         revokesAt: rotated.stopsAt,
@@ -97,63 +70,65 @@ function rotateSuite(backend: 'sqlite' | 'dynamodb') {
 
     it('a successor keeps the client limits of the token it replaces', async () => {
       const old = await mint({}, { maxClients: 3, clientRps: 2 });
-      const { successor } = await world.tokens.rotate(old.id, 0);
+      const { successor } = await rig.world.tokens.rotate(old.id, 0);
       expect([successor.claims.maxClients, successor.claims.clientRps]).toEqual([3, 2]);
-      expect((await world.tokens.list()).find((t) => t.id === successor.id)).toMatchObject({
+      expect((await rig.world.tokens.list()).find((t) => t.id === successor.id)).toMatchObject({
         maxClients: 3,
         clientRps: 2,
       });
-      const plain = await world.tokens.rotate((await mint()).id, 0);
+      const plain = await rig.world.tokens.rotate((await mint()).id, 0);
       expect(plain.successor.claims).not.toHaveProperty('maxClients');
     });
 
     it('the successor works at once, the old token through the grace, and is refused after it', async () => {
       const old = await mint();
       expect(await call(old.token)).toBe(200);
-      const { successor } = await world.tokens.rotate(old.id, 300);
-      await proxy.watcher.pollNow();
+      const { successor } = await rig.world.tokens.rotate(old.id, 300);
+      await rig.proxy.watcher.pollNow();
       expect(await call(successor.token)).toBe(200);
       expect(await call(old.token)).toBe(200);
       await advance(240);
       expect(await call(old.token)).toBe(200);
       await advance(61);
-      const before = upstream.requests.length;
+      const before = rig.upstream.requests.length;
       expect(await call(old.token)).toBe(401);
-      expect(upstream.requests.length).toBe(before);
+      expect(rig.upstream.requests.length).toBe(before);
       expect(await call(successor.token)).toBe(200);
       // The minting side's clock has not moved: it still lists the old token as on its way out.
-      expect((await world.tokens.list()).find((t) => t.id === old.id)?.status).toBe('active');
+      expect((await rig.world.tokens.list()).find((t) => t.id === old.id)?.status).toBe('active');
     });
 
     it('with --grace 0 the old token is refused at once, and the successor works', async () => {
       const old = await mint();
       expect(await call(old.token)).toBe(200);
-      const rotated = await world.tokens.rotate(old.id, 0);
-      await proxy.watcher.pollNow();
+      const rotated = await rig.world.tokens.rotate(old.id, 0);
+      await rig.proxy.watcher.pollNow();
       expect(await call(old.token)).toBe(401);
       expect(await call(rotated.successor.token)).toBe(200);
-      expect((await world.tokens.list()).find((t) => t.id === old.id)?.status).toBe('revoked');
+      expect((await rig.world.tokens.list()).find((t) => t.id === old.id)?.status).toBe('revoked');
     });
 
     it('a revocation during the grace stops the old token at once (a grace never postpones one)', async () => {
       const old = await mint();
-      await world.tokens.rotate(old.id, 3600);
-      await world.tokens.revoke([old.id]);
+      await rig.world.tokens.rotate(old.id, 3600);
+      await rig.world.tokens.revoke([old.id]);
       // A later scheduled entry for the same id (a rotation racing the revoke) moves nothing.
       await store.revoke(NAMESPACE, [{ id: old.id, exp: old.claims.exp, at: old.claims.exp }]);
-      await proxy.watcher.pollNow();
+      await rig.proxy.watcher.pollNow();
       expect(await call(old.token)).toBe(401);
-      expect((await world.tokens.list()).find((t) => t.id === old.id)).toMatchObject({ status: 'revoked' });
+      expect((await rig.world.tokens.list()).find((t) => t.id === old.id)).toMatchObject({
+        status: 'revoked',
+      });
     });
 
     it('a proxy that is polling sees a rotation without being asked', async () => {
-      const watching = await startTestProxy(world);
+      const watching = await startTestProxy(rig.world);
       try {
         const old = await mint();
         const at = async (token: string) =>
           (await send(watching.url, { token, headers: { origin: APP_ORIGIN } })).status;
         expect(await at(old.token)).toBe(200);
-        const { successor } = await world.tokens.rotate(old.id, 0);
+        const { successor } = await rig.world.tokens.rotate(old.id, 0);
         expect(await at(successor.token)).toBe(200);
         const seen: number[] = [];
         const deadline = Date.now() + 10_000;
@@ -170,17 +145,17 @@ function rotateSuite(backend: 'sqlite' | 'dynamodb') {
 
     it('refuses an unknown, revoked, expired or already rotated id in one sentence', async () => {
       const unknown = 'AAAAAAAAAAAAAAAAAAAAAA';
-      await expect(world.tokens.rotate(unknown, 300)).rejects.toMatchObject({
+      await expect(rig.world.tokens.rotate(unknown, 300)).rejects.toMatchObject({
         code: 'ERR_TOKEN_NOT_FOUND',
         message: `no token ${unknown} was minted in ${NAMESPACE}`,
       });
       const revoked = await mint();
-      await world.tokens.revoke([revoked.id]);
-      await expect(world.tokens.rotate(revoked.id, 300)).rejects.toMatchObject({
+      await rig.world.tokens.revoke([revoked.id]);
+      await expect(rig.world.tokens.rotate(revoked.id, 300)).rejects.toMatchObject({
         code: 'ERR_TOKEN_NOT_ACTIVE',
         message: `token ${revoked.id} is revoked, so there is nothing to rotate`,
       });
-      const short = await world.tokens.mint({
+      const short = await rig.world.tokens.mint({
         key: KEY_NAME,
         origins: [APP_ORIGIN],
         ttlSeconds: 1,
@@ -189,9 +164,9 @@ function rotateSuite(backend: 'sqlite' | 'dynamodb') {
       });
       const expired = new (await import('../../src/tokens/tokens.js')).Tokens({
         namespace: NAMESPACE,
-        signer: world.signer,
+        signer: rig.world.signer,
         tokens: store,
-        secrets: world.secrets,
+        secrets: rig.world.secrets,
         actor: 'later',
         clock: () => Date.now() + 5000,
       });
@@ -200,18 +175,18 @@ function rotateSuite(backend: 'sqlite' | 'dynamodb') {
         message: `token ${short.id} is expired, so there is nothing to rotate`,
       });
       const rotated = await mint();
-      const { stopsAt } = await world.tokens.rotate(rotated.id, 300);
-      await expect(world.tokens.rotate(rotated.id, 300)).rejects.toMatchObject({
+      const { stopsAt } = await rig.world.tokens.rotate(rotated.id, 300);
+      await expect(rig.world.tokens.rotate(rotated.id, 300)).rejects.toMatchObject({
         code: 'ERR_TOKEN_NOT_ACTIVE',
         message: `token ${rotated.id} is already being revoked (at ${stopsAt})`,
       });
-      await expect(world.tokens.rotate('not-an-id', 300)).rejects.toMatchObject({ code: 'ERR_USAGE' });
+      await expect(rig.world.tokens.rotate('not-an-id', 300)).rejects.toMatchObject({ code: 'ERR_USAGE' });
     });
 
     it('records the rotation in the audit trail, by ids (never tokens)', async () => {
       const old = await mint();
-      const { successor } = await world.tokens.rotate(old.id, 60);
-      const records = await world.secrets.readAudit(NAMESPACE);
+      const { successor } = await rig.world.tokens.rotate(old.id, 60);
+      const records = await rig.world.secrets.readAudit(NAMESPACE);
       const actions = records.slice(-2).map((r) => [r.action, r.targets]);
       expect(actions).toEqual([
         ['token.mint', [successor.id]],

@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { createDynamoDbClient } from '../../src/aws/clients.js';
 import { openAwsBackend } from '../../src/backends/aws.js';
 import type { EggConfig } from '../../src/config.js';
@@ -36,6 +37,8 @@ import { type MintInput, Tokens } from '../../src/tokens/tokens.js';
 import { TokenVerifier } from '../../src/tokens/verifier.js';
 import { Vault } from '../../src/vault/vault.js';
 import { createTestKmsKey, createTestTable } from './aws.js';
+import { type FakeUpstream, startFakeUpstream } from './fake-upstream.js';
+import { send } from './proxy-http.js';
 
 export const NAMESPACE = 'acme/web';
 export const KEY_NAME = 'OPENAI_KEY';
@@ -310,4 +313,51 @@ export async function startTestProxy(
       await store.close();
     },
   };
+}
+
+/** What `useProxyRig` sets up: its fields are there from the calling describe's beforeAll on. */
+export interface ProxyRig {
+  upstream: FakeUpstream;
+  world: ProxyWorld;
+  proxy: TestProxy;
+  /** The status of a request with `token`, sent from APP_ORIGIN. */
+  call(token: string): Promise<number>;
+  /** Move the proxy's clock `seconds` ahead, and let it read the store as of then (else its state is stale). */
+  advance(seconds: number): Promise<void>;
+}
+
+/**
+ * The set-up most proxy tests share, as hooks of the calling describe: a loopback upstream,
+ * a world on `backend` whose KEY_NAME (the value `key`) is for that upstream, and one proxy
+ * on the world, whose clock runs with the wall clock until `advance` moves it. `signer`
+ * gives the key the proxy verifies with when it is not the world's own.
+ */
+export function useProxyRig(
+  backend: 'sqlite' | 'dynamodb',
+  key: string,
+  options: { signer?: (world: ProxyWorld) => TokenSigner } = {},
+): ProxyRig {
+  /** How far ahead of the wall clock the proxy's clock runs. */
+  let offsetMs = 0;
+  const rig = {
+    call: async (token: string) =>
+      (await send(rig.proxy.url, { token, headers: { origin: APP_ORIGIN } })).status,
+    advance: async (seconds: number) => {
+      offsetMs += seconds * 1000;
+      await rig.proxy.watcher.pollNow();
+    },
+  } as ProxyRig;
+  beforeAll(async () => {
+    rig.upstream = await startFakeUpstream();
+    rig.world = await createWorld(backend);
+    await rig.world.vault.set(KEY_NAME, Buffer.from(key), { upstream: rig.upstream.url });
+    const signer = options.signer?.(rig.world) ?? rig.world.signer;
+    rig.proxy = await startTestProxy({ ...rig.world, signer }, { clock: () => Date.now() + offsetMs });
+  });
+  afterAll(async () => {
+    await rig.proxy?.close();
+    await rig.world?.close();
+    await rig.upstream?.close();
+  });
+  return rig;
 }
