@@ -167,28 +167,25 @@ export class EggCartonStack extends Stack {
       enableKeyRotation: true,
       alias: 'alias/egg-carton',
       removalPolicy: RemovalPolicy.RETAIN,
-      policy: new iam.PolicyDocument({
-        statements: [
-          adminStatement(adminPrincipals),
-          grantsOnlyForAwsResources(),
-          // DynamoDB encryption at rest with this key (AWS's documented statement for a
-          // customer managed table key): only through DynamoDB, only for this account's
-          // principals whose own IAM policies allow it. DynamoDB never decrypts a blob a
-          // caller hands it, so this does not reach the data keys wrapped for namespaces.
-          new iam.PolicyStatement({
-            sid: 'TableEncryptionViaDynamoDB',
-            principals: [new iam.AccountRootPrincipal()],
-            actions: [...TABLE_SSE_KMS_ACTIONS, 'kms:CreateGrant'],
-            resources: ['*'],
-            conditions: {
-              StringEquals: {
-                'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com`,
-                'kms:CallerAccount': Aws.ACCOUNT_ID,
-              },
+      policy: keyPolicy(
+        adminPrincipals,
+        // DynamoDB encryption at rest with this key (AWS's documented statement for a
+        // customer managed table key): only through DynamoDB, only for this account's
+        // principals whose own IAM policies allow it. DynamoDB never decrypts a blob a
+        // caller hands it, so this does not reach the data keys wrapped for namespaces.
+        new iam.PolicyStatement({
+          sid: 'TableEncryptionViaDynamoDB',
+          principals: [new iam.AccountRootPrincipal()],
+          actions: [...TABLE_SSE_KMS_ACTIONS, 'kms:CreateGrant'],
+          resources: ['*'],
+          conditions: {
+            StringEquals: {
+              'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com`,
+              'kms:CallerAccount': Aws.ACCOUNT_ID,
             },
-          }),
-        ],
-      }),
+          },
+        }),
+      ),
     });
     if (props.keyUserArns !== undefined && props.keyUserArns.length > 0)
       this.key.addToResourcePolicy(
@@ -206,9 +203,7 @@ export class EggCartonStack extends Stack {
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
       alias: 'alias/egg-carton-signing',
       removalPolicy: RemovalPolicy.RETAIN,
-      policy: new iam.PolicyDocument({
-        statements: [adminStatement(adminPrincipals), grantsOnlyForAwsResources()],
-      }),
+      policy: keyPolicy(adminPrincipals),
     });
 
     // A key of its own, not the signing key: every minting grant may sign with that one.
@@ -218,20 +213,8 @@ export class EggCartonStack extends Stack {
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
       alias: 'alias/egg-carton-anchor',
       removalPolicy: RemovalPolicy.RETAIN,
-      policy: new iam.PolicyDocument({
-        statements: [
-          adminStatement(adminPrincipals),
-          grantsOnlyForAwsResources(),
-          // The public key is public: any principal of the account whose IAM policy allows
-          // it may read it, to check checkpoints. Sign is granted to the rotator alone.
-          new iam.PolicyStatement({
-            sid: 'PublicKeyThroughIam',
-            principals: [new iam.AccountRootPrincipal()],
-            actions: ['kms:GetPublicKey'],
-            resources: ['*'],
-          }),
-        ],
-      }),
+      // The account's principals may check checkpoints; Sign is granted to the rotator alone.
+      policy: keyPolicy(adminPrincipals, publicKeyStatement()),
     });
 
     // Provider keys arrive sealed to its public key; only the roles that read them unseal.
@@ -241,19 +224,8 @@ export class EggCartonStack extends Stack {
       keyUsage: kms.KeyUsage.ENCRYPT_DECRYPT,
       alias: 'alias/egg-carton-sealing',
       removalPolicy: RemovalPolicy.RETAIN,
-      policy: new iam.PolicyDocument({
-        statements: [
-          adminStatement(adminPrincipals),
-          grantsOnlyForAwsResources(),
-          // The public key is public: it only seals. Decrypt is named per role (#grantUnseal).
-          new iam.PolicyStatement({
-            sid: 'PublicKeyThroughIam',
-            principals: [new iam.AccountRootPrincipal()],
-            actions: ['kms:GetPublicKey'],
-            resources: ['*'],
-          }),
-        ],
-      }),
+      // The account's principals may seal; Decrypt is named per role (#grantUnseal).
+      policy: keyPolicy(adminPrincipals, publicKeyStatement()),
     });
 
     this.table = new dynamodb.Table(this, 'Table', {
@@ -624,6 +596,30 @@ function grantsOnlyForAwsResources(): iam.PolicyStatement {
     actions: ['kms:CreateGrant'],
     resources: ['*'],
     conditions: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false' } },
+  });
+}
+
+/**
+ * A key policy: its administrators, no grant but an AWS service's (every key of the stack
+ * has both), then the statements that say who may use the key and how.
+ */
+function keyPolicy(admins: iam.IPrincipal[], ...uses: iam.PolicyStatement[]): iam.PolicyDocument {
+  return new iam.PolicyDocument({
+    statements: [adminStatement(admins), grantsOnlyForAwsResources(), ...uses],
+  });
+}
+
+/**
+ * The public key of an asymmetric key is public: any principal of the account whose own IAM
+ * policy allows `kms:GetPublicKey` may read it. What the private half does stays in the key
+ * policy's other statements.
+ */
+function publicKeyStatement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'PublicKeyThroughIam',
+    principals: [new iam.AccountRootPrincipal()],
+    actions: ['kms:GetPublicKey'],
+    resources: ['*'],
   });
 }
 
