@@ -148,6 +148,7 @@ describe('alerts to SNS and EventBridge (moto)', () => {
     expect(await alerts.test(ns)).toEqual([
       {
         channel: added.id,
+        kind: 'sns',
         url: topicArn,
         delivery: { ok: true, attempts: 1, last: expect.stringMatching(/^published /) },
       },

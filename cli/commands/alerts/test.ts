@@ -1,4 +1,5 @@
 import { alertsOn } from '../../../src/backends/open-backend.js';
+import { testAlertDenied } from '../../../src/alerts/aws-channels.js';
 import { EggError } from '../../../src/errors.js';
 import { EggCommand } from '../../base.js';
 
@@ -21,6 +22,11 @@ export default class AlertsTest extends EggCommand {
         this.log(
           `${r.channel} ${r.url}: ${r.delivery.ok ? 'delivered' : 'NOT delivered'} (${r.delivery.attempts} attempt${r.delivery.attempts === 1 ? '' : 's'}, last ${r.delivery.last})`,
         );
+      // A denial is the caller's role, not the channel: say which permission, and who has it.
+      const denied = results
+        .map((r) => testAlertDenied(r.kind, r.url, r.delivery))
+        .find((e) => e !== undefined);
+      if (denied !== undefined) throw denied;
       if (results.some((r) => !r.delivery.ok)) process.exitCode = 1;
       return { namespace: config.namespace, results };
     });
