@@ -6,7 +6,12 @@ import { EggCommand } from '../../base.js';
 export default class AlertsTest extends EggCommand {
   static override summary =
     'Send a test alert to every channel of the namespace and say whether each took it.';
-  static override examples = ['<%= config.bin %> alerts test'];
+  static override description =
+    "Each channel is tried up to three times; the command exits 1 if any did not take it. On aws, SNS and EventBridge channels are sent with your own credentials: the stack grants sns:Publish and events:PutEvents only to the proxy's task role, so a role without them gets ERR_ACCESS_DENIED naming the permission and the target.";
+  static override examples = [
+    '<%= config.bin %> alerts test',
+    '<%= config.bin %> alerts test --backend aws --json',
+  ];
   static override enableJsonFlag = true;
 
   async run() {
