@@ -32,7 +32,7 @@ export interface ConsoleApiOptions {
   actor: string;
   tokens: Tokens;
   vault: Vault;
-  /** Undefined where the backend keeps no usage (DynamoDB, for now). */
+  /** Undefined where the token store keeps no usage (both SQLite and DynamoDB keep it). */
   usage: UsageStore | undefined;
   verifyAudit: () => Promise<TrailVerdict>;
   /** Sealed provider keys (backends/sealed-keys.ts), bound to the namespace. */
