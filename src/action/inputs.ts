@@ -91,6 +91,10 @@ export interface TokenSpec {
   burst?: number;
   spend: number;
   cost?: number;
+  /** `max-clients=N`: distinct client addresses in a minute, across every proxy (as `--max-clients`). */
+  maxClients?: number;
+  /** `client-rps=N`: sustained requests per second from one client address (as `--client-rps`). */
+  clientRps?: number;
 }
 
 /**
@@ -483,9 +487,19 @@ function fileName(value: string): string | undefined {
 }
 
 const MINT_ALLOWED =
-  'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1] [allow-no-origin=true]`, ' +
-  'or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost", "allow-no-origin"}';
-const SPEC_FIELDS = ['origins', 'ttl', 'rps', 'burst', 'spend', 'cost', 'allow-no-origin'] as const;
+  'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1] [allow-no-origin=true] [max-clients=3] [client-rps=2]`, ' +
+  'or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost", "allow-no-origin", "max-clients", "client-rps"}';
+const SPEC_FIELDS = [
+  'origins',
+  'ttl',
+  'rps',
+  'burst',
+  'spend',
+  'cost',
+  'allow-no-origin',
+  'max-clients',
+  'client-rps',
+] as const;
 type SpecField = (typeof SPEC_FIELDS)[number];
 
 /** `mint-tokens`: one spec a line, or a JSON list; each checked as `egg tokens mint` checks its flags. */
@@ -607,6 +621,8 @@ function tokenSpec({ key, fields }: RawSpec, n: number): TokenSpec {
     burst: fields.burst === undefined ? undefined : whole(fields.burst),
     spend: whole(fields.spend),
     cost: fields.cost === undefined ? undefined : whole(fields.cost),
+    maxClients: fields['max-clients'] === undefined ? undefined : whole(fields['max-clients']),
+    clientRps: fields['client-rps'] === undefined ? undefined : whole(fields['client-rps']),
   };
   // The rules are the library's (tokens/claims.ts), with a job's lifetime; the words are this input's.
   const checked = checkMint(request, MAX_JOB_TTL_SECONDS);
@@ -621,6 +637,8 @@ function tokenSpec({ key, fields }: RawSpec, n: number): TokenSpec {
   };
   if (request.burst !== undefined) spec.burst = request.burst;
   if (request.cost !== undefined) spec.cost = request.cost;
+  if (checked.limits.maxClients !== undefined) spec.maxClients = checked.limits.maxClients;
+  if (checked.limits.clientRps !== undefined) spec.clientRps = checked.limits.clientRps;
   return spec;
 }
 
@@ -655,7 +673,7 @@ function mintUsage(at: string, problem: MintProblem, fields: Record<string, unkn
     case 'max-clients':
       return usage(
         'mint-tokens',
-        `${at} has max-clients ${problem.value}`,
+        `${at} has max-clients ${shown(String(fields['max-clients']))}`,
         `max-clients= a whole number from 1 to ${problem.max}`,
       );
     case 'cost-above-spend':

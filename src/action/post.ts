@@ -8,6 +8,7 @@ import { EggError } from '../errors.js';
 import { isDirectlyInside } from './files.js';
 import { isNamespace } from '../names.js';
 import type { Backend } from '../backends/backend.js';
+import type { Tokens } from '../tokens/tokens.js';
 import { osActor } from '../actor.js';
 import type { EggConfig } from '../config.js';
 import { AUDIENCE, REGION, ROLE_ARN, TABLE } from './inputs.js';
@@ -187,7 +188,6 @@ async function revokeAws(
  * revocation.
  */
 async function revokeIn(namespace: string, backend: Backend, ids: readonly string[]): Promise<Revoked> {
-  const summary = await readSummary(namespace, backend, ids).catch((error: unknown) => ({ error }));
   const { Tokens } = await import('../tokens/tokens.js');
   const refuse = (): never => {
     throw new EggError('ERR_USAGE', 'the post step only revokes tokens');
@@ -199,11 +199,21 @@ async function revokeIn(namespace: string, backend: Backend, ids: readonly strin
     secrets: backend.store,
     actor: backend.actor,
   });
+  const summary = await readSummary(namespace, backend, tokens, ids).catch((error: unknown) => ({ error }));
   return { ...(await tokens.revoke(ids)), summary };
 }
 
-/** The job summary's usage table for `ids` (action/usage-summary.ts). */
-async function readSummary(namespace: string, backend: Backend, ids: readonly string[]): Promise<string> {
+/**
+ * The job summary's usage table for `ids` (action/usage-summary.ts). The tokens come from
+ * `Tokens.list`, which says which are priced, so their spend is shown in units as
+ * `egg tokens list` shows it.
+ */
+async function readSummary(
+  namespace: string,
+  backend: Backend,
+  tokens: Pick<Tokens, 'list'>,
+  ids: readonly string[],
+): Promise<string> {
   const [{ usageSummary }, { isUsageStore, readUsageReport, USAGE_KEEP_SECONDS }] = await Promise.all([
     import('./usage-summary.js'),
     import('../tokens/usage-store.js'),
@@ -211,7 +221,7 @@ async function readSummary(namespace: string, backend: Backend, ids: readonly st
   const store = await backend.tokenStore();
   if (!isUsageStore(store)) throw new TypeError(`the ${store.kind} token store keeps no usage`);
   const wanted = new Set(ids);
-  const records = (await store.listTokens(namespace)).filter((r) => wanted.has(r.id));
+  const records = (await tokens.list()).filter((r) => wanted.has(r.id));
   const report = await readUsageReport(
     store,
     namespace,

@@ -2,11 +2,24 @@
  * The post step's job summary of the tokens the job minted (issue 10): what each was used
  * for, read just before they are revoked. Ids, key names and counts only: never a token.
  */
-import type { TokenRecord } from '../tokens/token-store.js';
+import type { TokenListEntry } from '../tokens/tokens.js';
 import type { UsageReport } from '../tokens/usage-store.js';
 
-/** What the summary needs of a token's record: its key, its cap, and what it has spent. */
-export type MintedRecord = Pick<TokenRecord, 'id' | 'key' | 'spend'> & { spent: number };
+/**
+ * What the summary needs of a token (as `Tokens.list` gives it): its key, its cap and what it
+ * has spent, and for a priced key both in the price's unit (`spentUnits`, `spendUnits`).
+ */
+export type MintedRecord = Pick<
+  TokenListEntry,
+  'id' | 'key' | 'spend' | 'spent' | 'spentUnits' | 'spendUnits'
+>;
+
+/** Spend against the cap as `egg tokens list` shows it: in the price's unit for a priced key. */
+function spendShown(r: MintedRecord): string {
+  return r.spentUnits !== undefined && r.spendUnits !== undefined
+    ? `${r.spentUnits} / ${r.spendUnits} units`
+    : `${r.spent} / ${r.spend}`;
+}
 
 /**
  * The markdown table: one row per id the job minted, in the order minted, with requests (all,
@@ -24,7 +37,7 @@ export function usageSummary(
   const rows = ids.map((id) => {
     const record = byId.get(id);
     const t = usage.get(id);
-    const spend = record === undefined ? `${t?.spend ?? 0} / ?` : `${record.spent} / ${record.spend}`;
+    const spend = record === undefined ? `${t?.spend ?? 0} / ?` : spendShown(record);
     const throttled =
       t === undefined
         ? '0'

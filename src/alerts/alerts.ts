@@ -170,7 +170,9 @@ export class Alerts {
   }
 
   /** Send a test alert to every channel and wait for each delivery's outcome. */
-  async test(namespace: string): Promise<{ channel: string; url: string; delivery: Delivery }[]> {
+  async test(
+    namespace: string,
+  ): Promise<{ channel: string; kind: ChannelKind; url: string; delivery: Delivery }[]> {
     const body = await this.#keep({ namespace, tokenId: '-', rule: 'test', figures: {}, test: true });
     const channels = await this.#channels(namespace);
     return Promise.all(
@@ -178,12 +180,14 @@ export class Alerts {
         if (!('secret' in c))
           return {
             channel: c.id,
+            kind: c.kind,
             url: c.target,
             delivery: await this.#o.sender.retrying(c.id, this.#awsAttempt(c, body)),
           };
         try {
           return {
             channel: c.id,
+            kind: c.kind,
             url: c.url.href,
             delivery: await this.#o.sender.deliver(c.url, c.secret, webhookBody(c.kind, body), c.id),
           };

@@ -14,6 +14,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { AwsClientOptions } from '../aws/clients.js';
 import { awsErrorName } from '../aws/errors.js';
 import { EggError } from '../errors.js';
+import type { ChannelKind } from '../tokens/usage-store.js';
 import type { AlertBody } from './alert-body.js';
 import type { Attempt } from './webhook.js';
 
@@ -65,6 +66,33 @@ const FINAL = new Set([
 function attemptFailed(error: unknown): Attempt {
   const name = awsErrorName(error);
   return { ok: false, retry: !FINAL.has(name), last: name };
+}
+
+/** The errors that mean the caller's identity may not publish (SNS) or put events (EventBridge). */
+const DENIED = new Set(['AuthorizationErrorException', 'AccessDeniedException', 'AccessDenied']);
+
+/**
+ * Why a test alert to an AWS channel was refused, when it was for want of permission: the
+ * stack grants sns:Publish on its alerts topic and events:PutEvents on the default bus only to
+ * the proxy's task role (infra/alerting.ts), which raises the real alerts, so `egg alerts test`
+ * run as anyone else is denied unless their role has the same right. Undefined for any other
+ * outcome, which the delivery line reports as it is.
+ */
+export function testAlertDenied(
+  kind: ChannelKind,
+  target: string,
+  delivery: { ok: boolean; last: string },
+): EggError | undefined {
+  if (delivery.ok || !DENIED.has(delivery.last)) return undefined;
+  if (kind === 'sns')
+    return new EggError('ERR_ACCESS_DENIED', `access denied: sns:Publish on ${target}`, {
+      hint: "the stack lets only the proxy's task role publish to its alerts topic (the role that sends real alerts); run `egg alerts test` with a role that has sns:Publish on this topic, or trigger a rule through the proxy (check your role with `egg whoami`)",
+    });
+  if (kind === 'eventbridge')
+    return new EggError('ERR_ACCESS_DENIED', `access denied: events:PutEvents on the event bus ${target}`, {
+      hint: "the stack lets only the proxy's task role put events on the default bus (the role that sends real alerts); run `egg alerts test` with a role that has events:PutEvents on this bus, or trigger a rule through the proxy (check your role with `egg whoami`)",
+    });
+  return undefined;
 }
 
 export interface AwsAlertPublisherOptions {

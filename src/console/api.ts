@@ -32,7 +32,7 @@ export interface ConsoleApiOptions {
   actor: string;
   tokens: Tokens;
   vault: Vault;
-  /** Undefined where the backend keeps no usage (DynamoDB, for now). */
+  /** Undefined where the token store keeps no usage (both SQLite and DynamoDB keep it). */
   usage: UsageStore | undefined;
   verifyAudit: () => Promise<TrailVerdict>;
   /** Sealed provider keys (backends/sealed-keys.ts), bound to the namespace. */
@@ -162,12 +162,18 @@ export class ConsoleApi {
     });
   }
 
-  /** Mint from the form: `{ key, origins, allowNoOrigin, ttl: "1h", rps, burst?, spend, cost?, tags: ["k=v"] }`. */
+  /**
+   * Mint from the form: `{ key, origins, allowNoOrigin, ttl: "1h", rps, burst?, spend, cost?,
+   * maxClients?, clientRps?, tags: ["k=v"] }`. The caps are checked by `Tokens.mint`, as the
+   * CLI's flags are (tokens/claims.ts checkMint), so a bad one is refused in the same words.
+   */
   async mint(input: unknown) {
     const body = asBody(input);
     const ttlSeconds = parseDuration(text(body, 'ttl'), 'Lifetime', 1, 'lifetime');
     const burst = whole(body, 'burst');
     const cost = whole(body, 'cost');
+    const maxClients = whole(body, 'maxClients');
+    const clientRps = whole(body, 'clientRps');
     const minted = await this.#options.tokens.mint({
       key: text(body, 'key'),
       origins: texts(body, 'origins'),
@@ -177,6 +183,8 @@ export class ConsoleApi {
       ...(burst === undefined ? {} : { burst }),
       spend: required(body, 'spend'),
       ...(cost === undefined ? {} : { cost }),
+      ...(maxClients === undefined ? {} : { maxClients }),
+      ...(clientRps === undefined ? {} : { clientRps }),
       tags: parseTags(texts(body, 'tags')),
     });
     return { token: minted.token, id: minted.id, expiresAt: minted.expiresAt };

@@ -11,6 +11,7 @@ import type { EggConfig } from '../../src/config.js';
 import { openLocalBackend } from '../../src/backends/local.js';
 import { openLocalSigner } from '../../src/backends/local.js';
 import { openTokens } from '../../src/backends/open-backend.js';
+import { formatPrice, parsePrice } from '../../src/tokens/price.js';
 import { SqliteTokenStore } from '../../src/tokens/sqlite-token-store.js';
 import { emptyCounts, windowOf } from '../../src/tokens/usage-store.js';
 import { TokenVerifier } from '../../src/tokens/verifier.js';
@@ -35,6 +36,11 @@ describe('the Action mints tokens (local backend)', () => {
     await vault.set('OPENAI_KEY', Buffer.from(CANARY), { upstream: 'https://api.openai.example' });
     await vault.set('OTHER_KEY', Buffer.from(`other-${CANARY}`), { upstream: 'https://api.other.example' });
     await vault.set('PLAIN', Buffer.from(`plain-${CANARY}`));
+    // A priced key (docs/spend.md): its tokens' caps and spend are micro-units of the price's unit.
+    await vault.set('PRICED_KEY', Buffer.from(`priced-${CANARY}`), {
+      upstream: 'https://api.priced.example',
+      price: formatPrice(parsePrice('input=2.5,output=10')),
+    });
     keyring.close();
     await store.close();
   });
@@ -222,6 +228,41 @@ describe('the Action mints tokens (local backend)', () => {
     for (const token of [main.outputs.get('token-OPENAI_KEY'), main.outputs.get('token-OTHER_KEY')])
       expect(post.summary).not.toContain(token);
     noLeaks(main, post);
+  });
+
+  it('shows a priced key’s spend in the job summary in units, as `egg tokens list` does', async () => {
+    const job = newJob(base);
+    const main = await job.main(inputs('PRICED_KEY origins=https://app.example.com rps=5 spend=12000000'));
+    expect(main).toMatchObject({ code: 0, stderr: '' });
+    const [id] = JSON.parse(main.state.get('tokens') as string) as [string];
+    const store = new SqliteTokenStore(join(home, 'vault.db'));
+    try {
+      const digest = (await store.listTokens(NAMESPACE)).find((t) => t.id === id)!.digest;
+      expect(await store.reserveSpend(NAMESPACE, id, digest, 2_500_000, 12_000_000)).toEqual({ ok: true });
+    } finally {
+      await store.close();
+    }
+    const post = await job.post();
+    expect(post).toMatchObject({ code: 0, stderr: '' });
+    expect(post.summary).toContain(`| \`${id}\` | \`PRICED_KEY\` | 0 | 0 | 0 | 2.5 / 12 units | 0 | 0 | 0 |`);
+    expect(post.summary).not.toContain('2500000');
+    noLeaks(main, post);
+  });
+
+  it('passes max-clients and client-rps to the tokens it mints', async () => {
+    const job = newJob(base);
+    const main = await job.main(
+      inputs('OPENAI_KEY allow-no-origin=true rps=5 spend=10 max-clients=3 client-rps=2'),
+    );
+    expect(main).toMatchObject({ code: 0, stderr: '' });
+    const signer = openLocalSigner(config.home, false);
+    const verifier = new TokenVerifier({ publicKey: await signer.publicKey() });
+    signer.close();
+    const verified = await verifier.verify(main.outputs.get('token-OPENAI_KEY') as string);
+    expect(verified).toMatchObject({ ok: true, claims: { maxClients: 3, clientRps: 2 } });
+    const [id] = JSON.parse(main.state.get('tokens') as string) as [string];
+    expect((await listed()).find((t) => t.id === id)).toMatchObject({ maxClients: 3, clientRps: 2 });
+    expect((await job.post()).code).toBe(0);
   });
 
   it('takes a JSON list', async () => {

@@ -260,6 +260,8 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await page.getByLabel('Allowed origins (one a line)').fill('https://app.example.com');
       await page.getByLabel('Also allow clients that send no Origin (native apps)').check();
       await page.getByLabel('Lifetime').fill('15m');
+      await page.getByLabel('Client addresses (optional)').fill('3');
+      await page.getByLabel('Requests per second per address (optional)').fill('5');
       await page.getByLabel('Tags (key=value, space separated)').fill('app=web release=42');
       await page.getByRole('button', { name: 'Mint token' }).click();
       const shown = page.locator('[data-token-value]');
@@ -284,6 +286,11 @@ describe.skipIf(!HAVE_CHROMIUM)(
       expect(await row.locator('svg.chart').getAttribute('data-requests')).toBe('3');
       expect(await row.locator('svg.chart rect.bar.ok').count()).toBeGreaterThan(0);
       expect(await row.textContent()).toContain('3 / 1000');
+      // The client limits the form set are the token's, as `egg tokens mint` would set them.
+      expect(await row.locator('[data-field="max-clients"]').textContent()).toBe(
+        'at most 3 client addresses a minute',
+      );
+      expect(await row.locator('[data-field="client-rps"]').textContent()).toBe('5/s per address');
       await page.screenshot({ path: new URL('tokens.png', SHOTS).pathname, fullPage: true });
     });
 

@@ -12,12 +12,18 @@ import { CreateEventBusCommand, PutRuleCommand, PutTargetsCommand } from '@aws-s
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Alerts } from '../../src/alerts/alerts.js';
-import { AwsAlertPublisher, EVENT_DETAIL_TYPE, EVENT_SOURCE } from '../../src/alerts/aws-channels.js';
+import {
+  AwsAlertPublisher,
+  EVENT_DETAIL_TYPE,
+  EVENT_SOURCE,
+  testAlertDenied,
+} from '../../src/alerts/aws-channels.js';
 import { WebhookSender } from '../../src/alerts/webhook.js';
 import { CallCounter, createEventBridgeClient, createSnsClient } from '../../src/aws/clients.js';
 import { LocalKeyring } from '../../src/keyrings/local.js';
 import type { AlertChannelRecord, AlertRecord } from '../../src/tokens/usage-store.js';
 import { useTestAws } from '../support/aws.js';
+import { startFakeAws } from '../support/fake-aws.js';
 
 const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
@@ -148,6 +154,7 @@ describe('alerts to SNS and EventBridge (moto)', () => {
     expect(await alerts.test(ns)).toEqual([
       {
         channel: added.id,
+        kind: 'sns',
         url: topicArn,
         delivery: { ok: true, attempts: 1, last: expect.stringMatching(/^published /) },
       },
@@ -186,6 +193,39 @@ describe('alerts to SNS and EventBridge (moto)', () => {
       code: 'ERR_USAGE',
     });
     await expect(alerts.addEventBus(ns, 'no spaces allowed')).rejects.toMatchObject({ code: 'ERR_USAGE' });
+  });
+
+  it('says which permission a denied test needs, and that only the proxy’s task role has it, after one attempt', async () => {
+    // EventBridge as a role without events:PutEvents sees it (moto grants everything).
+    const fake = await startFakeAws(() => ({ error: 'AccessDeniedException', message: 'not authorized' }));
+    const denied = new AwsAlertPublisher({ clientOptions: { endpoint: fake.endpoint } });
+    try {
+      const caller = new Alerts({
+        store: memoryStore(),
+        keyring: new LocalKeyring(randomBytes(32)),
+        audit: { appendAudit: async () => ({}) as never },
+        actor: 'user:alice',
+        sender,
+        aws: denied,
+      });
+      await caller.addEventBus('acme/denied');
+      const [result] = await caller.test('acme/denied');
+      expect(result).toMatchObject({
+        kind: 'eventbridge',
+        url: 'default',
+        delivery: { ok: false, attempts: 1, last: 'AccessDeniedException' },
+      });
+      expect(fake.requests.map((r) => r.operation)).toEqual(['PutEvents']);
+      const error = testAlertDenied(result!.kind, result!.url, result!.delivery);
+      expect(error).toMatchObject({
+        code: 'ERR_ACCESS_DENIED',
+        message: 'access denied: events:PutEvents on the event bus default',
+      });
+      expect(error?.hint).toContain("only the proxy's task role");
+    } finally {
+      await denied.close();
+      await fake.close();
+    }
   });
 
   it('refuses SNS and EventBridge channels without the aws backend', async () => {

@@ -105,6 +105,19 @@ describe('egg console server', () => {
       'OTHER has no pinned upstream, so no token can be minted for it',
     ],
     [[1], 'the request body must be a JSON object'],
+    // The client limits are checked as `egg tokens mint` checks --max-clients and --client-rps.
+    [
+      { key: 'OPENAI_KEY', ttl: '1h', rps: 1, spend: 1, allowNoOrigin: true, maxClients: 1001 },
+      '--max-clients must be a whole number from 1 to 1000',
+    ],
+    [
+      { key: 'OPENAI_KEY', ttl: '1h', rps: 1, spend: 1, allowNoOrigin: true, clientRps: 0 },
+      '--client-rps must be a whole number from 1 to 1000000000000',
+    ],
+    [
+      { key: 'OPENAI_KEY', ttl: '1h', rps: 1, spend: 1, allowNoOrigin: true, maxClients: '3' },
+      'maxClients must be a whole number',
+    ],
   ])('answers a bad mint with one sentence: %j', async (body, message) => {
     const res = await post('/api/tokens', JSON.stringify(body));
     expect(res.status).toBe(400);
@@ -154,5 +167,28 @@ describe('egg console server', () => {
       ],
     });
     expect(text).not.toContain('sk-test-1');
+  });
+
+  // Last: the audit test above counts the records before any mint.
+  it('mints with the form’s client limits, and lists them on the token', async () => {
+    const res = await post(
+      '/api/tokens',
+      JSON.stringify({
+        key: 'OPENAI_KEY',
+        ttl: '15m',
+        rps: 5,
+        spend: 10,
+        allowNoOrigin: true,
+        maxClients: 3,
+        clientRps: 2,
+        tags: [],
+      }),
+    );
+    expect(res.status).toBe(200);
+    const { id } = (await res.json()) as { id: string };
+    const { tokens } = await get<{ tokens: { id: string; maxClients?: number; clientRps?: number }[] }>(
+      '/api/tokens',
+    );
+    expect(tokens.find((t) => t.id === id)).toMatchObject({ maxClients: 3, clientRps: 2 });
   });
 });

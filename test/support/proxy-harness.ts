@@ -101,6 +101,8 @@ export interface ProxyWorld {
   keyring: import('../../src/keyrings/keyring.js').Keyring;
   /** SQLite: the vault file every connection opens. */
   vaultPath?: string;
+  /** DynamoDB: the table and the vault's KMS key, for a process that opens the backend itself (the Action). */
+  aws?: { table: string; kmsKeyId: string };
   /** The key that seals provider keys: the local key pair, or the `sealing` option's. */
   sealing: SealingKey;
   secrets: SecretStore;
@@ -131,6 +133,7 @@ export async function createWorld(
   let sealing: SealingKey;
   let openTokenStore: ProxyWorld['openTokenStore'];
   let vaultPath: string | undefined;
+  let awsNames: ProxyWorld['aws'];
   if (backend === 'sqlite') {
     const base = mkdtempSync(join(tmpdir(), 'egg-proxy-'));
     vaultPath = join(base, 'home', VAULT_FILE);
@@ -154,6 +157,7 @@ export async function createWorld(
       table,
       kmsKeyId,
     };
+    awsNames = { table, kmsKeyId };
     const aws = await openAwsBackend(config, { actor: 'test' });
     secrets = aws.store;
     keyring = aws.keyring;
@@ -171,6 +175,7 @@ export async function createWorld(
     backend,
     keyring,
     ...(vaultPath === undefined ? {} : { vaultPath }),
+    ...(awsNames === undefined ? {} : { aws: awsNames }),
     sealing,
     secrets,
     vault: newVault(NAMESPACE),

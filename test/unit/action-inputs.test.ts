@@ -422,7 +422,7 @@ describe('readInputs', () => {
     });
 
     const ALLOWED =
-      'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1] [allow-no-origin=true]`, or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost", "allow-no-origin"}';
+      'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1] [allow-no-origin=true] [max-clients=3] [client-rps=2]`, or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost", "allow-no-origin", "max-clients", "client-rps"}';
     it.each<[string, string, string]>([
       [
         'a ttl longer than a job',
@@ -512,7 +512,7 @@ describe('readInputs', () => {
 describe('mint-tokens at the edges', () => {
   const mint = (text: string) => read({ ...LOCAL, 'mint-tokens': text }).mintTokens;
   const ALLOWED =
-    'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1] [allow-no-origin=true]`, or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost", "allow-no-origin"}';
+    'one token a line, `KEY origins=https://a.example,https://b.example ttl=30m rps=5 spend=1000 [burst=10] [cost=1] [allow-no-origin=true] [max-clients=3] [client-rps=2]`, or a JSON list of {"key", "origins", "ttl", "rps", "spend", "burst", "cost", "allow-no-origin", "max-clients", "client-rps"}';
   const spec = (key: string) => `${key} origins=https://a.example rps=1 spend=1`;
 
   it('mints nothing for blank text or an empty JSON list', () => {
@@ -561,6 +561,67 @@ describe('mint-tokens at the edges', () => {
         message: expect.stringMatching(/^input "mint-tokens" token 1 \(K\) needs origins;/),
       }),
     );
+  });
+
+  it('takes max-clients and client-rps as `egg tokens mint` does, as words or JSON numbers', () => {
+    expect(mint('K origins=https://a.example rps=5 spend=9 max-clients=3 client-rps=2')).toEqual([
+      {
+        key: 'K',
+        origins: ['https://a.example'],
+        ttlSeconds: 3600,
+        rps: 5,
+        spend: 9,
+        maxClients: 3,
+        clientRps: 2,
+      },
+    ]);
+    expect(
+      mint('[{"key":"K","allow-no-origin":true,"rps":1,"spend":1,"max-clients":1000,"client-rps":"1"}]'),
+    ).toEqual([
+      {
+        key: 'K',
+        origins: [],
+        allowNoOrigin: true,
+        ttlSeconds: 3600,
+        rps: 1,
+        spend: 1,
+        maxClients: 1000,
+        clientRps: 1,
+      },
+    ]);
+    // Absent: no limit, as a token minted without the flags.
+    expect(mint('K origins=https://a.example rps=1 spend=1')?.[0]).not.toHaveProperty('maxClients');
+    expect(mint('K origins=https://a.example rps=1 spend=1')?.[0]).not.toHaveProperty('clientRps');
+  });
+
+  it.each<[string, string, string]>([
+    [
+      'max-clients of 0',
+      'K origins=https://a.example rps=1 spend=1 max-clients=0',
+      'input "mint-tokens" token 1 (K) has max-clients "0"; it takes max-clients= a whole number from 1 to 1000',
+    ],
+    [
+      'max-clients over the 1000 the store can share',
+      'K origins=https://a.example rps=1 spend=1 max-clients=1001',
+      'input "mint-tokens" token 1 (K) has max-clients "1001"; it takes max-clients= a whole number from 1 to 1000',
+    ],
+    [
+      'max-clients that is not a number',
+      '[{"key":"K","origins":["https://a.example"],"rps":1,"spend":1,"max-clients":2.5}]',
+      'input "mint-tokens" token 1 (K) has max-clients "2.5"; it takes max-clients= a whole number from 1 to 1000',
+    ],
+    [
+      'client-rps of 0',
+      'K origins=https://a.example rps=1 spend=1 client-rps=0',
+      'input "mint-tokens" token 1 (K) has client-rps "0"; it takes client-rps= a whole number from 1 to 1000000000000',
+    ],
+    [
+      'client-rps with text after it',
+      'K origins=https://a.example rps=1 spend=1 client-rps=2x',
+      'input "mint-tokens" token 1 (K) has client-rps "2x"; it takes client-rps= a whole number from 1 to 1000000000000',
+    ],
+  ])('refuses %s', (_name, text, message) => {
+    expect(() => mint(text)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', message }));
   });
 
   it('takes caps and lifetimes at their bounds, as words or JSON numbers', () => {

@@ -1,11 +1,17 @@
 import { alertsOn } from '../../../src/backends/open-backend.js';
+import { testAlertDenied } from '../../../src/alerts/aws-channels.js';
 import { EggError } from '../../../src/errors.js';
 import { EggCommand } from '../../base.js';
 
 export default class AlertsTest extends EggCommand {
   static override summary =
     'Send a test alert to every channel of the namespace and say whether each took it.';
-  static override examples = ['<%= config.bin %> alerts test'];
+  static override description =
+    "Each channel is tried up to three times; the command exits 1 if any did not take it. On aws, SNS and EventBridge channels are sent with your own credentials: the stack grants sns:Publish and events:PutEvents only to the proxy's task role, so a role without them gets ERR_ACCESS_DENIED naming the permission and the target.";
+  static override examples = [
+    '<%= config.bin %> alerts test',
+    '<%= config.bin %> alerts test --backend aws --json',
+  ];
   static override enableJsonFlag = true;
 
   async run() {
@@ -21,6 +27,11 @@ export default class AlertsTest extends EggCommand {
         this.log(
           `${r.channel} ${r.url}: ${r.delivery.ok ? 'delivered' : 'NOT delivered'} (${r.delivery.attempts} attempt${r.delivery.attempts === 1 ? '' : 's'}, last ${r.delivery.last})`,
         );
+      // A denial is the caller's role, not the channel: say which permission, and who has it.
+      const denied = results
+        .map((r) => testAlertDenied(r.kind, r.url, r.delivery))
+        .find((e) => e !== undefined);
+      if (denied !== undefined) throw denied;
       if (results.some((r) => !r.delivery.ok)) process.exitCode = 1;
       return { namespace: config.namespace, results };
     });

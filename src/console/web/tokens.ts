@@ -146,6 +146,10 @@ export function tokensPage(namespace: string, usageKept: boolean): { element: HT
           { class: 'plain' },
           ...token.origins.map((o) => h('li', {}, o)),
           token.allowNoOrigin && h('li', {}, '(no Origin: native apps)'),
+          token.maxClients !== undefined &&
+            h('li', { 'data-field': 'max-clients' }, `at most ${token.maxClients} client addresses a minute`),
+          token.clientRps !== undefined &&
+            h('li', { 'data-field': 'client-rps' }, `${token.clientRps}/s per address`),
         ),
         h('ul', { class: 'tags' }, ...Object.entries(token.tags).map(([k, v]) => h('li', {}, `${k}=${v}`))),
       );
@@ -253,6 +257,8 @@ function mintSection(
   const burst = h('input', { name: 'burst', type: 'number', min: 1 });
   const spend = h('input', { name: 'spend', type: 'number', min: 1, value: 1000, required: true });
   const cost = h('input', { name: 'cost', type: 'number', min: 1, value: 1 });
+  const maxClients = h('input', { name: 'maxClients', type: 'number', min: 1, max: 1000 });
+  const clientRps = h('input', { name: 'clientRps', type: 'number', min: 1 });
   const tags = h('input', { name: 'tags', placeholder: 'app=web release=42' });
   const result = h('div', { class: 'minted', hidden: true });
   const submit = h('button', { type: 'submit' }, 'Mint token');
@@ -271,6 +277,12 @@ function mintSection(
     field('Burst (optional)', burst),
     field('Spend cap (cost units; micro-units for a priced key)', spend),
     field('Cost of one request', cost),
+    field(
+      'Client addresses (optional)',
+      maxClients,
+      'Distinct addresses a minute, across every proxy; a new one past it is refused and alerts.',
+    ),
+    field('Requests per second per address (optional)', clientRps),
     field('Tags (key=value, space separated)', tags),
     h('div', { class: 'actions' }, submit),
   );
@@ -300,6 +312,8 @@ function mintSection(
           burst: number(burst),
           spend: number(spend),
           cost: number(cost),
+          maxClients: number(maxClients),
+          clientRps: number(clientRps),
           tags: tags.value.split(/[\s,]+/),
         });
         showToken(result, minted);
