@@ -21,6 +21,13 @@ const lazy = (name) =>
   `let m; const load = () => (m ??= require('${name}')); module.exports = new Proxy({}, { get: (_, key) => load()[key], has: (_, key) => key in load() });`;
 
 /**
+ * As `lazy`, for a CommonJS module oclif imports as a default: its `__importDefault` reads
+ * `__esModule` as it imports, which would load the module then.
+ */
+const lazyDefault = (name) =>
+  `let m; const load = () => (m ??= require('${name}')); module.exports = { __esModule: true, get default() { return load(); } };`;
+
+/**
  * Modules oclif loads at start-up for features egg does not use, replaced in the bundle:
  * `egg` lists its commands (cli/index.ts), so nothing is globbed and no plugin is matched
  * against a pattern (minimatch); cli/bin/egg.js checks the Node version itself; `debug`
@@ -30,7 +37,9 @@ const lazy = (name) =>
  * (child_process) and its file reads (fs/promises, with watchers, directories and readline
  * behind it: main.ts reads the theme only when it exists) load when they are first used;
  * so does lilconfig, which reads a plugin's rc files (egg hands oclif its package.json) and
- * touches `fs.promises` as it loads.
+ * touches `fs.promises` as it loads; and so do ansis and supports-color, which ask as they
+ * load whether stdout and stderr are terminals: that makes process.stdout (and loads tty
+ * and net) at every start, when only help, errors and spinners colour anything.
  */
 const STUBS = {
   minimatch: 'module.exports = { minimatch: (name, pattern) => name === pattern };',
@@ -41,6 +50,8 @@ const STUBS = {
   'node:child_process': lazy('node:child_process'),
   'node:fs/promises': lazy('node:fs/promises'),
   lilconfig: lazy('lilconfig'),
+  ansis: lazyDefault('ansis'),
+  'supports-color': lazy('supports-color'),
   tinyglobby:
     "const none = () => { throw new Error('egg lists its commands explicitly'); }; module.exports = { glob: none, globSync: none };",
   semver: 'module.exports = { satisfies: () => true };',
@@ -154,6 +165,21 @@ function consoleAssets(inline) {
   };
 }
 
+/**
+ * esbuild escapes what is not ASCII in strings and names but copies a regular expression as
+ * written (ansis has a raw U+009B in one), and one such character makes Node decode the whole
+ * bundle from UTF-8 into a two-byte string at every start. In a regular expression, as in a
+ * string, `\uXXXX` is the same character (an astral one as its two halves, as it is stored).
+ */
+async function asciiOnly(file) {
+  const text = await readFile(file, 'utf8');
+  const ascii = text.replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  if (ascii !== text) await writeFile(file, ascii);
+}
+
 const ENTRIES = { 'build/egg.cjs': 'cli/main.ts', 'build/sea/egg.cjs': 'cli/sea.ts' };
 
 for (const [outfile, entry] of Object.entries(ENTRIES)) {
@@ -170,6 +196,7 @@ for (const [outfile, entry] of Object.entries(ENTRIES)) {
     external: ['typescript', '@lydell/node-pty'],
     plugins: sea ? [stubs, consoleAssets(true)] : [stubs, consoleAssets(false), vendorApart(vendored)],
   });
+  await asciiOnly(outfile);
   process.stdout.write(`${outfile} ${statSync(outfile).size} B\n`);
   if (sea) continue;
   const assetsFile = join(dirname(outfile), 'console-assets.json');
@@ -188,5 +215,6 @@ for (const [outfile, entry] of Object.entries(ENTRIES)) {
     },
     outfile: vendorFile,
   });
+  await asciiOnly(vendorFile);
   process.stdout.write(`${vendorFile} ${statSync(vendorFile).size} B\n`);
 }

@@ -75,21 +75,34 @@ function privateCacheDir() {
 /**
  * Load the bundle with a V8 code cache made after the command ran, so it holds every
  * function the command compiled, not only the top level that Node's compile cache keeps:
- * the next start deserializes instead of parsing and compiling them again. The cache's name
- * carries a CRC-32 of the bundle and the Node version, because V8 checks only the source's
- * length; a cache V8 rejects (damaged, or other flags) is made again.
+ * the next start deserializes instead of parsing and compiling them again. V8 checks only the
+ * source's length, so the cache's name carries the bundle file's identity (device, inode,
+ * size, and change time, which every write to the file moves and nobody can set back) and
+ * the Node version; a cache V8 rejects (damaged, or other flags) is made again. (A checksum
+ * of the bundle would load node:zlib, and read it all, at every start.)
  */
 function load(bundle, cacheDir) {
   const vm = process.getBuiltinModule('node:vm');
   const { dirname, join } = process.getBuiltinModule('node:path');
-  const source = fs.readFileSync(bundle);
+  const fd = fs.openSync(bundle, 'r');
+  let source;
+  let identity;
+  try {
+    // The identity of the bytes read: the same descriptor, whatever replaces the path meanwhile.
+    const stat = fs.fstatSync(fd, { bigint: true });
+    identity = [stat.dev, stat.ino, stat.size, stat.ctimeNs]
+      .map((n) => n.toString(16).padStart(16, '0'))
+      .join('');
+    source = fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
   let cacheFile;
   let cachedData;
   if (cacheDir) {
     // build/vendor.cjs (the AWS SDK and the rest the bundle holds apart) through Node's own cache.
     module.enableCompileCache(join(cacheDir, 'node'));
-    const crc = process.getBuiltinModule('node:zlib').crc32(source).toString(16);
-    cacheFile = join(cacheDir, `egg-${crc}-${process.version}-${process.arch}.v8`);
+    cacheFile = join(cacheDir, `egg-${identity}-${process.version}-${process.arch}.v8`);
     try {
       cachedData = fs.readFileSync(cacheFile);
     } catch {
