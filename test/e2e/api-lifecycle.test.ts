@@ -43,9 +43,8 @@ beforeAll(async () => {
     ['--issuer', people.issuer, '--audience', 'egg-cli'],
     ['api', 'serve'],
   );
-  [alice, bob, carol, dave] = await Promise.all(
-    ['alice', 'bob', 'carol', 'dave'].map((sub) => people.sign({ sub, aud: 'egg-cli' })),
-  );
+  const sign = (sub: string) => people.sign({ sub, aud: 'egg-cli' });
+  [alice, bob, carol, dave] = await Promise.all([sign('alice'), sign('bob'), sign('carol'), sign('dave')]);
 });
 afterAll(async () => {
   serve?.child.kill('SIGKILL');
