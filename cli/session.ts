@@ -28,6 +28,16 @@ export async function openSession(
   return {
     kind: backend.kind,
     vault,
+    // Loaded on use: only `egg secrets seal` seals.
+    sealing: {
+      publicKey: async () =>
+        (await import('../src/backends/sealed-keys.js')).sealingPublicKey(backend, config.namespace),
+      put: async (input) =>
+        (await import('../src/backends/sealed-keys.js')).putSealedProviderKey(backend, {
+          namespace: config.namespace,
+          ...input,
+        }),
+    },
     tokens: () => tokensOn(backend, config.namespace),
     namespaces: () => backend.store.listNamespaces(),
     verifyAudit: async () => {

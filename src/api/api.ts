@@ -21,15 +21,21 @@ import type { ApiContext, ApiResponse, Call, Handler } from './handlers.js';
 import { handlers as defaultHandlers } from './handlers.js';
 import { Unauthenticated } from './jwt.js';
 import { type Caller, membershipOf, roleAllows } from './principal.js';
-import { parseDecodedRoute, parseRoute, RequestRefused, type Route, type RouteName } from './routes.js';
+import {
+  MAX_BODY_BYTES,
+  parseDecodedRoute,
+  parseRoute,
+  RequestRefused,
+  type Route,
+  type RouteName,
+} from './routes.js';
 
 export type { ApiResponse } from './handlers.js';
 
 /** The trail of calls refused before they had a caller: not a namespace (`@` is never in one). */
 export const SERVICE_TRAIL = '@api';
 
-/** The largest body accepted: a 64 KiB value in base64 and its JSON, with room to spare. */
-export const MAX_BODY_BYTES = 128 * 1024;
+export { MAX_BODY_BYTES } from './routes.js';
 
 /** A request as both adapters hand it over: the path raw (undecoded), the query raw. */
 export interface ApiRequest {

@@ -8,6 +8,7 @@
  */
 import type { Backend } from '../backends/backend.js';
 import { tokensOn } from '../backends/open-backend.js';
+import { putSealedProviderKey, sealingPublicKey } from '../backends/sealed-keys.js';
 import type { RotationStrategy } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
@@ -22,6 +23,7 @@ import {
   type SecretStore,
 } from '../stores/store.js';
 import type { MintInput } from '../tokens/tokens.js';
+import { USAGE_KEEP_SECONDS } from '../tokens/usage-store.js';
 import { chainRecord } from '../vault/audit.js';
 import { type PulledSecret, Vault } from '../vault/vault.js';
 import { type Caller, GITHUB_ISSUER, isUsableSubject, principalOf } from './principal.js';
@@ -69,6 +71,7 @@ function vaultFor(context: ApiContext, call: Call): Vault {
   return new Vault({
     store: call.store,
     keyring: context.backend.keyring,
+    sealing: context.backend.sealing,
     namespace: namespaceOf(call),
     actor: call.caller.principal,
     logger: context.logger ?? nullLogger,
@@ -77,8 +80,13 @@ function vaultFor(context: ApiContext, call: Call): Vault {
   });
 }
 
+/** The backend as the caller: its store the call's (counted), its actor the caller's principal. */
+function backendFor(context: ApiContext, call: Call): Backend {
+  return { ...context.backend, store: call.store, actor: call.caller.principal };
+}
+
 function tokensFor(context: ApiContext, call: Call) {
-  return tokensOn({ ...context.backend, store: call.store, actor: call.caller.principal }, namespaceOf(call));
+  return tokensOn(backendFor(context, call), namespaceOf(call));
 }
 
 /** Record an action of a handler whose library call records none (members, namespaces, audit reads). */
@@ -136,6 +144,16 @@ const isTags = (value: unknown): value is Record<string, string> =>
   Object.values(value).every(isString);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const isBase64 = (value: unknown): value is string => typeof value === 'string' && BASE64.test(value);
+const isRev = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 1;
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+/** An import's entries: `[{name, value}]`, each value in base64 (names are checked by the vault). */
+const isEntries = (value: unknown): value is { name: string; value: string }[] =>
+  Array.isArray(value) &&
+  value.every(
+    (entry) =>
+      isObject(entry) && Object.keys(entry).length === 2 && isString(entry.name) && isBase64(entry.value),
+  );
 
 /** A member as named in a body: `{issuer?, subject}`, the issuer one the API trusts (the caller's by default). */
 function memberPrincipal(context: ApiContext, call: Call, body: Record<string, unknown>): string {
@@ -230,6 +248,55 @@ export const handlers: Readonly<Record<RouteName, Handler>> = {
   'secrets.history': async (context, call) =>
     ok({ versions: await vaultFor(context, call).history(call.route.secret as string) }),
 
+  'secrets.rollback': async (context, call) => {
+    const rev = required(field(bodyObject(call), 'rev', isRev, 'a revision number'), 'rev');
+    return ok(await vaultFor(context, call).rollback(call.route.secret as string, rev));
+  },
+
+  /** Every entry or none, in one request (the client refuses one larger than the body limit). */
+  'secrets.import': async (context, call) => {
+    const body = bodyObject(call);
+    const given = required(
+      field(body, 'secrets', isEntries, 'a list of {"name", "value"}, each value in base64'),
+      'secrets',
+    );
+    const dryRun = field(body, 'dryRun', isBoolean, 'true or false') ?? false;
+    const entries = given.map(({ name, value }) => ({ name, value: Buffer.from(value, 'base64') }));
+    try {
+      return ok(await vaultFor(context, call).import(entries, { dryRun }));
+    } finally {
+      for (const entry of entries) wipe(entry.value);
+    }
+  },
+
+  'secrets.kept': async (context, call) => ok({ versionsKept: await vaultFor(context, call).versionsKept() }),
+
+  'secrets.keep': async (context, call) => {
+    const count = required(field(bodyObject(call), 'count', isCount, 'a whole number'), 'count');
+    const vault = vaultFor(context, call);
+    await vault.setVersionsKept(count);
+    return ok({ versionsKept: await vault.versionsKept() });
+  },
+
+  'secrets.sealing-key': async (context, call) => {
+    const { kid, spki } = await sealingPublicKey(context.backend, namespaceOf(call));
+    return ok({ kid, spki });
+  },
+
+  /** A blob sealed on the caller's side, stored as it came: the API never holds the key's plaintext. */
+  'secrets.seal': async (context, call) => {
+    const body = bodyObject(call);
+    const inject = field(body, 'inject', isString, 'a header template');
+    const meta = await putSealedProviderKey(backendFor(context, call), {
+      namespace: namespaceOf(call),
+      name: call.route.secret as string,
+      sealed: required(body.sealed, 'sealed'),
+      upstream: required(field(body, 'upstream', isString, 'an https origin'), 'upstream'),
+      ...(inject === undefined ? {} : { inject }),
+    });
+    return ok(meta);
+  },
+
   'secrets.set': async (context, call) => {
     const body = bodyObject(call);
     const encoded = required(field(body, 'value', isBase64, 'the value in base64'), 'value');
@@ -308,6 +375,22 @@ export const handlers: Readonly<Record<RouteName, Handler>> = {
     const id = required(field(body, 'id', isString, 'a token id'), 'id');
     const grace = required(field(body, 'graceSeconds', isCount, 'a whole number of seconds'), 'graceSeconds');
     return ok(await (await tokensFor(context, call)).rotate(id, grace), 201);
+  },
+
+  'tokens.killswitch': async (context, call) => ok(await (await tokensFor(context, call)).killSwitch()),
+
+  'tokens.usage': async (context, call) => {
+    const { ids, since } = call.route.query;
+    if (since === undefined || !/^[1-9][0-9]{0,5}$/.test(since) || Number(since) > USAGE_KEEP_SECONDS)
+      throw new EggError('ERR_USAGE', `"since" must be a number of seconds from 1 to ${USAGE_KEEP_SECONDS}`);
+    const list = ids === undefined || ids === '' ? [] : ids.split(',');
+    return ok(await (await tokensFor(context, call)).usage(list, Number(since)));
+  },
+
+  'tokens.unthrottle': async (context, call) => {
+    const ids = required(field(bodyObject(call), 'ids', isStrings, 'a list of token ids'), 'ids');
+    if (ids.length === 0) throw new EggError('ERR_USAGE', 'say which tokens to unthrottle: "ids"');
+    return ok({ lifted: await (await tokensFor(context, call)).unthrottle(ids) });
   },
 
   'tokens.revoke': async (context, call) => {

@@ -7,19 +7,36 @@
  */
 import type { EggConfig } from '../config.js';
 import { closest } from '../closest.js';
+import type { SealingPublicKey } from '../crypto/seal.js';
 import { EggError, isEggError } from '../errors.js';
 import type { AuditRecord } from '../stores/store.js';
-import type { MintedToken, MintInput, RotatedToken, TokenListEntry } from '../tokens/tokens.js';
+import type {
+  MintedToken,
+  MintInput,
+  RotatedToken,
+  TokenListEntry,
+  TokenUsageReport,
+} from '../tokens/tokens.js';
 import type {
   NamespaceSummary,
   RevokeResult,
+  SealingPort,
   TokensPort,
   VaultPort,
   VaultSession,
 } from '../backends/vault-port.js';
 import type { TrailVerdict } from '../vault/anchor.js';
-import type { PulledSecret, PullResult, SecretMeta, SecretVersion, SetOptions } from '../vault/vault.js';
+import type {
+  ImportEntry,
+  ImportPlan,
+  PulledSecret,
+  PullResult,
+  SecretMeta,
+  SecretVersion,
+  SetOptions,
+} from '../vault/vault.js';
 import { ApiClient, namespacePath } from './client.js';
+import { MAX_BODY_BYTES } from './routes.js';
 
 /** A secret as the API sends it: its value in base64. */
 type SecretJson = Omit<PulledSecret, 'value'> & { value: string };
@@ -31,6 +48,7 @@ export async function openApiSession(config: EggConfig): Promise<VaultSession> {
   return {
     kind: 'api',
     vault: new ApiVault(namespace),
+    sealing: new ApiSealing(namespace),
     tokens: async () => new ApiTokens(namespace),
     namespaces: () => listNamespaces(client),
     verifyAudit: async () => (await namespace.call('GET', '/audit/verify')) as TrailVerdict,
@@ -65,6 +83,21 @@ class RemoteNamespace {
     }
   }
 
+  /**
+   * A write that, on a namespace that does not exist, claims it and is sent again, as the
+   * local vault makes one. A namespace that exists and is not the caller's is refused as a
+   * missing one, never as taken.
+   */
+  async write(method: string, tail: string, body?: unknown): Promise<unknown> {
+    try {
+      return await this.call(method, tail, body);
+    } catch (error) {
+      if (!isEggError(error) || error.code !== 'ERR_NAMESPACE_NOT_FOUND') throw error;
+      if (!(await this.create())) throw error;
+      return await this.call(method, tail, body);
+    }
+  }
+
   /** Claim the namespace (its owner is the caller); false when it is taken. */
   async create(): Promise<boolean> {
     try {
@@ -95,20 +128,11 @@ export class ApiVault implements VaultPort {
     this.#ns = namespace;
   }
 
-  /**
-   * Store a value; the first write to a namespace that does not exist claims it, as the
-   * local vault makes one. A namespace that exists and is not the caller's is refused as a
-   * missing one, never as taken.
-   */
+  /** Store a value; the first write to a namespace that does not exist claims it. */
   async set(name: string, value: Uint8Array, options: SetOptions = {}): Promise<SecretMeta> {
     const body = { value: Buffer.from(value).toString('base64'), ...options };
-    const path = `/secrets/${encodeURIComponent(name)}`;
     try {
-      return (await this.#ns.call('PUT', path, body)) as SecretMeta;
-    } catch (error) {
-      if (!isEggError(error) || error.code !== 'ERR_NAMESPACE_NOT_FOUND') throw error;
-      if (!(await this.#ns.create())) throw error;
-      return (await this.#ns.call('PUT', path, body)) as SecretMeta;
+      return (await this.#ns.write('PUT', `/secrets/${encodeURIComponent(name)}`, body)) as SecretMeta;
     } finally {
       body.value = '';
     }
@@ -144,6 +168,48 @@ export class ApiVault implements VaultPort {
     return ((await this.#ns.call('GET', path)) as { versions: SecretVersion[] }).versions;
   }
 
+  async rollback(name: string, rev: number): Promise<SecretMeta> {
+    return (await this.#ns.call('POST', `/secrets/${encodeURIComponent(name)}/rollback`, {
+      rev,
+    })) as SecretMeta;
+  }
+
+  /**
+   * Every entry or none, in one request: an import larger than the API takes in one body is
+   * refused here, before anything is sent, never split (a split import could stop half-done).
+   * A real one claims a namespace that does not exist, as `set` does; a dry run does not.
+   */
+  async import(entries: readonly ImportEntry[], options: { dryRun?: boolean } = {}): Promise<ImportPlan> {
+    const secrets = entries.map(({ name, value }) => ({
+      name,
+      value: Buffer.from(value).toString('base64'),
+    }));
+    const dryRun = options.dryRun === true;
+    const body = { secrets, dryRun };
+    try {
+      const bytes = Buffer.byteLength(JSON.stringify(body));
+      if (bytes > MAX_BODY_BYTES)
+        throw new EggError(
+          'ERR_USAGE',
+          `the import is ${bytes} bytes as the API's JSON, more than the ${MAX_BODY_BYTES} it takes in one request; nothing was imported`,
+          { hint: 'split the file into smaller imports (each one is all or nothing)' },
+        );
+      return (await (dryRun
+        ? this.#ns.call('POST', '/import', body)
+        : this.#ns.write('POST', '/import', body))) as ImportPlan;
+    } finally {
+      for (const secret of secrets) secret.value = '';
+    }
+  }
+
+  async versionsKept(): Promise<number> {
+    return ((await this.#ns.call('GET', '/keep')) as { versionsKept: number }).versionsKept;
+  }
+
+  async setVersionsKept(count: number): Promise<void> {
+    await this.#ns.call('POST', '/keep', { count });
+  }
+
   async auditTrail(): Promise<AuditRecord[]> {
     return ((await this.#ns.call('GET', '/audit')) as { records: AuditRecord[] }).records;
   }
@@ -170,6 +236,45 @@ export class ApiTokens implements TokensPort {
 
   async rotate(id: string, graceSeconds: number): Promise<RotatedToken> {
     return (await this.#ns.call('POST', '/tokens/rotate', { id, graceSeconds })) as RotatedToken;
+  }
+
+  async killSwitch(): Promise<{ notBefore: string }> {
+    return (await this.#ns.call('POST', '/tokens/killswitch')) as { notBefore: string };
+  }
+
+  async usage(ids: readonly string[], sinceSeconds: number): Promise<TokenUsageReport> {
+    const query = ids.length === 0 ? '' : `&ids=${ids.map(encodeURIComponent).join(',')}`;
+    return (await this.#ns.call('GET', `/tokens/usage?since=${sinceSeconds}${query}`)) as TokenUsageReport;
+  }
+
+  async unthrottle(ids: readonly string[]): Promise<string[]> {
+    return ((await this.#ns.call('POST', '/tokens/unthrottle', { ids })) as { lifted: string[] }).lifted;
+  }
+}
+
+/** Sealed provider keys on the API: the key is sealed in this process, and only the blob is sent. */
+export class ApiSealing implements SealingPort {
+  readonly #ns: RemoteNamespace;
+
+  constructor(namespace: RemoteNamespace) {
+    this.#ns = namespace;
+  }
+
+  /** With `create` (a key about to be sealed and stored), a namespace that does not exist is claimed, as a write claims it. */
+  async publicKey(options: { create?: boolean } = {}): Promise<SealingPublicKey> {
+    const answer =
+      options.create === true ? this.#ns.write('GET', '/sealing-key') : this.#ns.call('GET', '/sealing-key');
+    return (await answer) as SealingPublicKey;
+  }
+
+  async put(input: {
+    name: string;
+    sealed: unknown;
+    upstream: string;
+    inject?: string | undefined;
+  }): Promise<SecretMeta> {
+    const { name, ...body } = input;
+    return (await this.#ns.write('POST', `/secrets/${encodeURIComponent(name)}/seal`, body)) as SecretMeta;
   }
 }
 

@@ -19,10 +19,19 @@ export type RouteName =
   | 'secrets.rm'
   | 'secrets.pull'
   | 'secrets.history'
+  | 'secrets.rollback'
+  | 'secrets.import'
+  | 'secrets.kept'
+  | 'secrets.keep'
+  | 'secrets.sealing-key'
+  | 'secrets.seal'
   | 'tokens.list'
   | 'tokens.mint'
   | 'tokens.revoke'
   | 'tokens.rotate'
+  | 'tokens.killswitch'
+  | 'tokens.usage'
+  | 'tokens.unthrottle'
   | 'audit.list'
   | 'audit.verify'
   | 'members.list'
@@ -69,17 +78,36 @@ const ROUTES: readonly RouteSpec[] = [
   { tail: 'secrets/*', method: 'PUT', name: 'secrets.set', role: 'write' },
   { tail: 'secrets/*', method: 'DELETE', name: 'secrets.rm', role: 'write' },
   { tail: 'secrets/*/history', method: 'GET', name: 'secrets.history', role: 'read' },
+  // The lifecycle (docs/service.md). No PUT on a one-segment tail: once a gateway has decoded
+  // the namespace's %2F, `PUT …/acme/keep` could also be the creation of namespace acme/keep.
+  { tail: 'secrets/*/rollback', method: 'POST', name: 'secrets.rollback', role: 'write' },
+  { tail: 'import', method: 'POST', name: 'secrets.import', role: 'write' },
+  { tail: 'keep', method: 'GET', name: 'secrets.kept', role: 'read' },
+  // How much every member can recover, for every secret: the namespace's policy, as its members are.
+  { tail: 'keep', method: 'POST', name: 'secrets.keep', role: 'admin' },
+  // The public key is the same for every namespace, but shown only to a member, as all else.
+  { tail: 'sealing-key', method: 'GET', name: 'secrets.sealing-key', role: 'read' },
+  { tail: 'secrets/*/seal', method: 'POST', name: 'secrets.seal', role: 'write' },
   { tail: 'pull', method: 'POST', name: 'secrets.pull', role: 'read' },
   { tail: 'tokens', method: 'GET', name: 'tokens.list', role: 'read' },
   { tail: 'tokens', method: 'POST', name: 'tokens.mint', role: 'write' },
   { tail: 'tokens/revoke', method: 'POST', name: 'tokens.revoke', role: 'write' },
   { tail: 'tokens/rotate', method: 'POST', name: 'tokens.rotate', role: 'write' },
+  { tail: 'tokens/killswitch', method: 'POST', name: 'tokens.killswitch', role: 'admin' },
+  { tail: 'tokens/usage', method: 'GET', name: 'tokens.usage', role: 'read', query: ['ids', 'since'] },
+  { tail: 'tokens/unthrottle', method: 'POST', name: 'tokens.unthrottle', role: 'write' },
   { tail: 'audit', method: 'GET', name: 'audit.list', role: 'read', query: ['after'] },
   { tail: 'audit/verify', method: 'GET', name: 'audit.verify', role: 'read' },
   { tail: 'members', method: 'GET', name: 'members.list', role: 'read' },
   { tail: 'members', method: 'POST', name: 'members.add', role: 'admin' },
   { tail: 'members/remove', method: 'POST', name: 'members.rm', role: 'admin' },
 ];
+
+/**
+ * The largest body accepted: a 64 KiB value in base64 and its JSON, with room to spare. Here,
+ * with the routes, so the client (remote.ts) can refuse a larger one before sending it.
+ */
+export const MAX_BODY_BYTES = 128 * 1024;
 
 const PREFIX = '/v1/namespaces';
 /** infra/service.ts serves the same routes under this prefix for GitHub Actions' tokens (their own authorizer). */
@@ -89,6 +117,12 @@ export const NAMESPACES_PATH = PREFIX;
 /** The methods of the routes under `/v1/namespaces/{ns}` (infra/service.ts routes exactly these). */
 export const NAMESPACE_METHODS: readonly string[] = [...new Set(ROUTES.map((spec) => spec.method))].sort();
 const NAMESPACE_SEGMENT = /^(?:[a-z0-9._-]|%2[Ff])+$/;
+/** What may follow `secrets/NAME/`: `history`, `rollback`, `seal`. */
+const SECRET_ACTIONS: ReadonlySet<string> = new Set(
+  ROUTES.filter((spec) => spec.tail.startsWith('secrets/*/')).map(
+    (spec) => spec.tail.split('/')[2] as string,
+  ),
+);
 
 /**
  * The route of `method` on `path` (raw, as sent, without the query) with `query` (raw):
@@ -109,8 +143,10 @@ export function parseRoute(method: string, path: string, query: string): Route {
   }
   const namespace = encoded.replace(/%2F/gi, '/');
   assertNamespace(namespace);
-  // `secrets/NAME` and `secrets/NAME/history`: the name is the one segment after `secrets`.
-  const named = rest[0] === 'secrets' && (rest.length === 2 || (rest.length === 3 && rest[2] === 'history'));
+  // `secrets/NAME` and `secrets/NAME/history` (…`/rollback`, …`/seal`): the name is the one segment after `secrets`.
+  const named =
+    rest[0] === 'secrets' &&
+    (rest.length === 2 || (rest.length === 3 && SECRET_ACTIONS.has(rest[2] as string)));
   const secret = named ? rest[1] : undefined;
   const tail = secret === undefined ? rest.join('/') : ['secrets', '*', ...rest.slice(2)].join('/');
   const specs = ROUTES.filter((spec) => spec.tail === tail);

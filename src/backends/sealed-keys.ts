@@ -11,6 +11,7 @@ import { canonicalInject, parseUpstream } from '../tokens/upstream.js';
 import { assertProviderKey } from '../vault/provider-key.js';
 import { type SecretMeta, Vault } from '../vault/vault.js';
 import type { Backend } from './backend.js';
+import type { SealingPort } from './vault-port.js';
 
 export {
   parseSealed,
@@ -71,23 +72,24 @@ export async function putSealedProviderKey(
 
 /**
  * Seal `value` on this side with the namespace's sealing public key, then store only the
- * sealed blob (`egg secrets seal`): the store, and on aws every AWS call, sees ciphertext
- * only. The value is checked as a provider key first (sendable in a header as it is); the
- * caller wipes it.
+ * sealed blob (`egg secrets seal`), through `sealing`: a backend's (sealingPort), or the
+ * API's, so the store, every AWS call and the API's server see ciphertext only. The value
+ * is checked as a provider key first (sendable in a header as it is); the caller wipes it.
  */
 export async function sealProviderKey(
-  backend: Backend,
+  sealing: SealingPort,
   input: Omit<SealedProviderKeyInput, 'sealed'> & { value: Uint8Array },
 ): Promise<SecretMeta> {
-  const { value, ...where } = input;
+  const { value, namespace, ...where } = input;
+  assertNamespace(namespace);
   assertSecretName(where.name);
   assertValue(value);
   assertProviderKey(where.name, value);
   const sealed = await seal({
-    publicKey: await sealingPublicKey(backend, where.namespace),
-    namespace: where.namespace,
+    publicKey: await sealing.publicKey({ create: true }),
+    namespace,
     name: where.name,
     value,
   });
-  return putSealedProviderKey(backend, { ...where, sealed });
+  return sealing.put({ ...where, sealed });
 }

@@ -5,10 +5,25 @@
  * (cli/session.ts) chooses; a command never asks which backend it has. Types only.
  */
 import type { BackendKind } from '../config.js';
+import type { SealingPublicKey } from '../crypto/seal.js';
 import type { AuditRecord } from '../stores/store.js';
-import type { MintedToken, MintInput, RotatedToken, TokenListEntry } from '../tokens/tokens.js';
+import type {
+  MintedToken,
+  MintInput,
+  RotatedToken,
+  TokenListEntry,
+  TokenUsageReport,
+} from '../tokens/tokens.js';
 import type { TrailVerdict } from '../vault/anchor.js';
-import type { PulledSecret, PullResult, SecretMeta, SecretVersion, SetOptions } from '../vault/vault.js';
+import type {
+  ImportEntry,
+  ImportPlan,
+  PulledSecret,
+  PullResult,
+  SecretMeta,
+  SecretVersion,
+  SetOptions,
+} from '../vault/vault.js';
 
 /** One namespace's secrets, as the acting identity: every call audited where the vault is. */
 export interface VaultPort {
@@ -20,15 +35,42 @@ export interface VaultPort {
   /** The secrets read, and the read record the vault appended (the audit head the reader saw). */
   pull(names?: readonly string[]): Promise<PullResult>;
   history(name: string): Promise<SecretVersion[]>;
+  /** Make rev `rev` of `name` current again, as a new rev. */
+  rollback(name: string, rev: number): Promise<SecretMeta>;
+  /** Store every entry or none; with `dryRun`, only say what would change. */
+  import(entries: readonly ImportEntry[], options?: { dryRun?: boolean }): Promise<ImportPlan>;
+  versionsKept(): Promise<number>;
+  setVersionsKept(count: number): Promise<void>;
   auditTrail(): Promise<AuditRecord[]>;
 }
 
-/** One namespace's tokens: minted, listed, revoked and rotated. */
+/**
+ * Sealed provider keys of one namespace (backends/sealed-keys.ts): the public key they are
+ * sealed to, and the store of a sealed blob as it is (checked, never unsealed).
+ */
+export interface SealingPort {
+  /** `create`: the key is wanted to seal a value now (a write), not only to be shown. */
+  publicKey(options?: { create?: boolean }): Promise<SealingPublicKey>;
+  put(input: {
+    name: string;
+    sealed: unknown;
+    upstream: string;
+    inject?: string | undefined;
+  }): Promise<SecretMeta>;
+}
+
+/** One namespace's tokens: minted, listed, revoked, rotated, killed, and their usage and throttles. */
 export interface TokensPort {
   mint(input: MintInput): Promise<MintedToken>;
   list(): Promise<TokenListEntry[]>;
   revoke(ids: readonly string[], tags: Record<string, string>): Promise<RevokeResult>;
   rotate(id: string, graceSeconds: number): Promise<RotatedToken>;
+  /** Void every token of the namespace issued until now. */
+  killSwitch(): Promise<{ notBefore: string }>;
+  /** The usage of `ids` (every token with usage when empty) over the last `sinceSeconds`. */
+  usage(ids: readonly string[], sinceSeconds: number): Promise<TokenUsageReport>;
+  /** Lift the throttles of `ids`; the ids that had one in force. */
+  unthrottle(ids: readonly string[]): Promise<string[]>;
 }
 
 export interface RevokeResult {
@@ -47,6 +89,7 @@ export interface NamespaceSummary {
 export interface VaultSession {
   readonly kind: BackendKind;
   readonly vault: VaultPort;
+  readonly sealing: SealingPort;
   tokens(): Promise<TokensPort>;
   namespaces(): Promise<NamespaceSummary[]>;
   /** The trail's verdict, its checkpoints checked against the anchor key of wherever the vault is. */

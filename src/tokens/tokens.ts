@@ -23,6 +23,13 @@ import {
 import { encodeToken, tokenDigest } from './format.js';
 import type { TokenSigner } from './signer.js';
 import type { TokenRecord, TokenStore } from './token-store.js';
+import {
+  isUsageStore,
+  readUsageReport,
+  type TokenUsage,
+  type UsageReport,
+  type UsageStore,
+} from './usage-store.js';
 import { TOKEN_TYP } from './verifier.js';
 
 export interface MintInput {
@@ -113,6 +120,11 @@ export function assertRotatable(
     throw new EggError(entry === undefined ? 'ERR_TOKEN_NOT_FOUND' : 'ERR_TOKEN_NOT_ACTIVE', prefix + why, {
       hint,
     });
+}
+
+/** What `egg tokens usage` shows: a priced key's tokens with their spend in its unit too (docs/spend.md). */
+export interface TokenUsageReport extends UsageReport {
+  tokens: (TokenUsage & { priced?: true; spendUnits?: string })[];
 }
 
 /** The longest grace a rotation allows: a token's longest life. */
@@ -421,6 +433,45 @@ export class Tokens {
     const epoch = await this.#tokens.killSwitch(this.namespace, Math.floor(this.#clock() / 1000) + 1);
     await this.#audit('token.killswitch', []);
     return { notBefore: new Date(epoch * 1000).toISOString() };
+  }
+
+  /**
+   * What each token of `ids` (every token with usage when empty) was used for over the
+   * `sinceSeconds` before now, with the throttles in force. Tokens of a priced key spend
+   * micro-units: their spend is also given in the unit.
+   */
+  async usage(ids: readonly string[], sinceSeconds: number): Promise<TokenUsageReport> {
+    for (const id of ids) assertTokenId(id);
+    const store = this.#usage();
+    const priced = new Set((await this.list()).filter((t) => t.priced).map((t) => t.id));
+    const now = Math.floor(this.#clock() / 1000);
+    const report = await readUsageReport(store, this.namespace, ids, sinceSeconds, now);
+    return {
+      ...report,
+      tokens: report.tokens.map((t) =>
+        priced.has(t.id) ? { ...t, priced: true as const, spendUnits: decimal(t.spend) } : t,
+      ),
+    };
+  }
+
+  /**
+   * Lift the throttle of each of `ids` now (running proxies lift it at their next poll);
+   * the ids that had one in force. Audited as `token.unthrottle` of those.
+   */
+  async unthrottle(ids: readonly string[]): Promise<string[]> {
+    for (const id of ids) assertTokenId(id);
+    const store = this.#usage();
+    const now = Math.floor(this.#clock() / 1000);
+    const lifted: string[] = [];
+    for (const id of ids) if (await store.liftThrottle(this.namespace, id, now)) lifted.push(id);
+    await this.#audit('token.unthrottle', lifted);
+    return lifted;
+  }
+
+  #usage(): UsageStore {
+    if (!isUsageStore(this.#tokens))
+      throw new TypeError(`the ${this.#tokens.kind} token store keeps no usage`);
+    return this.#tokens;
   }
 
   /** The kill switch epochs in force here: the namespace's and the account's (seconds). */

@@ -233,11 +233,6 @@ describe('EGG_BACKEND=api', () => {
       stderr:
         'Error: egg rotate is not available with the api backend (it opens a vault of its own: use --backend local or aws).\n',
     });
-    expect(await egg(['secrets', 'rollback', 'OPENAI_KEY', '--to', '1'])).toMatchObject({
-      code: 2,
-      stderr:
-        'Error: egg secrets rollback is not available with the api backend yet (it opens a vault of its own: use --backend local or aws).\n',
-    });
     expect(existsSync(join(clientHome, 'vault.db'))).toBe(false);
   });
 

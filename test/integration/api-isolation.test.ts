@@ -50,6 +50,15 @@ function suite(name: string, start: () => Promise<ApiHarness>) {
           ['GET', '/members'],
           ['POST', '/members', { subject: 'bob', role: 'admin' }],
           ['POST', '/members/remove', { subject: 'alice' }],
+          ['POST', '/secrets/API_KEY/rollback', { rev: 1 }],
+          ['POST', '/import', { secrets: [{ name: 'API_KEY', value: b64('imported') }] }],
+          ['GET', '/keep'],
+          ['POST', '/keep', { count: 0 }],
+          ['GET', '/sealing-key'],
+          ['POST', '/secrets/API_KEY/seal', { sealed: {}, upstream: 'https://api.openai.com' }],
+          ['POST', '/tokens/killswitch'],
+          ['GET', '/tokens/usage?since=60'],
+          ['POST', '/tokens/unthrottle', { ids: ['AAAAAAAAAAAAAAAAAAAAAA'] }],
         ];
         for (const [method, tail, body] of routes) {
           const forbidden = await api.call(bob, method, `/v1/namespaces/acme%2Fweb${tail}`, body);
@@ -61,6 +70,18 @@ function suite(name: string, start: () => Promise<ApiHarness>) {
         expect(Buffer.from(read.body.value, 'base64').toString()).toBe(SECRET);
         expect(api.calls.get('secrets.set')).toBe(1);
         expect(api.calls.get('secrets.rm')).toBeUndefined();
+        for (const name of [
+          'secrets.rollback',
+          'secrets.import',
+          'secrets.kept',
+          'secrets.keep',
+          'secrets.sealing-key',
+          'secrets.seal',
+          'tokens.killswitch',
+          'tokens.usage',
+          'tokens.unthrottle',
+        ] as const)
+          expect(api.calls.get(name), name).toBeUndefined();
       });
 
       it('refuses encoded, case-folded, traversing and doubled variants of another’s namespace without reaching it', async () => {

@@ -6,10 +6,9 @@ import { EggCommand } from '../../base.js';
 import { readStdin } from '../../io.js';
 
 export default class SecretsImport extends EggCommand {
-  static override apiLater = true;
   static override summary = 'Store every secret of a dotenv, JSON or docker env-file at once, or none.';
   static override description =
-    'Reads FILE (or stdin for -) as `egg secrets pull` writes it: dotenv, one flat JSON object, or a docker env-file, detected unless --format says. All secrets are written or none are: on the local vault in one transaction; on DynamoDB one by one (the grant roles may not write transactions), so a reader may see the import half-done, a failure puts back what was written, and a run cut short is finished by running it again. Each secret gets its own data key. --dry-run names what would be added, changed or left alone, never a value. One audit record names them all.';
+    'Reads FILE (or stdin for -) as `egg secrets pull` writes it: dotenv, one flat JSON object, or a docker env-file, detected unless --format says. All secrets are written or none are: on the local vault in one transaction; on DynamoDB one by one (the grant roles may not write transactions), so a reader may see the import half-done, a failure puts back what was written, and a run cut short is finished by running it again. With the api backend the import is one request, refused whole if larger than the API takes (128 KiB of JSON): split the file. Each secret gets its own data key. --dry-run names what would be added, changed or left alone, never a value. One audit record names them all.';
   static override examples = [
     '<%= config.bin %> secrets import .env --dry-run',
     '<%= config.bin %> secrets import .env -n acme/web/prod',
@@ -41,7 +40,7 @@ export default class SecretsImport extends EggCommand {
       const parsed = parseSecrets(file, flags.format as ImportFormat | undefined);
       secrets = parsed.secrets;
       const dryRun = flags['dry-run'];
-      const plan = await this.withVault(config, (vault) => vault.import(secrets, { dryRun }), {
+      const plan = await this.withSecrets(config, (vault) => vault.import(secrets, { dryRun }), {
         create: !dryRun,
       });
       const verb = dryRun ? 'Would import' : 'Imported';

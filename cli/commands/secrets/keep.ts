@@ -2,10 +2,9 @@ import { Args } from '@oclif/core';
 import { EggCommand } from '../../base.js';
 
 export default class SecretsKeep extends EggCommand {
-  static override apiLater = true;
   static override summary = 'Show or set how many earlier versions of each secret the namespace keeps.';
   static override description =
-    '10 unless set, at most 50; 0 keeps none. Each secret deletes the versions past the count at its next set, so nothing older stays recoverable. Setting it is audited.';
+    '10 unless set, at most 50; 0 keeps none. Each secret deletes the versions past the count at its next set, so nothing older stays recoverable. Setting it is audited; with the api backend it needs the admin role.';
   static override examples = [
     '<%= config.bin %> secrets keep',
     '<%= config.bin %> secrets keep 3 -n acme/web/prod',
@@ -18,7 +17,7 @@ export default class SecretsKeep extends EggCommand {
   async run() {
     const { args, flags } = await this.parse(SecretsKeep);
     const config = this.eggConfig(flags);
-    const kept = await this.withVault(config, async (vault) => {
+    const kept = await this.withSecrets(config, async (vault) => {
       if (args.count !== undefined) await vault.setVersionsKept(args.count);
       return vault.versionsKept();
     });

@@ -2,7 +2,6 @@ import { Args, Flags } from '@oclif/core';
 import { EggCommand } from '../../base.js';
 
 export default class SecretsRollback extends EggCommand {
-  static override apiLater = true;
   static override summary = 'Make an earlier version of a secret the current one again, as a new rev.';
   static override description =
     'The value of rev N is written as the next rev under a fresh data key; the value it replaces is kept as a version, like any set. Audited as `rollback NAME@N`.';
@@ -22,7 +21,7 @@ export default class SecretsRollback extends EggCommand {
   async run() {
     const { args, flags } = await this.parse(SecretsRollback);
     const config = this.eggConfig(flags);
-    const meta = await this.withVault(config, (vault) => vault.rollback(args.name, flags.to));
+    const meta = await this.withSecrets(config, (vault) => vault.rollback(args.name, flags.to));
     this.log(`Rolled ${args.name} in ${config.namespace} back to rev ${flags.to}, as rev ${meta.rev}.`);
     return { name: args.name, namespace: config.namespace, from: flags.to, rev: meta.rev };
   }

@@ -54,7 +54,7 @@ export default class SecretsSeal extends EggCommand {
         throw new EggError('ERR_USAGE', '--public-key takes no secret name', {
           hint: 'egg secrets seal --public-key [--json]',
         });
-      const key = await this.withBackend(config, (backend) => sealed.sealingPublicKey(backend, namespace), {
+      const key = await this.withSession(config, (session) => session.sealing.publicKey(), {
         create: true,
       });
       this.log(`kid:  ${key.kid}\nspki: ${key.spki}`);
@@ -66,25 +66,21 @@ export default class SecretsSeal extends EggCommand {
       throw new EggError('ERR_USAGE', 'give the secret name and --upstream, or --public-key', {
         hint: 'egg secrets seal NAME --upstream https://api.example.com',
       });
-    const where = { namespace, name, upstream, inject: flags.inject };
+    const where = { name, upstream, inject: flags.inject };
     let meta;
     if (flags.import !== undefined) {
       const blob = parseBlob(
         flags.import,
         flags.import === '-' ? await readStdin() : readBlobFile(flags.import),
       );
-      meta = await this.withBackend(config, (backend) =>
-        sealed.putSealedProviderKey(backend, { ...where, sealed: blob }),
-      );
+      meta = await this.withSession(config, (session) => session.sealing.put({ ...where, sealed: blob }));
     } else {
       const value = await readSecretValue(name, undefined, flags);
       try {
-        meta = await this.withBackend(
+        meta = await this.withSession(
           config,
-          (backend) => sealed.sealProviderKey(backend, { ...where, value }),
-          {
-            create: true,
-          },
+          (session) => sealed.sealProviderKey(session.sealing, { namespace, ...where, value }),
+          { create: true },
         );
       } finally {
         value.fill(0);

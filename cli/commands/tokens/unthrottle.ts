@@ -1,6 +1,4 @@
 import { Args } from '@oclif/core';
-import { chainRecord } from '../../../src/vault/audit.js';
-import { usageOn } from '../../../src/backends/open-backend.js';
 import { EggCommand } from '../../base.js';
 
 export default class TokensUnthrottle extends EggCommand {
@@ -18,20 +16,8 @@ export default class TokensUnthrottle extends EggCommand {
   async run() {
     const { argv, flags } = await this.parse(TokensUnthrottle);
     const config = this.eggConfig(flags);
-    return this.withBackend(config, async (backend) => {
-      const store = await usageOn(backend);
-      const now = Math.floor(Date.now() / 1000);
-      const lifted: string[] = [];
-      for (const id of argv as string[])
-        if (await store.liftThrottle(config.namespace, id, now)) lifted.push(id);
-      await backend.store.appendAudit(config.namespace, (head) =>
-        chainRecord(
-          config.namespace,
-          head,
-          { action: 'token.unthrottle', targets: lifted, actor: backend.actor, outcome: 'ok' },
-          new Date(),
-        ),
-      );
+    return this.withTokens(config, async (tokens) => {
+      const lifted = await tokens.unthrottle(argv as string[]);
       this.log(
         lifted.length === 0 ? 'No throttled tokens matched.' : `Lifted the throttle of ${lifted.join(' ')}`,
       );

@@ -1,9 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import { tokensOn, usageOn } from '../../../src/backends/open-backend.js';
 import { EggError, errorLabel } from '../../../src/errors.js';
-import { decimal } from '../../../src/tokens/price.js';
 import { parseTtl } from '../../../src/tokens/claims.js';
-import { readUsageReport, type UsageReport } from '../../../src/tokens/usage-store.js';
+import type { TokenUsageReport } from '../../../src/tokens/tokens.js';
 import { watchUsage } from '../../../src/tokens/usage-watch.js';
 import { EggCommand } from '../../base.js';
 import { table } from '../secrets/list.js';
@@ -56,7 +54,7 @@ export default class TokensUsage extends EggCommand {
     const since = seconds('since', flags.since);
     const interval = seconds('interval', flags.interval);
     const config = this.eggConfig(flags);
-    const render = (report: UsageReport) =>
+    const render = (report: TokenUsageReport) =>
       report.tokens.length === 0
         ? `No token usage in ${config.namespace} in the last ${flags.since}.`
         : table(
@@ -87,26 +85,8 @@ export default class TokensUsage extends EggCommand {
               t.throttle === undefined ? '' : `${t.throttle.rule} until ${t.throttle.until}`,
             ]),
           );
-    return this.withBackend(config, async (backend) => {
-      const store = await usageOn(backend);
-      const tokens = await tokensOn(backend, config.namespace);
-      const read = async () => {
-        // Tokens of a priced key spend micro-units (docs/spend.md): shown in the unit.
-        const priced = new Set((await tokens.list()).filter((t) => t.priced).map((t) => t.id));
-        const report = await readUsageReport(
-          store,
-          config.namespace,
-          argv as string[],
-          since,
-          Math.floor(Date.now() / 1000),
-        );
-        return {
-          ...report,
-          tokens: report.tokens.map((t) =>
-            priced.has(t.id) ? { ...t, priced: true as const, spendUnits: decimal(t.spend) } : t,
-          ),
-        };
-      };
+    return this.withTokens(config, async (tokens) => {
+      const read = () => tokens.usage(argv as string[], since);
       if (!flags.watch) {
         const report = await read();
         this.log(render(report));
@@ -124,7 +104,11 @@ export default class TokensUsage extends EggCommand {
    * Refresh until SIGINT or SIGTERM: a frame redrawn over the last one on a terminal (cursor up,
    * clear down), frames one after another otherwise, a JSON line each with --json.
    */
-  async #watch(read: () => Promise<UsageReport>, interval: number, frame: (report: UsageReport) => string) {
+  async #watch(
+    read: () => Promise<TokenUsageReport>,
+    interval: number,
+    frame: (report: TokenUsageReport) => string,
+  ) {
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
