@@ -1,7 +1,8 @@
 /**
  * AES-256-GCM for secret values, with the AAD that binds a ciphertext to its item
- * (DESIGN, Crypto): namespace, name, rev and gen. A ciphertext copied to another item,
- * or replayed at another revision, fails to decrypt.
+ * (DESIGN, Crypto): namespace, name, rev and gen, and a provider key's upstream, injection
+ * template and price. A ciphertext copied to another item, replayed at another revision, or
+ * left under rewritten proxy metadata, fails to decrypt.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { DecryptionFailed } from '../errors.js';
@@ -22,12 +23,37 @@ export interface ItemBinding {
   name: string;
   rev: number;
   gen: number;
+  /**
+   * A provider key's proxy metadata (docs/tokens.md, "Provider keys"): where the proxy sends
+   * it, how, and what its tokens spend. Bound too, so whoever can write the table but not
+   * unwrap its data keys cannot point a key at their own host, or make it cheaper.
+   */
+  upstream?: string;
+  inject?: string;
+  price?: string;
 }
 
-/** Canonical AAD bytes: a versioned, length-unambiguous encoding (JSON array). */
+/**
+ * Canonical AAD bytes: a versioned, length-unambiguous encoding (JSON array). An item with no
+ * proxy metadata keeps `egg/secret/v1`; a provider key is `egg/secret/v2`, which adds its
+ * upstream, injection template and price table (`null` for each one absent). Stripping the
+ * metadata from a v2 item, or adding some to a v1 item, changes the AAD: it fails to decrypt.
+ */
 export function itemAad(binding: ItemBinding): Buffer {
+  const { namespace, name, rev, gen, upstream, inject, price } = binding;
+  if (upstream === undefined && inject === undefined && price === undefined)
+    return Buffer.from(JSON.stringify(['egg/secret/v1', namespace, name, rev, gen]));
   return Buffer.from(
-    JSON.stringify(['egg/secret/v1', binding.namespace, binding.name, binding.rev, binding.gen]),
+    JSON.stringify([
+      'egg/secret/v2',
+      namespace,
+      name,
+      rev,
+      gen,
+      upstream ?? null,
+      inject ?? null,
+      price ?? null,
+    ]),
   );
 }
 

@@ -814,7 +814,7 @@ export class Vault {
         );
         try {
           const aad = item.sealed ? sealAad(this.namespace, item.name) : itemAad(item);
-          const value = decrypt(dek, item, aad, what);
+          const value = openItem(dek, item, aad, what);
           opened.push({ item, value, fresh });
         } catch (error) {
           wipe(fresh?.plaintext);
@@ -867,7 +867,8 @@ export class Vault {
     rest: Pick<SecretItem, 'createdAt' | 'updatedAt' | 'setBy'> & SetOptions,
   ): Promise<SecretItem> {
     try {
-      const sealed = encrypt(key.plaintext, value, itemAad({ namespace: this.namespace, name, rev, gen }));
+      const binding = { namespace: this.namespace, name, rev, gen, ...proxyBinding(rest) };
+      const sealed = encrypt(key.plaintext, value, itemAad(binding));
       return {
         namespace: this.namespace,
         name,
@@ -912,6 +913,45 @@ function toMeta(item: SecretItem): SecretMeta {
 }
 
 /** The proxy metadata and expiry of `item`, for a `PulledSecret` (or a rotation of it). */
+/**
+ * Decrypt `item` under `aad`. A provider key that fails, but opens under the AAD of before
+ * its proxy metadata was bound (`egg/secret/v1`), is refused with the way out: its upstream
+ * may have been rewritten since, and nothing here can tell, so it is never used.
+ */
+function openItem(dek: Buffer, item: SecretItem, aad: Buffer, what: string): Buffer {
+  try {
+    return decrypt(dek, item, aad, what);
+  } catch (error) {
+    if (item.sealed || Object.keys(proxyBinding(item)).length === 0) throw error;
+    let legacy: Buffer;
+    try {
+      legacy = decrypt(
+        dek,
+        item,
+        itemAad({ namespace: item.namespace, name: item.name, rev: item.rev, gen: item.gen }),
+        what,
+      );
+    } catch {
+      throw error;
+    }
+    wipe(legacy);
+    throw new EggError(
+      'ERR_DECRYPTION_FAILED',
+      `the provider key ${item.name} was stored before its upstream was bound to it, so it cannot be trusted to go to ${JSON.stringify(item.upstream ?? '')}`,
+      { hint: `store it again: egg secrets set ${item.name} --upstream URL (or egg secrets seal)` },
+    );
+  }
+}
+
+/** What of a provider key's proxy metadata its AAD binds (crypto/aead.ts): each present one. */
+function proxyBinding(source: Pick<SetOptions, 'upstream' | 'inject' | 'price'>) {
+  return {
+    ...(source.upstream === undefined ? {} : { upstream: source.upstream }),
+    ...(source.inject === undefined ? {} : { inject: source.inject }),
+    ...(source.price === undefined ? {} : { price: source.price }),
+  };
+}
+
 function proxyOf(item: SecretItem): Pick<PulledSecret, 'upstream' | 'inject' | 'price' | 'expires'> {
   return {
     ...(item.upstream === undefined ? {} : { upstream: item.upstream }),

@@ -6,8 +6,9 @@
  * nothing. Names an attacker stored show as text and run nothing (and CSP stops an inline
  * handler even when one reaches the DOM). A token minted in the page works through the proxy,
  * its requests show in the chart, and one click on Revoke makes the proxy refuse it. The audit
- * page shows the unanchored tail, filters and exports. Screenshots of each page go to
- * docs/console/.
+ * page shows the unanchored tail, filters and exports. Screenshots of each page go to a
+ * temporary directory, or to docs/console/ with EGG_UPDATE_SCREENSHOTS=1 (so that a test run
+ * leaves the checkout as it found it).
  *
  * Needs /usr/bin/chromium; without it the suite is skipped, and says so.
  */
@@ -16,6 +17,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteTokenStore } from '../../src/tokens/sqlite-token-store.js';
@@ -30,7 +32,13 @@ const NAMESPACE = 'acme/web';
 const PROVIDER_KEY = 'sk-console-canary-5d0e7f12';
 /** The provider key typed into the page: it must never leave the browser unsealed. */
 const SEALED_CANARY = 'sk-sealed-in-browser-9b3f2c71-DO-NOT-LEAK';
-const SHOTS = new URL('../../docs/console/', import.meta.url);
+const UPDATE_SHOTS = process.env.EGG_UPDATE_SCREENSHOTS === '1';
+/** Where screenshots go: docs/console/, or a temporary directory made when the suite starts. */
+let SHOTS: URL | undefined;
+function shot(name: string): string {
+  if (SHOTS === undefined) throw new Error('the browser suite has not started');
+  return new URL(name, SHOTS).pathname;
+}
 /** A tag and an injection template as a hostile writer would store them. */
 const HOSTILE_TAG = '<img src=x onerror="window.__pwned=1">';
 const HOSTILE_INJECT = 'x-note: <img src=x onerror=window.__pwned=2>{}';
@@ -163,6 +171,9 @@ describe.skipIf(!HAVE_CHROMIUM)(
       page = await owner.newPage();
       page.on('console', (m) => messages.push(m.text()));
       page.on('pageerror', (e) => messages.push(String(e)));
+      SHOTS = UPDATE_SHOTS
+        ? new URL('../../docs/console/', import.meta.url)
+        : pathToFileURL(`${mkdtempSync(join(tmpdir(), 'egg-console-shots-'))}/`);
       mkdirSync(SHOTS, { recursive: true });
     }, 120_000);
 
@@ -175,6 +186,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await proxy?.exited(5000);
       await upstream?.close();
       if (base) rmSync(base, { recursive: true, force: true });
+      if (!UPDATE_SHOTS && SHOTS !== undefined) rmSync(SHOTS, { recursive: true, force: true });
     });
 
     it('refuses every request without the one-time secret: 401 and no page content', async () => {
@@ -268,7 +280,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await eventually(() => shown.inputValue()).toMatch(/^egg_/);
       token = await shown.inputValue();
       tokenId = ((await page.locator('.minted h3').textContent()) ?? '').replace('Token ', '');
-      await page.screenshot({ path: new URL('tokens-minted.png', SHOTS).pathname, fullPage: true });
+      await page.screenshot({ path: shot('tokens-minted.png'), fullPage: true });
       for (let i = 0; i < 3; i++) {
         const res = await fetch(`${proxy.url}/v1/echo`, { headers: { authorization: `Bearer ${token}` } });
         expect(res.status).toBe(200);
@@ -291,7 +303,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
         'at most 3 client addresses a minute',
       );
       expect(await row.locator('[data-field="client-rps"]').textContent()).toBe('5/s per address');
-      await page.screenshot({ path: new URL('tokens.png', SHOTS).pathname, fullPage: true });
+      await page.screenshot({ path: shot('tokens.png'), fullPage: true });
     });
 
     it('shows names an attacker stored as text and runs none of them', async () => {
@@ -373,7 +385,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await eventually(() => page.locator('[data-unanchored]').getAttribute('data-unanchored')).toBe('1');
       expect(await page.locator('.verdict').textContent()).toContain('1 record after it is unanchored');
       expect(await page.locator('tr.unanchored').count()).toBe(1);
-      await page.screenshot({ path: new URL('audit.png', SHOTS).pathname, fullPage: true });
+      await page.screenshot({ path: shot('audit.png'), fullPage: true });
       await page.getByLabel('Action contains').fill('token.revoke');
       await page.getByRole('button', { name: 'Filter' }).click();
       await eventually(() => page.locator('table.audit tbody tr').count()).toBe(1);
@@ -423,7 +435,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
         }
         await p.goto(`${origin}/#tokens`);
         await p.locator('main h2').first().waitFor();
-        await p.screenshot({ path: new URL('tokens-200-percent.png', SHOTS).pathname });
+        await p.screenshot({ path: shot('tokens-200-percent.png') });
       } finally {
         await zoomed.close();
       }
@@ -448,7 +460,7 @@ describe.skipIf(!HAVE_CHROMIUM)(
         await eventually(() => page.locator('.status').textContent()).toContain('Stored SEALED_KEY');
         expect(await page.getByLabel('Provider API key').inputValue()).toBe('');
         await eventually(() => page.locator('main table').textContent()).toContain('sealed, not used yet');
-        await page.screenshot({ path: new URL('keys.png', SHOTS).pathname, fullPage: true });
+        await page.screenshot({ path: shot('keys.png'), fullPage: true });
       } finally {
         page.off('request', record);
       }

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encrypt, itemAad } from '../../src/crypto/aead.js';
 import { findLeaks } from '../support/cli.js';
 import {
   APP_ORIGIN,
@@ -47,11 +48,19 @@ describe('the request log of a 5xx', () => {
 
     // A key stored with the newline `<<<` adds, by a version that did not check: the vault
     // now refuses it, so it is planted as such a version left it (the value as a plain
-    // secret, then the upstream added to the item).
+    // secret, then sealed again under its data key with the upstream bound, crypto/aead.ts).
     await world.vault.set('BROKEN_KEY', Buffer.from(BROKEN));
     const [item] = await world.secrets.getSecrets(NAMESPACE, ['BROKEN_KEY']);
+    const dek = await world.keyring.unwrap(item!.wrappedKey, item!.keyId, {
+      namespace: NAMESPACE,
+      secret: 'BROKEN_KEY',
+    });
+    const planted = { ...item!, upstream: upstream.url };
     expect(
-      await world.secrets.putSecret({ ...item!, upstream: upstream.url }, { kind: 'rev', rev: item!.rev }),
+      await world.secrets.putSecret(
+        { ...planted, ...encrypt(dek, Buffer.from(BROKEN), itemAad(planted)) },
+        { kind: 'rev', rev: item!.rev },
+      ),
     ).toBe(true);
     const broken = await world.mint({ key: 'BROKEN_KEY' });
 

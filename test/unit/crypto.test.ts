@@ -42,6 +42,46 @@ describe('AES-256-GCM encrypt/decrypt', () => {
     expect(ivs.size).toBe(200);
   });
 
+  describe('a provider key (egg/secret/v2)', () => {
+    const provider: ItemBinding = {
+      ...binding,
+      upstream: 'https://api.openai.com',
+      inject: 'Authorization: Bearer {}',
+      price: 'input=2500000,output=10000000',
+    };
+    const sealedKey = encrypt(key, value, itemAad(provider));
+
+    it('round-trips under the same metadata', () => {
+      expect(decrypt(key, sealedKey, itemAad(provider), 'secret API_KEY')).toEqual(value);
+    });
+
+    const without = (...names: ('upstream' | 'inject' | 'price')[]) =>
+      Object.fromEntries(
+        Object.entries(provider).filter(([k]) => !(names as string[]).includes(k)),
+      ) as ItemBinding;
+
+    it.each<[string, ItemBinding]>([
+      ['pointed at another upstream', { ...provider, upstream: 'https://evil.example' }],
+      ['pointed at the same host on another port', { ...provider, upstream: 'https://api.openai.com:8443' }],
+      ['given another injection template', { ...provider, inject: 'x-exfil: {}' }],
+      ['made cheaper', { ...provider, price: 'input=0,output=0' }],
+      ['stripped of its upstream', without('upstream')],
+      ['stripped of its injection template', without('inject')],
+      ['stripped of its price', without('price')],
+      ['stripped of all its metadata', without('upstream', 'inject', 'price')],
+    ])('refuses a key %s', (_attack, changed) => {
+      expect(() => decrypt(key, sealedKey, itemAad(changed), 'secret API_KEY')).toThrow(
+        expect.objectContaining(failure),
+      );
+    });
+
+    it('refuses a plain secret given proxy metadata', () => {
+      expect(() =>
+        decrypt(key, sealed, itemAad({ ...binding, upstream: 'https://evil.example' }), 'secret API_KEY'),
+      ).toThrow(expect.objectContaining(failure));
+    });
+  });
+
   it('round-trips an empty value', () => {
     const empty = encrypt(key, Buffer.alloc(0), itemAad(binding));
     expect(decrypt(key, empty, itemAad(binding), 'secret API_KEY')).toEqual(Buffer.alloc(0));

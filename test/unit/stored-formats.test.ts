@@ -62,10 +62,33 @@ describe('the audit chain (egg/audit/v1)', () => {
   });
 });
 
-describe('secret items (egg/secret/v1)', () => {
+describe('secret items (egg/secret/v1 and v2)', () => {
   it('binds namespace, name, rev and gen in this exact AAD', () => {
     expect(itemAad({ namespace: 'acme/web', name: 'API_KEY', rev: 3, gen: 7 }).toString('utf8')).toBe(
       '["egg/secret/v1","acme/web","API_KEY",3,7]',
+    );
+  });
+
+  it("binds a provider key's upstream, injection template and price in egg/secret/v2, null when absent", () => {
+    const key = { namespace: 'acme/web', name: 'OPENAI_KEY', rev: 3, gen: 7 };
+    expect(
+      itemAad({
+        ...key,
+        upstream: 'https://api.openai.com',
+        inject: 'x-api-key: {}',
+        price: 'input=1',
+      }).toString(),
+    ).toBe(
+      '["egg/secret/v2","acme/web","OPENAI_KEY",3,7,"https://api.openai.com","x-api-key: {}","input=1"]',
+    );
+    expect(itemAad({ ...key, upstream: 'https://api.openai.com' }).toString()).toBe(
+      '["egg/secret/v2","acme/web","OPENAI_KEY",3,7,"https://api.openai.com",null,null]',
+    );
+    expect(itemAad({ ...key, price: 'input=1' }).toString()).toBe(
+      '["egg/secret/v2","acme/web","OPENAI_KEY",3,7,null,null,"input=1"]',
+    );
+    expect(itemAad({ ...key, inject: 'x: {}' }).toString()).toBe(
+      '["egg/secret/v2","acme/web","OPENAI_KEY",3,7,null,"x: {}",null]',
     );
   });
 
