@@ -119,7 +119,7 @@ export function callLimitFromEnv(env: NodeJS.ProcessEnv): CallLimit {
   if (rps === '' && burst === '') return DEFAULT_CALL_LIMIT;
   if (rps === '' || burst === '')
     throw new EggError('ERR_INVALID_CONFIG', 'EGG_API_SUB_RPS and EGG_API_SUB_BURST go together', {
-      hint: 'infra/ sets both from --service-sub-rps and --service-sub-burst',
+      hint: 'infra/ sets both from --service-sub-rate and --service-sub-burst',
     });
   const whole = (text: string) => (/^[0-9]{1,9}$/.test(text) ? Number(text) : Number.NaN);
   return assertCallLimit({ rps: whole(rps), burst: whole(burst) });
