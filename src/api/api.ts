@@ -93,6 +93,61 @@ export function createApi(options: ApiOptions): Api {
       chainRecord(namespace, head, { action, targets, actor, outcome }, clock()),
     );
 
+  /** The answer to a caller over its limit (or whose calls cannot be counted), or undefined to go on. */
+  const overLimit = async (
+    limiter: CallLimiter,
+    caller: Caller,
+    asked: string,
+  ): Promise<ApiResponse | undefined> => {
+    let refusal: Refusal | undefined;
+    try {
+      refusal = await limiter.admit(caller.principal);
+    } catch (error) {
+      logger.warn('api.count_failed', { error: errorLabel(error) });
+      await append(
+        context.backend.store,
+        SERVICE_TRAIL,
+        caller.principal,
+        'api.call',
+        [asked],
+        'store-unavailable',
+      ).catch((failure: unknown) =>
+        logger.warn('api.audit_failed', { trail: SERVICE_TRAIL, error: errorLabel(failure) }),
+      );
+      return errorResponse(
+        new EggError(
+          'ERR_STORE_UNAVAILABLE',
+          'your calls could not be counted against your limit, so the call was not answered',
+          { hint: 'try again' },
+        ),
+        logger,
+      );
+    }
+    if (refusal === undefined) return undefined;
+    const refused = new RateLimited(limiter.limit, refusal.retryAfter);
+    if (refusal.record === undefined) return errorResponse(refused, logger);
+    const { earlier } = refusal.record;
+    const targets = [asked];
+    if (earlier !== undefined)
+      targets.push(
+        `and ${earlier.unrecorded} more refused, unrecorded, in the window from ${earlier.windowStart.toISOString()}`,
+      );
+    try {
+      await append(
+        context.backend.store,
+        SERVICE_TRAIL,
+        caller.principal,
+        'api.throttled',
+        targets,
+        'refused:429',
+      );
+    } catch (error) {
+      logger.warn('api.audit_failed', { trail: SERVICE_TRAIL, error: errorLabel(error) });
+      return errorResponse(unrecorded(), logger);
+    }
+    return errorResponse(refused, logger);
+  };
+
   return async (request) => {
     // What was asked, cut short: never the token, never a body.
     const asked = `${request.method.slice(0, 10)} ${request.path.slice(0, 200)}`;
@@ -108,56 +163,8 @@ export function createApi(options: ApiOptions): Api {
       return errorResponse(error, logger);
     }
 
-    if (limiter !== undefined) {
-      let refusal: Refusal | undefined;
-      try {
-        refusal = await limiter.admit(caller.principal);
-      } catch (error) {
-        logger.warn('api.count_failed', { error: errorLabel(error) });
-        await append(
-          context.backend.store,
-          SERVICE_TRAIL,
-          caller.principal,
-          'api.call',
-          [asked],
-          'store-unavailable',
-        ).catch((failure: unknown) =>
-          logger.warn('api.audit_failed', { trail: SERVICE_TRAIL, error: errorLabel(failure) }),
-        );
-        return errorResponse(
-          new EggError(
-            'ERR_STORE_UNAVAILABLE',
-            'your calls could not be counted against your limit, so the call was not answered',
-            { hint: 'try again' },
-          ),
-          logger,
-        );
-      }
-      if (refusal !== undefined) {
-        const refused = new RateLimited(limiter.limit, refusal.retryAfter);
-        if (refusal.record === undefined) return errorResponse(refused, logger);
-        const { earlier } = refusal.record;
-        const targets = [asked];
-        if (earlier !== undefined)
-          targets.push(
-            `and ${earlier.unrecorded} more refused, unrecorded, in the window from ${earlier.windowStart.toISOString()}`,
-          );
-        try {
-          await append(
-            context.backend.store,
-            SERVICE_TRAIL,
-            caller.principal,
-            'api.throttled',
-            targets,
-            'refused:429',
-          );
-        } catch (error) {
-          logger.warn('api.audit_failed', { trail: SERVICE_TRAIL, error: errorLabel(error) });
-          return errorResponse(unrecorded(), logger);
-        }
-        return errorResponse(refused, logger);
-      }
-    }
+    const limited = limiter === undefined ? undefined : await overLimit(limiter, caller, asked);
+    if (limited !== undefined) return limited;
 
     const recorder = recordingStore(context.backend.store);
     let route: Route | undefined;
