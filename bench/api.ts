@@ -4,7 +4,10 @@
  * (the library's pull on the same SQLite vault, in this process) in the same run; and the
  * API's requests per second at saturation, per core of the server's CPU time. Each request
  * is a `GET` of one secret: JWT verified, membership read, value decrypted, its data key
- * rotated, an audit record appended.
+ * rotated, an audit record appended. The reads run on two servers over the same vault,
+ * interleaved: one counting every call against its caller's limit (set too high to refuse,
+ * so each call pays the count and nothing else), one with the limit off (`--sub-rps 0`): the
+ * limit's cost is their ratio.
  *
  * Run alone: `npm run build && node --import ./test/support/ts-hooks.mjs bench/api.ts`.
  */
@@ -36,6 +39,9 @@ export interface ApiFigures {
   directRps: number;
   /** Requests per second of the server's CPU time (user + system). */
   rpsPerCore: number;
+  /** The same reads on a server with no limit per caller. */
+  unlimitedRps: number;
+  unlimitedRpsPerCore: number;
   connections: number;
 }
 
@@ -97,11 +103,13 @@ export async function benchApi(
   const home = join(dir, 'home');
   const issuer = await startFakeJwks();
   let server: ChildProcess | undefined;
+  let unlimited: ChildProcess | undefined;
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   try {
     const env = { ...process.env, EGG_HOME: home, FORCE_COLOR: '0' };
+    const args = [EGG_BIN, 'api', 'serve', '--port', '0', '--issuer', issuer.issuer, '--audience', 'egg-cli'];
     const serve = await start(
-      [EGG_BIN, 'api', 'serve', '--port', '0', '--issuer', issuer.issuer, '--audience', 'egg-cli'],
+      [...args, '--sub-rps', '1000000000', '--sub-burst', '1000000000'],
       env,
       /listening on (http:\/\/\S+)/,
     );
@@ -112,8 +120,8 @@ export async function benchApi(
       aud: 'egg-cli',
       exp: Math.floor(Date.now() / 1000) + 3600,
     });
-    const ok = async (method: string, path: string, body?: unknown) => {
-      const answer = await send(agent, base, token, method, path, body);
+    const ok = async (method: string, path: string, body?: unknown, at = base) => {
+      const answer = await send(agent, at, token, method, path, body);
       if (answer.status >= 300) throw new Error(`${method} ${path}: ${answer.status} ${answer.text}`);
       return answer.text;
     };
@@ -149,11 +157,34 @@ export async function benchApi(
       await close();
     }
 
-    const cpu0 = cpuMs(server.pid!);
-    const rps = await saturate(connections, ms, async (worker) => {
-      await ok('GET', `${PATH}/secrets/${secretName(worker % count)}`);
-    });
-    const cpu = cpuMs(server.pid!) - cpu0;
+    const off = await start([...args, '--sub-rps', '0'], env, /listening on (http:\/\/\S+)/);
+    unlimited = off.child;
+    const offBase = new URL(off.url);
+    const reads = (at: URL, child: ChildProcess) => {
+      const totals = { done: 0, ms: 0, cpu: 0 };
+      return {
+        totals,
+        run: async () => {
+          const cpu0 = cpuMs(child.pid!);
+          const rate = await saturate(connections, ms, async (worker) => {
+            await ok('GET', `${PATH}/secrets/${secretName(worker % count)}`, undefined, at);
+          });
+          totals.cpu += cpuMs(child.pid!) - cpu0;
+          totals.done += (rate * ms) / 1000;
+          totals.ms += ms;
+        },
+      };
+    };
+    const on = reads(base, server);
+    const none = reads(offBase, unlimited);
+    // Interleaved, so noise falls on both alike.
+    for (let round = 0; round < 2; round++) {
+      await on.run();
+      await none.run();
+    }
+    const rateOf = (t: { done: number; ms: number }) => (t.done * 1000) / t.ms;
+    const perCore = (t: { done: number; cpu: number }) => (t.cpu > 0 ? (t.done * 1000) / t.cpu : Number.NaN);
+    const rps = rateOf(on.totals);
     return {
       secrets: count,
       directMs: median(direct),
@@ -161,12 +192,15 @@ export async function benchApi(
       roundTrips: 1,
       rps,
       directRps,
-      rpsPerCore: cpu > 0 ? (rps * ms) / cpu : Number.NaN,
+      rpsPerCore: perCore(on.totals),
+      unlimitedRps: rateOf(none.totals),
+      unlimitedRpsPerCore: perCore(none.totals),
       connections,
     };
   } finally {
     agent.destroy();
     server?.kill('SIGTERM');
+    unlimited?.kill('SIGTERM');
     await issuer.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -127,6 +127,11 @@ if (want('api')) {
     `${fmt(api.rps, 0)}/s with ${api.connections} connections (direct mode ${fmt(api.directRps, 0)}/s); ${fmt(api.rpsPerCore, 0)}/s per core of server CPU`,
     '',
   ]);
+  rows.push([
+    'API reads/s, limit per caller on vs off',
+    `${fmt(api.rps, 0)}/s vs ${fmt(api.unlimitedRps, 0)}/s (${fmt(api.rps / api.unlimitedRps, 2)}×); per core ${fmt(api.rpsPerCore, 0)} vs ${fmt(api.unlimitedRpsPerCore, 0)} (${fmt(api.rpsPerCore / api.unlimitedRpsPerCore, 2)}×)`,
+    '',
+  ]);
 }
 
 if (want('alerts')) {

@@ -9,6 +9,8 @@
  *   `anchor#<namespace>`  `C#<seq>` signed audit checkpoints (only the rotator writes here)
  *   `members#<namespace>` `O#owner`, `M#<principal>` the service mode's members (the API writes them)
  *   `principal#<principal>` `N#<namespace>` a member's namespaces (the API writes them)
+ *   `calls#<principal>`   `W#<window>` a caller's call counts, `R#last` its last refused
+ *                         window (the API's limit per caller; they expire, and only the API writes them)
  *   `tokens##account`     `RV#head` the account-wide kill switch (`egg killswitch --all`):
  *                         every proxy reads it (its `tokens#*` grant), a minting grant may
  *                         only read it, and no grant writes it (an administrator does)
@@ -25,6 +27,7 @@ export const ANCHOR_PARTITION_PREFIX = 'anchor#';
 export const USAGE_PARTITION_PREFIX = 'usage#';
 export const MEMBERS_PARTITION_PREFIX = 'members#';
 export const PRINCIPAL_PARTITION_PREFIX = 'principal#';
+export const CALLS_PARTITION_PREFIX = 'calls#';
 
 /** `acme/web` → `audit#acme/web`. */
 export const auditPartition = (namespace: string): string => `${AUDIT_PARTITION_PREFIX}${namespace}`;

@@ -17,7 +17,9 @@
  *
  * Defaults of a hosted deployment: the execute-api endpoint speaks HTTPS only (HTTP APIs
  * have no HTTP listener); throttling on the stage (`throttle`, default 25 requests/s, burst
- * 50: HTTP APIs have no per-client limits, usage plans being a REST API feature); no CORS
+ * 50: HTTP APIs have no per-client limits, usage plans being a REST API feature) and per
+ * caller in the Lambda (`callLimit`, default 10 calls/s, burst 20, counted in `calls#*`:
+ * src/api/throttle.ts); no CORS
  * configuration, so the gateway answers no preflight and no `Access-Control-*` header; an
  * access log (JSON, no headers, no token) with retention; bodies over 128 KiB refused by the
  * handler (the gateway's own limit, 10 MB, is fixed).
@@ -39,6 +41,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { GITHUB_ISSUER } from '../src/api/principal.js';
+import { type CallLimit, DEFAULT_CALL_LIMIT } from '../src/api/throttle.js';
 import { CI_PATH_PREFIX, NAMESPACE_METHODS, NAMESPACES_PATH } from '../src/api/routes.js';
 import { EggError } from '../src/errors.js';
 import type { LoginPool } from './login-pool.js';
@@ -46,6 +49,7 @@ import {
   ACCOUNT_TOKEN_PARTITION,
   ANCHOR_PARTITION_PREFIX,
   AUDIT_PARTITION_PREFIX,
+  CALLS_PARTITION_PREFIX,
   MEMBERS_PARTITION_PREFIX,
   namespacePartitions,
   PRINCIPAL_PARTITION_PREFIX,
@@ -80,6 +84,8 @@ export const SERVICE_MEMBER_ACTIONS = [
   'dynamodb:PutItem',
   'dynamodb:DeleteItem',
 ] as const;
+/** Call counts of the limit per caller (`calls#*`): an `ADD` with `expiresAt`, a read of an earlier window. */
+export const SERVICE_CALL_COUNT_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem'] as const;
 /** Read only: checkpoints (`anchor#*`, the rotator writes them) and usage counters (`usage#*`, the proxy's). */
 export const SERVICE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'] as const;
 
@@ -87,6 +93,8 @@ export const SERVICE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'] as co
 export const DEFAULT_SERVICE_AUDIENCE = 'egg-carton-api';
 /** The stage's steady rate (requests per second) and burst, for every route. */
 export const DEFAULT_SERVICE_THROTTLE = { rateLimit: 25, burstLimit: 50 } as const;
+/** Each caller's (issuer and `sub`) calls a second and burst, enforced by the Lambda. */
+export const DEFAULT_SERVICE_CALL_LIMIT = DEFAULT_CALL_LIMIT;
 
 /** The API's bundle as `npm run package` writes it. */
 export const DEFAULT_SERVICE_CODE_PATH = fileURLToPath(new URL('../dist/api', import.meta.url));
@@ -96,6 +104,8 @@ export interface ServiceOptions {
   githubAudience?: string;
   /** The stage's throttling. Default 25 requests/s, burst 50. */
   throttle?: { rateLimit: number; burstLimit: number };
+  /** Each caller's limit, enforced by the Lambda. Default 10 calls/s, burst 20. */
+  callLimit?: CallLimit;
   /** The API's bundle (a directory with `index.js`). Default `dist/api/` (`npm run package`). */
   codePath?: string;
 }
@@ -143,6 +153,10 @@ export class ServiceApi extends Construct {
     for (const [name, value] of Object.entries(throttle))
       if (!Number.isInteger(value) || value < 1)
         throw new TypeError(`service throttle ${name} must be a whole number ≥ 1 (got ${value})`);
+    const callLimit = options.callLimit ?? DEFAULT_SERVICE_CALL_LIMIT;
+    for (const [name, value] of Object.entries(callLimit))
+      if (!Number.isInteger(value) || value < 1)
+        throw new TypeError(`service call limit ${name} must be a whole number ≥ 1 (got ${value})`);
     this.githubAudience = options.githubAudience ?? DEFAULT_SERVICE_AUDIENCE;
 
     this.role = new iam.Role(this, 'Role', {
@@ -162,6 +176,7 @@ export class ServiceApi extends Construct {
       SERVICE_MEMBER_ACTIONS,
       prefixedPartitions(MEMBERS_PARTITION_PREFIX, PRINCIPAL_PARTITION_PREFIX),
     );
+    items('CallCounts', SERVICE_CALL_COUNT_ACTIONS, prefixedPartitions(CALLS_PARTITION_PREFIX));
     items(
       'CheckpointsAndUsage',
       SERVICE_READ_ACTIONS,
@@ -177,8 +192,8 @@ export class ServiceApi extends Construct {
         conditions: { 'ForAnyValue:StringEquals': { 'dynamodb:LeadingKeys': [ACCOUNT_TOKEN_PARTITION] } },
       }),
     );
-    // `expiresAt` only on token records; transaction items only in the members' partitions.
-    denyTtlWrites(this.role, table.tableArn, { prefix: TOKEN_PARTITION_PREFIX }, [
+    // `expiresAt` only on token records and call counts; transaction items only in the members' partitions.
+    denyTtlWrites(this.role, table.tableArn, { prefixes: [TOKEN_PARTITION_PREFIX, CALLS_PARTITION_PREFIX] }, [
       MEMBERS_PARTITION_PREFIX,
       PRINCIPAL_PARTITION_PREFIX,
     ]);
@@ -264,6 +279,8 @@ export class ServiceApi extends Construct {
         // no read writes secrets, and no transaction touches a namespace's partition.
         EGG_ROTATION: 'deferred',
         EGG_API_ISSUERS: Stack.of(this).toJsonString(issuers),
+        EGG_API_SUB_RPS: String(callLimit.rps),
+        EGG_API_SUB_BURST: String(callLimit.burst),
       },
     });
 

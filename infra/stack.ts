@@ -339,7 +339,7 @@ export class EggCartonStack extends Stack {
     // Neither the rotator nor the proxy writes `expiresAt` anywhere (infra/ttl.ts).
     denyTtlWrites(this.rotator.role, this.table.tableArn);
     if (this.proxy !== undefined)
-      denyTtlWrites(this.proxy.taskRole, this.table.tableArn, { prefix: USAGE_PARTITION_PREFIX });
+      denyTtlWrites(this.proxy.taskRole, this.table.tableArn, { prefixes: [USAGE_PARTITION_PREFIX] });
 
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'EGG_TABLE / table' });
     new CfnOutput(this, 'KeyArn', { value: this.key.keyArn, description: 'EGG_KMS_KEY_ID / kms-key-id' });

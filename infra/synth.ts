@@ -8,7 +8,8 @@
  *     [--proxy (--proxy-certificate-arn ARN | --allow-plain-http) [--proxy-desired-count N]]
  *     [--cognito-domain-prefix PREFIX [--cognito-redirect-port N]
  *       [--google-client-id ID --google-client-secret-name SECRETS_MANAGER_NAME]]
- *     [--service [--service-audience AUD] [--service-rate N --service-burst N] [--service-code DIR]]
+ *     [--service [--service-audience AUD] [--service-rate N --service-burst N]
+ *                [--service-sub-rate N --service-sub-burst N] [--service-code DIR]]
  *
  * The rotator's bundle must exist (`npm run package` writes dist/rotator/). Deploy the
  * result with `npx aws-cdk@2 deploy --app build/cdk.out` after a one-time `cdk bootstrap`
@@ -47,6 +48,8 @@ function main(): void {
       'service-audience': { type: 'string' },
       'service-rate': { type: 'string' },
       'service-burst': { type: 'string' },
+      'service-sub-rate': { type: 'string' },
+      'service-sub-burst': { type: 'string' },
       'service-code': { type: 'string' },
     },
     strict: true,
@@ -69,13 +72,24 @@ function main(): void {
   const googleSecret = values['google-client-secret-name'];
   if ((googleId === undefined) !== (googleSecret === undefined))
     throw usage('--google-client-id and --google-client-secret-name go together');
-  const serviceOnly = ['service-audience', 'service-rate', 'service-burst', 'service-code'] as const;
+  const serviceOnly = [
+    'service-audience',
+    'service-rate',
+    'service-burst',
+    'service-sub-rate',
+    'service-sub-burst',
+    'service-code',
+  ] as const;
   for (const flag of serviceOnly)
     if (values[flag] !== undefined && values.service !== true) throw usage(`--${flag} needs --service`);
   const rate = values['service-rate'];
   const burst = values['service-burst'];
   if ((rate === undefined) !== (burst === undefined))
     throw usage('--service-rate and --service-burst go together');
+  const subRate = values['service-sub-rate'];
+  const subBurst = values['service-sub-burst'];
+  if ((subRate === undefined) !== (subBurst === undefined))
+    throw usage('--service-sub-rate and --service-sub-burst go together');
   const redirectPort = values['cognito-redirect-port'];
   const pitrDays = values['pitr-days'];
   const { app, stack } = buildStack({
@@ -140,6 +154,14 @@ function main(): void {
                   throttle: {
                     rateLimit: wholeNumber(rate, '--service-rate', 1),
                     burstLimit: wholeNumber(burst, '--service-burst', 1),
+                  },
+                }),
+            ...(subRate === undefined || subBurst === undefined
+              ? {}
+              : {
+                  callLimit: {
+                    rps: wholeNumber(subRate, '--service-sub-rate', 1),
+                    burst: wholeNumber(subBurst, '--service-sub-burst', 1),
                   },
                 }),
             ...(values['service-code'] === undefined ? {} : { codePath: values['service-code'] }),

@@ -21,7 +21,10 @@
  * `dynamodb:LeadingKeys`: some item of the request is elsewhere), and the proxy's exclude the
  * usage partitions (`usage#*`), where it writes per-token counters that expire after a day
  * (src/tokens/dynamodb-usage.ts) and nothing else lives: it can reap counters, never a
- * token record or a revocation.
+ * token record or a revocation. The service's API's exclude its token partitions and its
+ * call counters (`calls#*`, src/api/throttle.ts), which expire a day after their window and
+ * hold nothing else: it can reap a caller's count early, which at worst lets that caller
+ * through again, never a record of the trail.
  *
  * The service's API (infra/service.ts) writes the members of a namespace with transactions
  * (src/stores/dynamodb.ts `#transact`: the owner's lock, the member and its reverse item
@@ -42,14 +45,15 @@ export const ATTRIBUTE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem
 /**
  * Adds the two denies to `role` for `tableArn`; `writable` is where the role may write
  * `expiresAt`, if anywhere: one partition (a minting grant's `tokens#<namespace>`) or the
- * partitions under a prefix (the proxy's `usage#`); `transactional`, the prefixes of further
- * partitions where it may make transaction items (the service API's `members#`, `principal#`).
+ * partitions under some prefixes (the proxy's `usage#`; the service API's `tokens#` and
+ * `calls#`); `transactional`, the prefixes of further partitions where it may make
+ * transaction items (the service API's `members#`, `principal#`).
  * @example denyTtlWrites(role, table.tableArn, mintTokens ? { partition: tokenPartition(namespace) } : undefined)
  */
 export function denyTtlWrites(
   role: iam.IRole,
   tableArn: string,
-  writable?: { partition: string } | { prefix: string },
+  writable?: { partition: string } | { prefixes: readonly string[] },
   transactional?: readonly string[],
 ): void {
   const elsewhere =
@@ -57,14 +61,14 @@ export function denyTtlWrites(
       ? {}
       : 'partition' in writable
         ? { 'ForAnyValue:StringNotEquals': { 'dynamodb:LeadingKeys': [writable.partition] } }
-        : { 'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': [`${writable.prefix}*`] } };
+        : { 'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': writable.prefixes.map((p) => `${p}*`) } };
   // Transaction items (no attributes named) also in the `transactional` partitions: only
   // beside a writable prefix, so the deny below can name them all in one StringNotLike.
   let unnamedElsewhere: Record<string, Record<string, string[]>> = elsewhere;
   if (transactional !== undefined) {
     if (writable === undefined || 'partition' in writable)
       throw new TypeError('transactional partitions go with a writable prefix');
-    const prefixes = [writable.prefix, ...transactional];
+    const prefixes = [...writable.prefixes, ...transactional];
     unnamedElsewhere = {
       'ForAnyValue:StringNotLike': { 'dynamodb:LeadingKeys': prefixes.map((p) => `${p}*`) },
     };

@@ -44,6 +44,8 @@ export type EggErrorCode =
   | 'ERR_LOGIN_REQUIRED'
   /** The API refused a request's bearer token (src/api/jwt.ts): HTTP 401. */
   | 'ERR_UNAUTHENTICATED'
+  /** The API refused a caller over its limit of calls (src/api/throttle.ts): HTTP 429. */
+  | 'ERR_RATE_LIMITED'
   | 'ERR_OIDC';
 
 /** An operational failure with a stable code, safe to show to the user. */

@@ -2,16 +2,20 @@
  * The API's one way in, shared by both adapters (serve.ts, lambda.ts): a request is
  *
  * 1. authenticated: its JWT is verified (jwt.ts) before anything else, even the routing;
- * 2. routed: the path and query are parsed once (routes.ts);
- * 3. authorized: the caller's membership of the namespace is read, and a caller who is not a
+ * 2. counted: the caller's call is counted against its limit (throttle.ts), so refused and
+ *    failing calls count too; over the limit it gets 429 and nothing else runs;
+ * 3. routed: the path and query are parsed once (routes.ts);
+ * 4. authorized: the caller's membership of the namespace is read, and a caller who is not a
  *    member gets the one 404 a missing namespace gets; a member whose role is too weak, 403;
- * 4. handled: the body is parsed (JSON only) and the route's handler runs (handlers.ts).
+ * 5. handled: the body is parsed (JSON only) and the route's handler runs (handlers.ts).
  *
  * Every call leaves an audit record: the library's own for what it did, or one written here
  * (the route, the caller's principal, the outcome) when the call wrote none, refused ones
  * included. A call refused before it has a caller is recorded in the service's trail
  * (`SERVICE_TRAIL`), which no namespace can be named. A call whose record cannot be written
- * fails (503): no answer goes out unrecorded.
+ * fails (503): no answer goes out unrecorded. A caller over its limit is recorded in the
+ * service's trail at the first refusal of each window only (throttle.ts says why and how the
+ * rest are counted); the others are answered unrecorded, and that is the one exception.
  */
 import { EggError, errorLabel, isEggError } from '../errors.js';
 import { type Logger, nullLogger } from '../log.js';
@@ -29,6 +33,7 @@ import {
   type Route,
   type RouteName,
 } from './routes.js';
+import type { CallLimiter, Refusal } from './throttle.js';
 
 export type { ApiResponse } from './handlers.js';
 
@@ -54,6 +59,8 @@ export interface ApiOptions {
   context: ApiContext;
   /** The handlers by route (tests wrap them to see which ran). */
   handlers?: Readonly<Record<RouteName, Handler>>;
+  /** The limit per caller; none when absent. */
+  limiter?: CallLimiter;
 }
 
 export type Api = (request: ApiRequest) => Promise<ApiResponse>;
@@ -68,13 +75,14 @@ const STATUS: Partial<Record<string, number>> = {
   ERR_INVALID_NAME: 400,
   ERR_INVALID_NAMESPACE: 400,
   ERR_INVALID_VALUE: 400,
+  ERR_RATE_LIMITED: 429,
   ERR_OIDC: 503,
   ERR_STORE_UNAVAILABLE: 503,
 };
 
 /** The API over `options.context`: one function from request to response. */
 export function createApi(options: ApiOptions): Api {
-  const { verifier, context } = options;
+  const { verifier, context, limiter } = options;
   const table = options.handlers ?? defaultHandlers;
   const logger = context.logger ?? nullLogger;
   const clock = context.clock ?? (() => new Date());
@@ -91,20 +99,78 @@ export function createApi(options: ApiOptions): Api {
       chainRecord(namespace, head, { action, targets, actor, outcome }, clock()),
     );
 
+  /** The answer to a caller over its limit (or whose calls cannot be counted), or undefined to go on. */
+  const overLimit = async (
+    limiter: CallLimiter,
+    caller: Caller,
+    asked: string,
+  ): Promise<ApiResponse | undefined> => {
+    let refusal: Refusal | undefined;
+    try {
+      refusal = await limiter.admit(caller.principal);
+    } catch (error) {
+      logger.warn('api.count_failed', { error: errorLabel(error) });
+      await append(
+        context.backend.store,
+        SERVICE_TRAIL,
+        caller.principal,
+        'api.call',
+        [asked],
+        'store-unavailable',
+      ).catch((failure: unknown) =>
+        logger.warn('api.audit_failed', { trail: SERVICE_TRAIL, error: errorLabel(failure) }),
+      );
+      return errorResponse(
+        new EggError(
+          'ERR_STORE_UNAVAILABLE',
+          'your calls could not be counted against your limit, so the call was not answered',
+          { hint: 'try again' },
+        ),
+        logger,
+      );
+    }
+    if (refusal === undefined) return undefined;
+    const refused = new RateLimited(limiter.limit, refusal.retryAfter);
+    if (refusal.record === undefined) return errorResponse(refused, logger);
+    const { earlier } = refusal.record;
+    const targets = [asked];
+    if (earlier !== undefined)
+      targets.push(
+        `and ${earlier.unrecorded} more refused, unrecorded, in the window from ${earlier.windowStart.toISOString()}`,
+      );
+    try {
+      await append(
+        context.backend.store,
+        SERVICE_TRAIL,
+        caller.principal,
+        'api.throttled',
+        targets,
+        'refused:429',
+      );
+    } catch (error) {
+      logger.warn('api.audit_failed', { trail: SERVICE_TRAIL, error: errorLabel(error) });
+      return errorResponse(unrecorded(), logger);
+    }
+    return errorResponse(refused, logger);
+  };
+
   return async (request) => {
+    // What was asked, cut short: never the token, never a body.
+    const asked = `${request.method.slice(0, 10)} ${request.path.slice(0, 200)}`;
     let caller: Caller;
     try {
       caller = await verifier.verify(request.headers.authorization);
     } catch (error) {
       const outcome = error instanceof Unauthenticated ? `refused:${error.reason}` : outcomeOf(error);
-      // What was asked, cut short: never the token, never a body.
-      const asked = `${request.method.slice(0, 10)} ${request.path.slice(0, 200)}`;
       await append(context.backend.store, SERVICE_TRAIL, 'anonymous', 'api.call', [asked], outcome).catch(
         (failure: unknown) =>
           logger.warn('api.audit_failed', { trail: SERVICE_TRAIL, error: errorLabel(failure) }),
       );
       return errorResponse(error, logger);
     }
+
+    const limited = limiter === undefined ? undefined : await overLimit(limiter, caller, asked);
+    if (limited !== undefined) return limited;
 
     const recorder = recordingStore(context.backend.store);
     let route: Route | undefined;
@@ -139,19 +205,32 @@ export function createApi(options: ApiOptions): Api {
       );
     } catch (error) {
       logger.warn('api.audit_failed', { route: route?.name ?? 'none', error: errorLabel(error) });
-      return errorResponse(
-        new EggError(
-          'ERR_STORE_UNAVAILABLE',
-          'the call could not be recorded in the audit trail, so it was not answered',
-          {
-            hint: 'try again',
-          },
-        ),
-        logger,
-      );
+      return errorResponse(unrecorded(), logger);
     }
     return response;
   };
+}
+
+function unrecorded(): EggError {
+  return new EggError(
+    'ERR_STORE_UNAVAILABLE',
+    'the call could not be recorded in the audit trail, so it was not answered',
+    { hint: 'try again' },
+  );
+}
+
+/** The refusal of a caller over its limit: 429, with when to try again. */
+class RateLimited extends EggError {
+  readonly retryAfter: number;
+  constructor(limit: { rps: number; burst: number }, retryAfter: number) {
+    super(
+      'ERR_RATE_LIMITED',
+      `too many calls from you: the API takes ${limit.rps} a second from each caller, ${limit.burst} at once`,
+      { hint: `try again in ${retryAfter} s` },
+    );
+    this.name = 'RateLimited';
+    this.retryAfter = retryAfter;
+  }
 }
 
 /**
@@ -216,6 +295,7 @@ function errorResponse(error: unknown, logger: Logger): ApiResponse {
   const headers: Record<string, string> = {};
   if (status === 401) headers['www-authenticate'] = 'Bearer error="invalid_token"';
   if (error instanceof RequestRefused && error.allow !== undefined) headers.allow = error.allow;
+  if (error instanceof RateLimited) headers['retry-after'] = String(error.retryAfter);
   // A not-found namespace's hint from the vault may name other namespaces: never shown here.
   const hint =
     error.code === 'ERR_NAMESPACE_NOT_FOUND' && !(error instanceof NotAMember) ? undefined : error.hint;

@@ -12,7 +12,8 @@
  * GitHub Actions authorizer (infra/service.ts): the prefix is dropped once.
  *
  * Configuration comes from the environment as everywhere (`EGG_BACKEND=aws`, `EGG_TABLE`, …),
- * the issuers from `EGG_API_ISSUERS`; the backend is opened on the first event and kept for
+ * the issuers from `EGG_API_ISSUERS`, the limit per caller from `EGG_API_SUB_RPS` and
+ * `EGG_API_SUB_BURST` (throttle.ts); the backend is opened on the first event and kept for
  * the container's life.
  */
 import { resolveConfig } from '../config.js';
@@ -23,6 +24,7 @@ import { readIssuers } from './jwt.js';
 import { CI_PATH_PREFIX } from './routes.js';
 import { encodeResponse } from './serve.js';
 import { type ApiService, openApiService } from './service.js';
+import { callLimitFromEnv } from './throttle.js';
 
 /** The fields of an HTTP API 2.0 event the API reads. */
 export interface HttpApiEvent {
@@ -92,6 +94,7 @@ export async function handler(event: HttpApiEvent): Promise<HttpApiResult> {
     return openApiService(resolveConfig(), {
       issuers: readIssuers(text),
       logger: jsonLogger({ debug: false }),
+      callLimit: callLimitFromEnv(process.env),
     });
   })();
   service.catch(() => {

@@ -26,6 +26,7 @@ import {
   ScanCommand,
   type TransactWriteItem,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
@@ -37,6 +38,7 @@ import { isTransient, mapLimit, type RetryOptions, retry, sleep } from '../retry
 import type {
   AuditCheckpoint,
   AuditRecord,
+  CallCountStore,
   MemberRecord,
   MemberRole,
   MemberStore,
@@ -95,6 +97,17 @@ export const principalPartition = (principal: string): string => `principal#${pr
 export const MEMBER_PREFIX = 'M#';
 export const OWNER_SK = 'O#owner';
 const MEMBERSHIP_PREFIX = 'N#';
+/**
+ * The service API's call counts (src/api/throttle.ts): `W#<window, 12 digits>` counters and
+ * `R#last` (the last refused window) in `calls#<principal>`, each with `expiresAt`, so the
+ * table's TTL reaps them. Only the API's role writes here (UpdateItem, the one partition
+ * beside `tokens#` where its TTL deny lets it write `expiresAt`: infra/ttl.ts).
+ */
+export const CALLS_PARTITION_PREFIX = 'calls#';
+export const callsPartition = (principal: string): string => `${CALLS_PARTITION_PREFIX}${principal}`;
+export const callWindowSortKey = (window: number): string => `W#${String(window).padStart(12, '0')}`;
+export const LAST_REFUSED_SK = 'R#last';
+
 /** Rounds of a transaction that another transaction held (TransactionConflict) before giving up. */
 const TRANSACT_ATTEMPTS = 8;
 
@@ -108,7 +121,7 @@ export interface DynamoDbStoreOptions {
   retry?: Pick<RetryOptions, 'attempts' | 'baseMs' | 'capMs' | 'sleep' | 'random'>;
 }
 
-export class DynamoDbStore implements SecretStore, MemberStore {
+export class DynamoDbStore implements SecretStore, MemberStore, CallCountStore {
   readonly kind = 'dynamodb' as const;
   readonly table: string;
   readonly #client: DynamoDBClient;
@@ -616,6 +629,57 @@ export class DynamoDbStore implements SecretStore, MemberStore {
       },
     });
     return items.map((item) => toMember(item.namespace?.S ?? '', item, principal)).sort(byKey('namespace'));
+  }
+
+  /**
+   * One UpdateItem `ADD`: atomic across every instance, unconditional since an addition
+   * overwrites nothing (as the proxy's usage counters, src/tokens/dynamodb-usage.ts). A retry
+   * after a lost answer may count a call twice: it errs toward refusing, never toward more.
+   */
+  async countCall(caller: string, window: number, expiresAt: number): Promise<number> {
+    const command = new UpdateItemCommand({
+      TableName: this.table,
+      Key: { pk: { S: callsPartition(caller) }, sk: { S: callWindowSortKey(window) } },
+      UpdateExpression: 'SET #ttl = :expires ADD #count :one',
+      ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE, '#count': 'calls' },
+      ExpressionAttributeValues: { ':expires': { N: String(expiresAt) }, ':one': { N: '1' } },
+      ReturnValues: 'UPDATED_NEW',
+    });
+    const { Attributes } = await this.#send('UpdateItem', '@api', () => this.#client.send(command));
+    return Number(Attributes?.calls?.N ?? Number.NaN);
+  }
+
+  async callCount(caller: string, window: number): Promise<number> {
+    const command = new GetItemCommand({
+      TableName: this.table,
+      Key: { pk: { S: callsPartition(caller) }, sk: { S: callWindowSortKey(window) } },
+      ProjectionExpression: '#count',
+      ExpressionAttributeNames: { '#count': 'calls' },
+      ConsistentRead: true,
+    });
+    const { Item } = await this.#send('GetItem', '@api', () => this.#client.send(command));
+    return Number(Item?.calls?.N ?? 0);
+  }
+
+  /** One conditional UpdateItem (the mark only moves forward), the mark before returned with it. */
+  async markRefused(caller: string, window: number, expiresAt: number): Promise<number | undefined> {
+    const command = new UpdateItemCommand({
+      TableName: this.table,
+      Key: { pk: { S: callsPartition(caller) }, sk: { S: LAST_REFUSED_SK } },
+      UpdateExpression: 'SET #window = :window, #ttl = :expires',
+      ConditionExpression: 'attribute_not_exists(#window) OR #window < :window',
+      ExpressionAttributeNames: { '#window': 'refusedWindow', '#ttl': TTL_ATTRIBUTE },
+      ExpressionAttributeValues: { ':window': { N: String(window) }, ':expires': { N: String(expiresAt) } },
+      ReturnValues: 'UPDATED_OLD',
+    });
+    try {
+      const { Attributes } = await this.#send('UpdateItem', '@api', () => this.#client.send(command));
+      const before = Attributes?.refusedWindow?.N;
+      return before === undefined ? undefined : Number(before);
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw error;
+    }
   }
 
   /**

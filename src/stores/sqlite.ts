@@ -18,6 +18,7 @@ import { explainingErrors } from './sqlite-errors.js';
 import type {
   AuditCheckpoint,
   AuditRecord,
+  CallCountStore,
   MemberRecord,
   MemberRole,
   MemberStore,
@@ -98,6 +99,21 @@ CREATE UNIQUE INDEX IF NOT EXISTS members_one_owner ON members (namespace) WHERE
 CREATE INDEX IF NOT EXISTS members_by_principal ON members (principal, namespace);
 `;
 
+/**
+ * The service API's call counts (src/api/throttle.ts): one row per caller and window, and
+ * each caller's last refused window. Expired rows are deleted when a caller opens a window.
+ */
+const CALL_SCHEMA = `
+CREATE TABLE IF NOT EXISTS call_counts (
+  caller TEXT NOT NULL, slot INTEGER NOT NULL, count INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (caller, slot)
+) STRICT;
+CREATE INDEX IF NOT EXISTS call_counts_expiry ON call_counts (expires_at);
+CREATE TABLE IF NOT EXISTS call_refusals (
+  caller TEXT PRIMARY KEY, slot INTEGER NOT NULL, expires_at INTEGER NOT NULL
+) STRICT;
+`;
+
 type Row = Record<string, SQLInputValue>;
 
 /** What vault.db holds, counted for the local vault's checks at open; never a value. */
@@ -117,7 +133,7 @@ export interface VaultContents {
 /** How long erasing waits for another connection's transaction before leaving it for later. */
 const ERASE_WAIT_MS = 100;
 
-export class SqliteStore implements SecretStore, MemberStore {
+export class SqliteStore implements SecretStore, MemberStore, CallCountStore {
   readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
   readonly #path: string;
@@ -156,6 +172,7 @@ export class SqliteStore implements SecretStore, MemberStore {
       addColumn(this.#db, 'secrets', 'price', 'TEXT');
       addColumn(this.#db, 'secret_versions', 'price', 'TEXT');
       this.#db.exec(MEMBER_SCHEMA);
+      this.#db.exec(CALL_SCHEMA);
       if (options.busyTimeoutMs !== undefined)
         this.#db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`);
     } catch (error) {
@@ -589,6 +606,53 @@ export class SqliteStore implements SecretStore, MemberStore {
       .prepare('SELECT * FROM members WHERE principal = ? ORDER BY namespace')
       .all(principal)
       .map((row) => toMember(row as Row));
+  }
+
+  async countCall(caller: string, window: number, expiresAt: number, now: number): Promise<number> {
+    const row = this.#db
+      .prepare(
+        `INSERT INTO call_counts (caller, slot, count, expires_at) VALUES (?, ?, 1, ?)
+         ON CONFLICT (caller, slot) DO UPDATE SET count = count + 1 RETURNING count`,
+      )
+      .get(caller, window, expiresAt) as Row;
+    const count = Number(row.count);
+    // A caller's first call of a window: time to drop every counter and mark that has expired.
+    if (count === 1) {
+      this.#db.prepare('DELETE FROM call_counts WHERE expires_at < ?').run(now);
+      this.#db.prepare('DELETE FROM call_refusals WHERE expires_at < ?').run(now);
+    }
+    return count;
+  }
+
+  async callCount(caller: string, window: number): Promise<number> {
+    const row = this.#db
+      .prepare('SELECT count FROM call_counts WHERE caller = ? AND slot = ?')
+      .get(caller, window) as Row | undefined;
+    return row === undefined ? 0 : Number(row.count);
+  }
+
+  async markRefused(caller: string, window: number, expiresAt: number): Promise<number | undefined> {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const row = this.#db.prepare('SELECT slot FROM call_refusals WHERE caller = ?').get(caller) as
+        Row | undefined;
+      const before = row === undefined ? undefined : Number(row.slot);
+      if (before !== undefined && before >= window) {
+        this.#db.exec('COMMIT');
+        return undefined;
+      }
+      this.#db
+        .prepare(
+          `INSERT INTO call_refusals (caller, slot, expires_at) VALUES (?, ?, ?)
+           ON CONFLICT (caller) DO UPDATE SET slot = excluded.slot, expires_at = excluded.expires_at`,
+        )
+        .run(caller, window, expiresAt);
+      this.#db.exec('COMMIT');
+      return before;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw error;
+    }
   }
 
   async close(): Promise<void> {

@@ -221,3 +221,29 @@ export interface MemberStore {
 export function isMemberStore(store: object): store is MemberStore {
   return typeof (store as Partial<MemberStore>).claimNamespace === 'function';
 }
+
+/**
+ * Call counts of the service API's callers (src/api/throttle.ts): one counter per caller
+ * (a principal) and window, shared by every instance of the API because it lives in the
+ * store they share. Counters and marks carry an expiry (epoch seconds) after which the store
+ * may drop them (DynamoDB's TTL; SQLite deletes them itself).
+ */
+export interface CallCountStore {
+  /**
+   * Add one to `caller`'s counter of `window` (created at 1, kept until `expiresAt`): the count
+   * after. `now` (epoch seconds, the caller's clock) says what has expired, for a store that
+   * drops expired counters itself.
+   */
+  countCall(caller: string, window: number, expiresAt: number, now: number): Promise<number>;
+  /** The count of `caller`'s `window`: 0 when it has none (or it was dropped). */
+  callCount(caller: string, window: number): Promise<number>;
+  /**
+   * Mark `window` as the last in which `caller` was refused, if it is later than the mark:
+   * the window marked before (undefined when none, or when the mark was already as late).
+   */
+  markRefused(caller: string, window: number, expiresAt: number): Promise<number | undefined>;
+}
+
+export function isCallCountStore(store: object): store is CallCountStore {
+  return typeof (store as Partial<CallCountStore>).countCall === 'function';
+}

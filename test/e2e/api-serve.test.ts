@@ -136,6 +136,35 @@ describe('egg api serve', () => {
     );
   });
 
+  it('--sub-rps and --sub-burst limit each caller: a flooding sub gets 429 with Retry-After, another is served', async () => {
+    const limited = await startServe(
+      { EGG_HOME: home },
+      ['--issuer', people.issuer, '--audience', 'egg-cli', '--sub-rps', '1', '--sub-burst', '3'],
+      ['api', 'serve'],
+    );
+    try {
+      expect(limited.stderr()).toContain(', 1 calls/s per caller, burst 3');
+      const at = (token: string) =>
+        fetch(`${limited.url}/v1/namespaces/acme%2Fweb/secrets`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+      const mallory = await people.sign({ sub: 'mallory', aud: 'egg-cli' });
+      // Windows of 3 s hold 3 calls: 7 calls span at most two windows, so one is refused.
+      let refused: Response | undefined;
+      for (let i = 0; i < 7 && refused === undefined; i++) {
+        const answer = await at(mallory);
+        if (answer.status === 429) refused = answer;
+        else expect(answer.status).toBe(404);
+      }
+      expect(refused?.headers.get('retry-after')).toMatch(/^[1-3]$/);
+      expect(((await refused?.json()) as { error: { code: string } }).error.code).toBe('ERR_RATE_LIMITED');
+      const alice = await people.sign({ sub: 'alice', aud: 'egg-cli' });
+      expect((await at(alice)).status).toBe(200);
+    } finally {
+      limited.child.kill('SIGKILL');
+    }
+  });
+
   it('stops on SIGTERM, and never printed the canary', async () => {
     serve.child.kill('SIGTERM');
     expect(await serve.exited(6_000)).toEqual({ code: 0, signal: null });

@@ -13,6 +13,7 @@ import { GITHUB_ISSUER } from '../../src/api/principal.js';
 import type { RouteName } from '../../src/api/routes.js';
 import { serveApi } from '../../src/api/serve.js';
 import { type ApiService, openApiService } from '../../src/api/service.js';
+import type { CallLimit } from '../../src/api/throttle.js';
 import { type EggConfig, resolveConfig } from '../../src/config.js';
 import type { AuditRecord } from '../../src/stores/store.js';
 import { createTestKmsKey, createTestTable, useTestAws } from './aws.js';
@@ -50,7 +51,14 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApiHarness(options: { config?: EggConfig } = {}): Promise<ApiHarness> {
+export interface ApiHarnessOptions {
+  config?: EggConfig;
+  /** The limit per caller: none unless given (the suites that test other things call fast). */
+  callLimit?: CallLimit;
+  clock?: () => Date;
+}
+
+export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<ApiHarness> {
   const home = mkdtempSync(join(tmpdir(), 'egg-api-'));
   const config = options.config ?? resolveConfig({ env: { EGG_HOME: home }, home, cwd: home });
   const people = await startFakeJwks();
@@ -71,6 +79,8 @@ export async function startApiHarness(options: { config?: EggConfig } = {}): Pro
       issuerSetting('github', [GITHUB_AUDIENCE], github.jwksUri),
     ],
     handlers: counted,
+    callLimit: options.callLimit ?? false,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   const server = await serveApi(service.api, { port: 0 });
   return {
@@ -109,7 +119,9 @@ export async function startApiHarness(options: { config?: EggConfig } = {}): Pro
 }
 
 /** The harness on a fresh DynamoDB Local table and moto KMS key (the `aws` backend). */
-export async function startAwsApiHarness(): Promise<ApiHarness> {
+export async function startAwsApiHarness(
+  options: Omit<ApiHarnessOptions, 'config'> = {},
+): Promise<ApiHarness> {
   useTestAws();
   const [table, key] = await Promise.all([createTestTable('egg-api'), createTestKmsKey()]);
   const home = mkdtempSync(join(tmpdir(), 'egg-api-aws-'));
@@ -120,7 +132,7 @@ export async function startAwsApiHarness(): Promise<ApiHarness> {
     AWS_REGION: 'us-east-1',
     EGG_HOME: home,
   };
-  const harness = await startApiHarness({ config: resolveConfig({ env, home, cwd: home }) });
+  const harness = await startApiHarness({ ...options, config: resolveConfig({ env, home, cwd: home }) });
   return {
     ...harness,
     close: async () => {

@@ -11,21 +11,29 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PutItemCommand, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildOptions, buildStack } from '../../infra/app.js';
 import { parseGrants } from '../../infra/grants.js';
-import { MEMBERS_PARTITION_PREFIX, PRINCIPAL_PARTITION_PREFIX } from '../../infra/partitions.js';
-import { DEFAULT_SERVICE_AUDIENCE, DEFAULT_SERVICE_THROTTLE } from '../../infra/service.js';
+import {
+  CALLS_PARTITION_PREFIX,
+  MEMBERS_PARTITION_PREFIX,
+  PRINCIPAL_PARTITION_PREFIX,
+} from '../../infra/partitions.js';
+import {
+  DEFAULT_SERVICE_AUDIENCE,
+  DEFAULT_SERVICE_CALL_LIMIT,
+  DEFAULT_SERVICE_THROTTLE,
+} from '../../infra/service.js';
 import { TTL_ATTRIBUTE } from '../../infra/ttl.js';
 import { GITHUB_ISSUER } from '../../src/api/principal.js';
 import { NAMESPACE_METHODS } from '../../src/api/routes.js';
 import { resolveConfig } from '../../src/config.js';
 import { isEggError } from '../../src/errors.js';
-import { membersPartition, principalPartition } from '../../src/stores/dynamodb.js';
+import { callsPartition, membersPartition, principalPartition } from '../../src/stores/dynamodb.js';
 import { type ApiHarness, startApiHarness } from '../support/api-harness.js';
 import { cfnResolver, keyPolicyFromTemplate, roleStatementsFromTemplate } from '../support/iam-policy.js';
 import { itemWriteCheck, orPlaceholder, simulate } from '../support/iam-simulator.js';
@@ -174,6 +182,31 @@ describe('the HTTP API', () => {
     );
   });
 
+  it('hands the Lambda its limit per caller, by default and as configured', () => {
+    const vars = (stackOf: typeof stack, fn: { node: { defaultChild?: unknown } }) =>
+      (
+        Template.fromStack(stackOf).toJSON().Resources[
+          stackOf.getLogicalId(fn.node.defaultChild as never)
+        ] as {
+          Properties: { Environment: { Variables: Record<string, unknown> } };
+        }
+      ).Properties.Environment.Variables;
+    expect(vars(stack, service.function)).toMatchObject({
+      EGG_API_SUB_RPS: String(DEFAULT_SERVICE_CALL_LIMIT.rps),
+      EGG_API_SUB_BURST: String(DEFAULT_SERVICE_CALL_LIMIT.burst),
+    });
+    const { stack: other } = build({
+      service: { codePath: join(dir, 'api'), callLimit: { rps: 3, burst: 9 } },
+    });
+    expect(vars(other, other.service!.function)).toMatchObject({
+      EGG_API_SUB_RPS: '3',
+      EGG_API_SUB_BURST: '9',
+    });
+    expect(() => build({ service: { codePath: join(dir, 'api'), callLimit: { rps: 3, burst: 0 } } })).toThrow(
+      /call limit burst must be a whole number/,
+    );
+  });
+
   it('outputs the URL for people and the one for CI jobs', () => {
     const outputs = Template.fromStack(stack).toJSON().Outputs as Record<string, { Description: string }>;
     const names = Object.keys(outputs).filter((name) => name.startsWith('Service'));
@@ -200,6 +233,7 @@ describe('npm run synth -- --service', () => {
       ...['--grants', grantsFile, '--out', out, '--rotator-code', join(dir, 'rotator')],
       ...['--cognito-domain-prefix', 'egg-cli-test', '--service', '--service-code', join(dir, 'api')],
       ...['--service-audience', 'https://egg.acme.dev', '--service-rate', '5', '--service-burst', '7'],
+      ...['--service-sub-rate', '2', '--service-sub-burst', '6'],
     );
     expect(stdout).toContain('synthesized EggCarton with 0 grant role(s)');
     const cli = Template.fromJSON(JSON.parse(readFileSync(join(out, 'EggCarton.template.json'), 'utf8')));
@@ -208,6 +242,9 @@ describe('npm run synth -- --service', () => {
     });
     cli.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
       JwtConfiguration: { Issuer: GITHUB_ISSUER, Audience: ['https://egg.acme.dev'] },
+    });
+    cli.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ EGG_API_SUB_RPS: '2', EGG_API_SUB_BURST: '6' }) },
     });
   }, 180_000);
 
@@ -219,6 +256,10 @@ describe('npm run synth -- --service', () => {
     await expect(synth('--service', '--service-rate', '5')).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('--service-rate and --service-burst go together'),
+    });
+    await expect(synth('--service', '--service-sub-burst', '5')).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--service-sub-rate and --service-sub-burst go together'),
     });
   }, 180_000);
 });
@@ -259,13 +300,23 @@ describe('the service mode refuses', () => {
 });
 
 describe('the Lambda role as the only writer', () => {
-  it('knows the members’ partitions as the store writes them', () => {
+  it('knows the members’ and the call counts’ partitions as the store writes them', () => {
     expect(membersPartition(NS)).toBe(`${MEMBERS_PARTITION_PREFIX}${NS}`);
     expect(principalPartition('p')).toBe(`${PRINCIPAL_PARTITION_PREFIX}p`);
+    expect(callsPartition('p')).toBe(`${CALLS_PARTITION_PREFIX}p`);
   });
 
   const roles = ofType('AWS::IAM::Role').map(([logical]) => logical);
-  const partitions = [NS, `audit#${NS}`, `anchor#${NS}`, `tokens#${NS}`, `usage#${NS}`, membersPartition(NS)];
+  const CALLS = callsPartition(`${GITHUB_ISSUER}|repo:acme/web:ref:refs/heads/main`);
+  const partitions = [
+    NS,
+    `audit#${NS}`,
+    `anchor#${NS}`,
+    `tokens#${NS}`,
+    `usage#${NS}`,
+    membersPartition(NS),
+    CALLS,
+  ];
   const mayWrite = itemWriteCheck(template, TABLE, resolve);
   const writers = async (action: string, attributes: string[] | undefined) => {
     const found: string[] = [];
@@ -294,13 +345,25 @@ describe('the Lambda role as the only writer', () => {
       [`${lambdaRole} ${NS}`, `${lambdaRole} ${membersPartition(NS)}`].sort(),
     );
     expect(await writers('dynamodb:UpdateItem', ['pk', 'sk', 'n'])).toEqual(
-      [`${lambdaRole} tokens#${NS}`, `${proxy()} tokens#${NS}`, `${proxy()} usage#${NS}`].sort(),
+      [
+        `${lambdaRole} tokens#${NS}`,
+        `${lambdaRole} ${CALLS}`,
+        `${proxy()} tokens#${NS}`,
+        `${proxy()} usage#${NS}`,
+      ].sort(),
     );
   });
 
-  it('may write expiresAt only on token records', async () => {
+  it('may write expiresAt only on token records, and on call counts by UpdateItem alone', async () => {
     const found = await writers('dynamodb:PutItem', ['pk', 'sk', TTL_ATTRIBUTE]);
     expect(found.filter((w) => w.startsWith(lambdaRole))).toEqual([`${lambdaRole} tokens#${NS}`]);
+    const updates = await writers('dynamodb:UpdateItem', ['pk', 'sk', 'calls', TTL_ATTRIBUTE]);
+    expect(updates.filter((w) => w.startsWith(lambdaRole))).toEqual(
+      [`${lambdaRole} tokens#${NS}`, `${lambdaRole} ${CALLS}`].sort(),
+    );
+    // Nobody else writes a caller's counts, or deletes them.
+    expect(updates.filter((w) => w.endsWith(CALLS))).toEqual([`${lambdaRole} ${CALLS}`]);
+    expect((await writers('dynamodb:DeleteItem', ['pk', 'sk'])).filter((w) => w.endsWith(CALLS))).toEqual([]);
   });
 
   it('may make a transaction item (no attributes named) only in the members’ partitions: never an audit record, a checkpoint or a secret', async () => {
@@ -378,6 +441,8 @@ describe('the API as the Lambda role, through the IAM gateway', () => {
         home,
         cwd: home,
       }),
+      // High enough never to refuse here: its counts go through the gateway as the role's writes.
+      callLimit: { rps: 1000, burst: 1000 },
     });
   }, 120_000);
   afterAll(async () => {
@@ -406,6 +471,11 @@ describe('the API as the Lambda role, through the IAM gateway', () => {
     );
     expect(transacted.map((d) => d.action)).toContain('dynamodb:PutItem');
     expect(gateway.decisions.some((d) => d.service === 'kms')).toBe(true);
+    // Every call was counted against the caller's limit: an UpdateItem with expiresAt in calls#.
+    const counted = gateway.decisions.filter(
+      (d) => d.action === 'dynamodb:UpdateItem' && JSON.stringify(d.context).includes(CALLS_PARTITION_PREFIX),
+    );
+    expect(counted.length).toBeGreaterThanOrEqual(5);
     const trail = await api.audit(NS);
     expect(trail.map((r) => r.action)).toEqual(
       expect.arrayContaining(['member.add', 'set', 'read', 'member.remove']),
@@ -424,5 +494,18 @@ describe('the API as the Lambda role, through the IAM gateway', () => {
         new PutItemCommand({ TableName: sut.table, Item: { ...record, [TTL_ATTRIBUTE]: { N: '1' } } }),
       ),
     ).rejects.toThrow(/AccessDenied|not authorized/);
+    // The call counter's write, aimed at a membership or an audit record, is refused there.
+    for (const pk of [membersPartition(NS), `audit#${NS}`])
+      await expect(
+        raw.dynamodb.send(
+          new UpdateItemCommand({
+            TableName: sut.table,
+            Key: { pk: { S: pk }, sk: { S: 'W#000000000001' } },
+            UpdateExpression: 'SET #ttl = :t ADD calls :one',
+            ExpressionAttributeNames: { '#ttl': TTL_ATTRIBUTE },
+            ExpressionAttributeValues: { ':t': { N: '1' }, ':one': { N: '1' } },
+          }),
+        ),
+      ).rejects.toThrow(/AccessDenied|not authorized/);
   });
 });

@@ -7,12 +7,15 @@ export default class ApiServe extends EggCommand {
     'Serve the HTTP API (service mode): JWT-checked, members per namespace, every call audited.';
   static override description = `Each request carries a JWT from a trusted issuer (Authorization: Bearer): a person's ID token from \`egg login\`, or a GitHub Actions job's OIDC token. The API checks its signature against the issuer's JWKS, its issuer, audience, expiry and not-before (30 s of skew) and its algorithm (asymmetric only) before anything else runs, then the caller's membership of the namespace: a caller who is not a member gets the 404 of a namespace that does not exist. Every call is recorded in the namespace's audit trail, refused ones too.
 
+Each caller (issuer and sub) may make --sub-rps calls a second, --sub-burst at once (10 and 20 by default), counted in the backend's store, so every server on one store shares the count. A call over the limit is answered 429 with Retry-After before anything else runs; --sub-rps 0 turns the limit off (put one in front of the API then).
+
 Issuers come from --issuer (with --audience; "github" is GitHub Actions') and from EGG_API_ISSUERS, a JSON array of {"issuer", "audience", "jwksUri"?}. Keys are read from each issuer's discovery document unless jwksUri is given.
 
 It speaks plain HTTP: put TLS in front of it anywhere but loopback. See docs/service.md.`;
   static override examples = [
     '<%= config.bin %> api serve --issuer https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC --audience 4p1c1ient1d',
     '<%= config.bin %> api serve --issuer github --audience https://egg.example.com --port 8788',
+    '<%= config.bin %> api serve --issuer github --audience https://egg.example.com --sub-rps 5 --sub-burst 10',
   ];
   static override flags = {
     host: Flags.string({ summary: 'Address to listen on.', default: '127.0.0.1' }),
@@ -32,6 +35,16 @@ It speaks plain HTTP: put TLS in front of it anywhere but loopback. See docs/ser
       multiple: true,
       dependsOn: ['issuer'],
     }),
+    'sub-rps': Flags.integer({
+      summary: 'Calls a second each caller (issuer and sub) may make on average; 0: no limit.',
+      default: 10,
+      min: 0,
+    }),
+    'sub-burst': Flags.integer({
+      summary: 'Calls each caller may make at once (its window holds this many).',
+      default: 20,
+      min: 1,
+    }),
   };
 
   async run() {
@@ -49,7 +62,8 @@ It speaks plain HTTP: put TLS in front of it anywhere but loopback. See docs/ser
       throw new EggError('ERR_USAGE', 'the API needs at least one issuer to trust', {
         hint: 'pass --issuer URL --audience AUD (or --issuer github), or set EGG_API_ISSUERS',
       });
-    const service = await openApiService(config, { issuers, logger: this.logger });
+    const callLimit = flags['sub-rps'] === 0 ? false : { rps: flags['sub-rps'], burst: flags['sub-burst'] };
+    const service = await openApiService(config, { issuers, logger: this.logger, callLimit });
     let server;
     try {
       server = await serveApi(service.api, { host: flags.host, port: flags.port, logger: this.logger });
@@ -57,7 +71,13 @@ It speaks plain HTTP: put TLS in front of it anywhere but loopback. See docs/ser
       await service.close();
       throw error;
     }
-    process.stderr.write(`egg api listening on ${server.url} (issuers: ${service.issuers.join(', ')})\n`);
+    const limit =
+      callLimit === false
+        ? 'no limit per caller'
+        : `${callLimit.rps} calls/s per caller, burst ${callLimit.burst}`;
+    process.stderr.write(
+      `egg api listening on ${server.url} (issuers: ${service.issuers.join(', ')}), ${limit}\n`,
+    );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
