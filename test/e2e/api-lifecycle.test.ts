@@ -266,7 +266,11 @@ describe('the lifecycle commands with EGG_BACKEND=api', () => {
       api(['tokens', 'unthrottle', ids[0] as string]),
       local(['tokens', 'unthrottle', ids[1] as string]),
     ]);
-    expect(normal(lifted.stdout)).toBe(normal(liftedHere.stdout));
+    // Whole results first, so that a failure shows what either printed to stderr.
+    expect({ ...liftedHere, stdout: normal(liftedHere.stdout) }).toEqual({
+      ...lifted,
+      stdout: normal(lifted.stdout),
+    });
     expect(lifted).toMatchObject({ code: 0, stdout: `Lifted the throttle of ${ids[0]}\n` });
     const again = await api(['tokens', 'unthrottle', ids[0] as string, '--json']);
     expect(JSON.parse(again.stdout)).toEqual({ namespace: NS, lifted: [] });
