@@ -10,10 +10,11 @@ import { isNamespace } from '../names.js';
 import type { Backend } from '../backends/backend.js';
 import { osActor } from '../actor.js';
 import type { EggConfig } from '../config.js';
-import { AUDIENCE, REGION, ROLE_ARN, TABLE } from './inputs.js';
+import { AUDIENCE, isApiUrl, REGION, ROLE_ARN, TABLE } from './inputs.js';
 import { failureMessage, runnerLogger } from './report.js';
 import { actionsRunner, type Runner } from './runner.js';
 import {
+  type ApiTokenVault,
   type AwsTokenVault,
   type LocalTokenVault,
   STATE_FILES,
@@ -84,7 +85,9 @@ export async function revokeMintedTokens(
     result =
       vault.backend === 'local'
         ? await revokeLocal(vault, ids, osActor(env))
-        : await revokeAws(vault, ids, runner, env);
+        : vault.backend === 'api'
+          ? await revokeApi(vault, ids, runner, env)
+          : await revokeAws(vault, ids, runner, env);
   } catch (error) {
     const reason = (failureMessage(error).split('\n')[0] as string).replace(/\.$/, '');
     const failed = new EggError(
@@ -98,6 +101,10 @@ export async function revokeMintedTokens(
   const n = result.revoked.length;
   runner.info(`Revoked ${n} token${n === 1 ? '' : 's'} minted by this job in ${vault.namespace}.`);
   if (typeof result.summary === 'string') await runner.appendSummary(result.summary);
+  else if (result.summary === undefined)
+    runner.info(
+      'The job summary leaves out the usage of the tokens this job minted: the API does not serve token usage yet.',
+    );
   else
     runner.warning(
       `Could not read the usage of the tokens this job minted, so the job summary leaves it out: ${(failureMessage(result.summary.error).split('\n')[0] as string).replace(/\.$/, '')}.`,
@@ -114,18 +121,20 @@ function revokeHint(ids: readonly string[], env: NodeJS.ProcessEnv, vault: Token
   const command = [
     vault?.backend === 'aws'
       ? `EGG_TABLE=${vault.table} egg tokens revoke --backend aws`
-      : 'egg tokens revoke',
+      : vault?.backend === 'api'
+        ? `EGG_API_URL=${vault.url} egg tokens revoke --backend api`
+        : 'egg tokens revoke',
     vault === undefined ? undefined : `--namespace ${vault.namespace}`,
     `--tag run=${env.GITHUB_RUN_ID || '<run id>'}`,
   ].filter((part) => part !== undefined);
   return `revoke them with \`${command.join(' ')}\` (ids: ${ids.join(', ')})`;
 }
 
-/** What revoking did, and the usage summary read before it (or why it could not be read). */
+/** What revoking did, and the usage summary read before it (or why it could not be read; undefined where none is served). */
 interface Revoked {
   revoked: string[];
   unknown: string[];
-  summary: string | { error: unknown };
+  summary: string | { error: unknown } | undefined;
 }
 
 /** The local vault the main step minted in, as the OS user and run (main's actor). */
@@ -179,6 +188,26 @@ async function revokeAws(
   } finally {
     await backend.close();
   }
+}
+
+/**
+ * The api vault: the main step's OIDC token was never saved (GITHUB_STATE is readable by later
+ * steps), so this step requests its own for the same audience, masks it, and revokes through
+ * the API, which records the revocation as this job.
+ */
+async function revokeApi(
+  vault: ApiTokenVault,
+  ids: readonly string[],
+  runner: Runner,
+  env: NodeJS.ProcessEnv,
+): Promise<Revoked> {
+  const [{ fetchIdToken }, { apiTokens }] = await Promise.all([
+    import('../auth/oidc-token.js'),
+    import('../api/remote.js'),
+  ]);
+  const logger = runnerLogger(runner);
+  const token = await fetchIdToken(vault.audience, { env, logger, mask: (v) => runner.setSecret(v) });
+  return { ...(await apiTokens(vault.url, token, vault.namespace).revoke(ids, {})), summary: undefined };
 }
 
 /**
@@ -238,6 +267,9 @@ function tokenVault(runner: Runner): TokenVault | undefined {
   if (typeof v.namespace === 'string' && isNamespace(v.namespace)) {
     if (v.backend === 'local' && has('home')) {
       return { backend: 'local', home: v.home as string, namespace: v.namespace };
+    }
+    if (v.backend === 'api' && has('url') && isApiUrl(v.url as string) && has('audience', AUDIENCE)) {
+      return { backend: 'api', url: v.url as string, namespace: v.namespace, audience: v.audience as string };
     }
     if (
       v.backend === 'aws' &&

@@ -50,6 +50,11 @@ export function apiVault(url: string, token: string, namespace: string): ApiVaul
   return new ApiVault(new RemoteNamespace(new ApiClient(url, token), namespace));
 }
 
+/** The tokens of `namespace` on the API at `url` (checked by the caller) with the bearer `token`: the Action's. */
+export function apiTokens(url: string, token: string, namespace: string): ApiTokens {
+  return new ApiTokens(new RemoteNamespace(new ApiClient(url, token), namespace));
+}
+
 /** Calls on one namespace; a namespace the caller cannot see gets the hint of a close one it can. */
 class RemoteNamespace {
   constructor(
