@@ -8,10 +8,16 @@
 import type { EggConfig } from '../config.js';
 import { closest } from '../closest.js';
 import { EggError, isEggError } from '../errors.js';
-import type { AuditRecord } from '../stores/store.js';
+import type { AuditCheckpoint, AuditRecord } from '../stores/store.js';
 import type { MintedToken, MintInput, RotatedToken, TokenListEntry } from '../tokens/tokens.js';
+import type { WebhookShape } from '../alerts/alerts.js';
+import { newWebhookSecret } from '../alerts/channel-secret.js';
+import { wipe } from '../crypto/wipe.js';
 import type {
+  AlertChannelView,
+  AlertsPort,
   NamespaceSummary,
+  RuleSettingsView,
   RevokeResult,
   TokensPort,
   VaultPort,
@@ -34,6 +40,24 @@ export async function openApiSession(config: EggConfig): Promise<VaultSession> {
     tokens: async () => new ApiTokens(namespace),
     namespaces: () => listNamespaces(client),
     verifyAudit: async () => (await namespace.call('GET', '/audit/verify')) as TrailVerdict,
+    checkpoint: async () => {
+      const answer = (await namespace.call('POST', '/audit/checkpoint')) as
+        (AuditCheckpoint & { created: boolean }) | { created: false; empty: true };
+      if ('empty' in answer) return undefined;
+      const { created, ...checkpoint } = answer;
+      return { checkpoint, created };
+    },
+    alerts: async () => new ApiAlerts(namespace),
+    ruleSettings: async () => ({
+      list: async () =>
+        ((await namespace.call('GET', '/alerts/rules')) as { rules: RuleSettingsView[] }).rules,
+      change: async (rule, change) =>
+        (
+          (await namespace.call('POST', '/alerts/rules', { rule, ...change })) as {
+            rules: RuleSettingsView[];
+          }
+        ).rules,
+    }),
     close: async () => {},
   };
 }
@@ -175,6 +199,53 @@ export class ApiTokens implements TokensPort {
 
   async rotate(id: string, graceSeconds: number): Promise<RotatedToken> {
     return (await this.#ns.call('POST', '/tokens/rotate', { id, graceSeconds })) as RotatedToken;
+  }
+}
+
+/**
+ * The alerts of a namespace on the API, which keeps the channels and delivers the alerts. A
+ * webhook's secret is made here and sent once: the API seals it and never sends it back, so
+ * no answer, and no log of one, ever holds it.
+ */
+class ApiAlerts implements AlertsPort {
+  readonly #ns: RemoteNamespace;
+
+  constructor(namespace: RemoteNamespace) {
+    this.#ns = namespace;
+  }
+
+  async addWebhook(url: string, shape: WebhookShape): Promise<AlertChannelView & { secret: string }> {
+    const secret = newWebhookSecret();
+    const body = { webhook: url, shape, secret: secret.toString() };
+    try {
+      const channel = (await this.#ns.call('POST', '/alerts', body)) as AlertChannelView;
+      return { ...channel, secret: body.secret };
+    } finally {
+      wipe(secret);
+    }
+  }
+
+  async addSnsTopic(arn: string): Promise<AlertChannelView> {
+    return (await this.#ns.call('POST', '/alerts', { snsTopic: arn })) as AlertChannelView;
+  }
+
+  async addEventBus(bus?: string): Promise<AlertChannelView> {
+    const body = bus === undefined ? { eventBridge: true } : { eventBridge: true, eventBus: bus };
+    return (await this.#ns.call('POST', '/alerts', body)) as AlertChannelView;
+  }
+
+  async removeChannel(id: string): Promise<{ id: string }> {
+    return (await this.#ns.call('POST', '/alerts/remove', { id })) as { id: string };
+  }
+
+  async list(limit: number) {
+    return (await this.#ns.call('GET', `/alerts?limit=${limit}`)) as Awaited<ReturnType<AlertsPort['list']>>;
+  }
+
+  async test() {
+    return (
+      (await this.#ns.call('POST', '/alerts/test')) as { results: Awaited<ReturnType<AlertsPort['test']>> }
+    ).results;
   }
 }
 
