@@ -9,8 +9,8 @@ import { EggError } from '../src/errors.js';
 import { jsonLogger, type Logger } from '../src/log.js';
 import type { Backend, BackendOptions } from '../src/backends/backend.js';
 import { cliIdentity } from '../src/backends/identity.js';
-import { openBackend, vaultOn } from '../src/backends/open-backend.js';
-import { openSession } from './session.js';
+import { anchorOn, openBackend, vaultOn } from '../src/backends/open-backend.js';
+import { ANCHOR_HINT, openSession } from './session.js';
 import type { TokensPort, VaultPort, VaultSession } from '../src/backends/vault-port.js';
 import type { TokenSigner } from '../src/tokens/signer.js';
 import type { PulledSecret, Vault } from '../src/vault/vault.js';
@@ -150,14 +150,7 @@ export abstract class EggCommand extends Command {
    * trail with no checkpoint yet: a new key over existing checkpoints would orphan them.
    */
   protected async openAnchor(backend: Backend, vault: Vault): Promise<TokenSigner> {
-    const signer = await backend.anchorSigner({
-      create: backend.kind === 'local' && (await vault.checkpoints({ latest: true })).length === 0,
-    });
-    if (signer === undefined)
-      throw new EggError('ERR_INVALID_CONFIG', 'no anchor key is set to sign audit checkpoints with', {
-        hint: "set EGG_ANCHOR_KEY_ID to the stack's AnchorKeyArn output; only a role allowed kms:Sign on it (the rotator's) can sign",
-      });
-    return signer;
+    return anchorOn(backend, vault, ANCHOR_HINT);
   }
 
   protected override async catch(

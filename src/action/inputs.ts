@@ -188,22 +188,30 @@ const API_URL_ALLOWED =
 
 function apiUrl(value: string): string | undefined {
   if (value === '') return undefined;
+  if (!isApiUrl(value)) throw usage('api-url', `is ${shown(value)}`, API_URL_ALLOWED);
+  return new URL(value).href;
+}
+
+/**
+ * Whether `value` is a URL the job's OIDC token may be sent to: https, or http on loopback,
+ * with no user, query or fragment (the post step checks the saved one again).
+ */
+export function isApiUrl(value: string): boolean {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw usage('api-url', `is ${shown(value)}`, API_URL_ALLOWED);
+    return false;
   }
   const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
   const scheme = url.protocol === 'https:' || (url.protocol === 'http:' && loopback);
-  if (!scheme || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '')
-    throw usage('api-url', `is ${shown(value)}`, API_URL_ALLOWED);
-  return url.href;
+  return scheme && url.username === '' && url.password === '' && url.search === '' && url.hash === '';
 }
 
 /**
- * An api step: refuses every aws input, `egg-home`, the STS `audience`, deferred rotation (the
- * server decides) and `mint-tokens` (not through the API yet), each naming it with `backend`.
+ * An api step: refuses every aws input, `egg-home`, the STS `audience` and deferred rotation (the
+ * server decides), each naming it with `backend`. `mint-tokens` and `rotate-tokens` go through
+ * the API with the job's OIDC token, as the pull does.
  */
 function apiInputs(
   getInput: GetInput,
@@ -227,14 +235,12 @@ function apiInputs(
     ['export-aws-credentials', step.exportAwsCredentials],
     ['web-identity-token-file', step.webIdentityTokenFile],
     ['egg-home', eggHome !== ''],
-    ['mint-tokens', step.mintTokens !== undefined],
-    ['rotate-tokens', step.rotateTokens !== undefined],
   ];
   for (const [name, set] of given)
     if (set)
       throw conflict(
         [name, 'backend'],
-        `are set and "api": ${name} does not apply to backend "api"${name.endsWith('-tokens') ? ' yet' : ''}`,
+        `are set and "api": ${name} does not apply to backend "api"`,
         name === 'audience'
           ? 'give the OIDC token’s audience as api-audience'
           : `leave ${name} empty with backend "api"`,

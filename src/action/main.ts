@@ -25,8 +25,8 @@ import type { Logger } from '../log.js';
 import { type PullResult, Vault } from '../vault/vault.js';
 import { sessionNameFor } from '../auth/sts.js';
 import { fetchIdToken } from '../auth/oidc-token.js';
-import { apiVault } from '../api/remote.js';
-import type { VaultPort } from '../backends/vault-port.js';
+import { apiTokens, apiVault } from '../api/remote.js';
+import type { TokensPort, VaultPort } from '../backends/vault-port.js';
 import { explainAccessDenied } from './access-denied.js';
 import { type Exchanged, exchangeToken, sdkCredentials } from './aws-credentials.js';
 import { runnerTemp, writeRunnerFile } from './files.js';
@@ -83,7 +83,7 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
     inputs.dotenvFile !== undefined || (inputs.backend === 'aws' && inputs.webIdentityTokenFile)
       ? runnerTemp(env)
       : undefined;
-  const { vault, backend, session } = await openStep(inputs, runner, env, logger);
+  const { vault, tokens, backend, session } = await openStep(inputs, runner, env, logger);
   let pulled: Pulled | undefined;
   try {
     pulled = await pull(inputs, vault);
@@ -93,17 +93,13 @@ async function main(runner: Runner, env: NodeJS.ProcessEnv): Promise<void> {
       );
     mask(inputs, pulled.exports, runner);
     // Tokens: each masked and its id recorded as soon as it exists; set as outputs below,
-    // so a key that cannot be minted for leaves nothing exported. (inputs.ts refuses them with api.)
+    // so a key that cannot be minted for leaves nothing exported.
     const minted =
-      inputs.mintTokens === undefined || backend === undefined
-        ? []
-        : await mintTokens(inputs, backend, runner, env);
+      inputs.mintTokens === undefined ? [] : await mintTokens(inputs, await tokens(), runner, env);
     // Rotations: every id checked before the first; each successor masked at once, voided
     // again if the step fails before its outputs are set.
     const rotations =
-      inputs.rotateTokens === undefined || backend === undefined
-        ? undefined
-        : await rotateTokens(inputs, backend, runner);
+      inputs.rotateTokens === undefined ? undefined : await rotateTokens(inputs, await tokens(), runner);
     const rotated = rotations?.done ?? [];
     let files: Written;
     try {
@@ -142,19 +138,30 @@ async function openStep(
   runner: Runner,
   env: NodeJS.ProcessEnv,
   logger: Logger,
-): Promise<{ vault: StepVault; backend?: Backend; session?: AwsSession }> {
+): Promise<{ vault: StepVault; tokens: () => Promise<TokensPort>; backend?: Backend; session?: AwsSession }> {
   if (inputs.backend === 'api') {
     const token = await fetchIdToken(inputs.apiAudience, { env, logger, mask: (v) => runner.setSecret(v) });
-    return { vault: apiVault(inputs.apiUrl, token, inputs.namespace) };
+    return {
+      vault: apiVault(inputs.apiUrl, token, inputs.namespace),
+      tokens: async () => apiTokens(inputs.apiUrl, token, inputs.namespace),
+    };
   }
   const vaultOf = (backend: Backend) =>
     new Vault({ ...backend, namespace: inputs.namespace, logger, rotation: inputs.rotation });
+  // Loaded only when asked: the token modules bring jose, which a step without tokens never needs.
+  const tokensOf = (backend: Backend) => async () =>
+    (await import('../backends/open-backend.js')).tokensOn(backend, inputs.namespace);
   if (inputs.backend === 'local') {
     const backend = openLocalBackend(localHome(inputs, env), {}, { actor: osActor(env) });
-    return { vault: vaultOf(backend), backend };
+    return { vault: vaultOf(backend), tokens: tokensOf(backend), backend };
   }
   const session = await openAws(inputs, runner, env, logger);
-  return { vault: vaultOf(session.backend), backend: session.backend, session };
+  return {
+    vault: vaultOf(session.backend),
+    tokens: tokensOf(session.backend),
+    backend: session.backend,
+    session,
+  };
 }
 
 /**
@@ -317,17 +324,17 @@ async function report(
 
 /**
  * Mint the `mint-tokens` tokens tagged with the run, attempt and repository: in the local
- * vault, or (aws) with the KMS signing key and the table's token store, through the step's
- * own STS session. Each token is masked before anything else sees it, and its id saved to
- * the state at once, so the post step revokes whatever was minted even if a later mint fails.
+ * vault, (aws) with the KMS signing key and the table's token store through the step's own
+ * STS session, or (api) on the API's server with the job's OIDC token. Each token is masked
+ * before anything else sees it, and its id saved to the state at once, so the post step
+ * revokes whatever was minted even if a later mint fails.
  */
 async function mintTokens(
   inputs: ActionInputs,
-  backend: Backend,
+  tokens: TokensPort,
   runner: Runner,
   env: NodeJS.ProcessEnv,
 ): Promise<{ key: string; minted: MintedToken }[]> {
-  const { tokensOn } = await import('../backends/open-backend.js');
   const tags = parseTags(
     [
       ['run', env.GITHUB_RUN_ID],
@@ -337,22 +344,7 @@ async function mintTokens(
       .filter(([, value]) => value !== undefined && value !== '')
       .map(([name, value]) => `${name}=${value}`),
   );
-  // Names only: GITHUB_STATE is readable by later steps, and the post step re-assumes the role itself.
-  if (inputs.backend === 'api') throw new TypeError('mint-tokens is refused with backend "api"');
-  const vault: TokenVault =
-    inputs.backend === 'local'
-      ? { backend: 'local', home: localHome(inputs, env), namespace: inputs.namespace }
-      : {
-          backend: 'aws',
-          region: inputs.awsRegion,
-          table: inputs.table,
-          namespace: inputs.namespace,
-          roleArn: inputs.roleToAssume,
-          audience: inputs.audience,
-        };
-  runner.saveState(STATE_TOKEN_VAULT, JSON.stringify(vault));
-  // The step's own backend: on aws its STS session signs the mints too.
-  const tokens = await tokensOn(backend, inputs.namespace);
+  runner.saveState(STATE_TOKEN_VAULT, JSON.stringify(tokenVault(inputs, env)));
   const minted: { key: string; minted: MintedToken }[] = [];
   const ids: string[] = [];
   for (const spec of inputs.mintTokens ?? []) {
@@ -363,6 +355,25 @@ async function mintTokens(
     minted.push({ key: spec.key, minted: token });
   }
   return minted;
+}
+
+/**
+ * Where the post step revokes: names only, since GITHUB_STATE is readable by later steps;
+ * the post step re-assumes the role (aws) or requests its own OIDC token (api) itself.
+ */
+function tokenVault(inputs: ActionInputs, env: NodeJS.ProcessEnv): TokenVault {
+  if (inputs.backend === 'local')
+    return { backend: 'local', home: localHome(inputs, env), namespace: inputs.namespace };
+  if (inputs.backend === 'api')
+    return { backend: 'api', url: inputs.apiUrl, namespace: inputs.namespace, audience: inputs.apiAudience };
+  return {
+    backend: 'aws',
+    region: inputs.awsRegion,
+    table: inputs.table,
+    namespace: inputs.namespace,
+    roleArn: inputs.roleToAssume,
+    audience: inputs.audience,
+  };
 }
 
 /** The aws path's session: the backend opened with the STS credentials, and what may be handed on. */

@@ -8,13 +8,14 @@ import { EggError } from '../errors.js';
 import { isDirectlyInside } from './files.js';
 import { isNamespace } from '../names.js';
 import type { Backend } from '../backends/backend.js';
-import type { Tokens } from '../tokens/tokens.js';
+import type { TokensPort } from '../backends/vault-port.js';
 import { osActor } from '../actor.js';
 import type { EggConfig } from '../config.js';
-import { AUDIENCE, REGION, ROLE_ARN, TABLE } from './inputs.js';
+import { AUDIENCE, isApiUrl, REGION, ROLE_ARN, TABLE } from './inputs.js';
 import { failureMessage, runnerLogger } from './report.js';
 import { actionsRunner, type Runner } from './runner.js';
 import {
+  type ApiTokenVault,
   type AwsTokenVault,
   type LocalTokenVault,
   STATE_FILES,
@@ -85,7 +86,9 @@ export async function revokeMintedTokens(
     result =
       vault.backend === 'local'
         ? await revokeLocal(vault, ids, osActor(env))
-        : await revokeAws(vault, ids, runner, env);
+        : vault.backend === 'api'
+          ? await revokeApi(vault, ids, runner, env)
+          : await revokeAws(vault, ids, runner, env);
   } catch (error) {
     const reason = (failureMessage(error).split('\n')[0] as string).replace(/\.$/, '');
     const failed = new EggError(
@@ -115,7 +118,9 @@ function revokeHint(ids: readonly string[], env: NodeJS.ProcessEnv, vault: Token
   const command = [
     vault?.backend === 'aws'
       ? `EGG_TABLE=${vault.table} egg tokens revoke --backend aws`
-      : 'egg tokens revoke',
+      : vault?.backend === 'api'
+        ? `EGG_API_URL=${vault.url} egg tokens revoke --backend api`
+        : 'egg tokens revoke',
     vault === undefined ? undefined : `--namespace ${vault.namespace}`,
     `--tag run=${env.GITHUB_RUN_ID || '<run id>'}`,
   ].filter((part) => part !== undefined);
@@ -183,6 +188,28 @@ async function revokeAws(
 }
 
 /**
+ * The api vault: the main step's OIDC token was never saved (GITHUB_STATE is readable by later
+ * steps), so this step requests its own for the same audience, masks it, and revokes through
+ * the API, which records the revocation as this job.
+ */
+async function revokeApi(
+  vault: ApiTokenVault,
+  ids: readonly string[],
+  runner: Runner,
+  env: NodeJS.ProcessEnv,
+): Promise<Revoked> {
+  const [{ fetchIdToken }, { apiTokens }] = await Promise.all([
+    import('../auth/oidc-token.js'),
+    import('../api/remote.js'),
+  ]);
+  const logger = runnerLogger(runner);
+  const token = await fetchIdToken(vault.audience, { env, logger, mask: (v) => runner.setSecret(v) });
+  const tokens = apiTokens(vault.url, token, vault.namespace);
+  const summary = await readSummary(vault.namespace, tokens, ids).catch((error: unknown) => ({ error }));
+  return { ...(await tokens.revoke(ids, {})), summary };
+}
+
+/**
  * Read the usage of `ids` for the job summary, then revoke them in `namespace` with a Tokens
  * that can revoke and audit but never sign. A usage read that fails never holds back the
  * revocation.
@@ -199,37 +226,27 @@ async function revokeIn(namespace: string, backend: Backend, ids: readonly strin
     secrets: backend.store,
     actor: backend.actor,
   });
-  const summary = await readSummary(namespace, backend, tokens, ids).catch((error: unknown) => ({ error }));
+  const summary = await readSummary(namespace, tokens, ids).catch((error: unknown) => ({ error }));
   return { ...(await tokens.revoke(ids)), summary };
 }
 
 /**
- * The job summary's usage table for `ids` (action/usage-summary.ts). The tokens come from
- * `Tokens.list`, which says which are priced, so their spend is shown in units as
- * `egg tokens list` shows it.
+ * The job summary's usage table for `ids` (action/usage-summary.ts), through the tokens of
+ * any backend (the API's too). `list` says which are priced, so their spend is shown in
+ * units as `egg tokens list` shows it.
  */
 async function readSummary(
   namespace: string,
-  backend: Backend,
-  tokens: Pick<Tokens, 'list'>,
+  tokens: Pick<TokensPort, 'list' | 'usage'>,
   ids: readonly string[],
 ): Promise<string> {
-  const [{ usageSummary }, { isUsageStore, readUsageReport, USAGE_KEEP_SECONDS }] = await Promise.all([
+  const [{ usageSummary }, { USAGE_KEEP_SECONDS }] = await Promise.all([
     import('./usage-summary.js'),
     import('../tokens/usage-store.js'),
   ]);
-  const store = await backend.tokenStore();
-  if (!isUsageStore(store)) throw new TypeError(`the ${store.kind} token store keeps no usage`);
   const wanted = new Set(ids);
   const records = (await tokens.list()).filter((r) => wanted.has(r.id));
-  const report = await readUsageReport(
-    store,
-    namespace,
-    ids,
-    USAGE_KEEP_SECONDS,
-    Math.floor(Date.now() / 1000),
-  );
-  return usageSummary(namespace, ids, records, report);
+  return usageSummary(namespace, ids, records, await tokens.usage(ids, USAGE_KEEP_SECONDS));
 }
 
 /** The vault the main step saved, checked field by field: it decides which role this step assumes. */
@@ -248,6 +265,9 @@ function tokenVault(runner: Runner): TokenVault | undefined {
   if (typeof v.namespace === 'string' && isNamespace(v.namespace)) {
     if (v.backend === 'local' && has('home')) {
       return { backend: 'local', home: v.home as string, namespace: v.namespace };
+    }
+    if (v.backend === 'api' && has('url') && isApiUrl(v.url as string) && has('audience', AUDIENCE)) {
+      return { backend: 'api', url: v.url as string, namespace: v.namespace, audience: v.audience as string };
     }
     if (
       v.backend === 'aws' &&

@@ -5,9 +5,9 @@
  * post step (it revokes only what `mint-tokens` minted); the old tokens' revocations are
  * entries every proxy enforces by its own clock, which the post step never touches.
  */
-import type { Backend } from '../backends/backend.js';
+import type { TokensPort } from '../backends/vault-port.js';
 import { maskForms } from '../run/mask-forms.js';
-import type { RotatedToken, Tokens } from '../tokens/tokens.js';
+import type { RotatedToken } from '../tokens/tokens.js';
 import type { ActionInputs } from './inputs.js';
 import type { Runner } from './runner.js';
 
@@ -24,24 +24,22 @@ export interface Rotations {
 }
 
 /**
- * Rotate every `rotate-tokens` token on the step's own backend (on aws its STS session signs
- * with signing-key-id). Every id is checked first, so an unknown or inactive one fails the step
- * before any token is rotated; a rotation that fails part-way revokes the successors already
- * minted, as `egg tokens rotate` revokes its own when the old token's revocation fails.
+ * Rotate every `rotate-tokens` token through the step's tokens (on aws its STS session signs
+ * with signing-key-id; on api the server signs). Every id is checked first, so an unknown or
+ * inactive one fails the step before any token is rotated; a rotation that fails part-way
+ * revokes the successors already minted, as `egg tokens rotate` revokes its own when the old
+ * token's revocation fails.
  */
 export async function rotateTokens(
   inputs: ActionInputs,
-  backend: Backend,
+  tokens: TokensPort,
   runner: Runner,
 ): Promise<Rotations> {
   // Loaded here: the token modules bring jose, which a step without tokens never needs.
-  const [{ tokensOn }, tokensModule] = await Promise.all([
-    import('../backends/open-backend.js'),
-    import('../tokens/tokens.js'),
-  ]);
-  const tokens = await tokensOn(backend, inputs.namespace);
-  const listed = new Map((await tokens.list()).map((t) => [t.id, t]));
+  const tokensModule = await import('../tokens/tokens.js');
+  // An assertion function is called only through a name with an explicit type (TS2775).
   const assertRotatable: typeof tokensModule.assertRotatable = tokensModule.assertRotatable;
+  const listed = new Map((await tokens.list()).map((t) => [t.id, t]));
   for (const { name, id } of inputs.rotateTokens ?? [])
     assertRotatable(
       listed.get(id),
@@ -66,12 +64,12 @@ export async function rotateTokens(
 }
 
 /** Revoke the successors minted so far, and say which old tokens still stop when their grace ends. */
-async function voidSuccessors(tokens: Tokens, done: readonly Rotation[], runner: Runner): Promise<void> {
+async function voidSuccessors(tokens: TokensPort, done: readonly Rotation[], runner: Runner): Promise<void> {
   if (done.length === 0) return;
   const ids = done.map((r) => r.rotated.successor.id);
   const olds = done.map((r) => `${r.rotated.id} (at ${r.rotated.stopsAt})`).join(', ');
   try {
-    await tokens.revoke(ids);
+    await tokens.revoke(ids, {});
     runner.warning(
       `The step failed after rotating ${done.length} token(s): their successors (${ids.join(', ')}) were revoked, and the old tokens still stop when their grace ends: ${olds}. Mint or rotate anew.`,
     );

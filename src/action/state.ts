@@ -11,7 +11,7 @@ export const STATE_TOKENS = 'tokens';
  */
 export const STATE_TOKEN_VAULT = 'token-vault';
 
-export type TokenVault = LocalTokenVault | AwsTokenVault;
+export type TokenVault = LocalTokenVault | AwsTokenVault | ApiTokenVault;
 
 export interface LocalTokenVault {
   backend: 'local';
@@ -26,5 +26,13 @@ export interface AwsTokenVault {
   table: string;
   namespace: string;
   roleArn: string;
+  audience: string;
+}
+
+/** The post step requests a fresh OIDC token for `audience` and revokes through the API at `url`, as the main step minted. */
+export interface ApiTokenVault {
+  backend: 'api';
+  url: string;
+  namespace: string;
   audience: string;
 }

@@ -15,7 +15,7 @@ import { type Logger, nullLogger } from '../log.js';
 import type { SecretStore } from '../stores/store.js';
 import type { AlertRecord, ChannelKind, UsageStore } from '../tokens/usage-store.js';
 import { chainRecord } from '../vault/audit.js';
-import { newWebhookSecret, openChannelSecret, sealChannelSecret } from './channel-secret.js';
+import { isWebhookSecret, newWebhookSecret, openChannelSecret, sealChannelSecret } from './channel-secret.js';
 import type { AlertBody } from './alert-body.js';
 import { slackBody } from './slack.js';
 import { assertEventBus, assertTopicArn, type AwsAlertPublisher, DEFAULT_EVENT_BUS } from './aws-channels.js';
@@ -64,17 +64,21 @@ export class Alerts {
 
   /**
    * Add a webhook channel posting in `shape` (both signed); its secret is returned this once
-   * (stored sealed only).
+   * (stored sealed only). `given` is a secret the caller made (`isWebhookSecret`), as the
+   * api backend's client does so that the API never sends one back; it is sealed as given.
    */
   async addWebhook(
     namespace: string,
     url: string,
     shape: WebhookShape = 'json',
+    given?: Buffer,
   ): Promise<{ id: string; kind: ChannelKind; url: string; secret: string }> {
     const parsed = assertWebhookUrl(url);
+    if (given !== undefined && !isWebhookSecret(given.toString()))
+      throw new EggError('ERR_USAGE', 'a webhook secret is "whsec_" and 43 base64url characters');
     const kind = shape === 'slack' ? 'slack' : 'webhook';
     const id = `wh_${randomUUID().slice(0, 8)}`;
-    const secret = newWebhookSecret();
+    const secret = given === undefined ? newWebhookSecret() : Buffer.from(given);
     try {
       const sealed = await sealChannelSecret(this.#o.keyring, namespace, id, secret);
       await this.#put(namespace, id, kind, parsed.href, sealed);

@@ -25,6 +25,11 @@ export function newWebhookSecret(): Buffer {
   return Buffer.from(`whsec_${randomBytes(32).toString('base64url')}`);
 }
 
+/** Whether `text` has the form `newWebhookSecret` makes: `whsec_` and 43 base64url characters. */
+export function isWebhookSecret(text: string): boolean {
+  return /^whsec_[A-Za-z0-9_-]{43}$/.test(text);
+}
+
 function context(namespace: string, channelId: string) {
   return { namespace, secret: `alerts/webhook/${channelId}` };
 }

@@ -6,14 +6,17 @@
  * is handed the membership it found. Each acts as the caller's principal, so the library's
  * own audit records name the caller.
  */
+import { isIP } from 'node:net';
 import type { Backend } from '../backends/backend.js';
-import { tokensOn } from '../backends/open-backend.js';
+import type { WebhookShape } from '../alerts/alerts.js';
+import { alertsOn, anchorOn, tokensOn, usageOn } from '../backends/open-backend.js';
 import { putSealedProviderKey, sealingPublicKey } from '../backends/sealed-keys.js';
 import type { RotationStrategy } from '../config.js';
 import { wipe } from '../crypto/wipe.js';
 import { EggError } from '../errors.js';
 import { parseExpiry } from '../expiry.js';
 import { type Logger, nullLogger } from '../log.js';
+import { AnomalyRuleSettings, assertRuleTarget, parseSettings } from '../proxy/rule-settings.js';
 import { readAnchorKey } from '../rotator/anchor-key.js';
 import {
   MEMBER_ROLES,
@@ -89,6 +92,52 @@ function tokensFor(context: ApiContext, call: Call) {
   return tokensOn(backendFor(context, call), namespaceOf(call));
 }
 
+/**
+ * Refuse a webhook the server would post to itself or its private network (SSRF): any member
+ * may be an admin of a namespace it made, and the server, not the member, sends the alerts.
+ * Only a literal address or `localhost` is judged here; a name is sent to as resolved.
+ */
+function assertOutsideServer(raw: string): void {
+  let host: string;
+  try {
+    host = new URL(raw).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  } catch {
+    return; // Not a URL: Alerts.addWebhook refuses it, saying so.
+  }
+  const v4 = isIP(host) === 4 ? host.split('.').map(Number) : undefined;
+  const [a = -1, b = -1] = v4 ?? [];
+  const internal =
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    (v4 !== undefined &&
+      (a === 0 ||
+        a === 10 ||
+        a === 127 ||
+        (a === 100 && b >= 64 && b < 128) ||
+        (a === 169 && b === 254) ||
+        (a === 172 && b >= 16 && b < 32) ||
+        (a === 192 && b === 168))) ||
+    (isIP(host) === 6 && /^(?:::1?$|::ffff:|f[cd]|fe[89ab])/.test(host));
+  if (internal)
+    throw new EggError('ERR_USAGE', 'the API does not post alerts to its own host or a private address', {
+      hint: 'give the public https:// URL of the receiver',
+    });
+}
+
+/** The namespace's alerts, acting as the caller, recorded through the call's store. */
+function alertsFor(context: ApiContext, call: Call) {
+  return alertsOn({ ...context.backend, store: call.store, actor: call.caller.principal }, context.logger);
+}
+
+/** The namespace's anomaly rule settings, changed as the caller. */
+async function ruleSettingsFor(context: ApiContext, call: Call): Promise<AnomalyRuleSettings> {
+  return new AnomalyRuleSettings({
+    store: await usageOn(context.backend),
+    audit: call.store,
+    actor: call.caller.principal,
+  });
+}
+
 /** Record an action of a handler whose library call records none (members, namespaces, audit reads). */
 async function record(context: ApiContext, call: Call, action: string, targets: string[]): Promise<void> {
   const namespace = namespaceOf(call);
@@ -137,6 +186,11 @@ const isString = (value: unknown): value is string => typeof value === 'string';
 const isBoolean = (value: unknown): value is boolean => typeof value === 'boolean';
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every(isString);
+const isNumbers = (value: unknown): value is Record<string, number> =>
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  Object.values(value).every((v) => typeof v === 'number' && Number.isFinite(v));
 const isTags = (value: unknown): value is Record<string, string> =>
   typeof value === 'object' &&
   value !== null &&
@@ -419,6 +473,127 @@ export const handlers: Readonly<Record<RouteName, Handler>> = {
     });
     await record(context, call, 'audit.verify', []);
     return ok(verdict);
+  },
+
+  'alerts.list': async (context, call) => {
+    const { limit } = call.route.query;
+    if (limit !== undefined && !/^[1-9][0-9]{0,2}$|^1000$/.test(limit))
+      throw new EggError('ERR_USAGE', '"limit" must be a whole number from 1 to 1000');
+    const listed = await (
+      await alertsFor(context, call)
+    ).list(namespaceOf(call), limit === undefined ? 20 : Number(limit));
+    await record(context, call, 'alert.list', []);
+    return ok(listed);
+  },
+
+  /**
+   * A webhook comes with the secret the client made (remote.ts): it is sealed, and the answer
+   * names the channel only, so the secret is never sent back. SNS and EventBridge channels
+   * need an API on the aws backend.
+   */
+  'alerts.add': async (context, call) => {
+    const body = bodyObject(call);
+    const webhook = field(body, 'webhook', isString, 'an https URL');
+    const snsTopic = field(body, 'snsTopic', isString, 'an SNS topic ARN');
+    const eventBridge = field(body, 'eventBridge', isBoolean, 'true or false') === true;
+    if ([webhook !== undefined, snsTopic !== undefined, eventBridge].filter(Boolean).length !== 1)
+      throw new EggError(
+        'ERR_USAGE',
+        'say where alerts go: exactly one of "webhook", "snsTopic" or "eventBridge"',
+      );
+    const alerts = await alertsFor(context, call);
+    const namespace = namespaceOf(call);
+    if (webhook === undefined) {
+      const bus = field(body, 'eventBus', isString, 'an event bus name or ARN');
+      const channel =
+        snsTopic === undefined
+          ? await alerts.addEventBus(namespace, bus)
+          : await alerts.addSnsTopic(namespace, snsTopic);
+      return ok(channel, 201);
+    }
+    assertOutsideServer(webhook);
+    const shape = field(
+      body,
+      'shape',
+      (v): v is WebhookShape => v === 'json' || v === 'slack',
+      '"json" or "slack"',
+    );
+    const given = required(
+      field(body, 'secret', isString, 'a webhook secret ("whsec_" and 43 base64url characters)'),
+      'secret',
+    );
+    const secret = Buffer.from(given);
+    try {
+      const { id, kind, url } = await alerts.addWebhook(namespace, webhook, shape ?? 'json', secret);
+      return ok({ id, kind, url }, 201);
+    } finally {
+      wipe(secret);
+      body.secret = '';
+    }
+  },
+
+  'alerts.rm': async (context, call) => {
+    const id = required(field(bodyObject(call), 'id', isString, 'a channel id'), 'id');
+    return ok(await (await alertsFor(context, call)).removeChannel(namespaceOf(call), id));
+  },
+
+  'alerts.test': async (context, call) =>
+    ok({ results: await (await alertsFor(context, call)).test(namespaceOf(call)) }),
+
+  'alerts.rules': async (context, call) => {
+    const rules = await (await ruleSettingsFor(context, call)).list(namespaceOf(call));
+    await record(context, call, 'alert.rules.list', []);
+    return ok({ rules });
+  },
+
+  'alerts.rules.set': async (context, call) => {
+    const body = bodyObject(call);
+    const target = assertRuleTarget(required(field(body, 'rule', isString, 'a rule name'), 'rule'));
+    const state = field(
+      body,
+      'state',
+      (v): v is 'on' | 'off' | 'reset' => v === 'on' || v === 'off' || v === 'reset',
+      '"on", "off" or "reset"',
+    );
+    const given = field(body, 'settings', isNumbers, 'an object of numbers') ?? {};
+    // The command line's own check of each setting: its name, range and kind.
+    const settings = parseSettings(
+      target,
+      Object.entries(given).map(([name, value]) => `${name}=${value}`),
+    );
+    if (state === undefined && Object.keys(settings).length === 0)
+      throw new EggError('ERR_USAGE', `say what to change in ${target}: "state" or "settings"`);
+    if (state === 'reset' && Object.keys(settings).length > 0)
+      throw new EggError(
+        'ERR_USAGE',
+        '"reset" puts every setting back to its default, so it takes no "settings"',
+      );
+    const rules = await (
+      await ruleSettingsFor(context, call)
+    ).change(namespaceOf(call), target, {
+      ...(state === undefined ? {} : { state }),
+      settings,
+    });
+    return ok({ rules });
+  },
+
+  /** Signed with the server's own anchor key (EGG_HOME/anchor-key, or its EGG_ANCHOR_KEY_ID). */
+  'audit.checkpoint': async (context, call) => {
+    const vault = vaultFor(context, call);
+    const signer = await anchorOn(
+      context.backend,
+      vault,
+      'the API’s operator sets its anchor key (EGG_ANCHOR_KEY_ID on aws)',
+    );
+    const result = await vault.checkpoint(signer);
+    await record(
+      context,
+      call,
+      'audit.checkpoint',
+      result === undefined ? [] : [String(result.checkpoint.seq)],
+    );
+    if (result === undefined) return ok({ created: false, empty: true });
+    return ok({ ...result.checkpoint, created: result.created });
   },
 
   'members.list': async (context, call) => {

@@ -9,7 +9,7 @@ import type { EggConfig } from '../config.js';
 import { closest } from '../closest.js';
 import type { SealingPublicKey } from '../crypto/seal.js';
 import { EggError, isEggError } from '../errors.js';
-import type { AuditRecord } from '../stores/store.js';
+import type { AuditCheckpoint, AuditRecord } from '../stores/store.js';
 import type {
   MintedToken,
   MintInput,
@@ -17,8 +17,14 @@ import type {
   TokenListEntry,
   TokenUsageReport,
 } from '../tokens/tokens.js';
+import type { WebhookShape } from '../alerts/alerts.js';
+import { newWebhookSecret } from '../alerts/channel-secret.js';
+import { wipe } from '../crypto/wipe.js';
 import type {
+  AlertChannelView,
+  AlertsPort,
   NamespaceSummary,
+  RuleSettingsView,
   RevokeResult,
   SealingPort,
   TokensPort,
@@ -52,6 +58,24 @@ export async function openApiSession(config: EggConfig): Promise<VaultSession> {
     tokens: async () => new ApiTokens(namespace),
     namespaces: () => listNamespaces(client),
     verifyAudit: async () => (await namespace.call('GET', '/audit/verify')) as TrailVerdict,
+    checkpoint: async () => {
+      const answer = (await namespace.call('POST', '/audit/checkpoint')) as
+        (AuditCheckpoint & { created: boolean }) | { created: false; empty: true };
+      if ('empty' in answer) return undefined;
+      const { created, ...checkpoint } = answer;
+      return { checkpoint, created };
+    },
+    alerts: async () => new ApiAlerts(namespace),
+    ruleSettings: async () => ({
+      list: async () =>
+        ((await namespace.call('GET', '/alerts/rules')) as { rules: RuleSettingsView[] }).rules,
+      change: async (rule, change) =>
+        (
+          (await namespace.call('POST', '/alerts/rules', { rule, ...change })) as {
+            rules: RuleSettingsView[];
+          }
+        ).rules,
+    }),
     close: async () => {},
   };
 }
@@ -66,6 +90,11 @@ async function listNamespaces(client: ApiClient): Promise<NamespaceSummary[]> {
 /** The vault of `namespace` on the API at `url` (checked by the caller) with the bearer `token`: the Action's. */
 export function apiVault(url: string, token: string, namespace: string): ApiVault {
   return new ApiVault(new RemoteNamespace(new ApiClient(url, token), namespace));
+}
+
+/** The tokens of `namespace` on the API at `url` (checked by the caller) with the bearer `token`: the Action's. */
+export function apiTokens(url: string, token: string, namespace: string): ApiTokens {
+  return new ApiTokens(new RemoteNamespace(new ApiClient(url, token), namespace));
 }
 
 /** Calls on one namespace; a namespace the caller cannot see gets the hint of a close one it can. */
@@ -275,6 +304,53 @@ export class ApiSealing implements SealingPort {
   }): Promise<SecretMeta> {
     const { name, ...body } = input;
     return (await this.#ns.write('POST', `/secrets/${encodeURIComponent(name)}/seal`, body)) as SecretMeta;
+  }
+}
+
+/**
+ * The alerts of a namespace on the API, which keeps the channels and delivers the alerts. A
+ * webhook's secret is made here and sent once: the API seals it and never sends it back, so
+ * no answer, and no log of one, ever holds it.
+ */
+class ApiAlerts implements AlertsPort {
+  readonly #ns: RemoteNamespace;
+
+  constructor(namespace: RemoteNamespace) {
+    this.#ns = namespace;
+  }
+
+  async addWebhook(url: string, shape: WebhookShape): Promise<AlertChannelView & { secret: string }> {
+    const secret = newWebhookSecret();
+    const body = { webhook: url, shape, secret: secret.toString() };
+    try {
+      const channel = (await this.#ns.call('POST', '/alerts', body)) as AlertChannelView;
+      return { ...channel, secret: body.secret };
+    } finally {
+      wipe(secret);
+    }
+  }
+
+  async addSnsTopic(arn: string): Promise<AlertChannelView> {
+    return (await this.#ns.call('POST', '/alerts', { snsTopic: arn })) as AlertChannelView;
+  }
+
+  async addEventBus(bus?: string): Promise<AlertChannelView> {
+    const body = bus === undefined ? { eventBridge: true } : { eventBridge: true, eventBus: bus };
+    return (await this.#ns.call('POST', '/alerts', body)) as AlertChannelView;
+  }
+
+  async removeChannel(id: string): Promise<{ id: string }> {
+    return (await this.#ns.call('POST', '/alerts/remove', { id })) as { id: string };
+  }
+
+  async list(limit: number) {
+    return (await this.#ns.call('GET', `/alerts?limit=${limit}`)) as Awaited<ReturnType<AlertsPort['list']>>;
+  }
+
+  async test() {
+    return (
+      (await this.#ns.call('POST', '/alerts/test')) as { results: Awaited<ReturnType<AlertsPort['test']>> }
+    ).results;
   }
 }
 

@@ -36,7 +36,14 @@ export type RouteName =
   | 'audit.verify'
   | 'members.list'
   | 'members.add'
-  | 'members.rm';
+  | 'members.rm'
+  | 'alerts.list'
+  | 'alerts.add'
+  | 'alerts.rm'
+  | 'alerts.test'
+  | 'alerts.rules'
+  | 'alerts.rules.set'
+  | 'audit.checkpoint';
 
 /** A parsed request: what to run, on which namespace and secret, and the role it needs there. */
 export interface Route {
@@ -101,6 +108,19 @@ const ROUTES: readonly RouteSpec[] = [
   { tail: 'members', method: 'GET', name: 'members.list', role: 'read' },
   { tail: 'members', method: 'POST', name: 'members.add', role: 'admin' },
   { tail: 'members/remove', method: 'POST', name: 'members.rm', role: 'admin' },
+  // Alerts and anomaly rules: read to see them, admin to change them (as members: where a
+  // namespace's alerts go is the owner's call). Sending a test alert changes nothing, but it
+  // posts to every channel and records an alert, so it is an admin's too.
+  { tail: 'alerts', method: 'GET', name: 'alerts.list', role: 'read', query: ['limit'] },
+  { tail: 'alerts', method: 'POST', name: 'alerts.add', role: 'admin' },
+  { tail: 'alerts/remove', method: 'POST', name: 'alerts.rm', role: 'admin' },
+  { tail: 'alerts/test', method: 'POST', name: 'alerts.test', role: 'admin' },
+  { tail: 'alerts/rules', method: 'GET', name: 'alerts.rules', role: 'read' },
+  { tail: 'alerts/rules', method: 'POST', name: 'alerts.rules.set', role: 'admin' },
+  // A checkpoint adds a signed record of the head and changes no secret, member or setting;
+  // but it appends to the trail and has the server sign with its anchor key, which a reader
+  // should not be able to make it do at will: write, the role that appends already.
+  { tail: 'audit/checkpoint', method: 'POST', name: 'audit.checkpoint', role: 'write' },
 ];
 
 /**

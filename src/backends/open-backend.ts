@@ -92,6 +92,21 @@ export async function tokensOn(backend: Backend, namespace: string): Promise<Tok
   });
 }
 
+/**
+ * The anchor key's signer for `vault`'s checkpoints on `backend`: `EGG_HOME/anchor-key`, or
+ * the KMS key `EGG_ANCHOR_KEY_ID`. The local key is created only for a trail with no
+ * checkpoint yet: a new key over existing checkpoints would orphan them. `ERR_INVALID_CONFIG`
+ * with `hint` when no anchor key is set.
+ */
+export async function anchorOn(backend: Backend, vault: Vault, hint: string): Promise<TokenSigner> {
+  const signer = await backend.anchorSigner({
+    create: backend.kind === 'local' && (await vault.checkpoints({ latest: true })).length === 0,
+  });
+  if (signer === undefined)
+    throw new EggError('ERR_INVALID_CONFIG', 'no anchor key is set to sign audit checkpoints with', { hint });
+  return signer;
+}
+
 /** A vault on a backend opened for it; `close()` closes the backend. */
 export async function openVault(
   config: EggConfig,

@@ -1,12 +1,15 @@
 /**
- * What the secrets, tokens, audit and namespaces commands ask of a vault, whichever backend
+ * What the secrets, tokens, audit, alerts and namespaces commands ask of a vault, whichever backend
  * holds it: the `Vault` and `Tokens` of a local or aws backend satisfy these as they are, and
  * the api backend's remote ones (src/api/remote.ts) call the API for each. `openSession`
  * (cli/session.ts) chooses; a command never asks which backend it has. Types only.
  */
+import type { WebhookShape } from '../alerts/alerts.js';
+import type { Delivery } from '../alerts/webhook.js';
 import type { BackendKind } from '../config.js';
 import type { SealingPublicKey } from '../crypto/seal.js';
-import type { AuditRecord } from '../stores/store.js';
+import type { AuditCheckpoint, AuditRecord } from '../stores/store.js';
+import type { AlertRecord, ChannelKind } from '../tokens/usage-store.js';
 import type {
   MintedToken,
   MintInput,
@@ -85,6 +88,45 @@ export interface NamespaceSummary {
   role?: string;
 }
 
+/** An alert channel as listed or added: never its secret. */
+export interface AlertChannelView {
+  id: string;
+  kind: ChannelKind;
+  url: string;
+}
+
+/** One namespace's alert channels and alerts (src/alerts/alerts.ts). */
+export interface AlertsPort {
+  /** A webhook channel; its secret is returned this once (made here, on the api backend, and never sent back). */
+  addWebhook(url: string, shape: WebhookShape): Promise<AlertChannelView & { secret: string }>;
+  addSnsTopic(arn: string): Promise<AlertChannelView>;
+  addEventBus(bus?: string): Promise<AlertChannelView>;
+  removeChannel(id: string): Promise<{ id: string }>;
+  list(
+    limit: number,
+  ): Promise<{ channels: (AlertChannelView & { createdAt: string })[]; alerts: AlertRecord[] }>;
+  test(): Promise<{ channel: string; kind: ChannelKind; url: string; delivery: Delivery }[]>;
+}
+
+/** A rule as `egg alerts rules` shows it: src/proxy/rule-settings.ts `RuleView`, which this layer may not import. */
+export interface RuleSettingsView {
+  rule: string;
+  on: boolean;
+  settings: Record<string, { value: number; default: number }>;
+}
+
+/** A change to one rule: on, off, back to the defaults, and settings by name (checked where the rules are). */
+export interface RuleSettingsChange {
+  state?: 'on' | 'off' | 'reset';
+  settings?: Record<string, number>;
+}
+
+/** One namespace's anomaly rule settings. */
+export interface RuleSettingsPort {
+  list(): Promise<RuleSettingsView[]>;
+  change(rule: string, change: RuleSettingsChange): Promise<RuleSettingsView[]>;
+}
+
 /** The configured namespace's vault and tokens, for one command; `close()` when done. */
 export interface VaultSession {
   readonly kind: BackendKind;
@@ -94,5 +136,9 @@ export interface VaultSession {
   namespaces(): Promise<NamespaceSummary[]>;
   /** The trail's verdict, its checkpoints checked against the anchor key of wherever the vault is. */
   verifyAudit(): Promise<TrailVerdict>;
+  /** Sign a checkpoint of the trail's head with the anchor key of wherever the vault is; undefined for an empty trail. */
+  checkpoint(): Promise<{ checkpoint: AuditCheckpoint; created: boolean } | undefined>;
+  alerts(): Promise<AlertsPort>;
+  ruleSettings(): Promise<RuleSettingsPort>;
   close(): Promise<void>;
 }

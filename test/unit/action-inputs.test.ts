@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ActionInputs, readInputs } from '../../src/action/inputs.js';
+import { type ActionInputs, isApiUrl, readInputs } from '../../src/action/inputs.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/egg-ci';
 /** The minimum an `aws` step needs. */
@@ -878,14 +878,31 @@ describe('backend api', () => {
     );
   });
 
-  it('refuses another STS audience, mint-tokens (not yet) and deferred rotation, and takes action.yml’s defaults', () => {
+  it('checks a saved API URL as it checks the input (isApiUrl, for the post step)', () => {
+    for (const url of [
+      'https://egg.example.com',
+      'https://egg.example.com/v',
+      'http://127.0.0.1:8788',
+      'http://localhost:1',
+      'http://[::1]:2',
+    ])
+      expect(isApiUrl(url)).toBe(true);
+    for (const url of [
+      '',
+      'egg.example.com',
+      'http://egg.example.com',
+      'ftp://127.0.0.1',
+      'https://user@egg.example.com',
+      'https://:pw@egg.example.com',
+      'https://egg.example.com/?x=1',
+      'https://egg.example.com/#f',
+    ])
+      expect(isApiUrl(url)).toBe(false);
+  });
+
+  it('refuses another STS audience and deferred rotation, and takes action.yml’s defaults', () => {
     expect(() => read({ ...API, audience: 'egg-ci' })).toThrow(
       'inputs "audience" and "backend" are set and "api": audience does not apply to backend "api"; give the OIDC token’s audience as api-audience',
-    );
-    expect(() =>
-      read({ ...API, 'mint-tokens': 'OPENAI_KEY origins=https://a.example rps=1 spend=1' }),
-    ).toThrow(
-      'inputs "mint-tokens" and "backend" are set and "api": mint-tokens does not apply to backend "api" yet; leave mint-tokens empty with backend "api"',
     );
     expect(() => read({ ...API, rotation: 'deferred' })).toThrow(
       'inputs "rotation" and "backend" are "deferred" and "api": the API re-encrypts what it reads as its own configuration says; rotation "inline" (the default) with backend "api"',
@@ -1096,12 +1113,19 @@ describe('rotate-tokens', () => {
     ).toMatchObject({ rotateTokens: [{ name: 'K' }], mintTokens: [{ key: 'J' }] });
   });
 
-  it('refuses rotate-tokens with backend api, naming both inputs', () => {
-    expect(() =>
-      read({ backend: 'api', 'api-url': 'https://egg.example.com', 'rotate-tokens': `K=${ID}` }),
-    ).toThrow(
-      'inputs "rotate-tokens" and "backend" are set and "api": rotate-tokens does not apply to backend "api" yet; leave rotate-tokens empty with backend "api"',
-    );
+  it('takes mint-tokens and rotate-tokens with backend api, with no signing-key-id (the server signs)', () => {
+    const inputs = read({
+      backend: 'api',
+      'api-url': 'https://egg.example.com',
+      'rotate-tokens': `K=${ID}`,
+      'mint-tokens': 'J origins=https://a.example rps=1 spend=1',
+    });
+    expect(inputs).toMatchObject({
+      backend: 'api',
+      rotateTokens: [{ name: 'K', id: ID }],
+      mintTokens: [{ key: 'J' }],
+    });
+    expect(inputs).not.toHaveProperty('signingKeyId');
   });
 
   it('needs signing-key-id on backend aws, and reads it', () => {

@@ -1,5 +1,4 @@
 import { Flags } from '@oclif/core';
-import { alertsOn } from '../../../src/backends/open-backend.js';
 import { EggCommand } from '../../base.js';
 import { table } from '../secrets/list.js';
 
@@ -18,10 +17,8 @@ export default class AlertsList extends EggCommand {
   async run() {
     const { flags } = await this.parse(AlertsList);
     const config = this.eggConfig(flags);
-    return this.withBackend(config, async (backend) => {
-      const { channels, alerts } = await (
-        await alertsOn(backend, this.logger)
-      ).list(config.namespace, flags.limit);
+    return this.withSession(config, async (session) => {
+      const { channels, alerts } = await (await session.alerts()).list(flags.limit);
       if (channels.length === 0)
         this.log(`No alert channels in ${config.namespace}. Add one with \`egg alerts add --webhook URL\`.`);
       else

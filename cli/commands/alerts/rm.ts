@@ -1,5 +1,4 @@
 import { Args } from '@oclif/core';
-import { alertsOn } from '../../../src/backends/open-backend.js';
 import { EggCommand } from '../../base.js';
 
 export default class AlertsRm extends EggCommand {
@@ -15,8 +14,8 @@ export default class AlertsRm extends EggCommand {
   async run() {
     const { args, flags } = await this.parse(AlertsRm);
     const config = this.eggConfig(flags);
-    return this.withBackend(config, async (backend) => {
-      await (await alertsOn(backend, this.logger)).removeChannel(config.namespace, args.id);
+    return this.withSession(config, async (session) => {
+      await (await session.alerts()).removeChannel(args.id);
       this.log(`Removed alert channel ${args.id} from ${config.namespace}.`);
       return { namespace: config.namespace, removed: args.id };
     });

@@ -1,4 +1,3 @@
-import { alertsOn } from '../../../src/backends/open-backend.js';
 import { testAlertDenied } from '../../../src/alerts/aws-channels.js';
 import { EggError } from '../../../src/errors.js';
 import { EggCommand } from '../../base.js';
@@ -17,8 +16,8 @@ export default class AlertsTest extends EggCommand {
   async run() {
     const { flags } = await this.parse(AlertsTest);
     const config = this.eggConfig(flags);
-    return this.withBackend(config, async (backend) => {
-      const results = await (await alertsOn(backend, this.logger)).test(config.namespace);
+    return this.withSession(config, async (session) => {
+      const results = await (await session.alerts()).test();
       if (results.length === 0)
         throw new EggError('ERR_USAGE', `${config.namespace} has no alert channel to test`, {
           hint: 'add one with `egg alerts add --webhook URL`',

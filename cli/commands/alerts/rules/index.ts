@@ -1,6 +1,4 @@
-import type { Backend } from '../../../../src/backends/backend.js';
-import { usageOn } from '../../../../src/backends/open-backend.js';
-import { AnomalyRuleSettings, type RuleView } from '../../../../src/proxy/rule-settings.js';
+import type { RuleSettingsView } from '../../../../src/backends/vault-port.js';
 import { EggCommand } from '../../../base.js';
 import { table } from '../../secrets/list.js';
 
@@ -14,25 +12,16 @@ export default class AlertsRules extends EggCommand {
   async run() {
     const { flags } = await this.parse(AlertsRules);
     const config = this.eggConfig(flags);
-    return this.withBackend(config, async (backend) => {
-      const rules = await (await ruleSettingsOn(backend)).list(config.namespace);
+    return this.withSession(config, async (session) => {
+      const rules = await (await session.ruleSettings()).list();
       this.log(rulesTable(rules));
       return { namespace: config.namespace, rules };
     });
   }
 }
 
-/** The backend's rule settings, changed as its actor. */
-export async function ruleSettingsOn(backend: Backend): Promise<AnomalyRuleSettings> {
-  return new AnomalyRuleSettings({
-    store: await usageOn(backend),
-    audit: backend.store,
-    actor: backend.actor,
-  });
-}
-
 /** One line a rule: its name, on/off, and `name=value` settings (`*` and the default when changed). */
-export function rulesTable(rules: RuleView[]): string {
+export function rulesTable(rules: RuleSettingsView[]): string {
   return table(
     ['RULE', 'STATE', 'SETTINGS'],
     rules.map((r) => [

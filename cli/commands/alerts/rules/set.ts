@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { assertRuleTarget, parseSettings, RULE_SETTINGS } from '../../../../src/proxy/rule-settings.js';
 import { EggError } from '../../../../src/errors.js';
 import { EggCommand } from '../../../base.js';
-import { ruleSettingsOn, rulesTable } from './index.js';
+import { rulesTable } from './index.js';
 
 export default class AlertsRulesSet extends EggCommand {
   static override summary = 'Tune an anomaly rule for the namespace, or turn it off or on.';
@@ -55,10 +55,10 @@ export default class AlertsRulesSet extends EggCommand {
         },
       );
     const config = this.eggConfig(flags);
-    return this.withBackend(config, async (backend) => {
+    return this.withSession(config, async (session) => {
       const rules = await (
-        await ruleSettingsOn(backend)
-      ).change(config.namespace, target, { ...(state === undefined ? {} : { state }), settings });
+        await session.ruleSettings()
+      ).change(target, { ...(state === undefined ? {} : { state }), settings });
       this.log(rulesTable(rules));
       return { namespace: config.namespace, rules };
     });
