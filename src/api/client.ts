@@ -51,11 +51,29 @@ export class ApiClient {
     return new ApiClient(apiUrlOf(config), await apiBearer(env, config.home));
   }
 
-  /** One call: the answer's JSON, or the API's error as an `EggError`. */
+  /**
+   * One call: the answer's JSON, or the API's error as an `EggError`. A 429 (the limit per
+   * caller, or the gateway's stage limit) is answered before any handler runs, so the call is
+   * made again, whatever its method, after the `Retry-After` it names (1 s when it names
+   * none): at most `RATE_LIMIT_RETRIES` times, and only for a wait of at most
+   * `MAX_RETRY_AFTER_SECONDS`; past that the 429 is the error.
+   */
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
-    let response: Response;
+    for (let attempt = 0; ; attempt++) {
+      const response = await this.#send(method, path, body);
+      const wait = retryAfterSeconds(response);
+      if (response.status === 429 && attempt < RATE_LIMIT_RETRIES && wait <= MAX_RETRY_AFTER_SECONDS) {
+        await response.body?.cancel();
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        continue;
+      }
+      return answerOf(response);
+    }
+  }
+
+  async #send(method: string, path: string, body: unknown): Promise<Response> {
     try {
-      response = await fetch(`${this.url}${path}`, {
+      return await fetch(`${this.url}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${this.#token}`,
@@ -71,15 +89,30 @@ export class ApiClient {
         hint: 'check EGG_API_URL and the network',
       });
     }
-    const answer = (await response.json().catch(() => undefined)) as
-      { error?: { code?: string; message?: string; hint?: string } } | undefined;
-    if (response.ok) return answer;
-    const error = answer?.error;
-    const code = (KNOWN.includes(error?.code ?? '') ? error?.code : 'ERR_STORE_UNAVAILABLE') as EggErrorCode;
-    throw new EggError(code, error?.message ?? `the API answered HTTP ${response.status}`, {
-      ...(error?.hint === undefined ? {} : { hint: error.hint }),
-    });
   }
+}
+
+/** How often a call refused with 429 is made again, and the longest wait for it. */
+export const RATE_LIMIT_RETRIES = 2;
+export const MAX_RETRY_AFTER_SECONDS = 10;
+
+/** The whole seconds of `Retry-After` (1 when absent or not a number of seconds). */
+function retryAfterSeconds(response: Response): number {
+  const header = response.headers.get('retry-after');
+  return header !== null && /^\d{1,6}$/.test(header) ? Number(header) : 1;
+}
+
+/** The answer's JSON, or its error as an `EggError` (a gateway's bare 429 is `ERR_RATE_LIMITED`). */
+async function answerOf(response: Response): Promise<unknown> {
+  const answer = (await response.json().catch(() => undefined)) as
+    { error?: { code?: string; message?: string; hint?: string } } | undefined;
+  if (response.ok) return answer;
+  const error = answer?.error;
+  const fallback = response.status === 429 ? 'ERR_RATE_LIMITED' : 'ERR_STORE_UNAVAILABLE';
+  const code = (KNOWN.includes(error?.code ?? '') ? error?.code : fallback) as EggErrorCode;
+  throw new EggError(code, error?.message ?? `the API answered HTTP ${response.status}`, {
+    ...(error?.hint === undefined ? {} : { hint: error.hint }),
+  });
 }
 
 /** The configured API URL, parsed and checked: https, or http on loopback only. */
