@@ -90,7 +90,7 @@ export async function revokeMintedTokens(
           ? await revokeApi(vault, ids, runner, env)
           : await revokeAws(vault, ids, runner, env);
   } catch (error) {
-    const reason = (failureMessage(error).split('\n')[0] as string).replace(/\.$/, '');
+    const reason = failureReason(error);
     const failed = new EggError(
       'ERR_INVALID_CONFIG',
       `could not revoke the ${ids.length} token(s) this job minted in ${vault.namespace}: ${reason}`,
@@ -104,13 +104,18 @@ export async function revokeMintedTokens(
   if (typeof result.summary === 'string') await runner.appendSummary(result.summary);
   else
     runner.warning(
-      `Could not read the usage of the tokens this job minted, so the job summary leaves it out: ${(failureMessage(result.summary.error).split('\n')[0] as string).replace(/\.$/, '')}.`,
+      `Could not read the usage of the tokens this job minted, so the job summary leaves it out: ${failureReason(result.summary.error)}.`,
     );
   if (result.unknown.length > 0) {
     runner.warning(
       `${result.unknown.length} recorded token id(s) were not found in ${vault.namespace} (revoked anyway): ${result.unknown.join(', ')}`,
     );
   }
+}
+
+/** The first line of what failed, without its full stop, to end a sentence of ours. */
+function failureReason(error: unknown): string {
+  return (failureMessage(error).split('\n')[0] as string).replace(/\.$/, '');
 }
 
 /** `revoke them with \`egg tokens revoke … --tag run=<id>\` (ids: …)`, naming the vault when it is known. */
@@ -204,16 +209,10 @@ async function revokeApi(
   ]);
   const logger = runnerLogger(runner);
   const token = await fetchIdToken(vault.audience, { env, logger, mask: (v) => runner.setSecret(v) });
-  const tokens = apiTokens(vault.url, token, vault.namespace);
-  const summary = await readSummary(vault.namespace, tokens, ids).catch((error: unknown) => ({ error }));
-  return { ...(await tokens.revoke(ids, {})), summary };
+  return summarizeAndRevoke(vault.namespace, apiTokens(vault.url, token, vault.namespace), ids);
 }
 
-/**
- * Read the usage of `ids` for the job summary, then revoke them in `namespace` with a Tokens
- * that can revoke and audit but never sign. A usage read that fails never holds back the
- * revocation.
- */
+/** Summarize and revoke `ids` in `namespace` with a Tokens that can revoke and audit but never sign. */
 async function revokeIn(namespace: string, backend: Backend, ids: readonly string[]): Promise<Revoked> {
   const { Tokens } = await import('../tokens/tokens.js');
   const refuse = (): never => {
@@ -226,8 +225,17 @@ async function revokeIn(namespace: string, backend: Backend, ids: readonly strin
     secrets: backend.store,
     actor: backend.actor,
   });
+  return summarizeAndRevoke(namespace, tokens, ids);
+}
+
+/** Read the usage of `ids` for the job summary, then revoke them; a failed read never holds back the revocation. */
+async function summarizeAndRevoke(
+  namespace: string,
+  tokens: Pick<TokensPort, 'list' | 'usage' | 'revoke'>,
+  ids: readonly string[],
+): Promise<Revoked> {
   const summary = await readSummary(namespace, tokens, ids).catch((error: unknown) => ({ error }));
-  return { ...(await tokens.revoke(ids)), summary };
+  return { ...(await tokens.revoke(ids, {})), summary };
 }
 
 /**
